@@ -1,0 +1,131 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/edgeway/edgeway/edge/config"
+	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/openai"
+	"github.com/edgeway/edgeway/edge/router"
+	"github.com/edgeway/edgeway/edge/server"
+	"github.com/edgeway/edgeway/runtime/llamacpp"
+	"github.com/edgeway/edgeway/runtime/ollama"
+)
+
+// gateway is the wired-up process: providers behind a router behind the
+// HTTP server.
+type gateway struct {
+	router *router.Router
+	server *server.Server
+	// hint tells a first-time user what to do when nothing can serve.
+	hint string
+}
+
+// build turns a validated config into a gateway. notes are things the user
+// should know that do not stop the start (a provider type this build
+// cannot serve yet, found in the environment).
+func build(cfg *config.Config, log *slog.Logger, tooHot func() bool) (*gateway, []string, error) {
+	var (
+		ups   []router.Upstream
+		notes []string
+		cloud bool
+		local string
+	)
+	for i := range cfg.Providers {
+		p := &cfg.Providers[i]
+		prov, err := newProvider(p)
+		if err != nil {
+			if errors.Is(err, errUnsupported) {
+				notes = append(notes, fmt.Sprintf("provider %s (type %s) skipped: %v", p.Name, p.Type, err))
+				continue
+			}
+			return nil, nil, fmt.Errorf("providers[%d] %s: %w", i, p.Name, err)
+		}
+		if p.Local() {
+			if local == "" {
+				local = p.BaseURL
+			}
+		} else {
+			cloud = true
+		}
+		ups = append(ups, router.Upstream{
+			Name:              p.Name,
+			Type:              p.Type,
+			Provider:          prov,
+			Local:             p.Local(),
+			MaxInFlight:       p.MaxInFlight,
+			ContextLength:     p.ContextLength,
+			FirstTokenTimeout: p.FirstTokenTimeout.D(),
+		})
+	}
+	rc := cfg.Router
+	r, err := router.New(router.Config{
+		Upstreams:        ups,
+		Aliases:          cfg.Models,
+		MaxAttempts:      rc.MaxAttempts,
+		RetryBase:        rc.RetryBase.D(),
+		RetryMax:         rc.RetryMax.D(),
+		Deadline:         rc.Deadline.D(),
+		BreakerThreshold: rc.BreakerThreshold,
+		BreakerCooldown:  rc.BreakerCooldown.D(),
+		ProbeInterval:    rc.ProbeInterval.D(),
+		ProbeTimeout:     rc.ProbeTimeout.D(),
+		TooHot:           tooHot,
+		Logger:           log,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	hint := ""
+	if !cloud {
+		if local == "" {
+			local = config.DefaultOllamaURL
+		}
+		hint = "start Ollama at " + local + " or set OPENAI_API_KEY (or MISTRAL_API_KEY)"
+	} else {
+		hint = "no local runtime is up and no cloud provider answers: check the network and the API keys"
+	}
+	s := cfg.Server
+	srv := server.New(server.Options{
+		Router:          r,
+		MaxBodyBytes:    s.MaxBodyBytes,
+		ReadTimeout:     s.ReadTimeout.D(),
+		WriteTimeout:    s.WriteTimeout.D(),
+		IdleTimeout:     s.IdleTimeout.D(),
+		RequestTimeout:  s.RequestTimeout.D(),
+		MaxConcurrency:  s.MaxConcurrency,
+		Logger:          log,
+		Version:         version,
+		UnavailableHint: hint,
+	})
+	return &gateway{router: r, server: srv, hint: hint}, notes, nil
+}
+
+// newProvider builds the client for one configured provider.
+func newProvider(p *config.Provider) (llm.Provider, error) {
+	key, err := p.APIKey.Resolve(os.LookupEnv)
+	if err != nil {
+		return nil, fmt.Errorf("api_key: %w", err)
+	}
+	switch p.Type {
+	case config.TypeOllama:
+		return ollama.New(ollama.Options{Name: p.Name, BaseURL: p.BaseURL, Options: p.Options})
+	case config.TypeLlamaCpp:
+		return llamacpp.New(llamacpp.Options{Name: p.Name, BaseURL: p.BaseURL, APIKey: key, Timeout: p.Timeout.D(), ConnectTimeout: p.ConnectTimeout.D()})
+	case config.TypeOpenAI, config.TypeOpenAICompatible:
+		return openai.New(openai.Options{
+			Name:            p.Name,
+			BaseURL:         p.BaseURL,
+			APIKey:          key,
+			Headers:         p.Headers,
+			Timeout:         p.Timeout.D(),
+			ConnectTimeout:  p.ConnectTimeout.D(),
+			NoStreamOptions: p.NoStreamOptions,
+			MaxTokensField:  p.MaxTokensField,
+		})
+	}
+	return nil, fmt.Errorf("type %q: %w", p.Type, errUnsupported)
+}

@@ -1,0 +1,452 @@
+// Package config defines edgeway's configuration: the YAML file format, the
+// built-in defaults used when there is no file, and validation that reports
+// every problem at once, naming the field and the offending value. The same
+// code parses a file on disk and (later) config pushed by the fleet, so both
+// are held to the same rules.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Defaults. Every bound has a value: zero never means unlimited.
+const (
+	DefaultListen         = "127.0.0.1:8420"
+	DefaultDataDir        = "./data"
+	DefaultOllamaURL      = "http://127.0.0.1:11434"
+	DefaultMaxBodyBytes   = 4 << 20 // a long chat with a couple of inline images
+	DefaultReadTimeout    = 30 * time.Second
+	DefaultWriteTimeout   = 60 * time.Second // per write; streams refresh it per chunk
+	DefaultIdleTimeout    = 120 * time.Second
+	DefaultRequestTimeout = 10 * time.Minute // whole request, including a long stream
+	// DefaultMaxConcurrency is how many requests the gateway works on at once
+	// before shedding with 503; an edge device cannot do more useful work.
+	DefaultMaxConcurrency = 64
+	// DefaultLocalMaxInFlight is how many requests a local runtime takes at
+	// once before it counts as busy and the router looks elsewhere. Ollama
+	// serves one request per model at a time by default (OLLAMA_NUM_PARALLEL),
+	// so a second would only queue there; the board profile may raise it.
+	DefaultLocalMaxInFlight = 1
+	DefaultCloudMaxInFlight = 64
+	DefaultCloudTimeout     = 5 * time.Minute
+	DefaultLocalTimeout     = 5 * time.Minute
+	DefaultConnectTimeout   = 5 * time.Second
+	// DefaultFirstTokenTimeout bounds how long a local runtime may think
+	// before the first token; past it the router fails over (a model still
+	// loading or a board too hot to keep up).
+	DefaultFirstTokenTimeout = 20 * time.Second
+)
+
+// Provider types.
+const (
+	TypeOllama           = "ollama"
+	TypeLlamaCpp         = "llamacpp"
+	TypeOpenAI           = "openai"
+	TypeAnthropic        = "anthropic"
+	TypeGemini           = "gemini"
+	TypeOpenAICompatible = "openai-compatible"
+)
+
+var providerTypes = []string{TypeOllama, TypeLlamaCpp, TypeOpenAI, TypeAnthropic, TypeGemini, TypeOpenAICompatible}
+
+// Config is the whole gateway configuration. The zero value is not valid;
+// use Default or Parse.
+type Config struct {
+	Listen    string              `yaml:"listen"`
+	DataDir   string              `yaml:"data_dir"`
+	Server    Server              `yaml:"server"`
+	Providers []Provider          `yaml:"providers"`
+	Models    map[string][]string `yaml:"models"`
+	Router    Router              `yaml:"router"`
+}
+
+// Server holds the HTTP front end's limits.
+type Server struct {
+	MaxBodyBytes   int      `yaml:"max_body_bytes"`
+	ReadTimeout    Duration `yaml:"read_timeout"`
+	WriteTimeout   Duration `yaml:"write_timeout"`
+	IdleTimeout    Duration `yaml:"idle_timeout"`
+	RequestTimeout Duration `yaml:"request_timeout"`
+	MaxConcurrency int      `yaml:"max_concurrency"`
+}
+
+// Provider is one upstream.
+type Provider struct {
+	Name    string `yaml:"name"`
+	Type    string `yaml:"type"`
+	BaseURL string `yaml:"base_url"`
+	// APIKey is "env:VAR" (read from the environment at start) or the key
+	// itself. It is never printed.
+	APIKey            Secret            `yaml:"api_key"`
+	Headers           map[string]string `yaml:"headers"`
+	Timeout           Duration          `yaml:"timeout"`
+	ConnectTimeout    Duration          `yaml:"connect_timeout"`
+	FirstTokenTimeout Duration          `yaml:"first_token_timeout"`
+	MaxInFlight       int               `yaml:"max_in_flight"`
+	ContextLength     int               `yaml:"context_length"`
+	// Options are runtime model options sent with every request to a local
+	// runtime (Ollama's num_thread, num_ctx, ...).
+	Options map[string]any `yaml:"options"`
+	// NoStreamOptions and MaxTokensField are quirks of some OpenAI-compatible
+	// servers.
+	NoStreamOptions bool   `yaml:"no_stream_options"`
+	MaxTokensField  string `yaml:"max_tokens_field"`
+}
+
+// Local reports whether p is a runtime on the device rather than a cloud API.
+func (p *Provider) Local() bool { return p.Type == TypeOllama || p.Type == TypeLlamaCpp }
+
+// Router holds failover tuning. Zero fields take the router's defaults.
+type Router struct {
+	MaxAttempts      int      `yaml:"max_attempts"`
+	RetryBase        Duration `yaml:"retry_base"`
+	RetryMax         Duration `yaml:"retry_max"`
+	Deadline         Duration `yaml:"deadline"`
+	BreakerThreshold int      `yaml:"breaker_threshold"`
+	BreakerCooldown  Duration `yaml:"breaker_cooldown"`
+	ProbeInterval    Duration `yaml:"probe_interval"`
+	ProbeTimeout     Duration `yaml:"probe_timeout"`
+}
+
+// Duration is a time.Duration written as "30s" or "1m30s" in YAML.
+type Duration time.Duration
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// UnmarshalYAML accepts Go duration strings.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return fmt.Errorf("line %d: want a duration like \"30s\"", n.Line)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration like \"30s\"", n.Line, s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes d in Go's duration syntax.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// Secret is a credential reference: "env:VAR" or a literal value. Its
+// String and YAML forms never reveal a literal value.
+type Secret string
+
+// Resolve returns the credential: the environment variable's value for
+// "env:VAR", or the literal. lookup is os.LookupEnv in production.
+func (s Secret) Resolve(lookup func(string) (string, bool)) (string, error) {
+	if v, ok := strings.CutPrefix(string(s), "env:"); ok {
+		val, found := lookup(v)
+		if !found || val == "" {
+			return "", fmt.Errorf("environment variable %s is not set", v)
+		}
+		return val, nil
+	}
+	return string(s), nil
+}
+
+// String redacts literal secrets.
+func (s Secret) String() string {
+	if s == "" || strings.HasPrefix(string(s), "env:") {
+		return string(s)
+	}
+	return "[redacted]"
+}
+
+// MarshalYAML redacts literal secrets.
+func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
+
+// Defaults are the device-dependent defaults the caller derives from the
+// board profile. Zero fields take the built-in constants.
+type Defaults struct {
+	// LocalMaxInFlight is the busy threshold of local runtimes.
+	LocalMaxInFlight int
+	// MaxConcurrency is the gateway-wide request cap.
+	MaxConcurrency int
+	// OllamaNumThread, when set, is sent as Ollama's num_thread unless the
+	// provider's options say otherwise: llama.cpp threads spin-wait, so
+	// one core left to the gateway and the OS keeps both responsive.
+	OllamaNumThread int
+}
+
+// Parse reads a YAML config, rejects unknown fields, applies defaults (d
+// for what depends on the device) and validates. Validation problems are
+// returned together in one error.
+func Parse(r io.Reader, d Defaults) (*Config, error) {
+	// Bounded: a config is small, and fleet-pushed config must not be able
+	// to exhaust memory.
+	data, err := io.ReadAll(io.LimitReader(r, maxConfigBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("config: read: %w", err)
+	}
+	if len(data) > maxConfigBytes {
+		return nil, fmt.Errorf("config: larger than %d bytes", maxConfigBytes)
+	}
+	c := &Config{}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c.applyDefaults(d)
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+const maxConfigBytes = 1 << 20
+
+// Load reads the config file at path.
+func Load(path string, d Defaults) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	c, err := Parse(f, d)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Default returns the configuration used when there is no file: Ollama on
+// its default address (OLLAMA_HOST respected) and every cloud provider whose
+// key is in the environment. getenv is os.Getenv in production.
+func Default(getenv func(string) string, d Defaults) *Config {
+	c := &Config{}
+	ollama := DefaultOllamaURL
+	if h := getenv("OLLAMA_HOST"); h != "" {
+		ollama = ollamaHostURL(h)
+	}
+	c.Providers = append(c.Providers, Provider{Name: "ollama", Type: TypeOllama, BaseURL: ollama})
+	for _, cp := range envProviders {
+		if getenv(cp.env) != "" {
+			c.Providers = append(c.Providers, Provider{Name: cp.name, Type: cp.typ, BaseURL: cp.url, APIKey: Secret("env:" + cp.env)})
+		}
+	}
+	c.applyDefaults(d)
+	return c
+}
+
+var envProviders = []struct{ name, typ, url, env string }{
+	{"openai", TypeOpenAI, "https://api.openai.com/v1", "OPENAI_API_KEY"},
+	{"anthropic", TypeAnthropic, "https://api.anthropic.com/v1", "ANTHROPIC_API_KEY"},
+	{"gemini", TypeGemini, "https://generativelanguage.googleapis.com/v1beta", "GEMINI_API_KEY"},
+	{"mistral", TypeOpenAICompatible, "https://api.mistral.ai/v1", "MISTRAL_API_KEY"},
+}
+
+// ollamaHostURL turns OLLAMA_HOST ("0.0.0.0", "host:port", "http://h:p")
+// into a base URL the way the ollama CLI reads it.
+func ollamaHostURL(h string) string {
+	if strings.Contains(h, "://") {
+		return strings.TrimRight(h, "/")
+	}
+	host, port, err := net.SplitHostPort(h)
+	if err != nil {
+		host, port = h, "11434"
+	}
+	if host == "" || host == "0.0.0.0" {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+func (c *Config) applyDefaults(d Defaults) {
+	setInt(&d.LocalMaxInFlight, DefaultLocalMaxInFlight)
+	setInt(&d.MaxConcurrency, DefaultMaxConcurrency)
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir
+	}
+	s := &c.Server
+	setInt(&s.MaxBodyBytes, DefaultMaxBodyBytes)
+	setDur(&s.ReadTimeout, DefaultReadTimeout)
+	setDur(&s.WriteTimeout, DefaultWriteTimeout)
+	setDur(&s.IdleTimeout, DefaultIdleTimeout)
+	setDur(&s.RequestTimeout, DefaultRequestTimeout)
+	setInt(&s.MaxConcurrency, d.MaxConcurrency)
+	for i := range c.Providers {
+		p := &c.Providers[i]
+		if p.BaseURL == "" {
+			p.BaseURL = defaultBaseURL(p.Type)
+		}
+		p.BaseURL = strings.TrimRight(p.BaseURL, "/")
+		setDur(&p.ConnectTimeout, DefaultConnectTimeout)
+		if p.Type == TypeOllama && d.OllamaNumThread > 0 {
+			if _, set := p.Options["num_thread"]; !set {
+				if p.Options == nil {
+					p.Options = map[string]any{}
+				}
+				p.Options["num_thread"] = d.OllamaNumThread
+			}
+		}
+		if p.Local() {
+			setInt(&p.MaxInFlight, d.LocalMaxInFlight)
+			setDur(&p.Timeout, DefaultLocalTimeout)
+			setDur(&p.FirstTokenTimeout, DefaultFirstTokenTimeout)
+		} else {
+			setInt(&p.MaxInFlight, DefaultCloudMaxInFlight)
+			setDur(&p.Timeout, DefaultCloudTimeout)
+		}
+	}
+}
+
+func defaultBaseURL(typ string) string {
+	switch typ {
+	case TypeOllama:
+		return DefaultOllamaURL
+	case TypeLlamaCpp:
+		return "http://127.0.0.1:8080/v1"
+	}
+	for _, cp := range envProviders {
+		if cp.typ == typ && typ != TypeOpenAICompatible {
+			return cp.url
+		}
+	}
+	return ""
+}
+
+func setInt(p *int, v int) {
+	if *p == 0 {
+		*p = v
+	}
+}
+
+func setDur(p *Duration, v time.Duration) {
+	if *p == 0 {
+		*p = Duration(v)
+	}
+}
+
+// Validate checks c and returns every problem found, joined, each naming
+// the field and the value.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{field}, args...)...))
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		bad("listen", "%q is not host:port", c.Listen)
+	}
+	if c.Server.MaxBodyBytes < 1024 {
+		bad("server.max_body_bytes", "%d is below the minimum 1024", c.Server.MaxBodyBytes)
+	}
+	if c.Server.MaxConcurrency < 1 {
+		bad("server.max_concurrency", "%d must be at least 1", c.Server.MaxConcurrency)
+	}
+	for _, d := range []struct {
+		field string
+		v     Duration
+	}{
+		{"server.read_timeout", c.Server.ReadTimeout}, {"server.write_timeout", c.Server.WriteTimeout},
+		{"server.idle_timeout", c.Server.IdleTimeout}, {"server.request_timeout", c.Server.RequestTimeout},
+	} {
+		if d.v < 0 {
+			bad(d.field, "%s must not be negative", d.v.D())
+		}
+	}
+	names := map[string]bool{}
+	for i := range c.Providers {
+		p := &c.Providers[i]
+		f := "providers[" + strconv.Itoa(i) + "]"
+		switch {
+		case p.Name == "":
+			bad(f+".name", "is required")
+		case strings.ContainsAny(p.Name, "/ \t"):
+			bad(f+".name", "%q must not contain '/' or spaces (it prefixes model names)", p.Name)
+		case names[p.Name]:
+			bad(f+".name", "%q is used twice", p.Name)
+		}
+		names[p.Name] = true
+		if !slices.Contains(providerTypes, p.Type) {
+			bad(f+".type", "%q is not one of %s", p.Type, strings.Join(providerTypes, ", "))
+		}
+		if p.BaseURL == "" {
+			bad(f+".base_url", "is required for type %q", p.Type)
+		} else if u, err := url.Parse(p.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad(f+".base_url", "%q is not an http(s) URL", p.BaseURL)
+		}
+		if p.MaxInFlight < 1 {
+			bad(f+".max_in_flight", "%d must be at least 1", p.MaxInFlight)
+		}
+		if p.ContextLength < 0 {
+			bad(f+".context_length", "%d must not be negative", p.ContextLength)
+		}
+		if p.MaxTokensField != "" && p.MaxTokensField != "max_tokens" && p.MaxTokensField != "max_completion_tokens" {
+			bad(f+".max_tokens_field", "%q is not max_tokens or max_completion_tokens", p.MaxTokensField)
+		}
+		if p.Timeout < 0 || p.ConnectTimeout < 0 || p.FirstTokenTimeout < 0 {
+			bad(f, "timeouts must not be negative")
+		}
+		if v, ok := strings.CutPrefix(string(p.APIKey), "env:"); ok && v == "" {
+			bad(f+".api_key", "\"env:\" needs a variable name")
+		}
+	}
+	for _, a := range slices.Sorted(maps.Keys(c.Models)) {
+		f := "models." + a
+		if names[a] {
+			bad(f, "alias %q has the same name as a provider", a)
+		}
+		if len(c.Models[a]) == 0 {
+			bad(f, "needs at least one target \"provider/model\"")
+		}
+		for j, t := range c.Models[a] {
+			prov, model, ok := strings.Cut(t, "/")
+			switch {
+			case !ok || model == "":
+				bad(f+"["+strconv.Itoa(j)+"]", "%q is not \"provider/model\"", t)
+			case !names[prov]:
+				bad(f+"["+strconv.Itoa(j)+"]", "%q names provider %q, which is not configured (have: %s)", t, prov, strings.Join(slices.Sorted(maps.Keys(names)), ", "))
+			}
+		}
+	}
+	r := c.Router
+	if r.MaxAttempts < 0 || r.BreakerThreshold < 0 {
+		bad("router", "max_attempts and breaker_threshold must not be negative")
+	}
+	if r.RetryBase < 0 || r.RetryMax < 0 || r.Deadline < 0 || r.BreakerCooldown < 0 || r.ProbeInterval < 0 || r.ProbeTimeout < 0 {
+		bad("router", "durations must not be negative")
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return &ValidationError{Problems: errs}
+}
+
+// ValidationError lists every problem Validate found.
+type ValidationError struct{ Problems []error }
+
+func (e *ValidationError) Error() string {
+	var b strings.Builder
+	b.WriteString("config: ")
+	b.WriteString(strconv.Itoa(len(e.Problems)))
+	b.WriteString(" problem(s):")
+	for _, p := range e.Problems {
+		b.WriteString("\n  ")
+		b.WriteString(p.Error())
+	}
+	return b.String()
+}
+
+// Unwrap returns the problems.
+func (e *ValidationError) Unwrap() []error { return e.Problems }

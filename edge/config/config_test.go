@@ -1,0 +1,229 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		name    string
+		yaml    string
+		wantErr []string // substrings that must all appear
+		check   func(t *testing.T, c *Config)
+	}{
+		{
+			name: "empty file gives defaults",
+			yaml: "",
+			check: func(t *testing.T, c *Config) {
+				if c.Listen != DefaultListen || c.DataDir != DefaultDataDir {
+					t.Errorf("listen=%q data_dir=%q", c.Listen, c.DataDir)
+				}
+				if c.Server.MaxBodyBytes != DefaultMaxBodyBytes || c.Server.MaxConcurrency != DefaultMaxConcurrency {
+					t.Errorf("server defaults not applied: %+v", c.Server)
+				}
+			},
+		},
+		{
+			name: "full example",
+			yaml: `
+listen: 127.0.0.1:9000
+data_dir: /tmp/x
+server:
+  read_timeout: 5s
+  max_concurrency: 8
+providers:
+  - name: ollama
+    type: ollama
+    options: {num_thread: 1}
+  - name: openai
+    type: openai
+    api_key: env:OPENAI_API_KEY
+    timeout: 1m
+  - name: groq
+    type: openai-compatible
+    base_url: https://api.groq.com/openai/v1/
+models:
+  chat: [ollama/llama3.2:1b, openai/gpt-4o-mini]
+router:
+  max_attempts: 3
+`,
+			check: func(t *testing.T, c *Config) {
+				if c.Listen != "127.0.0.1:9000" || c.Server.ReadTimeout.D() != 5*time.Second || c.Server.MaxConcurrency != 8 {
+					t.Errorf("got %+v", c)
+				}
+				if p := c.Providers[0]; p.BaseURL != DefaultOllamaURL || !p.Local() || p.MaxInFlight != DefaultLocalMaxInFlight {
+					t.Errorf("ollama defaults: %+v", p)
+				}
+				if p := c.Providers[1]; p.BaseURL != "https://api.openai.com/v1" || p.Timeout.D() != time.Minute || p.Local() {
+					t.Errorf("openai: %+v", p)
+				}
+				if p := c.Providers[2]; p.BaseURL != "https://api.groq.com/openai/v1" {
+					t.Errorf("trailing slash kept: %q", p.BaseURL)
+				}
+				if got := c.Models["chat"]; len(got) != 2 || got[1] != "openai/gpt-4o-mini" {
+					t.Errorf("models: %v", got)
+				}
+			},
+		},
+		{
+			name:    "unknown field is an error",
+			yaml:    "listen: 127.0.0.1:1\nlisten_port: 3\n",
+			wantErr: []string{"listen_port"},
+		},
+		{
+			name:    "unknown nested field",
+			yaml:    "providers:\n  - name: a\n    type: ollama\n    colour: red\n",
+			wantErr: []string{"colour"},
+		},
+		{
+			name:    "bad duration",
+			yaml:    "server:\n  read_timeout: soon\n",
+			wantErr: []string{`"soon" is not a duration`},
+		},
+		{
+			name: "all problems at once",
+			yaml: `
+listen: nope
+providers:
+  - name: a/b
+    type: magic
+  - name: x
+    type: openai-compatible
+  - name: x
+    type: ollama
+    base_url: ftp://x
+models:
+  chat: [nothing/here, noslash]
+  empty: []
+`,
+			wantErr: []string{
+				`listen: "nope" is not host:port`,
+				`providers[0].name: "a/b" must not contain`,
+				`providers[0].type: "magic" is not one of`,
+				`providers[1].base_url: is required for type "openai-compatible"`,
+				`providers[2].name: "x" is used twice`,
+				`providers[2].base_url: "ftp://x" is not an http(s) URL`,
+				`models.chat[0]: "nothing/here" names provider "nothing"`,
+				`models.chat[1]: "noslash" is not "provider/model"`,
+				`models.empty: needs at least one target`,
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse(strings.NewReader(tc.yaml), Defaults{})
+			if len(tc.wantErr) > 0 {
+				if err == nil {
+					t.Fatalf("want error, got config %+v", c)
+				}
+				for _, w := range tc.wantErr {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error lacks %q:\n%v", w, err)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, c)
+		})
+	}
+}
+
+func TestValidationErrorUnwraps(t *testing.T) {
+	_, err := Parse(strings.NewReader("listen: x\nserver:\n  max_concurrency: -1\n"), Defaults{})
+	var ve *ValidationError
+	if !errors.As(err, &ve) || len(ve.Problems) != 2 {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestDefaultFromEnv(t *testing.T) {
+	env := map[string]string{"OPENAI_API_KEY": "sk-1", "MISTRAL_API_KEY": "m", "OLLAMA_HOST": "0.0.0.0:1234"}
+	c := Default(func(k string) string { return env[k] }, Defaults{})
+	var got []string
+	for _, p := range c.Providers {
+		got = append(got, p.Name+"="+p.BaseURL)
+	}
+	want := "ollama=http://127.0.0.1:1234 openai=https://api.openai.com/v1 mistral=https://api.mistral.ai/v1"
+	if strings.Join(got, " ") != want {
+		t.Errorf("got %v\nwant %v", got, want)
+	}
+	if err := c.Validate(); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestSecret(t *testing.T) {
+	lookup := func(k string) (string, bool) {
+		v, ok := map[string]string{"K": "v"}[k]
+		return v, ok
+	}
+	tests := []struct {
+		name, in, want, str string
+		err                 bool
+	}{
+		{"env", "env:K", "v", "env:K", false},
+		{"env missing", "env:NOPE", "", "env:NOPE", true},
+		{"literal", "sk-abc", "sk-abc", "[redacted]", false},
+		{"empty", "", "", "", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := Secret(tc.in)
+			got, err := s.Resolve(lookup)
+			if (err != nil) != tc.err || got != tc.want {
+				t.Errorf("Resolve = %q, %v", got, err)
+			}
+			if s.String() != tc.str {
+				t.Errorf("String = %q, want %q", s.String(), tc.str)
+			}
+		})
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add("listen: 127.0.0.1:1\nproviders:\n  - name: a\n    type: ollama\n")
+	f.Add("models:\n  x: [a/b]\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := Parse(strings.NewReader(s), Defaults{})
+		if err == nil && c.Validate() != nil {
+			t.Fatal("Parse accepted a config Validate rejects")
+		}
+	})
+}
+
+func TestBoardDefaults(t *testing.T) {
+	d := Defaults{LocalMaxInFlight: 2, MaxConcurrency: 16, OllamaNumThread: 3}
+	c, err := Parse(strings.NewReader(`
+providers:
+  - name: a
+    type: ollama
+  - name: b
+    type: ollama
+    max_in_flight: 5
+    options: {num_thread: 1}
+  - name: c
+    type: llamacpp
+`), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Server.MaxConcurrency != 16 {
+		t.Errorf("max_concurrency %d", c.Server.MaxConcurrency)
+	}
+	a, b, l := c.Providers[0], c.Providers[1], c.Providers[2]
+	if a.MaxInFlight != 2 || a.Options["num_thread"] != 3 {
+		t.Errorf("a: %d %v", a.MaxInFlight, a.Options)
+	}
+	if b.MaxInFlight != 5 || b.Options["num_thread"] != 1 {
+		t.Errorf("explicit values must win: %d %v", b.MaxInFlight, b.Options)
+	}
+	if l.MaxInFlight != 2 || l.Options != nil {
+		t.Errorf("llamacpp: %d %v", l.MaxInFlight, l.Options)
+	}
+}

@@ -1,0 +1,685 @@
+package openai
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/edgeway/edgeway/edge/llm"
+)
+
+// recorded is one request the fake upstream saw.
+type recorded struct {
+	Method, Path string
+	Header       http.Header
+	Body         []byte
+}
+
+// fakeUpstream is an httptest server on 127.0.0.1:0 that records requests
+// and answers with handler.
+type fakeUpstream struct {
+	srv  *httptest.Server
+	mu   sync.Mutex
+	reqs []recorded
+}
+
+func newFake(t *testing.T, handler http.HandlerFunc) *fakeUpstream {
+	t.Helper()
+	f := &fakeUpstream{}
+	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		f.mu.Lock()
+		f.reqs = append(f.reqs, recorded{r.Method, r.URL.Path, r.Header.Clone(), body})
+		f.mu.Unlock()
+		handler(w, r)
+	}))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *fakeUpstream) last(t *testing.T) recorded {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.reqs) == 0 {
+		t.Fatal("the fake upstream saw no request")
+	}
+	return f.reqs[len(f.reqs)-1]
+}
+
+func newTestClient(t *testing.T, baseURL string, mod ...func(*Options)) *Client {
+	t.Helper()
+	o := Options{Name: "fake", BaseURL: baseURL + "/v1/", APIKey: "sk-test", Headers: map[string]string{"X-Title": "edgeway-test"}}
+	for _, m := range mod {
+		m(&o)
+	}
+	c, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.CloseIdleConnections)
+	return c
+}
+
+// sseHandler answers with body as an event stream, flushing each event.
+func sseHandler(body string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fl := w.(http.Flusher)
+		for _, ev := range strings.SplitAfter(body, "\n\n") {
+			io.WriteString(w, ev)
+			fl.Flush()
+		}
+	}
+}
+
+func jsonHandler(status int, header map[string]string, body string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		for k, v := range header {
+			w.Header().Set(k, v)
+		}
+		if w.Header().Get("Content-Type") == "" {
+			w.Header().Set("Content-Type", "application/json")
+		}
+		w.WriteHeader(status)
+		io.WriteString(w, body)
+	}
+}
+
+// collect runs Chat and returns copies of the emitted chunks and their
+// aggregate.
+func collect(t *testing.T, c *Client, req *llm.ChatRequest) ([]llm.Chunk, *llm.Aggregate, llm.Usage, error) {
+	t.Helper()
+	var chunks []llm.Chunk
+	agg := &llm.Aggregate{}
+	u, err := c.Chat(context.Background(), req, func(ch *llm.Chunk) error {
+		cp := *ch
+		cp.ToolCalls = append([]llm.ToolCallDelta(nil), ch.ToolCalls...)
+		if ch.Usage != nil {
+			uu := *ch.Usage
+			cp.Usage = &uu
+		}
+		chunks = append(chunks, cp)
+		agg.Add(ch)
+		return nil
+	})
+	return chunks, agg, u, err
+}
+
+func simpleRequest() *llm.ChatRequest {
+	return &llm.ChatRequest{Model: "gpt-4o-mini", Messages: []llm.Message{{Role: llm.RoleUser, Content: textParts("Hello!")}}}
+}
+
+func TestChatStreamText(t *testing.T) {
+	f := newFake(t, sseHandler(string(readFixture(t, "stream_text.sse"))))
+	c := newTestClient(t, f.srv.URL)
+	chunks, agg, usage, err := collect(t, c, simpleRequest())
+	if err != nil {
+		t.Fatalf("Chat: %v", err)
+	}
+	if got, want := agg.Text.String(), "Hello! How can I help?\n\u00e9\u2028"; got != want {
+		t.Errorf("text = %q, want %q", got, want)
+	}
+	if agg.FinishReason != llm.FinishStop || agg.Model != "gpt-4o-mini-2024-07-18" || agg.Role != llm.RoleAssistant {
+		t.Errorf("aggregate = finish %q model %q role %q", agg.FinishReason, agg.Model, agg.Role)
+	}
+	wantUsage := llm.Usage{PromptTokens: 19, CompletionTokens: 10, TotalTokens: 29, CachedTokens: 3}
+	if usage != wantUsage || agg.Usage != wantUsage {
+		t.Errorf("usage = %+v / %+v, want %+v", usage, agg.Usage, wantUsage)
+	}
+	for i, ch := range chunks {
+		if (ch.Role != "") != (i == 0) {
+			t.Errorf("chunk %d role = %q; the role belongs on the first chunk only", i, ch.Role)
+		}
+	}
+	if len(chunks) != 6 {
+		t.Errorf("emitted %d chunks, want 6 (role, 3 texts, finish, usage)", len(chunks))
+	}
+
+	req := f.last(t)
+	if req.Method != http.MethodPost || req.Path != "/v1/chat/completions" {
+		t.Errorf("request = %s %s", req.Method, req.Path)
+	}
+	for k, want := range map[string]string{
+		"Authorization": "Bearer sk-test", "Accept": "text/event-stream",
+		"Content-Type": "application/json", "X-Title": "edgeway-test",
+	} {
+		if got := req.Header.Get(k); got != want {
+			t.Errorf("header %s = %q, want %q", k, got, want)
+		}
+	}
+	var body map[string]any
+	if err := json.Unmarshal(req.Body, &body); err != nil {
+		t.Fatal(err)
+	}
+	if body["stream"] != true || !reflect.DeepEqual(body["stream_options"], map[string]any{"include_usage": true}) {
+		t.Errorf("body does not ask for a stream with usage: %s", req.Body)
+	}
+}
+
+func TestChatToolCallStream(t *testing.T) {
+	f := newFake(t, sseHandler(string(readFixture(t, "stream_tool_calls.sse"))))
+	c := newTestClient(t, f.srv.URL)
+	chunks, agg, usage, err := collect(t, c, simpleRequest())
+	if err != nil {
+		t.Fatalf("Chat: %v", err)
+	}
+	want := []llm.ToolCall{
+		{ID: "call_weather", Name: "get_weather", Arguments: `{"city":"Paris","unit":"c"}`},
+		{ID: "call_time", Name: "get_time", Arguments: `{"tz":"Europe/Paris"}`},
+	}
+	if !reflect.DeepEqual(agg.ToolCalls, want) {
+		t.Errorf("tool calls = %+v, want %+v", agg.ToolCalls, want)
+	}
+	if agg.FinishReason != llm.FinishToolCalls || agg.Text.Len() != 0 {
+		t.Errorf("finish = %q, text = %q", agg.FinishReason, agg.Text.String())
+	}
+	if usage.TotalTokens != 123 {
+		t.Errorf("usage = %+v", usage)
+	}
+	// 1 role + 2 starts + 14 fragments + finish + usage.
+	if len(chunks) != 19 {
+		t.Errorf("emitted %d chunks, want 19", len(chunks))
+	}
+}
+
+func TestChatJSONFallback(t *testing.T) {
+	f := newFake(t, jsonHandler(200, nil, string(readFixture(t, "chat_completion.json"))))
+	c := newTestClient(t, f.srv.URL)
+	chunks, agg, usage, err := collect(t, c, simpleRequest())
+	if err != nil {
+		t.Fatalf("Chat: %v", err)
+	}
+	want := []llm.ToolCall{{ID: "call_1", Name: "get_weather", Arguments: `{"city":"Oslo"}`}, {ID: "call_2", Name: "get_time", Arguments: `{}`}}
+	if !reflect.DeepEqual(agg.ToolCalls, want) || agg.FinishReason != llm.FinishToolCalls || usage.TotalTokens != 70 || len(chunks) != 1 {
+		t.Errorf("calls %+v finish %q usage %+v chunks %d", agg.ToolCalls, agg.FinishReason, usage, len(chunks))
+	}
+}
+
+func TestChatRequestBody(t *testing.T) {
+	var full llm.ChatRequest
+	if _, err := DecodeChatRequest(readFixture(t, "chat_request_full.json"), &full); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		mod    func(*Options)
+		golden string
+		check  func(t *testing.T, body map[string]any)
+	}{
+		{name: "golden", golden: "upstream_request_full.json"},
+		{name: "no stream options", mod: func(o *Options) { o.NoStreamOptions = true }, check: func(t *testing.T, body map[string]any) {
+			if _, ok := body["stream_options"]; ok || body["stream"] != true {
+				t.Errorf("stream = %v, stream_options = %v", body["stream"], body["stream_options"])
+			}
+		}},
+		{name: "max_completion_tokens", mod: func(o *Options) { o.MaxTokensField = "max_completion_tokens" }, check: func(t *testing.T, body map[string]any) {
+			if _, ok := body["max_tokens"]; ok || body["max_completion_tokens"] != 512.0 {
+				t.Errorf("max_tokens = %v, max_completion_tokens = %v", body["max_tokens"], body["max_completion_tokens"])
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake(t, sseHandler(string(readFixture(t, "stream_text.sse"))))
+			var mods []func(*Options)
+			if tt.mod != nil {
+				mods = append(mods, tt.mod)
+			}
+			c := newTestClient(t, f.srv.URL, mods...)
+			if _, _, _, err := collect(t, c, &full); err != nil {
+				t.Fatal(err)
+			}
+			raw := f.last(t).Body
+			var body map[string]any
+			if err := json.Unmarshal(raw, &body); err != nil {
+				t.Fatalf("upstream body is not JSON: %v\n%s", err, raw)
+			}
+			if tt.golden != "" {
+				var want map[string]any
+				if err := json.Unmarshal(readFixture(t, tt.golden), &want); err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(body, want) {
+					t.Errorf("upstream body differs from testdata/%s:\n%s", tt.golden, raw)
+				}
+			}
+			if tt.check != nil {
+				tt.check(t, body)
+			}
+		})
+	}
+}
+
+// hijackCut writes a 200 chunked response with a partial stream, then
+// drops the connection without the terminating chunk.
+func hijackCut(w http.ResponseWriter, r *http.Request) {
+	conn, buf, err := w.(http.Hijacker).Hijack()
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	ev := `data: {"choices":[{"delta":{"content":"Hel"}}]}` + "\n\n"
+	fmt.Fprintf(buf, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n", len(ev), ev)
+	buf.Flush()
+}
+
+func TestChatErrors(t *testing.T) {
+	fixture := func(name string) string { return string(readFixture(t, name)) }
+	const textChunk = `data: {"choices":[{"index":0,"delta":{"content":"Hel"},"finish_reason":null}]}` + "\n\n"
+	tests := []struct {
+		name        string
+		handler     http.HandlerFunc
+		opts        func(*Options)
+		wantKind    llm.Kind
+		wantStatus  int
+		wantRetry   time.Duration
+		wantMessage string // substring of Message
+		wantIs      error
+	}{
+		{name: "400 context length", handler: jsonHandler(400, nil, fixture("error_context_length.json")),
+			wantKind: llm.KindContextLength, wantStatus: 400, wantMessage: "maximum context length is 128000 tokens"},
+		{name: "400 bad request", handler: jsonHandler(400, nil, `{"error":{"message":"Invalid value for 'temperature'","type":"invalid_request_error","param":"temperature","code":"invalid_value"}}`),
+			wantKind: llm.KindBadRequest, wantStatus: 400, wantMessage: "Invalid value for 'temperature'"},
+		{name: "400 llama-server context", handler: jsonHandler(400, nil, `{"error":{"code":400,"message":"the request exceeds the available context size, try increasing it","type":"exceed_context_size_error"}}`),
+			wantKind: llm.KindContextLength, wantStatus: 400, wantMessage: "exceeds the available context size"},
+		{name: "400 model not found", handler: jsonHandler(400, nil, fixture("error_model_not_found.json")),
+			wantKind: llm.KindNotFound, wantStatus: 400, wantMessage: "does not exist"},
+		{name: "401 bad key", handler: jsonHandler(401, nil, fixture("error_invalid_api_key.json")),
+			wantKind: llm.KindAuth, wantStatus: 401, wantMessage: "Incorrect API key"},
+		{name: "403", handler: jsonHandler(403, nil, `{"error":{"message":"Country, region, or territory not supported","type":"request_forbidden","code":"unsupported_country_region_territory"}}`),
+			wantKind: llm.KindAuth, wantStatus: 403, wantMessage: "not supported"},
+		{name: "404 model not found", handler: jsonHandler(404, nil, fixture("error_model_not_found.json")),
+			wantKind: llm.KindNotFound, wantStatus: 404, wantMessage: "gpt-5-ultra"},
+		{name: "413", handler: jsonHandler(413, map[string]string{"Content-Type": "text/plain"}, "request entity too large"),
+			wantKind: llm.KindContextLength, wantStatus: 413, wantMessage: "request entity too large"},
+		{name: "429 Retry-After", handler: jsonHandler(429, map[string]string{"Retry-After": "7"}, fixture("error_rate_limit.json")),
+			wantKind: llm.KindRateLimited, wantStatus: 429, wantRetry: 7 * time.Second, wantMessage: "Rate limit reached"},
+		{name: "429 retry-after-ms", handler: jsonHandler(429, map[string]string{"retry-after-ms": "20", "Retry-After": "1"}, fixture("error_rate_limit.json")),
+			wantKind: llm.KindRateLimited, wantStatus: 429, wantRetry: 20 * time.Millisecond},
+		{name: "429 token reset", handler: jsonHandler(429, map[string]string{
+			"x-ratelimit-remaining-requests": "499", "x-ratelimit-remaining-tokens": "0",
+			"x-ratelimit-reset-requests": "120ms", "x-ratelimit-reset-tokens": "6m0s"}, fixture("error_rate_limit.json")),
+			wantKind: llm.KindRateLimited, wantStatus: 429, wantRetry: 6 * time.Minute},
+		{name: "429 Retry-After capped", handler: jsonHandler(429, map[string]string{"Retry-After": "86400"}, fixture("error_rate_limit.json")),
+			wantKind: llm.KindRateLimited, wantStatus: 429, wantRetry: MaxRetryAfter},
+		{name: "429 insufficient quota", handler: jsonHandler(429, nil, fixture("error_insufficient_quota.json")),
+			wantKind: llm.KindRateLimited, wantStatus: 429, wantMessage: "exceeded your current quota", wantIs: ErrInsufficientQuota},
+		{name: "500", handler: jsonHandler(500, nil, fixture("error_server.json")),
+			wantKind: llm.KindServer, wantStatus: 500, wantMessage: "The server had an error"},
+		{name: "502 HTML", handler: jsonHandler(502, map[string]string{"Content-Type": "text/html"}, "<html><body>Bad Gateway</body></html>"),
+			wantKind: llm.KindServer, wantStatus: 502, wantMessage: "Bad Gateway"},
+		{name: "503 Retry-After", handler: jsonHandler(503, map[string]string{"Retry-After": "3"}, `{"error":{"message":"The engine is currently overloaded, please try again later","type":"server_error"}}`),
+			wantKind: llm.KindOverloaded, wantStatus: 503, wantRetry: 3 * time.Second, wantMessage: "overloaded"},
+		{name: "504", handler: jsonHandler(504, nil, ``), wantKind: llm.KindTimeout, wantStatus: 504, wantMessage: "Gateway Timeout"},
+		{name: "vLLM error shape", handler: jsonHandler(400, nil, `{"object":"error","message":"This model's maximum context length is 4096 tokens.","type":"BadRequestError","param":null,"code":400}`),
+			wantKind: llm.KindContextLength, wantStatus: 400, wantMessage: "4096"},
+		{name: "Gemini array shape", handler: jsonHandler(400, nil, `[{"error":{"code":400,"message":"API key not valid.","status":"INVALID_ARGUMENT"}}]`),
+			wantKind: llm.KindBadRequest, wantStatus: 400, wantMessage: "API key not valid."},
+		{name: "string error", handler: jsonHandler(404, nil, `{"error":"model \"tiny\" not found, try pulling it first"}`),
+			wantKind: llm.KindNotFound, wantStatus: 404, wantMessage: "try pulling it first"},
+		{name: "malformed chunk JSON", handler: sseHandler("data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}\n\ndata: [DONE]\n\n"),
+			wantKind: llm.KindServer, wantIs: ErrMalformed},
+		{name: "chunk not an object", handler: sseHandler("data: 42\n\n"), wantKind: llm.KindServer, wantIs: ErrMalformed},
+		{name: "stream cut without finish", handler: sseHandler(textChunk + textChunk),
+			wantKind: llm.KindServer, wantIs: ErrStreamCut},
+		{name: "stream cut mid-body", handler: hijackCut, wantKind: llm.KindServer, wantIs: ErrStreamCut},
+		{name: "empty stream", handler: sseHandler(""), wantKind: llm.KindServer, wantIs: ErrStreamCut},
+		{name: "SSE error event", handler: sseHandler(fixture("stream_error_event.sse")),
+			wantKind: llm.KindServer, wantMessage: "The server had an error"},
+		{name: "SSE error event context length", handler: sseHandler(textChunk + `data: {"error":{"message":"too long","code":"context_length_exceeded"}}` + "\n\n"),
+			wantKind: llm.KindContextLength, wantMessage: "too long"},
+		{name: "SSE error event numeric code", handler: sseHandler(`data: {"error":{"message":"Provider returned error","code":429}}` + "\n\n"),
+			wantKind: llm.KindRateLimited, wantStatus: 429, wantMessage: "Provider returned error"},
+		{name: "SSE error event type", handler: sseHandler("event: error\ndata: {\"message\":\"boom\",\"type\":\"overloaded_error\"}\n\n"),
+			wantKind: llm.KindOverloaded, wantMessage: "boom"},
+		{name: "oversized event", handler: sseHandler(`data: {"choices":[{"delta":{"content":"` + strings.Repeat("x", 2000) + `"}}]}` + "\n\n"),
+			opts: func(o *Options) { o.MaxResponseBytes = 1024 }, wantKind: llm.KindServer, wantIs: ErrMalformed},
+		{name: "oversized JSON body", handler: jsonHandler(200, nil, fixture("chat_completion.json")),
+			opts: func(o *Options) { o.MaxResponseBytes = 100 }, wantKind: llm.KindServer, wantIs: ErrMalformed},
+		{name: "whole-request timeout", handler: func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/event-stream")
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+		}, opts: func(o *Options) { o.Timeout = 50 * time.Millisecond }, wantKind: llm.KindTimeout},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake(t, tt.handler)
+			var mods []func(*Options)
+			if tt.opts != nil {
+				mods = append(mods, tt.opts)
+			}
+			c := newTestClient(t, f.srv.URL, mods...)
+			_, _, _, err := collect(t, c, simpleRequest())
+			var le *llm.Error
+			if !errors.As(err, &le) {
+				t.Fatalf("error = %v (%T), want *llm.Error", err, err)
+			}
+			if le.Provider != "fake" {
+				t.Errorf("Provider = %q", le.Provider)
+			}
+			if le.Kind != tt.wantKind {
+				t.Errorf("Kind = %v, want %v (%v)", le.Kind, tt.wantKind, err)
+			}
+			if le.Status != tt.wantStatus {
+				t.Errorf("Status = %d, want %d", le.Status, tt.wantStatus)
+			}
+			if le.RetryAfter != tt.wantRetry {
+				t.Errorf("RetryAfter = %v, want %v", le.RetryAfter, tt.wantRetry)
+			}
+			if !strings.Contains(le.Message, tt.wantMessage) {
+				t.Errorf("Message = %q, want it to contain %q", le.Message, tt.wantMessage)
+			}
+			if tt.wantIs != nil && !errors.Is(err, tt.wantIs) {
+				t.Errorf("error %v is not %v", err, tt.wantIs)
+			}
+		})
+	}
+}
+
+func TestChatConnectionRefused(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	c := newTestClient(t, "http://"+addr)
+	_, _, _, err = collect(t, c, simpleRequest())
+	if k := llm.KindOf(err); k != llm.KindUnavailable {
+		t.Errorf("Kind = %v, want unavailable (%v)", k, err)
+	}
+	if err := c.Ping(context.Background()); llm.KindOf(err) != llm.KindUnavailable {
+		t.Errorf("Ping = %v, want an unavailable error", err)
+	}
+}
+
+// blockingStream writes one chunk, then holds the stream open until the
+// client goes away, reporting that on gone.
+func blockingStream(gone chan<- struct{}) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, `data: {"choices":[{"index":0,"delta":{"role":"assistant","content":"Hel"}}]}`+"\n\n")
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+		close(gone)
+	}
+}
+
+// waitGone waits for the fake upstream to see its client leave.
+func waitGone(t *testing.T, gone <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-gone:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the upstream request was not aborted: the fake server still holds the connection")
+	}
+}
+
+func TestChatCanceledMidStream(t *testing.T) {
+	gone := make(chan struct{})
+	f := newFake(t, blockingStream(gone))
+	c := newTestClient(t, f.srv.URL)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	n := 0
+	_, err := c.Chat(ctx, simpleRequest(), func(ch *llm.Chunk) error {
+		n++
+		cancel() // the edgeway client disconnected
+		return nil
+	})
+	if n != 1 {
+		t.Errorf("emitted %d chunks before the cancel, want 1", n)
+	}
+	if k := llm.KindOf(err); k != llm.KindCanceled {
+		t.Errorf("Kind = %v, want canceled (%v)", k, err)
+	}
+	waitGone(t, gone)
+}
+
+func TestChatEmitErrorPassesThrough(t *testing.T) {
+	gone := make(chan struct{})
+	f := newFake(t, blockingStream(gone))
+	c := newTestClient(t, f.srv.URL)
+	stop := errors.New("client write failed")
+	_, err := c.Chat(context.Background(), simpleRequest(), func(*llm.Chunk) error { return stop })
+	if err != stop {
+		t.Errorf("error = %v, want the emit error unchanged", err)
+	}
+	waitGone(t, gone)
+}
+
+func TestChatBadRawJSON(t *testing.T) {
+	f := newFake(t, sseHandler(""))
+	c := newTestClient(t, f.srv.URL)
+	req := simpleRequest()
+	req.Tools = []llm.Tool{{Name: "f", Parameters: json.RawMessage(`{"type":`)}}
+	_, _, _, err := collect(t, c, req)
+	if k := llm.KindOf(err); k != llm.KindBadRequest {
+		t.Errorf("Kind = %v, want bad_request (%v)", k, err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.reqs) != 0 {
+		t.Error("an invalid request was sent upstream")
+	}
+}
+
+func TestEmbed(t *testing.T) {
+	tests := []struct {
+		name     string
+		body     string
+		want     [][]float32
+		wantKind llm.Kind
+	}{
+		{name: "floats out of order",
+			body: `{"object":"list","data":[{"object":"embedding","index":1,"embedding":[0.5,-1]},{"object":"embedding","index":0,"embedding":[1,2]}],"model":"e","usage":{"prompt_tokens":4,"total_tokens":4}}`,
+			want: [][]float32{{1, 2}, {0.5, -1}}},
+		{name: "base64",
+			body: string(AppendEmbeddingResponse(nil, "e", &llm.EmbedResponse{Vectors: [][]float32{{1, 2}, {0.5, -1}}, Usage: llm.Usage{PromptTokens: 4}}, true)),
+			want: [][]float32{{1, 2}, {0.5, -1}}},
+		{name: "too few vectors", body: `{"data":[{"index":0,"embedding":[1]}]}`, wantKind: llm.KindServer},
+		{name: "repeated index", body: `{"data":[{"index":0,"embedding":[1]},{"index":0,"embedding":[2]}]}`, wantKind: llm.KindServer},
+		{name: "index out of range", body: `{"data":[{"index":0,"embedding":[1]},{"index":7,"embedding":[2]}]}`, wantKind: llm.KindServer},
+		{name: "bad base64", body: `{"data":[{"index":0,"embedding":"!!"},{"index":1,"embedding":[2]}]}`, wantKind: llm.KindServer},
+		{name: "not JSON", body: `{"data":`, wantKind: llm.KindServer},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake(t, jsonHandler(200, nil, tt.body))
+			c := newTestClient(t, f.srv.URL)
+			resp, err := c.Embed(context.Background(), &llm.EmbedRequest{Model: "e", Input: []string{"a", "b"}, Dimensions: ptr(2), User: "u"})
+			if tt.wantKind != llm.KindUnknown {
+				if k := llm.KindOf(err); k != tt.wantKind {
+					t.Errorf("Kind = %v, want %v (%v)", k, tt.wantKind, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Embed: %v", err)
+			}
+			if !reflect.DeepEqual(resp.Vectors, tt.want) || resp.Usage.PromptTokens != 4 {
+				t.Errorf("resp = %+v", resp)
+			}
+			req := f.last(t)
+			var body map[string]any
+			json.Unmarshal(req.Body, &body)
+			want := map[string]any{"model": "e", "input": []any{"a", "b"}, "encoding_format": "float", "dimensions": 2.0, "user": "u"}
+			if req.Path != "/v1/embeddings" || !reflect.DeepEqual(body, want) {
+				t.Errorf("request %s %s", req.Path, req.Body)
+			}
+		})
+	}
+	t.Run("upstream error", func(t *testing.T) {
+		f := newFake(t, jsonHandler(404, nil, `{"error":{"message":"no such model","code":"model_not_found"}}`))
+		c := newTestClient(t, f.srv.URL)
+		_, err := c.Embed(context.Background(), &llm.EmbedRequest{Model: "e", Input: []string{"a"}})
+		if k := llm.KindOf(err); k != llm.KindNotFound {
+			t.Errorf("Kind = %v (%v)", k, err)
+		}
+	})
+	t.Run("no input", func(t *testing.T) {
+		c := newTestClient(t, "http://127.0.0.1:1")
+		if _, err := c.Embed(context.Background(), &llm.EmbedRequest{Model: "e"}); llm.KindOf(err) != llm.KindBadRequest {
+			t.Errorf("error = %v", err)
+		}
+	})
+}
+
+func TestModels(t *testing.T) {
+	f := newFake(t, jsonHandler(200, nil, `{"object":"list","data":[{"id":"gpt-4o","object":"model","created":1715367049,"owned_by":"system"},{"id":"","object":"model"},{"id":"local","object":"model"}]}`))
+	c := newTestClient(t, f.srv.URL)
+	got, err := c.Models(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []llm.Model{
+		{ID: "gpt-4o", Provider: "fake", OwnedBy: "system", Created: time.Unix(1715367049, 0).UTC()},
+		{ID: "local", Provider: "fake"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("models = %+v, want %+v", got, want)
+	}
+	if r := f.last(t); r.Method != http.MethodGet || r.Path != "/v1/models" || r.Header.Get("Authorization") != "Bearer sk-test" {
+		t.Errorf("request = %s %s %v", r.Method, r.Path, r.Header)
+	}
+}
+
+func TestPing(t *testing.T) {
+	tests := []struct {
+		name    string
+		handler http.HandlerFunc
+	}{
+		{"200", jsonHandler(200, nil, `{"data":[]}`)},
+		{"401 still proves the link", jsonHandler(401, nil, `{"error":{"message":"bad key"}}`)},
+		{"500 still proves the link", jsonHandler(500, nil, `oops`)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake(t, tt.handler)
+			c := newTestClient(t, f.srv.URL, func(o *Options) { o.APIKey = "" })
+			if err := c.Ping(context.Background()); err != nil {
+				t.Errorf("Ping = %v", err)
+			}
+			r := f.last(t)
+			if r.Path != "/v1/models" || r.Header.Get("Authorization") != "" {
+				t.Errorf("request %s with Authorization %q", r.Path, r.Header.Get("Authorization"))
+			}
+		})
+	}
+	t.Run("timeout", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		// Accept and say nothing.
+		go func() {
+			for {
+				conn, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				go func() { io.Copy(io.Discard, bufio.NewReader(conn)); conn.Close() }()
+			}
+		}()
+		c := newTestClient(t, "http://"+ln.Addr().String())
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		if err := c.Ping(ctx); llm.KindOf(err) != llm.KindTimeout {
+			t.Errorf("Ping = %v, want a timeout", err)
+		}
+	})
+}
+
+func TestNew(t *testing.T) {
+	tests := []struct {
+		name    string
+		opts    Options
+		wantErr []string // substrings; empty means success
+	}{
+		{name: "minimal", opts: Options{BaseURL: "http://127.0.0.1:8080/v1"}},
+		{name: "missing base", opts: Options{}, wantErr: []string{"BaseURL is required"}},
+		{name: "bad scheme", opts: Options{BaseURL: "ftp://x/v1"}, wantErr: []string{`BaseURL "ftp://x/v1": scheme must be http or https`}},
+		{name: "no host", opts: Options{BaseURL: "http:///v1"}, wantErr: []string{"host is missing"}},
+		{name: "query", opts: Options{BaseURL: "http://x/v1?a=b"}, wantErr: []string{"query or fragment"}},
+		{name: "everything wrong at once", opts: Options{
+			BaseURL: "http://x", Timeout: -1, ConnectTimeout: -1, MaxResponseBytes: -1, MaxTokensField: "tokens",
+			APIKey: "k", Headers: map[string]string{"Bad Name": "v", "X-Ok": "a\nb", "authorization": "Bearer other"},
+		}, wantErr: []string{"Timeout -1ns", "ConnectTimeout -1ns", "MaxResponseBytes -1", `MaxTokensField "tokens"`,
+			`"Bad Name" is not a valid header name`, `Headers["X-Ok"]`, "Authorization conflicts with APIKey"}},
+		{name: "control char in key", opts: Options{BaseURL: "http://x", APIKey: "sk\r\n"}, wantErr: []string{"APIKey"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := New(tt.opts)
+			if len(tt.wantErr) == 0 {
+				if err != nil {
+					t.Fatalf("New: %v", err)
+				}
+				if c.Name() != DefaultName || c.timeout != DefaultTimeout || c.maxBytes != DefaultMaxResponseBytes {
+					t.Errorf("defaults not applied: %q %v %d", c.Name(), c.timeout, c.maxBytes)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("New succeeded")
+			}
+			if !strings.HasPrefix(err.Error(), "openai: new") {
+				t.Errorf("error %q lacks the component prefix", err)
+			}
+			for _, w := range tt.wantErr {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestRetryAfter(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name   string
+		status int
+		header map[string]string
+		want   time.Duration
+	}{
+		{"none", 429, nil, 0},
+		{"seconds", 429, map[string]string{"Retry-After": "2"}, 2 * time.Second},
+		{"HTTP date", 503, map[string]string{"Retry-After": now.Add(90 * time.Second).Format(http.TimeFormat)}, 90 * time.Second},
+		{"ms wins", 429, map[string]string{"retry-after-ms": "1500.5", "Retry-After": "9"}, 1500*time.Millisecond + 500*time.Microsecond},
+		{"ms NaN ignored", 429, map[string]string{"retry-after-ms": "NaN", "Retry-After": "9"}, 9 * time.Second},
+		{"ms capped", 429, map[string]string{"retry-after-ms": "1e12"}, MaxRetryAfter},
+		{"reset requests", 429, map[string]string{"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "1s", "x-ratelimit-reset-tokens": "6m0s"}, time.Second},
+		{"reset tokens", 429, map[string]string{"x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-requests": "1s", "x-ratelimit-reset-tokens": "20ms"}, 20 * time.Millisecond},
+		{"reset unknown which: longer", 429, map[string]string{"x-ratelimit-reset-requests": "1m30.5s", "x-ratelimit-reset-tokens": "7.66s"}, 90*time.Second + 500*time.Millisecond},
+		{"reset bare seconds", 429, map[string]string{"x-ratelimit-reset-tokens": "2.5"}, 2500 * time.Millisecond},
+		{"reset capped", 429, map[string]string{"x-ratelimit-reset-tokens": "24h"}, MaxRetryAfter},
+		{"reset garbage", 429, map[string]string{"x-ratelimit-reset-tokens": "soon"}, 0},
+		{"reset ignored off 429", 500, map[string]string{"x-ratelimit-reset-tokens": "6m0s"}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{}
+			for k, v := range tt.header {
+				h.Set(k, v)
+			}
+			if got := retryAfter(h, tt.status, now); got != tt.want {
+				t.Errorf("retryAfter = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package openaitest
+
+const raceEnabled = false

@@ -1,0 +1,292 @@
+package openaitest
+
+import (
+	"bytes"
+	"encoding/json"
+	"unicode/utf8"
+)
+
+// The request types below mirror only the fields of OpenAI's request bodies
+// the fake acts on. Fields are json.RawMessage where possible because
+// encoding/json reuses a RawMessage's capacity, so a pooled request decodes
+// without allocating per field.
+
+// chatRequest is the part of a POST /v1/chat/completions body the fake reads.
+type chatRequest struct {
+	Model         json.RawMessage `json:"model"`
+	Messages      []chatMessage   `json:"messages"`
+	Stream        bool            `json:"stream"`
+	StreamOptions struct {
+		IncludeUsage bool `json:"include_usage"`
+	} `json:"stream_options"`
+	Tools               json.RawMessage `json:"tools"`
+	ToolChoice          json.RawMessage `json:"tool_choice"`
+	MaxTokens           int             `json:"max_tokens"`
+	MaxCompletionTokens int             `json:"max_completion_tokens"`
+}
+
+// chatMessage is one entry of "messages"; Content is a string, an array of
+// content parts, or null.
+type chatMessage struct {
+	Content json.RawMessage `json:"content"`
+}
+
+// contentPart is one element of an array-valued message content.
+type contentPart struct {
+	Text json.RawMessage `json:"text"`
+}
+
+// embedRequest is the part of a POST /v1/embeddings body the fake reads.
+type embedRequest struct {
+	Model          json.RawMessage `json:"model"`
+	Input          json.RawMessage `json:"input"`
+	EncodingFormat json.RawMessage `json:"encoding_format"`
+	Dimensions     int             `json:"dimensions"`
+}
+
+// Retained-capacity bounds for pooled request scratch: larger ones are
+// dropped rather than kept alive in the pool.
+const (
+	maxPooledMessages = 256
+	maxPooledRaw      = 64 << 10
+)
+
+func resetRaw(r json.RawMessage) json.RawMessage {
+	if cap(r) > maxPooledRaw {
+		return nil
+	}
+	return r[:0]
+}
+
+// reset clears r for reuse. encoding/json leaves fields absent from the
+// input untouched, and decodes slice elements into the old values, so every
+// element up to the capacity is cleared too.
+func (r *chatRequest) reset() {
+	r.Model = resetRaw(r.Model)
+	if cap(r.Messages) > maxPooledMessages {
+		r.Messages = nil
+	}
+	msgs := r.Messages[:cap(r.Messages)]
+	for i := range msgs {
+		msgs[i].Content = resetRaw(msgs[i].Content)
+	}
+	r.Messages = msgs[:0]
+	r.Stream = false
+	r.StreamOptions.IncludeUsage = false
+	r.Tools = resetRaw(r.Tools)
+	r.ToolChoice = resetRaw(r.ToolChoice)
+	r.MaxTokens = 0
+	r.MaxCompletionTokens = 0
+}
+
+func (r *embedRequest) reset() {
+	r.Model = resetRaw(r.Model)
+	r.Input = resetRaw(r.Input)
+	r.EncodingFormat = resetRaw(r.EncodingFormat)
+	r.Dimensions = 0
+}
+
+// isJSONNull reports whether raw is absent or the literal null.
+func isJSONNull(raw []byte) bool {
+	raw = bytes.TrimSpace(raw)
+	return len(raw) == 0 || string(raw) == "null"
+}
+
+// nonEmptyString reports whether raw is a JSON string with at least one
+// character.
+func nonEmptyString(raw []byte) bool {
+	return len(raw) > 2 && raw[0] == '"'
+}
+
+// nonEmptyArray reports whether raw is a JSON array with an element.
+func nonEmptyArray(raw []byte) bool {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) < 2 || raw[0] != '[' {
+		return false
+	}
+	rest := bytes.TrimSpace(raw[1:])
+	return len(rest) > 0 && rest[0] != ']'
+}
+
+// isASCIISpace matches the separators strings.Fields splits ASCII text on.
+func isASCIISpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
+}
+
+// countWords counts runs of non-whitespace bytes, where whitespace is ASCII
+// space, \t, \n, \v, \f and \r.
+func countWords[T ~string | ~[]byte](s T) int {
+	n := 0
+	in := false
+	for i := 0; i < len(s); i++ {
+		if isASCIISpace(s[i]) {
+			in = false
+		} else if !in {
+			in = true
+			n++
+		}
+	}
+	return n
+}
+
+// countWordsJSONString counts the words in a JSON string literal (quotes
+// included). Literals without escapes are scanned in place; others are
+// decoded first so an escaped newline separates words as it should.
+func countWordsJSONString(raw []byte) int {
+	if len(raw) < 2 {
+		return 0
+	}
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return countWords(raw[1 : len(raw)-1])
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return 0
+	}
+	return countWords(s)
+}
+
+// promptWords counts the words of every message's text: string contents,
+// and the "text" of array content parts. parts is scratch reused between
+// calls (a pointer, so decoding into it does not move it to the heap).
+func promptWords(msgs []chatMessage, parts *[]contentPart) int {
+	n := 0
+	for i := range msgs {
+		c := bytes.TrimSpace(msgs[i].Content)
+		if len(c) == 0 {
+			continue
+		}
+		switch c[0] {
+		case '"':
+			n += countWordsJSONString(c)
+		case '[':
+			if cap(*parts) > maxPooledMessages {
+				*parts = nil
+			}
+			all := (*parts)[:cap(*parts)]
+			for j := range all {
+				all[j].Text = resetRaw(all[j].Text)
+			}
+			*parts = all[:0]
+			if json.Unmarshal(c, parts) != nil {
+				continue
+			}
+			for _, p := range *parts {
+				if t := bytes.TrimSpace(p.Text); len(t) > 0 && t[0] == '"' {
+					n += countWordsJSONString(t)
+				}
+			}
+		}
+	}
+	return n
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string literal. Invalid UTF-8 becomes
+// U+FFFD; U+2028 and U+2029 are escaped so the output is also valid
+// JavaScript.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	b = appendJSONStringBody(b, s)
+	return append(b, '"')
+}
+
+// appendJSONStringBody appends the escaped characters of s without quotes.
+// Escaping works rune by rune, so escaping the pieces of a string split at
+// rune boundaries and concatenating them equals escaping the whole.
+func appendJSONStringBody(b []byte, s string) []byte {
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	return append(b, s[start:]...)
+}
+
+// appendHex appends v as exactly 16 lowercase hex digits.
+func appendHex(b []byte, v uint64) []byte {
+	for shift := 60; shift >= 0; shift -= 4 {
+		b = append(b, hexDigits[(v>>uint(shift))&0xf])
+	}
+	return b
+}
+
+// splitWords splits s where whitespace follows a word, so each piece after
+// the first starts with its whitespace, like OpenAI's tokens, and the pieces
+// concatenate back to s: "Hello from it" -> "Hello", " from", " it".
+func splitWords(s string) []string {
+	var out []string
+	last := len(s) // end of the last word: trailing space stays with it
+	for last > 0 && isASCIISpace(s[last-1]) {
+		last--
+	}
+	start := 0
+	for i := 1; i < last; i++ {
+		if isASCIISpace(s[i]) && !isASCIISpace(s[i-1]) && countWords(s[start:i]) > 0 {
+			out = append(out, s[start:i])
+			start = i
+		}
+	}
+	return append(out, s[start:])
+}
+
+// splitEven splits s into n pieces of nearly equal rune counts, cutting only
+// at rune boundaries. n is capped at the rune count and raised to 1.
+func splitEven(s string, n int) []string {
+	runes := utf8.RuneCountInString(s)
+	if n > runes {
+		n = runes
+	}
+	if n < 1 {
+		return []string{s}
+	}
+	out := make([]string, 0, n)
+	start, seen := 0, 0
+	for i := range s {
+		// Cut before rune number seen when it reaches the next boundary.
+		if len(out) < n-1 && seen > 0 && seen == (len(out)+1)*runes/n {
+			out = append(out, s[start:i])
+			start = i
+		}
+		seen++
+	}
+	return append(out, s[start:])
+}

@@ -1,0 +1,273 @@
+package openai
+
+import (
+	"encoding/json"
+	"errors"
+	"slices"
+	"strconv"
+
+	"github.com/edgeway/edgeway/edge/llm"
+)
+
+// reservedFields are the request fields appendChatRequest writes itself;
+// an Extra entry by one of these names is dropped rather than sent twice.
+var reservedFields = map[string]bool{
+	"model": true, "messages": true, "stream": true, "stream_options": true, "n": true,
+	"temperature": true, "top_p": true, "max_tokens": true, "max_completion_tokens": true,
+	"stop": true, "seed": true, "presence_penalty": true, "frequency_penalty": true,
+	"response_format": true, "tools": true, "tool_choice": true, "parallel_tool_calls": true,
+	"user": true,
+}
+
+// errNotJSON is returned when raw JSON carried by a request (tool
+// parameters, a schema, an Extra value) does not parse, so it cannot be
+// spliced into the upstream body.
+var errNotJSON = errors.New("is not valid JSON")
+
+// wireOptions are the quirks that shape the upstream body.
+type wireOptions struct {
+	maxTokensField  string
+	noStreamOptions bool
+}
+
+// appendChatRequest appends the upstream /chat/completions body for req.
+// It always asks for a stream. Extra fields are written in sorted order so
+// the body is deterministic.
+func appendChatRequest(dst []byte, req *llm.ChatRequest, o wireOptions) ([]byte, error) {
+	dst = append(dst, `{"model":`...)
+	dst = appendJSONString(dst, req.Model)
+	dst = append(dst, `,"messages":[`...)
+	for i := range req.Messages {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendMessage(dst, &req.Messages[i])
+	}
+	dst = append(dst, `],"stream":true`...)
+	if !o.noStreamOptions {
+		dst = append(dst, `,"stream_options":{"include_usage":true}`...)
+	}
+	dst = appendFloatField(dst, "temperature", req.Temperature)
+	dst = appendFloatField(dst, "top_p", req.TopP)
+	if req.MaxTokens != nil {
+		field := o.maxTokensField
+		if field == "" {
+			field = "max_tokens"
+		}
+		dst = append(dst, `,"`...)
+		dst = append(dst, field...)
+		dst = append(dst, `":`...)
+		dst = strconv.AppendInt(dst, int64(*req.MaxTokens), 10)
+	}
+	if len(req.Stop) > 0 {
+		dst = append(dst, `,"stop":[`...)
+		for i, s := range req.Stop {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendJSONString(dst, s)
+		}
+		dst = append(dst, ']')
+	}
+	if req.Seed != nil {
+		dst = append(dst, `,"seed":`...)
+		dst = strconv.AppendInt(dst, *req.Seed, 10)
+	}
+	dst = appendFloatField(dst, "presence_penalty", req.PresencePenalty)
+	dst = appendFloatField(dst, "frequency_penalty", req.FrequencyPenalty)
+	if rf := req.ResponseFormat; rf != nil {
+		var err error
+		if dst, err = appendResponseFormat(dst, rf); err != nil {
+			return nil, err
+		}
+	}
+	if len(req.Tools) > 0 {
+		dst = append(dst, `,"tools":[`...)
+		for i := range req.Tools {
+			t := &req.Tools[i]
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, `{"type":"function","function":{"name":`...)
+			dst = appendJSONString(dst, t.Name)
+			if t.Description != "" {
+				dst = append(dst, `,"description":`...)
+				dst = appendJSONString(dst, t.Description)
+			}
+			if len(t.Parameters) > 0 {
+				if !json.Valid(t.Parameters) {
+					return nil, errors.New("tools[" + strconv.Itoa(i) + "].parameters " + errNotJSON.Error())
+				}
+				dst = append(dst, `,"parameters":`...)
+				dst = append(dst, t.Parameters...)
+			}
+			dst = appendBoolField(dst, "strict", t.Strict)
+			dst = append(dst, "}}"...)
+		}
+		dst = append(dst, ']')
+	}
+	if tc := req.ToolChoice; tc != nil {
+		dst = append(dst, `,"tool_choice":`...)
+		switch tc.Mode {
+		case "function":
+			dst = append(dst, `{"type":"function","function":{"name":`...)
+			dst = appendJSONString(dst, tc.Name)
+			dst = append(dst, "}}"...)
+		default:
+			dst = appendJSONString(dst, tc.Mode)
+		}
+	}
+	dst = appendBoolField(dst, "parallel_tool_calls", req.ParallelToolCalls)
+	if req.User != "" {
+		dst = append(dst, `,"user":`...)
+		dst = appendJSONString(dst, req.User)
+	}
+	if len(req.Extra) > 0 {
+		keys := make([]string, 0, len(req.Extra))
+		for k := range req.Extra {
+			if !reservedFields[k] {
+				keys = append(keys, k)
+			}
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			v := req.Extra[k]
+			if !json.Valid(v) {
+				return nil, errors.New(k + " " + errNotJSON.Error())
+			}
+			dst = append(dst, ',')
+			dst = appendJSONString(dst, k)
+			dst = append(dst, ':')
+			dst = append(dst, v...)
+		}
+	}
+	return append(dst, '}'), nil
+}
+
+func appendFloatField(dst []byte, name string, v *float64) []byte {
+	if v == nil {
+		return dst
+	}
+	dst = append(dst, `,"`...)
+	dst = append(dst, name...)
+	dst = append(dst, `":`...)
+	return appendJSONFloat(dst, *v, 64)
+}
+
+func appendBoolField(dst []byte, name string, v *bool) []byte {
+	if v == nil {
+		return dst
+	}
+	dst = append(dst, `,"`...)
+	dst = append(dst, name...)
+	dst = append(dst, `":`...)
+	return strconv.AppendBool(dst, *v)
+}
+
+func appendResponseFormat(dst []byte, rf *llm.ResponseFormat) ([]byte, error) {
+	dst = append(dst, `,"response_format":{"type":`...)
+	dst = appendJSONString(dst, rf.Type)
+	if rf.Type == "json_schema" {
+		dst = append(dst, `,"json_schema":{"name":`...)
+		dst = appendJSONString(dst, rf.Name)
+		if len(rf.Schema) > 0 {
+			if !json.Valid(rf.Schema) {
+				return nil, errors.New("response_format.json_schema.schema " + errNotJSON.Error())
+			}
+			dst = append(dst, `,"schema":`...)
+			dst = append(dst, rf.Schema...)
+		}
+		dst = appendBoolField(dst, "strict", rf.Strict)
+		dst = append(dst, '}')
+	}
+	return append(dst, '}'), nil
+}
+
+// appendMessage writes one message. A single text part is sent as a plain
+// string, the form every OpenAI-compatible server accepts; anything else
+// as an array of parts.
+func appendMessage(dst []byte, m *llm.Message) []byte {
+	dst = append(dst, `{"role":`...)
+	dst = appendJSONString(dst, string(m.Role))
+	dst = append(dst, `,"content":`...)
+	switch {
+	case len(m.Content) == 0 && len(m.ToolCalls) > 0:
+		dst = append(dst, "null"...)
+	case len(m.Content) == 0:
+		dst = append(dst, `""`...)
+	case len(m.Content) == 1 && m.Content[0].Type == llm.PartText:
+		dst = appendJSONString(dst, m.Content[0].Text)
+	default:
+		dst = append(dst, '[')
+		for i := range m.Content {
+			p := &m.Content[i]
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			if p.Type == llm.PartImage {
+				dst = append(dst, `{"type":"image_url","image_url":{"url":`...)
+				dst = appendJSONString(dst, p.ImageURL)
+				if p.Detail != "" {
+					dst = append(dst, `,"detail":`...)
+					dst = appendJSONString(dst, p.Detail)
+				}
+				dst = append(dst, "}}"...)
+				continue
+			}
+			dst = append(dst, `{"type":"text","text":`...)
+			dst = appendJSONString(dst, p.Text)
+			dst = append(dst, '}')
+		}
+		dst = append(dst, ']')
+	}
+	if m.Name != "" {
+		dst = append(dst, `,"name":`...)
+		dst = appendJSONString(dst, m.Name)
+	}
+	if len(m.ToolCalls) > 0 {
+		dst = append(dst, `,"tool_calls":[`...)
+		for i := range m.ToolCalls {
+			tc := &m.ToolCalls[i]
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, `{"id":`...)
+			dst = appendJSONString(dst, tc.ID)
+			dst = append(dst, `,"type":"function","function":{"name":`...)
+			dst = appendJSONString(dst, tc.Name)
+			dst = append(dst, `,"arguments":`...)
+			dst = appendJSONString(dst, tc.Arguments)
+			dst = append(dst, "}}"...)
+		}
+		dst = append(dst, ']')
+	}
+	if m.ToolCallID != "" {
+		dst = append(dst, `,"tool_call_id":`...)
+		dst = appendJSONString(dst, m.ToolCallID)
+	}
+	return append(dst, '}')
+}
+
+// appendEmbedRequest appends the upstream /embeddings body. It asks for
+// floats: every compatible server speaks them, not all speak base64.
+func appendEmbedRequest(dst []byte, req *llm.EmbedRequest) []byte {
+	dst = append(dst, `{"model":`...)
+	dst = appendJSONString(dst, req.Model)
+	dst = append(dst, `,"input":[`...)
+	for i, s := range req.Input {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendJSONString(dst, s)
+	}
+	dst = append(dst, `],"encoding_format":"float"`...)
+	if req.Dimensions != nil {
+		dst = append(dst, `,"dimensions":`...)
+		dst = strconv.AppendInt(dst, int64(*req.Dimensions), 10)
+	}
+	if req.User != "" {
+		dst = append(dst, `,"user":`...)
+		dst = appendJSONString(dst, req.User)
+	}
+	return append(dst, '}')
+}

@@ -1,0 +1,504 @@
+package openai
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/edgeway/edgeway/edge/llm"
+)
+
+// maxStreamToolCalls bounds the tool call ids a stream tracks for servers
+// that omit tool call indexes.
+const maxStreamToolCalls = 128
+
+var doneData = []byte("[DONE]")
+
+// chatStream turns an upstream chat.completion.chunk stream (or one
+// chat.completion object) into llm.Chunks. One chatStream serves one
+// request; it reuses a single Chunk for every emit.
+type chatStream struct {
+	c        *Client
+	r        jsonReader
+	chunk    llm.Chunk
+	usage    llm.Usage
+	started  bool // a chunk was emitted (the role goes on the first only)
+	finished bool // a finish_reason arrived
+	model    string
+	// toolIDs numbers tool calls by id for servers that send no index.
+	toolIDs  []string
+	lastTool int
+}
+
+// read consumes an SSE body until [DONE] or its end.
+func (s *chatStream) read(ctx context.Context, body io.Reader, emit func(*llm.Chunk) error) (llm.Usage, error) {
+	sr := newSSEReader(body, int(s.c.maxBytes))
+	for {
+		event, data, err := sr.next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return s.usage, s.readError(ctx, err)
+		}
+		if len(data) == 0 {
+			continue
+		}
+		if bytes.Equal(data, doneData) {
+			return s.usage, nil
+		}
+		if string(event) == "error" {
+			return s.usage, s.c.eventError(data, "chat")
+		}
+		if err := s.consume(data, emit); err != nil {
+			return s.usage, err
+		}
+	}
+	if !s.finished {
+		return s.usage, &llm.Error{Provider: s.c.name, Kind: llm.KindServer,
+			Err: fmt.Errorf("chat: %w: no [DONE] and no finish_reason", ErrStreamCut)}
+	}
+	return s.usage, nil
+}
+
+func (s *chatStream) readError(ctx context.Context, err error) error {
+	switch {
+	case ctx.Err() != nil:
+		return s.c.transportError(ctx, "chat", err)
+	case errors.Is(err, errEventTooLarge):
+		return s.c.malformed("chat", fmt.Errorf("one SSE event exceeds %d bytes", s.c.maxBytes))
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		// The connection closed mid-body: the server died or a proxy
+		// cut the stream.
+		return &llm.Error{Provider: s.c.name, Kind: llm.KindServer, Err: fmt.Errorf("chat: %w: %w", ErrStreamCut, err)}
+	}
+	return s.c.transportError(ctx, "chat", err)
+}
+
+// consume parses one chunk (or a whole completion) and emits it when it
+// carries anything.
+func (s *chatStream) consume(data []byte, emit func(*llm.Chunk) error) error {
+	c := &s.chunk
+	tools := c.ToolCalls[:0]
+	*c = llm.Chunk{ToolCalls: tools}
+	r := &s.r
+	r.reset(data)
+	if r.peek() != '{' {
+		return s.c.malformed("chat", errors.New("chunk is not a JSON object"))
+	}
+	r.openObject()
+	var n int
+	for {
+		key, more, err := r.objNext(&n)
+		if err != nil {
+			return s.c.malformed("chat", err)
+		}
+		if !more {
+			break
+		}
+		switch string(key) {
+		case "error":
+			if r.peek() == 'n' {
+				err = r.literal("null")
+				break
+			}
+			return s.c.eventError(data, "chat")
+		case "model":
+			err = s.modelName()
+		case "choices":
+			err = s.choices()
+		case "usage":
+			err = s.usageObject()
+		default:
+			err = r.skip()
+		}
+		if err != nil {
+			return s.c.malformed("chat", err)
+		}
+	}
+	if err := r.end(); err != nil {
+		return s.c.malformed("chat", err)
+	}
+	if c.Role == "" && c.Text == "" && c.Reasoning == "" && len(c.ToolCalls) == 0 && c.FinishReason == "" && c.Usage == nil {
+		return nil
+	}
+	// The role goes on the first chunk only, whether or not the upstream
+	// sent one (some repeat it, some never send it).
+	c.Role = ""
+	if !s.started {
+		c.Role = llm.RoleAssistant
+		s.started = true
+	}
+	return emit(c)
+}
+
+// modelName keeps the model the upstream reports, allocating only when it
+// changes.
+func (s *chatStream) modelName() error {
+	r := &s.r
+	if null, err := r.null(); null || err != nil {
+		return err
+	}
+	b, err := r.strBytes()
+	if err != nil {
+		return err
+	}
+	if string(b) != s.model {
+		s.model = string(b)
+	}
+	s.chunk.Model = s.model
+	return nil
+}
+
+// choices reads the choices array. edgeway never asks for n > 1, so every
+// choice is the one choice.
+func (s *chatStream) choices() error {
+	r := &s.r
+	if null, err := r.null(); null || err != nil {
+		return err
+	}
+	if r.peek() != '[' {
+		return errors.New("choices is not an array")
+	}
+	r.openArray()
+	var n int
+	for {
+		more, err := r.arrNext(&n)
+		if err != nil || !more {
+			return err
+		}
+		if r.peek() != '{' {
+			return errors.New("choice is not an object")
+		}
+		r.openObject()
+		var m int
+		for {
+			key, more, err := r.objNext(&m)
+			if err != nil {
+				return err
+			}
+			if !more {
+				break
+			}
+			switch string(key) {
+			case "delta", "message":
+				err = s.delta()
+			case "finish_reason":
+				err = s.finishReason()
+			default:
+				err = r.skip()
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// optStr reads a string or null.
+func (s *chatStream) optStr() (string, error) {
+	r := &s.r
+	switch r.peek() {
+	case 'n':
+		return "", r.literal("null")
+	case '"':
+		return r.str()
+	}
+	return "", errors.New("expected a string at byte " + strconv.Itoa(r.i))
+}
+
+func (s *chatStream) delta() error {
+	r, c := &s.r, &s.chunk
+	if null, err := r.null(); null || err != nil {
+		return err
+	}
+	if r.peek() != '{' {
+		return errors.New("delta is not an object")
+	}
+	r.openObject()
+	var (
+		n       int
+		refusal string
+	)
+	for {
+		key, more, err := r.objNext(&n)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
+		switch string(key) {
+		case "role":
+			var role string
+			if role, err = s.optStr(); role != "" {
+				c.Role = llm.RoleAssistant
+			}
+		case "content":
+			c.Text, err = s.optStr()
+		case "refusal":
+			refusal, err = s.optStr()
+		case "reasoning_content", "reasoning":
+			// DeepSeek and llama-server say reasoning_content; vLLM and
+			// OpenRouter say reasoning.
+			var t string
+			if t, err = s.optStr(); t != "" {
+				c.Reasoning = t
+			}
+		case "tool_calls":
+			err = s.toolCalls()
+		default:
+			err = r.skip()
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if c.Text == "" && refusal != "" {
+		// A refusal is what the model said; clients must see it.
+		c.Text = refusal
+	}
+	return nil
+}
+
+func (s *chatStream) finishReason() error {
+	r, c := &s.r, &s.chunk
+	if null, err := r.null(); null || err != nil {
+		return err
+	}
+	b, err := r.strBytes()
+	if err != nil {
+		return err
+	}
+	switch string(b) {
+	case "":
+		return nil
+	case "length":
+		c.FinishReason = llm.FinishLength
+	case "tool_calls", "function_call":
+		c.FinishReason = llm.FinishToolCalls
+	case "content_filter":
+		c.FinishReason = llm.FinishContentFilter
+	default:
+		// "stop", and the "eos" or "end_turn" some servers invent.
+		c.FinishReason = llm.FinishStop
+	}
+	s.finished = true
+	return nil
+}
+
+func (s *chatStream) toolCalls() error {
+	r, c := &s.r, &s.chunk
+	if null, err := r.null(); null || err != nil {
+		return err
+	}
+	if r.peek() != '[' {
+		return errors.New("tool_calls is not an array")
+	}
+	r.openArray()
+	var n int
+	for {
+		more, err := r.arrNext(&n)
+		if err != nil || !more {
+			return err
+		}
+		if r.peek() != '{' {
+			return errors.New("tool call is not an object")
+		}
+		r.openObject()
+		var (
+			m        int
+			d        llm.ToolCallDelta
+			hasIndex bool
+		)
+		for {
+			key, more, err := r.objNext(&m)
+			if err != nil {
+				return err
+			}
+			if !more {
+				break
+			}
+			switch string(key) {
+			case "index":
+				var v int64
+				if v, err = s.integer(); err == nil {
+					d.Index, hasIndex = int(v), true
+				}
+			case "id":
+				d.ID, err = s.optStr()
+			case "function":
+				err = s.toolFunction(&d)
+			default:
+				err = r.skip()
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if !hasIndex {
+			d.Index = s.indexFor(d.ID)
+		}
+		s.lastTool = d.Index
+		c.ToolCalls = append(c.ToolCalls, d)
+	}
+}
+
+// indexFor numbers a call that came without an index: a new id is the
+// next call, no id continues the last one.
+func (s *chatStream) indexFor(id string) int {
+	if id == "" {
+		return s.lastTool
+	}
+	for i, seen := range s.toolIDs {
+		if seen == id {
+			return i
+		}
+	}
+	if len(s.toolIDs) < maxStreamToolCalls {
+		s.toolIDs = append(s.toolIDs, id)
+		return len(s.toolIDs) - 1
+	}
+	return s.lastTool
+}
+
+func (s *chatStream) toolFunction(d *llm.ToolCallDelta) error {
+	r := &s.r
+	if null, err := r.null(); null || err != nil {
+		return err
+	}
+	if r.peek() != '{' {
+		return errors.New("function is not an object")
+	}
+	r.openObject()
+	var n int
+	for {
+		key, more, err := r.objNext(&n)
+		if err != nil || !more {
+			return err
+		}
+		switch string(key) {
+		case "name":
+			d.Name, err = s.optStr()
+		case "arguments":
+			if r.peek() == '{' {
+				// Some servers send the arguments object, not its text.
+				var raw []byte
+				raw, err = r.raw()
+				d.Arguments = string(raw)
+			} else {
+				d.Arguments, err = s.optStr()
+			}
+		default:
+			err = r.skip()
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// integer reads a non-negative count, or null as 0. Integral floats
+// ("12.0") are accepted since some servers compute counts in floats.
+func (s *chatStream) integer() (int64, error) {
+	r := &s.r
+	if null, err := r.null(); null || err != nil {
+		return 0, err
+	}
+	text, integer, err := r.number()
+	if err != nil {
+		return 0, err
+	}
+	if integer {
+		if v, ok := parseInt(text); ok && v >= 0 && v <= 1<<31-1 {
+			return v, nil
+		}
+	} else if f, err := strconv.ParseFloat(string(text), 64); err == nil && f >= 0 && f <= 1<<31-1 && f == float64(int64(f)) {
+		return int64(f), nil
+	}
+	return 0, errors.New("count out of range: " + string(text))
+}
+
+func (s *chatStream) usageObject() error {
+	r := &s.r
+	if null, err := r.null(); null || err != nil {
+		return err
+	}
+	if r.peek() != '{' {
+		return errors.New("usage is not an object")
+	}
+	r.openObject()
+	var (
+		n int
+		u llm.Usage
+	)
+	for {
+		key, more, err := r.objNext(&n)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
+		var v int64
+		switch string(key) {
+		case "prompt_tokens":
+			v, err = s.integer()
+			u.PromptTokens = int(v)
+		case "completion_tokens":
+			v, err = s.integer()
+			u.CompletionTokens = int(v)
+		case "total_tokens":
+			v, err = s.integer()
+			u.TotalTokens = int(v)
+		case "prompt_cache_hit_tokens":
+			// DeepSeek's name for cached prompt tokens.
+			v, err = s.integer()
+			u.CachedTokens = int(v)
+		case "prompt_tokens_details":
+			err = s.cachedTokens(&u)
+		default:
+			err = r.skip()
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if u.TotalTokens == 0 {
+		u.TotalTokens = u.PromptTokens + u.CompletionTokens
+	}
+	s.usage = u
+	s.chunk.Usage = &s.usage
+	return nil
+}
+
+func (s *chatStream) cachedTokens(u *llm.Usage) error {
+	r := &s.r
+	if null, err := r.null(); null || err != nil {
+		return err
+	}
+	if r.peek() != '{' {
+		return errors.New("prompt_tokens_details is not an object")
+	}
+	r.openObject()
+	var n int
+	for {
+		key, more, err := r.objNext(&n)
+		if err != nil || !more {
+			return err
+		}
+		if string(key) == "cached_tokens" {
+			var v int64
+			v, err = s.integer()
+			u.CachedTokens = int(v)
+		} else {
+			err = r.skip()
+		}
+		if err != nil {
+			return err
+		}
+	}
+}

@@ -1,0 +1,111 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/openai"
+	"github.com/edgeway/edgeway/edge/router"
+)
+
+// apiError is a failure ready to render in any dialect.
+type apiError struct {
+	status     int
+	typ        string // OpenAI error type
+	code       string
+	param      string
+	message    string
+	retryAfter time.Duration
+}
+
+// classify maps an error from decoding or routing onto what the client is
+// told. Every path yields a status and a message a person can act on; an
+// unexpected error is a 502 naming it, never a bare 500.
+func classify(err error) *apiError {
+	var (
+		re *openai.RequestError
+		um *router.UnknownModelError
+		ex *router.ExhaustedError
+		le *llm.Error
+	)
+	switch {
+	case errors.As(err, &re):
+		st := re.Status
+		if st == 0 {
+			st = 400
+		}
+		return &apiError{status: st, typ: "invalid_request_error", param: re.Param, code: re.Code, message: re.Message}
+	case errors.As(err, &um):
+		msg := "model " + strconv.Quote(um.Model) + " does not exist"
+		if len(um.Known) > 0 {
+			msg += "; available: " + strings.Join(um.Known, ", ")
+		}
+		msg += ` (use an alias from "models:" or "provider/model")`
+		return &apiError{status: 404, typ: "invalid_request_error", param: "model", code: "model_not_found", message: msg}
+	case errors.As(err, &ex):
+		a := &apiError{status: ex.Status(), message: ex.Error(), retryAfter: ex.RetryAfter()}
+		switch a.status {
+		case 429:
+			a.typ, a.code = "rate_limit_error", "rate_limit_exceeded"
+		case 504:
+			a.typ, a.code = "server_error", "upstream_timeout"
+		case 503:
+			a.typ, a.code = "server_error", "no_provider_available"
+		default:
+			a.typ, a.code = "server_error", "upstream_error"
+		}
+		// A context-length failure everywhere is the caller's to fix.
+		if lastKind(ex) == llm.KindContextLength {
+			a.status, a.typ, a.code = 400, "invalid_request_error", "context_length_exceeded"
+		}
+		return a
+	case errors.As(err, &le):
+		switch le.Kind {
+		case llm.KindBadRequest:
+			return &apiError{status: 400, typ: "invalid_request_error", code: "upstream_rejected", message: le.Error()}
+		case llm.KindContextLength:
+			return &apiError{status: 400, typ: "invalid_request_error", code: "context_length_exceeded", message: le.Error()}
+		case llm.KindRateLimited:
+			return &apiError{status: 429, typ: "rate_limit_error", code: "rate_limit_exceeded", message: le.Error(), retryAfter: le.RetryAfter}
+		case llm.KindTimeout:
+			return &apiError{status: 504, typ: "server_error", code: "upstream_timeout", message: le.Error()}
+		case llm.KindUnavailable, llm.KindOverloaded:
+			return &apiError{status: 503, typ: "server_error", code: "no_provider_available", message: le.Error(), retryAfter: le.RetryAfter}
+		}
+		return &apiError{status: 502, typ: "server_error", code: "upstream_error", message: le.Error()}
+	case errors.Is(err, context.DeadlineExceeded):
+		return &apiError{status: 504, typ: "server_error", code: "timeout", message: "request timed out (server.request_timeout)"}
+	case errors.Is(err, context.Canceled):
+		// 499 is nginx's "client closed request": nobody reads it, but logs
+		// and metrics then say what happened.
+		return &apiError{status: 499, typ: "invalid_request_error", code: "client_closed", message: "client closed the request"}
+	}
+	return &apiError{status: 502, typ: "server_error", code: "upstream_error", message: err.Error()}
+}
+
+func lastKind(ex *router.ExhaustedError) llm.Kind {
+	for i := len(ex.Attempts) - 1; i >= 0; i-- {
+		if ex.Attempts[i].Skipped == "" {
+			return ex.Attempts[i].Kind
+		}
+	}
+	return llm.KindUnknown
+}
+
+// writeOpenAIError renders e as OpenAI error JSON.
+func writeOpenAIError(c *fasthttp.RequestCtx, e *apiError) {
+	c.Response.Header.Del("Content-Encoding")
+	c.SetStatusCode(e.status)
+	if e.retryAfter > 0 {
+		secs := int((e.retryAfter + time.Second - 1) / time.Second)
+		c.Response.Header.Set("Retry-After", strconv.Itoa(secs))
+	}
+	c.SetContentType("application/json")
+	c.SetBody(openai.AppendError(make([]byte, 0, 128+len(e.message)), e.message, e.typ, e.param, e.code))
+}

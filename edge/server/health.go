@@ -1,0 +1,49 @@
+package server
+
+import (
+	"strconv"
+
+	"github.com/valyala/fasthttp"
+)
+
+// readyz answers 200 when at least one upstream can take requests now
+// (online, circuit not open), 503 otherwise, listing each upstream.
+func (s *Server) readyz(c *fasthttp.RequestCtx) {
+	hs := s.opts.Router.Health()
+	ready := false
+	b := make([]byte, 0, 256)
+	b = append(b, `{"upstreams":[`...)
+	for i, h := range hs {
+		if h.Online && h.Circuit != "open" {
+			ready = true
+		}
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"name":`...)
+		b = strconv.AppendQuote(b, h.Name)
+		b = append(b, `,"type":`...)
+		b = strconv.AppendQuote(b, h.Type)
+		b = append(b, `,"local":`...)
+		b = strconv.AppendBool(b, h.Local)
+		b = append(b, `,"online":`...)
+		b = strconv.AppendBool(b, h.Online)
+		b = append(b, `,"circuit":`...)
+		b = strconv.AppendQuote(b, h.Circuit)
+		b = append(b, `,"in_flight":`...)
+		b = strconv.AppendInt(b, int64(h.InFlight), 10)
+		if h.LastError != "" {
+			b = append(b, `,"last_error":`...)
+			b = strconv.AppendQuote(b, h.LastError)
+		}
+		b = append(b, '}')
+	}
+	b = append(b, `],"ready":`...)
+	b = strconv.AppendBool(b, ready)
+	b = append(b, '}')
+	if !ready {
+		c.SetStatusCode(fasthttp.StatusServiceUnavailable)
+	}
+	c.SetContentType("application/json")
+	c.SetBody(b)
+}

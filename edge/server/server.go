@@ -1,0 +1,214 @@
+// Package server is edgeway's HTTP front end: fasthttp handlers for each API
+// dialect, the SSE writer, request limits and the mapping of failures onto
+// each dialect's error JSON. It owns no routing policy: every completion is
+// handed to a Router, and the server only decodes, streams and reports.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/router"
+)
+
+// Router is what the server needs from the router. *router.Router
+// implements it; tests substitute fakes.
+type Router interface {
+	Route(ctx context.Context, req *llm.ChatRequest, st *router.Status, emit func(*llm.Chunk) error) (llm.Usage, error)
+	Embed(ctx context.Context, req *llm.EmbedRequest, st *router.Status) (*llm.EmbedResponse, error)
+	Models(ctx context.Context) []llm.Model
+	Health() []router.UpstreamHealth
+}
+
+// Options configure a Server. Zero durations and sizes take the Default*
+// values below.
+type Options struct {
+	Router         Router
+	MaxBodyBytes   int
+	ReadTimeout    time.Duration
+	WriteTimeout   time.Duration
+	IdleTimeout    time.Duration
+	RequestTimeout time.Duration
+	// MaxConcurrency caps requests being worked on; the next one is shed
+	// with 503 and Retry-After rather than queued, because a queue on a
+	// small device only turns overload into timeouts.
+	MaxConcurrency int
+	Logger         *slog.Logger
+	Version        string
+	// UnavailableHint is added to "no provider available" errors to tell a
+	// first-time user what to start or set.
+	UnavailableHint string
+}
+
+// Defaults for zero Options fields.
+const (
+	DefaultMaxBodyBytes   = 4 << 20
+	DefaultReadTimeout    = 30 * time.Second
+	DefaultWriteTimeout   = 60 * time.Second
+	DefaultIdleTimeout    = 120 * time.Second
+	DefaultRequestTimeout = 10 * time.Minute
+	DefaultMaxConcurrency = 64
+	// shedRetryAfter is what a shed client is told to wait.
+	shedRetryAfter = time.Second
+	// streamQueue bounds chunks encoded but not yet written to a slow
+	// client; when full, the upstream read waits (backpressure).
+	streamQueue = 32
+)
+
+// Server serves the gateway's HTTP API. It is safe for concurrent use.
+type Server struct {
+	opts     Options
+	log      *slog.Logger
+	srv      *fasthttp.Server
+	inflight atomic.Int64
+	metrics  metrics
+}
+
+// New returns a Server for o. o.Router is required.
+func New(o Options) *Server {
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = DefaultReadTimeout
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = DefaultWriteTimeout
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = DefaultIdleTimeout
+	}
+	if o.RequestTimeout <= 0 {
+		o.RequestTimeout = DefaultRequestTimeout
+	}
+	if o.MaxConcurrency <= 0 {
+		o.MaxConcurrency = DefaultMaxConcurrency
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{opts: o, log: o.Logger}
+	s.srv = &fasthttp.Server{
+		Handler:            s.handle,
+		ErrorHandler:       s.handleTransportError,
+		Name:               "edgeway",
+		MaxRequestBodySize: o.MaxBodyBytes,
+		ReadTimeout:        o.ReadTimeout,
+		WriteTimeout:       o.WriteTimeout,
+		IdleTimeout:        o.IdleTimeout,
+		// Connections beyond the request cap are still accepted so that
+		// they get a proper 503 in their dialect instead of a reset.
+		Concurrency:                   o.MaxConcurrency*4 + 256,
+		NoDefaultServerHeader:         false,
+		NoDefaultDate:                 true,
+		DisableHeaderNamesNormalizing: false,
+		CloseOnShutdown:               true,
+		ReadBufferSize:                8 << 10,
+	}
+	return s
+}
+
+// Serve serves on ln until Shutdown. It returns nil after a clean shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	if err := s.srv.Serve(ln); err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	return nil
+}
+
+// Shutdown stops accepting connections and waits, up to ctx, for requests
+// in flight (streams included) to finish.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if err := s.srv.ShutdownWithContext(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("server: shutdown: %w", err)
+	}
+	return nil
+}
+
+// Handler returns the request handler, for tests and embedding.
+func (s *Server) Handler() fasthttp.RequestHandler { return s.handle }
+
+func (s *Server) handle(c *fasthttp.RequestCtx) {
+	rid := requestID(c)
+	c.Response.Header.SetBytesV("x-request-id", rid)
+	path := c.Path()
+	switch string(path) {
+	case "/v1/chat/completions", "/chat/completions":
+		if s.method(c, fasthttp.MethodPost) {
+			s.chatCompletions(c, rid)
+		}
+	case "/v1/embeddings", "/embeddings":
+		if s.method(c, fasthttp.MethodPost) {
+			s.embeddings(c, rid)
+		}
+	case "/v1/models", "/models":
+		if s.method(c, fasthttp.MethodGet) {
+			s.models(c)
+		}
+	case "/healthz":
+		c.SetContentType("application/json")
+		c.SetBodyString(`{"status":"ok"}`)
+	case "/readyz":
+		s.readyz(c)
+	case "/metrics":
+		s.metrics.write(c, s)
+	default:
+		s.metrics.notFound.Add(1)
+		writeOpenAIError(c, &apiError{status: 404, typ: "invalid_request_error", code: "unknown_url",
+			message: "unknown path " + strconv.Quote(string(path)) + ": edgeway serves /v1/chat/completions, /v1/embeddings, /v1/models, /healthz, /readyz, /metrics"})
+	}
+}
+
+func (s *Server) method(c *fasthttp.RequestCtx, want string) bool {
+	if string(c.Method()) == want {
+		return true
+	}
+	c.Response.Header.Set("Allow", want)
+	writeOpenAIError(c, &apiError{status: 405, typ: "invalid_request_error", code: "method_not_allowed",
+		message: string(c.Method()) + " is not allowed on " + string(c.Path()) + "; use " + want})
+	return false
+}
+
+// handleTransportError answers requests fasthttp could not read (too
+// large, malformed, timed out) in OpenAI's error shape.
+func (s *Server) handleTransportError(c *fasthttp.RequestCtx, err error) {
+	c.Response.Header.SetBytesV("x-request-id", requestID(c))
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		writeOpenAIError(c, &apiError{status: 413, typ: "invalid_request_error", code: "request_too_large",
+			message: "request body is larger than the limit of " + strconv.Itoa(s.opts.MaxBodyBytes) + " bytes (server.max_body_bytes)"})
+	default:
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			writeOpenAIError(c, &apiError{status: 408, typ: "invalid_request_error", code: "request_timeout", message: "timed out reading the request"})
+			return
+		}
+		writeOpenAIError(c, &apiError{status: 400, typ: "invalid_request_error", code: "bad_request", message: "malformed HTTP request: " + err.Error()})
+	}
+}
+
+// acquire takes a request slot, or reports that the gateway is full.
+func (s *Server) acquire() bool {
+	if s.inflight.Add(1) > int64(s.opts.MaxConcurrency) {
+		s.inflight.Add(-1)
+		s.metrics.shed.Add(1)
+		return false
+	}
+	return true
+}
+
+func (s *Server) release() { s.inflight.Add(-1) }
+
+func (s *Server) shed(c *fasthttp.RequestCtx) {
+	writeOpenAIError(c, &apiError{status: 503, typ: "server_error", code: "overloaded", retryAfter: shedRetryAfter,
+		message: "edgeway is at its limit of " + strconv.Itoa(s.opts.MaxConcurrency) + " concurrent requests (server.max_concurrency); retry shortly"})
+}

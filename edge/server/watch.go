@@ -1,0 +1,83 @@
+package server
+
+import (
+	"errors"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// connWatch notices a client that hangs up while its request is being
+// served, so the upstream request can be cancelled at once instead of
+// generating tokens nobody will read.
+//
+// fasthttp gives handlers no disconnect signal, and between reading a
+// request and writing its response nothing reads the connection. So the
+// watch reads it: a blocked Read returns EOF or ECONNRESET when the client
+// goes away. Stopping the watch sets a past read deadline to unblock that
+// Read. A client that pipelines its next request makes the Read return a
+// byte that fasthttp will never see, so in that rare case the connection is
+// closed after this response and the client retries on a new one.
+type connWatch struct {
+	c         *fasthttp.RequestCtx
+	conn      net.Conn
+	done      chan struct{}
+	pipelined atomic.Bool
+	gone      atomic.Bool
+}
+
+// watchConn starts watching c's connection and calls cancel if the client
+// disconnects. It returns nil when the connection cannot be watched; a nil
+// *connWatch is safe to stop.
+func watchConn(c *fasthttp.RequestCtx, cancel func()) *connWatch {
+	conn := c.Conn()
+	if conn == nil {
+		return nil
+	}
+	// Clear the deadline fasthttp set for reading the request, or the
+	// watch would fire on it. fasthttp restores its own deadlines once the
+	// handler's response is written.
+	if err := c.SetReadDeadline(time.Time{}); err != nil {
+		return nil
+	}
+	w := &connWatch{c: c, conn: conn, done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		var b [1]byte
+		n, err := conn.Read(b[:])
+		if n > 0 {
+			w.pipelined.Store(true)
+			return
+		}
+		var ne net.Error
+		if err != nil && !(errors.As(err, &ne) && ne.Timeout()) {
+			w.gone.Store(true)
+			cancel()
+		}
+	}()
+	return w
+}
+
+// stop ends the watch and waits for its goroutine. It must be called
+// before the connection is handed back to fasthttp. If the watch swallowed
+// a pipelined byte the connection is marked to close; headersSent says the
+// response is already on the wire, and then the connection is closed now.
+func (w *connWatch) stop(headersSent bool) {
+	if w == nil {
+		return
+	}
+	_ = w.c.SetReadDeadline(time.Unix(1, 0))
+	<-w.done
+	if w.pipelined.Load() {
+		if headersSent {
+			_ = w.conn.Close()
+		} else {
+			w.c.SetConnectionClose()
+		}
+	}
+}
+
+// clientGone reports whether the watch saw the client disconnect.
+func (w *connWatch) clientGone() bool { return w != nil && w.gone.Load() }

@@ -1,0 +1,7 @@
+//go:build unix && !linux
+
+package ollamatest
+
+import "syscall"
+
+func setParentDeathSignal(*syscall.SysProcAttr) {}

@@ -1,0 +1,215 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Client bounds. A request that takes longer than clientTimeout counts as
+// an error; a response larger than maxResponseBytes too.
+const (
+	clientTimeout    = 10 * time.Second
+	maxResponseBytes = 1 << 20
+	// errorBackoff slows a worker whose requests fail at the transport level
+	// (refused, reset) so a dead target does not turn into a busy loop.
+	errorBackoff = 5 * time.Millisecond
+	// maxErrorSample bounds the text kept of the first failure.
+	maxErrorSample = 300
+)
+
+// sseDone is how a complete OpenAI stream ends.
+var sseDone = []byte("data: [DONE]")
+
+// loadSpec is one load run: conns workers, each on its own keep-alive
+// connection, sending body to addr+path back to back.
+type loadSpec struct {
+	addr     string // host:port
+	path     string
+	auth     string // Authorization header value, empty for none
+	body     []byte
+	stream   bool // expect an SSE body ending in "data: [DONE]"
+	conns    int
+	warmup   time.Duration
+	duration time.Duration
+}
+
+// loadResult is what one run measured. Only requests that started and
+// finished inside the measurement window count.
+type loadResult struct {
+	Conns     int
+	Window    time.Duration
+	OK        uint64
+	Errors    uint64
+	Statuses  map[int]uint64 // non-200 statuses seen (0: transport error)
+	FirstErr  string
+	Hist      Histogram
+	Truncated bool // the run was cut short (signal or deadline)
+}
+
+// ReqPerSec returns successful requests per second over the window.
+func (r *loadResult) ReqPerSec() float64 {
+	if r.Window <= 0 {
+		return 0
+	}
+	return float64(r.OK) / r.Window.Seconds()
+}
+
+// worker is one load connection's state; it is owned by one goroutine.
+type worker struct {
+	hist     Histogram
+	ok       uint64
+	errs     uint64
+	statuses map[int]uint64
+	firstErr string
+}
+
+func (w *worker) fail(status int, msg string) {
+	w.errs++
+	w.statuses[status]++
+	if w.firstErr == "" {
+		if len(msg) > maxErrorSample {
+			msg = msg[:maxErrorSample] + "..."
+		}
+		w.firstErr = msg
+	}
+}
+
+// runLoad drives spec until its window ends or ctx is done, and merges the
+// workers' figures.
+func runLoad(ctx context.Context, spec loadSpec) (*loadResult, error) {
+	if spec.conns < 1 {
+		return nil, fmt.Errorf("load: %d connections", spec.conns)
+	}
+	// The window is fixed before any worker starts, so workers need no
+	// coordination: each compares its own clock readings to it.
+	start := time.Now().Add(spec.warmup)
+	end := start.Add(spec.duration)
+	var stop atomic.Bool
+	watchDone := make(chan struct{})
+	defer close(watchDone)
+	go func() {
+		select {
+		case <-ctx.Done():
+			stop.Store(true)
+		case <-watchDone:
+		}
+	}()
+
+	workers := make([]*worker, spec.conns)
+	var wg sync.WaitGroup
+	var panicked atomic.Value
+	for i := range workers {
+		w := &worker{statuses: make(map[int]uint64)}
+		workers[i] = w
+		wg.Go(func() {
+			defer func() {
+				if p := recover(); p != nil {
+					panicked.Store(fmt.Sprint(p))
+					stop.Store(true)
+				}
+			}()
+			w.run(spec, start, end, &stop)
+		})
+	}
+	wg.Wait()
+	if p := panicked.Load(); p != nil {
+		return nil, fmt.Errorf("load: worker panicked: %v", p)
+	}
+
+	res := &loadResult{Conns: spec.conns, Window: spec.duration, Statuses: make(map[int]uint64)}
+	if stop.Load() {
+		res.Truncated = true
+		if now := time.Now(); now.Before(end) {
+			res.Window = max(0, now.Sub(start))
+		}
+	}
+	for _, w := range workers {
+		res.Hist.Merge(&w.hist)
+		res.OK += w.ok
+		res.Errors += w.errs
+		for s, n := range w.statuses {
+			res.Statuses[s] += n
+		}
+		if res.FirstErr == "" {
+			res.FirstErr = w.firstErr
+		}
+	}
+	return res, nil
+}
+
+func (w *worker) run(spec loadSpec, start, end time.Time, stop *atomic.Bool) {
+	// One HostClient with one connection per worker: the connection is kept
+	// alive across requests and never shared.
+	c := &fasthttp.HostClient{
+		Addr:                          spec.addr,
+		MaxConns:                      1,
+		MaxIdemponentCallAttempts:     1,
+		ReadTimeout:                   clientTimeout,
+		WriteTimeout:                  clientTimeout,
+		MaxResponseBodySize:           maxResponseBytes,
+		NoDefaultUserAgentHeader:      true,
+		DisableHeaderNamesNormalizing: true,
+		DisablePathNormalizing:        true,
+	}
+	defer c.CloseIdleConnections()
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.Header.SetMethod(fasthttp.MethodPost)
+	req.SetRequestURI("http://" + spec.addr + spec.path)
+	req.Header.SetContentType("application/json")
+	if spec.auth != "" {
+		req.Header.Set("Authorization", spec.auth)
+	}
+	if spec.stream {
+		req.Header.Set("Accept", "text/event-stream")
+	}
+	req.SetBodyRaw(spec.body)
+
+	for !stop.Load() {
+		t0 := time.Now()
+		if !t0.Before(end) {
+			return
+		}
+		err := c.Do(req, resp)
+		t1 := time.Now()
+		counted := !t0.Before(start) && !t1.After(end)
+		switch {
+		case err != nil:
+			if counted {
+				w.fail(0, "transport: "+err.Error())
+			}
+			if !errors.Is(err, fasthttp.ErrTimeout) {
+				time.Sleep(errorBackoff)
+			}
+		case resp.StatusCode() != fasthttp.StatusOK:
+			if counted {
+				w.fail(resp.StatusCode(), fmt.Sprintf("status %d: %s", resp.StatusCode(), bytes.TrimSpace(resp.Body())))
+			}
+		case spec.stream && !bytes.Contains(tail(resp.Body(), 64), sseDone):
+			if counted {
+				w.fail(-1, fmt.Sprintf("stream without [DONE] (%d bytes): %q", len(resp.Body()), tail(resp.Body(), 120)))
+			}
+		default:
+			if counted {
+				w.ok++
+				w.hist.Record(t1.Sub(t0))
+			}
+		}
+	}
+}
+
+func tail(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[len(b)-n:]
+	}
+	return b
+}

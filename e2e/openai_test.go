@@ -191,6 +191,7 @@ providers:
     api_key: env:E2E_CLOUD_KEY
 router:
   breaker_threshold: 100
+  retry_base: 10ms
   retry_max: 50ms
 models:
   chat: [primary/gpt-4o-mini, backup/gpt-4o-mini]

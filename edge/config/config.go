@@ -427,6 +427,9 @@ func (c *Config) Validate() error {
 	if r.RetryBase < 0 || r.RetryMax < 0 || r.Deadline < 0 || r.BreakerCooldown < 0 || r.ProbeInterval < 0 || r.ProbeTimeout < 0 {
 		bad("router", "durations must not be negative")
 	}
+	if r.RetryBase > 0 && r.RetryMax > 0 && r.RetryMax < r.RetryBase {
+		bad("router.retry_max", "%s is below router.retry_base %s", r.RetryMax.D(), r.RetryBase.D())
+	}
 	if len(errs) == 0 {
 		return nil
 	}

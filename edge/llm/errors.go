@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -194,8 +195,13 @@ func ParseRetryAfter(v string, now time.Time, max time.Duration) time.Duration {
 	}
 	var d time.Duration
 	if secs, err := strconv.ParseFloat(v, 64); err == nil {
-		if secs <= 0 {
+		switch {
+		case math.IsNaN(secs) || secs <= 0:
 			return 0
+		case secs >= max.Seconds():
+			// Also catches +Inf, whose conversion to Duration differs
+			// between CPU architectures.
+			return max
 		}
 		d = time.Duration(secs * float64(time.Second))
 	} else if t, err := http.ParseTime(v); err == nil {

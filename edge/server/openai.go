@@ -178,6 +178,13 @@ func (ex *exchange) emitSSE(ch *llm.Chunk) error {
 	if ch.Role == "" && ch.Text == "" && ch.Reasoning == "" && len(ch.ToolCalls) == 0 && ch.FinishReason == "" {
 		return nil // a usage-only chunk: reported at the end if asked for
 	}
+	if !ex.emitted && ch.Role == "" {
+		// OpenAI clients take the role from the first chunk; not every
+		// provider sets it.
+		c := *ch
+		c.Role = llm.RoleAssistant
+		ch = &c
+	}
 	ex.emitted = true
 	b := openai.AppendStreamChunk(getEvent(), ex.id, ex.created, ex.model, ch)
 	select {

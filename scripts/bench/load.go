@@ -38,6 +38,8 @@ type loadSpec struct {
 	conns    int
 	warmup   time.Duration
 	duration time.Duration
+	// cpu, when set, samples CPU times at the window's start and end.
+	cpu func() cpuTimes
 }
 
 // loadResult is what one run measured. Only requests that started and
@@ -51,6 +53,18 @@ type loadResult struct {
 	FirstErr  string
 	Hist      Histogram
 	Truncated bool // the run was cut short (signal or deadline)
+	CPU       cpuUsage
+	CPUOK     bool // CPU was sampled over the whole window
+}
+
+// CPUPerReq returns the benchmark's and edgeway's CPU time per successful
+// request over the window.
+func (r *loadResult) CPUPerReq() (self, edgeway time.Duration, ok bool) {
+	if !r.CPUOK || r.OK == 0 {
+		return 0, 0, false
+	}
+	n := time.Duration(r.OK)
+	return r.CPU.Self / n, r.CPU.Edgeway / n, true
 }
 
 // ReqPerSec returns successful requests per second over the window.
@@ -118,12 +132,20 @@ func runLoad(ctx context.Context, spec loadSpec) (*loadResult, error) {
 			w.run(spec, start, end, &stop)
 		})
 	}
+	var cpu cpuUsage
+	var cpuOK bool
+	if spec.cpu != nil && sleepUntil(ctx, start) {
+		a := spec.cpu()
+		if sleepUntil(ctx, end) {
+			cpu, cpuOK = a.until(spec.cpu())
+		}
+	}
 	wg.Wait()
 	if p := panicked.Load(); p != nil {
 		return nil, fmt.Errorf("load: worker panicked: %v", p)
 	}
 
-	res := &loadResult{Conns: spec.conns, Window: spec.duration, Statuses: make(map[int]uint64)}
+	res := &loadResult{Conns: spec.conns, Window: spec.duration, Statuses: make(map[int]uint64), CPU: cpu, CPUOK: cpuOK && !stop.Load()}
 	if stop.Load() {
 		res.Truncated = true
 		if now := time.Now(); now.Before(end) {
@@ -204,6 +226,18 @@ func (w *worker) run(spec loadSpec, start, end time.Time, stop *atomic.Bool) {
 				w.hist.Record(t1.Sub(t0))
 			}
 		}
+	}
+}
+
+// sleepUntil waits for t; it reports false when ctx ended first.
+func sleepUntil(ctx context.Context, t time.Time) bool {
+	tm := time.NewTimer(time.Until(t))
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 

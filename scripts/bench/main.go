@@ -34,6 +34,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -113,6 +114,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if _, err := os.Stat(o.edgeway); err != nil {
 		errs = append(errs, fmt.Errorf("-edgeway: %w (build it with make build)", err))
+	} else if abs, err := filepath.Abs(o.edgeway); err == nil {
+		o.edgeway = abs // edgeway runs in its temp dir
 	}
 	return o, errors.Join(errs...)
 }
@@ -202,13 +205,14 @@ func bench(ctx context.Context, o *options, progress io.Writer) (*report, error)
 		return rep, fmt.Errorf("idle rss: %w", err)
 	}
 
+	cpu := func() cpuTimes { return sampleCPU(ew.cmd.Process.Pid) }
 	direct := loadSpec{
 		addr: fake.Addr(), path: "/v1/chat/completions", auth: "Bearer " + benchKey,
-		warmup: o.warmup, duration: o.duration,
+		warmup: o.warmup, duration: o.duration, cpu: cpu,
 	}
 	via := loadSpec{
 		addr: ew.addr, path: "/v1/chat/completions",
-		warmup: o.warmup, duration: o.duration,
+		warmup: o.warmup, duration: o.duration, cpu: cpu,
 	}
 	type plan struct {
 		stream bool

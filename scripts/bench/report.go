@@ -148,32 +148,13 @@ func (rep *report) print(w io.Writer) {
 	fmt.Fprintf(w, "\nedgeway load benchmark: %d CPUs, %s, %v per run after %v warm-up, fake upstream openaitest (fasthttp)\n",
 		runtime.NumCPU(), goVersion, o.duration, o.warmup)
 	fmt.Fprintln(w, "load generator, fake upstream and edgeway share the CPUs: compare ratios within this run only")
-	fmt.Fprintln(w)
-	fmt.Fprintf(w, "%-6s %5s | %-41s | %-41s | %5s %9s\n", "", "",
-		center("direct to fake", 41), center("through edgeway", 41), "", "")
-	fmt.Fprintf(w, "%-6s %5s | %8s %8s %8s %8s %5s | %8s %8s %8s %8s %5s | %5s %9s\n",
-		"run", "conns", "req/s", "p50", "p90", "p99", "errs", "req/s", "p50", "p90", "p99", "errs", "ratio", "+p50")
-	fmt.Fprintln(w, strings.Repeat("-", 125))
-	for _, r := range rep.Rows {
-		fmt.Fprintf(w, "%-6s %5d | %s | %s | %5.2f %9s %s\n", r.Kind, r.Conns,
-			loadCols(r.direct), loadCols(r.edgeway), r.Ratio(), fmtDurSigned(r.AddedP50()), rowMarks(r.targets))
-	}
-	for _, r := range rep.Rows {
-		for _, x := range []struct {
-			name string
-			res  *loadResult
-		}{{"direct", r.direct}, {"edgeway", r.edgeway}} {
-			if x.res.Errors == 0 {
-				continue
-			}
-			fmt.Fprintf(w, "  errors %s c=%d %s: %d (%s); first: %s\n", r.Kind, r.Conns, x.name,
-				x.res.Errors, statusList(x.res.Statuses), x.res.FirstErr)
-		}
+	if len(rep.Rows) > 0 {
+		rep.printRows(w)
 	}
 
 	m := rep.Memory
-	fmt.Fprintln(w)
 	if m.IdleKB > 0 {
+		fmt.Fprintln(w)
 		fmt.Fprintf(w, "edgeway memory: idle RSS %s, peak RSS (VmHWM) %s, RSS after load %s\n",
 			fmtKB(m.IdleKB), orDash(m.PeakKB, fmtKB), orDash(m.AfterKB, fmtKB))
 	}
@@ -216,6 +197,32 @@ func (rep *report) print(w io.Writer) {
 		}
 		if rep.OfflineLog != "" {
 			fmt.Fprintf(w, "\n--- offline edgeway log (bounded) ---\n%s--- end of offline edgeway log ---\n", rep.OfflineLog)
+		}
+	}
+}
+
+// printRows writes the load table.
+func (rep *report) printRows(w io.Writer) {
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "%-6s %5s | %-41s | %-41s | %5s %9s\n", "", "",
+		center("direct to fake", 41), center("through edgeway", 41), "", "")
+	fmt.Fprintf(w, "%-6s %5s | %8s %8s %8s %8s %5s | %8s %8s %8s %8s %5s | %5s %9s\n",
+		"run", "conns", "req/s", "p50", "p90", "p99", "errs", "req/s", "p50", "p90", "p99", "errs", "ratio", "+p50")
+	fmt.Fprintln(w, strings.Repeat("-", 125))
+	for _, r := range rep.Rows {
+		fmt.Fprintf(w, "%-6s %5d | %s | %s | %5.2f %9s %s\n", r.Kind, r.Conns,
+			loadCols(r.direct), loadCols(r.edgeway), r.Ratio(), fmtDurSigned(r.AddedP50()), rowMarks(r.targets))
+	}
+	for _, r := range rep.Rows {
+		for _, x := range []struct {
+			name string
+			res  *loadResult
+		}{{"direct", r.direct}, {"edgeway", r.edgeway}} {
+			if x.res.Errors == 0 {
+				continue
+			}
+			fmt.Fprintf(w, "  errors %s c=%d %s: %d (%s); first: %s\n", r.Kind, r.Conns, x.name,
+				x.res.Errors, statusList(x.res.Statuses), x.res.FirstErr)
 		}
 	}
 }

@@ -7,6 +7,7 @@
 // the request counts to stderr.
 //
 //	fakeupstream -addr 127.0.0.1:0 -mode ok -reply "Hi there." -api-key sk-test
+//	fakeupstream -tool-name get_weather -tool-args '{"city":"Paris"}'
 package main
 
 import (
@@ -54,6 +55,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		models      = fs.String("models", strings.Join(openaitest.DefaultModels, ","), "comma-separated /v1/models list")
 		latency     = fs.Duration("latency", 0, "delay before the first byte of each answer")
 		chunkDelay  = fs.Duration("chunk-delay", 0, "pause between streamed events")
+		toolName    = fs.String("tool-name", "", "answer requests that offer tools with a call to this function")
+		toolArgs    = fs.String("tool-args", "{}", "arguments (JSON text) of the -tool-name call")
 		fast        = fs.Bool("fasthttp", false, "serve with fasthttp (cheaper per request, for benchmarks)")
 		maxLifetime = fs.Duration("max-lifetime", defaultMaxLifetime, "exit after this long")
 	)
@@ -76,7 +79,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			modelList = append(modelList, m)
 		}
 	}
+	var tool *openaitest.ToolCall
+	if *toolName != "" {
+		tool = &openaitest.ToolCall{Name: *toolName, Arguments: *toolArgs}
+	}
 	s, err := openaitest.New(openaitest.Options{
+		ToolCall:      tool,
 		APIKey:        *apiKey,
 		Reply:         *reply,
 		Chunks:        *chunks,

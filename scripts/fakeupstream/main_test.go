@@ -74,6 +74,7 @@ func TestRun(t *testing.T) {
 		{"api key missing", []string{"-api-key", "sk-x"}, nil, 401},
 		{"api key given", []string{"-api-key", "sk-x"}, []string{"Authorization", "Bearer sk-x"}, 200},
 		{"fasthttp", []string{"-fasthttp", "-reply", "Hi there.", "-chunks", "2"}, nil, 200},
+		{"tool call", []string{"-tool-name", "get_weather", "-tool-args", `{"city":"Paris"}`}, nil, 200},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -12,7 +12,8 @@
 //	GET  /v1/models            the Options.Models list
 //	GET  /v1/models/{id}       one model, or 404 model_not_found
 //
-// Anything else is 404 in OpenAI's error shape. Every answer carries
+// The same paths without the /v1 prefix are served too, for clients whose
+// base URL omits it. Anything else is 404 in OpenAI's error shape. Every answer carries
 // x-request-id, openai-version, openai-processing-ms and the
 // x-ratelimit-* headers; 429 adds retry-after.
 //

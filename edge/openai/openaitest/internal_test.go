@@ -20,11 +20,7 @@ func newCore(t testing.TB, o Options) *Server {
 	if err := normalize(&o); err != nil {
 		t.Fatal(err)
 	}
-	w, err := precompute(&o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &Server{opt: o, wire: w}
+	return &Server{opt: o, wire: precompute(&o)}
 }
 
 // render serves one request through the core and returns a copy of the
@@ -259,6 +255,24 @@ func TestServeAllocs(t *testing.T) {
 		if allocs > tc.max {
 			t.Errorf("%s: %.0f allocs/op, want <= %.0f", tc.name, allocs, tc.max)
 		}
+	}
+}
+
+// TestRouteAllocs: fasthttp hands paths over as []byte; routing them must
+// not copy them into strings.
+func TestRouteAllocs(t *testing.T) {
+	post, get := []byte("POST"), []byte("GET")
+	chat, model := []byte("/v1/chat/completions"), []byte("/v1/models/gpt-4o-mini")
+	allocs := testing.AllocsPerRun(100, func() {
+		if ep, _ := routeOf(post, chat); ep != epChat {
+			t.Fatalf("chat routed to %d", ep)
+		}
+		if ep, id := routeOf(get, model); ep != epModel || string(id) != "gpt-4o-mini" {
+			t.Fatalf("model routed to %d %q", ep, id)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%.0f allocs per routing", allocs)
 	}
 }
 

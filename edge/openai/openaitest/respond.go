@@ -220,7 +220,9 @@ func (x *exchange) appendRawHead(b []byte, contentLength int) []byte {
 	} else {
 		b = append(b, "\r\nTransfer-Encoding: chunked"...)
 	}
-	return append(b, "\r\nConnection: close\r\n\r\n"...)
+	// No "Connection: close": the cut must look like a connection that died,
+	// and some clients (undici) take an announced close as the body's end.
+	return append(b, "\r\n\r\n"...)
 }
 
 func statusText(code int) string {
@@ -299,7 +301,7 @@ const fakeCreated = 1721172741
 
 const fingerprint = `"fp_edgeway_fake"`
 
-func precompute(o *Options) (*precomputed, error) {
+func precompute(o *Options) *precomputed {
 	w := &precomputed{model: make(map[string][]byte, len(o.Models))}
 	var pieces []string
 	if o.Chunks > 0 {
@@ -341,7 +343,7 @@ func precompute(o *Options) (*precomputed, error) {
 	w.errContextChat = appendError(nil, msgContextChat, "invalid_request_error", "messages", "context_length_exceeded")
 	w.errContextEmb = appendError(nil, msgContextEmb, "invalid_request_error", "input", "context_length_exceeded")
 	w.errNoKey = appendError(nil, msgNoKey, "invalid_request_error", "", "")
-	return w, nil
+	return w
 }
 
 func appendModel(b []byte, id string) []byte {

@@ -125,10 +125,7 @@ func New(o Options) (*Server, error) {
 	if err := normalize(&o); err != nil {
 		return nil, err
 	}
-	w, err := precompute(&o)
-	if err != nil {
-		return nil, err
-	}
+	w := precompute(&o)
 	ln, err := net.Listen("tcp", o.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("openaitest: listen: %w", err)

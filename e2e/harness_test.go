@@ -35,7 +35,9 @@ func edgewayBin(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(dir, "edgeway")
-		cmd := exec.Command("go", "build", "-o", binPath, "github.com/edgeway/edgeway/cmd/edgeway")
+		// Built from the main module, whose go.sum covers the binary.
+		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/edgeway")
+		cmd.Dir = ".."
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("build edgeway: %v\n%s", err, out)

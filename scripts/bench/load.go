@@ -84,14 +84,16 @@ type worker struct {
 	firstErr string
 }
 
-func (w *worker) fail(status int, msg string) {
+// fail counts one error; msg builds its description, called only for the
+// worker's first error so a flood of failures costs no formatting.
+func (w *worker) fail(status int, msg func() string) {
 	w.errs++
 	w.statuses[status]++
 	if w.firstErr == "" {
-		if len(msg) > maxErrorSample {
-			msg = msg[:maxErrorSample] + "..."
+		w.firstErr = msg()
+		if len(w.firstErr) > maxErrorSample {
+			w.firstErr = w.firstErr[:maxErrorSample] + "..."
 		}
-		w.firstErr = msg
 	}
 }
 
@@ -101,19 +103,18 @@ func runLoad(ctx context.Context, spec loadSpec) (*loadResult, error) {
 	if spec.conns < 1 {
 		return nil, fmt.Errorf("load: %d connections", spec.conns)
 	}
+	// halt ends the run early: a signal, the overall deadline, or a worker
+	// panic.
+	ctx, halt := context.WithCancel(ctx)
+	defer halt()
 	// The window is fixed before any worker starts, so workers need no
 	// coordination: each compares its own clock readings to it.
 	start := time.Now().Add(spec.warmup)
 	end := start.Add(spec.duration)
-	var stop atomic.Bool
-	watchDone := make(chan struct{})
-	defer close(watchDone)
+	var stop atomic.Bool // ctx.Done as a flag cheap enough to poll per request
 	go func() {
-		select {
-		case <-ctx.Done():
-			stop.Store(true)
-		case <-watchDone:
-		}
+		<-ctx.Done()
+		stop.Store(true)
 	}()
 
 	workers := make([]*worker, spec.conns)
@@ -126,31 +127,31 @@ func runLoad(ctx context.Context, spec loadSpec) (*loadResult, error) {
 			defer func() {
 				if p := recover(); p != nil {
 					panicked.Store(fmt.Sprint(p))
-					stop.Store(true)
+					halt()
 				}
 			}()
 			w.run(spec, start, end, &stop)
 		})
 	}
+	var cpuA cpuTimes
+	if sleepUntil(ctx, start) && spec.cpu != nil {
+		cpuA = spec.cpu()
+	}
+	complete := sleepUntil(ctx, end)
 	var cpu cpuUsage
 	var cpuOK bool
-	if spec.cpu != nil && sleepUntil(ctx, start) {
-		a := spec.cpu()
-		if sleepUntil(ctx, end) {
-			cpu, cpuOK = a.until(spec.cpu())
-		}
+	if complete && spec.cpu != nil {
+		cpu, cpuOK = cpuA.until(spec.cpu())
 	}
 	wg.Wait()
 	if p := panicked.Load(); p != nil {
 		return nil, fmt.Errorf("load: worker panicked: %v", p)
 	}
 
-	res := &loadResult{Conns: spec.conns, Window: spec.duration, Statuses: make(map[int]uint64), CPU: cpu, CPUOK: cpuOK && !stop.Load()}
-	if stop.Load() {
+	res := &loadResult{Conns: spec.conns, Window: spec.duration, Statuses: make(map[int]uint64), CPU: cpu, CPUOK: cpuOK}
+	if !complete {
 		res.Truncated = true
-		if now := time.Now(); now.Before(end) {
-			res.Window = max(0, now.Sub(start))
-		}
+		res.Window = max(0, min(time.Since(start), spec.duration))
 	}
 	for _, w := range workers {
 		res.Hist.Merge(&w.hist)
@@ -207,18 +208,22 @@ func (w *worker) run(spec loadSpec, start, end time.Time, stop *atomic.Bool) {
 		switch {
 		case err != nil:
 			if counted {
-				w.fail(0, "transport: "+err.Error())
+				w.fail(0, func() string { return "transport: " + err.Error() })
 			}
 			if !errors.Is(err, fasthttp.ErrTimeout) {
 				time.Sleep(errorBackoff)
 			}
 		case resp.StatusCode() != fasthttp.StatusOK:
 			if counted {
-				w.fail(resp.StatusCode(), fmt.Sprintf("status %d: %s", resp.StatusCode(), bytes.TrimSpace(resp.Body())))
+				w.fail(resp.StatusCode(), func() string {
+					return fmt.Sprintf("status %d: %s", resp.StatusCode(), clip(resp.Body(), maxErrorSample))
+				})
 			}
 		case spec.stream && !bytes.Contains(tail(resp.Body(), 64), sseDone):
 			if counted {
-				w.fail(-1, fmt.Sprintf("stream without [DONE] (%d bytes): %q", len(resp.Body()), tail(resp.Body(), 120)))
+				w.fail(-1, func() string {
+					return fmt.Sprintf("stream without [DONE] (%d bytes): %q", len(resp.Body()), tail(resp.Body(), 120))
+				})
 			}
 		default:
 			if counted {

@@ -246,6 +246,10 @@ func bench(ctx context.Context, o *options, progress io.Writer) (*report, error)
 			break
 		}
 		fmt.Fprintf(progress, " %.0f req/s\n", row.edgeway.ReqPerSec())
+		if row.direct.Truncated || row.edgeway.Truncated {
+			failed = fmt.Errorf("%s c=%d run cut short: %w", kind, pl.conns, context.Cause(ctx))
+			break
+		}
 		rep.add(row)
 		if !ew.alive() {
 			failed = fmt.Errorf("edgeway exited during the %s c=%d run: %v", kind, pl.conns, ew.err)

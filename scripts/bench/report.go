@@ -213,6 +213,19 @@ func (rep *report) printRows(w io.Writer) {
 		fmt.Fprintf(w, "%-6s %5d | %s | %s | %5.2f %9s %s\n", r.Kind, r.Conns,
 			loadCols(r.direct), loadCols(r.edgeway), r.Ratio(), fmtDurSigned(r.AddedP50()), rowMarks(r.targets))
 	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "CPU time (user+sys) per request over the window; bench = load generator + fake upstream, one process:")
+	fmt.Fprintf(w, "%-6s %5s | %14s | %14s %16s %14s\n", "run", "conns", "direct: bench", "via: bench", "via: edgeway", "edgeway cores")
+	for _, r := range rep.Rows {
+		dSelf, _, dOK := r.direct.CPUPerReq()
+		vSelf, vEw, vOK := r.edgeway.CPUPerReq()
+		cores := "-"
+		if r.edgeway.CPUOK && r.edgeway.Window > 0 {
+			cores = fmt.Sprintf("%.2f", r.edgeway.CPU.Edgeway.Seconds()/r.edgeway.Window.Seconds())
+		}
+		fmt.Fprintf(w, "%-6s %5d | %14s | %14s %16s %14s\n", r.Kind, r.Conns,
+			durIf(dSelf, dOK), durIf(vSelf, vOK), durIf(vEw, vOK), cores)
+	}
 	for _, r := range rep.Rows {
 		for _, x := range []struct {
 			name string
@@ -309,6 +322,13 @@ func fmtDur(d time.Duration) string {
 	return fmt.Sprintf("%.2fs", d.Seconds())
 }
 
+func durIf(d time.Duration, ok bool) string {
+	if !ok {
+		return "-"
+	}
+	return fmtDur(d)
+}
+
 func fmtDurSigned(d time.Duration) string {
 	if d >= 0 {
 		return "+" + fmtDur(d)
@@ -355,6 +375,10 @@ type jsonLoad struct {
 	MeanUs    float64           `json:"mean_us"`
 	WindowS   float64           `json:"window_s"`
 	Truncated bool              `json:"truncated,omitempty"`
+	// CPU time per successful request over the window, when sampled.
+	BenchCPUPerReqUs   *float64 `json:"bench_cpu_per_req_us,omitempty"`
+	EdgewayCPUPerReqUs *float64 `json:"edgeway_cpu_per_req_us,omitempty"`
+	EdgewayCores       *float64 `json:"edgeway_cores,omitempty"`
 }
 
 type jsonRow struct {
@@ -405,6 +429,14 @@ func toJSONLoad(r *loadResult) jsonLoad {
 		ReqPerSec: r.ReqPerSec(), OK: r.OK, Errors: r.Errors, FirstErr: r.FirstErr,
 		P50us: us(r.Hist.Percentile(50)), P90us: us(r.Hist.Percentile(90)), P99us: us(r.Hist.Percentile(99)),
 		MaxUs: us(r.Hist.Max()), MeanUs: us(r.Hist.Mean()), WindowS: r.Window.Seconds(), Truncated: r.Truncated,
+	}
+	if self, ew, ok := r.CPUPerReq(); ok {
+		a, b := us(self), us(ew)
+		j.BenchCPUPerReqUs, j.EdgewayCPUPerReqUs = &a, &b
+		if r.Window > 0 {
+			c := r.CPU.Edgeway.Seconds() / r.Window.Seconds()
+			j.EdgewayCores = &c
+		}
 	}
 	if len(r.Statuses) > 0 {
 		j.Statuses = make(map[string]uint64, len(r.Statuses))

@@ -94,10 +94,11 @@ type ToolChoice struct {
 // ResponseFormat asks for structured output: Type is "text", "json_object"
 // or "json_schema" (then Name, Schema and Strict describe it).
 type ResponseFormat struct {
-	Type   string
-	Name   string
-	Schema json.RawMessage
-	Strict *bool
+	Type        string
+	Name        string
+	Description string
+	Schema      json.RawMessage
+	Strict      *bool
 }
 
 // ChatRequest is a chat completion request in canonical form. Pointer fields
@@ -113,8 +114,10 @@ type ChatRequest struct {
 	// through emit; this only lets a provider pick the cheaper wire call.
 	Stream bool
 
-	Temperature      *float64
-	TopP             *float64
+	Temperature *float64
+	TopP        *float64
+	// TopK is Anthropic's, Gemini's and Ollama's top_k; OpenAI has none.
+	TopK             *int
 	MaxTokens        *int
 	Stop             []string
 	Seed             *int64
@@ -182,6 +185,9 @@ type Usage struct {
 	// CachedTokens is the part of PromptTokens the upstream served from its
 	// own prompt cache, when it says.
 	CachedTokens int
+	// CacheWriteTokens is the part of PromptTokens the upstream wrote to
+	// its prompt cache (Anthropic's cache_creation_input_tokens).
+	CacheWriteTokens int
 }
 
 // Add adds o to u.
@@ -190,6 +196,7 @@ func (u *Usage) Add(o Usage) {
 	u.CompletionTokens += o.CompletionTokens
 	u.TotalTokens += o.TotalTokens
 	u.CachedTokens += o.CachedTokens
+	u.CacheWriteTokens += o.CacheWriteTokens
 }
 
 // EmbedRequest asks for embeddings of one or more inputs.

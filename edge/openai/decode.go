@@ -1066,7 +1066,7 @@ func (d *chatDecoder) responseFormat() (*llm.ResponseFormat, error) {
 	}
 	switch rf.Type {
 	case "text", "json_object":
-		rf.Name, rf.Schema, rf.Strict = "", nil, nil
+		rf.Name, rf.Description, rf.Schema, rf.Strict = "", "", nil, nil
 	case "json_schema":
 		switch {
 		case !hasSchema:
@@ -1100,8 +1100,9 @@ func (d *chatDecoder) jsonSchema(rf *llm.ResponseFormat) error {
 			rf.Schema, err = d.schema("schema")
 		case "strict":
 			rf.Strict, err = d.optBoolPtr("strict")
+		case "description":
+			rf.Description, err = d.optString("description")
 		default:
-			// description has no canonical home; it only guides the model.
 			err = r.skip()
 		}
 		if err != nil {

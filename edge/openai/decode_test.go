@@ -102,8 +102,8 @@ func TestDecodeChatRequestFixtures(t *testing.T) {
 				PresencePenalty:  ptr(-0.5),
 				FrequencyPenalty: ptr(2.0),
 				ResponseFormat: &llm.ResponseFormat{
-					Type:   "json_schema",
-					Name:   "weather_report",
+					Type: "json_schema",
+					Name: "weather_report", Description: "A weather report",
 					Schema: json.RawMessage(`{"type": "object", "properties": {"summary": {"type": "string"}}, "required": ["summary"], "additionalProperties": false}`),
 					Strict: ptr(true),
 				},

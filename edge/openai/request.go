@@ -170,6 +170,10 @@ func appendResponseFormat(dst []byte, rf *llm.ResponseFormat) ([]byte, error) {
 	if rf.Type == "json_schema" {
 		dst = append(dst, `,"json_schema":{"name":`...)
 		dst = appendJSONString(dst, rf.Name)
+		if rf.Description != "" {
+			dst = append(dst, `,"description":`...)
+			dst = appendJSONString(dst, rf.Description)
+		}
 		if len(rf.Schema) > 0 {
 			if !json.Valid(rf.Schema) {
 				return nil, errors.New("response_format.json_schema.schema " + errNotJSON.Error())

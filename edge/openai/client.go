@@ -11,13 +11,13 @@ import (
 	"io"
 	"math"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/upstream"
 )
 
 // Defaults for Options fields left zero.
@@ -35,12 +35,12 @@ const (
 	DefaultMaxResponseBytes = 16 << 20
 	// PingTimeout bounds Ping whatever the caller's deadline.
 	PingTimeout = 10 * time.Second
-	// tlsHandshakeTimeout bounds the TLS handshake after dialing.
-	tlsHandshakeTimeout = 10 * time.Second
 	// idleConnTimeout is how long a pooled upstream connection may idle.
 	idleConnTimeout = 90 * time.Second
-	// maxIdleConnsPerHost bounds the connection pool per upstream host.
-	maxIdleConnsPerHost = 16
+	// maxConnsPerHost bounds the connection pool per upstream host.
+	// It is above the default cap on concurrent requests per upstream,
+	// so under load no connection is closed and redialed.
+	maxConnsPerHost = 256
 	// maxPingDrain bounds how much of a Ping answer is read so the
 	// connection can be reused.
 	maxPingDrain = 4 << 10
@@ -184,18 +184,10 @@ func New(o Options) (*Client, error) {
 	return c, nil
 }
 
-func newTransport(connect time.Duration) *http.Transport {
-	d := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
-	return &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           d.DialContext,
-		ForceAttemptHTTP2:     true,
-		TLSHandshakeTimeout:   tlsHandshakeTimeout,
-		MaxIdleConns:          4 * maxIdleConnsPerHost,
-		MaxIdleConnsPerHost:   maxIdleConnsPerHost,
-		IdleConnTimeout:       idleConnTimeout,
-		ExpectContinueTimeout: time.Second,
-	}
+// newTransport returns edgeway's upstream transport: HTTP/1.1 with no
+// goroutine per request (see package upstream for why not net/http's).
+func newTransport(connect time.Duration) http.RoundTripper {
+	return upstream.New(upstream.Options{ConnectTimeout: connect, MaxConnsPerHost: maxConnsPerHost, IdleTimeout: idleConnTimeout})
 }
 
 func validHeaderName(k string) bool {
@@ -264,9 +256,10 @@ func isJSON(contentType string) bool {
 	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
 }
 
-// Chat streams the completion of req from the upstream to emit. It always
-// asks for an SSE stream (with usage, unless NoStreamOptions) and passes
-// each chunk on as it arrives, reusing one llm.Chunk. Canceling ctx aborts
+// Chat streams the completion of req from the upstream to emit. For a
+// streaming request it asks for an SSE stream (with usage, unless
+// NoStreamOptions) and passes each chunk on as it arrives, reusing one
+// llm.Chunk; otherwise it asks for one JSON answer and emits it whole. Canceling ctx aborts
 // the upstream request at once. Errors from emit are returned unchanged;
 // every other failure is an *llm.Error.
 func (c *Client) Chat(ctx context.Context, req *llm.ChatRequest, emit func(*llm.Chunk) error) (llm.Usage, error) {
@@ -276,7 +269,11 @@ func (c *Client) Chat(ctx context.Context, req *llm.ChatRequest, emit func(*llm.
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	resp, err := c.send(ctx, http.MethodPost, "/chat/completions", body, "text/event-stream")
+	accept := "application/json"
+	if req.Stream {
+		accept = "text/event-stream"
+	}
+	resp, err := c.send(ctx, http.MethodPost, "/chat/completions", body, accept)
 	if err != nil {
 		return llm.Usage{}, c.transportError(ctx, "chat", err)
 	}
@@ -288,7 +285,7 @@ func (c *Client) Chat(ctx context.Context, req *llm.ChatRequest, emit func(*llm.
 	}
 	s := chatStream{c: c}
 	if isJSON(resp.Header.Get("Content-Type")) {
-		// A server that ignored stream:true answers with one object.
+		// A non-streaming answer, or a server that ignored stream:true.
 		b, err := c.readBody(ctx, resp.Body, "chat")
 		if err != nil {
 			return llm.Usage{}, err

@@ -118,7 +118,7 @@ func collect(t *testing.T, c *Client, req *llm.ChatRequest) ([]llm.Chunk, *llm.A
 }
 
 func simpleRequest() *llm.ChatRequest {
-	return &llm.ChatRequest{Model: "gpt-4o-mini", Messages: []llm.Message{{Role: llm.RoleUser, Content: textParts("Hello!")}}}
+	return &llm.ChatRequest{Model: "gpt-4o-mini", Stream: true, Messages: []llm.Message{{Role: llm.RoleUser, Content: textParts("Hello!")}}}
 }
 
 func TestChatStreamText(t *testing.T) {
@@ -212,6 +212,7 @@ func TestChatRequestBody(t *testing.T) {
 	if _, err := DecodeChatRequest(readFixture(t, "chat_request_full.json"), &full); err != nil {
 		t.Fatal(err)
 	}
+	full.Stream = true // the golden body is a streaming client's
 	tests := []struct {
 		name   string
 		mod    func(*Options)
@@ -681,5 +682,30 @@ func TestRetryAfter(t *testing.T) {
 				t.Errorf("retryAfter = %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestNonStreamingAsksForJSON: a non-streaming client's request goes
+// upstream as stream:false (one JSON answer), without stream_options.
+func TestNonStreamingAsksForJSON(t *testing.T) {
+	f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(readFixture(t, "chat_completion.json"))
+	})
+	c := newTestClient(t, f.srv.URL)
+	req := &llm.ChatRequest{Model: "m", Messages: []llm.Message{{Role: llm.RoleUser, Content: []llm.Part{{Text: "hi"}}}}}
+	_, agg, u, err := collect(t, c, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body map[string]any
+	if err := json.Unmarshal(f.last(t).Body, &body); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := body["stream_options"]; ok || body["stream"] != false {
+		t.Errorf("stream = %v, stream_options = %v", body["stream"], body["stream_options"])
+	}
+	if len(agg.ToolCalls) != 2 || agg.FinishReason != llm.FinishToolCalls || u.TotalTokens != 70 {
+		t.Errorf("calls %+v finish %q usage %+v", agg.ToolCalls, agg.FinishReason, u)
 	}
 }

@@ -31,7 +31,7 @@ type wireOptions struct {
 }
 
 // appendChatRequest appends the upstream /chat/completions body for req.
-// It always asks for a stream. Extra fields are written in sorted order so
+// It streams when the client does. Extra fields are written in sorted order so
 // the body is deterministic.
 func appendChatRequest(dst []byte, req *llm.ChatRequest, o wireOptions) ([]byte, error) {
 	dst = append(dst, `{"model":`...)
@@ -43,9 +43,15 @@ func appendChatRequest(dst []byte, req *llm.ChatRequest, o wireOptions) ([]byte,
 		}
 		dst = appendMessage(dst, &req.Messages[i])
 	}
-	dst = append(dst, `],"stream":true`...)
-	if !o.noStreamOptions {
-		dst = append(dst, `,"stream_options":{"include_usage":true}`...)
+	if req.Stream {
+		dst = append(dst, `],"stream":true`...)
+		if !o.noStreamOptions {
+			dst = append(dst, `,"stream_options":{"include_usage":true}`...)
+		}
+	} else {
+		// Nothing reaches a non-streaming client before the end, so one
+		// JSON answer is cheaper for both sides than an SSE stream.
+		dst = append(dst, `],"stream":false`...)
 	}
 	dst = appendFloatField(dst, "temperature", req.Temperature)
 	dst = appendFloatField(dst, "top_p", req.TopP)

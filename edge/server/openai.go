@@ -206,8 +206,12 @@ func (ex *exchange) writeStream(w *bufio.Writer, first []byte) {
 		_ = ex.c.SetWriteDeadline(time.Now().Add(ex.s.opts.WriteTimeout))
 		if _, err := w.Write(b); err != nil {
 			ok = false
-		} else if err := w.Flush(); err != nil {
-			ok = false
+		} else if len(ex.events) == 0 {
+			// Flush only when nothing else is queued: events that arrived
+			// together go out in one write, and none waits for the next.
+			if err := w.Flush(); err != nil {
+				ok = false
+			}
 		}
 		if !ok {
 			ex.cancel() // client gone: stop the upstream

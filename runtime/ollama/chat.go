@@ -273,6 +273,9 @@ func (p *Provider) requestOptions(req *llm.ChatRequest) map[string]any {
 	if req.Temperature != nil {
 		opts["temperature"] = *req.Temperature
 	}
+	if req.TopK != nil {
+		opts["top_k"] = *req.TopK
+	}
 	if req.TopP != nil {
 		opts["top_p"] = *req.TopP
 	}

@@ -17,5 +17,15 @@
 // line that carries something. Ollama sends tool calls whole, so each
 // ToolCallDelta is a complete call.
 //
+// Cancelling ctx (or emit failing) closes the connection, which is the
+// only way to stop an Ollama generation. Ollama 0.17.4 has a known bug
+// there (github.com/ollama/ollama/issues/17131): when the client leaves at
+// the wrong moment, the server's streaming goroutine blocks forever on an
+// unbuffered channel while holding the model's slot, and every later
+// request for that model waits until Ollama restarts, while /api/version
+// (Ping) still answers. With real models and a handful of cancels the odds
+// are small but not zero; the router's first-token timeout is what gets
+// requests past such a wedged runtime.
+//
 // A Provider is safe for concurrent use and holds no per-request state.
 package ollama

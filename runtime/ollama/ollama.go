@@ -16,6 +16,7 @@ import (
 	"github.com/ollama/ollama/api"
 
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/upstream"
 )
 
 // DefaultBaseURL is where Ollama listens unless told otherwise.
@@ -38,9 +39,8 @@ const (
 	maxMessageBytes = 1 << 10
 	// maxRetryAfter caps a Retry-After hint.
 	maxRetryAfter = time.Minute
-	// maxIdleConns is how many idle keep-alive connections to Ollama the
-	// default client keeps; net/http's default of 2 churns connections as
-	// soon as a few requests overlap.
+	// maxIdleConns bounds connections to one Ollama; the router caps the
+	// requests in flight far below it.
 	maxIdleConns = 16
 )
 
@@ -89,9 +89,9 @@ func New(o Options) (*Provider, error) {
 		p.name = DefaultName
 	}
 	if p.client == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.MaxIdleConnsPerHost = maxIdleConns
-		p.client = &http.Client{Transport: t}
+		// edgeway's upstream transport: no goroutine handoffs per request,
+		// which on a small board is most of a local call's overhead.
+		p.client = &http.Client{Transport: upstream.New(upstream.Options{MaxConnsPerHost: maxIdleConns})}
 	}
 	if o.KeepAlive != 0 {
 		p.keepAlive = &api.Duration{Duration: o.KeepAlive}

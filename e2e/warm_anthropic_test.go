@@ -1,0 +1,3 @@
+package e2e
+
+import _ "github.com/anthropics/anthropic-sdk-go/v2"

@@ -1,0 +1,861 @@
+package ollamaapi
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/edgeway/edgeway/edge/llm"
+)
+
+func readFixture(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// Images small enough for table tests: real 1x1 PNG, GIF and WebP files
+// and a JPEG's first and last markers.
+const (
+	pngB64  = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+	jpegB64 = "/9j/4AAQSkZJRgABAQAAAQABAAD/2Q=="
+	gifB64  = "R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7"
+	webpB64 = "UklGRhoAAABXRUJQVlA4TA0AAAAvAAAAEAcQERGIiP4HAA=="
+)
+
+// normalize makes empty slices nil so reflect.DeepEqual compares meaning,
+// not whether a slice was reused.
+func normalize(r *llm.ChatRequest) {
+	if len(r.Messages) == 0 {
+		r.Messages = nil
+	}
+	for i := range r.Messages {
+		m := &r.Messages[i]
+		if len(m.Content) == 0 {
+			m.Content = nil
+		}
+		if len(m.ToolCalls) == 0 {
+			m.ToolCalls = nil
+		}
+	}
+	if len(r.Stop) == 0 {
+		r.Stop = nil
+	}
+	if len(r.Tools) == 0 {
+		r.Tools = nil
+	}
+	if len(r.Extra) == 0 {
+		r.Extra = nil
+	}
+}
+
+func text(s string) []llm.Part { return []llm.Part{{Type: llm.PartText, Text: s}} }
+
+func image(media, b64 string) llm.Part {
+	return llm.Part{Type: llm.PartImage, ImageURL: "data:" + media + ";base64," + b64}
+}
+
+func TestDecodeChatRequestFixtures(t *testing.T) {
+	weatherParams := `{"type": "object", "properties": {"city": {"type": "string"}, "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}}, "required": ["city"]}`
+	tests := []struct {
+		name   string
+		file   string
+		stream bool
+		want   llm.ChatRequest
+	}{
+		{
+			name:   "docs streaming example",
+			file:   "chat_request_basic.json",
+			stream: true,
+			want: llm.ChatRequest{
+				Model:    "llama3.2",
+				Messages: []llm.Message{{Role: llm.RoleUser, Content: text("why is the sky blue?")}},
+				Stream:   true,
+			},
+		},
+		{
+			name: "docs history with tools",
+			file: "chat_request_tools_history.json",
+			want: llm.ChatRequest{
+				Model: "llama3.2",
+				Messages: []llm.Message{
+					{Role: llm.RoleUser, Content: text("what is the weather in Toronto?")},
+					{Role: llm.RoleAssistant, ToolCalls: []llm.ToolCall{{ID: "call_0", Name: "get_weather", Arguments: "{\n              \"city\": \"Toronto\"\n            }"}}},
+					{Role: llm.RoleTool, Name: "get_weather", ToolCallID: "call_0", Content: text("11 degrees celsius")},
+				},
+				Tools: []llm.Tool{{
+					Name:        "get_weather",
+					Description: "Get the weather in a given city",
+					Parameters: json.RawMessage(`{
+          "type": "object",
+          "properties": {
+            "city": {
+              "type": "string",
+              "description": "The city to get the weather for"
+            }
+          },
+          "required": ["city"]
+        }`),
+				}},
+			},
+		},
+		{
+			name: "every field",
+			file: "chat_request_full.json",
+			want: llm.ChatRequest{
+				Model: "llava:7b",
+				Messages: []llm.Message{
+					{Role: llm.RoleSystem, Content: text("You are terse.")},
+					{Role: llm.RoleUser, Content: []llm.Part{
+						{Type: llm.PartText, Text: "What is in these pictures, and what is the weather in Paris and Tokyo?"},
+						image("image/png", pngB64),
+						image("image/jpeg", jpegB64),
+					}},
+					{Role: llm.RoleAssistant, ToolCalls: []llm.ToolCall{
+						{ID: "call_0", Name: "get_weather", Arguments: `{"city": "Paris"}`},
+						{ID: "call_k3x9w2qa", Name: "get_weather", Arguments: `{"city": "Tokyo", "unit": "celsius"}`},
+					}},
+					{Role: llm.RoleTool, Name: "get_weather", ToolCallID: "call_0", Content: text("21 degrees")},
+					{Role: llm.RoleTool, Name: "get_weather", ToolCallID: "call_k3x9w2qa", Content: text("17 degrees")},
+					{Role: llm.RoleAssistant, Content: text("A cat and a dog. Paris 21 °C, Tokyo 17 °C.")},
+					{Role: llm.RoleUser, Content: []llm.Part{
+						{Type: llm.PartText, Text: "And this one?"},
+						image("image/gif", gifB64),
+						image("image/webp", webpB64),
+					}},
+				},
+				Temperature:      ptr(0.8),
+				TopP:             ptr(0.9),
+				TopK:             ptr(20),
+				MaxTokens:        ptr(100),
+				Stop:             []string{"\n", "user:"},
+				Seed:             ptr(int64(42)),
+				PresencePenalty:  ptr(1.5),
+				FrequencyPenalty: ptr(1.0),
+				ResponseFormat: &llm.ResponseFormat{
+					Type:   "json_schema",
+					Name:   "response",
+					Schema: json.RawMessage(`{"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}`),
+				},
+				Tools: []llm.Tool{{
+					Name:        "get_weather",
+					Description: "Get the weather in a given city",
+					Parameters:  json.RawMessage(weatherParams),
+				}},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got llm.ChatRequest
+			stream, err := DecodeChatRequest(readFixture(t, tt.file), &got)
+			if err != nil {
+				t.Fatalf("DecodeChatRequest: %v", err)
+			}
+			if stream != tt.stream || got.Stream != tt.stream {
+				t.Errorf("stream = %v (req.Stream %v), want %v", stream, got.Stream, tt.stream)
+			}
+			normalize(&got)
+			if !reflect.DeepEqual(got, tt.want) {
+				gj, _ := json.MarshalIndent(got, "", "  ")
+				wj, _ := json.MarshalIndent(tt.want, "", "  ")
+				t.Errorf("decoded request differs\ngot:  %s\nwant: %s", gj, wj)
+			}
+		})
+	}
+}
+
+func TestDecodeGenerateRequestFixtures(t *testing.T) {
+	tests := []struct {
+		name   string
+		file   string
+		stream bool
+		want   llm.ChatRequest
+	}{
+		{
+			name:   "docs streaming example",
+			file:   "generate_request_basic.json",
+			stream: true,
+			want: llm.ChatRequest{
+				Model:    "llama3.2",
+				Messages: []llm.Message{{Role: llm.RoleUser, Content: text("Why is the sky blue?")}},
+				Stream:   true,
+			},
+		},
+		{
+			name: "system, image, json mode, options",
+			file: "generate_request_full.json",
+			want: llm.ChatRequest{
+				Model: "llava",
+				Messages: []llm.Message{
+					{Role: llm.RoleSystem, Content: text("You describe images.")},
+					{Role: llm.RoleUser, Content: []llm.Part{
+						{Type: llm.PartText, Text: "What is in this picture? Respond using JSON"},
+						image("image/png", pngB64),
+					}},
+				},
+				Temperature:    ptr(0.0),
+				Seed:           ptr(int64(123)),
+				Stop:           []string{"\n\n"},
+				ResponseFormat: &llm.ResponseFormat{Type: "json_object"},
+			},
+		},
+		{
+			name: "docs structured outputs",
+			file: "generate_request_schema.json",
+			want: llm.ChatRequest{
+				Model:    "llama3.1:8b",
+				Messages: []llm.Message{{Role: llm.RoleUser, Content: text("Ollama is 22 years old and is busy saving the world. Respond using JSON")}},
+				ResponseFormat: &llm.ResponseFormat{Type: "json_schema", Name: "response", Schema: json.RawMessage(`{
+    "type": "object",
+    "properties": {
+      "age": {
+        "type": "integer"
+      },
+      "available": {
+        "type": "boolean"
+      }
+    },
+    "required": [
+      "age",
+      "available"
+    ]
+  }`)},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got llm.ChatRequest
+			stream, err := DecodeGenerateRequest(readFixture(t, tt.file), &got)
+			if err != nil {
+				t.Fatalf("DecodeGenerateRequest: %v", err)
+			}
+			if stream != tt.stream {
+				t.Errorf("stream = %v, want %v", stream, tt.stream)
+			}
+			normalize(&got)
+			if !reflect.DeepEqual(got, tt.want) {
+				gj, _ := json.MarshalIndent(got, "", "  ")
+				wj, _ := json.MarshalIndent(tt.want, "", "  ")
+				t.Errorf("decoded request differs\ngot:  %s\nwant: %s", gj, wj)
+			}
+		})
+	}
+}
+
+// chatBody wraps messages JSON (and optional extra top-level members)
+// into an /api/chat body.
+func chatBody(messages string, extra ...string) string {
+	b := `{"model":"m","messages":` + messages
+	for _, e := range extra {
+		b += "," + e
+	}
+	return b + "}"
+}
+
+const userHi = `[{"role":"user","content":"hi"}]`
+
+// wantRequestError checks that err is a 400 *RequestError whose message
+// contains want.
+func wantRequestError(t *testing.T, err error, want string) {
+	t.Helper()
+	var re *RequestError
+	if !errors.As(err, &re) {
+		t.Fatalf("error = %v (%T), want *RequestError", err, err)
+	}
+	if re.Status != 400 {
+		t.Errorf("Status = %d, want 400", re.Status)
+	}
+	if !strings.Contains(re.Message, want) {
+		t.Errorf("Message = %q, want it to contain %q", re.Message, want)
+	}
+	if re.Error() != re.Message {
+		t.Errorf("Error() = %q, want the message", re.Error())
+	}
+}
+
+func TestDecodeChatRequestErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		body string
+		want string // substring of the message
+	}{
+		{"empty body", ``, "missing request body"},
+		{"blank body", " \n\t", "missing request body"},
+		{"truncated JSON", `{"model": "x",`, "invalid JSON at byte offset 14"},
+		{"bad literal", `{"model": "x", "stream": tru}`, "invalid JSON at byte offset 25"},
+		{"trailing data", chatBody(userHi) + ` {}`, "after the top-level value"},
+		{"invalid UTF-8", "{\"model\":\"\xff\"}", "not valid UTF-8 (byte offset 10)"},
+		{"not an object", `[]`, "request body must be a JSON object"},
+		{"deep nesting", `{"x":` + strings.Repeat("[", 200) + strings.Repeat("]", 200) + `}`, "nesting exceeds"},
+		{"missing model", `{"messages":` + userHi + `}`, "model is required"},
+		{"model not a string", `{"model":1}`, "model must be a string"},
+		{"messages not an array", chatBody(`{}`), "messages must be an array of message objects"},
+		{"message not an object", chatBody(`["hi"]`), "messages[0] must be an object"},
+		{"content not a string", chatBody(`[{"role":"user","content":"a"},{"role":"user","content":[{"type":"text","text":"b"}]}]`),
+			"messages[1].content must be a string"},
+		{"role missing", chatBody(`[{"content":"hi"}]`), "messages[0].role is required"},
+		{"role unknown", chatBody(`[{"role":"developer","content":"hi"}]`), "messages[0].role must be one of system, user, assistant, tool"},
+		{"role not a string", chatBody(`[{"role":true,"content":"hi"}]`), "messages[0].role must be a string"},
+		{"images not an array", chatBody(`[{"role":"user","content":"a","images":"` + pngB64 + `"}]`), "messages[0].images must be an array of base64 strings"},
+		{"image not a string", chatBody(`[{"role":"user","content":"a","images":[7]}]`), "messages[0].images[0] must be a base64 string"},
+		{"image not base64", chatBody(`[{"role":"user","content":"a","images":["` + pngB64 + `","not base64!"]}]`), "messages[0].images[1] is not valid base64"},
+		{"image unpadded", chatBody(`[{"role":"user","content":"a","images":["` + strings.TrimRight(pngB64, "=") + `"]}]`), "messages[0].images[0] is not valid base64"},
+		{"image empty", chatBody(`[{"role":"user","content":"a","images":[""]}]`), "messages[0].images[0] must not be empty"},
+		{"image unknown type", chatBody(`[{"role":"user","content":"a","images":["SGVsbG8sIHdvcmxkIQ=="]}]`), "messages[0].images[0] is not a PNG, JPEG, GIF or WebP image"},
+		{"image data URL not base64", chatBody(`[{"role":"user","content":"a","images":["data:image/png,abc"]}]`), "messages[0].images[0] is not valid base64"},
+		{"tool_calls on user", chatBody(`[{"role":"user","content":"a","tool_calls":[{"function":{"name":"f"}}]}]`), "messages[0].tool_calls is only allowed in assistant messages"},
+		{"tool_calls not an array", chatBody(`[{"role":"assistant","tool_calls":{}}]`), "messages[0].tool_calls must be an array of tool calls"},
+		{"tool call without function", chatBody(`[{"role":"assistant","tool_calls":[{"id":"c"}]}]`), "messages[0].tool_calls[0].function is required"},
+		{"tool call without name", chatBody(`[{"role":"assistant","tool_calls":[{"function":{"arguments":{}}}]}]`), "messages[0].tool_calls[0].function.name is required"},
+		{"tool call arguments array", chatBody(`[{"role":"assistant","tool_calls":[{"function":{"name":"f","arguments":[1]}}]}]`),
+			"messages[0].tool_calls[0].function.arguments must be a JSON object"},
+		{"tool call arguments string not object", chatBody(`[{"role":"assistant","tool_calls":[{"function":{"name":"f","arguments":"[1]"}}]}]`),
+			"messages[0].tool_calls[0].function.arguments must be a JSON object"},
+		{"tool call type", chatBody(`[{"role":"assistant","tool_calls":[{"type":"custom","function":{"name":"f"}}]}]`),
+			`messages[0].tool_calls[0].type "custom" is not supported`},
+		{"tool_name not a string", chatBody(`[{"role":"tool","content":"r","tool_name":1}]`), "messages[0].tool_name must be a string"},
+		{"thinking not a string", chatBody(`[{"role":"assistant","content":"r","thinking":{}}]`), "messages[0].thinking must be a string"},
+		{"tools not an array", chatBody(userHi, `"tools":{}`), "tools must be an array of tools"},
+		{"tool not an object", chatBody(userHi, `"tools":["f"]`), "tools[0] must be an object"},
+		{"tool type", chatBody(userHi, `"tools":[{"type":"retrieval","function":{"name":"f"}}]`), `tools[0].type "retrieval" is not supported`},
+		{"tool without function", chatBody(userHi, `"tools":[{"type":"function"}]`), "tools[0].function is required"},
+		{"tool without name", chatBody(userHi, `"tools":[{"type":"function","function":{"description":"d"}}]`), "tools[0].function.name is required"},
+		{"tool parameters string", chatBody(userHi, `"tools":[{"function":{"name":"f","parameters":"{}"}}]`), "tools[0].function.parameters must be a JSON Schema object"},
+		{"too many tools", chatBody(userHi, `"tools":[`+strings.Repeat(`{"function":{"name":"f"}},`, MaxTools)+`{"function":{"name":"f"}}]`), "tools may hold at most 128 tools"},
+		{"format word", chatBody(userHi, `"format":"xml"`), `format must be "json" or a JSON schema object`},
+		{"format array", chatBody(userHi, `"format":[]`), `format must be "json" or a JSON schema object`},
+		{"options not an object", chatBody(userHi, `"options":[]`), "options must be an object"},
+		{"temperature string", chatBody(userHi, `"options":{"temperature":"hot"}`), "options.temperature must be a number"},
+		{"temperature overflow", chatBody(userHi, `"options":{"temperature":1e999}`), "options.temperature is out of range"},
+		{"top_k string", chatBody(userHi, `"options":{"top_k":"40"}`), "options.top_k must be an integer"},
+		{"num_predict huge", chatBody(userHi, `"options":{"num_predict":99999999999}`), "options.num_predict is out of range"},
+		{"seed overflow", chatBody(userHi, `"options":{"seed":99999999999999999999}`), "options.seed is out of range"},
+		{"seed float overflow", chatBody(userHi, `"options":{"seed":1e19}`), "options.seed is out of range"},
+		{"stop not strings", chatBody(userHi, `"options":{"stop":["a",1]}`), "options.stop[1] must be a string"},
+		{"stop number", chatBody(userHi, `"options":{"stop":1}`), "options.stop must be an array of strings"},
+		{"too many stops", chatBody(userHi, `"options":{"stop":[`+strings.Repeat(`"s",`, MaxStop)+`"s"]}`), "options.stop may hold at most 16 sequences"},
+		{"stream string", chatBody(userHi, `"stream":"no"`), "stream must be a boolean"},
+		{"think word", chatBody(userHi, `"think":"max"`), `think must be true, false, "high", "medium" or "low"`},
+		{"think number", chatBody(userHi, `"think":1`), `think must be true, false`},
+		{"keep_alive object", chatBody(userHi, `"keep_alive":{}`), "keep_alive must be a duration string or a number of seconds"},
+		{"truncate string", chatBody(userHi, `"truncate":"yes"`), "truncate must be a boolean"},
+		{"top_logprobs fraction string", chatBody(userHi, `"top_logprobs":"5"`), "top_logprobs must be an integer"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var req llm.ChatRequest
+			_, err := DecodeChatRequest([]byte(tt.body), &req)
+			wantRequestError(t, err, tt.want)
+		})
+	}
+}
+
+func TestDecodeGenerateRequestErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		body string
+		want string
+	}{
+		{"missing model", `{"prompt":"hi"}`, "model is required"},
+		{"suffix", `{"model":"codellama:code","prompt":"def f(a, b):","suffix":"    return result"}`, "suffix is not supported"},
+		{"context", `{"model":"m","prompt":"hi","context":[1,2,3]}`, "context is not supported; use /api/chat"},
+		{"context wrong type", `{"model":"m","prompt":"hi","context":"1,2"}`, "context must be an array of integers"},
+		{"raw with system", `{"model":"m","prompt":"[INST] hi [/INST]","raw":true,"system":"s"}`, "raw mode does not support template, system, or context"},
+		{"raw with template", `{"model":"m","prompt":"x","raw":true,"template":"{{ .Prompt }}"}`, "raw mode does not support"},
+		{"prompt not a string", `{"model":"m","prompt":["a"]}`, "prompt must be a string"},
+		{"image not base64", `{"model":"m","prompt":"hi","images":["***"]}`, "images[0] is not valid base64"},
+		{"image type", `{"model":"m","prompt":"hi","images":["AAAAAAAAAAAAAAAA"]}`, "images[0] is not a PNG, JPEG, GIF or WebP image"},
+		{"options", `{"model":"m","prompt":"hi","options":{"top_p":"x"}}`, "options.top_p must be a number"},
+		{"format", `{"model":"m","prompt":"hi","format":1}`, `format must be "json" or a JSON schema object`},
+		{"raw not a bool", `{"model":"m","prompt":"hi","raw":"true"}`, "raw must be a boolean"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var req llm.ChatRequest
+			_, err := DecodeGenerateRequest([]byte(tt.body), &req)
+			wantRequestError(t, err, tt.want)
+		})
+	}
+}
+
+func TestDecodeChatRequestMapping(t *testing.T) {
+	tests := []struct {
+		name  string
+		body  string
+		check func(t *testing.T, r *llm.ChatRequest, stream bool)
+	}{
+		{"stream defaults to true", chatBody(userHi), func(t *testing.T, r *llm.ChatRequest, stream bool) {
+			if !stream || !r.Stream {
+				t.Error("stream is off by default")
+			}
+		}},
+		{"stream null is the default", chatBody(userHi, `"stream":null`), func(t *testing.T, r *llm.ChatRequest, stream bool) {
+			if !stream {
+				t.Error("stream null turned streaming off")
+			}
+		}},
+		{"stream false", chatBody(userHi, `"stream":false`), func(t *testing.T, r *llm.ChatRequest, stream bool) {
+			if stream || r.Stream {
+				t.Error("stream false ignored")
+			}
+		}},
+		{"no messages is a load request", `{"model":"m"}`, func(t *testing.T, r *llm.ChatRequest, _ bool) {
+			if len(r.Messages) != 0 || r.Model != "m" {
+				t.Errorf("req = %+v", r)
+			}
+		}},
+		{"empty messages is a load request", chatBody(`[]`, `"keep_alive":0`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
+			if len(r.Messages) != 0 {
+				t.Errorf("messages = %+v", r.Messages)
+			}
+		}},
+		{"null fields are unset", chatBody(userHi, `"format":null,"options":null,"tools":null,"think":null,"keep_alive":null`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
+			if r.ResponseFormat != nil || r.Tools != nil || r.Temperature != nil {
+				t.Errorf("req = %+v", r)
+			}
+		}},
+		{"null options are unset", chatBody(userHi, `"options":{"temperature":null,"top_p":null,"top_k":null,"num_predict":null,"seed":null,"stop":null}`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
+			if r.Temperature != nil || r.TopP != nil || r.TopK != nil || r.MaxTokens != nil || r.Seed != nil || r.Stop != nil {
+				t.Errorf("req = %+v", r)
+			}
+		}},
+		{"format json", chatBody(userHi, `"format":"json"`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
+			if !reflect.DeepEqual(r.ResponseFormat, &llm.ResponseFormat{Type: "json_object"}) {
+				t.Errorf("ResponseFormat = %+v", r.ResponseFormat)
+			}
+		}},
+		{"format empty string", chatBody(userHi, `"format":""`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
+			if r.ResponseFormat != nil {
+				t.Errorf("ResponseFormat = %+v", r.ResponseFormat)
+			}
+		}},
+		{"num_predict -1 is no limit", chatBody(userHi, `"options":{"num_predict":-1}`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
+			if r.MaxTokens != nil {
+				t.Errorf("MaxTokens = %d", *r.MaxTokens)
+			}
+		}},
+		{"num_predict -2 is no limit", chatBody(userHi, `"options":{"num_predict":-2}`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
+			if r.MaxTokens != nil {
+				t.Errorf("MaxTokens = %d", *r.MaxTokens)
+			}
+		}},
+		{"num_predict 0 is no limit", chatBody(userHi, `"options":{"num_predict":0}`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
+			if r.MaxTokens != nil {
+				t.Errorf("MaxTokens = %d", *r.MaxTokens)
+			}
+		}},
+		{"num_predict as float", chatBody(userHi, `"options":{"num_predict":128.0}`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
+			if r.MaxTokens == nil || *r.MaxTokens != 128 {
+				t.Errorf("MaxTokens = %v", r.MaxTokens)
+			}
+		}},
+		{"seed -1 is random", chatBody(userHi, `"options":{"seed":-1}`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
+			if r.Seed != nil {
+				t.Errorf("Seed = %d", *r.Seed)
+			}
+		}},
+		{"seed fraction is dropped", chatBody(userHi, `"options":{"seed":7.9}`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
+			if r.Seed == nil || *r.Seed != 7 {
+				t.Errorf("Seed = %v", r.Seed)
+			}
+		}},
+		{"negative temperature is greedy", chatBody(userHi, `"options":{"temperature":-1}`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
+			if r.Temperature == nil || *r.Temperature != 0 {
+				t.Errorf("Temperature = %v", r.Temperature)
+			}
+		}},
+		{"top_p clamped", chatBody(userHi, `"options":{"top_p":1.5}`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
+			if r.TopP == nil || *r.TopP != 1 {
+				t.Errorf("TopP = %v", r.TopP)
+			}
+		}},
+		{"negative top_k is off", chatBody(userHi, `"options":{"top_k":-5}`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
+			if r.TopK == nil || *r.TopK != 0 {
+				t.Errorf("TopK = %v", r.TopK)
+			}
+		}},
+		{"stop as one string", chatBody(userHi, `"options":{"stop":"END"}`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
+			if !reflect.DeepEqual(r.Stop, []string{"END"}) {
+				t.Errorf("Stop = %q", r.Stop)
+			}
+		}},
+		{"runtime options and unknown fields are dropped", chatBody(userHi, `"options":{"num_ctx":8192,"num_thread":4,"mirostat":2,"x":{"y":[1]}},"x-field":1,"_debug_render_only":true`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
+			if r.Extra != nil || r.MaxTokens != nil {
+				t.Errorf("req = %+v", r)
+			}
+		}},
+		{"think forms", chatBody(userHi, `"think":"high"`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
+			if r.Extra != nil {
+				t.Errorf("Extra = %v", r.Extra)
+			}
+		}},
+		{"escapes and surrogates", chatBody(`[{"role":"user","content":"a\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00\ud800x"}]`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
+			if got, want := r.Messages[0].Text(), "a\"\\/\b\f\n\r\t\u00e9\U0001F600\uFFFDx"; got != want {
+				t.Errorf("text = %q, want %q", got, want)
+			}
+		}},
+		{"escaped keys and whitespace", " {\n\"mod\\u0065l\" : \"m\" ,\t\"messages\":[ {\"role\":\"user\",\"content\":\"hi\"} ] }\r\n", func(t *testing.T, r *llm.ChatRequest, _ bool) {
+			if r.Model != "m" || r.Messages[0].Text() != "hi" {
+				t.Errorf("req = %+v", r)
+			}
+		}},
+		{"roles in any case", chatBody(`[{"role":"SYSTEM","content":"s"},{"role":"uSeR","content":"u"}]`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
+			if r.Messages[0].Role != llm.RoleSystem || r.Messages[1].Role != llm.RoleUser {
+				t.Errorf("roles = %q %q", r.Messages[0].Role, r.Messages[1].Role)
+			}
+		}},
+		{"null content is empty text", chatBody(`[{"role":"user","content":null}]`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
+			if !reflect.DeepEqual(r.Messages[0].Content, text("")) {
+				t.Errorf("content = %+v", r.Messages[0].Content)
+			}
+		}},
+		{"images without text", chatBody(`[{"role":"user","images":["` + gifB64 + `"]}]`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
+			if !reflect.DeepEqual(r.Messages[0].Content, []llm.Part{image("image/gif", gifB64)}) {
+				t.Errorf("content = %+v", r.Messages[0].Content)
+			}
+		}},
+		{"image with line breaks", chatBody(`[{"role":"user","content":"x","images":["` + pngB64[:20] + `\r\n` + pngB64[20:] + `\n"]}]`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
+			if got := r.Messages[0].Content[1]; got != image("image/png", pngB64) {
+				t.Errorf("part = %+v", got)
+			}
+		}},
+		{"image as data URL gets its sniffed type", chatBody(`[{"role":"user","content":"x","images":["data:image/jpeg;base64,` + pngB64 + `"]}]`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
+			if got := r.Messages[0].Content[1]; got != image("image/png", pngB64) {
+				t.Errorf("part = %+v", got)
+			}
+		}},
+		{"image with escaped slash", chatBody(`[{"role":"user","content":"x","images":["` + strings.ReplaceAll(jpegB64, "/", `\/`) + `"]}]`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
+			if got := r.Messages[0].Content[1]; got != image("image/jpeg", jpegB64) {
+				t.Errorf("part = %+v", got)
+			}
+		}},
+		{"arguments as JSON text", chatBody(`[{"role":"assistant","tool_calls":[{"function":{"name":"f","arguments":"{\"a\":1}"}}]}]`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
+			if got := r.Messages[0].ToolCalls[0].Arguments; got != `{"a":1}` {
+				t.Errorf("Arguments = %q", got)
+			}
+		}},
+		{"arguments absent or null", chatBody(`[{"role":"assistant","tool_calls":[{"function":{"name":"f"}},{"function":{"name":"g","arguments":null}}]}]`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
+			for _, tc := range r.Messages[0].ToolCalls {
+				if tc.Arguments != "{}" {
+					t.Errorf("%s: Arguments = %q", tc.Name, tc.Arguments)
+				}
+			}
+		}},
+		{"assistant text beside calls", chatBody(`[{"role":"assistant","content":"Let me check.","tool_calls":[{"function":{"name":"f","arguments":{}}}]}]`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
+			m := r.Messages[0]
+			if !reflect.DeepEqual(m.Content, text("Let me check.")) || len(m.ToolCalls) != 1 {
+				t.Errorf("message = %+v", m)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var req llm.ChatRequest
+			stream, err := DecodeChatRequest([]byte(tt.body), &req)
+			if err != nil {
+				t.Fatalf("DecodeChatRequest: %v", err)
+			}
+			tt.check(t, &req, stream)
+		})
+	}
+}
+
+// TestToolResultLinking covers how a result finds the call it answers
+// when Ollama's history names only the tool.
+func TestToolResultLinking(t *testing.T) {
+	call := func(id, name string) string {
+		s := `{"function":{"name":"` + name + `","arguments":{}}`
+		if id != "" {
+			s += `,"id":"` + id + `"`
+		}
+		return s + "}"
+	}
+	assistant := func(calls ...string) string {
+		return `{"role":"assistant","content":"","tool_calls":[` + strings.Join(calls, ",") + `]}`
+	}
+	result := func(name, id string) string {
+		s := `{"role":"tool","content":"r"`
+		if name != "" {
+			s += `,"tool_name":"` + name + `"`
+		}
+		if id != "" {
+			s += `,"tool_call_id":"` + id + `"`
+		}
+		return s + "}"
+	}
+	user := `{"role":"user","content":"q"}`
+	type link struct{ id, name string }
+	tests := []struct {
+		name     string
+		messages []string
+		want     []link // per tool message, in order
+	}{
+		{"by name in order", []string{user, assistant(call("", "a"), call("", "b"), call("", "a")), result("a", ""), result("a", ""), result("b", "")},
+			[]link{{"call_0", "a"}, {"call_2", "a"}, {"call_1", "b"}}},
+		{"without a name in call order", []string{user, assistant(call("", "a"), call("", "b")), result("", ""), result("", "")},
+			[]link{{"call_0", "a"}, {"call_1", "b"}}},
+		{"ids the client sent", []string{user, assistant(call("call_x", "a"), call("call_y", "a")), result("a", ""), result("a", "")},
+			[]link{{"call_x", "a"}, {"call_y", "a"}}},
+		{"explicit tool_call_id wins", []string{user, assistant(call("call_x", "a"), call("call_y", "a")), result("a", "call_y"), result("a", "")},
+			[]link{{"call_y", "a"}, {"call_x", "a"}}},
+		{"latest turn first", []string{user, assistant(call("", "a")), user, assistant(call("", "a")), result("a", "")},
+			[]link{{"call_1", "a"}}},
+		{"older unanswered call still matches", []string{user, assistant(call("", "a")), user, assistant(call("", "b")), result("b", ""), result("a", "")},
+			[]link{{"call_1", "b"}, {"call_0", "a"}}},
+		{"answered calls are skipped across turns", []string{user, assistant(call("", "a")), result("a", ""), user, assistant(call("", "a")), result("a", "")},
+			[]link{{"call_0", "a"}, {"call_1", "a"}}},
+		{"no matching call", []string{user, result("lookup", "")},
+			[]link{{"call_0", "lookup"}}},
+		{"name with no match gets its own id", []string{user, assistant(call("", "a")), result("b", ""), result("a", "")},
+			[]link{{"call_1", "b"}, {"call_0", "a"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var req llm.ChatRequest
+			if _, err := DecodeChatRequest([]byte(chatBody("["+strings.Join(tt.messages, ",")+"]")), &req); err != nil {
+				t.Fatal(err)
+			}
+			var got []link
+			for _, m := range req.Messages {
+				if m.Role == llm.RoleTool {
+					got = append(got, link{m.ToolCallID, m.Name})
+				}
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("links = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestDecodeGenerateRequestMapping(t *testing.T) {
+	tests := []struct {
+		name  string
+		body  string
+		check func(t *testing.T, r *llm.ChatRequest, stream bool)
+	}{
+		{"empty prompt is a load request", `{"model":"m","prompt":"","system":"s","images":["` + pngB64 + `"]}`, func(t *testing.T, r *llm.ChatRequest, stream bool) {
+			if len(r.Messages) != 0 || !stream {
+				t.Errorf("req = %+v, stream %v", r, stream)
+			}
+		}},
+		{"what the Go client sends to load", `{"model":"m","prompt":"","suffix":"","system":"","template":"","options":null}`, func(t *testing.T, r *llm.ChatRequest, _ bool) {
+			if len(r.Messages) != 0 {
+				t.Errorf("messages = %+v", r.Messages)
+			}
+		}},
+		{"raw prompt is a user message", `{"model":"m","prompt":"[INST] hi [/INST]","raw":true,"stream":false}`, func(t *testing.T, r *llm.ChatRequest, stream bool) {
+			want := []llm.Message{{Role: llm.RoleUser, Content: text("[INST] hi [/INST]")}}
+			if !reflect.DeepEqual(r.Messages, want) || stream {
+				t.Errorf("messages = %+v, stream %v", r.Messages, stream)
+			}
+		}},
+		{"null context passes", `{"model":"m","prompt":"p","context":null}`, func(t *testing.T, r *llm.ChatRequest, _ bool) {
+			if len(r.Messages) != 1 {
+				t.Errorf("messages = %+v", r.Messages)
+			}
+		}},
+		{"template is ignored", `{"model":"m","prompt":"p","template":"{{ .Prompt }}!"}`, func(t *testing.T, r *llm.ChatRequest, _ bool) {
+			if r.Messages[0].Text() != "p" {
+				t.Errorf("messages = %+v", r.Messages)
+			}
+		}},
+		{"tools and messages fields are not generate's", `{"model":"m","prompt":"p","messages":[1],"tools":2}`, func(t *testing.T, r *llm.ChatRequest, _ bool) {
+			if len(r.Messages) != 1 || r.Tools != nil {
+				t.Errorf("req = %+v", r)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var req llm.ChatRequest
+			stream, err := DecodeGenerateRequest([]byte(tt.body), &req)
+			if err != nil {
+				t.Fatalf("DecodeGenerateRequest: %v", err)
+			}
+			tt.check(t, &req, stream)
+		})
+	}
+}
+
+func TestDecodeChatRequestReuse(t *testing.T) {
+	var req llm.ChatRequest
+	full := readFixture(t, "chat_request_full.json")
+	if _, err := DecodeChatRequest(full, &req); err != nil {
+		t.Fatal(err)
+	}
+	// A second, smaller request into the same value must keep nothing of
+	// the first.
+	basic := readFixture(t, "chat_request_tools_history.json")
+	if _, err := DecodeChatRequest(basic, &req); err != nil {
+		t.Fatal(err)
+	}
+	var fresh llm.ChatRequest
+	if _, err := DecodeChatRequest(basic, &fresh); err != nil {
+		t.Fatal(err)
+	}
+	normalize(&req)
+	normalize(&fresh)
+	if !reflect.DeepEqual(req, fresh) {
+		t.Errorf("reused request differs from a fresh one:\n%+v\n%+v", req, fresh)
+	}
+	// The server reuses the body buffer: nothing decoded may alias it.
+	body := append([]byte(nil), full...)
+	if _, err := DecodeChatRequest(body, &req); err != nil {
+		t.Fatal(err)
+	}
+	var want llm.ChatRequest
+	if _, err := DecodeChatRequest(full, &want); err != nil {
+		t.Fatal(err)
+	}
+	for i := range body {
+		body[i] = 'X'
+	}
+	normalize(&req)
+	normalize(&want)
+	if !reflect.DeepEqual(req, want) {
+		t.Error("decoded request changed when the body was overwritten: it aliases the body")
+	}
+}
+
+func TestDecodeEmbedRequest(t *testing.T) {
+	tests := []struct {
+		name    string
+		body    string
+		want    llm.EmbedRequest
+		wantErr string
+	}{
+		{"fixture", string(readFixture(t, "embed_request.json")),
+			llm.EmbedRequest{Model: "all-minilm", Input: []string{"Why is the sky blue?", "Why is the grass green?"}, Dimensions: ptr(384)}, ""},
+		{"one string", `{"model":"e","input":"hello"}`, llm.EmbedRequest{Model: "e", Input: []string{"hello"}}, ""},
+		{"empty string loads", `{"model":"e","input":""}`, llm.EmbedRequest{Model: "e"}, ""},
+		{"no input loads", `{"model":"e"}`, llm.EmbedRequest{Model: "e"}, ""},
+		{"empty array loads", `{"model":"e","input":[]}`, llm.EmbedRequest{Model: "e"}, ""},
+		{"dimensions 0 is full length", `{"model":"e","input":"a","dimensions":0}`, llm.EmbedRequest{Model: "e", Input: []string{"a"}}, ""},
+		{"missing model", `{"input":"a"}`, llm.EmbedRequest{}, "model is required"},
+		{"input number", `{"model":"e","input":5}`, llm.EmbedRequest{}, "input must be a string or an array of strings"},
+		{"input element number", `{"model":"e","input":["a",[1,2]]}`, llm.EmbedRequest{}, "input[1] must be a string"},
+		{"input element empty", `{"model":"e","input":["a",""]}`, llm.EmbedRequest{}, "input[1] must not be empty"},
+		{"too many inputs", `{"model":"e","input":[` + strings.Repeat(`"a",`, MaxEmbedInputs) + `"a"]}`, llm.EmbedRequest{}, "input may hold at most 2048 items"},
+		{"dimensions string", `{"model":"e","input":"a","dimensions":"8"}`, llm.EmbedRequest{}, "dimensions must be an integer"},
+		{"truncate string", `{"model":"e","input":"a","truncate":"no"}`, llm.EmbedRequest{}, "truncate must be a boolean"},
+		{"options array", `{"model":"e","input":"a","options":[]}`, llm.EmbedRequest{}, "options must be an object"},
+		{"empty body", ``, llm.EmbedRequest{}, "missing request body"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := llm.EmbedRequest{Input: []string{"left over"}}
+			err := DecodeEmbedRequest([]byte(tt.body), &req)
+			if tt.wantErr != "" {
+				wantRequestError(t, err, tt.wantErr)
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(req.Input) == 0 {
+				req.Input = nil
+			}
+			if !reflect.DeepEqual(req, tt.want) {
+				t.Errorf("got %+v, want %+v", req, tt.want)
+			}
+		})
+	}
+}
+
+func TestDecodeLegacyEmbeddingsRequest(t *testing.T) {
+	tests := []struct {
+		name    string
+		body    string
+		want    []string
+		wantErr string
+	}{
+		{"docs example", `{"model":"all-minilm","prompt":"Here is an article about llamas..."}`, []string{"Here is an article about llamas..."}, ""},
+		{"empty prompt loads", `{"model":"all-minilm","prompt":"","options":null,"keep_alive":-1}`, nil, ""},
+		{"missing model", `{"prompt":"x"}`, nil, "model is required"},
+		{"prompt array", `{"model":"m","prompt":["x"]}`, nil, "prompt must be a string"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var req llm.EmbedRequest
+			err := DecodeLegacyEmbeddingsRequest([]byte(tt.body), &req)
+			if tt.wantErr != "" {
+				wantRequestError(t, err, tt.wantErr)
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(req.Input) == 0 {
+				req.Input = nil
+			}
+			if !reflect.DeepEqual(req.Input, tt.want) || req.Model != "all-minilm" {
+				t.Errorf("got %+v, want input %q", req, tt.want)
+			}
+		})
+	}
+}
+
+func TestDecodeShowRequest(t *testing.T) {
+	tests := []struct {
+		name, body, want, wantErr string
+	}{
+		{"model", `{"model":"llava"}`, "llava", ""},
+		{"what ollama run sends", `{"model":"","system":"","template":"","verbose":false,"options":null,"name":"llama3.2"}`, "llama3.2", ""},
+		{"model wins over name", `{"name":"a","model":"b"}`, "b", ""},
+		{"neither", `{"verbose":true}`, "", "model is required"},
+		{"name not a string", `{"name":1}`, "", "name must be a string"},
+		{"not JSON", `model=x`, "", "invalid JSON"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := DecodeShowRequest([]byte(tt.body))
+			if tt.wantErr != "" {
+				wantRequestError(t, err, tt.wantErr)
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Errorf("got %q, %v; want %q", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestImageDataURL(t *testing.T) {
+	tests := []struct {
+		name, in, want, why string
+	}{
+		{"png", pngB64, "data:image/png;base64," + pngB64, ""},
+		{"jpeg", jpegB64, "data:image/jpeg;base64," + jpegB64, ""},
+		{"gif", gifB64, "data:image/gif;base64," + gifB64, ""},
+		{"webp", webpB64, "data:image/webp;base64," + webpB64, ""},
+		{"riff but not webp", "UklGRhoAAABXQVZFZm10IA==", "", errImageType},
+		{"too short to sniff", "iVBO", "", errImageType},
+		{"padding mid-string", "iVBO" + "==" + "AAAA", "", errImageBase64},
+		// Padding that would end a 1024-byte block but not the string.
+		{"padding at a block edge", strings.Repeat("A", 1022) + "==" + "AAAA", "", errImageBase64},
+		{"long valid", "iVBORw0KGgoA" + strings.Repeat("A", 4000) + "AA==", "data:image/png;base64,iVBORw0KGgoA" + strings.Repeat("A", 4000) + "AA==", ""},
+		{"url-safe alphabet", "_-__", "", errImageBase64},
+		{"data URL without base64", "data:image/png;utf8,x", "", errImageBase64},
+		{"empty data URL", "data:image/png;base64,", "", errImageEmpty},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, why := imageDataURL([]byte(tt.in))
+			if got != tt.want || why != tt.why {
+				t.Errorf("imageDataURL = %.60q, %q; want %.60q, %q", got, why, tt.want, tt.why)
+			}
+		})
+	}
+}

@@ -1,0 +1,240 @@
+package ollamaapi
+
+import (
+	"strconv"
+
+	"github.com/edgeway/edgeway/edge/llm"
+)
+
+// DecodeEmbedRequest parses and validates an /api/embed body into req,
+// which it resets first (reusing req.Input's capacity; req keeps no
+// reference to body). input is a string or an array of strings; like
+// Ollama, an empty string, an empty array or no input at all asks for
+// nothing (the model is only loaded) and yields len(req.Input) == 0, to
+// be answered with an empty AppendEmbedResponse. dimensions of 0 or less
+// means full length, as in Ollama. truncate, options and keep_alive are
+// checked and dropped: truncation and model options are the runtime's
+// configuration. Errors are *RequestError.
+func DecodeEmbedRequest(body []byte, req *llm.EmbedRequest) error {
+	*req = llm.EmbedRequest{Input: req.Input[:0]}
+	if err := checkBody(body); err != nil {
+		return err
+	}
+	var d decoder
+	d.reset(body)
+	return requestError(d.embed(req))
+}
+
+func (d *decoder) embed(req *llm.EmbedRequest) error {
+	r := &d.r
+	if err := d.openBody(); err != nil {
+		return err
+	}
+	var n int
+	for {
+		key, more, err := r.objNext(&n)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
+		switch string(key) {
+		case "model":
+			req.Model, err = d.optString("model")
+		case "input":
+			err = d.embedInput(req)
+		case "dimensions":
+			var v int64
+			var ok bool
+			if v, ok, err = d.optInt("dimensions"); ok {
+				switch {
+				case v > 1<<31-1:
+					err = d.fail("dimensions", "is out of range")
+				case v > 0:
+					dim := int(v)
+					req.Dimensions = &dim
+				default:
+					req.Dimensions = nil
+				}
+			}
+		case "truncate":
+			_, _, err = d.optBool("truncate")
+		case "options":
+			err = d.skipObject("options")
+		case "keep_alive":
+			err = d.keepAlive()
+		default:
+			err = r.skip()
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if err := r.end(); err != nil {
+		return err
+	}
+	if req.Model == "" {
+		return d.missing("model")
+	}
+	return nil
+}
+
+func (d *decoder) embedInput(req *llm.EmbedRequest) error {
+	r := &d.r
+	req.Input = req.Input[:0]
+	if r.peek() == '"' {
+		s, err := r.str()
+		if err == nil && s != "" {
+			req.Input = append(req.Input, s)
+		}
+		return err
+	}
+	if ok, err := d.array("input", "a string or an array of strings"); !ok || err != nil {
+		return err
+	}
+	var n int
+	for {
+		more, err := r.arrNext(&n)
+		if err != nil || !more {
+			return err
+		}
+		if r.peek() != '"' {
+			d.enter("input", n-1)
+			err := d.wrongType("", "a string")
+			d.leave()
+			return err
+		}
+		if len(req.Input) == MaxEmbedInputs {
+			return badRequest("input may hold at most " + strconv.Itoa(MaxEmbedInputs) + " items")
+		}
+		s, err := r.str()
+		if err != nil {
+			return err
+		}
+		if s == "" {
+			// Ollama would embed it; no other upstream will.
+			d.enter("input", n-1)
+			err := d.fail("", "must not be empty")
+			d.leave()
+			return err
+		}
+		req.Input = append(req.Input, s)
+	}
+}
+
+// DecodeLegacyEmbeddingsRequest parses the deprecated /api/embeddings body
+// {"model","prompt"} into req (reset first). An empty prompt is Ollama's
+// load request: len(req.Input) == 0, answered with an empty
+// AppendLegacyEmbeddingsResponse. options and keep_alive are checked and
+// dropped. Errors are *RequestError.
+func DecodeLegacyEmbeddingsRequest(body []byte, req *llm.EmbedRequest) error {
+	*req = llm.EmbedRequest{Input: req.Input[:0]}
+	if err := checkBody(body); err != nil {
+		return err
+	}
+	var d decoder
+	d.reset(body)
+	return requestError(d.legacyEmbeddings(req))
+}
+
+func (d *decoder) legacyEmbeddings(req *llm.EmbedRequest) error {
+	r := &d.r
+	if err := d.openBody(); err != nil {
+		return err
+	}
+	var n int
+	for {
+		key, more, err := r.objNext(&n)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
+		switch string(key) {
+		case "model":
+			req.Model, err = d.optString("model")
+		case "prompt":
+			var s string
+			if s, err = d.optString("prompt"); err == nil {
+				req.Input = req.Input[:0]
+				if s != "" {
+					req.Input = append(req.Input, s)
+				}
+			}
+		case "options":
+			err = d.skipObject("options")
+		case "keep_alive":
+			err = d.keepAlive()
+		default:
+			err = r.skip()
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if err := r.end(); err != nil {
+		return err
+	}
+	if req.Model == "" {
+		return d.missing("model")
+	}
+	return nil
+}
+
+// DecodeShowRequest parses an /api/show body and returns the model it
+// asks about: "model", or the deprecated "name" that `ollama run` still
+// sends (with an empty "model" beside it). Errors are *RequestError.
+func DecodeShowRequest(body []byte) (model string, err error) {
+	if err := checkBody(body); err != nil {
+		return "", err
+	}
+	var d decoder
+	d.reset(body)
+	model, err = d.show()
+	return model, requestError(err)
+}
+
+func (d *decoder) show() (string, error) {
+	r := &d.r
+	if err := d.openBody(); err != nil {
+		return "", err
+	}
+	var (
+		n           int
+		model, name string
+	)
+	for {
+		key, more, err := r.objNext(&n)
+		if err != nil {
+			return "", err
+		}
+		if !more {
+			break
+		}
+		switch string(key) {
+		case "model":
+			model, err = d.optString("model")
+		case "name":
+			name, err = d.optString("name")
+		case "verbose":
+			_, _, err = d.optBool("verbose")
+		default:
+			err = r.skip()
+		}
+		if err != nil {
+			return "", err
+		}
+	}
+	if err := r.end(); err != nil {
+		return "", err
+	}
+	if model == "" {
+		model = name
+	}
+	if model == "" {
+		return "", d.missing("model")
+	}
+	return model, nil
+}

@@ -1,0 +1,96 @@
+package server
+
+import (
+	"context"
+	"net"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/openai"
+	"github.com/edgeway/edgeway/edge/openai/openaitest"
+	"github.com/edgeway/edgeway/edge/router"
+)
+
+// benchGateway wires the real path — fasthttp server, decoder, router,
+// OpenAI client — in front of the fake upstream, on loopback.
+func benchGateway(b *testing.B) string {
+	b.Helper()
+	fake, err := openaitest.New(openaitest.Options{FastHTTP: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { fake.Close() })
+	up, err := openai.New(openai.Options{Name: "cloud", BaseURL: fake.URL()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	r, err := router.New(router.Config{
+		Upstreams: []router.Upstream{{Name: "cloud", Type: "openai", Provider: up, MaxInFlight: 1024}},
+		Aliases:   map[string][]string{"chat": {"cloud/gpt-4o-mini"}},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := New(Options{Router: r, MaxConcurrency: 1024})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go s.Serve(ln)
+	b.Cleanup(func() { s.Shutdown(context.Background()) })
+	return ln.Addr().String()
+}
+
+func benchChat(b *testing.B, body string) {
+	addr := benchGateway(b)
+	b.ReportAllocs()
+	b.SetParallelism(4)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		c := &fasthttp.HostClient{Addr: addr, MaxConns: 1}
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		req.SetRequestURI("http://" + addr + "/v1/chat/completions")
+		req.Header.SetMethod("POST")
+		req.Header.SetContentType("application/json")
+		req.SetBodyString(body)
+		for pb.Next() {
+			if err := c.Do(req, resp); err != nil || resp.StatusCode() != 200 {
+				b.Fatalf("%v %d %s", err, resp.StatusCode(), resp.Body())
+			}
+		}
+	})
+}
+
+// BenchmarkGatewayChat measures a whole non-streaming request through the
+// gateway; allocations include the fake upstream's.
+func BenchmarkGatewayChat(b *testing.B) {
+	benchChat(b, `{"model":"chat","messages":[{"role":"user","content":"Say hello"}],"temperature":0}`)
+}
+
+// BenchmarkGatewayChatStream is the same with an SSE stream.
+func BenchmarkGatewayChatStream(b *testing.B) {
+	benchChat(b, `{"model":"chat","stream":true,"messages":[{"role":"user","content":"Say hello"}],"temperature":0}`)
+}
+
+var _ llm.Provider = (*openai.Client)(nil)
+
+// BenchmarkGatewayChatSerial is one client, one request at a time: the
+// latency the gateway adds when the device is quiet.
+func BenchmarkGatewayChatSerial(b *testing.B) {
+	addr := benchGateway(b)
+	c := &fasthttp.HostClient{Addr: addr, MaxConns: 1}
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	req.SetRequestURI("http://" + addr + "/v1/chat/completions")
+	req.Header.SetMethod("POST")
+	req.Header.SetContentType("application/json")
+	req.SetBodyString(`{"model":"chat","messages":[{"role":"user","content":"Say hello"}],"temperature":0}`)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if err := c.Do(req, resp); err != nil || resp.StatusCode() != 200 {
+			b.Fatalf("%v %d %s", err, resp.StatusCode(), resp.Body())
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/ollamaapi"
 	"github.com/edgeway/edgeway/edge/openai"
 	"github.com/edgeway/edgeway/edge/router"
 )
@@ -29,12 +30,19 @@ type apiError struct {
 // unexpected error is a 502 naming it, never a bare 500.
 func classify(err error) *apiError {
 	var (
-		re *openai.RequestError
-		um *router.UnknownModelError
-		ex *router.ExhaustedError
-		le *llm.Error
+		ore *ollamaapi.RequestError
+		re  *openai.RequestError
+		um  *router.UnknownModelError
+		ex  *router.ExhaustedError
+		le  *llm.Error
 	)
 	switch {
+	case errors.As(err, &ore):
+		st := ore.Status
+		if st == 0 {
+			st = 400
+		}
+		return &apiError{status: st, typ: "invalid_request_error", code: "invalid_request", message: ore.Message}
 	case errors.As(err, &re):
 		st := re.Status
 		if st == 0 {

@@ -5,18 +5,21 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/ollamaapi"
 	"github.com/edgeway/edgeway/edge/router"
 )
 
@@ -148,12 +151,46 @@ func (s *Server) handle(c *fasthttp.RequestCtx) {
 		}
 	case "/v1/embeddings", "/embeddings":
 		if s.method(c, fasthttp.MethodPost) {
-			s.embeddings(c, rid)
+			s.embeddings(c)
 		}
 	case "/v1/models", "/models":
 		if s.method(c, fasthttp.MethodGet) {
 			s.models(c)
 		}
+	case "/api/chat":
+		if s.method(c, fasthttp.MethodPost) {
+			s.ollamaChatHandler(c, false)
+		}
+	case "/api/generate":
+		if s.method(c, fasthttp.MethodPost) {
+			s.ollamaChatHandler(c, true)
+		}
+	case "/api/embed":
+		if s.method(c, fasthttp.MethodPost) {
+			s.ollamaEmbed(c, false)
+		}
+	case "/api/embeddings":
+		if s.method(c, fasthttp.MethodPost) {
+			s.ollamaEmbed(c, true)
+		}
+	case "/api/tags":
+		if s.method(c, fasthttp.MethodGet, fasthttp.MethodHead) {
+			c.SetContentType("application/json; charset=utf-8")
+			c.SetBody(ollamaapi.AppendTags(nil, s.listModels()))
+		}
+	case "/api/version":
+		if s.method(c, fasthttp.MethodGet, fasthttp.MethodHead) {
+			c.SetContentType("application/json; charset=utf-8")
+			c.SetBody(ollamaapi.AppendVersion(nil, OllamaAPIVersion))
+		}
+	case "/api/show":
+		if s.method(c, fasthttp.MethodPost) {
+			s.ollamaShow(c)
+		}
+	case "/":
+		// Ollama clients probe the root for this exact answer.
+		c.SetContentType("text/plain; charset=utf-8")
+		c.SetBodyString("Ollama is running")
 	case "/healthz":
 		c.SetContentType("application/json")
 		c.SetBodyString(`{"status":"ok"}`)
@@ -163,18 +200,32 @@ func (s *Server) handle(c *fasthttp.RequestCtx) {
 		s.metrics.write(c, s)
 	default:
 		s.metrics.notFound.Add(1)
-		writeOpenAIError(c, &apiError{status: 404, typ: "invalid_request_error", code: "unknown_url",
-			message: "unknown path " + strconv.Quote(string(path)) + ": edgeway serves /v1/chat/completions, /v1/embeddings, /v1/models, /healthz, /readyz, /metrics"})
+		errorDialect(path).writeError(c, &apiError{status: 404, typ: "invalid_request_error", code: "unknown_url",
+			message: "unknown path " + strconv.Quote(string(path)) + ": edgeway serves " + servedPaths})
 	}
 }
 
-func (s *Server) method(c *fasthttp.RequestCtx, want string) bool {
-	if string(c.Method()) == want {
-		return true
+const servedPaths = "/v1/chat/completions, /v1/messages, /v1/embeddings, /v1/models, /api/chat, /api/generate, /api/embed, /api/tags, /api/show, /api/version, /healthz, /readyz, /metrics"
+
+// errorDialect picks the error shape a client at path understands.
+func errorDialect(path []byte) dialect {
+	if bytes.HasPrefix(path, []byte("/api/")) {
+		return &ollamaChat{}
 	}
-	c.Response.Header.Set("Allow", want)
-	writeOpenAIError(c, &apiError{status: 405, typ: "invalid_request_error", code: "method_not_allowed",
-		message: string(c.Method()) + " is not allowed on " + string(c.Path()) + "; use " + want})
+	return &openaiDialect{}
+}
+
+func (s *Server) method(c *fasthttp.RequestCtx, want ...string) bool {
+	m := c.Method()
+	for _, w := range want {
+		if string(m) == w {
+			return true
+		}
+	}
+	allow := strings.Join(want, ", ")
+	c.Response.Header.Set("Allow", allow)
+	errorDialect(c.Path()).writeError(c, &apiError{status: 405, typ: "invalid_request_error", code: "method_not_allowed",
+		message: string(m) + " is not allowed on " + string(c.Path()) + "; use " + allow})
 	return false
 }
 
@@ -182,17 +233,18 @@ func (s *Server) method(c *fasthttp.RequestCtx, want string) bool {
 // large, malformed, timed out) in OpenAI's error shape.
 func (s *Server) handleTransportError(c *fasthttp.RequestCtx, err error) {
 	c.Response.Header.SetBytesV("x-request-id", requestID(c))
+	d := errorDialect(c.Path())
 	switch {
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		writeOpenAIError(c, &apiError{status: 413, typ: "invalid_request_error", code: "request_too_large",
+		d.writeError(c, &apiError{status: 413, typ: "invalid_request_error", code: "request_too_large",
 			message: "request body is larger than the limit of " + strconv.Itoa(s.opts.MaxBodyBytes) + " bytes (server.max_body_bytes)"})
 	default:
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
-			writeOpenAIError(c, &apiError{status: 408, typ: "invalid_request_error", code: "request_timeout", message: "timed out reading the request"})
+			d.writeError(c, &apiError{status: 408, typ: "invalid_request_error", code: "request_timeout", message: "timed out reading the request"})
 			return
 		}
-		writeOpenAIError(c, &apiError{status: 400, typ: "invalid_request_error", code: "bad_request", message: "malformed HTTP request: " + err.Error()})
+		d.writeError(c, &apiError{status: 400, typ: "invalid_request_error", code: "bad_request", message: "malformed HTTP request: " + err.Error()})
 	}
 }
 
@@ -208,7 +260,7 @@ func (s *Server) acquire() bool {
 
 func (s *Server) release() { s.inflight.Add(-1) }
 
-func (s *Server) shed(c *fasthttp.RequestCtx) {
-	writeOpenAIError(c, &apiError{status: 503, typ: "server_error", code: "overloaded", retryAfter: shedRetryAfter,
+func (s *Server) shed(c *fasthttp.RequestCtx, d dialect) {
+	d.writeError(c, &apiError{status: 503, typ: "server_error", code: "overloaded", retryAfter: shedRetryAfter,
 		message: "edgeway is at its limit of " + strconv.Itoa(s.opts.MaxConcurrency) + " concurrent requests (server.max_concurrency); retry shortly"})
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/edgeway/edgeway/edge/config"
+	"github.com/edgeway/edgeway/edge/gemini"
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/openai"
 	"github.com/edgeway/edgeway/edge/router"
@@ -125,6 +126,15 @@ func newProvider(p *config.Provider) (llm.Provider, error) {
 			ConnectTimeout:  p.ConnectTimeout.D(),
 			NoStreamOptions: p.NoStreamOptions,
 			MaxTokensField:  p.MaxTokensField,
+		})
+	case config.TypeGemini:
+		return gemini.New(gemini.Options{
+			Name:           p.Name,
+			BaseURL:        p.BaseURL,
+			APIKey:         key,
+			Headers:        p.Headers,
+			Timeout:        p.Timeout.D(),
+			ConnectTimeout: p.ConnectTimeout.D(),
 		})
 	}
 	return nil, fmt.Errorf("type %q: %w", p.Type, errUnsupported)

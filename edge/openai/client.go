@@ -157,16 +157,16 @@ func New(o Options) (*Client, error) {
 	}
 	c.header.Set("User-Agent", userAgent)
 	if o.APIKey != "" {
-		if !validHeaderValue(o.APIKey) {
+		if !upstream.ValidHeaderValue(o.APIKey) {
 			errs = append(errs, errors.New("APIKey: contains control characters"))
 		}
 		c.header.Set("Authorization", "Bearer "+o.APIKey)
 	}
 	for k, v := range o.Headers {
 		switch {
-		case !validHeaderName(k):
+		case !upstream.ValidHeaderName(k):
 			errs = append(errs, fmt.Errorf("Headers: %q is not a valid header name", k))
-		case !validHeaderValue(v):
+		case !upstream.ValidHeaderValue(v):
 			errs = append(errs, fmt.Errorf("Headers[%q]: value contains control characters", k))
 		case o.APIKey != "" && http.CanonicalHeaderKey(k) == "Authorization":
 			errs = append(errs, errors.New("Headers: Authorization conflicts with APIKey"))
@@ -186,30 +186,9 @@ func New(o Options) (*Client, error) {
 
 // newTransport returns edgeway's upstream transport: HTTP/1.1 with no
 // goroutine per request (see package upstream for why not net/http's).
+// newTransport returns edgeway's upstream transport (see package upstream).
 func newTransport(connect time.Duration) http.RoundTripper {
 	return upstream.New(upstream.Options{ConnectTimeout: connect, MaxConnsPerHost: maxConnsPerHost, IdleTimeout: idleConnTimeout})
-}
-
-func validHeaderName(k string) bool {
-	if k == "" {
-		return false
-	}
-	for i := 0; i < len(k); i++ {
-		c := k[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
-			return false
-		}
-	}
-	return true
-}
-
-func validHeaderValue(v string) bool {
-	for i := 0; i < len(v); i++ {
-		if c := v[i]; c < ' ' && c != '\t' || c == 0x7f {
-			return false
-		}
-	}
-	return true
 }
 
 // Name returns the configured provider name.

@@ -26,6 +26,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -186,43 +187,16 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx := req.Context()
-	// One retry, only when a pooled connection turns out to have been
-	// closed by the upstream while idle: nothing was received, so the
-	// upstream never saw the request.
-	for attempt := 0; ; attempt++ {
-		resp, reused, err := t.roundTrip(ctx, hc, req, body)
-		if err == nil {
-			return resp, nil
-		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		if attempt > 0 || !reused || !staleConn(err) {
-			return nil, err
-		}
+	resp, err := t.roundTrip(req.Context(), hc, req, body)
+	if err != nil && req.Context().Err() != nil {
+		return nil, req.Context().Err()
 	}
+	return resp, err
 }
 
-// staleConn reports errors that mean "the idle connection was dead".
-func staleConn(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
-		isErrno(err, "connection reset by peer") || isErrno(err, "broken pipe")
-}
-
-func isErrno(err error, s string) bool {
-	var oe *net.OpError
-	return errors.As(err, &oe) && oe.Err != nil && containsFold(oe.Err.Error(), s)
-}
-
-func containsFold(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return true
-		}
-	}
-	return false
-}
+// maxStaleConns bounds how many dead pooled connections one request may
+// discard before dialing afresh.
+const maxStaleConns = 4
 
 func readRequestBody(req *http.Request) ([]byte, error) {
 	if req.Body == nil || req.Body == http.NoBody {
@@ -236,21 +210,26 @@ func readRequestBody(req *http.Request) ([]byte, error) {
 	return b, nil
 }
 
-func (t *Transport) roundTrip(ctx context.Context, hc *fasthttp.HostClient, req *http.Request, reqBody []byte) (_ *http.Response, reused bool, _ error) {
+func (t *Transport) roundTrip(ctx context.Context, hc *fasthttp.HostClient, req *http.Request, reqBody []byte) (*http.Response, error) {
 	cc, err := hc.AcquireConn(0, false)
-	if err != nil {
-		return nil, false, fmt.Errorf("upstream: connect %s: %w", hc.Addr, err)
+	// A pooled connection the upstream closed while idle is dropped before
+	// use, so the request is never sent into a dead one (and never twice).
+	for i := 0; err == nil && i < maxStaleConns && !cc.LastUseTime().IsZero() && !alive(cc.Conn()); i++ {
+		hc.CloseConn(cc)
+		cc, err = hc.AcquireConn(0, false)
 	}
-	reused = !cc.LastUseTime().IsZero()
+	if err != nil {
+		return nil, fmt.Errorf("upstream: connect %s: %w", hc.Addr, err)
+	}
 	conn := cc.Conn()
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(aLongTimeAgo) })
-	fail := func(err error) (*http.Response, bool, error) {
+	fail := func(err error) (*http.Response, error) {
 		stop()
 		hc.CloseConn(cc)
 		if ctx.Err() != nil {
-			return nil, reused, ctx.Err()
+			return nil, ctx.Err()
 		}
-		return nil, reused, err
+		return nil, err
 	}
 
 	freq := fasthttp.AcquireRequest()
@@ -321,7 +300,7 @@ func (t *Transport) roundTrip(ctx context.Context, hc *fasthttp.HostClient, req 
 		resp.ContentLength = -1
 	}
 	resp.Body = b
-	return resp, reused, nil
+	return resp, nil
 }
 
 type eofReader struct{}
@@ -406,4 +385,30 @@ func (b *body) Close() error {
 	b.hc.ReleaseReader(b.br)
 	b.finish(b.done && b.keep && !canceled)
 	return nil
+}
+
+// ValidHeaderName reports whether k may be sent as an HTTP header name
+// (an RFC 9110 token), for checking configured extra headers.
+func ValidHeaderName(k string) bool {
+	if k == "" {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidHeaderValue reports whether v may be sent as a header value: no
+// control characters but tab, so a configured value cannot split headers.
+func ValidHeaderValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }

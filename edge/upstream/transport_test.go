@@ -161,7 +161,7 @@ func TestEarlyCloseDropsConnection(t *testing.T) {
 	}
 }
 
-func TestRetriesStaleIdleConnection(t *testing.T) {
+func TestDropsStaleIdleConnection(t *testing.T) {
 	// A raw server that answers one request per connection and then closes
 	// it without saying so, like an upstream whose idle timeout is short.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -1,0 +1,416 @@
+package gemini
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edgeway/edgeway/edge/llm"
+)
+
+func TestChatRequestWire(t *testing.T) {
+	f := newFake(t, sseHandler(string(readFixture(t, "stream_text.sse"))))
+	c := newTestClient(t, f.srv.URL)
+	req := simpleRequest()
+	req.Model = "models/gemini-2.5-flash"
+	if _, _, _, err := collect(t, c, req); err != nil {
+		t.Fatalf("Chat: %v", err)
+	}
+	r := f.last(t)
+	if r.Method != http.MethodPost || r.Path != "/v1beta/models/gemini-2.5-flash:streamGenerateContent" || r.Query != "alt=sse" {
+		t.Errorf("request = %s %s?%s", r.Method, r.Path, r.Query)
+	}
+	for k, want := range map[string]string{
+		"X-Goog-Api-Key": "AIza-test", "Accept": "text/event-stream", "Content-Type": "application/json",
+		"X-Title": "edgeway-test", "User-Agent": "edgeway", "Authorization": "",
+	} {
+		if got := r.Header.Get(k); got != want {
+			t.Errorf("header %s = %q, want %q", k, got, want)
+		}
+	}
+	if want := `{"contents":[{"role":"user","parts":[{"text":"Hello!"}]}]}`; string(r.Body) != want {
+		t.Errorf("body = %s, want %s", r.Body, want)
+	}
+}
+
+func TestChatBadRequestNotSent(t *testing.T) {
+	f := newFake(t, sseHandler(""))
+	c := newTestClient(t, f.srv.URL)
+	for name, req := range map[string]*llm.ChatRequest{
+		"bad parameters": {Model: "m", Messages: []llm.Message{user("x")}, Tools: []llm.Tool{{Name: "f", Parameters: json.RawMessage(`{"type":`)}}},
+		"bad model":      {Model: "a/b", Messages: []llm.Message{user("x")}},
+		"no model":       {Messages: []llm.Message{user("x")}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, _, _, err := collect(t, c, req)
+			if k := llm.KindOf(err); k != llm.KindBadRequest {
+				t.Errorf("Kind = %v, want bad_request (%v)", k, err)
+			}
+			if !strings.HasPrefix(err.Error(), "fake: bad_request: chat: ") {
+				t.Errorf("error %q lacks its prefix", err)
+			}
+		})
+	}
+	if n := len(f.all()); n != 0 {
+		t.Errorf("%d invalid requests were sent upstream", n)
+	}
+}
+
+func TestChatJSONAnswer(t *testing.T) {
+	// A proxy that dropped ?alt=sse gets the JSON array form.
+	body := `[{"candidates":[{"content":{"parts":[{"text":"Hi"}],"role":"model"},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":2,"candidatesTokenCount":1,"totalTokenCount":3}}]`
+	f := newFake(t, jsonHandler(200, nil, body))
+	c := newTestClient(t, f.srv.URL)
+	_, agg, usage, err := collect(t, c, simpleRequest())
+	if err != nil || agg.Text.String() != "Hi" || usage.TotalTokens != 3 || agg.FinishReason != llm.FinishStop {
+		t.Errorf("err %v text %q usage %+v", err, agg.Text.String(), usage)
+	}
+}
+
+func TestChatConnectionRefused(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	c := newTestClient(t, "http://"+addr)
+	_, _, _, err = collect(t, c, simpleRequest())
+	if k := llm.KindOf(err); k != llm.KindUnavailable {
+		t.Errorf("Kind = %v, want unavailable (%v)", k, err)
+	}
+	if err := c.Ping(context.Background()); llm.KindOf(err) != llm.KindUnavailable {
+		t.Errorf("Ping = %v, want an unavailable error", err)
+	}
+}
+
+// blockingStream writes one event, then holds the stream open until the
+// client goes away, reporting that on gone.
+func blockingStream(gone chan<- struct{}) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, event(`{"candidates":[{"content":{"parts":[{"text":"Hel"}],"role":"model"},"index":0}]}`))
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+		close(gone)
+	}
+}
+
+// waitGone waits for the fake upstream to see its client leave.
+func waitGone(t *testing.T, gone <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-gone:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the upstream request was not aborted: the fake server still holds the connection")
+	}
+}
+
+func TestChatCanceledMidStream(t *testing.T) {
+	gone := make(chan struct{})
+	f := newFake(t, blockingStream(gone))
+	c := newTestClient(t, f.srv.URL)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	n := 0
+	_, err := c.Chat(ctx, simpleRequest(), func(ch *llm.Chunk) error {
+		n++
+		cancel() // the edgeway client disconnected
+		return nil
+	})
+	if n != 1 {
+		t.Errorf("emitted %d chunks before the cancel, want 1", n)
+	}
+	if k := llm.KindOf(err); k != llm.KindCanceled {
+		t.Errorf("Kind = %v, want canceled (%v)", k, err)
+	}
+	waitGone(t, gone)
+}
+
+func TestChatEmitErrorPassesThrough(t *testing.T) {
+	gone := make(chan struct{})
+	f := newFake(t, blockingStream(gone))
+	c := newTestClient(t, f.srv.URL)
+	stop := errors.New("client write failed")
+	_, err := c.Chat(context.Background(), simpleRequest(), func(*llm.Chunk) error { return stop })
+	if err != stop {
+		t.Errorf("error = %v, want the emit error unchanged", err)
+	}
+	waitGone(t, gone)
+}
+
+// embedHandler answers batchEmbedContents with vectors [i, len(text)] for
+// each request, or with fewer vectors when short is set.
+func embedHandler(t *testing.T, short bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Requests []struct {
+				Model   string `json:"model"`
+				Content struct {
+					Parts []struct {
+						Text string `json:"text"`
+					} `json:"parts"`
+				} `json:"content"`
+				OutputDimensionality *int `json:"outputDimensionality"`
+			} `json:"requests"`
+		}
+		body, _ := io.ReadAll(r.Body)
+		if err := json.Unmarshal(body, &req); err != nil {
+			http.Error(w, err.Error(), 400)
+			return
+		}
+		var out struct {
+			Embeddings []map[string][]float32 `json:"embeddings"`
+		}
+		for i, rq := range req.Requests {
+			if !short || i > 0 {
+				out.Embeddings = append(out.Embeddings, map[string][]float32{"values": {float32(i), float32(len(rq.Content.Parts[0].Text))}})
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(out)
+	}
+}
+
+func TestEmbed(t *testing.T) {
+	t.Run("batches of MaxEmbedBatch in order", func(t *testing.T) {
+		f := newFake(t, embedHandler(t, false))
+		c := newTestClient(t, f.srv.URL)
+		inputs := make([]string, 2*MaxEmbedBatch+5)
+		for i := range inputs {
+			inputs[i] = strings.Repeat("x", i)
+		}
+		resp, err := c.Embed(context.Background(), &llm.EmbedRequest{Model: "gemini-embedding-001", Input: inputs, Dimensions: ptr(768), User: "u"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.Vectors) != len(inputs) || resp.Model != "gemini-embedding-001" {
+			t.Fatalf("%d vectors, model %q", len(resp.Vectors), resp.Model)
+		}
+		for i, v := range resp.Vectors {
+			if want := []float32{float32(i % MaxEmbedBatch), float32(i)}; !reflect.DeepEqual(v, want) {
+				t.Fatalf("vector %d = %v, want %v", i, v, want)
+			}
+		}
+		reqs := f.all()
+		if len(reqs) != 3 {
+			t.Fatalf("%d upstream calls, want 3", len(reqs))
+		}
+		r := reqs[0]
+		if r.Path != "/v1beta/models/gemini-embedding-001:batchEmbedContents" || r.Header.Get("X-Goog-Api-Key") != "AIza-test" {
+			t.Errorf("request %s %v", r.Path, r.Header)
+		}
+		var body struct {
+			Requests []map[string]any `json:"requests"`
+		}
+		json.Unmarshal(r.Body, &body)
+		if len(body.Requests) != MaxEmbedBatch || body.Requests[0]["model"] != "models/gemini-embedding-001" || body.Requests[0]["outputDimensionality"] != 768.0 {
+			t.Errorf("first batch: %d requests, first %v", len(body.Requests), body.Requests[0])
+		}
+	})
+	t.Run("wrong vector count", func(t *testing.T) {
+		f := newFake(t, embedHandler(t, true))
+		c := newTestClient(t, f.srv.URL)
+		_, err := c.Embed(context.Background(), &llm.EmbedRequest{Model: "e", Input: []string{"a", "b"}})
+		if !errors.Is(err, ErrMalformed) || llm.KindOf(err) != llm.KindServer {
+			t.Errorf("error = %v", err)
+		}
+	})
+	for name, body := range map[string]string{
+		"empty vector": `{"embeddings":[{"values":[]}]}`,
+		"not JSON":     `{"embeddings":`,
+		"wrong types":  `{"embeddings":[{"values":["a"]}]}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := newFake(t, jsonHandler(200, nil, body))
+			c := newTestClient(t, f.srv.URL)
+			if _, err := c.Embed(context.Background(), &llm.EmbedRequest{Model: "e", Input: []string{"a"}}); !errors.Is(err, ErrMalformed) {
+				t.Errorf("error = %v", err)
+			}
+		})
+	}
+	t.Run("upstream error", func(t *testing.T) {
+		f := newFake(t, jsonHandler(404, nil, string(readFixture(t, "error_404.json"))))
+		c := newTestClient(t, f.srv.URL)
+		_, err := c.Embed(context.Background(), &llm.EmbedRequest{Model: "e", Input: []string{"a"}})
+		if k := llm.KindOf(err); k != llm.KindNotFound {
+			t.Errorf("Kind = %v (%v)", k, err)
+		}
+	})
+	for name, req := range map[string]*llm.EmbedRequest{
+		"no input":        {Model: "e"},
+		"zero dimensions": {Model: "e", Input: []string{"a"}, Dimensions: ptr(0)},
+		"bad model":       {Model: "e:x", Input: []string{"a"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := newTestClient(t, "http://127.0.0.1:1")
+			if _, err := c.Embed(context.Background(), req); llm.KindOf(err) != llm.KindBadRequest {
+				t.Errorf("error = %v", err)
+			}
+		})
+	}
+}
+
+func TestModels(t *testing.T) {
+	pages := map[string]string{
+		"": `{"models":[
+			{"name":"models/gemini-2.5-flash","supportedGenerationMethods":["generateContent","countTokens"]},
+			{"name":"models/imagen-4.0-generate-001","supportedGenerationMethods":["predict"]},
+			{"name":"models/legacy"}],
+			"nextPageToken":"p2"}`,
+		"p2": `{"models":[{"name":"models/gemini-embedding-001","supportedGenerationMethods":["embedContent"]},{"name":"models/gemini-2.5-flash"},{"name":""}]}`,
+	}
+	f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, pages[r.URL.Query().Get("pageToken")])
+	})
+	c := newTestClient(t, f.srv.URL)
+	got, err := c.Models(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []llm.Model{
+		{ID: "gemini-2.5-flash", Provider: "fake", OwnedBy: "google"},
+		{ID: "legacy", Provider: "fake", OwnedBy: "google"},
+		{ID: "gemini-embedding-001", Provider: "fake", OwnedBy: "google"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("models = %+v, want %+v", got, want)
+	}
+	reqs := f.all()
+	if len(reqs) != 2 || reqs[0].Method != http.MethodGet || reqs[0].Path != "/v1beta/models" ||
+		reqs[0].Query != "pageSize=1000" || reqs[1].Query != "pageSize=1000&pageToken=p2" {
+		t.Errorf("requests = %+v", reqs)
+	}
+}
+
+func TestModelsPagesBounded(t *testing.T) {
+	n := 0
+	f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
+		n++
+		fmt.Fprintf(w, `{"models":[{"name":"models/m%d"}],"nextPageToken":"t%d"}`, n, n)
+	})
+	c := newTestClient(t, f.srv.URL)
+	got, err := c.Models(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != maxModelPages || len(f.all()) != maxModelPages {
+		t.Errorf("%d models from %d requests, want %d", len(got), len(f.all()), maxModelPages)
+	}
+}
+
+func TestModelsErrors(t *testing.T) {
+	for name, h := range map[string]http.HandlerFunc{
+		"403":      jsonHandler(403, nil, string(readFixture(t, "error_403.json"))),
+		"not JSON": jsonHandler(200, nil, `{"models":[`),
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := newFake(t, h)
+			c := newTestClient(t, f.srv.URL)
+			if _, err := c.Models(context.Background()); err == nil {
+				t.Error("Models succeeded")
+			}
+		})
+	}
+}
+
+func TestPing(t *testing.T) {
+	for name, h := range map[string]http.HandlerFunc{
+		"200":                       jsonHandler(200, nil, `{"models":[]}`),
+		"403 still proves the link": jsonHandler(403, nil, `{"error":{"code":403}}`),
+		"500 still proves the link": jsonHandler(500, nil, `oops`),
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := newFake(t, h)
+			c := newTestClient(t, f.srv.URL)
+			if err := c.Ping(context.Background()); err != nil {
+				t.Errorf("Ping = %v", err)
+			}
+			if r := f.last(t); r.Path != "/v1beta/models" || r.Query != "pageSize=1" {
+				t.Errorf("request %s?%s", r.Path, r.Query)
+			}
+		})
+	}
+	t.Run("timeout", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		// Accept and say nothing.
+		go func() {
+			for {
+				conn, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				go func() { io.Copy(io.Discard, bufio.NewReader(conn)); conn.Close() }()
+			}
+		}()
+		c := newTestClient(t, "http://"+ln.Addr().String())
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		if err := c.Ping(ctx); llm.KindOf(err) != llm.KindTimeout {
+			t.Errorf("Ping = %v, want a timeout", err)
+		}
+	})
+}
+
+func TestNew(t *testing.T) {
+	tests := []struct {
+		name    string
+		opts    Options
+		wantErr []string // substrings; empty means success
+	}{
+		{name: "default base with key", opts: Options{APIKey: "k"}},
+		{name: "local base without key", opts: Options{BaseURL: "http://127.0.0.1:8080/v1beta"}},
+		{name: "default base without key", opts: Options{}, wantErr: []string{"APIKey is required for " + DefaultBaseURL}},
+		{name: "bad scheme", opts: Options{BaseURL: "ftp://x/v1beta"}, wantErr: []string{`BaseURL "ftp://x/v1beta": scheme must be http or https`}},
+		{name: "no host", opts: Options{BaseURL: "http:///v1beta"}, wantErr: []string{"host is missing"}},
+		{name: "query", opts: Options{BaseURL: "http://x/v1beta?key=k"}, wantErr: []string{"query or fragment"}},
+		{name: "everything wrong at once", opts: Options{
+			BaseURL: "http://x", Timeout: -1, ConnectTimeout: -1, MaxResponseBytes: -1,
+			APIKey: "k", Headers: map[string]string{"Bad Name": "v", "X-Ok": "a\nb", "x-goog-api-key": "other"},
+		}, wantErr: []string{"Timeout -1ns", "ConnectTimeout -1ns", "MaxResponseBytes -1",
+			`"Bad Name" is not a valid header name`, `Headers["X-Ok"]`, "x-goog-api-key conflicts with APIKey"}},
+		{name: "huge bound", opts: Options{BaseURL: "http://x", MaxResponseBytes: 1 << 40}, wantErr: []string{"must be at most"}},
+		{name: "control char in key", opts: Options{BaseURL: "http://x", APIKey: "k\r\n"}, wantErr: []string{"APIKey"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := New(tt.opts)
+			if len(tt.wantErr) == 0 {
+				if err != nil {
+					t.Fatalf("New: %v", err)
+				}
+				if c.Name() != DefaultName || c.timeout != DefaultTimeout || c.maxBytes != DefaultMaxResponseBytes {
+					t.Errorf("defaults not applied: %q %v %d", c.Name(), c.timeout, c.maxBytes)
+				}
+				if tt.opts.BaseURL == "" && c.base != DefaultBaseURL {
+					t.Errorf("base = %q", c.base)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("New succeeded")
+			}
+			if !strings.HasPrefix(err.Error(), `gemini: new "gemini"`) {
+				t.Errorf("error %q lacks the component prefix", err)
+			}
+			for _, w := range tt.wantErr {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}

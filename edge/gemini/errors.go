@@ -1,0 +1,295 @@
+package gemini
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/edgeway/edgeway/edge/llm"
+)
+
+// Errors the client wraps inside the *llm.Error it returns; test with
+// errors.Is.
+var (
+	// ErrStreamCut: the stream ended (or the connection dropped) before a
+	// finishReason or a prompt block arrived.
+	ErrStreamCut = errors.New("stream cut")
+	// ErrMalformed: the upstream sent JSON (or SSE) the client cannot
+	// read, or a body larger than the configured bound.
+	ErrMalformed = errors.New("malformed upstream response")
+	// ErrQuotaExhausted: a 429 names a per-day quota. The Kind stays
+	// KindRateLimited, but retrying after RetryAfter will not help before
+	// the quota resets.
+	ErrQuotaExhausted = errors.New("daily quota exhausted")
+)
+
+// MaxRetryAfter caps a retry delay an upstream asks for, so a hostile or
+// confused upstream cannot park requests.
+const MaxRetryAfter = 10 * time.Minute
+
+// maxErrorBody bounds how much of an error response is read.
+const maxErrorBody = 64 << 10
+
+// maxErrorMessage bounds the upstream message kept in an *llm.Error.
+const maxErrorMessage = 1024
+
+// Type URLs of the google.rpc error details the client reads.
+const (
+	typeRetryInfo    = "type.googleapis.com/google.rpc.RetryInfo"
+	typeErrorInfo    = "type.googleapis.com/google.rpc.ErrorInfo"
+	typeQuotaFailure = "type.googleapis.com/google.rpc.QuotaFailure"
+)
+
+// wireStatus is google.rpc.Status as the REST API renders it:
+// {"error":{"code":429,"message":"...","status":"RESOURCE_EXHAUSTED","details":[...]}}.
+type wireStatus struct {
+	Code    int               `json:"code"`
+	Message string            `json:"message"`
+	Status  string            `json:"status"`
+	Details []json.RawMessage `json:"details"`
+}
+
+type wireDetail struct {
+	Type       string `json:"@type"`
+	RetryDelay string `json:"retryDelay"` // RetryInfo
+	Reason     string `json:"reason"`     // ErrorInfo
+	Violations []struct {
+		QuotaID string `json:"quotaId"`
+	} `json:"violations"` // QuotaFailure
+}
+
+// errorInfo is what an upstream error body says.
+type errorInfo struct {
+	code       int    // HTTP status the body repeats; 0 when absent
+	status     string // canonical code name: "RESOURCE_EXHAUSTED", ...
+	message    string
+	reason     string // ErrorInfo.reason: "API_KEY_INVALID", ...
+	retryDelay time.Duration
+	perDay     bool // a QuotaFailure names a per-day quota
+}
+
+// parseErrorBody extracts what it can from an error body; ok is false when
+// it is not JSON of the known shape. The API sometimes wraps the object in
+// an array (streams without alt=sse do).
+func parseErrorBody(b []byte) (info errorInfo, ok bool) {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '[' {
+		var list []json.RawMessage
+		if json.Unmarshal(b, &list) != nil || len(list) == 0 {
+			return info, false
+		}
+		b = list[0]
+	}
+	var w struct {
+		Error *wireStatus `json:"error"`
+	}
+	if json.Unmarshal(b, &w) != nil || w.Error == nil {
+		return info, false
+	}
+	e := w.Error
+	info.code, info.status, info.message = e.Code, strings.ToUpper(e.Status), e.Message
+	for _, raw := range e.Details {
+		var d wireDetail
+		if json.Unmarshal(raw, &d) != nil {
+			continue
+		}
+		switch d.Type {
+		case typeRetryInfo:
+			info.retryDelay = parseDuration(d.RetryDelay)
+		case typeErrorInfo:
+			if info.reason == "" {
+				info.reason = d.Reason
+			}
+		case typeQuotaFailure:
+			for _, v := range d.Violations {
+				if strings.Contains(v.QuotaID, "PerDay") {
+					info.perDay = true
+				}
+			}
+		}
+	}
+	return info, info.message != "" || info.status != "" || info.code != 0
+}
+
+// parseDuration reads a protobuf Duration in its JSON form ("13s",
+// "0.5s", "1.000340s"), capped at MaxRetryAfter; 0 when unreadable.
+func parseDuration(s string) time.Duration {
+	v, ok := strings.CutSuffix(strings.TrimSpace(s), "s")
+	if !ok {
+		return 0
+	}
+	secs, err := strconv.ParseFloat(v, 64)
+	switch {
+	case err != nil || secs != secs || secs <= 0:
+		return 0
+	case secs >= MaxRetryAfter.Seconds():
+		return MaxRetryAfter
+	}
+	return time.Duration(secs * float64(time.Second))
+}
+
+// statusKinds maps the canonical google.rpc code names to kinds.
+// FAILED_PRECONDITION is the API's answer for "the free tier is not
+// available in your country, enable billing": a fault of the gateway's
+// account that every request to this target will hit, not of the caller,
+// so it is KindAuth and fails over. UNIMPLEMENTED means the model does not
+// offer the method, which another target may.
+var statusKinds = map[string]llm.Kind{
+	"INVALID_ARGUMENT":    llm.KindBadRequest,
+	"OUT_OF_RANGE":        llm.KindBadRequest,
+	"ALREADY_EXISTS":      llm.KindBadRequest,
+	"FAILED_PRECONDITION": llm.KindAuth,
+	"UNAUTHENTICATED":     llm.KindAuth,
+	"PERMISSION_DENIED":   llm.KindAuth,
+	"NOT_FOUND":           llm.KindNotFound,
+	"UNIMPLEMENTED":       llm.KindNotFound,
+	"RESOURCE_EXHAUSTED":  llm.KindRateLimited,
+	"UNAVAILABLE":         llm.KindOverloaded,
+	"DEADLINE_EXCEEDED":   llm.KindTimeout,
+	"INTERNAL":            llm.KindServer,
+	"UNKNOWN":             llm.KindServer,
+	"DATA_LOSS":           llm.KindServer,
+	"ABORTED":             llm.KindServer,
+	"CANCELLED":           llm.KindServer,
+}
+
+// kindOf decides the kind of an upstream error from the HTTP status (0
+// for an error inside a 200 stream) and what the body says. The body's
+// status name is more specific than the HTTP status; the message refines
+// both where Google reuses INVALID_ARGUMENT for a bad key or an
+// oversized prompt.
+func kindOf(status int, info errorInfo) llm.Kind {
+	msg := strings.ToLower(info.message)
+	if info.reason == "API_KEY_INVALID" || info.reason == "API_KEY_EXPIRED" ||
+		strings.Contains(msg, "api key not valid") || strings.Contains(msg, "api key expired") {
+		return llm.KindAuth
+	}
+	k, ok := statusKinds[info.status]
+	if !ok {
+		if status == 0 && info.code >= 400 && info.code <= 599 {
+			status = info.code
+		}
+		k = llm.KindServer
+		if status != 0 {
+			k = llm.KindForStatus(status)
+		}
+	}
+	if (k == llm.KindBadRequest || k == llm.KindServer) && isContextLength(msg) {
+		return llm.KindContextLength
+	}
+	return k
+}
+
+// isContextLength recognises Google's "The input token count (N) exceeds
+// the maximum number of tokens allowed (M)." and the request-size limit.
+func isContextLength(msg string) bool {
+	return strings.Contains(msg, "exceeds the maximum number of tokens") ||
+		(strings.Contains(msg, "input token count") && strings.Contains(msg, "exceeds")) ||
+		strings.Contains(msg, "payload size exceeds the limit")
+}
+
+// cleanMessage bounds an upstream message and makes it valid UTF-8.
+// Validation messages start with "* " per violation; the bullet goes.
+func cleanMessage(s string) string {
+	s = strings.TrimSpace(strings.ToValidUTF8(s, "\uFFFD"))
+	s = strings.TrimSpace(strings.TrimPrefix(s, "* "))
+	if len(s) > maxErrorMessage {
+		cut := maxErrorMessage
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
+	}
+	return s
+}
+
+// statusError turns a non-2xx upstream answer into an *llm.Error, reading
+// at most maxErrorBody bytes of its body.
+func (c *Client) statusError(resp *http.Response, op string) *llm.Error {
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	status := resp.StatusCode
+	info, ok := parseErrorBody(body)
+	msg := info.message
+	if !ok {
+		// Google's front ends answer some failures with HTML; a short
+		// plain answer is still worth showing.
+		if t := strings.TrimSpace(string(body)); t != "" && len(t) <= 512 && !strings.HasPrefix(t, "<") {
+			msg = t
+		}
+	}
+	if msg == "" {
+		msg = http.StatusText(status)
+	}
+	e := &llm.Error{
+		Provider: c.name,
+		Status:   status,
+		Kind:     kindOf(status, info),
+		Message:  cleanMessage(msg),
+	}
+	e.RetryAfter = info.retryDelay
+	if e.RetryAfter == 0 {
+		e.RetryAfter = llm.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now(), MaxRetryAfter)
+	}
+	e.Err = opError(op, info)
+	return e
+}
+
+// opError is the Err of an upstream error: the operation, the status name
+// and, for a per-day quota, ErrQuotaExhausted.
+func opError(op string, info errorInfo) error {
+	what := op
+	if info.status != "" {
+		what += ": " + cleanMessage(info.status)
+	}
+	if info.perDay {
+		return fmt.Errorf("%s: %w", what, ErrQuotaExhausted)
+	}
+	return errors.New(what)
+}
+
+// eventError turns an error object inside a 200 stream into an
+// *llm.Error; its kind comes from the body alone.
+func (c *Client) eventError(data []byte, op string) *llm.Error {
+	info, ok := parseErrorBody(data)
+	if !ok {
+		return &llm.Error{Provider: c.name, Kind: llm.KindServer, Err: fmt.Errorf("%s: error event: %w", op, ErrMalformed)}
+	}
+	status := 0
+	if info.code >= 400 && info.code <= 599 {
+		status = info.code
+	}
+	return &llm.Error{
+		Provider:   c.name,
+		Status:     status,
+		Kind:       kindOf(0, info),
+		RetryAfter: info.retryDelay,
+		Message:    cleanMessage(info.message),
+		Err:        opError(op+": error event", info),
+	}
+}
+
+// transportError classifies a failure to exchange bytes with the upstream.
+// When ctx is done, its error is the cause whatever the transport said, so
+// a caller that went away is KindCanceled and a deadline KindTimeout.
+func (c *Client) transportError(ctx context.Context, op string, err error) *llm.Error {
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		err = fmt.Errorf("%w: %v", cerr, err)
+	}
+	return llm.TransportError(c.name, fmt.Errorf("%s: %w", op, err))
+}
+
+// malformed reports an upstream answer the client cannot read.
+func (c *Client) malformed(op string, err error) *llm.Error {
+	if err == nil {
+		return &llm.Error{Provider: c.name, Kind: llm.KindServer, Err: fmt.Errorf("%s: %w", op, ErrMalformed)}
+	}
+	return &llm.Error{Provider: c.name, Kind: llm.KindServer, Err: fmt.Errorf("%s: %w: %v", op, ErrMalformed, err)}
+}

@@ -1,0 +1,202 @@
+package gemini
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edgeway/edgeway/edge/llm"
+)
+
+// hijackCut writes a 200 chunked response with a partial stream, then
+// drops the connection without the terminating chunk.
+func hijackCut(w http.ResponseWriter, r *http.Request) {
+	conn, buf, err := w.(http.Hijacker).Hijack()
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	ev := event(`{"candidates":[{"content":{"parts":[{"text":"Hel"}]}}]}`)
+	fmt.Fprintf(buf, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n", len(ev), ev)
+	buf.Flush()
+}
+
+func TestChatErrors(t *testing.T) {
+	fixture := func(name string) string { return string(readFixture(t, name)) }
+	tests := []struct {
+		name        string
+		handler     http.HandlerFunc
+		opts        func(*Options)
+		wantKind    llm.Kind
+		wantStatus  int
+		wantRetry   time.Duration
+		wantMessage string // substring of Message
+		wantIs      error
+		wantErrText string // substring of Error()
+	}{
+		{name: "400 INVALID_ARGUMENT", handler: jsonHandler(400, nil, fixture("error_400.json")),
+			wantKind: llm.KindBadRequest, wantStatus: 400, wantMessage: "temperature: must be in [0, 2]", wantErrText: "chat: INVALID_ARGUMENT"},
+		{name: "400 input token count", handler: jsonHandler(400, nil, fixture("error_400_context.json")),
+			wantKind: llm.KindContextLength, wantStatus: 400, wantMessage: "exceeds the maximum number of tokens allowed (1048576)"},
+		{name: "400 payload size", handler: jsonHandler(400, nil, `{"error":{"code":400,"message":"Request payload size exceeds the limit: 20971520 bytes.","status":"INVALID_ARGUMENT"}}`),
+			wantKind: llm.KindContextLength, wantStatus: 400},
+		{name: "400 API key not valid", handler: jsonHandler(400, nil, fixture("error_400_api_key.json")),
+			wantKind: llm.KindAuth, wantStatus: 400, wantMessage: "API key not valid"},
+		{name: "400 wrapped in an array", handler: jsonHandler(400, nil, fixture("error_array.json")),
+			wantKind: llm.KindAuth, wantStatus: 400, wantMessage: "API key not valid"},
+		{name: "400 FAILED_PRECONDITION", handler: jsonHandler(400, nil, fixture("error_400_precondition.json")),
+			wantKind: llm.KindAuth, wantStatus: 400, wantMessage: "User location is not supported"},
+		{name: "401 UNAUTHENTICATED", handler: jsonHandler(401, nil, `{"error":{"code":401,"message":"Request had invalid authentication credentials.","status":"UNAUTHENTICATED"}}`),
+			wantKind: llm.KindAuth, wantStatus: 401, wantMessage: "invalid authentication credentials"},
+		{name: "403 PERMISSION_DENIED", handler: jsonHandler(403, nil, fixture("error_403.json")),
+			wantKind: llm.KindAuth, wantStatus: 403, wantMessage: "unregistered callers"},
+		{name: "404 NOT_FOUND", handler: jsonHandler(404, nil, fixture("error_404.json")),
+			wantKind: llm.KindNotFound, wantStatus: 404, wantMessage: "models/gemini-9-ultra is not found"},
+		{name: "429 RetryInfo", handler: jsonHandler(429, map[string]string{"Retry-After": "2"}, fixture("error_429.json")),
+			wantKind: llm.KindRateLimited, wantStatus: 429, wantRetry: 13 * time.Second, wantMessage: "exceeded your current quota"},
+		{name: "429 daily quota", handler: jsonHandler(429, nil, fixture("error_429_daily.json")),
+			wantKind: llm.KindRateLimited, wantStatus: 429, wantRetry: 42500 * time.Millisecond, wantIs: ErrQuotaExhausted},
+		{name: "429 Retry-After header only", handler: jsonHandler(429, map[string]string{"Retry-After": "7"}, `{"error":{"code":429,"message":"Resource has been exhausted (e.g. check quota).","status":"RESOURCE_EXHAUSTED"}}`),
+			wantKind: llm.KindRateLimited, wantStatus: 429, wantRetry: 7 * time.Second},
+		{name: "429 Retry-After capped", handler: jsonHandler(429, map[string]string{"Retry-After": "86400"}, `{}`),
+			wantKind: llm.KindRateLimited, wantStatus: 429, wantRetry: MaxRetryAfter},
+		{name: "500 INTERNAL", handler: jsonHandler(500, nil, fixture("error_500.json")),
+			wantKind: llm.KindServer, wantStatus: 500, wantMessage: "An internal error has occurred"},
+		{name: "503 UNAVAILABLE", handler: jsonHandler(503, nil, fixture("error_503.json")),
+			wantKind: llm.KindOverloaded, wantStatus: 503, wantMessage: "The model is overloaded"},
+		{name: "504 DEADLINE_EXCEEDED", handler: jsonHandler(504, nil, fixture("error_504.json")),
+			wantKind: llm.KindTimeout, wantStatus: 504, wantMessage: "Deadline expired"},
+		{name: "502 HTML", handler: jsonHandler(502, map[string]string{"Content-Type": "text/html"}, "<html><body>Bad Gateway</body></html>"),
+			wantKind: llm.KindServer, wantStatus: 502, wantMessage: "Bad Gateway"},
+		{name: "413 plain text", handler: jsonHandler(413, map[string]string{"Content-Type": "text/plain"}, "request too large"),
+			wantKind: llm.KindContextLength, wantStatus: 413, wantMessage: "request too large"},
+		{name: "stream cut mid-body", handler: hijackCut, wantKind: llm.KindServer, wantIs: ErrStreamCut},
+		{name: "stream without finishReason", handler: sseHandler(fixture("stream_cut.sse")), wantKind: llm.KindServer, wantIs: ErrStreamCut},
+		{name: "error event in the stream", handler: sseHandler(fixture("stream_error_event.sse")),
+			wantKind: llm.KindOverloaded, wantStatus: 503, wantMessage: "overloaded"},
+		{name: "malformed event", handler: sseHandler(event(`{"candidates":[{`)), wantKind: llm.KindServer, wantIs: ErrMalformed},
+		{name: "oversized event", handler: sseHandler(event(`{"candidates":[{"content":{"parts":[{"text":"` + strings.Repeat("x", 2000) + `"}]}}]}`)),
+			opts: func(o *Options) { o.MaxResponseBytes = 1024 }, wantKind: llm.KindServer, wantIs: ErrMalformed},
+		{name: "oversized JSON answer", handler: jsonHandler(200, nil, `[`+strings.Repeat(`{"candidates":[]},`, 100)+`{}]`),
+			opts: func(o *Options) { o.MaxResponseBytes = 100 }, wantKind: llm.KindServer, wantIs: ErrMalformed},
+		{name: "whole-request timeout", handler: func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/event-stream")
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+		}, opts: func(o *Options) { o.Timeout = 50 * time.Millisecond }, wantKind: llm.KindTimeout},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake(t, tt.handler)
+			var mods []func(*Options)
+			if tt.opts != nil {
+				mods = append(mods, tt.opts)
+			}
+			c := newTestClient(t, f.srv.URL, mods...)
+			_, _, _, err := collect(t, c, simpleRequest())
+			var le *llm.Error
+			if !errors.As(err, &le) {
+				t.Fatalf("error = %v (%T), want *llm.Error", err, err)
+			}
+			if le.Provider != "fake" {
+				t.Errorf("Provider = %q", le.Provider)
+			}
+			if le.Kind != tt.wantKind {
+				t.Errorf("Kind = %v, want %v (%v)", le.Kind, tt.wantKind, err)
+			}
+			if le.Status != tt.wantStatus {
+				t.Errorf("Status = %d, want %d", le.Status, tt.wantStatus)
+			}
+			if le.RetryAfter != tt.wantRetry {
+				t.Errorf("RetryAfter = %v, want %v", le.RetryAfter, tt.wantRetry)
+			}
+			if !strings.Contains(le.Message, tt.wantMessage) {
+				t.Errorf("Message = %q, want it to contain %q", le.Message, tt.wantMessage)
+			}
+			if tt.wantIs != nil && !errors.Is(err, tt.wantIs) {
+				t.Errorf("error %v is not %v", err, tt.wantIs)
+			}
+			if !strings.Contains(err.Error(), tt.wantErrText) {
+				t.Errorf("Error() = %q, want it to contain %q", err, tt.wantErrText)
+			}
+		})
+	}
+}
+
+func TestKindOf(t *testing.T) {
+	tests := []struct {
+		name   string
+		status int
+		info   errorInfo
+		want   llm.Kind
+	}{
+		{"status name beats HTTP status", 400, errorInfo{status: "RESOURCE_EXHAUSTED"}, llm.KindRateLimited},
+		{"stream error uses the code", 0, errorInfo{code: 500, message: "boom"}, llm.KindServer},
+		{"stream error without code", 0, errorInfo{message: "boom"}, llm.KindServer},
+		{"UNIMPLEMENTED", 501, errorInfo{status: "UNIMPLEMENTED"}, llm.KindNotFound},
+		{"CANCELLED", 499, errorInfo{status: "CANCELLED"}, llm.KindServer},
+		{"unknown status name falls back to HTTP", 409, errorInfo{status: "SOMETHING_NEW"}, llm.KindBadRequest},
+		{"API_KEY_EXPIRED reason", 400, errorInfo{status: "INVALID_ARGUMENT", reason: "API_KEY_EXPIRED"}, llm.KindAuth},
+		{"context message on a rate limit stays a rate limit", 429,
+			errorInfo{status: "RESOURCE_EXHAUSTED", message: "input token count exceeds the maximum number of tokens per minute"}, llm.KindRateLimited},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := kindOf(tt.status, tt.info); got != tt.want {
+				t.Errorf("kindOf = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseDuration(t *testing.T) {
+	for in, want := range map[string]time.Duration{
+		"13s": 13 * time.Second, "0.5s": 500 * time.Millisecond, "1.000340s": 1000340 * time.Microsecond,
+		"": 0, "13": 0, "s": 0, "-1s": 0, "NaNs": 0, "1e9s": MaxRetryAfter, "Infs": MaxRetryAfter, " 2s ": 2 * time.Second,
+	} {
+		if got := parseDuration(in); got != want {
+			t.Errorf("parseDuration(%q) = %v, want %v", in, got, want)
+		}
+	}
+}
+
+func TestParseErrorBody(t *testing.T) {
+	tests := []struct {
+		name   string
+		body   string
+		wantOK bool
+		want   errorInfo
+	}{
+		{name: "empty", body: ``},
+		{name: "not JSON", body: `oops`},
+		{name: "no error key", body: `{"message":"x"}`},
+		{name: "empty array", body: `[]`},
+		{name: "details of unknown types skipped", wantOK: true,
+			body: `{"error":{"code":400,"message":"m","status":"invalid_argument","details":[7,{"@type":"x"},{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"R1"},{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"R2"}]}}`,
+			want: errorInfo{code: 400, status: "INVALID_ARGUMENT", message: "m", reason: "R1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := parseErrorBody([]byte(tt.body))
+			if ok != tt.wantOK || got != tt.want {
+				t.Errorf("parseErrorBody = %+v, %v; want %+v, %v", got, ok, tt.want, tt.wantOK)
+			}
+		})
+	}
+}
+
+func TestCleanMessage(t *testing.T) {
+	if got := cleanMessage("* GenerateContentRequest.contents: contents is not specified\n"); got != "GenerateContentRequest.contents: contents is not specified" {
+		t.Errorf("bullet not removed: %q", got)
+	}
+	long := strings.Repeat("é", maxErrorMessage)
+	if got := cleanMessage(long); len(got) > maxErrorMessage+len("…") || !strings.HasSuffix(got, "…") {
+		t.Errorf("long message not bounded: %d bytes", len(got))
+	}
+	if got := cleanMessage("bad\xffbyte"); got != "bad\uFFFDbyte" {
+		t.Errorf("invalid UTF-8 kept: %q", got)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/edgeway/edgeway/edge/anthropic"
 	"github.com/edgeway/edgeway/edge/config"
 	"github.com/edgeway/edgeway/edge/gemini"
 	"github.com/edgeway/edgeway/edge/llm"
@@ -85,7 +86,7 @@ func build(cfg *config.Config, log *slog.Logger, tooHot func() bool) (*gateway, 
 		if local == "" {
 			local = config.DefaultOllamaURL
 		}
-		hint = "start Ollama at " + local + " or set OPENAI_API_KEY (or MISTRAL_API_KEY)"
+		hint = "start Ollama at " + local + " or set OPENAI_API_KEY (or ANTHROPIC_API_KEY, GEMINI_API_KEY, MISTRAL_API_KEY)"
 	} else {
 		hint = "no local runtime is up and no cloud provider answers: check the network and the API keys"
 	}
@@ -126,6 +127,15 @@ func newProvider(p *config.Provider) (llm.Provider, error) {
 			ConnectTimeout:  p.ConnectTimeout.D(),
 			NoStreamOptions: p.NoStreamOptions,
 			MaxTokensField:  p.MaxTokensField,
+		})
+	case config.TypeAnthropic:
+		return anthropic.New(anthropic.Options{
+			Name:           p.Name,
+			BaseURL:        p.BaseURL,
+			APIKey:         key,
+			Headers:        p.Headers,
+			Timeout:        p.Timeout.D(),
+			ConnectTimeout: p.ConnectTimeout.D(),
 		})
 	case config.TypeGemini:
 		return gemini.New(gemini.Options{

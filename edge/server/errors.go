@@ -9,6 +9,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/edgeway/edgeway/edge/anthropic"
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/ollamaapi"
 	"github.com/edgeway/edgeway/edge/openai"
@@ -30,6 +31,7 @@ type apiError struct {
 // unexpected error is a 502 naming it, never a bare 500.
 func classify(err error) *apiError {
 	var (
+		are *anthropic.RequestError
 		ore *ollamaapi.RequestError
 		re  *openai.RequestError
 		um  *router.UnknownModelError
@@ -37,6 +39,12 @@ func classify(err error) *apiError {
 		le  *llm.Error
 	)
 	switch {
+	case errors.As(err, &are):
+		st := are.Status
+		if st == 0 {
+			st = 400
+		}
+		return &apiError{status: st, typ: "invalid_request_error", param: are.Param, code: "invalid_request", message: are.Message}
 	case errors.As(err, &ore):
 		st := ore.Status
 		if st == 0 {

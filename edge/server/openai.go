@@ -7,6 +7,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/edgeway/edgeway/edge/anthropic"
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/openai"
 	"github.com/edgeway/edgeway/edge/router"
@@ -107,9 +108,14 @@ func (s *Server) embed(c *fasthttp.RequestCtx, req *llm.EmbedRequest, d dialect)
 	return resp, true
 }
 
-// models serves GET /v1/models.
+// models serves GET /v1/models, in Anthropic's shape to Anthropic's
+// clients (they send anthropic-version) and OpenAI's to everyone else.
 func (s *Server) models(c *fasthttp.RequestCtx) {
 	c.SetContentType("application/json")
+	if len(c.Request.Header.Peek("anthropic-version")) > 0 {
+		c.SetBody(anthropic.AppendModelList(nil, s.listModels()))
+		return
+	}
 	c.SetBody(openai.AppendModelList(nil, s.listModels()))
 }
 

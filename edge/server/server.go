@@ -149,6 +149,14 @@ func (s *Server) handle(c *fasthttp.RequestCtx) {
 		if s.method(c, fasthttp.MethodPost) {
 			s.chatCompletions(c, rid)
 		}
+	case "/v1/messages":
+		if s.method(c, fasthttp.MethodPost) {
+			s.messages(c, rid)
+		}
+	case "/v1/messages/count_tokens":
+		if s.method(c, fasthttp.MethodPost) {
+			s.countTokens(c)
+		}
 	case "/v1/embeddings", "/embeddings":
 		if s.method(c, fasthttp.MethodPost) {
 			s.embeddings(c)
@@ -211,6 +219,9 @@ const servedPaths = "/v1/chat/completions, /v1/messages, /v1/embeddings, /v1/mod
 func errorDialect(path []byte) dialect {
 	if bytes.HasPrefix(path, []byte("/api/")) {
 		return &ollamaChat{}
+	}
+	if bytes.HasPrefix(path, []byte("/v1/messages")) {
+		return &anthropicDialect{}
 	}
 	return &openaiDialect{}
 }

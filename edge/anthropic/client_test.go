@@ -1,0 +1,823 @@
+package anthropic
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/edgeway/edgeway/edge/anthropic/anthropictest"
+	"github.com/edgeway/edgeway/edge/llm"
+)
+
+// recorded is one request the fake upstream saw.
+type recorded struct {
+	Method, Path, Query string
+	Header              http.Header
+	Body                []byte
+}
+
+// fakeUpstream is an httptest server on 127.0.0.1:0 that records requests
+// and answers with handler.
+type fakeUpstream struct {
+	srv  *httptest.Server
+	mu   sync.Mutex
+	reqs []recorded
+}
+
+func newFake(t *testing.T, handler http.HandlerFunc) *fakeUpstream {
+	t.Helper()
+	f := &fakeUpstream{}
+	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		f.mu.Lock()
+		f.reqs = append(f.reqs, recorded{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Clone(), body})
+		f.mu.Unlock()
+		handler(w, r)
+	}))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *fakeUpstream) last(t *testing.T) recorded {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.reqs) == 0 {
+		t.Fatal("the fake upstream saw no request")
+	}
+	return f.reqs[len(f.reqs)-1]
+}
+
+func newTestClient(t *testing.T, baseURL string, mod ...func(*Options)) *Client {
+	t.Helper()
+	o := Options{Name: "fake", BaseURL: baseURL + "/v1/", APIKey: "sk-ant-test", Headers: map[string]string{"anthropic-beta": "fake-beta"}}
+	for _, m := range mod {
+		m(&o)
+	}
+	c, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.CloseIdleConnections)
+	return c
+}
+
+// sseHandler answers with body as an event stream, flushing each event.
+func sseHandler(body string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
+		fl := w.(http.Flusher)
+		for _, ev := range strings.SplitAfter(body, "\n\n") {
+			io.WriteString(w, ev)
+			fl.Flush()
+		}
+	}
+}
+
+func jsonHandler(status int, header map[string]string, body string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		for k, v := range header {
+			w.Header().Set(k, v)
+		}
+		if w.Header().Get("Content-Type") == "" {
+			w.Header().Set("Content-Type", "application/json")
+		}
+		w.WriteHeader(status)
+		io.WriteString(w, body)
+	}
+}
+
+// collect runs Chat and returns copies of the emitted chunks and their
+// aggregate.
+func collect(t *testing.T, c *Client, req *llm.ChatRequest) ([]llm.Chunk, *llm.Aggregate, llm.Usage, error) {
+	t.Helper()
+	return collectCtx(context.Background(), c, req)
+}
+
+func collectCtx(ctx context.Context, c *Client, req *llm.ChatRequest) ([]llm.Chunk, *llm.Aggregate, llm.Usage, error) {
+	var chunks []llm.Chunk
+	agg := &llm.Aggregate{}
+	u, err := c.Chat(ctx, req, func(ch *llm.Chunk) error {
+		cp := *ch
+		cp.ToolCalls = append([]llm.ToolCallDelta(nil), ch.ToolCalls...)
+		if ch.Usage != nil {
+			uu := *ch.Usage
+			cp.Usage = &uu
+		}
+		chunks = append(chunks, cp)
+		agg.Add(ch)
+		return nil
+	})
+	return chunks, agg, u, err
+}
+
+func simpleRequest() *llm.ChatRequest {
+	return &llm.ChatRequest{Model: "claude-sonnet-4-5", Messages: []llm.Message{{Role: llm.RoleUser, Content: textParts("Hello!")}}}
+}
+
+func TestChatStreamText(t *testing.T) {
+	f := newFake(t, sseHandler(string(readFixture(t, "stream_text.sse"))))
+	c := newTestClient(t, f.srv.URL)
+	chunks, agg, usage, err := collect(t, c, simpleRequest())
+	if err != nil {
+		t.Fatalf("Chat: %v", err)
+	}
+	if got, want := agg.Text.String(), "Hello!\n\u00e9\u2028"; got != want {
+		t.Errorf("text = %q, want %q", got, want)
+	}
+	if agg.FinishReason != llm.FinishStop || agg.Model != "claude-sonnet-4-5-20250929" || agg.Role != llm.RoleAssistant {
+		t.Errorf("aggregate = finish %q model %q role %q", agg.FinishReason, agg.Model, agg.Role)
+	}
+	wantUsage := llm.Usage{PromptTokens: 25, CompletionTokens: 15, TotalTokens: 40}
+	if usage != wantUsage || agg.Usage != wantUsage {
+		t.Errorf("usage = %+v / %+v, want %+v", usage, agg.Usage, wantUsage)
+	}
+	for i, ch := range chunks {
+		if (ch.Role != "") != (i == 0) || (ch.Model != "") != (i == 0) {
+			t.Errorf("chunk %d role %q model %q; they belong on the first chunk only", i, ch.Role, ch.Model)
+		}
+	}
+	if len(chunks) != 3 {
+		t.Errorf("emitted %d chunks, want 3 (two texts, finish with usage)", len(chunks))
+	}
+	req := f.last(t)
+	if req.Method != http.MethodPost || req.Path != "/v1/messages" {
+		t.Errorf("request = %s %s", req.Method, req.Path)
+	}
+	for k, want := range map[string]string{
+		"X-Api-Key": "sk-ant-test", "Anthropic-Version": "2023-06-01", "Accept": "text/event-stream",
+		"Content-Type": "application/json", "Anthropic-Beta": "fake-beta", "Authorization": "",
+	} {
+		if got := req.Header.Get(k); got != want {
+			t.Errorf("header %s = %q, want %q", k, got, want)
+		}
+	}
+	var body map[string]any
+	if err := json.Unmarshal(req.Body, &body); err != nil {
+		t.Fatal(err)
+	}
+	if body["stream"] != true || body["max_tokens"] != float64(DefaultMaxTokens) {
+		t.Errorf("body = %s", req.Body)
+	}
+}
+
+func TestChatToolUseStream(t *testing.T) {
+	f := newFake(t, sseHandler(string(readFixture(t, "stream_tool_use.sse"))))
+	c := newTestClient(t, f.srv.URL)
+	chunks, agg, usage, err := collect(t, c, simpleRequest())
+	if err != nil {
+		t.Fatalf("Chat: %v", err)
+	}
+	want := []llm.ToolCall{
+		{ID: "toolu_01T1x1fJ34qAmk2tNTrN7Up6", Name: "get_weather", Arguments: `{"location": "San Francisco, CA", "unit": "fahrenheit"}`},
+		{ID: "toolu_02", Name: "get_time", Arguments: `{}`},
+	}
+	if !reflect.DeepEqual(agg.ToolCalls, want) {
+		t.Errorf("tool calls = %+v, want %+v", agg.ToolCalls, want)
+	}
+	if agg.FinishReason != llm.FinishToolCalls || agg.Text.String() != "Okay, let's check the weather for San Francisco, CA:" {
+		t.Errorf("finish = %q, text = %q", agg.FinishReason, agg.Text.String())
+	}
+	if usage.PromptTokens != 472 || usage.CompletionTokens != 89 {
+		t.Errorf("usage = %+v", usage)
+	}
+	// 2 texts + 2 tool starts + 8 fragments of call 0 + 1 of call 1 + finish;
+	// the empty first fragment is not emitted.
+	if len(chunks) != 14 {
+		t.Errorf("emitted %d chunks, want 14", len(chunks))
+	}
+	for _, ch := range chunks {
+		for _, d := range ch.ToolCalls {
+			if d.Index != 0 && d.Index != 1 {
+				t.Errorf("tool index %d: indexes count tool blocks from 0, not content blocks", d.Index)
+			}
+		}
+	}
+}
+
+func TestChatThinkingAndCacheUsage(t *testing.T) {
+	f := newFake(t, sseHandler(string(readFixture(t, "stream_thinking.sse"))))
+	c := newTestClient(t, f.srv.URL)
+	_, agg, usage, err := collect(t, c, simpleRequest())
+	if err != nil {
+		t.Fatalf("Chat: %v", err)
+	}
+	if agg.Reasoning.String() != "Let me solve this step by step." || agg.Text.String() != "27 * 453 = 12,231" {
+		t.Errorf("reasoning %q text %q", agg.Reasoning.String(), agg.Text.String())
+	}
+	want := llm.Usage{PromptTokens: 2110, CompletionTokens: 42, TotalTokens: 2152, CachedTokens: 2000, CacheWriteTokens: 100}
+	if usage != want {
+		t.Errorf("usage = %+v, want %+v", usage, want)
+	}
+}
+
+func TestChatStopReasons(t *testing.T) {
+	for reason, want := range map[string]llm.FinishReason{
+		"end_turn": llm.FinishStop, "stop_sequence": llm.FinishStop, "pause_turn": llm.FinishStop, "max_tokens": llm.FinishLength,
+		"model_context_window_exceeded": llm.FinishLength, "tool_use": llm.FinishToolCalls, "refusal": llm.FinishContentFilter, "something_new": llm.FinishStop,
+	} {
+		t.Run(reason, func(t *testing.T) {
+			stream := "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":3}}}\n\n" +
+				"event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"" + reason + "\"},\"usage\":{\"output_tokens\":1}}\n\n" +
+				"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"
+			f := newFake(t, sseHandler(stream))
+			_, agg, _, err := collect(t, newTestClient(t, f.srv.URL), simpleRequest())
+			if err != nil || agg.FinishReason != want {
+				t.Errorf("finish = %q (%v), want %q", agg.FinishReason, err, want)
+			}
+		})
+	}
+}
+
+func TestChatJSONFallback(t *testing.T) {
+	f := newFake(t, jsonHandler(200, nil, string(readFixture(t, "message_tool_use.json"))))
+	c := newTestClient(t, f.srv.URL)
+	chunks, agg, usage, err := collect(t, c, simpleRequest())
+	if err != nil {
+		t.Fatalf("Chat: %v", err)
+	}
+	want := []llm.ToolCall{{ID: "toolu_01A09q90qw90lq917835lq9", Name: "get_weather", Arguments: `{"location": "San Francisco, CA", "unit": "celsius"}`}}
+	if !reflect.DeepEqual(agg.ToolCalls, want) || agg.FinishReason != llm.FinishToolCalls || agg.Text.String() != "I'll check the weather." ||
+		agg.Reasoning.String() != "I should look it up." || len(chunks) != 1 || usage.PromptTokens != 502 || usage.CachedTokens != 20 {
+		t.Errorf("calls %+v finish %q text %q usage %+v chunks %d", agg.ToolCalls, agg.FinishReason, agg.Text.String(), usage, len(chunks))
+	}
+}
+
+// canonicalFull is an OpenAI-shaped canonical request exercising every
+// translation the client makes.
+func canonicalFull() *llm.ChatRequest {
+	return &llm.ChatRequest{
+		Model: "claude-sonnet-4-5",
+		Messages: []llm.Message{
+			{Role: llm.RoleSystem, Content: textParts("You are terse.")},
+			{Role: llm.RoleUser, Name: "alice", Content: []llm.Part{
+				text("What is in these images?"),
+				{Type: llm.PartImage, ImageURL: "data:image/PNG;base64,iVBORw0KGgo=", Detail: "low"},
+				{Type: llm.PartImage, ImageURL: "https://example.com/cat.jpg"},
+			}},
+			{Role: llm.RoleUser, Content: textParts("Be quick.")},
+			{Role: llm.RoleAssistant, Content: []llm.Part{text("")}, ToolCalls: []llm.ToolCall{
+				{ID: "call_abc.123", Name: "get_weather", Arguments: `{"city":"Paris"}`},
+				{ID: "call_2", Name: "get_time", Arguments: ``},
+			}},
+			{Role: llm.RoleTool, ToolCallID: "call_abc.123", Content: textParts(`{"temp_c":21}`)},
+			{Role: llm.RoleTool, ToolCallID: "call_2", Content: []llm.Part{text("12:00"), text("UTC")}},
+			{Role: llm.RoleUser, Content: textParts("Thanks.")},
+			{Role: llm.RoleSystem, Content: textParts("Answer in French.")},
+			{Role: llm.RoleAssistant, Content: textParts("Il fait ")},
+		},
+		Temperature:      ptr(0.7),
+		TopP:             ptr(0.9),
+		TopK:             ptr(40),
+		MaxTokens:        ptr(512),
+		Stop:             []string{"\n\nHuman:"},
+		Seed:             ptr(int64(7)),
+		PresencePenalty:  ptr(0.5),
+		FrequencyPenalty: ptr(0.5),
+		ResponseFormat: &llm.ResponseFormat{Type: "json_schema", Name: "report", Strict: ptr(true),
+			Schema: json.RawMessage(`{"type":"object","properties":{"summary":{"type":"string"}},"required":["summary"],"additionalProperties":false}`)},
+		Tools: []llm.Tool{
+			{Name: "get_weather", Description: "Current weather", Parameters: json.RawMessage(`{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}`), Strict: ptr(true)},
+			{Name: "get_time"},
+		},
+		ToolChoice:        &llm.ToolChoice{Mode: "function", Name: "get_weather"},
+		ParallelToolCalls: ptr(false),
+		User:              "user-1234",
+		Extra:             map[string]json.RawMessage{"logprobs": json.RawMessage(`true`)},
+	}
+}
+
+func TestChatRequestBodyGolden(t *testing.T) {
+	body, err := appendMessagesRequest(nil, canonicalFull(), wireOptions{defaultMaxTokens: DefaultMaxTokens})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got, want any
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatalf("body is not JSON: %v\n%s", err, body)
+	}
+	if err := json.Unmarshal(readFixture(t, "upstream_request_full.json"), &want); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("upstream body differs from testdata/upstream_request_full.json:\n%s", body)
+	}
+	// The real wire format accepts it: the fake validates like Anthropic.
+	fake := anthropictest.NewT(t, anthropictest.Options{APIKey: "sk-ant-test"})
+	c := newTestClient(t, strings.TrimSuffix(fake.URL(), "/v1"))
+	if _, _, _, err := collect(t, c, canonicalFull()); err != nil {
+		t.Errorf("the fake refused the body: %v", err)
+	}
+}
+
+func TestChatRequestTranslation(t *testing.T) {
+	tests := []struct {
+		name    string
+		mod     func(r *llm.ChatRequest)
+		opts    func(o *Options)
+		check   func(t *testing.T, body map[string]any)
+		wantErr string
+	}{
+		{name: "default max_tokens", opts: func(o *Options) { o.DefaultMaxTokens = 77 }, check: func(t *testing.T, b map[string]any) {
+			if b["max_tokens"] != 77.0 {
+				t.Errorf("max_tokens = %v", b["max_tokens"])
+			}
+		}},
+		{name: "no system, no tools, no extras", check: func(t *testing.T, b map[string]any) {
+			for _, k := range []string{"system", "tools", "tool_choice", "metadata", "output_config", "temperature", "stop_sequences"} {
+				if _, ok := b[k]; ok {
+					t.Errorf("%s sent unasked", k)
+				}
+			}
+		}},
+		{name: "multi-part system becomes blocks", mod: func(r *llm.ChatRequest) {
+			r.Messages = append([]llm.Message{{Role: llm.RoleSystem, Content: []llm.Part{text("a"), text("b")}}}, r.Messages...)
+		}, check: func(t *testing.T, b map[string]any) {
+			want := []any{map[string]any{"type": "text", "text": "a"}, map[string]any{"type": "text", "text": "b"}}
+			if !reflect.DeepEqual(b["system"], want) {
+				t.Errorf("system = %v", b["system"])
+			}
+		}},
+		{name: "parallel off without a choice", mod: func(r *llm.ChatRequest) {
+			r.Tools = []llm.Tool{{Name: "f"}}
+			r.ParallelToolCalls = ptr(false)
+		}, check: func(t *testing.T, b map[string]any) {
+			if !reflect.DeepEqual(b["tool_choice"], map[string]any{"type": "auto", "disable_parallel_tool_use": true}) {
+				t.Errorf("tool_choice = %v", b["tool_choice"])
+			}
+		}},
+		{name: "tool choice required", mod: func(r *llm.ChatRequest) {
+			r.Tools = []llm.Tool{{Name: "f"}}
+			r.ToolChoice = &llm.ToolChoice{Mode: "required"}
+		}, check: func(t *testing.T, b map[string]any) {
+			if !reflect.DeepEqual(b["tool_choice"], map[string]any{"type": "any"}) {
+				t.Errorf("tool_choice = %v", b["tool_choice"])
+			}
+		}},
+		{name: "tool choice none takes nothing else", mod: func(r *llm.ChatRequest) {
+			r.Tools = []llm.Tool{{Name: "f"}}
+			r.ToolChoice = &llm.ToolChoice{Mode: "none"}
+			r.ParallelToolCalls = ptr(false)
+		}, check: func(t *testing.T, b map[string]any) {
+			if !reflect.DeepEqual(b["tool_choice"], map[string]any{"type": "none"}) {
+				t.Errorf("tool_choice = %v", b["tool_choice"])
+			}
+		}},
+		{name: "tool choice without tools is dropped", mod: func(r *llm.ChatRequest) {
+			r.ToolChoice = &llm.ToolChoice{Mode: "auto"}
+		}, check: func(t *testing.T, b map[string]any) {
+			if _, ok := b["tool_choice"]; ok {
+				t.Errorf("tool_choice = %v", b["tool_choice"])
+			}
+		}},
+		{name: "json_object is dropped", mod: func(r *llm.ChatRequest) {
+			r.ResponseFormat = &llm.ResponseFormat{Type: "json_object"}
+		}, check: func(t *testing.T, b map[string]any) {
+			if _, ok := b["output_config"]; ok {
+				t.Errorf("output_config = %v", b["output_config"])
+			}
+		}},
+		{name: "tool result image", mod: func(r *llm.ChatRequest) {
+			r.Messages = append(r.Messages,
+				llm.Message{Role: llm.RoleAssistant, ToolCalls: []llm.ToolCall{{ID: "t", Name: "shot", Arguments: "{}"}}},
+				llm.Message{Role: llm.RoleTool, ToolCallID: "t", Content: []llm.Part{{Type: llm.PartImage, ImageURL: "data:image/jpg;base64,/9j/"}}})
+		}, check: func(t *testing.T, b map[string]any) {
+			msgs := b["messages"].([]any)
+			last := msgs[len(msgs)-1].(map[string]any)["content"].([]any)[0].(map[string]any)
+			want := map[string]any{"type": "tool_result", "tool_use_id": "t", "content": []any{map[string]any{"type": "image",
+				"source": map[string]any{"type": "base64", "media_type": "image/jpeg", "data": "/9j/"}}}}
+			if !reflect.DeepEqual(last, want) {
+				t.Errorf("tool result = %v", last)
+			}
+		}},
+		{name: "empty turns dropped", mod: func(r *llm.ChatRequest) {
+			r.Messages = append(r.Messages, llm.Message{Role: llm.RoleAssistant, Content: textParts("  \n")})
+		}, check: func(t *testing.T, b map[string]any) {
+			if n := len(b["messages"].([]any)); n != 1 {
+				t.Errorf("%d turns: %v", n, b["messages"])
+			}
+		}},
+		{name: "prefill trimmed past a system message", mod: func(r *llm.ChatRequest) {
+			r.Messages = append(r.Messages, llm.Message{Role: llm.RoleAssistant, Content: textParts("Sure: ")}, llm.Message{Role: llm.RoleSystem, Content: textParts("late")})
+		}, check: func(t *testing.T, b map[string]any) {
+			msgs := b["messages"].([]any)
+			last := msgs[len(msgs)-1].(map[string]any)["content"].([]any)[0].(map[string]any)
+			if last["text"] != "Sure:" || b["system"] != "late" {
+				t.Errorf("last block = %v, system = %v", last, b["system"])
+			}
+		}},
+		{name: "temperature above 1", mod: func(r *llm.ChatRequest) { r.Temperature = ptr(1.5) }, wantErr: "temperature 1.5 is above Anthropic's maximum of 1"},
+		{name: "bad image URL", mod: func(r *llm.ChatRequest) {
+			r.Messages[0].Content = append(r.Messages[0].Content, llm.Part{Type: llm.PartImage, ImageURL: "ftp://x/y.png"})
+		}, wantErr: "image URL must be http(s) or a base64 data: URL"},
+		{name: "unsupported image type", mod: func(r *llm.ChatRequest) {
+			r.Messages[0].Content = append(r.Messages[0].Content, llm.Part{Type: llm.PartImage, ImageURL: "data:image/bmp;base64,AAAA"})
+		}, wantErr: `"image/bmp" is not one Anthropic accepts`},
+		{name: "tool message without id", mod: func(r *llm.ChatRequest) {
+			r.Messages = append(r.Messages, llm.Message{Role: llm.RoleTool, Content: textParts("x")})
+		}, wantErr: "tool message without tool_call_id"},
+		{name: "bad tool schema", mod: func(r *llm.ChatRequest) {
+			r.Tools = []llm.Tool{{Name: "f", Parameters: json.RawMessage(`{"type":`)}}
+		}, wantErr: "tools[0].parameters is not valid JSON"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake(t, sseHandler(string(readFixture(t, "stream_text.sse"))))
+			var mods []func(*Options)
+			if tt.opts != nil {
+				mods = append(mods, tt.opts)
+			}
+			c := newTestClient(t, f.srv.URL, mods...)
+			req := simpleRequest()
+			if tt.mod != nil {
+				tt.mod(req)
+			}
+			_, _, _, err := collect(t, c, req)
+			if tt.wantErr != "" {
+				var le *llm.Error
+				if !errors.As(err, &le) || le.Kind != llm.KindBadRequest || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Errorf("error = %v, want a bad_request containing %q", err, tt.wantErr)
+				}
+				f.mu.Lock()
+				defer f.mu.Unlock()
+				if len(f.reqs) != 0 {
+					t.Error("an invalid request was sent upstream")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var body map[string]any
+			if err := json.Unmarshal(f.last(t).Body, &body); err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, body)
+		})
+	}
+}
+
+// hijackCut writes a 200 chunked response with a partial stream, then
+// drops the connection without the terminating chunk.
+func hijackCut(w http.ResponseWriter, r *http.Request) {
+	conn, buf, err := w.(http.Hijacker).Hijack()
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	ev := "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hel\"}}\n\n"
+	fmt.Fprintf(buf, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n", len(ev), ev)
+	buf.Flush()
+}
+
+func TestChatErrors(t *testing.T) {
+	fixture := func(name string) string { return string(readFixture(t, name)) }
+	const start = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"usage\":{\"input_tokens\":3,\"output_tokens\":1}}}\n\n"
+	const delta = "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hel\"}}\n\n"
+	tests := []struct {
+		name        string
+		handler     http.HandlerFunc
+		opts        func(*Options)
+		wantKind    llm.Kind
+		wantStatus  int
+		wantRetry   time.Duration
+		wantMessage string // substring of Message
+		wantIs      error
+	}{
+		{name: "400 prompt too long", handler: jsonHandler(400, nil, fixture("error_prompt_too_long.json")),
+			wantKind: llm.KindContextLength, wantStatus: 400, wantMessage: "prompt is too long: 208310 tokens > 200000 maximum"},
+		{name: "400 invalid request", handler: jsonHandler(400, nil, fixture("error_invalid_request.json")),
+			wantKind: llm.KindBadRequest, wantStatus: 400, wantMessage: "max_tokens: Field required"},
+		{name: "400 low credit", handler: jsonHandler(400, nil, `{"type":"error","error":{"type":"invalid_request_error","message":"Your credit balance is too low to access the Anthropic API."}}`),
+			wantKind: llm.KindAuth, wantStatus: 400, wantMessage: "credit balance", wantIs: ErrBilling},
+		{name: "401", handler: jsonHandler(401, nil, fixture("error_authentication.json")),
+			wantKind: llm.KindAuth, wantStatus: 401, wantMessage: "invalid x-api-key"},
+		{name: "402 billing", handler: jsonHandler(402, nil, fixture("error_billing.json")),
+			wantKind: llm.KindAuth, wantStatus: 402, wantMessage: "credit balance is too low", wantIs: ErrBilling},
+		{name: "403", handler: jsonHandler(403, nil, fixture("error_permission.json")),
+			wantKind: llm.KindAuth, wantStatus: 403, wantMessage: "does not have permission"},
+		{name: "404 model", handler: jsonHandler(404, nil, fixture("error_not_found.json")),
+			wantKind: llm.KindNotFound, wantStatus: 404, wantMessage: "model: claude-3-opus-latest"},
+		{name: "413", handler: jsonHandler(413, nil, fixture("error_request_too_large.json")),
+			wantKind: llm.KindContextLength, wantStatus: 413, wantMessage: "maximum allowed number of bytes"},
+		{name: "429 retry-after", handler: jsonHandler(429, map[string]string{"Retry-After": "7"}, fixture("error_rate_limit.json")),
+			wantKind: llm.KindRateLimited, wantStatus: 429, wantRetry: 7 * time.Second, wantMessage: "rate limit"},
+		{name: "429 retry-after capped", handler: jsonHandler(429, map[string]string{"Retry-After": "86400"}, fixture("error_rate_limit.json")),
+			wantKind: llm.KindRateLimited, wantStatus: 429, wantRetry: MaxRetryAfter},
+		{name: "500", handler: jsonHandler(500, nil, fixture("error_api.json")),
+			wantKind: llm.KindServer, wantStatus: 500, wantMessage: "Internal server error"},
+		{name: "502 HTML", handler: jsonHandler(502, map[string]string{"Content-Type": "text/html"}, "<html><body>Bad Gateway</body></html>"),
+			wantKind: llm.KindServer, wantStatus: 502, wantMessage: "Bad Gateway"},
+		{name: "504 timeout_error", handler: jsonHandler(504, nil, fixture("error_timeout.json")),
+			wantKind: llm.KindTimeout, wantStatus: 504, wantMessage: "Request timed out"},
+		{name: "529 overloaded", handler: jsonHandler(529, map[string]string{"Retry-After": "3"}, fixture("error_overloaded.json")),
+			wantKind: llm.KindOverloaded, wantStatus: 529, wantRetry: 3 * time.Second, wantMessage: "Overloaded"},
+		{name: "500 saying overloaded", handler: jsonHandler(500, nil, fixture("error_overloaded.json")),
+			wantKind: llm.KindOverloaded, wantStatus: 500},
+		{name: "SSE overloaded mid-stream", handler: sseHandler(fixture("stream_error.sse")),
+			wantKind: llm.KindOverloaded, wantMessage: "Overloaded"},
+		{name: "SSE prompt too long", handler: sseHandler(start + "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\",\"message\":\"prompt is too long\"}}\n\n"),
+			wantKind: llm.KindContextLength},
+		{name: "SSE rate limit", handler: sseHandler("event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"rate_limit_error\",\"message\":\"slow down\"}}\n\n"),
+			wantKind: llm.KindRateLimited, wantMessage: "slow down"},
+		{name: "SSE unknown error type", handler: sseHandler("event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"brand_new_error\",\"message\":\"?\"}}\n\n"),
+			wantKind: llm.KindServer},
+		{name: "SSE error not JSON", handler: sseHandler("event: error\ndata: oops\n\n"), wantKind: llm.KindServer, wantIs: ErrMalformed},
+		{name: "event not JSON", handler: sseHandler(start + "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\"\n\n"),
+			wantKind: llm.KindServer, wantIs: ErrMalformed},
+		{name: "delta without index", handler: sseHandler(start + "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"delta\":{\"type\":\"text_delta\",\"text\":\"x\"}}\n\n"),
+			wantKind: llm.KindServer, wantIs: ErrMalformed},
+		{name: "hostile block index", handler: sseHandler(start + "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":99999999,\"content_block\":{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"f\",\"input\":{}}}\n\n"),
+			wantKind: llm.KindServer, wantIs: ErrMalformed},
+		{name: "stream cut without message_stop", handler: sseHandler(start + delta),
+			wantKind: llm.KindServer, wantIs: ErrStreamCut},
+		{name: "stream cut after message_delta", handler: sseHandler(start + delta + "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":2}}\n\n"),
+			wantKind: llm.KindServer, wantIs: ErrStreamCut},
+		{name: "stream cut mid-body", handler: hijackCut, wantKind: llm.KindServer, wantIs: ErrStreamCut},
+		{name: "empty stream", handler: sseHandler(""), wantKind: llm.KindServer, wantIs: ErrStreamCut},
+		{name: "oversized event", handler: sseHandler(start + "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"" + strings.Repeat("x", 2000) + "\"}}\n\n"),
+			opts: func(o *Options) { o.MaxResponseBytes = 1024 }, wantKind: llm.KindServer, wantIs: ErrMalformed},
+		{name: "JSON error with 200", handler: jsonHandler(200, nil, fixture("error_overloaded.json")), wantKind: llm.KindOverloaded, wantMessage: "Overloaded"},
+		{name: "JSON body cut", handler: jsonHandler(200, nil, `{"id":"msg","type":"message","content":[{"type":"text","text":"Hel`), wantKind: llm.KindServer, wantIs: ErrMalformed},
+		{name: "oversized JSON body", handler: jsonHandler(200, nil, fixture("message_tool_use.json")),
+			opts: func(o *Options) { o.MaxResponseBytes = 100 }, wantKind: llm.KindServer, wantIs: ErrMalformed},
+		{name: "whole-request timeout", handler: func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/event-stream")
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+		}, opts: func(o *Options) { o.Timeout = 50 * time.Millisecond }, wantKind: llm.KindTimeout},
+		{name: "429 tokens reset", handler: func(w http.ResponseWriter, r *http.Request) {
+			now := time.Now().UTC()
+			jsonHandler(429, map[string]string{
+				"anthropic-ratelimit-requests-remaining": "10", "anthropic-ratelimit-requests-reset": now.Add(50 * time.Second).Format(time.RFC3339),
+				"anthropic-ratelimit-tokens-remaining": "0", "anthropic-ratelimit-tokens-reset": now.Add(20 * time.Second).Format(time.RFC3339),
+			}, fixture("error_rate_limit.json"))(w, r)
+		}, wantKind: llm.KindRateLimited, wantStatus: 429, wantRetry: 20 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake(t, tt.handler)
+			var mods []func(*Options)
+			if tt.opts != nil {
+				mods = append(mods, tt.opts)
+			}
+			c := newTestClient(t, f.srv.URL, mods...)
+			_, _, _, err := collect(t, c, simpleRequest())
+			var le *llm.Error
+			if !errors.As(err, &le) {
+				t.Fatalf("error = %v (%T), want *llm.Error", err, err)
+			}
+			if le.Provider != "fake" {
+				t.Errorf("Provider = %q", le.Provider)
+			}
+			if le.Kind != tt.wantKind {
+				t.Errorf("Kind = %v, want %v (%v)", le.Kind, tt.wantKind, err)
+			}
+			if le.Status != tt.wantStatus {
+				t.Errorf("Status = %d, want %d", le.Status, tt.wantStatus)
+			}
+			// Reset times have one-second resolution: allow for it.
+			if d := le.RetryAfter - tt.wantRetry; d > 0 || d < -time.Second || (tt.wantRetry == 0) != (le.RetryAfter == 0) {
+				t.Errorf("RetryAfter = %v, want %v", le.RetryAfter, tt.wantRetry)
+			}
+			if !strings.Contains(le.Message, tt.wantMessage) {
+				t.Errorf("Message = %q, want it to contain %q", le.Message, tt.wantMessage)
+			}
+			if tt.wantIs != nil && !errors.Is(err, tt.wantIs) {
+				t.Errorf("error %v is not %v", err, tt.wantIs)
+			}
+		})
+	}
+}
+
+func TestRetryAfter(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) string { return now.Add(d).Format(time.RFC3339) }
+	tests := []struct {
+		name   string
+		status int
+		header map[string]string
+		want   time.Duration
+	}{
+		{"none", 429, nil, 0},
+		{"seconds", 429, map[string]string{"Retry-After": "2"}, 2 * time.Second},
+		{"HTTP date", 529, map[string]string{"Retry-After": now.Add(90 * time.Second).Format(http.TimeFormat)}, 90 * time.Second},
+		{"retry-after wins", 429, map[string]string{"Retry-After": "4", "anthropic-ratelimit-requests-reset": at(time.Minute)}, 4 * time.Second},
+		{"requests exhausted", 429, map[string]string{"anthropic-ratelimit-requests-remaining": "0", "anthropic-ratelimit-requests-reset": at(30 * time.Second),
+			"anthropic-ratelimit-tokens-reset": at(5 * time.Minute)}, 30 * time.Second},
+		{"output tokens exhausted", 429, map[string]string{"anthropic-ratelimit-output-tokens-remaining": "0", "anthropic-ratelimit-output-tokens-reset": at(12 * time.Second),
+			"anthropic-ratelimit-requests-reset": at(time.Minute)}, 12 * time.Second},
+		{"none exhausted: latest", 429, map[string]string{"anthropic-ratelimit-requests-reset": at(3 * time.Second), "anthropic-ratelimit-tokens-reset": at(8 * time.Second)}, 8 * time.Second},
+		{"reset capped", 429, map[string]string{"anthropic-ratelimit-tokens-reset": at(24 * time.Hour)}, MaxRetryAfter},
+		{"reset in the past", 429, map[string]string{"anthropic-ratelimit-tokens-reset": at(-time.Minute)}, 0},
+		{"reset garbage", 429, map[string]string{"anthropic-ratelimit-tokens-reset": "soon"}, 0},
+		{"reset ignored off 429", 500, map[string]string{"anthropic-ratelimit-tokens-reset": at(time.Minute)}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{}
+			for k, v := range tt.header {
+				h.Set(k, v)
+			}
+			if got := retryAfter(h, tt.status, now); got != tt.want {
+				t.Errorf("retryAfter = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestChatConnectionRefused(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	c := newTestClient(t, "http://"+addr)
+	_, _, _, err = collect(t, c, simpleRequest())
+	if k := llm.KindOf(err); k != llm.KindUnavailable {
+		t.Errorf("Kind = %v, want unavailable (%v)", k, err)
+	}
+	if err := c.Ping(context.Background()); llm.KindOf(err) != llm.KindUnavailable {
+		t.Errorf("Ping = %v, want an unavailable error", err)
+	}
+}
+
+func TestChatEmitErrorPassesThrough(t *testing.T) {
+	fake := anthropictest.NewT(t, anthropictest.Options{ChunkDelay: 20 * time.Millisecond})
+	c := newTestClient(t, strings.TrimSuffix(fake.URL(), "/v1"))
+	stop := errors.New("client write failed")
+	_, err := c.Chat(context.Background(), simpleRequest(), func(*llm.Chunk) error { return stop })
+	if err != stop {
+		t.Errorf("error = %v, want the emit error unchanged", err)
+	}
+	waitFor(t, "the fake to see the client leave", func() bool { return fake.Aborted() == 1 })
+}
+
+// waitFor polls cond until it holds or five seconds pass.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestModels(t *testing.T) {
+	page := 0
+	f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
+		page++
+		switch r.URL.Query().Get("after_id") {
+		case "":
+			jsonHandler(200, nil, `{"data":[{"type":"model","id":"claude-sonnet-4-5-20250929","display_name":"Claude Sonnet 4.5","created_at":"2025-09-29T00:00:00Z"},{"type":"model","id":""}],"has_more":true,"first_id":"claude-sonnet-4-5-20250929","last_id":"claude-sonnet-4-5-20250929"}`)(w, r)
+		default:
+			jsonHandler(200, nil, `{"data":[{"type":"model","id":"claude-haiku-4-5","created_at":"bad"}],"has_more":false,"last_id":"claude-haiku-4-5"}`)(w, r)
+		}
+	})
+	c := newTestClient(t, f.srv.URL)
+	got, err := c.Models(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []llm.Model{
+		{ID: "claude-sonnet-4-5-20250929", Provider: "fake", OwnedBy: "anthropic", Created: time.Date(2025, 9, 29, 0, 0, 0, 0, time.UTC)},
+		{ID: "claude-haiku-4-5", Provider: "fake", OwnedBy: "anthropic"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("models = %+v, want %+v", got, want)
+	}
+	r := f.last(t)
+	if r.Method != http.MethodGet || r.Path != "/v1/models" || r.Query != "after_id=claude-sonnet-4-5-20250929&limit=1000" || r.Header.Get("X-Api-Key") != "sk-ant-test" {
+		t.Errorf("request = %s %s?%s %v", r.Method, r.Path, r.Query, r.Header)
+	}
+	t.Run("pages are bounded", func(t *testing.T) {
+		n := 0
+		f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
+			n++
+			jsonHandler(200, nil, fmt.Sprintf(`{"data":[{"id":"m%d"}],"has_more":true,"last_id":"m%d"}`, n, n))(w, r)
+		})
+		got, err := newTestClient(t, f.srv.URL).Models(context.Background())
+		if err != nil || len(got) != maxModelPages || n != maxModelPages {
+			t.Errorf("%d models from %d pages (%v), want %d", len(got), n, err, maxModelPages)
+		}
+	})
+	t.Run("against the fake", func(t *testing.T) {
+		fake := anthropictest.NewT(t, anthropictest.Options{APIKey: "sk-ant-test"})
+		got, err := newTestClient(t, strings.TrimSuffix(fake.URL(), "/v1")).Models(context.Background())
+		if err != nil || len(got) != len(anthropictest.DefaultModels) || got[0].ID != anthropictest.DefaultModels[0] || got[0].Created.IsZero() {
+			t.Errorf("models = %+v (%v)", got, err)
+		}
+	})
+	t.Run("auth error", func(t *testing.T) {
+		f := newFake(t, jsonHandler(401, nil, string(readFixture(t, "error_authentication.json"))))
+		if _, err := newTestClient(t, f.srv.URL).Models(context.Background()); llm.KindOf(err) != llm.KindAuth {
+			t.Errorf("error = %v", err)
+		}
+	})
+}
+
+func TestPing(t *testing.T) {
+	tests := []struct {
+		name    string
+		handler http.HandlerFunc
+	}{
+		{"200", jsonHandler(200, nil, `{"data":[]}`)},
+		{"401 still proves the link", jsonHandler(401, nil, `{"type":"error","error":{"type":"authentication_error","message":"x"}}`)},
+		{"529 still proves the link", jsonHandler(529, nil, `oops`)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake(t, tt.handler)
+			c := newTestClient(t, f.srv.URL, func(o *Options) { o.APIKey = "" })
+			if err := c.Ping(context.Background()); err != nil {
+				t.Errorf("Ping = %v", err)
+			}
+			r := f.last(t)
+			if r.Path != "/v1/models" || r.Query != "limit=1" || r.Header.Get("X-Api-Key") != "" {
+				t.Errorf("request %s?%s with key %q", r.Path, r.Query, r.Header.Get("X-Api-Key"))
+			}
+		})
+	}
+	t.Run("timeout", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		// Accept and say nothing.
+		go func() {
+			for {
+				conn, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				go func() { io.Copy(io.Discard, bufio.NewReader(conn)); conn.Close() }()
+			}
+		}()
+		c := newTestClient(t, "http://"+ln.Addr().String())
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		if err := c.Ping(ctx); llm.KindOf(err) != llm.KindTimeout {
+			t.Errorf("Ping = %v, want a timeout", err)
+		}
+	})
+}
+
+func TestNew(t *testing.T) {
+	tests := []struct {
+		name    string
+		opts    Options
+		wantErr []string // substrings; empty means success
+	}{
+		{name: "zero options", opts: Options{}},
+		{name: "bad scheme", opts: Options{BaseURL: "ftp://x/v1"}, wantErr: []string{`BaseURL "ftp://x/v1": scheme must be http or https`}},
+		{name: "no host", opts: Options{BaseURL: "http:///v1"}, wantErr: []string{"host is missing"}},
+		{name: "query", opts: Options{BaseURL: "http://x/v1?a=b"}, wantErr: []string{"query or fragment"}},
+		{name: "everything wrong at once", opts: Options{
+			BaseURL: "http://x", Timeout: -1, ConnectTimeout: -1, MaxResponseBytes: -1, DefaultMaxTokens: -1, Version: "2023\n",
+			APIKey: "k", Headers: map[string]string{"Bad Name": "v", "X-Ok": "a\nb", "x-api-key": "other", "Anthropic-Version": "2024-01-01"},
+		}, wantErr: []string{"Timeout -1ns", "ConnectTimeout -1ns", "MaxResponseBytes -1", "DefaultMaxTokens -1", "Version: contains control characters",
+			`"Bad Name" is not a valid header name`, `Headers["X-Ok"]`, "x-api-key conflicts with APIKey", "anthropic-version is set by Version"}},
+		{name: "control char in key", opts: Options{APIKey: "sk\r\n"}, wantErr: []string{"APIKey"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := New(tt.opts)
+			if len(tt.wantErr) == 0 {
+				if err != nil {
+					t.Fatalf("New: %v", err)
+				}
+				if c.Name() != DefaultName || c.base != DefaultBaseURL || c.timeout != DefaultTimeout || c.maxBytes != DefaultMaxResponseBytes ||
+					c.wire.defaultMaxTokens != DefaultMaxTokens || c.header.Get("Anthropic-Version") != DefaultVersion {
+					t.Errorf("defaults not applied: %q %q %v %d %d %v", c.Name(), c.base, c.timeout, c.maxBytes, c.wire.defaultMaxTokens, c.header)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("New succeeded")
+			}
+			if !strings.HasPrefix(err.Error(), "anthropic: new") {
+				t.Errorf("error %q lacks the component prefix", err)
+			}
+			for _, w := range tt.wantErr {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,209 @@
+package anthropic
+
+import (
+	"encoding/json"
+	"strconv"
+
+	"github.com/edgeway/edgeway/edge/llm"
+)
+
+// Anthropic error types, for AppendError and AppendStreamError.
+const (
+	TypeInvalidRequest  = "invalid_request_error"
+	TypeAuthentication  = "authentication_error"
+	TypeBilling         = "billing_error"
+	TypePermission      = "permission_error"
+	TypeNotFound        = "not_found_error"
+	TypeRequestTooLarge = "request_too_large"
+	TypeRateLimit       = "rate_limit_error"
+	TypeAPI             = "api_error"
+	TypeTimeout         = "timeout_error"
+	TypeOverloaded      = "overloaded_error"
+)
+
+// ErrorType returns the Anthropic error type for an HTTP status, as
+// Anthropic's error reference pairs them: 400 invalid_request_error, 401
+// authentication_error, 402 billing_error, 403 permission_error, 404
+// not_found_error, 413 request_too_large, 429 rate_limit_error, 500
+// api_error, 504 timeout_error, 529 overloaded_error. 503 is
+// overloaded_error too; other 4xx are invalid_request_error and other 5xx
+// api_error.
+func ErrorType(status int) string {
+	switch {
+	case status == 401:
+		return TypeAuthentication
+	case status == 402:
+		return TypeBilling
+	case status == 403:
+		return TypePermission
+	case status == 404:
+		return TypeNotFound
+	case status == 413:
+		return TypeRequestTooLarge
+	case status == 429:
+		return TypeRateLimit
+	case status == 504:
+		return TypeTimeout
+	case status == 503 || status == 529:
+		return TypeOverloaded
+	case status >= 500:
+		return TypeAPI
+	}
+	return TypeInvalidRequest
+}
+
+// AppendError appends Anthropic's error body
+// {"type":"error","error":{"type":…,"message":…}} to dst.
+func AppendError(dst []byte, typ, message string) []byte {
+	dst = append(dst, `{"type":"error","error":{"type":`...)
+	dst = appendJSONString(dst, typ)
+	dst = append(dst, `,"message":`...)
+	dst = appendJSONString(dst, message)
+	return append(dst, "}}"...)
+}
+
+// AppendStreamError appends an "error" SSE event, for a failure after the
+// stream has started (the HTTP status is already sent), as Anthropic
+// sends overloaded_error mid-stream.
+func AppendStreamError(dst []byte, typ, message string) []byte {
+	dst = append(dst, "event: error\ndata: "...)
+	dst = AppendError(dst, typ, message)
+	return append(dst, "\n\n"...)
+}
+
+// AppendPing appends a "ping" SSE event, which Anthropic clients ignore;
+// a server may send it to keep an idle stream open.
+func AppendPing(dst []byte) []byte {
+	return append(dst, "event: ping\ndata: {\"type\":\"ping\"}\n\n"...)
+}
+
+// AppendCountTokens appends the /v1/messages/count_tokens answer
+// {"input_tokens":n}.
+func AppendCountTokens(dst []byte, n int) []byte {
+	dst = append(dst, `{"input_tokens":`...)
+	dst = strconv.AppendInt(dst, int64(n), 10)
+	return append(dst, '}')
+}
+
+// appendUsage appends Anthropic's usage object. Anthropic counts cache
+// reads and writes apart from input_tokens; llm.Usage counts them inside
+// PromptTokens, so they are taken out again.
+func appendUsage(dst []byte, u llm.Usage) []byte {
+	input := max(u.PromptTokens-u.CachedTokens-u.CacheWriteTokens, 0)
+	dst = append(dst, `{"input_tokens":`...)
+	dst = strconv.AppendInt(dst, int64(input), 10)
+	dst = append(dst, `,"cache_creation_input_tokens":`...)
+	dst = strconv.AppendInt(dst, int64(u.CacheWriteTokens), 10)
+	dst = append(dst, `,"cache_read_input_tokens":`...)
+	dst = strconv.AppendInt(dst, int64(u.CachedTokens), 10)
+	dst = append(dst, `,"output_tokens":`...)
+	dst = strconv.AppendInt(dst, int64(u.CompletionTokens), 10)
+	return append(dst, '}')
+}
+
+// stopReason maps a canonical finish reason to Anthropic's stop_reason.
+// A model that called tools but said "stop" (several local runtimes do)
+// is reported as tool_use, because Anthropic clients run tools on that.
+// Which stop sequence matched is not carried by llm.Chunk, so
+// "stop_sequence" is never reported.
+func stopReason(fr llm.FinishReason, calledTools bool) string {
+	switch fr {
+	case llm.FinishLength:
+		return "max_tokens"
+	case llm.FinishToolCalls:
+		return "tool_use"
+	case llm.FinishContentFilter:
+		return "refusal"
+	}
+	if calledTools {
+		return "tool_use"
+	}
+	return "end_turn"
+}
+
+// appendToolInput appends a tool call's arguments as the input object
+// Anthropic requires. Arguments that are not a JSON object (empty, cut
+// off by max_tokens, or a model's malformed output) become {}: the block
+// must stay valid JSON, and stop_reason tells a client when output was
+// cut.
+func appendToolInput(dst []byte, args string) []byte {
+	if isJSONObject(args) {
+		return append(dst, args...)
+	}
+	return append(dst, "{}"...)
+}
+
+// isJSONObject reports whether s is one valid JSON object.
+func isJSONObject(s string) bool {
+	i := 0
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r') {
+		i++
+	}
+	return i < len(s) && s[i] == '{' && json.Valid([]byte(s))
+}
+
+// appendToolID appends a tool_use id, making one up from the message id
+// and the call's position when the upstream gave none.
+func appendToolID(dst []byte, id, msgID string, i int) []byte {
+	if id != "" {
+		return appendJSONString(dst, id)
+	}
+	dst = append(dst, `"toolu_`...)
+	for j := 0; j < len(msgID); j++ {
+		if c := msgID[j]; c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
+			dst = append(dst, c)
+		}
+	}
+	dst = append(dst, '_')
+	dst = strconv.AppendInt(dst, int64(i), 10)
+	return append(dst, '"')
+}
+
+// AppendMessageResponse appends a whole Anthropic "message" object built
+// from a, for a client that did not stream. Content holds, in order, a
+// thinking block (when the upstream reasoned; its signature is empty
+// because no Anthropic model signed it), a text block (when there is
+// text) and one tool_use block per call. A call's input is its arguments
+// when they are a JSON object and {} otherwise (see appendToolInput).
+func AppendMessageResponse(dst []byte, id, model string, a *llm.Aggregate) []byte {
+	dst = append(dst, `{"id":`...)
+	dst = appendJSONString(dst, id)
+	dst = append(dst, `,"type":"message","role":"assistant","model":`...)
+	dst = appendJSONString(dst, model)
+	dst = append(dst, `,"content":[`...)
+	comma := false
+	if r := a.Reasoning.String(); r != "" {
+		dst = append(dst, `{"type":"thinking","thinking":`...)
+		dst = appendJSONString(dst, r)
+		dst = append(dst, `,"signature":""}`...)
+		comma = true
+	}
+	if t := a.Text.String(); t != "" {
+		if comma {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"type":"text","text":`...)
+		dst = appendJSONString(dst, t)
+		dst = append(dst, '}')
+		comma = true
+	}
+	for i := range a.ToolCalls {
+		tc := &a.ToolCalls[i]
+		if comma {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"type":"tool_use","id":`...)
+		dst = appendToolID(dst, tc.ID, id, i)
+		dst = append(dst, `,"name":`...)
+		dst = appendJSONString(dst, tc.Name)
+		dst = append(dst, `,"input":`...)
+		dst = appendToolInput(dst, tc.Arguments)
+		dst = append(dst, '}')
+		comma = true
+	}
+	dst = append(dst, `],"stop_reason":"`...)
+	dst = append(dst, stopReason(a.FinishReason, len(a.ToolCalls) > 0)...)
+	dst = append(dst, `","stop_sequence":null,"usage":`...)
+	dst = appendUsage(dst, a.Usage)
+	return append(dst, '}')
+}

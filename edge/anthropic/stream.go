@@ -1,0 +1,680 @@
+package anthropic
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/edgeway/edgeway/edge/llm"
+)
+
+// maxStreamBlocks bounds the content block indexes a stream may use, so a
+// hostile index cannot make the block table grow without limit.
+const maxStreamBlocks = 1024
+
+// evType is a stream event's type.
+type evType uint8
+
+const (
+	evUnknown evType = iota
+	evMessageStart
+	evBlockStart
+	evBlockDelta
+	evBlockStop
+	evMessageDelta
+	evMessageStop
+	evPing
+	evError
+)
+
+func eventType(b []byte) evType {
+	switch string(b) {
+	case "message_start":
+		return evMessageStart
+	case "content_block_start":
+		return evBlockStart
+	case "content_block_delta":
+		return evBlockDelta
+	case "content_block_stop":
+		return evBlockStop
+	case "message_delta":
+		return evMessageDelta
+	case "message_stop":
+		return evMessageStop
+	case "ping":
+		return evPing
+	case "error":
+		return evError
+	}
+	return evUnknown
+}
+
+// Content block and delta types the stream acts on; others (server tool
+// blocks, signature and citation deltas, ...) are skipped.
+const (
+	kindOther uint8 = iota
+	kindText
+	kindToolUse
+	kindThinking
+	kindTextDelta
+	kindInputJSON
+	kindThinkingDelta
+)
+
+func contentKind(b []byte) uint8 {
+	switch string(b) {
+	case "text":
+		return kindText
+	case "tool_use":
+		return kindToolUse
+	case "thinking":
+		return kindThinking
+	case "text_delta":
+		return kindTextDelta
+	case "input_json_delta":
+		return kindInputJSON
+	case "thinking_delta":
+		return kindThinkingDelta
+	}
+	return kindOther
+}
+
+// wireUsage is Anthropic's usage; a field is -1 until reported. Counts
+// are cumulative: a later report replaces an earlier one.
+type wireUsage struct {
+	input, output, cacheRead, cacheWrite int64
+}
+
+func (u *wireUsage) reset() { *u = wireUsage{-1, -1, -1, -1} }
+
+// merge takes the fields o reports.
+func (u *wireUsage) merge(o wireUsage) {
+	if o.input >= 0 {
+		u.input = o.input
+	}
+	if o.output >= 0 {
+		u.output = o.output
+	}
+	if o.cacheRead >= 0 {
+		u.cacheRead = o.cacheRead
+	}
+	if o.cacheWrite >= 0 {
+		u.cacheWrite = o.cacheWrite
+	}
+}
+
+// canonical converts to llm.Usage, whose PromptTokens include the cached
+// and cache-written tokens that Anthropic counts apart.
+func (u *wireUsage) canonical() llm.Usage {
+	n := func(v int64) int { return int(max(v, 0)) }
+	out := llm.Usage{
+		PromptTokens:     n(u.input) + n(u.cacheRead) + n(u.cacheWrite),
+		CompletionTokens: n(u.output),
+		CachedTokens:     n(u.cacheRead),
+		CacheWriteTokens: n(u.cacheWrite),
+	}
+	out.TotalTokens = out.PromptTokens + out.CompletionTokens
+	return out
+}
+
+// event is one parsed stream event. Strings are copies the chunk may
+// carry.
+type event struct {
+	typ      evType
+	index    int
+	hasIndex bool
+	// content_block (start) or delta.
+	kind     uint8
+	id, name string
+	text     string // text, thinking, or partial_json
+	// message_delta.
+	stop     llm.FinishReason
+	usage    wireUsage
+	hasUsage bool
+	model    string
+}
+
+// msgStream turns an upstream Messages event stream (or one message
+// object) into llm.Chunks. One msgStream serves one request; it reuses a
+// single Chunk for every emit.
+type msgStream struct {
+	c        *Client
+	r        jsonReader
+	chunk    llm.Chunk
+	ev       event
+	wire     wireUsage
+	usage    llm.Usage
+	started  bool // a chunk was emitted (role and model go on the first)
+	stopped  bool // message_stop arrived
+	model    string
+	tools    int
+	blockMap []int32 // content block index → tool call index + 1
+}
+
+// read consumes an SSE body until message_stop or its end.
+func (s *msgStream) read(ctx context.Context, body io.Reader, emit func(*llm.Chunk) error) (llm.Usage, error) {
+	s.wire.reset()
+	sr := newSSEReader(body, int(s.c.maxBytes))
+	for {
+		name, data, err := sr.next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return s.usage, s.readError(ctx, err)
+		}
+		if len(data) == 0 {
+			continue
+		}
+		if err := s.consume(name, data, emit); err != nil {
+			return s.usage, err
+		}
+		if s.stopped {
+			return s.usage, nil
+		}
+	}
+	return s.usage, s.c.streamCut("chat", "no message_stop", nil)
+}
+
+func (s *msgStream) readError(ctx context.Context, err error) error {
+	switch {
+	case ctx.Err() != nil:
+		return s.c.transportError(ctx, "chat", err)
+	case errors.Is(err, errEventTooLarge):
+		return s.c.malformed("chat", fmt.Errorf("one SSE event exceeds %d bytes", s.c.maxBytes))
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		// The connection closed mid-body: the server died or a proxy
+		// cut the stream.
+		return s.c.streamCut("chat", "connection closed", err)
+	}
+	return s.c.transportError(ctx, "chat", err)
+}
+
+// consume parses one event and acts on it. name is the SSE event name,
+// used when the data has no "type".
+func (s *msgStream) consume(name, data []byte, emit func(*llm.Chunk) error) error {
+	ev := &s.ev
+	if err := s.parseEvent(data); err != nil {
+		return s.c.malformed("chat", err)
+	}
+	if ev.typ == evUnknown && len(name) > 0 {
+		ev.typ = eventType(name)
+	}
+	c := s.chunk.ToolCalls[:0]
+	s.chunk = llm.Chunk{ToolCalls: c}
+	switch ev.typ {
+	case evError:
+		return s.c.eventError(data, "chat")
+	case evMessageStart:
+		if ev.model != "" {
+			s.model = ev.model
+		}
+		if ev.hasUsage {
+			s.wire.merge(ev.usage)
+			s.usage = s.wire.canonical()
+		}
+		return nil
+	case evBlockStart:
+		if !ev.hasIndex {
+			return s.c.malformed("chat", errors.New("content_block_start without index"))
+		}
+		switch ev.kind {
+		case kindText:
+			s.chunk.Text = ev.text
+		case kindThinking:
+			s.chunk.Reasoning = ev.text
+		case kindToolUse:
+			t, err := s.newTool(ev.index)
+			if err != nil {
+				return s.c.malformed("chat", err)
+			}
+			s.chunk.ToolCalls = append(s.chunk.ToolCalls, llm.ToolCallDelta{Index: t, ID: ev.id, Name: ev.name})
+		}
+	case evBlockDelta:
+		if !ev.hasIndex {
+			return s.c.malformed("chat", errors.New("content_block_delta without index"))
+		}
+		switch ev.kind {
+		case kindTextDelta:
+			s.chunk.Text = ev.text
+		case kindThinkingDelta:
+			s.chunk.Reasoning = ev.text
+		case kindInputJSON:
+			if t := s.toolOf(ev.index); t >= 0 && ev.text != "" {
+				s.chunk.ToolCalls = append(s.chunk.ToolCalls, llm.ToolCallDelta{Index: t, Arguments: ev.text})
+			}
+		}
+	case evMessageDelta:
+		s.chunk.FinishReason = ev.stop
+		if ev.hasUsage {
+			s.wire.merge(ev.usage)
+			s.usage = s.wire.canonical()
+			s.chunk.Usage = &s.usage
+		}
+	case evMessageStop:
+		s.stopped = true
+		return nil
+	default:
+		// ping, content_block_stop, and event types added after this
+		// was written (Anthropic's versioning policy allows new ones).
+		return nil
+	}
+	return s.emit(emit)
+}
+
+// emit sends the chunk if it carries anything.
+func (s *msgStream) emit(emit func(*llm.Chunk) error) error {
+	c := &s.chunk
+	if c.Text == "" && c.Reasoning == "" && len(c.ToolCalls) == 0 && c.FinishReason == "" && c.Usage == nil {
+		return nil
+	}
+	if !s.started {
+		s.started = true
+		c.Role, c.Model = llm.RoleAssistant, s.model
+	}
+	return emit(c)
+}
+
+// newTool numbers the tool_use block at a content index.
+func (s *msgStream) newTool(index int) (int, error) {
+	if index < 0 || index >= maxStreamBlocks {
+		return 0, errors.New("content block index " + strconv.Itoa(index) + " out of range")
+	}
+	for len(s.blockMap) <= index {
+		s.blockMap = append(s.blockMap, 0)
+	}
+	if s.blockMap[index] == 0 {
+		s.blockMap[index] = int32(s.tools + 1)
+		s.tools++
+	}
+	return int(s.blockMap[index] - 1), nil
+}
+
+// toolOf returns the tool call index of the block at index, or -1 when it
+// is not a tool_use block (server tool input deltas are skipped).
+func (s *msgStream) toolOf(index int) int {
+	if index < 0 || index >= len(s.blockMap) {
+		return -1
+	}
+	return int(s.blockMap[index]) - 1
+}
+
+// parseEvent reads one event's JSON into s.ev.
+func (s *msgStream) parseEvent(data []byte) error {
+	ev := &s.ev
+	*ev = event{}
+	ev.usage.reset()
+	r := &s.r
+	r.reset(data)
+	if r.peek() != '{' {
+		return errors.New("event is not a JSON object")
+	}
+	r.openObject()
+	var n int
+	for {
+		key, more, err := r.objNext(&n)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
+		switch string(key) {
+		case "type":
+			var b []byte
+			if b, err = r.strBytes(); err == nil {
+				ev.typ = eventType(b)
+			}
+		case "index":
+			var v int64
+			if v, err = s.count(); err == nil {
+				ev.index, ev.hasIndex = int(v), true
+			}
+		case "content_block", "delta":
+			err = s.block()
+		case "usage":
+			err = s.usageObject(&ev.usage)
+			ev.hasUsage = err == nil
+		case "message":
+			err = s.messageObject()
+		default:
+			// error is parsed again by eventError; other members are
+			// not needed.
+			err = r.skip()
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return r.end()
+}
+
+// block reads a content_block or delta object.
+func (s *msgStream) block() error {
+	r, ev := &s.r, &s.ev
+	if null, err := r.null(); null || err != nil {
+		return err
+	}
+	if r.peek() != '{' {
+		return errors.New("content block is not an object")
+	}
+	r.openObject()
+	var n int
+	for {
+		key, more, err := r.objNext(&n)
+		if err != nil || !more {
+			return err
+		}
+		switch string(key) {
+		case "type":
+			var b []byte
+			if b, err = r.strBytes(); err == nil {
+				ev.kind = contentKind(b)
+			}
+		case "text", "thinking", "partial_json":
+			ev.text, err = s.optStr()
+		case "id":
+			ev.id, err = s.optStr()
+		case "name":
+			ev.name, err = s.optStr()
+		case "stop_reason":
+			var b []byte
+			if null, err2 := r.null(); null || err2 != nil {
+				err = err2
+				break
+			}
+			if b, err = r.strBytes(); err == nil {
+				ev.stop = finishReason(b)
+			}
+		default:
+			// input ({} at start), signature, stop_sequence, ...
+			err = r.skip()
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// finishReason maps Anthropic's stop_reason to the canonical one.
+func finishReason(b []byte) llm.FinishReason {
+	switch string(b) {
+	case "max_tokens", "model_context_window_exceeded":
+		return llm.FinishLength
+	case "tool_use":
+		return llm.FinishToolCalls
+	case "refusal":
+		return llm.FinishContentFilter
+	}
+	// end_turn, stop_sequence, pause_turn, and reasons added later.
+	return llm.FinishStop
+}
+
+// messageObject reads message_start's message: its model and usage.
+func (s *msgStream) messageObject() error {
+	r, ev := &s.r, &s.ev
+	if r.peek() != '{' {
+		return errors.New("message is not an object")
+	}
+	r.openObject()
+	var n int
+	for {
+		key, more, err := r.objNext(&n)
+		if err != nil || !more {
+			return err
+		}
+		switch string(key) {
+		case "model":
+			ev.model, err = s.modelName()
+		case "usage":
+			err = s.usageObject(&ev.usage)
+			ev.hasUsage = err == nil
+		default:
+			err = r.skip()
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// modelName returns the model the upstream reports, allocating only when
+// it changes.
+func (s *msgStream) modelName() (string, error) {
+	r := &s.r
+	if null, err := r.null(); null || err != nil {
+		return "", err
+	}
+	b, err := r.strBytes()
+	if err != nil {
+		return "", err
+	}
+	if string(b) != s.model {
+		return string(b), nil
+	}
+	return s.model, nil
+}
+
+// optStr reads a string or null.
+func (s *msgStream) optStr() (string, error) {
+	r := &s.r
+	switch r.peek() {
+	case 'n':
+		return "", r.literal("null")
+	case '"':
+		return r.str()
+	}
+	return "", errors.New("expected a string at byte " + strconv.Itoa(r.i))
+}
+
+// count reads a non-negative count, or null as 0. Integral floats are
+// accepted.
+func (s *msgStream) count() (int64, error) {
+	r := &s.r
+	if null, err := r.null(); null || err != nil {
+		return 0, err
+	}
+	text, integer, err := r.number()
+	if err != nil {
+		return 0, err
+	}
+	if integer {
+		if v, ok := parseInt(text); ok && v >= 0 && v <= 1<<31-1 {
+			return v, nil
+		}
+	} else if f, err := strconv.ParseFloat(string(text), 64); err == nil && f >= 0 && f <= 1<<31-1 && f == float64(int64(f)) {
+		return int64(f), nil
+	}
+	return 0, errors.New("count out of range: " + string(text))
+}
+
+// usageObject reads a usage object into u; absent and null fields stay -1.
+func (s *msgStream) usageObject(u *wireUsage) error {
+	r := &s.r
+	if null, err := r.null(); null || err != nil {
+		return err
+	}
+	if r.peek() != '{' {
+		return errors.New("usage is not an object")
+	}
+	r.openObject()
+	var n int
+	for {
+		key, more, err := r.objNext(&n)
+		if err != nil || !more {
+			return err
+		}
+		var field *int64
+		switch string(key) {
+		case "input_tokens":
+			field = &u.input
+		case "output_tokens":
+			field = &u.output
+		case "cache_read_input_tokens":
+			field = &u.cacheRead
+		case "cache_creation_input_tokens":
+			field = &u.cacheWrite
+		default:
+			// cache_creation breakdown, server_tool_use, service_tier.
+			if err := r.skip(); err != nil {
+				return err
+			}
+			continue
+		}
+		if r.peek() == 'n' {
+			err = r.literal("null")
+		} else {
+			*field, err = s.count()
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// whole handles a complete message object, which a proxy that ignored
+// stream:true may answer with: it emits one chunk holding everything.
+func (s *msgStream) whole(data []byte, emit func(*llm.Chunk) error) error {
+	s.wire.reset()
+	r := &s.r
+	r.reset(data)
+	if r.peek() != '{' {
+		return s.c.malformed("chat", errors.New("response is not a JSON object"))
+	}
+	r.openObject()
+	var (
+		n        int
+		text     []byte
+		thinking []byte
+		stopped  bool
+	)
+	c := &s.chunk
+	*c = llm.Chunk{}
+	for {
+		key, more, err := r.objNext(&n)
+		if err != nil {
+			return s.c.malformed("chat", err)
+		}
+		if !more {
+			break
+		}
+		switch string(key) {
+		case "type":
+			var b []byte
+			if b, err = r.strBytes(); err == nil && string(b) == "error" {
+				return s.c.eventError(data, "chat")
+			}
+		case "model":
+			s.model, err = s.modelName()
+		case "content":
+			err = s.wholeContent(&text, &thinking)
+		case "stop_reason":
+			if null, err2 := r.null(); null || err2 != nil {
+				err = err2
+				break
+			}
+			var b []byte
+			if b, err = r.strBytes(); err == nil {
+				c.FinishReason, stopped = finishReason(b), true
+			}
+		case "usage":
+			var u wireUsage
+			u.reset()
+			if err = s.usageObject(&u); err == nil {
+				s.wire.merge(u)
+				s.usage = s.wire.canonical()
+				c.Usage = &s.usage
+			}
+		default:
+			err = r.skip()
+		}
+		if err != nil {
+			return s.c.malformed("chat", err)
+		}
+	}
+	if err := r.end(); err != nil {
+		return s.c.malformed("chat", err)
+	}
+	if !stopped {
+		return s.c.malformed("chat", errors.New("message has no stop_reason"))
+	}
+	c.Text, c.Reasoning = string(text), string(thinking)
+	return s.emit(emit)
+}
+
+// wholeContent reads a message's content blocks, appending text and
+// thinking and collecting tool calls in the chunk.
+func (s *msgStream) wholeContent(text, thinking *[]byte) error {
+	r := &s.r
+	if null, err := r.null(); null || err != nil {
+		return err
+	}
+	if r.peek() != '[' {
+		return errors.New("content is not an array")
+	}
+	r.openArray()
+	var n int
+	for {
+		more, err := r.arrNext(&n)
+		if err != nil || !more {
+			return err
+		}
+		if r.peek() != '{' {
+			return errors.New("content block is not an object")
+		}
+		r.openObject()
+		var (
+			m     int
+			kind  uint8
+			d     llm.ToolCallDelta
+			input []byte
+			txt   string
+		)
+		for {
+			key, more, err := r.objNext(&m)
+			if err != nil {
+				return err
+			}
+			if !more {
+				break
+			}
+			switch string(key) {
+			case "type":
+				var b []byte
+				if b, err = r.strBytes(); err == nil {
+					kind = contentKind(b)
+				}
+			case "text", "thinking":
+				txt, err = s.optStr()
+			case "id":
+				d.ID, err = s.optStr()
+			case "name":
+				d.Name, err = s.optStr()
+			case "input":
+				input, err = r.raw()
+				if err == nil {
+					d.Arguments = string(input)
+				}
+			default:
+				err = r.skip()
+			}
+			if err != nil {
+				return err
+			}
+		}
+		switch kind {
+		case kindText:
+			*text = append(*text, txt...)
+		case kindThinking:
+			*thinking = append(*thinking, txt...)
+		case kindToolUse:
+			if len(s.chunk.ToolCalls) >= maxStreamBlocks {
+				return errors.New("too many tool calls")
+			}
+			d.Index = len(s.chunk.ToolCalls)
+			s.chunk.ToolCalls = append(s.chunk.ToolCalls, d)
+		}
+	}
+}

@@ -1,0 +1,203 @@
+package anthropic
+
+import (
+	"strconv"
+
+	"github.com/edgeway/edgeway/edge/llm"
+)
+
+// maxStreamTools bounds the tool calls a StreamEncoder tracks, as
+// llm.Aggregate bounds them; a delta with an index beyond it continues the
+// last call.
+const maxStreamTools = 128
+
+// streamBlock is the kind of the content block a StreamEncoder has open.
+type streamBlock uint8
+
+const (
+	blockNone streamBlock = iota
+	blockThinkingOpen
+	blockTextOpen
+	blockToolOpen
+)
+
+// StreamEncoder turns canonical chunks into Anthropic's SSE event
+// sequence for one message:
+//
+//	message_start, ping,
+//	per content block: content_block_start, content_block_delta…, content_block_stop,
+//	message_delta (stop_reason, usage), message_stop.
+//
+// Blocks are opened in the order content arrives: reasoning as a thinking
+// block, text as a text block, each tool call as a tool_use block whose
+// arguments stream as input_json_delta. Content of a new kind, or a new
+// tool call, closes the open block. Upstreams stream parallel calls one
+// after another; if one interleaves them, a fragment for a call whose
+// block was closed is sent as a delta to that block's index, which the
+// official SDKs apply by index.
+//
+// Each event is "event: NAME\ndata: {json}\n\n". The Append methods write
+// into dst and return it; with room in dst, Chunk does not allocate. A
+// StreamEncoder is not safe for concurrent use; Reset makes it reusable.
+type StreamEncoder struct {
+	id, model   string
+	inputTokens int
+	started     bool
+	ended       bool
+	open        streamBlock
+	openIdx     int // wire index of the open block
+	next        int // wire index of the next block
+	lastTool    int
+	calledTools bool
+	finish      llm.FinishReason
+	// toolBlock holds, per tool call index, its block's wire index plus
+	// one (0: not seen yet).
+	toolBlock [maxStreamTools]int32
+}
+
+// Reset prepares e for a new message with the given id ("msg_…") and
+// model name.
+func (e *StreamEncoder) Reset(id, model string) {
+	*e = StreamEncoder{id: id, model: model}
+}
+
+// SetInputTokens sets the input_tokens message_start reports; call it
+// before Start. Anthropic knows the count when it starts a stream, a
+// gateway usually only at the end (End reports it again in
+// message_delta, which clients prefer), so a server may pass an estimate
+// such as CountTokens here.
+func (e *StreamEncoder) SetInputTokens(n int) { e.inputTokens = max(n, 0) }
+
+// Start appends message_start and a ping. Chunk and End call it when it
+// was not called.
+func (e *StreamEncoder) Start(dst []byte) []byte {
+	if e.started {
+		return dst
+	}
+	e.started = true
+	dst = append(dst, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":"...)
+	dst = appendJSONString(dst, e.id)
+	dst = append(dst, `,"type":"message","role":"assistant","model":`...)
+	dst = appendJSONString(dst, e.model)
+	dst = append(dst, `,"content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":`...)
+	dst = strconv.AppendInt(dst, int64(e.inputTokens), 10)
+	dst = append(dst, `,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":0}}}`+"\n\n"...)
+	return AppendPing(dst)
+}
+
+// Chunk appends the events c calls for: zero or more block starts,
+// deltas and stops. c.FinishReason is remembered for End; c.Usage is
+// ignored (End takes the final usage).
+func (e *StreamEncoder) Chunk(dst []byte, c *llm.Chunk) []byte {
+	if e.ended {
+		return dst
+	}
+	dst = e.Start(dst)
+	if c.Reasoning != "" {
+		if e.open != blockThinkingOpen {
+			dst = e.closeBlock(dst)
+			dst = e.openBlock(dst, blockThinkingOpen)
+			dst = append(dst, `{"type":"thinking","thinking":"","signature":""}}`+"\n\n"...)
+		}
+		dst = e.deltaHead(dst, e.openIdx)
+		dst = append(dst, `{"type":"thinking_delta","thinking":`...)
+		dst = appendJSONString(dst, c.Reasoning)
+		dst = append(dst, "}}\n\n"...)
+	}
+	if c.Text != "" {
+		if e.open != blockTextOpen {
+			dst = e.closeBlock(dst)
+			dst = e.openBlock(dst, blockTextOpen)
+			dst = append(dst, `{"type":"text","text":""}}`+"\n\n"...)
+		}
+		dst = e.deltaHead(dst, e.openIdx)
+		dst = append(dst, `{"type":"text_delta","text":`...)
+		dst = appendJSONString(dst, c.Text)
+		dst = append(dst, "}}\n\n"...)
+	}
+	for i := range c.ToolCalls {
+		dst = e.toolDelta(dst, &c.ToolCalls[i])
+	}
+	if c.FinishReason != "" {
+		e.finish = c.FinishReason
+	}
+	return dst
+}
+
+// toolDelta appends the events of one tool call fragment.
+func (e *StreamEncoder) toolDelta(dst []byte, d *llm.ToolCallDelta) []byte {
+	t := d.Index
+	if t < 0 || t >= maxStreamTools {
+		t = e.lastTool
+	}
+	e.lastTool = t
+	block := int(e.toolBlock[t]) - 1
+	if block < 0 {
+		dst = e.closeBlock(dst)
+		dst = e.openBlock(dst, blockToolOpen)
+		block = e.openIdx
+		e.toolBlock[t] = int32(block + 1)
+		e.calledTools = true
+		dst = append(dst, `{"type":"tool_use","id":`...)
+		dst = appendToolID(dst, d.ID, e.id, t)
+		dst = append(dst, `,"name":`...)
+		dst = appendJSONString(dst, d.Name)
+		dst = append(dst, `,"input":{}}}`+"\n\n"...)
+	}
+	if d.Arguments == "" {
+		return dst
+	}
+	dst = e.deltaHead(dst, block)
+	dst = append(dst, `{"type":"input_json_delta","partial_json":`...)
+	dst = appendJSONString(dst, d.Arguments)
+	return append(dst, "}}\n\n"...)
+}
+
+// openBlock appends the head of a content_block_start for a new block of
+// kind; the caller appends the content_block object and "}\n\n".
+func (e *StreamEncoder) openBlock(dst []byte, kind streamBlock) []byte {
+	e.open, e.openIdx = kind, e.next
+	e.next++
+	dst = append(dst, "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":"...)
+	dst = strconv.AppendInt(dst, int64(e.openIdx), 10)
+	return append(dst, `,"content_block":`...)
+}
+
+// closeBlock appends content_block_stop for the open block, if any.
+func (e *StreamEncoder) closeBlock(dst []byte) []byte {
+	if e.open == blockNone {
+		return dst
+	}
+	e.open = blockNone
+	dst = append(dst, "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":"...)
+	dst = strconv.AppendInt(dst, int64(e.openIdx), 10)
+	return append(dst, "}\n\n"...)
+}
+
+// deltaHead appends the head of a content_block_delta for block idx; the
+// caller appends the delta object and "}}\n\n".
+func (e *StreamEncoder) deltaHead(dst []byte, idx int) []byte {
+	dst = append(dst, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":"...)
+	dst = strconv.AppendInt(dst, int64(idx), 10)
+	return append(dst, `,"delta":`...)
+}
+
+// End closes the open block and appends message_delta, with the
+// stop_reason of the last finish reason seen (see stopReason) and usage
+// u, and message_stop. Later calls append nothing.
+func (e *StreamEncoder) End(dst []byte, u llm.Usage) []byte {
+	if e.ended {
+		return dst
+	}
+	dst = e.Start(dst)
+	e.ended = true
+	dst = e.closeBlock(dst)
+	dst = append(dst, "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\""...)
+	dst = append(dst, stopReason(e.finish, e.calledTools)...)
+	dst = append(dst, `","stop_sequence":null},"usage":`...)
+	dst = appendUsage(dst, u)
+	return append(dst, "}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"...)
+}
+
+// Ended reports whether End was called since the last Reset.
+func (e *StreamEncoder) Ended() bool { return e.ended }

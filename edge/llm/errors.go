@@ -40,6 +40,11 @@ const (
 	// KindContextLength: the prompt does not fit the target's context; only
 	// a target with a larger context can serve it.
 	KindContextLength
+	// KindUnsupported: this target cannot serve the request as asked (a
+	// model without tool or vision support, chat on an embedding model).
+	// Another target may, so it fails over; it says nothing about the
+	// target's health.
+	KindUnsupported
 	// KindBadRequest: the request itself is wrong. Never fails over.
 	KindBadRequest
 	// KindCanceled: the caller went away. Never fails over.
@@ -56,6 +61,7 @@ var kindNames = [...]string{
 	KindAuth:          "auth",
 	KindNotFound:      "not_found",
 	KindContextLength: "context_length",
+	KindUnsupported:   "unsupported",
 	KindBadRequest:    "bad_request",
 	KindCanceled:      "canceled",
 }

@@ -159,12 +159,13 @@ func detail(err error) string {
 
 // Status returns the HTTP status to answer with: 429 if every tried attempt
 // was rate-limited, 404 if every tried target said it has no such model,
-// 413 if every tried target said the prompt is too long, 504 if the last
+// 413 if every tried target said the prompt is too long, 400 if every one
+// said it cannot serve such a request (KindUnsupported), 504 if the last
 // attempt timed out, 503 if it was unavailable, overloaded or skipped as
 // offline, busy or circuit open (or all cloud candidates were offline),
 // and 502 otherwise.
 func (e *ExhaustedError) Status() int {
-	var tried, rateLimited, notFound, tooLong int
+	var tried, rateLimited, notFound, tooLong, unsupported int
 	for _, a := range e.Attempts {
 		if a.Skipped != "" {
 			continue
@@ -177,6 +178,8 @@ func (e *ExhaustedError) Status() int {
 			notFound++
 		case llm.KindContextLength:
 			tooLong++
+		case llm.KindUnsupported:
+			unsupported++
 		}
 	}
 	switch {
@@ -186,6 +189,8 @@ func (e *ExhaustedError) Status() int {
 		return http.StatusNotFound
 	case tried > 0 && tooLong == tried:
 		return http.StatusRequestEntityTooLarge
+	case tried > 0 && unsupported == tried:
+		return http.StatusBadRequest
 	}
 	if len(e.Attempts) > 0 {
 		last := e.Attempts[len(e.Attempts)-1]

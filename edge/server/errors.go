@@ -67,6 +67,12 @@ func classify(err error) *apiError {
 	case errors.As(err, &ex):
 		a := &apiError{status: ex.Status(), message: ex.Error(), retryAfter: ex.RetryAfter()}
 		switch a.status {
+		case 400:
+			a.typ, a.code = "invalid_request_error", "unsupported"
+		case 404:
+			a.typ, a.code, a.param = "invalid_request_error", "model_not_found", "model"
+		case 413:
+			a.status, a.typ, a.code = 400, "invalid_request_error", "context_length_exceeded"
 		case 429:
 			a.typ, a.code = "rate_limit_error", "rate_limit_exceeded"
 		case 504:
@@ -87,6 +93,8 @@ func classify(err error) *apiError {
 			return &apiError{status: 400, typ: "invalid_request_error", code: "upstream_rejected", message: le.Error()}
 		case llm.KindContextLength:
 			return &apiError{status: 400, typ: "invalid_request_error", code: "context_length_exceeded", message: le.Error()}
+		case llm.KindUnsupported:
+			return &apiError{status: 400, typ: "invalid_request_error", code: "unsupported", message: le.Error()}
 		case llm.KindRateLimited:
 			return &apiError{status: 429, typ: "rate_limit_error", code: "rate_limit_exceeded", message: le.Error(), retryAfter: le.RetryAfter}
 		case llm.KindTimeout:

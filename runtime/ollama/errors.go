@@ -79,7 +79,8 @@ func bound(s string) string {
 //	"the input length exceeds the context length"  -> KindContextLength
 //	503, "server busy, please try again"           -> KindOverloaded
 //	499 (Ollama's "request canceled")              -> KindCanceled
-//	other 400s ("does not support tools", ...)     -> KindBadRequest
+//	"... does not support tools" (or vision, chat) -> KindUnsupported
+//	other 400s                                     -> KindBadRequest
 //	other statuses                                 -> llm.KindForStatus
 func classify(status int, msg string) llm.Kind {
 	m := strings.ToLower(msg)
@@ -94,6 +95,8 @@ func classify(status int, msg string) llm.Kind {
 		return llm.KindNotFound
 	case strings.Contains(m, "server busy"):
 		return llm.KindOverloaded
+	case strings.Contains(m, "does not support"):
+		return llm.KindUnsupported
 	case status == 0:
 		return llm.KindServer
 	}

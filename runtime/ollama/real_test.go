@@ -142,7 +142,7 @@ func TestReal(t *testing.T) {
 			t.Fatalf("embed: %v", err)
 		}
 		_, err = p.Chat(testCtx(t), realChat(inst.EmbedOnlyModel, "hi", 4), func(*llm.Chunk) error { return nil })
-		wantKind(t, err, llm.KindBadRequest, 400)
+		wantKind(t, err, llm.KindUnsupported, 400)
 	})
 
 	t.Run("models", func(t *testing.T) {

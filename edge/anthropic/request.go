@@ -60,7 +60,12 @@ func appendMessagesRequest(dst []byte, req *llm.ChatRequest, o wireOptions) ([]b
 	}
 	dst = append(dst, `],"stream":true`...)
 	dst = appendFloatField(dst, "temperature", req.Temperature)
-	dst = appendFloatField(dst, "top_p", req.TopP)
+	if req.Temperature == nil {
+		// Current Claude models refuse temperature and top_p together
+		// ("use only one"); OpenAI and Ollama clients often send both, so
+		// temperature, the one every client sets, wins.
+		dst = appendFloatField(dst, "top_p", req.TopP)
+	}
 	if req.TopK != nil {
 		dst = append(dst, `,"top_k":`...)
 		dst = strconv.AppendInt(dst, int64(*req.TopK), 10)

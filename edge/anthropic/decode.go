@@ -7,6 +7,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/edgeway/edgeway/edge/internal/wire"
 	"github.com/edgeway/edgeway/edge/llm"
 )
 
@@ -70,7 +71,7 @@ const (
 // requestError turns a syntax error from the reader into a RequestError
 // and passes RequestErrors through.
 func requestError(err error) error {
-	var se *syntaxError
+	var se *wire.SyntaxError
 	if errors.As(err, &se) {
 		return &RequestError{Status: 400, Message: "There was an error parsing the body of your request: " + se.Error()}
 	}
@@ -129,7 +130,7 @@ func decodeRequest(body []byte, req *llm.ChatRequest, count bool) error {
 		return err
 	}
 	d := decoder{req: req, count: count}
-	d.r.reset(body)
+	d.r.Reset(body)
 	if err := d.decode(); err != nil {
 		return requestError(err)
 	}
@@ -142,7 +143,7 @@ func resetChatRequest(req *llm.ChatRequest) {
 }
 
 type decoder struct {
-	r     jsonReader
+	r     wire.Reader
 	req   *llm.ChatRequest
 	count bool
 	// path is the stack of fields being decoded, formatted only when an
@@ -206,8 +207,8 @@ func (d *decoder) fail(field, msg string) error { return fieldError(d.param(fiel
 // wrongType reports that field (relative to the current path) is not of
 // the wanted type, unless the value is not even valid JSON.
 func (d *decoder) wrongType(field, msg string) error {
-	if c := d.r.peek(); !startsValue(c) {
-		return d.r.unexpected()
+	if c := d.r.Peek(); !startsValue(c) {
+		return d.r.Unexpected()
 	}
 	return d.fail(field, msg)
 }
@@ -237,13 +238,13 @@ var ignoredFields = map[string]bool{
 
 func (d *decoder) decode() error {
 	r, req := &d.r, d.req
-	if c := r.peek(); c != '{' {
+	if c := r.Peek(); c != '{' {
 		if startsValue(c) {
 			return fieldError("", msgDict)
 		}
-		return r.unexpected()
+		return r.Unexpected()
 	}
-	r.openObject()
+	r.OpenObject()
 	var (
 		n         int
 		hasTokens bool
@@ -251,7 +252,7 @@ func (d *decoder) decode() error {
 		hasMsgs   bool
 	)
 	for {
-		key, more, err := r.objNext(&n)
+		key, more, err := r.ObjNext(&n)
 		if err != nil {
 			return err
 		}
@@ -316,7 +317,7 @@ func (d *decoder) decode() error {
 			err = d.unsupportedUnlessEmpty("mcp_servers", "the MCP connector is not supported by this gateway")
 		default:
 			if ignoredFields[string(key)] {
-				err = r.skip()
+				err = r.Skip()
 			} else {
 				err = d.fail(string(key), msgExtra)
 			}
@@ -325,7 +326,7 @@ func (d *decoder) decode() error {
 			return err
 		}
 	}
-	if err := r.end(); err != nil {
+	if err := r.End(); err != nil {
 		return err
 	}
 	switch {
@@ -368,34 +369,34 @@ func (d *decoder) prependSystem() {
 
 // str reads a string; null reads as "".
 func (d *decoder) str(field string) (string, error) {
-	switch d.r.peek() {
+	switch d.r.Peek() {
 	case '"':
-		return d.r.str()
+		return d.r.Str()
 	case 'n':
-		return "", d.r.literal("null")
+		return "", d.r.Literal("null")
 	}
 	return "", d.wrongType(field, msgString)
 }
 
 // optBool reads a boolean, or null as false.
 func (d *decoder) optBool(field string) (bool, error) {
-	switch d.r.peek() {
+	switch d.r.Peek() {
 	case 't', 'f':
-		return d.r.boolean()
+		return d.r.Boolean()
 	case 'n':
-		return false, d.r.literal("null")
+		return false, d.r.Literal("null")
 	}
 	return false, d.wrongType(field, msgBool)
 }
 
 func (d *decoder) optFloat(field string, lo, hi float64) (*float64, error) {
-	if null, err := d.r.null(); null || err != nil {
+	if null, err := d.r.Null(); null || err != nil {
 		return nil, err
 	}
-	if c := d.r.peek(); c != '-' && (c < '0' || c > '9') {
+	if c := d.r.Peek(); c != '-' && (c < '0' || c > '9') {
 		return nil, d.wrongType(field, msgNumber)
 	}
-	text, _, err := d.r.number()
+	text, _, err := d.r.Number()
 	if err != nil {
 		return nil, err
 	}
@@ -415,18 +416,18 @@ func (d *decoder) optFloat(field string, lo, hi float64) (*float64, error) {
 // number written with a fraction ("1024.0") is accepted, as Anthropic's
 // validation does.
 func (d *decoder) integer(field string) (v int64, present bool, err error) {
-	if null, err := d.r.null(); null || err != nil {
+	if null, err := d.r.Null(); null || err != nil {
 		return 0, false, err
 	}
-	if c := d.r.peek(); c != '-' && (c < '0' || c > '9') {
+	if c := d.r.Peek(); c != '-' && (c < '0' || c > '9') {
 		return 0, false, d.wrongType(field, msgInt)
 	}
-	text, integer, err := d.r.number()
+	text, integer, err := d.r.Number()
 	if err != nil {
 		return 0, false, err
 	}
 	if integer {
-		v, ok := parseInt(text)
+		v, ok := wire.ParseInt(text)
 		if !ok {
 			return 0, false, d.fail(field, "Input should be less than or equal to 2147483647")
 		}
@@ -442,24 +443,24 @@ func (d *decoder) integer(field string) (v int64, present bool, err error) {
 // array consumes '[' of a value that must be an array or null; it reports
 // false for null.
 func (d *decoder) array(field string) (bool, error) {
-	switch d.r.peek() {
+	switch d.r.Peek() {
 	case '[':
-		d.r.openArray()
+		d.r.OpenArray()
 		return true, nil
 	case 'n':
-		return false, d.r.literal("null")
+		return false, d.r.Literal("null")
 	}
 	return false, d.wrongType(field, msgList)
 }
 
 // object is array's twin for objects.
 func (d *decoder) object(field string) (bool, error) {
-	switch d.r.peek() {
+	switch d.r.Peek() {
 	case '{':
-		d.r.openObject()
+		d.r.OpenObject()
 		return true, nil
 	case 'n':
-		return false, d.r.literal("null")
+		return false, d.r.Literal("null")
 	}
 	return false, d.wrongType(field, msgDict)
 }
@@ -468,19 +469,20 @@ func (d *decoder) object(field string) (bool, error) {
 // anything else with msg.
 func (d *decoder) unsupportedUnlessEmpty(field, msg string) error {
 	r := &d.r
-	switch r.peek() {
+	switch r.Peek() {
 	case 'n':
-		return r.literal("null")
+		return r.Literal("null")
 	case '[':
-		start := r.i
-		r.openArray()
-		if r.peek() == ']' {
-			r.i++
-			return nil
+		start := r.Offset()
+		r.OpenArray()
+		var n int
+		// At the first element ArrNext cannot fail: it only consumes ']'.
+		if more, err := r.ArrNext(&n); err != nil || !more {
+			return err
 		}
-		r.i = start
+		r.Rewind(start)
 	}
-	if err := r.skip(); err != nil {
+	if err := r.Skip(); err != nil {
 		return err
 	}
 	return d.fail(field, msg)
@@ -496,7 +498,7 @@ func (d *decoder) stopSequences() error {
 	}
 	var n int
 	for {
-		more, err := r.arrNext(&n)
+		more, err := r.ArrNext(&n)
 		if err != nil || !more {
 			if len(req.Stop) == 0 {
 				req.Stop = nil
@@ -506,13 +508,13 @@ func (d *decoder) stopSequences() error {
 		if len(req.Stop) == MaxStopSequences {
 			return fieldError("stop_sequences", "List should have at most "+strconv.Itoa(MaxStopSequences)+" items")
 		}
-		if r.peek() != '"' {
+		if r.Peek() != '"' {
 			d.enter("stop_sequences", n-1)
 			err := d.wrongType("", msgString)
 			d.leave()
 			return err
 		}
-		s, err := r.str()
+		s, err := r.Str()
 		if err != nil {
 			return err
 		}
@@ -529,7 +531,7 @@ func (d *decoder) metadata() error {
 	defer d.leave()
 	var n int
 	for {
-		key, more, err := r.objNext(&n)
+		key, more, err := r.ObjNext(&n)
 		if err != nil || !more {
 			return err
 		}
@@ -548,24 +550,24 @@ func (d *decoder) metadata() error {
 func (d *decoder) systemPrompt() error {
 	r := &d.r
 	d.system, d.hasSystem = nil, false
-	switch r.peek() {
+	switch r.Peek() {
 	case '"':
-		s, err := r.str()
+		s, err := r.Str()
 		if err != nil || s == "" {
 			return err
 		}
 		d.system, d.hasSystem = []llm.Part{{Type: llm.PartText, Text: s}}, true
 		return nil
 	case 'n':
-		return r.literal("null")
+		return r.Literal("null")
 	case '[':
 	default:
 		return d.wrongType("system", msgString)
 	}
-	r.openArray()
+	r.OpenArray()
 	var n int
 	for {
-		more, err := r.arrNext(&n)
+		more, err := r.ArrNext(&n)
 		if err != nil {
 			return err
 		}
@@ -604,7 +606,7 @@ func (d *decoder) messages() error {
 		lastRole  llm.Role
 	)
 	for {
-		more, err := r.arrNext(&n)
+		more, err := r.ArrNext(&n)
 		if err != nil {
 			return err
 		}
@@ -650,22 +652,22 @@ func (d *decoder) newMessage(role llm.Role) int {
 // come after the content, so a first pass finds it and a second decodes.
 func (d *decoder) message() (role llm.Role, empty bool, err error) {
 	r := &d.r
-	if r.peek() != '{' {
+	if r.Peek() != '{' {
 		return "", false, d.wrongType("", msgDict)
 	}
-	start := r.i
+	start := r.Offset()
 	if role, err = d.messageRole(); err != nil {
 		return "", false, err
 	}
-	r.i = start
-	r.openObject()
+	r.Rewind(start)
+	r.OpenObject()
 	var (
 		n          int
 		hasContent bool
 	)
 	first := len(d.req.Messages)
 	for {
-		key, more, err := r.objNext(&n)
+		key, more, err := r.ObjNext(&n)
 		if err != nil {
 			return "", false, err
 		}
@@ -679,7 +681,7 @@ func (d *decoder) message() (role llm.Role, empty bool, err error) {
 		default:
 			// role was read by the first pass; other members (newer
 			// per-turn options) are nothing a provider can use.
-			err = r.skip()
+			err = r.Skip()
 		}
 		if err != nil {
 			return "", false, err
@@ -700,13 +702,13 @@ func (d *decoder) message() (role llm.Role, empty bool, err error) {
 // rest; it leaves the reader past the object.
 func (d *decoder) messageRole() (llm.Role, error) {
 	r := &d.r
-	r.openObject()
+	r.OpenObject()
 	var (
 		n    int
 		role llm.Role
 	)
 	for {
-		key, more, err := r.objNext(&n)
+		key, more, err := r.ObjNext(&n)
 		if err != nil {
 			return "", err
 		}
@@ -714,15 +716,15 @@ func (d *decoder) messageRole() (llm.Role, error) {
 			break
 		}
 		if string(key) != "role" {
-			if err := r.skip(); err != nil {
+			if err := r.Skip(); err != nil {
 				return "", err
 			}
 			continue
 		}
-		if r.peek() != '"' {
+		if r.Peek() != '"' {
 			return "", d.wrongType("role", "Input should be 'user' or 'assistant'")
 		}
-		b, err := r.strBytes()
+		b, err := r.StrBytes()
 		if err != nil {
 			return "", err
 		}
@@ -745,9 +747,9 @@ func (d *decoder) messageRole() (llm.Role, error) {
 // an array of blocks. It reports whether the content was empty.
 func (d *decoder) content(role llm.Role) (empty bool, err error) {
 	r := &d.r
-	switch r.peek() {
+	switch r.Peek() {
 	case '"':
-		s, err := r.str()
+		s, err := r.Str()
 		if err != nil || s == "" {
 			return true, err
 		}
@@ -759,11 +761,11 @@ func (d *decoder) content(role llm.Role) (empty bool, err error) {
 	default:
 		return false, d.wrongType("content", msgString)
 	}
-	r.openArray()
+	r.OpenArray()
 	cur := -1 // the message plain blocks go into
 	var n int
 	for {
-		more, err := r.arrNext(&n)
+		more, err := r.ArrNext(&n)
 		if err != nil {
 			return false, err
 		}
@@ -884,10 +886,10 @@ var unsupportedBlocks = map[string]bool{
 // allowed, tr where tool_result is not.
 func (d *decoder) block(p *llm.Part, tc *llm.ToolCall, tr *toolResult) (blockKind, error) {
 	r := &d.r
-	if r.peek() != '{' {
+	if r.Peek() != '{' {
 		return 0, d.wrongType("", msgDict)
 	}
-	start := r.i
+	start := r.Offset()
 	kind, err := d.blockType()
 	if err != nil {
 		return 0, err
@@ -898,8 +900,8 @@ func (d *decoder) block(p *llm.Part, tc *llm.ToolCall, tr *toolResult) (blockKin
 	case kind == blockToolResult && tr == nil:
 		return 0, d.tagError(kind, "'text', 'tool_use', 'thinking', 'redacted_thinking'")
 	}
-	r.i = start
-	r.openObject()
+	r.Rewind(start)
+	r.OpenObject()
 	switch kind {
 	case blockText:
 		err = d.textBlock(p)
@@ -919,14 +921,14 @@ func (d *decoder) block(p *llm.Part, tc *llm.ToolCall, tr *toolResult) (blockKin
 // rest; it leaves the reader past the object.
 func (d *decoder) blockType() (blockKind, error) {
 	r := &d.r
-	r.openObject()
+	r.OpenObject()
 	var (
 		n       int
 		kind    blockKind
 		hasType bool
 	)
 	for {
-		key, more, err := r.objNext(&n)
+		key, more, err := r.ObjNext(&n)
 		if err != nil {
 			return 0, err
 		}
@@ -934,15 +936,15 @@ func (d *decoder) blockType() (blockKind, error) {
 			break
 		}
 		if string(key) != "type" {
-			if err := r.skip(); err != nil {
+			if err := r.Skip(); err != nil {
 				return 0, err
 			}
 			continue
 		}
-		if r.peek() != '"' {
+		if r.Peek() != '"' {
 			return 0, d.wrongType("type", msgString)
 		}
-		b, err := r.strBytes()
+		b, err := r.StrBytes()
 		if err != nil {
 			return 0, err
 		}
@@ -975,11 +977,11 @@ func (d *decoder) blockType() (blockKind, error) {
 func (d *decoder) skipMembers() error {
 	var n int
 	for {
-		_, more, err := d.r.objNext(&n)
+		_, more, err := d.r.ObjNext(&n)
 		if err != nil || !more {
 			return err
 		}
-		if err := d.r.skip(); err != nil {
+		if err := d.r.Skip(); err != nil {
 			return err
 		}
 	}
@@ -992,7 +994,7 @@ func (d *decoder) textBlock(p *llm.Part) error {
 		hasText bool
 	)
 	for {
-		key, more, err := r.objNext(&n)
+		key, more, err := r.ObjNext(&n)
 		if err != nil {
 			return err
 		}
@@ -1000,14 +1002,14 @@ func (d *decoder) textBlock(p *llm.Part) error {
 			break
 		}
 		if string(key) == "text" {
-			if r.peek() != '"' {
+			if r.Peek() != '"' {
 				return d.wrongType("text", msgString)
 			}
 			hasText = true
-			p.Text, err = r.str()
+			p.Text, err = r.Str()
 		} else {
 			// type (known), cache_control, citations.
-			err = r.skip()
+			err = r.Skip()
 		}
 		if err != nil {
 			return err
@@ -1035,7 +1037,7 @@ func (d *decoder) imageBlock(p *llm.Part) error {
 		hasSource bool
 	)
 	for {
-		key, more, err := r.objNext(&n)
+		key, more, err := r.ObjNext(&n)
 		if err != nil {
 			return err
 		}
@@ -1048,7 +1050,7 @@ func (d *decoder) imageBlock(p *llm.Part) error {
 			err = d.imageSource(p)
 			d.leave()
 		} else {
-			err = r.skip()
+			err = r.Skip()
 		}
 		if err != nil {
 			return err
@@ -1063,17 +1065,17 @@ func (d *decoder) imageBlock(p *llm.Part) error {
 
 func (d *decoder) imageSource(p *llm.Part) error {
 	r := &d.r
-	if r.peek() != '{' {
+	if r.Peek() != '{' {
 		return d.wrongType("", msgDict)
 	}
-	r.openObject()
+	r.OpenObject()
 	var (
 		n               int
 		typ, media, url string
 		hasData, hasURL bool
 	)
 	for {
-		key, more, err := r.objNext(&n)
+		key, more, err := r.ObjNext(&n)
 		if err != nil {
 			return err
 		}
@@ -1086,21 +1088,21 @@ func (d *decoder) imageSource(p *llm.Part) error {
 		case "media_type":
 			media, err = d.str("media_type")
 		case "data":
-			if r.peek() != '"' {
+			if r.Peek() != '"' {
 				return d.wrongType("data", msgString)
 			}
 			hasData = true
 			// Kept as bytes until media_type is known (it may come
 			// later), so the data: URL is built with one copy.
 			var b []byte
-			if b, err = r.strBytes(); err == nil {
+			if b, err = r.StrBytes(); err == nil {
 				d.img = append(d.img[:0], b...)
 			}
 		case "url":
 			hasURL = true
 			url, err = d.str("url")
 		default:
-			err = r.skip()
+			err = r.Skip()
 		}
 		if err != nil {
 			return err
@@ -1163,7 +1165,7 @@ func (d *decoder) toolUseBlock(tc *llm.ToolCall) error {
 		hasInput bool
 	)
 	for {
-		key, more, err := r.objNext(&n)
+		key, more, err := r.ObjNext(&n)
 		if err != nil {
 			return err
 		}
@@ -1176,16 +1178,16 @@ func (d *decoder) toolUseBlock(tc *llm.ToolCall) error {
 		case "name":
 			tc.Name, err = d.str("name")
 		case "input":
-			if r.peek() != '{' {
+			if r.Peek() != '{' {
 				return d.wrongType("input", msgDict)
 			}
 			hasInput = true
 			var raw []byte
-			if raw, err = r.raw(); err == nil {
+			if raw, err = r.Raw(); err == nil {
 				tc.Arguments = string(raw)
 			}
 		default:
-			err = r.skip()
+			err = r.Skip()
 		}
 		if err != nil {
 			return err
@@ -1213,7 +1215,7 @@ func (d *decoder) toolResultBlock(tr *toolResult) error {
 		isError bool
 	)
 	for {
-		key, more, err := r.objNext(&n)
+		key, more, err := r.ObjNext(&n)
 		if err != nil {
 			return err
 		}
@@ -1230,7 +1232,7 @@ func (d *decoder) toolResultBlock(tr *toolResult) error {
 			err = d.toolResultContent(tr)
 			d.leave()
 		default:
-			err = r.skip()
+			err = r.Skip()
 		}
 		if err != nil {
 			return err
@@ -1253,23 +1255,23 @@ func (d *decoder) toolResultBlock(tr *toolResult) error {
 // image blocks.
 func (d *decoder) toolResultContent(tr *toolResult) error {
 	r := &d.r
-	switch r.peek() {
+	switch r.Peek() {
 	case '"':
-		s, err := r.str()
+		s, err := r.Str()
 		if err == nil && s != "" {
 			tr.parts = append(tr.parts, llm.Part{Type: llm.PartText, Text: s})
 		}
 		return err
 	case 'n':
-		return r.literal("null")
+		return r.Literal("null")
 	case '[':
 	default:
 		return d.wrongType("", msgString)
 	}
-	r.openArray()
+	r.OpenArray()
 	var n int
 	for {
-		more, err := r.arrNext(&n)
+		more, err := r.ArrNext(&n)
 		if err != nil || !more {
 			return err
 		}
@@ -1311,7 +1313,7 @@ func (d *decoder) tools() error {
 	}
 	var n int
 	for {
-		more, err := r.arrNext(&n)
+		more, err := r.ArrNext(&n)
 		if err != nil || !more {
 			if len(req.Tools) == 0 {
 				req.Tools = nil
@@ -1334,17 +1336,17 @@ func (d *decoder) tools() error {
 
 func (d *decoder) tool(t *llm.Tool) error {
 	r := &d.r
-	if r.peek() != '{' {
+	if r.Peek() != '{' {
 		return d.wrongType("", msgDict)
 	}
-	r.openObject()
+	r.OpenObject()
 	var (
 		n         int
 		typ       string
 		hasSchema bool
 	)
 	for {
-		key, more, err := r.objNext(&n)
+		key, more, err := r.ObjNext(&n)
 		if err != nil {
 			return err
 		}
@@ -1359,29 +1361,29 @@ func (d *decoder) tool(t *llm.Tool) error {
 		case "description":
 			t.Description, err = d.str("description")
 		case "input_schema":
-			if r.peek() != '{' {
+			if r.Peek() != '{' {
 				return d.wrongType("custom.input_schema", msgDict)
 			}
 			hasSchema = true
 			var raw []byte
-			if raw, err = r.raw(); err == nil {
+			if raw, err = r.Raw(); err == nil {
 				t.Parameters = append(json.RawMessage(nil), raw...)
 			}
 		case "strict":
-			if null, err2 := r.null(); null || err2 != nil {
+			if null, err2 := r.Null(); null || err2 != nil {
 				err = err2
 				break
 			}
-			if c := r.peek(); c != 't' && c != 'f' {
+			if c := r.Peek(); c != 't' && c != 'f' {
 				return d.wrongType("custom.strict", msgBool)
 			}
 			var v bool
-			if v, err = r.boolean(); err == nil {
+			if v, err = r.Boolean(); err == nil {
 				t.Strict = &v
 			}
 		default:
 			// cache_control, input_examples, defer_loading, ...
-			err = r.skip()
+			err = r.Skip()
 		}
 		if err != nil {
 			return err
@@ -1414,7 +1416,7 @@ func (d *decoder) toolChoice() error {
 		noParallel bool
 	)
 	for {
-		key, more, err := r.objNext(&n)
+		key, more, err := r.ObjNext(&n)
 		if err != nil {
 			return err
 		}
@@ -1474,7 +1476,7 @@ func (d *decoder) outputConfig() error {
 	defer d.leave()
 	var n int
 	for {
-		key, more, err := r.objNext(&n)
+		key, more, err := r.ObjNext(&n)
 		if err != nil || !more {
 			return err
 		}
@@ -1483,7 +1485,7 @@ func (d *decoder) outputConfig() error {
 			err = d.outputFormat()
 			d.leave()
 		} else {
-			err = r.skip()
+			err = r.Skip()
 		}
 		if err != nil {
 			return err
@@ -1503,7 +1505,7 @@ func (d *decoder) outputFormat() error {
 		schema json.RawMessage
 	)
 	for {
-		key, more, err := r.objNext(&n)
+		key, more, err := r.ObjNext(&n)
 		if err != nil {
 			return err
 		}
@@ -1514,15 +1516,15 @@ func (d *decoder) outputFormat() error {
 		case "type":
 			typ, err = d.str("type")
 		case "schema":
-			if r.peek() != '{' {
+			if r.Peek() != '{' {
 				return d.wrongType("schema", msgDict)
 			}
 			var raw []byte
-			if raw, err = r.raw(); err == nil {
+			if raw, err = r.Raw(); err == nil {
 				schema = append(json.RawMessage(nil), raw...)
 			}
 		default:
-			err = r.skip()
+			err = r.Skip()
 		}
 		if err != nil {
 			return err

@@ -27,8 +27,8 @@
 // Anthropic equivalent and is dropped, while json_schema becomes
 // output_config.format (structured outputs).
 //
-// JSON is read by a small pull parser (jsonReader, copied from
-// edge/openai where it is unexported) for the same reasons as there:
-// field-naming errors and no reflection per streamed event. The SSE
-// reader and the JSON string writer are copied from edge/openai too.
+// JSON is read by the small pull parser of edge/internal/wire
+// (wire.Reader) for the same reasons as in edge/openai: field-naming
+// errors and no reflection per streamed event. The SSE reader and the
+// JSON string writer come from there too.
 package anthropic

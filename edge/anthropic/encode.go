@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strconv"
 
+	"github.com/edgeway/edgeway/edge/internal/wire"
 	"github.com/edgeway/edgeway/edge/llm"
 )
 
@@ -56,9 +57,9 @@ func ErrorType(status int) string {
 // {"type":"error","error":{"type":…,"message":…}} to dst.
 func AppendError(dst []byte, typ, message string) []byte {
 	dst = append(dst, `{"type":"error","error":{"type":`...)
-	dst = appendJSONString(dst, typ)
+	dst = wire.AppendString(dst, typ)
 	dst = append(dst, `,"message":`...)
-	dst = appendJSONString(dst, message)
+	dst = wire.AppendString(dst, message)
 	return append(dst, "}}"...)
 }
 
@@ -146,7 +147,7 @@ func isJSONObject(s string) bool {
 // and the call's position when the upstream gave none.
 func appendToolID(dst []byte, id, msgID string, i int) []byte {
 	if id != "" {
-		return appendJSONString(dst, id)
+		return wire.AppendString(dst, id)
 	}
 	dst = append(dst, `"toolu_`...)
 	for j := 0; j < len(msgID); j++ {
@@ -167,14 +168,14 @@ func appendToolID(dst []byte, id, msgID string, i int) []byte {
 // when they are a JSON object and {} otherwise (see appendToolInput).
 func AppendMessageResponse(dst []byte, id, model string, a *llm.Aggregate) []byte {
 	dst = append(dst, `{"id":`...)
-	dst = appendJSONString(dst, id)
+	dst = wire.AppendString(dst, id)
 	dst = append(dst, `,"type":"message","role":"assistant","model":`...)
-	dst = appendJSONString(dst, model)
+	dst = wire.AppendString(dst, model)
 	dst = append(dst, `,"content":[`...)
 	comma := false
 	if r := a.Reasoning.String(); r != "" {
 		dst = append(dst, `{"type":"thinking","thinking":`...)
-		dst = appendJSONString(dst, r)
+		dst = wire.AppendString(dst, r)
 		dst = append(dst, `,"signature":""}`...)
 		comma = true
 	}
@@ -183,7 +184,7 @@ func AppendMessageResponse(dst []byte, id, model string, a *llm.Aggregate) []byt
 			dst = append(dst, ',')
 		}
 		dst = append(dst, `{"type":"text","text":`...)
-		dst = appendJSONString(dst, t)
+		dst = wire.AppendString(dst, t)
 		dst = append(dst, '}')
 		comma = true
 	}
@@ -195,7 +196,7 @@ func AppendMessageResponse(dst []byte, id, model string, a *llm.Aggregate) []byt
 		dst = append(dst, `{"type":"tool_use","id":`...)
 		dst = appendToolID(dst, tc.ID, id, i)
 		dst = append(dst, `,"name":`...)
-		dst = appendJSONString(dst, tc.Name)
+		dst = wire.AppendString(dst, tc.Name)
 		dst = append(dst, `,"input":`...)
 		dst = appendToolInput(dst, tc.Arguments)
 		dst = append(dst, '}')

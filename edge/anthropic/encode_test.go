@@ -460,7 +460,7 @@ func TestAppendErrors(t *testing.T) {
 }
 
 // validForm is s with every byte that is not part of valid UTF-8 replaced
-// by U+FFFD, the way appendJSONString treats it.
+// by U+FFFD, the way wire.AppendString treats it.
 func validForm(s string) string {
 	var b strings.Builder
 	for i := 0; i < len(s); {

@@ -3,6 +3,7 @@ package anthropic
 import (
 	"time"
 
+	"github.com/edgeway/edgeway/edge/internal/wire"
 	"github.com/edgeway/edgeway/edge/llm"
 )
 
@@ -17,9 +18,9 @@ func AppendModelList(dst []byte, models []llm.Model) []byte {
 			dst = append(dst, ',')
 		}
 		dst = append(dst, `{"type":"model","id":`...)
-		dst = appendJSONString(dst, m.ID)
+		dst = wire.AppendString(dst, m.ID)
 		dst = append(dst, `,"display_name":`...)
-		dst = appendJSONString(dst, m.ID)
+		dst = wire.AppendString(dst, m.ID)
 		dst = append(dst, `,"created_at":"`...)
 		created := m.Created
 		if created.IsZero() {
@@ -32,8 +33,8 @@ func AppendModelList(dst []byte, models []llm.Model) []byte {
 	if len(models) == 0 {
 		return append(dst, `null,"last_id":null}`...)
 	}
-	dst = appendJSONString(dst, models[0].ID)
+	dst = wire.AppendString(dst, models[0].ID)
 	dst = append(dst, `,"last_id":`...)
-	dst = appendJSONString(dst, models[len(models)-1].ID)
+	dst = wire.AppendString(dst, models[len(models)-1].ID)
 	return append(dst, '}')
 }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/edgeway/edgeway/edge/internal/wire"
 	"github.com/edgeway/edgeway/edge/llm"
 )
 
@@ -45,7 +46,7 @@ func appendMessagesRequest(dst []byte, req *llm.ChatRequest, o wireOptions) ([]b
 		return nil, errors.New("temperature " + strconv.FormatFloat(*req.Temperature, 'g', -1, 64) + " is above Anthropic's maximum of 1")
 	}
 	dst = append(dst, `{"model":`...)
-	dst = appendJSONString(dst, req.Model)
+	dst = wire.AppendString(dst, req.Model)
 	dst = append(dst, `,"max_tokens":`...)
 	maxTokens := o.defaultMaxTokens
 	if req.MaxTokens != nil {
@@ -76,7 +77,7 @@ func appendMessagesRequest(dst []byte, req *llm.ChatRequest, o wireOptions) ([]b
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendJSONString(dst, s)
+			dst = wire.AppendString(dst, s)
 		}
 		dst = append(dst, ']')
 	}
@@ -87,7 +88,7 @@ func appendMessagesRequest(dst []byte, req *llm.ChatRequest, o wireOptions) ([]b
 	}
 	if req.User != "" {
 		dst = append(dst, `,"metadata":{"user_id":`...)
-		dst = appendJSONString(dst, req.User)
+		dst = wire.AppendString(dst, req.User)
 		dst = append(dst, '}')
 	}
 	if rf := req.ResponseFormat; rf != nil && rf.Type == "json_schema" {
@@ -112,7 +113,7 @@ func appendFloatField(dst []byte, name string, v *float64) []byte {
 	dst = append(dst, `,"`...)
 	dst = append(dst, name...)
 	dst = append(dst, `":`...)
-	return appendJSONFloat(dst, *v, 64)
+	return wire.AppendFloat(dst, *v, 64)
 }
 
 // appendSystem writes the top-level system from every system message: a
@@ -136,7 +137,7 @@ func appendSystem(dst []byte, msgs []llm.Message) []byte {
 		return dst
 	case 1:
 		dst = append(dst, `,"system":`...)
-		return appendJSONString(dst, only)
+		return wire.AppendString(dst, only)
 	}
 	dst = append(dst, `,"system":[`...)
 	first := true
@@ -160,7 +161,7 @@ func appendSystem(dst []byte, msgs []llm.Message) []byte {
 
 func appendTextBlock(dst []byte, text string) []byte {
 	dst = append(dst, `{"type":"text","text":`...)
-	dst = appendJSONString(dst, text)
+	dst = wire.AppendString(dst, text)
 	return append(dst, '}')
 }
 
@@ -281,7 +282,7 @@ func appendAssistantBlocks(dst []byte, run []llm.Message, final bool) []byte {
 			dst = append(dst, `{"type":"tool_use","id":`...)
 			dst = appendWireID(dst, tc.ID)
 			dst = append(dst, `,"name":`...)
-			dst = appendJSONString(dst, tc.Name)
+			dst = wire.AppendString(dst, tc.Name)
 			dst = append(dst, `,"input":`...)
 			dst = appendToolInput(dst, tc.Arguments)
 			dst = append(dst, '}')
@@ -358,7 +359,7 @@ func appendToolResultContent(dst []byte, parts []llm.Part) ([]byte, error) {
 		for _, p := range parts {
 			if p.Text != "" {
 				dst = append(dst, `,"content":`...)
-				return appendJSONString(dst, p.Text), nil
+				return wire.AppendString(dst, p.Text), nil
 			}
 		}
 	}
@@ -389,7 +390,7 @@ func appendToolResultContent(dst []byte, parts []llm.Part) ([]byte, error) {
 func appendImageBlock(dst []byte, u string) ([]byte, error) {
 	if strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://") {
 		dst = append(dst, `{"type":"image","source":{"type":"url","url":`...)
-		dst = appendJSONString(dst, u)
+		dst = wire.AppendString(dst, u)
 		return append(dst, "}}"...), nil
 	}
 	media, data, ok := parseDataURL(u)
@@ -402,7 +403,7 @@ func appendImageBlock(dst []byte, u string) ([]byte, error) {
 	dst = append(dst, `{"type":"image","source":{"type":"base64","media_type":"`...)
 	dst = append(dst, media...)
 	dst = append(dst, `","data":`...)
-	dst = appendJSONString(dst, data)
+	dst = wire.AppendString(dst, data)
 	return append(dst, "}}"...), nil
 }
 
@@ -458,10 +459,10 @@ func appendTools(dst []byte, req *llm.ChatRequest) ([]byte, error) {
 			dst = append(dst, ',')
 		}
 		dst = append(dst, `{"name":`...)
-		dst = appendJSONString(dst, t.Name)
+		dst = wire.AppendString(dst, t.Name)
 		if t.Description != "" {
 			dst = append(dst, `,"description":`...)
-			dst = appendJSONString(dst, t.Description)
+			dst = wire.AppendString(dst, t.Description)
 		}
 		dst = append(dst, `,"input_schema":`...)
 		if len(t.Parameters) == 0 || string(t.Parameters) == "null" {
@@ -497,7 +498,7 @@ func appendTools(dst []byte, req *llm.ChatRequest) ([]byte, error) {
 		dst = append(dst, `"any"`...)
 	case "function":
 		dst = append(dst, `"tool","name":`...)
-		dst = appendJSONString(dst, tc.Name)
+		dst = wire.AppendString(dst, tc.Name)
 	default:
 		dst = append(dst, `"auto"`...)
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 
+	"github.com/edgeway/edgeway/edge/internal/wire"
 	"github.com/edgeway/edgeway/edge/llm"
 )
 
@@ -141,7 +142,7 @@ type event struct {
 // single Chunk for every emit.
 type msgStream struct {
 	c        *Client
-	r        jsonReader
+	r        wire.Reader
 	chunk    llm.Chunk
 	ev       event
 	wire     wireUsage
@@ -156,9 +157,9 @@ type msgStream struct {
 // read consumes an SSE body until message_stop or its end.
 func (s *msgStream) read(ctx context.Context, body io.Reader, emit func(*llm.Chunk) error) (llm.Usage, error) {
 	s.wire.reset()
-	sr := newSSEReader(body, int(s.c.maxBytes))
+	sr := wire.NewSSEReader(body, int(s.c.maxBytes))
 	for {
-		name, data, err := sr.next()
+		name, data, err := sr.Next()
 		if err == io.EOF {
 			break
 		}
@@ -182,7 +183,7 @@ func (s *msgStream) readError(ctx context.Context, err error) error {
 	switch {
 	case ctx.Err() != nil:
 		return s.c.transportError(ctx, "chat", err)
-	case errors.Is(err, errEventTooLarge):
+	case errors.Is(err, wire.ErrEventTooLarge):
 		return s.c.malformed("chat", fmt.Errorf("one SSE event exceeds %d bytes", s.c.maxBytes))
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		// The connection closed mid-body: the server died or a proxy
@@ -307,14 +308,14 @@ func (s *msgStream) parseEvent(data []byte) error {
 	*ev = event{}
 	ev.usage.reset()
 	r := &s.r
-	r.reset(data)
-	if r.peek() != '{' {
+	r.Reset(data)
+	if r.Peek() != '{' {
 		return errors.New("event is not a JSON object")
 	}
-	r.openObject()
+	r.OpenObject()
 	var n int
 	for {
-		key, more, err := r.objNext(&n)
+		key, more, err := r.ObjNext(&n)
 		if err != nil {
 			return err
 		}
@@ -324,7 +325,7 @@ func (s *msgStream) parseEvent(data []byte) error {
 		switch string(key) {
 		case "type":
 			var b []byte
-			if b, err = r.strBytes(); err == nil {
+			if b, err = r.StrBytes(); err == nil {
 				ev.typ = eventType(b)
 			}
 		case "index":
@@ -342,35 +343,35 @@ func (s *msgStream) parseEvent(data []byte) error {
 		default:
 			// error is parsed again by eventError; other members are
 			// not needed.
-			err = r.skip()
+			err = r.Skip()
 		}
 		if err != nil {
 			return err
 		}
 	}
-	return r.end()
+	return r.End()
 }
 
 // block reads a content_block or delta object.
 func (s *msgStream) block() error {
 	r, ev := &s.r, &s.ev
-	if null, err := r.null(); null || err != nil {
+	if null, err := r.Null(); null || err != nil {
 		return err
 	}
-	if r.peek() != '{' {
+	if r.Peek() != '{' {
 		return errors.New("content block is not an object")
 	}
-	r.openObject()
+	r.OpenObject()
 	var n int
 	for {
-		key, more, err := r.objNext(&n)
+		key, more, err := r.ObjNext(&n)
 		if err != nil || !more {
 			return err
 		}
 		switch string(key) {
 		case "type":
 			var b []byte
-			if b, err = r.strBytes(); err == nil {
+			if b, err = r.StrBytes(); err == nil {
 				ev.kind = contentKind(b)
 			}
 		case "text", "thinking", "partial_json":
@@ -381,16 +382,16 @@ func (s *msgStream) block() error {
 			ev.name, err = s.optStr()
 		case "stop_reason":
 			var b []byte
-			if null, err2 := r.null(); null || err2 != nil {
+			if null, err2 := r.Null(); null || err2 != nil {
 				err = err2
 				break
 			}
-			if b, err = r.strBytes(); err == nil {
+			if b, err = r.StrBytes(); err == nil {
 				ev.stop = finishReason(b)
 			}
 		default:
 			// input ({} at start), signature, stop_sequence, ...
-			err = r.skip()
+			err = r.Skip()
 		}
 		if err != nil {
 			return err
@@ -415,13 +416,13 @@ func finishReason(b []byte) llm.FinishReason {
 // messageObject reads message_start's message: its model and usage.
 func (s *msgStream) messageObject() error {
 	r, ev := &s.r, &s.ev
-	if r.peek() != '{' {
+	if r.Peek() != '{' {
 		return errors.New("message is not an object")
 	}
-	r.openObject()
+	r.OpenObject()
 	var n int
 	for {
-		key, more, err := r.objNext(&n)
+		key, more, err := r.ObjNext(&n)
 		if err != nil || !more {
 			return err
 		}
@@ -432,7 +433,7 @@ func (s *msgStream) messageObject() error {
 			err = s.usageObject(&ev.usage)
 			ev.hasUsage = err == nil
 		default:
-			err = r.skip()
+			err = r.Skip()
 		}
 		if err != nil {
 			return err
@@ -444,10 +445,10 @@ func (s *msgStream) messageObject() error {
 // it changes.
 func (s *msgStream) modelName() (string, error) {
 	r := &s.r
-	if null, err := r.null(); null || err != nil {
+	if null, err := r.Null(); null || err != nil {
 		return "", err
 	}
-	b, err := r.strBytes()
+	b, err := r.StrBytes()
 	if err != nil {
 		return "", err
 	}
@@ -460,28 +461,28 @@ func (s *msgStream) modelName() (string, error) {
 // optStr reads a string or null.
 func (s *msgStream) optStr() (string, error) {
 	r := &s.r
-	switch r.peek() {
+	switch r.Peek() {
 	case 'n':
-		return "", r.literal("null")
+		return "", r.Literal("null")
 	case '"':
-		return r.str()
+		return r.Str()
 	}
-	return "", errors.New("expected a string at byte " + strconv.Itoa(r.i))
+	return "", errors.New("expected a string at byte " + strconv.Itoa(r.Offset()))
 }
 
 // count reads a non-negative count, or null as 0. Integral floats are
 // accepted.
 func (s *msgStream) count() (int64, error) {
 	r := &s.r
-	if null, err := r.null(); null || err != nil {
+	if null, err := r.Null(); null || err != nil {
 		return 0, err
 	}
-	text, integer, err := r.number()
+	text, integer, err := r.Number()
 	if err != nil {
 		return 0, err
 	}
 	if integer {
-		if v, ok := parseInt(text); ok && v >= 0 && v <= 1<<31-1 {
+		if v, ok := wire.ParseInt(text); ok && v >= 0 && v <= 1<<31-1 {
 			return v, nil
 		}
 	} else if f, err := strconv.ParseFloat(string(text), 64); err == nil && f >= 0 && f <= 1<<31-1 && f == float64(int64(f)) {
@@ -493,16 +494,16 @@ func (s *msgStream) count() (int64, error) {
 // usageObject reads a usage object into u; absent and null fields stay -1.
 func (s *msgStream) usageObject(u *wireUsage) error {
 	r := &s.r
-	if null, err := r.null(); null || err != nil {
+	if null, err := r.Null(); null || err != nil {
 		return err
 	}
-	if r.peek() != '{' {
+	if r.Peek() != '{' {
 		return errors.New("usage is not an object")
 	}
-	r.openObject()
+	r.OpenObject()
 	var n int
 	for {
-		key, more, err := r.objNext(&n)
+		key, more, err := r.ObjNext(&n)
 		if err != nil || !more {
 			return err
 		}
@@ -518,13 +519,13 @@ func (s *msgStream) usageObject(u *wireUsage) error {
 			field = &u.cacheWrite
 		default:
 			// cache_creation breakdown, server_tool_use, service_tier.
-			if err := r.skip(); err != nil {
+			if err := r.Skip(); err != nil {
 				return err
 			}
 			continue
 		}
-		if r.peek() == 'n' {
-			err = r.literal("null")
+		if r.Peek() == 'n' {
+			err = r.Literal("null")
 		} else {
 			*field, err = s.count()
 		}
@@ -539,11 +540,11 @@ func (s *msgStream) usageObject(u *wireUsage) error {
 func (s *msgStream) whole(data []byte, emit func(*llm.Chunk) error) error {
 	s.wire.reset()
 	r := &s.r
-	r.reset(data)
-	if r.peek() != '{' {
+	r.Reset(data)
+	if r.Peek() != '{' {
 		return s.c.malformed("chat", errors.New("response is not a JSON object"))
 	}
-	r.openObject()
+	r.OpenObject()
 	var (
 		n        int
 		text     []byte
@@ -553,7 +554,7 @@ func (s *msgStream) whole(data []byte, emit func(*llm.Chunk) error) error {
 	c := &s.chunk
 	*c = llm.Chunk{}
 	for {
-		key, more, err := r.objNext(&n)
+		key, more, err := r.ObjNext(&n)
 		if err != nil {
 			return s.c.malformed("chat", err)
 		}
@@ -563,7 +564,7 @@ func (s *msgStream) whole(data []byte, emit func(*llm.Chunk) error) error {
 		switch string(key) {
 		case "type":
 			var b []byte
-			if b, err = r.strBytes(); err == nil && string(b) == "error" {
+			if b, err = r.StrBytes(); err == nil && string(b) == "error" {
 				return s.c.eventError(data, "chat")
 			}
 		case "model":
@@ -571,12 +572,12 @@ func (s *msgStream) whole(data []byte, emit func(*llm.Chunk) error) error {
 		case "content":
 			err = s.wholeContent(&text, &thinking)
 		case "stop_reason":
-			if null, err2 := r.null(); null || err2 != nil {
+			if null, err2 := r.Null(); null || err2 != nil {
 				err = err2
 				break
 			}
 			var b []byte
-			if b, err = r.strBytes(); err == nil {
+			if b, err = r.StrBytes(); err == nil {
 				c.FinishReason, stopped = finishReason(b), true
 			}
 		case "usage":
@@ -588,13 +589,13 @@ func (s *msgStream) whole(data []byte, emit func(*llm.Chunk) error) error {
 				c.Usage = &s.usage
 			}
 		default:
-			err = r.skip()
+			err = r.Skip()
 		}
 		if err != nil {
 			return s.c.malformed("chat", err)
 		}
 	}
-	if err := r.end(); err != nil {
+	if err := r.End(); err != nil {
 		return s.c.malformed("chat", err)
 	}
 	if !stopped {
@@ -608,23 +609,23 @@ func (s *msgStream) whole(data []byte, emit func(*llm.Chunk) error) error {
 // thinking and collecting tool calls in the chunk.
 func (s *msgStream) wholeContent(text, thinking *[]byte) error {
 	r := &s.r
-	if null, err := r.null(); null || err != nil {
+	if null, err := r.Null(); null || err != nil {
 		return err
 	}
-	if r.peek() != '[' {
+	if r.Peek() != '[' {
 		return errors.New("content is not an array")
 	}
-	r.openArray()
+	r.OpenArray()
 	var n int
 	for {
-		more, err := r.arrNext(&n)
+		more, err := r.ArrNext(&n)
 		if err != nil || !more {
 			return err
 		}
-		if r.peek() != '{' {
+		if r.Peek() != '{' {
 			return errors.New("content block is not an object")
 		}
-		r.openObject()
+		r.OpenObject()
 		var (
 			m     int
 			kind  uint8
@@ -633,7 +634,7 @@ func (s *msgStream) wholeContent(text, thinking *[]byte) error {
 			txt   string
 		)
 		for {
-			key, more, err := r.objNext(&m)
+			key, more, err := r.ObjNext(&m)
 			if err != nil {
 				return err
 			}
@@ -643,7 +644,7 @@ func (s *msgStream) wholeContent(text, thinking *[]byte) error {
 			switch string(key) {
 			case "type":
 				var b []byte
-				if b, err = r.strBytes(); err == nil {
+				if b, err = r.StrBytes(); err == nil {
 					kind = contentKind(b)
 				}
 			case "text", "thinking":
@@ -653,12 +654,12 @@ func (s *msgStream) wholeContent(text, thinking *[]byte) error {
 			case "name":
 				d.Name, err = s.optStr()
 			case "input":
-				input, err = r.raw()
+				input, err = r.Raw()
 				if err == nil {
 					d.Arguments = string(input)
 				}
 			default:
-				err = r.skip()
+				err = r.Skip()
 			}
 			if err != nil {
 				return err

@@ -3,6 +3,7 @@ package anthropic
 import (
 	"strconv"
 
+	"github.com/edgeway/edgeway/edge/internal/wire"
 	"github.com/edgeway/edgeway/edge/llm"
 )
 
@@ -76,9 +77,9 @@ func (e *StreamEncoder) Start(dst []byte) []byte {
 	}
 	e.started = true
 	dst = append(dst, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":"...)
-	dst = appendJSONString(dst, e.id)
+	dst = wire.AppendString(dst, e.id)
 	dst = append(dst, `,"type":"message","role":"assistant","model":`...)
-	dst = appendJSONString(dst, e.model)
+	dst = wire.AppendString(dst, e.model)
 	dst = append(dst, `,"content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":`...)
 	dst = strconv.AppendInt(dst, int64(e.inputTokens), 10)
 	dst = append(dst, `,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":0}}}`+"\n\n"...)
@@ -101,7 +102,7 @@ func (e *StreamEncoder) Chunk(dst []byte, c *llm.Chunk) []byte {
 		}
 		dst = e.deltaHead(dst, e.openIdx)
 		dst = append(dst, `{"type":"thinking_delta","thinking":`...)
-		dst = appendJSONString(dst, c.Reasoning)
+		dst = wire.AppendString(dst, c.Reasoning)
 		dst = append(dst, "}}\n\n"...)
 	}
 	if c.Text != "" {
@@ -112,7 +113,7 @@ func (e *StreamEncoder) Chunk(dst []byte, c *llm.Chunk) []byte {
 		}
 		dst = e.deltaHead(dst, e.openIdx)
 		dst = append(dst, `{"type":"text_delta","text":`...)
-		dst = appendJSONString(dst, c.Text)
+		dst = wire.AppendString(dst, c.Text)
 		dst = append(dst, "}}\n\n"...)
 	}
 	for i := range c.ToolCalls {
@@ -141,7 +142,7 @@ func (e *StreamEncoder) toolDelta(dst []byte, d *llm.ToolCallDelta) []byte {
 		dst = append(dst, `{"type":"tool_use","id":`...)
 		dst = appendToolID(dst, d.ID, e.id, t)
 		dst = append(dst, `,"name":`...)
-		dst = appendJSONString(dst, d.Name)
+		dst = wire.AppendString(dst, d.Name)
 		dst = append(dst, `,"input":{}}}`+"\n\n"...)
 	}
 	if d.Arguments == "" {
@@ -149,7 +150,7 @@ func (e *StreamEncoder) toolDelta(dst []byte, d *llm.ToolCallDelta) []byte {
 	}
 	dst = e.deltaHead(dst, block)
 	dst = append(dst, `{"type":"input_json_delta","partial_json":`...)
-	dst = appendJSONString(dst, d.Arguments)
+	dst = wire.AppendString(dst, d.Arguments)
 	return append(dst, "}}\n\n"...)
 }
 

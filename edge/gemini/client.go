@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edgeway/edgeway/edge/internal/wire"
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/upstream"
 )
@@ -370,9 +371,9 @@ func appendEmbedRequest(dst []byte, model string, inputs []string, dims *int) []
 			dst = append(dst, ',')
 		}
 		dst = append(dst, `{"model":`...)
-		dst = appendJSONString(dst, model)
+		dst = wire.AppendString(dst, model)
 		dst = append(dst, `,"content":{"parts":[{"text":`...)
-		dst = appendJSONString(dst, s)
+		dst = wire.AppendString(dst, s)
 		dst = append(dst, `}]}`...)
 		if dims != nil {
 			dst = append(dst, `,"outputDimensionality":`...)

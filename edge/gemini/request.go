@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/edgeway/edgeway/edge/internal/wire"
 	"github.com/edgeway/edgeway/edge/llm"
 )
 
@@ -98,7 +99,7 @@ func appendGenerateRequest(dst []byte, req *llm.ChatRequest) ([]byte, error) {
 						dst = append(dst, ',')
 					}
 					dst = append(dst, `{"text":`...)
-					dst = appendJSONString(dst, t)
+					dst = wire.AppendString(dst, t)
 					dst = append(dst, '}')
 					n++
 				}
@@ -162,7 +163,7 @@ func (w *contentWriter) contentPart(role string, p *llm.Part) error {
 		}
 		w.begin(role)
 		w.dst = append(w.dst, `{"text":`...)
-		w.dst = appendJSONString(w.dst, p.Text)
+		w.dst = wire.AppendString(w.dst, p.Text)
 		w.dst = append(w.dst, '}')
 		return nil
 	case llm.PartImage:
@@ -182,7 +183,7 @@ func (w *contentWriter) contentPart(role string, p *llm.Part) error {
 func (w *contentWriter) functionCall(tc *llm.ToolCall) {
 	w.begin("model")
 	w.dst = append(w.dst, `{"functionCall":{"name":`...)
-	w.dst = appendJSONString(w.dst, tc.Name)
+	w.dst = wire.AppendString(w.dst, tc.Name)
 	w.dst = append(w.dst, `,"args":`...)
 	w.dst = appendArgs(w.dst, tc.Arguments)
 	w.dst = append(w.dst, '}')
@@ -199,13 +200,13 @@ func (w *contentWriter) functionCall(tc *llm.ToolCall) {
 func (w *contentWriter) functionResponse(name, text string) {
 	w.begin("user")
 	w.dst = append(w.dst, `{"functionResponse":{"name":`...)
-	w.dst = appendJSONString(w.dst, name)
+	w.dst = wire.AppendString(w.dst, name)
 	w.dst = append(w.dst, `,"response":`...)
 	if isJSONObject(text) {
 		w.dst = append(w.dst, bytes.TrimSpace([]byte(text))...)
 	} else {
 		w.dst = append(w.dst, `{"content":`...)
-		w.dst = appendJSONString(w.dst, text)
+		w.dst = wire.AppendString(w.dst, text)
 		w.dst = append(w.dst, '}')
 	}
 	w.dst = append(w.dst, "}}"...)
@@ -223,7 +224,7 @@ func appendArgs(dst []byte, args string) []byte {
 		return append(dst, strings.TrimSpace(args)...)
 	}
 	dst = append(dst, `{"arguments":`...)
-	dst = appendJSONString(dst, args)
+	dst = wire.AppendString(dst, args)
 	return append(dst, '}')
 }
 
@@ -259,9 +260,9 @@ func imagePart(u string) ([]byte, error) {
 			data = base64.StdEncoding.EncodeToString([]byte(raw))
 		}
 		b := append([]byte(nil), `{"inlineData":{"mimeType":`...)
-		b = appendJSONString(b, mt)
+		b = wire.AppendString(b, mt)
 		b = append(b, `,"data":`...)
-		b = appendJSONString(b, data)
+		b = wire.AppendString(b, data)
 		return append(b, "}}"...), nil
 	}
 	pu, err := url.Parse(u)
@@ -275,7 +276,7 @@ func imagePart(u string) ([]byte, error) {
 		b = append(b, `",`...)
 	}
 	b = append(b, `"fileUri":`...)
-	b = appendJSONString(b, u)
+	b = wire.AppendString(b, u)
 	return append(b, "}}"...), nil
 }
 
@@ -309,10 +310,10 @@ func appendTools(dst []byte, tools []llm.Tool) ([]byte, error) {
 			dst = append(dst, ',')
 		}
 		dst = append(dst, `{"name":`...)
-		dst = appendJSONString(dst, t.Name)
+		dst = wire.AppendString(dst, t.Name)
 		if t.Description != "" {
 			dst = append(dst, `,"description":`...)
-			dst = appendJSONString(dst, t.Description)
+			dst = wire.AppendString(dst, t.Description)
 		}
 		if len(bytes.TrimSpace(t.Parameters)) > 0 && string(bytes.TrimSpace(t.Parameters)) != "null" {
 			schema, _, err := sanitizeSchema(t.Parameters, false)
@@ -346,7 +347,7 @@ func appendToolConfig(dst []byte, tc *llm.ToolChoice) ([]byte, error) {
 			return nil, errors.New("tool_choice: function name is empty")
 		}
 		dst = append(dst, `"ANY","allowedFunctionNames":[`...)
-		dst = appendJSONString(dst, tc.Name)
+		dst = wire.AppendString(dst, tc.Name)
 		dst = append(dst, ']')
 	default:
 		return nil, fmt.Errorf("tool_choice: unknown mode %q", tc.Mode)
@@ -372,7 +373,7 @@ func appendGenerationConfig(dst []byte, req *llm.ChatRequest) ([]byte, error) {
 	float := func(name string, v *float64) {
 		if v != nil {
 			field(name)
-			dst = appendJSONFloat(dst, *v, 64)
+			dst = wire.AppendFloat(dst, *v, 64)
 		}
 	}
 	float("temperature", req.Temperature)
@@ -392,7 +393,7 @@ func appendGenerationConfig(dst []byte, req *llm.ChatRequest) ([]byte, error) {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendJSONString(dst, s)
+			dst = wire.AppendString(dst, s)
 		}
 		dst = append(dst, ']')
 	}

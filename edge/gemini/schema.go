@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/edgeway/edgeway/edge/internal/wire"
 )
 
 // Gemini's function parameters and responseSchema take a Schema: a subset
@@ -178,7 +180,7 @@ func appendValue(dst []byte, v any) []byte {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendJSONString(dst, k)
+			dst = wire.AppendString(dst, k)
 			dst = append(dst, ':')
 			dst = appendValue(dst, t.vals[k])
 		}
@@ -193,7 +195,7 @@ func appendValue(dst []byte, v any) []byte {
 		}
 		return append(dst, ']')
 	case string:
-		return appendJSONString(dst, t)
+		return wire.AppendString(dst, t)
 	case json.Number:
 		return append(dst, t...)
 	case bool:

@@ -9,6 +9,7 @@ import (
 	"io"
 	"strconv"
 
+	"github.com/edgeway/edgeway/edge/internal/wire"
 	"github.com/edgeway/edgeway/edge/llm"
 )
 
@@ -73,9 +74,9 @@ type chatStream struct {
 // read consumes an SSE body to its end. The stream has no terminator:
 // it is complete when a finishReason (or a prompt block) arrived.
 func (s *chatStream) read(ctx context.Context, body io.Reader, emit func(*llm.Chunk) error) (llm.Usage, error) {
-	sr := newSSEReader(body, int(s.c.maxBytes))
+	sr := wire.NewSSEReader(body, int(s.c.maxBytes))
 	for {
-		_, data, err := sr.next()
+		_, data, err := sr.Next()
 		if err == io.EOF {
 			break
 		}
@@ -133,7 +134,7 @@ func (s *chatStream) readError(ctx context.Context, err error) error {
 	switch {
 	case ctx.Err() != nil:
 		return s.c.transportError(ctx, "chat", err)
-	case errors.Is(err, errEventTooLarge):
+	case errors.Is(err, wire.ErrEventTooLarge):
 		return s.c.malformed("chat", fmt.Errorf("one SSE event exceeds %d bytes", s.c.maxBytes))
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		// The connection closed mid-body: the server died or a proxy

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/edgeway/edgeway/edge/internal/wire"
 	"github.com/edgeway/edgeway/edge/llm"
 )
 
@@ -126,7 +127,7 @@ func (d *decoder) chat(req *llm.ChatRequest) (bool, error) {
 	stream := true
 	var n int
 	for {
-		key, more, err := r.objNext(&n)
+		key, more, err := r.ObjNext(&n)
 		if err != nil {
 			return false, err
 		}
@@ -141,14 +142,14 @@ func (d *decoder) chat(req *llm.ChatRequest) (bool, error) {
 			case "tools":
 				err = d.tools(req)
 			default:
-				err = r.skip()
+				err = r.Skip()
 			}
 		}
 		if err != nil {
 			return false, err
 		}
 	}
-	if err := r.end(); err != nil {
+	if err := r.End(); err != nil {
 		return false, err
 	}
 	if req.Model == "" {
@@ -170,7 +171,7 @@ func (d *decoder) generate(req *llm.ChatRequest) (bool, error) {
 		images                           []llm.Part
 	)
 	for {
-		key, more, err := r.objNext(&n)
+		key, more, err := r.ObjNext(&n)
 		if err != nil {
 			return false, err
 		}
@@ -195,14 +196,14 @@ func (d *decoder) generate(req *llm.ChatRequest) (bool, error) {
 			case "context":
 				err = d.context()
 			default:
-				err = r.skip()
+				err = r.Skip()
 			}
 		}
 		if err != nil {
 			return false, err
 		}
 	}
-	if err := r.end(); err != nil {
+	if err := r.End(); err != nil {
 		return false, err
 	}
 	switch {
@@ -236,7 +237,7 @@ func (d *decoder) context() error {
 		return err
 	}
 	var n int
-	more, err := r.arrNext(&n)
+	more, err := r.ArrNext(&n)
 	if err != nil || !more {
 		return err
 	}
@@ -249,14 +250,14 @@ func (d *decoder) context() error {
 func (d *decoder) think() error {
 	r := &d.r
 	const want = `must be true, false, "high", "medium" or "low"`
-	switch r.peek() {
+	switch r.Peek() {
 	case 't', 'f':
-		_, err := r.boolean()
+		_, err := r.Boolean()
 		return err
 	case 'n':
-		return r.literal("null")
+		return r.Literal("null")
 	case '"':
-		b, err := r.strBytes()
+		b, err := r.StrBytes()
 		if err != nil {
 			return err
 		}
@@ -266,8 +267,8 @@ func (d *decoder) think() error {
 		}
 		return badRequest("think " + want)
 	}
-	if !startsValue(r.peek()) {
-		return r.unexpected()
+	if !startsValue(r.Peek()) {
+		return r.Unexpected()
 	}
 	return badRequest("think " + want)
 }
@@ -277,13 +278,13 @@ func (d *decoder) think() error {
 // edgeway, so the value is then dropped.
 func (d *decoder) keepAlive() error {
 	r := &d.r
-	switch c := r.peek(); {
+	switch c := r.Peek(); {
 	case c == '"':
-		return r.skipStr()
+		return r.SkipStr()
 	case c == 'n':
-		return r.literal("null")
+		return r.Literal("null")
 	case isNumberStart(c):
-		_, _, err := r.number()
+		_, _, err := r.Number()
 		return err
 	}
 	return d.wrongType("keep_alive", "a duration string or a number of seconds")
@@ -294,11 +295,11 @@ func (d *decoder) keepAlive() error {
 func (d *decoder) format() (*llm.ResponseFormat, error) {
 	r := &d.r
 	const want = `"json" or a JSON schema object`
-	switch r.peek() {
+	switch r.Peek() {
 	case 'n':
-		return nil, r.literal("null")
+		return nil, r.Literal("null")
 	case '"':
-		b, err := r.strBytes()
+		b, err := r.StrBytes()
 		if err != nil {
 			return nil, err
 		}
@@ -310,7 +311,7 @@ func (d *decoder) format() (*llm.ResponseFormat, error) {
 		}
 		return nil, badRequest("format must be " + want)
 	case '{':
-		raw, err := r.raw()
+		raw, err := r.Raw()
 		if err != nil {
 			return nil, err
 		}
@@ -333,7 +334,7 @@ func (d *decoder) options(req *llm.ChatRequest) error {
 	defer d.leave()
 	var n int
 	for {
-		key, more, err := r.objNext(&n)
+		key, more, err := r.ObjNext(&n)
 		if err != nil || !more {
 			return err
 		}
@@ -388,7 +389,7 @@ func (d *decoder) options(req *llm.ChatRequest) error {
 		case "stop":
 			err = d.stop(req)
 		default:
-			err = r.skip()
+			err = r.Skip()
 		}
 		if err != nil {
 			return err
@@ -409,8 +410,8 @@ func (d *decoder) floatOption(field string) (*float64, error) {
 func (d *decoder) stop(req *llm.ChatRequest) error {
 	r := &d.r
 	req.Stop = req.Stop[:0]
-	if r.peek() == '"' {
-		s, err := r.str()
+	if r.Peek() == '"' {
+		s, err := r.Str()
 		req.Stop = append(req.Stop, s)
 		return err
 	}
@@ -421,7 +422,7 @@ func (d *decoder) stop(req *llm.ChatRequest) error {
 	}
 	var n int
 	for {
-		more, err := r.arrNext(&n)
+		more, err := r.ArrNext(&n)
 		if err != nil || !more {
 			if len(req.Stop) == 0 {
 				req.Stop = nil
@@ -431,13 +432,13 @@ func (d *decoder) stop(req *llm.ChatRequest) error {
 		if len(req.Stop) == MaxStop {
 			return d.fail("stop", "may hold at most "+strconv.Itoa(MaxStop)+" sequences")
 		}
-		if r.peek() != '"' {
+		if r.Peek() != '"' {
 			d.enter("stop", n-1)
 			err := d.wrongType("", "a string")
 			d.leave()
 			return err
 		}
-		s, err := r.str()
+		s, err := r.Str()
 		if err != nil {
 			return err
 		}
@@ -453,17 +454,17 @@ func (d *decoder) images(dst []llm.Part) ([]llm.Part, error) {
 	}
 	var n int
 	for {
-		more, err := r.arrNext(&n)
+		more, err := r.ArrNext(&n)
 		if err != nil || !more {
 			return dst, err
 		}
-		if r.peek() != '"' {
+		if r.Peek() != '"' {
 			d.enter("images", n-1)
 			err := d.wrongType("", "a base64 string")
 			d.leave()
 			return dst, err
 		}
-		b, err := r.strBytes()
+		b, err := r.StrBytes()
 		if err != nil {
 			return dst, err
 		}
@@ -490,7 +491,7 @@ func (d *decoder) messages(req *llm.ChatRequest) error {
 	}
 	var n int
 	for {
-		more, err := r.arrNext(&n)
+		more, err := r.ArrNext(&n)
 		if err != nil || !more {
 			return err
 		}
@@ -513,10 +514,10 @@ func (d *decoder) messages(req *llm.ChatRequest) error {
 
 func (d *decoder) message(m *llm.Message, turn int) error {
 	r := &d.r
-	if r.peek() != '{' {
+	if r.Peek() != '{' {
 		return d.wrongType("", "an object")
 	}
-	r.openObject()
+	r.OpenObject()
 	var (
 		n                               int
 		role, content, toolName, callID string
@@ -526,7 +527,7 @@ func (d *decoder) message(m *llm.Message, turn int) error {
 		calls  = m.ToolCalls[:0]
 	)
 	for {
-		key, more, err := r.objNext(&n)
+		key, more, err := r.ObjNext(&n)
 		if err != nil {
 			return err
 		}
@@ -551,7 +552,7 @@ func (d *decoder) message(m *llm.Message, turn int) error {
 			// want it back anyway.
 			_, err = d.optString("thinking")
 		default:
-			err = r.skip()
+			err = r.Skip()
 		}
 		if err != nil {
 			return err
@@ -664,7 +665,7 @@ func (d *decoder) toolCalls(dst []llm.ToolCall) ([]llm.ToolCall, error) {
 	}
 	var n int
 	for {
-		more, err := r.arrNext(&n)
+		more, err := r.ArrNext(&n)
 		if err != nil || !more {
 			return dst, err
 		}
@@ -681,16 +682,16 @@ func (d *decoder) toolCalls(dst []llm.ToolCall) ([]llm.ToolCall, error) {
 
 func (d *decoder) toolCall(tc *llm.ToolCall) error {
 	r := &d.r
-	if r.peek() != '{' {
+	if r.Peek() != '{' {
 		return d.wrongType("", "an object")
 	}
-	r.openObject()
+	r.OpenObject()
 	var (
 		n       int
 		hasFunc bool
 	)
 	for {
-		key, more, err := r.objNext(&n)
+		key, more, err := r.ObjNext(&n)
 		if err != nil {
 			return err
 		}
@@ -708,7 +709,7 @@ func (d *decoder) toolCall(tc *llm.ToolCall) error {
 			err = d.toolCallFunction(tc)
 			d.leave()
 		default:
-			err = r.skip()
+			err = r.Skip()
 		}
 		if err != nil {
 			return err
@@ -729,14 +730,14 @@ func (d *decoder) toolCall(tc *llm.ToolCall) error {
 // functionType checks a "type" member that must say "function" when set.
 func (d *decoder) functionType() error {
 	r := &d.r
-	switch r.peek() {
+	switch r.Peek() {
 	case 'n':
-		return r.literal("null")
+		return r.Literal("null")
 	case '"':
 	default:
 		return d.wrongType("type", "a string")
 	}
-	b, err := r.strBytes()
+	b, err := r.StrBytes()
 	if err != nil || string(b) == "function" || len(b) == 0 {
 		return err
 	}
@@ -745,13 +746,13 @@ func (d *decoder) functionType() error {
 
 func (d *decoder) toolCallFunction(tc *llm.ToolCall) error {
 	r := &d.r
-	if r.peek() != '{' {
+	if r.Peek() != '{' {
 		return d.wrongType("", "an object")
 	}
-	r.openObject()
+	r.OpenObject()
 	var n int
 	for {
-		key, more, err := r.objNext(&n)
+		key, more, err := r.ObjNext(&n)
 		if err != nil || !more {
 			return err
 		}
@@ -763,7 +764,7 @@ func (d *decoder) toolCallFunction(tc *llm.ToolCall) error {
 		case "index":
 			_, _, err = d.optInt("index")
 		default:
-			err = r.skip()
+			err = r.Skip()
 		}
 		if err != nil {
 			return err
@@ -777,14 +778,14 @@ func (d *decoder) toolCallFunction(tc *llm.ToolCall) error {
 func (d *decoder) arguments() (string, error) {
 	r := &d.r
 	const want = "a JSON object"
-	switch r.peek() {
+	switch r.Peek() {
 	case 'n':
-		return "", r.literal("null")
+		return "", r.Literal("null")
 	case '{':
-		raw, err := r.raw()
+		raw, err := r.Raw()
 		return string(raw), err
 	case '"':
-		s, err := r.str()
+		s, err := r.Str()
 		if err != nil {
 			return "", err
 		}
@@ -798,9 +799,9 @@ func (d *decoder) arguments() (string, error) {
 
 // isJSONObject reports whether b is exactly one JSON object.
 func isJSONObject(b []byte) bool {
-	var r jsonReader
-	r.reset(b)
-	return r.peek() == '{' && r.skip() == nil && r.end() == nil
+	var r wire.Reader
+	r.Reset(b)
+	return r.Peek() == '{' && r.Skip() == nil && r.End() == nil
 }
 
 func (d *decoder) tools(req *llm.ChatRequest) error {
@@ -813,7 +814,7 @@ func (d *decoder) tools(req *llm.ChatRequest) error {
 	}
 	var n int
 	for {
-		more, err := r.arrNext(&n)
+		more, err := r.ArrNext(&n)
 		if err != nil || !more {
 			if len(req.Tools) == 0 {
 				req.Tools = nil
@@ -836,16 +837,16 @@ func (d *decoder) tools(req *llm.ChatRequest) error {
 
 func (d *decoder) tool(t *llm.Tool) error {
 	r := &d.r
-	if r.peek() != '{' {
+	if r.Peek() != '{' {
 		return d.wrongType("", "an object")
 	}
-	r.openObject()
+	r.OpenObject()
 	var (
 		n       int
 		hasFunc bool
 	)
 	for {
-		key, more, err := r.objNext(&n)
+		key, more, err := r.ObjNext(&n)
 		if err != nil {
 			return err
 		}
@@ -861,7 +862,7 @@ func (d *decoder) tool(t *llm.Tool) error {
 			err = d.toolFunction(t)
 			d.leave()
 		default:
-			err = r.skip()
+			err = r.Skip()
 		}
 		if err != nil {
 			return err
@@ -878,13 +879,13 @@ func (d *decoder) tool(t *llm.Tool) error {
 
 func (d *decoder) toolFunction(t *llm.Tool) error {
 	r := &d.r
-	if r.peek() != '{' {
+	if r.Peek() != '{' {
 		return d.wrongType("", "an object")
 	}
-	r.openObject()
+	r.OpenObject()
 	var n int
 	for {
-		key, more, err := r.objNext(&n)
+		key, more, err := r.ObjNext(&n)
 		if err != nil || !more {
 			return err
 		}
@@ -894,19 +895,19 @@ func (d *decoder) toolFunction(t *llm.Tool) error {
 		case "description":
 			t.Description, err = d.optString("description")
 		case "parameters":
-			switch r.peek() {
+			switch r.Peek() {
 			case 'n':
-				t.Parameters, err = nil, r.literal("null")
+				t.Parameters, err = nil, r.Literal("null")
 			case '{':
 				var raw []byte
-				if raw, err = r.raw(); err == nil {
+				if raw, err = r.Raw(); err == nil {
 					t.Parameters = append(json.RawMessage(nil), raw...)
 				}
 			default:
 				err = d.wrongType("parameters", "a JSON Schema object")
 			}
 		default:
-			err = r.skip()
+			err = r.Skip()
 		}
 		if err != nil {
 			return err

@@ -32,7 +32,7 @@ func (d *decoder) embed(req *llm.EmbedRequest) error {
 	}
 	var n int
 	for {
-		key, more, err := r.objNext(&n)
+		key, more, err := r.ObjNext(&n)
 		if err != nil {
 			return err
 		}
@@ -65,13 +65,13 @@ func (d *decoder) embed(req *llm.EmbedRequest) error {
 		case "keep_alive":
 			err = d.keepAlive()
 		default:
-			err = r.skip()
+			err = r.Skip()
 		}
 		if err != nil {
 			return err
 		}
 	}
-	if err := r.end(); err != nil {
+	if err := r.End(); err != nil {
 		return err
 	}
 	if req.Model == "" {
@@ -83,8 +83,8 @@ func (d *decoder) embed(req *llm.EmbedRequest) error {
 func (d *decoder) embedInput(req *llm.EmbedRequest) error {
 	r := &d.r
 	req.Input = req.Input[:0]
-	if r.peek() == '"' {
-		s, err := r.str()
+	if r.Peek() == '"' {
+		s, err := r.Str()
 		if err == nil && s != "" {
 			req.Input = append(req.Input, s)
 		}
@@ -95,11 +95,11 @@ func (d *decoder) embedInput(req *llm.EmbedRequest) error {
 	}
 	var n int
 	for {
-		more, err := r.arrNext(&n)
+		more, err := r.ArrNext(&n)
 		if err != nil || !more {
 			return err
 		}
-		if r.peek() != '"' {
+		if r.Peek() != '"' {
 			d.enter("input", n-1)
 			err := d.wrongType("", "a string")
 			d.leave()
@@ -108,7 +108,7 @@ func (d *decoder) embedInput(req *llm.EmbedRequest) error {
 		if len(req.Input) == MaxEmbedInputs {
 			return badRequest("input may hold at most " + strconv.Itoa(MaxEmbedInputs) + " items")
 		}
-		s, err := r.str()
+		s, err := r.Str()
 		if err != nil {
 			return err
 		}
@@ -145,7 +145,7 @@ func (d *decoder) legacyEmbeddings(req *llm.EmbedRequest) error {
 	}
 	var n int
 	for {
-		key, more, err := r.objNext(&n)
+		key, more, err := r.ObjNext(&n)
 		if err != nil {
 			return err
 		}
@@ -168,13 +168,13 @@ func (d *decoder) legacyEmbeddings(req *llm.EmbedRequest) error {
 		case "keep_alive":
 			err = d.keepAlive()
 		default:
-			err = r.skip()
+			err = r.Skip()
 		}
 		if err != nil {
 			return err
 		}
 	}
-	if err := r.end(); err != nil {
+	if err := r.End(); err != nil {
 		return err
 	}
 	if req.Model == "" {
@@ -206,7 +206,7 @@ func (d *decoder) show() (string, error) {
 		model, name string
 	)
 	for {
-		key, more, err := r.objNext(&n)
+		key, more, err := r.ObjNext(&n)
 		if err != nil {
 			return "", err
 		}
@@ -221,13 +221,13 @@ func (d *decoder) show() (string, error) {
 		case "verbose":
 			_, _, err = d.optBool("verbose")
 		default:
-			err = r.skip()
+			err = r.Skip()
 		}
 		if err != nil {
 			return "", err
 		}
 	}
-	if err := r.end(); err != nil {
+	if err := r.End(); err != nil {
 		return "", err
 	}
 	if model == "" {

@@ -6,6 +6,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/edgeway/edgeway/edge/internal/wire"
 	"github.com/edgeway/edgeway/edge/llm"
 )
 
@@ -202,7 +203,7 @@ func (e *encoder) now() time.Time {
 // head appends `{"model":…,"created_at":"…",`.
 func (e *encoder) head(dst []byte, now time.Time) []byte {
 	dst = append(dst, `{"model":`...)
-	dst = appendJSONString(dst, e.model)
+	dst = wire.AppendString(dst, e.model)
 	dst = append(dst, `,"created_at":"`...)
 	dst = now.UTC().AppendFormat(dst, time.RFC3339Nano)
 	return append(dst, `",`...)
@@ -239,10 +240,10 @@ func (e *encoder) body(dst []byte, text, reasoning string, s shape) []byte {
 	} else {
 		dst = append(dst, `"response":`...)
 	}
-	dst = appendJSONString(dst, text)
+	dst = wire.AppendString(dst, text)
 	if reasoning != "" {
 		dst = append(dst, `,"thinking":`...)
-		dst = appendJSONString(dst, reasoning)
+		dst = wire.AppendString(dst, reasoning)
 	}
 	dst = e.writeCalls(dst)
 	if s == shapeChat {
@@ -363,11 +364,11 @@ func appendToolCall(dst []byte, n int, id, name string, args []byte) []byte {
 		id = syntheticCallID(n)
 	}
 	dst = append(dst, `{"id":`...)
-	dst = appendJSONString(dst, id)
+	dst = wire.AppendString(dst, id)
 	dst = append(dst, `,"function":{"index":`...)
 	dst = strconv.AppendInt(dst, int64(n), 10)
 	dst = append(dst, `,"name":`...)
-	dst = appendJSONString(dst, name)
+	dst = wire.AppendString(dst, name)
 	dst = append(dst, `,"arguments":`...)
 	if len(args) == 0 {
 		dst = append(dst, "{}"...)
@@ -476,7 +477,7 @@ func (e *encoder) load(dst []byte, s shape) []byte {
 // before any of the response has been sent (the status carries the kind).
 func AppendError(dst []byte, message string) []byte {
 	dst = append(dst, `{"error":`...)
-	dst = appendJSONString(dst, message)
+	dst = wire.AppendString(dst, message)
 	return append(dst, '}')
 }
 

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/edgeway/edgeway/edge/internal/wire"
 )
 
 // RequestError is a client fault found while decoding a request. The
@@ -25,7 +27,7 @@ func badRequest(msg string) *RequestError {
 // requestError turns a syntax error from the reader into a RequestError
 // and passes RequestErrors through.
 func requestError(err error) error {
-	var se *syntaxError
+	var se *wire.SyntaxError
 	if errors.As(err, &se) {
 		return badRequest(se.Error())
 	}

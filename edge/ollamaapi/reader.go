@@ -3,12 +3,14 @@ package ollamaapi
 import (
 	"math"
 	"strconv"
+
+	"github.com/edgeway/edgeway/edge/internal/wire"
 )
 
-// decoder reads one request body with jsonReader and keeps the path of
+// decoder reads one request body with a wire.Reader and keeps the path of
 // the field being read, so every error names it ("messages[2].content").
 type decoder struct {
-	r jsonReader
+	r wire.Reader
 	// path is the stack of fields being decoded, formatted only when an
 	// error names one, so the happy path builds no strings.
 	path  [maxPathDepth]pathSeg
@@ -26,7 +28,7 @@ type pathSeg struct {
 	idx  int
 }
 
-func (d *decoder) reset(body []byte) { d.r.reset(body) }
+func (d *decoder) reset(body []byte) { d.r.Reset(body) }
 
 func (d *decoder) enter(name string, i int) {
 	if d.depth < maxPathDepth {
@@ -70,8 +72,8 @@ func (d *decoder) missing(field string) error { return d.fail(field, "is require
 // wrongType reports that field (relative to the current path) is not of
 // the wanted type, unless the value is not even valid JSON.
 func (d *decoder) wrongType(field, want string) error {
-	if c := d.r.peek(); !startsValue(c) {
-		return d.r.unexpected()
+	if c := d.r.Peek(); !startsValue(c) {
+		return d.r.Unexpected()
 	}
 	return d.fail(field, "must be "+want)
 }
@@ -88,35 +90,35 @@ func isNumberStart(c byte) bool { return c == '-' || c >= '0' && c <= '9' }
 
 // openBody consumes the '{' that must start a request body.
 func (d *decoder) openBody() error {
-	if c := d.r.peek(); c != '{' {
+	if c := d.r.Peek(); c != '{' {
 		if startsValue(c) {
 			return badRequest("request body must be a JSON object")
 		}
-		return d.r.unexpected()
+		return d.r.Unexpected()
 	}
-	d.r.openObject()
+	d.r.OpenObject()
 	return nil
 }
 
 // optString reads a string, or null as "".
 func (d *decoder) optString(field string) (string, error) {
-	switch d.r.peek() {
+	switch d.r.Peek() {
 	case '"':
-		return d.r.str()
+		return d.r.Str()
 	case 'n':
-		return "", d.r.literal("null")
+		return "", d.r.Literal("null")
 	}
 	return "", d.wrongType(field, "a string")
 }
 
 // optBool reads a boolean; present is false for null.
 func (d *decoder) optBool(field string) (v, present bool, err error) {
-	switch d.r.peek() {
+	switch d.r.Peek() {
 	case 't', 'f':
-		v, err = d.r.boolean()
+		v, err = d.r.Boolean()
 		return v, err == nil, err
 	case 'n':
-		return false, false, d.r.literal("null")
+		return false, false, d.r.Literal("null")
 	}
 	return false, false, d.wrongType(field, "a boolean")
 }
@@ -124,48 +126,48 @@ func (d *decoder) optBool(field string) (v, present bool, err error) {
 // object consumes '{' of a value that must be an object or null; it
 // reports false for null.
 func (d *decoder) object(field, want string) (bool, error) {
-	switch d.r.peek() {
+	switch d.r.Peek() {
 	case '{':
-		d.r.openObject()
+		d.r.OpenObject()
 		return true, nil
 	case 'n':
-		return false, d.r.literal("null")
+		return false, d.r.Literal("null")
 	}
 	return false, d.wrongType(field, want)
 }
 
 // skipObject validates and skips a value that must be an object or null.
 func (d *decoder) skipObject(field string) error {
-	switch d.r.peek() {
+	switch d.r.Peek() {
 	case '{':
-		return d.r.skip()
+		return d.r.Skip()
 	case 'n':
-		return d.r.literal("null")
+		return d.r.Literal("null")
 	}
 	return d.wrongType(field, "an object")
 }
 
 // array is object's twin for arrays.
 func (d *decoder) array(field, want string) (bool, error) {
-	switch d.r.peek() {
+	switch d.r.Peek() {
 	case '[':
-		d.r.openArray()
+		d.r.OpenArray()
 		return true, nil
 	case 'n':
-		return false, d.r.literal("null")
+		return false, d.r.Literal("null")
 	}
 	return false, d.wrongType(field, want)
 }
 
 // optFloat reads a finite number; present is false for null.
 func (d *decoder) optFloat(field string) (v float64, present bool, err error) {
-	if null, err := d.r.null(); null || err != nil {
+	if null, err := d.r.Null(); null || err != nil {
 		return 0, false, err
 	}
-	if !isNumberStart(d.r.peek()) {
+	if !isNumberStart(d.r.Peek()) {
 		return 0, false, d.wrongType(field, "a number")
 	}
-	text, _, err := d.r.number()
+	text, _, err := d.r.Number()
 	if err != nil {
 		return 0, false, err
 	}
@@ -180,18 +182,18 @@ func (d *decoder) optFloat(field string) (v float64, present bool, err error) {
 // reads options through float64, it accepts a number with a fraction and
 // drops the fraction.
 func (d *decoder) optInt(field string) (v int64, present bool, err error) {
-	if null, err := d.r.null(); null || err != nil {
+	if null, err := d.r.Null(); null || err != nil {
 		return 0, false, err
 	}
-	if !isNumberStart(d.r.peek()) {
+	if !isNumberStart(d.r.Peek()) {
 		return 0, false, d.wrongType(field, "an integer")
 	}
-	text, integer, err := d.r.number()
+	text, integer, err := d.r.Number()
 	if err != nil {
 		return 0, false, err
 	}
 	if integer {
-		v, ok := parseInt(text)
+		v, ok := wire.ParseInt(text)
 		if !ok {
 			return 0, false, d.fail(field, "is out of range")
 		}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"unicode/utf8"
 
+	"github.com/edgeway/edgeway/edge/internal/wire"
 	"github.com/edgeway/edgeway/edge/llm"
 )
 
@@ -67,7 +68,7 @@ func missing(param string) *RequestError {
 // requestError turns a syntax error from the reader into a RequestError
 // and passes RequestErrors through.
 func requestError(err error) error {
-	var se *syntaxError
+	var se *wire.SyntaxError
 	if errors.As(err, &se) {
 		return badRequest("", CodeInvalidJSON, se.Error())
 	}
@@ -106,7 +107,7 @@ func DecodeChatRequest(body []byte, req *llm.ChatRequest) (includeUsage bool, er
 		return false, err
 	}
 	d := chatDecoder{req: req}
-	d.r.reset(body)
+	d.r.Reset(body)
 	if err := d.decode(); err != nil {
 		return false, requestError(err)
 	}
@@ -119,7 +120,7 @@ func resetChatRequest(req *llm.ChatRequest) {
 }
 
 type chatDecoder struct {
-	r            jsonReader
+	r            wire.Reader
 	req          *llm.ChatRequest
 	includeUsage bool
 	// path is the stack of fields being decoded, formatted only when an
@@ -179,13 +180,13 @@ func (d *chatDecoder) unsupported(field, msg string) error {
 
 func (d *chatDecoder) decode() error {
 	r, req := &d.r, d.req
-	if c := r.peek(); c != '{' {
+	if c := r.Peek(); c != '{' {
 		if startsValue(c) {
 			return badRequest("", CodeInvalidType, "request body must be a JSON object")
 		}
-		return r.unexpected()
+		return r.Unexpected()
 	}
-	r.openObject()
+	r.OpenObject()
 	var (
 		n         int
 		maxTokens *int
@@ -193,7 +194,7 @@ func (d *chatDecoder) decode() error {
 		choices   int64 = 1
 	)
 	for {
-		key, more, err := r.objNext(&n)
+		key, more, err := r.ObjNext(&n)
 		if err != nil {
 			return err
 		}
@@ -248,7 +249,7 @@ func (d *chatDecoder) decode() error {
 			return err
 		}
 	}
-	if err := r.end(); err != nil {
+	if err := r.End(); err != nil {
 		return err
 	}
 	// max_completion_tokens replaced max_tokens; when both are sent the
@@ -276,8 +277,8 @@ func (d *chatDecoder) decode() error {
 // wrongType reports that field (relative to the current path) is not of
 // the wanted type, unless the value is not even valid JSON.
 func (d *chatDecoder) wrongType(field, want string) error {
-	if c := d.r.peek(); !startsValue(c) {
-		return d.r.unexpected()
+	if c := d.r.Peek(); !startsValue(c) {
+		return d.r.Unexpected()
 	}
 	return typeError(d.param(field), want)
 }
@@ -292,46 +293,46 @@ func startsValue(c byte) bool {
 
 // optString reads a string, or null as "".
 func (d *chatDecoder) optString(field string) (string, error) {
-	switch d.r.peek() {
+	switch d.r.Peek() {
 	case '"':
-		return d.r.str()
+		return d.r.Str()
 	case 'n':
-		return "", d.r.literal("null")
+		return "", d.r.Literal("null")
 	}
 	return "", d.wrongType(field, "a string")
 }
 
 // optBool reads a boolean, or null as false.
 func (d *chatDecoder) optBool(field string) (bool, error) {
-	switch d.r.peek() {
+	switch d.r.Peek() {
 	case 't', 'f':
-		return d.r.boolean()
+		return d.r.Boolean()
 	case 'n':
-		return false, d.r.literal("null")
+		return false, d.r.Literal("null")
 	}
 	return false, d.wrongType(field, "a boolean")
 }
 
 // optBoolPtr reads a boolean, or null as nil.
 func (d *chatDecoder) optBoolPtr(field string) (*bool, error) {
-	if null, err := d.r.null(); null || err != nil {
+	if null, err := d.r.Null(); null || err != nil {
 		return nil, err
 	}
-	if c := d.r.peek(); c != 't' && c != 'f' {
+	if c := d.r.Peek(); c != 't' && c != 'f' {
 		return nil, d.wrongType(field, "a boolean")
 	}
-	v, err := d.r.boolean()
+	v, err := d.r.Boolean()
 	return &v, err
 }
 
 func (d *chatDecoder) optFloat(field string, lo, hi float64) (*float64, error) {
-	if null, err := d.r.null(); null || err != nil {
+	if null, err := d.r.Null(); null || err != nil {
 		return nil, err
 	}
-	if c := d.r.peek(); c != '-' && (c < '0' || c > '9') {
+	if c := d.r.Peek(); c != '-' && (c < '0' || c > '9') {
 		return nil, d.wrongType(field, "a number")
 	}
-	text, _, err := d.r.number()
+	text, _, err := d.r.Number()
 	if err != nil {
 		return nil, err
 	}
@@ -344,20 +345,20 @@ func (d *chatDecoder) optFloat(field string, lo, hi float64) (*float64, error) {
 
 // intValue reads an integer; present is false for null.
 func (d *chatDecoder) intValue(field string) (v int64, present bool, err error) {
-	if null, err := d.r.null(); null || err != nil {
+	if null, err := d.r.Null(); null || err != nil {
 		return 0, false, err
 	}
-	if c := d.r.peek(); c != '-' && (c < '0' || c > '9') {
+	if c := d.r.Peek(); c != '-' && (c < '0' || c > '9') {
 		return 0, false, d.wrongType(field, "an integer")
 	}
-	text, integer, err := d.r.number()
+	text, integer, err := d.r.Number()
 	if err != nil {
 		return 0, false, err
 	}
 	if !integer {
 		return 0, false, typeError(d.param(field), "an integer")
 	}
-	v, ok := parseInt(text)
+	v, ok := wire.ParseInt(text)
 	if !ok {
 		return 0, false, d.invalid(field, "is out of range")
 	}
@@ -391,24 +392,24 @@ func (d *chatDecoder) optTokens(field string) (*int, error) {
 // object consumes '{' of a value that must be an object or null; it
 // reports false for null.
 func (d *chatDecoder) object(field, want string) (bool, error) {
-	switch d.r.peek() {
+	switch d.r.Peek() {
 	case '{':
-		d.r.openObject()
+		d.r.OpenObject()
 		return true, nil
 	case 'n':
-		return false, d.r.literal("null")
+		return false, d.r.Literal("null")
 	}
 	return false, d.wrongType(field, want)
 }
 
 // array is object's twin for arrays.
 func (d *chatDecoder) array(field, want string) (bool, error) {
-	switch d.r.peek() {
+	switch d.r.Peek() {
 	case '[':
-		d.r.openArray()
+		d.r.OpenArray()
 		return true, nil
 	case 'n':
-		return false, d.r.literal("null")
+		return false, d.r.Literal("null")
 	}
 	return false, d.wrongType(field, want)
 }
@@ -422,14 +423,14 @@ func (d *chatDecoder) streamOptions() error {
 	defer d.leave()
 	var n int
 	for {
-		key, more, err := r.objNext(&n)
+		key, more, err := r.ObjNext(&n)
 		if err != nil || !more {
 			return err
 		}
 		if string(key) == "include_usage" {
 			d.includeUsage, err = d.optBool("include_usage")
 		} else {
-			err = r.skip()
+			err = r.Skip()
 		}
 		if err != nil {
 			return err
@@ -440,8 +441,8 @@ func (d *chatDecoder) streamOptions() error {
 func (d *chatDecoder) stop() error {
 	r, req := &d.r, d.req
 	req.Stop = req.Stop[:0]
-	if r.peek() == '"' {
-		s, err := r.str()
+	if r.Peek() == '"' {
+		s, err := r.Str()
 		req.Stop = append(req.Stop, s)
 		return err
 	}
@@ -452,7 +453,7 @@ func (d *chatDecoder) stop() error {
 	}
 	var n int
 	for {
-		more, err := r.arrNext(&n)
+		more, err := r.ArrNext(&n)
 		if err != nil || !more {
 			if len(req.Stop) == 0 {
 				req.Stop = nil
@@ -462,13 +463,13 @@ func (d *chatDecoder) stop() error {
 		if len(req.Stop) == MaxStop {
 			return valueError("stop", "may hold at most "+strconv.Itoa(MaxStop)+" sequences")
 		}
-		if r.peek() != '"' {
+		if r.Peek() != '"' {
 			d.enter("stop", n-1)
 			err := d.wrongType("", "a string")
 			d.leave()
 			return err
 		}
-		s, err := r.str()
+		s, err := r.Str()
 		if err != nil {
 			return err
 		}
@@ -479,7 +480,7 @@ func (d *chatDecoder) stop() error {
 func (d *chatDecoder) extra(key []byte) error {
 	req := d.req
 	k := string(key)
-	raw, err := d.r.raw()
+	raw, err := d.r.Raw()
 	if err != nil {
 		return err
 	}
@@ -504,7 +505,7 @@ func (d *chatDecoder) messages() error {
 	}
 	var n int
 	for {
-		more, err := r.arrNext(&n)
+		more, err := r.ArrNext(&n)
 		if err != nil || !more {
 			return err
 		}
@@ -527,17 +528,17 @@ func (d *chatDecoder) messages() error {
 
 func (d *chatDecoder) message(m *llm.Message) error {
 	r := &d.r
-	if r.peek() != '{' {
+	if r.Peek() != '{' {
 		return d.wrongType("", "an object")
 	}
-	r.openObject()
+	r.OpenObject()
 	var (
 		n          int
 		hasContent bool
 		imagePart  = -1
 	)
 	for {
-		key, more, err := r.objNext(&n)
+		key, more, err := r.ObjNext(&n)
 		if err != nil {
 			return err
 		}
@@ -558,7 +559,7 @@ func (d *chatDecoder) message(m *llm.Message) error {
 		default:
 			// refusal, audio, reasoning_content echoed back by clients:
 			// nothing a provider can use.
-			err = r.skip()
+			err = r.Skip()
 		}
 		if err != nil {
 			return err
@@ -582,10 +583,10 @@ func (d *chatDecoder) message(m *llm.Message) error {
 }
 
 func (d *chatDecoder) role(m *llm.Message) error {
-	if d.r.peek() != '"' {
+	if d.r.Peek() != '"' {
 		return d.wrongType("role", "a string")
 	}
-	b, err := d.r.strBytes()
+	b, err := d.r.StrBytes()
 	if err != nil {
 		return err
 	}
@@ -614,8 +615,8 @@ func (d *chatDecoder) role(m *llm.Message) error {
 func (d *chatDecoder) content(m *llm.Message) (present bool, image int, err error) {
 	r := &d.r
 	m.Content = m.Content[:0]
-	if r.peek() == '"' {
-		s, err := r.str()
+	if r.Peek() == '"' {
+		s, err := r.Str()
 		m.Content = append(m.Content, llm.Part{Type: llm.PartText, Text: s})
 		return true, -1, err
 	}
@@ -625,7 +626,7 @@ func (d *chatDecoder) content(m *llm.Message) (present bool, image int, err erro
 	image = -1
 	var n int
 	for {
-		more, err := r.arrNext(&n)
+		more, err := r.ArrNext(&n)
 		if err != nil {
 			return false, -1, err
 		}
@@ -661,10 +662,10 @@ const (
 
 func (d *chatDecoder) part(p *llm.Part) error {
 	r := &d.r
-	if r.peek() != '{' {
+	if r.Peek() != '{' {
 		return d.wrongType("", "a content part object")
 	}
-	r.openObject()
+	r.OpenObject()
 	var (
 		n               int
 		typ             = partNone
@@ -673,7 +674,7 @@ func (d *chatDecoder) part(p *llm.Part) error {
 		hasText, hasURL bool
 	)
 	for {
-		key, more, err := r.objNext(&n)
+		key, more, err := r.ObjNext(&n)
 		if err != nil {
 			return err
 		}
@@ -682,11 +683,11 @@ func (d *chatDecoder) part(p *llm.Part) error {
 		}
 		switch string(key) {
 		case "type":
-			if r.peek() != '"' {
+			if r.Peek() != '"' {
 				return d.wrongType("type", "a string")
 			}
 			var b []byte
-			if b, err = r.strBytes(); err == nil {
+			if b, err = r.StrBytes(); err == nil {
 				switch string(b) {
 				case "text":
 					typ = partText
@@ -703,10 +704,10 @@ func (d *chatDecoder) part(p *llm.Part) error {
 		case "text", "refusal":
 			// A refusal part is a refusal the model gave earlier,
 			// replayed as history: text to every upstream.
-			if r.peek() != '"' {
+			if r.Peek() != '"' {
 				return d.wrongType(string(key), "a string")
 			}
-			text, err = r.str()
+			text, err = r.Str()
 			hasText = true
 		case "image_url":
 			hasURL = true
@@ -714,7 +715,7 @@ func (d *chatDecoder) part(p *llm.Part) error {
 			err = d.imageURL(p)
 			d.leave()
 		default:
-			err = r.skip()
+			err = r.Skip()
 		}
 		if err != nil {
 			return err
@@ -745,18 +746,18 @@ func (d *chatDecoder) part(p *llm.Part) error {
 // imageURL reads {"url","detail"}, or a bare URL string as some clients send.
 func (d *chatDecoder) imageURL(p *llm.Part) error {
 	r := &d.r
-	if r.peek() == '"' {
-		s, err := r.str()
+	if r.Peek() == '"' {
+		s, err := r.Str()
 		p.ImageURL = s
 		return err
 	}
-	if r.peek() != '{' {
+	if r.Peek() != '{' {
 		return d.wrongType("", "an object")
 	}
-	r.openObject()
+	r.OpenObject()
 	var n int
 	for {
-		key, more, err := r.objNext(&n)
+		key, more, err := r.ObjNext(&n)
 		if err != nil || !more {
 			return err
 		}
@@ -772,7 +773,7 @@ func (d *chatDecoder) imageURL(p *llm.Part) error {
 				}
 			}
 		default:
-			err = r.skip()
+			err = r.Skip()
 		}
 		if err != nil {
 			return err
@@ -788,7 +789,7 @@ func (d *chatDecoder) toolCalls(m *llm.Message) error {
 	}
 	var n int
 	for {
-		more, err := r.arrNext(&n)
+		more, err := r.ArrNext(&n)
 		if err != nil || !more {
 			return err
 		}
@@ -805,13 +806,13 @@ func (d *chatDecoder) toolCalls(m *llm.Message) error {
 
 func (d *chatDecoder) toolCall(tc *llm.ToolCall) error {
 	r := &d.r
-	if r.peek() != '{' {
+	if r.Peek() != '{' {
 		return d.wrongType("", "an object")
 	}
-	r.openObject()
+	r.OpenObject()
 	var n int
 	for {
-		key, more, err := r.objNext(&n)
+		key, more, err := r.ObjNext(&n)
 		if err != nil {
 			return err
 		}
@@ -828,7 +829,7 @@ func (d *chatDecoder) toolCall(tc *llm.ToolCall) error {
 			err = d.toolCallFunction(tc)
 			d.leave()
 		default:
-			err = r.skip()
+			err = r.Skip()
 		}
 		if err != nil {
 			return err
@@ -845,10 +846,10 @@ func (d *chatDecoder) toolCall(tc *llm.ToolCall) error {
 
 // functionType checks a "type" member that must say "function".
 func (d *chatDecoder) functionType() error {
-	if d.r.peek() != '"' {
+	if d.r.Peek() != '"' {
 		return d.wrongType("type", "a string")
 	}
-	b, err := d.r.strBytes()
+	b, err := d.r.StrBytes()
 	if err != nil || string(b) == "function" {
 		return err
 	}
@@ -857,13 +858,13 @@ func (d *chatDecoder) functionType() error {
 
 func (d *chatDecoder) toolCallFunction(tc *llm.ToolCall) error {
 	r := &d.r
-	if r.peek() != '{' {
+	if r.Peek() != '{' {
 		return d.wrongType("", "an object")
 	}
-	r.openObject()
+	r.OpenObject()
 	var n int
 	for {
-		key, more, err := r.objNext(&n)
+		key, more, err := r.ObjNext(&n)
 		if err != nil || !more {
 			return err
 		}
@@ -871,17 +872,17 @@ func (d *chatDecoder) toolCallFunction(tc *llm.ToolCall) error {
 		case "name":
 			tc.Name, err = d.optString("name")
 		case "arguments":
-			if r.peek() == '{' {
+			if r.Peek() == '{' {
 				// Some clients send the arguments object itself rather
 				// than its JSON text; its text is what upstreams want.
 				var raw []byte
-				raw, err = r.raw()
+				raw, err = r.Raw()
 				tc.Arguments = string(raw)
 			} else {
 				tc.Arguments, err = d.optString("arguments")
 			}
 		default:
-			err = r.skip()
+			err = r.Skip()
 		}
 		if err != nil {
 			return err
@@ -916,7 +917,7 @@ func (d *chatDecoder) tools() error {
 	}
 	var n int
 	for {
-		more, err := r.arrNext(&n)
+		more, err := r.ArrNext(&n)
 		if err != nil || !more {
 			if len(req.Tools) == 0 {
 				req.Tools = nil
@@ -939,16 +940,16 @@ func (d *chatDecoder) tools() error {
 
 func (d *chatDecoder) tool(t *llm.Tool) error {
 	r := &d.r
-	if r.peek() != '{' {
+	if r.Peek() != '{' {
 		return d.wrongType("", "an object")
 	}
-	r.openObject()
+	r.OpenObject()
 	var (
 		n       int
 		hasFunc bool
 	)
 	for {
-		key, more, err := r.objNext(&n)
+		key, more, err := r.ObjNext(&n)
 		if err != nil {
 			return err
 		}
@@ -964,7 +965,7 @@ func (d *chatDecoder) tool(t *llm.Tool) error {
 			err = d.toolFunction(t)
 			d.leave()
 		default:
-			err = r.skip()
+			err = r.Skip()
 		}
 		if err != nil {
 			return err
@@ -983,13 +984,13 @@ func (d *chatDecoder) tool(t *llm.Tool) error {
 
 func (d *chatDecoder) toolFunction(t *llm.Tool) error {
 	r := &d.r
-	if r.peek() != '{' {
+	if r.Peek() != '{' {
 		return d.wrongType("", "an object")
 	}
-	r.openObject()
+	r.OpenObject()
 	var n int
 	for {
-		key, more, err := r.objNext(&n)
+		key, more, err := r.ObjNext(&n)
 		if err != nil || !more {
 			return err
 		}
@@ -1003,7 +1004,7 @@ func (d *chatDecoder) toolFunction(t *llm.Tool) error {
 		case "strict":
 			t.Strict, err = d.optBoolPtr("strict")
 		default:
-			err = r.skip()
+			err = r.Skip()
 		}
 		if err != nil {
 			return err
@@ -1013,11 +1014,11 @@ func (d *chatDecoder) toolFunction(t *llm.Tool) error {
 
 // schema copies a JSON Schema object, or null as nil.
 func (d *chatDecoder) schema(field string) (json.RawMessage, error) {
-	switch d.r.peek() {
+	switch d.r.Peek() {
 	case 'n':
-		return nil, d.r.literal("null")
+		return nil, d.r.Literal("null")
 	case '{':
-		raw, err := d.r.raw()
+		raw, err := d.r.Raw()
 		if err != nil {
 			return nil, err
 		}
@@ -1039,7 +1040,7 @@ func (d *chatDecoder) responseFormat() (*llm.ResponseFormat, error) {
 		hasSchema bool
 	)
 	for {
-		key, more, err := r.objNext(&n)
+		key, more, err := r.ObjNext(&n)
 		if err != nil {
 			return nil, err
 		}
@@ -1058,7 +1059,7 @@ func (d *chatDecoder) responseFormat() (*llm.ResponseFormat, error) {
 				d.leave()
 			}
 		default:
-			err = r.skip()
+			err = r.Skip()
 		}
 		if err != nil {
 			return nil, err
@@ -1089,7 +1090,7 @@ func (d *chatDecoder) jsonSchema(rf *llm.ResponseFormat) error {
 	r := &d.r
 	var n int
 	for {
-		key, more, err := r.objNext(&n)
+		key, more, err := r.ObjNext(&n)
 		if err != nil || !more {
 			return err
 		}
@@ -1103,7 +1104,7 @@ func (d *chatDecoder) jsonSchema(rf *llm.ResponseFormat) error {
 		case "description":
 			rf.Description, err = d.optString("description")
 		default:
-			err = r.skip()
+			err = r.Skip()
 		}
 		if err != nil {
 			return err
@@ -1113,8 +1114,8 @@ func (d *chatDecoder) jsonSchema(rf *llm.ResponseFormat) error {
 
 func (d *chatDecoder) toolChoice() (*llm.ToolChoice, error) {
 	r := &d.r
-	if r.peek() == '"' {
-		b, err := r.strBytes()
+	if r.Peek() == '"' {
+		b, err := r.StrBytes()
 		if err != nil {
 			return nil, err
 		}
@@ -1139,7 +1140,7 @@ func (d *chatDecoder) toolChoice() (*llm.ToolChoice, error) {
 		hasType, hasF bool
 	)
 	for {
-		key, more, err := r.objNext(&n)
+		key, more, err := r.ObjNext(&n)
 		if err != nil {
 			return nil, err
 		}
@@ -1156,7 +1157,7 @@ func (d *chatDecoder) toolChoice() (*llm.ToolChoice, error) {
 				hasF = true
 				var m int
 				for {
-					k, more, err2 := r.objNext(&m)
+					k, more, err2 := r.ObjNext(&m)
 					if err2 != nil || !more {
 						err = err2
 						break
@@ -1166,7 +1167,7 @@ func (d *chatDecoder) toolChoice() (*llm.ToolChoice, error) {
 						name, err = d.optString("name")
 						d.leave()
 					} else {
-						err = r.skip()
+						err = r.Skip()
 					}
 					if err != nil {
 						break
@@ -1174,7 +1175,7 @@ func (d *chatDecoder) toolChoice() (*llm.ToolChoice, error) {
 				}
 			}
 		default:
-			err = r.skip()
+			err = r.Skip()
 		}
 		if err != nil {
 			return nil, err
@@ -1199,7 +1200,7 @@ func DecodeEmbedRequest(body []byte, req *llm.EmbedRequest) (encodingFormat stri
 		return "", err
 	}
 	d := chatDecoder{}
-	d.r.reset(body)
+	d.r.Reset(body)
 	format, err := d.decodeEmbed(req)
 	if err != nil {
 		return "", requestError(err)
@@ -1209,20 +1210,20 @@ func DecodeEmbedRequest(body []byte, req *llm.EmbedRequest) (encodingFormat stri
 
 func (d *chatDecoder) decodeEmbed(req *llm.EmbedRequest) (string, error) {
 	r := &d.r
-	if c := r.peek(); c != '{' {
+	if c := r.Peek(); c != '{' {
 		if startsValue(c) {
 			return "", badRequest("", CodeInvalidType, "request body must be a JSON object")
 		}
-		return "", r.unexpected()
+		return "", r.Unexpected()
 	}
-	r.openObject()
+	r.OpenObject()
 	var (
 		n        int
 		format   = "float"
 		hasInput bool
 	)
 	for {
-		key, more, err := r.objNext(&n)
+		key, more, err := r.ObjNext(&n)
 		if err != nil {
 			return "", err
 		}
@@ -1252,13 +1253,13 @@ func (d *chatDecoder) decodeEmbed(req *llm.EmbedRequest) (string, error) {
 		case "user":
 			req.User, err = d.optString("user")
 		default:
-			err = r.skip()
+			err = r.Skip()
 		}
 		if err != nil {
 			return "", err
 		}
 	}
-	if err := r.end(); err != nil {
+	if err := r.End(); err != nil {
 		return "", err
 	}
 	switch {
@@ -1274,8 +1275,8 @@ func (d *chatDecoder) embedInput(req *llm.EmbedRequest) error {
 	r := &d.r
 	const tokens = "input as token arrays is not supported; send text"
 	req.Input = req.Input[:0]
-	if r.peek() == '"' {
-		s, err := r.str()
+	if r.Peek() == '"' {
+		s, err := r.Str()
 		if err != nil {
 			return err
 		}
@@ -1285,7 +1286,7 @@ func (d *chatDecoder) embedInput(req *llm.EmbedRequest) error {
 		req.Input = append(req.Input, s)
 		return nil
 	}
-	if c := r.peek(); c == '-' || c >= '0' && c <= '9' {
+	if c := r.Peek(); c == '-' || c >= '0' && c <= '9' {
 		return badRequest("input", CodeUnsupported, tokens)
 	}
 	if ok, err := d.array("input", "a string or an array of strings"); !ok || err != nil {
@@ -1293,11 +1294,11 @@ func (d *chatDecoder) embedInput(req *llm.EmbedRequest) error {
 	}
 	var n int
 	for {
-		more, err := r.arrNext(&n)
+		more, err := r.ArrNext(&n)
 		if err != nil || !more {
 			return err
 		}
-		switch c := r.peek(); {
+		switch c := r.Peek(); {
 		case c == '"':
 		case c == '[' || c == '-' || c >= '0' && c <= '9':
 			return badRequest("input", CodeUnsupported, tokens)
@@ -1310,7 +1311,7 @@ func (d *chatDecoder) embedInput(req *llm.EmbedRequest) error {
 		if len(req.Input) == MaxEmbedInputs {
 			return valueError("input", "may hold at most "+strconv.Itoa(MaxEmbedInputs)+" items")
 		}
-		s, err := r.str()
+		s, err := r.Str()
 		if err != nil {
 			return err
 		}

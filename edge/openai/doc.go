@@ -11,10 +11,11 @@
 // Upstream: Client is an llm.Provider (and Embedder, ModelLister, Pinger)
 // for OpenAI and every OpenAI-compatible API: Mistral, Groq, DeepSeek,
 // OpenRouter, vLLM, LM Studio, llama-server. It always streams, parses SSE
-// with its own bounded reader, and maps every upstream failure to an
+// with a bounded reader (wire.SSEReader), and maps every upstream failure to an
 // *llm.Error whose Kind drives failover.
 //
-// JSON is read by a small pull parser (jsonReader) rather than
+// JSON is read by a small pull parser (wire.Reader, shared by the dialect
+// packages through edge/internal/wire) rather than
 // encoding/json, for two reasons: request errors must name the field and
 // byte offset ("messages[2].content must be ..."), and the stream parser
 // runs once per token, where reflection and per-field allocation show.

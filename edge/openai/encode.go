@@ -6,6 +6,7 @@ import (
 	"math"
 	"strconv"
 
+	"github.com/edgeway/edgeway/edge/internal/wire"
 	"github.com/edgeway/edgeway/edge/llm"
 )
 
@@ -47,13 +48,13 @@ const reasoningField = "reasoning_content"
 // appendHead appends `{"id":…,"object":…,"created":…,"model":…,`.
 func appendHead(dst []byte, id, object string, created int64, model string) []byte {
 	dst = append(dst, `{"id":`...)
-	dst = appendJSONString(dst, id)
+	dst = wire.AppendString(dst, id)
 	dst = append(dst, `,"object":"`...)
 	dst = append(dst, object...)
 	dst = append(dst, `","created":`...)
 	dst = strconv.AppendInt(dst, created, 10)
 	dst = append(dst, `,"model":`...)
-	dst = appendJSONString(dst, model)
+	dst = wire.AppendString(dst, model)
 	return append(dst, ',')
 }
 
@@ -71,7 +72,7 @@ func AppendStreamChunk(dst []byte, id string, created int64, model string, c *ll
 	comma := false
 	if c.Role != "" {
 		dst = append(dst, `"role":`...)
-		dst = appendJSONString(dst, string(c.Role))
+		dst = wire.AppendString(dst, string(c.Role))
 		comma = true
 	}
 	// The first chunk carries content "" even when empty, as OpenAI's does:
@@ -81,7 +82,7 @@ func AppendStreamChunk(dst []byte, id string, created int64, model string, c *ll
 			dst = append(dst, ',')
 		}
 		dst = append(dst, `"content":`...)
-		dst = appendJSONString(dst, c.Text)
+		dst = wire.AppendString(dst, c.Text)
 		comma = true
 	}
 	if c.Reasoning != "" {
@@ -89,7 +90,7 @@ func AppendStreamChunk(dst []byte, id string, created int64, model string, c *ll
 			dst = append(dst, ',')
 		}
 		dst = append(dst, `"`+reasoningField+`":`...)
-		dst = appendJSONString(dst, c.Reasoning)
+		dst = wire.AppendString(dst, c.Reasoning)
 		comma = true
 	}
 	if len(c.ToolCalls) > 0 {
@@ -107,7 +108,7 @@ func AppendStreamChunk(dst []byte, id string, created int64, model string, c *ll
 	}
 	dst = append(dst, `},"logprobs":null,"finish_reason":`...)
 	if c.FinishReason != "" {
-		dst = appendJSONString(dst, string(c.FinishReason))
+		dst = wire.AppendString(dst, string(c.FinishReason))
 	} else {
 		dst = append(dst, "null"...)
 	}
@@ -122,17 +123,17 @@ func appendToolCallDelta(dst []byte, d *llm.ToolCallDelta) []byte {
 	dst = strconv.AppendInt(dst, int64(d.Index), 10)
 	if d.ID != "" {
 		dst = append(dst, `,"id":`...)
-		dst = appendJSONString(dst, d.ID)
+		dst = wire.AppendString(dst, d.ID)
 		dst = append(dst, `,"type":"function"`...)
 	}
 	dst = append(dst, `,"function":{`...)
 	if d.Name != "" {
 		dst = append(dst, `"name":`...)
-		dst = appendJSONString(dst, d.Name)
+		dst = wire.AppendString(dst, d.Name)
 		dst = append(dst, ',')
 	}
 	dst = append(dst, `"arguments":`...)
-	dst = appendJSONString(dst, d.Arguments)
+	dst = wire.AppendString(dst, d.Arguments)
 	return append(dst, "}}"...)
 }
 
@@ -186,9 +187,9 @@ func AppendStreamError(dst []byte, status int, message, typ, code string) []byte
 // written as null.
 func AppendError(dst []byte, message, typ, param, code string) []byte {
 	dst = append(dst, `{"error":{"message":`...)
-	dst = appendJSONString(dst, message)
+	dst = wire.AppendString(dst, message)
 	dst = append(dst, `,"type":`...)
-	dst = appendJSONString(dst, typ)
+	dst = wire.AppendString(dst, typ)
 	dst = append(dst, `,"param":`...)
 	dst = appendStringOrNull(dst, param)
 	dst = append(dst, `,"code":`...)
@@ -200,7 +201,7 @@ func appendStringOrNull(dst []byte, s string) []byte {
 	if s == "" {
 		return append(dst, "null"...)
 	}
-	return appendJSONString(dst, s)
+	return wire.AppendString(dst, s)
 }
 
 // AppendChatResponse appends a whole "chat.completion" object built from a
@@ -213,16 +214,16 @@ func AppendChatResponse(dst []byte, id string, created int64, model string, a *l
 	if role == "" {
 		role = string(llm.RoleAssistant)
 	}
-	dst = appendJSONString(dst, role)
+	dst = wire.AppendString(dst, role)
 	dst = append(dst, `,"content":`...)
 	if text := a.Text.String(); text != "" || len(a.ToolCalls) == 0 {
-		dst = appendJSONString(dst, text)
+		dst = wire.AppendString(dst, text)
 	} else {
 		dst = append(dst, "null"...)
 	}
 	if r := a.Reasoning.String(); r != "" {
 		dst = append(dst, `,"`+reasoningField+`":`...)
-		dst = appendJSONString(dst, r)
+		dst = wire.AppendString(dst, r)
 	}
 	if len(a.ToolCalls) > 0 {
 		dst = append(dst, `,"tool_calls":[`...)
@@ -232,11 +233,11 @@ func AppendChatResponse(dst []byte, id string, created int64, model string, a *l
 				dst = append(dst, ',')
 			}
 			dst = append(dst, `{"id":`...)
-			dst = appendJSONString(dst, tc.ID)
+			dst = wire.AppendString(dst, tc.ID)
 			dst = append(dst, `,"type":"function","function":{"name":`...)
-			dst = appendJSONString(dst, tc.Name)
+			dst = wire.AppendString(dst, tc.Name)
 			dst = append(dst, `,"arguments":`...)
-			dst = appendJSONString(dst, tc.Arguments)
+			dst = wire.AppendString(dst, tc.Arguments)
 			dst = append(dst, "}}"...)
 		}
 		dst = append(dst, ']')
@@ -246,7 +247,7 @@ func AppendChatResponse(dst []byte, id string, created int64, model string, a *l
 	if fr == "" {
 		fr = string(llm.FinishStop)
 	}
-	dst = appendJSONString(dst, fr)
+	dst = wire.AppendString(dst, fr)
 	dst = append(dst, `}],"usage":`...)
 	dst = appendUsage(dst, a.Usage)
 	return append(dst, '}')
@@ -272,14 +273,14 @@ func AppendEmbeddingResponse(dst []byte, model string, r *llm.EmbedResponse, bas
 				if j > 0 {
 					dst = append(dst, ',')
 				}
-				dst = appendJSONFloat(dst, float64(f), 32)
+				dst = wire.AppendFloat(dst, float64(f), 32)
 			}
 			dst = append(dst, ']')
 		}
 		dst = append(dst, '}')
 	}
 	dst = append(dst, `],"model":`...)
-	dst = appendJSONString(dst, model)
+	dst = wire.AppendString(dst, model)
 	dst = append(dst, `,"usage":{"prompt_tokens":`...)
 	dst = strconv.AppendInt(dst, int64(r.Usage.PromptTokens), 10)
 	dst = append(dst, `,"total_tokens":`...)
@@ -318,7 +319,7 @@ func AppendModelList(dst []byte, models []llm.Model) []byte {
 			dst = append(dst, ',')
 		}
 		dst = append(dst, `{"id":`...)
-		dst = appendJSONString(dst, m.ID)
+		dst = wire.AppendString(dst, m.ID)
 		dst = append(dst, `,"object":"model","created":`...)
 		var created int64
 		if !m.Created.IsZero() {
@@ -330,7 +331,7 @@ func AppendModelList(dst []byte, models []llm.Model) []byte {
 		if owner == "" {
 			owner = m.Provider
 		}
-		dst = appendJSONString(dst, owner)
+		dst = wire.AppendString(dst, owner)
 		dst = append(dst, '}')
 	}
 	return append(dst, "]}"...)

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/edgeway/edgeway/edge/llm"
 )
@@ -362,35 +361,5 @@ func TestAppendModelList(t *testing.T) {
 	}
 	if got := string(AppendModelList(nil, nil)); got != `{"object":"list","data":[]}` {
 		t.Errorf("empty list = %s", got)
-	}
-}
-
-func TestAppendJSONString(t *testing.T) {
-	tests := []struct {
-		name, in, want string
-	}{
-		{"plain", "hello", `"hello"`},
-		{"empty", "", `""`},
-		{"quote and backslash", `a"b\c`, `"a\"b\\c"`},
-		{"short escapes", "\n\r\t\b\f", `"\n\r\t\b\f"`},
-		{"other controls", "\x00\x01\x1f", `"\u0000\u0001\u001f"`},
-		{"DEL passes", "\x7f", "\"\x7f\""},
-		{"line separators", "a\u2028b\u2029c", `"a\u2028b\u2029c"`},
-		{"multibyte passes", "é€😀", `"é€😀"`},
-		{"invalid byte", "a\xffb", `"a\ufffdb"`},
-		{"truncated rune", "a\xe2\x82", `"a\ufffd\ufffd"`},
-		{"surrogate bytes", "\xed\xa0\x80", `"\ufffd\ufffd\ufffd"`},
-		{"html passes", "<script>&", `"<script>&"`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := appendJSONString(nil, tt.in)
-			if string(got) != tt.want {
-				t.Errorf("appendJSONString(%q) = %s, want %s", tt.in, got, tt.want)
-			}
-			if !json.Valid(got) || !utf8.Valid(got) {
-				t.Errorf("output is not valid JSON in UTF-8: %q", got)
-			}
-		})
 	}
 }

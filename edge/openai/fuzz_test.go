@@ -6,9 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
-	"strings"
 	"testing"
-	"testing/iotest"
 	"unicode/utf8"
 
 	"github.com/edgeway/edgeway/edge/llm"
@@ -92,64 +90,6 @@ func FuzzDecodeEmbedRequest(f *testing.F) {
 			if in == "" || !utf8.ValidString(in) {
 				t.Fatalf("accepted input %q", in)
 			}
-		}
-	})
-}
-
-func FuzzSSEReader(f *testing.F) {
-	for _, name := range []string{"stream_text.sse", "stream_tool_calls.sse", "stream_error_event.sse"} {
-		f.Add(readFixture(f, name), uint16(4096))
-	}
-	f.Add([]byte("data: a\r\n\r\ndata: b\r\rdata:c\n:comment\nevent: e\ndata\n\n"), uint16(8))
-	f.Add([]byte("\xef\xbb\xbfdata: x"), uint16(1))
-	f.Fuzz(func(t *testing.T, in []byte, bound uint16) {
-		max := int(bound%2048) + 1
-		whole, errWhole := readEvents(bytes.NewReader(in), max)
-		bytewise, errBytes := readEvents(iotest.OneByteReader(bytes.NewReader(in)), max)
-		if (errWhole == nil) != (errBytes == nil) {
-			t.Fatalf("errors differ with read size: %v vs %v", errWhole, errBytes)
-		}
-		if !reflect.DeepEqual(whole, bytewise) {
-			t.Fatalf("events differ with read size:\n%q\n%q", whole, bytewise)
-		}
-		for _, ev := range whole {
-			if len(ev.Data) > max {
-				t.Fatalf("event of %d bytes exceeds the bound %d", len(ev.Data), max)
-			}
-		}
-	})
-}
-
-// validForm is s with every byte that is not part of valid UTF-8 replaced
-// by U+FFFD, the way appendJSONString treats it.
-func validForm(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		r, n := utf8.DecodeRuneInString(s[i:])
-		b.WriteRune(r)
-		i += n
-	}
-	return b.String()
-}
-
-func FuzzAppendJSONString(f *testing.F) {
-	for _, s := range []string{"", "plain", hostile, "\xed\xa0\x80", "\u2028\u2029", "\x00\x1f\x7f", "a\xe2\x82"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		out := appendJSONString(nil, s)
-		if !json.Valid(out) || !utf8.Valid(out) {
-			t.Fatalf("output is not valid JSON in UTF-8: %q", out)
-		}
-		var back string
-		if err := json.Unmarshal(out, &back); err != nil {
-			t.Fatal(err)
-		}
-		if want := validForm(s); back != want {
-			t.Fatalf("decodes to %q, want %q", back, want)
-		}
-		if bytes.ContainsAny(out, "\n\r\u2028\u2029") {
-			t.Fatalf("output holds a raw line break: %q", out)
 		}
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/edgeway/edgeway/edge/internal/wire"
 	"github.com/edgeway/edgeway/edge/llm"
 )
 
@@ -35,7 +36,7 @@ type wireOptions struct {
 // the body is deterministic.
 func appendChatRequest(dst []byte, req *llm.ChatRequest, o wireOptions) ([]byte, error) {
 	dst = append(dst, `{"model":`...)
-	dst = appendJSONString(dst, req.Model)
+	dst = wire.AppendString(dst, req.Model)
 	dst = append(dst, `,"messages":[`...)
 	for i := range req.Messages {
 		if i > 0 {
@@ -71,7 +72,7 @@ func appendChatRequest(dst []byte, req *llm.ChatRequest, o wireOptions) ([]byte,
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendJSONString(dst, s)
+			dst = wire.AppendString(dst, s)
 		}
 		dst = append(dst, ']')
 	}
@@ -95,10 +96,10 @@ func appendChatRequest(dst []byte, req *llm.ChatRequest, o wireOptions) ([]byte,
 				dst = append(dst, ',')
 			}
 			dst = append(dst, `{"type":"function","function":{"name":`...)
-			dst = appendJSONString(dst, t.Name)
+			dst = wire.AppendString(dst, t.Name)
 			if t.Description != "" {
 				dst = append(dst, `,"description":`...)
-				dst = appendJSONString(dst, t.Description)
+				dst = wire.AppendString(dst, t.Description)
 			}
 			if len(t.Parameters) > 0 {
 				if !json.Valid(t.Parameters) {
@@ -117,16 +118,16 @@ func appendChatRequest(dst []byte, req *llm.ChatRequest, o wireOptions) ([]byte,
 		switch tc.Mode {
 		case "function":
 			dst = append(dst, `{"type":"function","function":{"name":`...)
-			dst = appendJSONString(dst, tc.Name)
+			dst = wire.AppendString(dst, tc.Name)
 			dst = append(dst, "}}"...)
 		default:
-			dst = appendJSONString(dst, tc.Mode)
+			dst = wire.AppendString(dst, tc.Mode)
 		}
 	}
 	dst = appendBoolField(dst, "parallel_tool_calls", req.ParallelToolCalls)
 	if req.User != "" {
 		dst = append(dst, `,"user":`...)
-		dst = appendJSONString(dst, req.User)
+		dst = wire.AppendString(dst, req.User)
 	}
 	if len(req.Extra) > 0 {
 		keys := make([]string, 0, len(req.Extra))
@@ -142,7 +143,7 @@ func appendChatRequest(dst []byte, req *llm.ChatRequest, o wireOptions) ([]byte,
 				return nil, errors.New(k + " " + errNotJSON.Error())
 			}
 			dst = append(dst, ',')
-			dst = appendJSONString(dst, k)
+			dst = wire.AppendString(dst, k)
 			dst = append(dst, ':')
 			dst = append(dst, v...)
 		}
@@ -157,7 +158,7 @@ func appendFloatField(dst []byte, name string, v *float64) []byte {
 	dst = append(dst, `,"`...)
 	dst = append(dst, name...)
 	dst = append(dst, `":`...)
-	return appendJSONFloat(dst, *v, 64)
+	return wire.AppendFloat(dst, *v, 64)
 }
 
 func appendBoolField(dst []byte, name string, v *bool) []byte {
@@ -172,13 +173,13 @@ func appendBoolField(dst []byte, name string, v *bool) []byte {
 
 func appendResponseFormat(dst []byte, rf *llm.ResponseFormat) ([]byte, error) {
 	dst = append(dst, `,"response_format":{"type":`...)
-	dst = appendJSONString(dst, rf.Type)
+	dst = wire.AppendString(dst, rf.Type)
 	if rf.Type == "json_schema" {
 		dst = append(dst, `,"json_schema":{"name":`...)
-		dst = appendJSONString(dst, rf.Name)
+		dst = wire.AppendString(dst, rf.Name)
 		if rf.Description != "" {
 			dst = append(dst, `,"description":`...)
-			dst = appendJSONString(dst, rf.Description)
+			dst = wire.AppendString(dst, rf.Description)
 		}
 		if len(rf.Schema) > 0 {
 			if !json.Valid(rf.Schema) {
@@ -198,7 +199,7 @@ func appendResponseFormat(dst []byte, rf *llm.ResponseFormat) ([]byte, error) {
 // as an array of parts.
 func appendMessage(dst []byte, m *llm.Message) []byte {
 	dst = append(dst, `{"role":`...)
-	dst = appendJSONString(dst, string(m.Role))
+	dst = wire.AppendString(dst, string(m.Role))
 	dst = append(dst, `,"content":`...)
 	switch {
 	case len(m.Content) == 0 && len(m.ToolCalls) > 0:
@@ -206,7 +207,7 @@ func appendMessage(dst []byte, m *llm.Message) []byte {
 	case len(m.Content) == 0:
 		dst = append(dst, `""`...)
 	case len(m.Content) == 1 && m.Content[0].Type == llm.PartText:
-		dst = appendJSONString(dst, m.Content[0].Text)
+		dst = wire.AppendString(dst, m.Content[0].Text)
 	default:
 		dst = append(dst, '[')
 		for i := range m.Content {
@@ -216,23 +217,23 @@ func appendMessage(dst []byte, m *llm.Message) []byte {
 			}
 			if p.Type == llm.PartImage {
 				dst = append(dst, `{"type":"image_url","image_url":{"url":`...)
-				dst = appendJSONString(dst, p.ImageURL)
+				dst = wire.AppendString(dst, p.ImageURL)
 				if p.Detail != "" {
 					dst = append(dst, `,"detail":`...)
-					dst = appendJSONString(dst, p.Detail)
+					dst = wire.AppendString(dst, p.Detail)
 				}
 				dst = append(dst, "}}"...)
 				continue
 			}
 			dst = append(dst, `{"type":"text","text":`...)
-			dst = appendJSONString(dst, p.Text)
+			dst = wire.AppendString(dst, p.Text)
 			dst = append(dst, '}')
 		}
 		dst = append(dst, ']')
 	}
 	if m.Name != "" {
 		dst = append(dst, `,"name":`...)
-		dst = appendJSONString(dst, m.Name)
+		dst = wire.AppendString(dst, m.Name)
 	}
 	if len(m.ToolCalls) > 0 {
 		dst = append(dst, `,"tool_calls":[`...)
@@ -242,18 +243,18 @@ func appendMessage(dst []byte, m *llm.Message) []byte {
 				dst = append(dst, ',')
 			}
 			dst = append(dst, `{"id":`...)
-			dst = appendJSONString(dst, tc.ID)
+			dst = wire.AppendString(dst, tc.ID)
 			dst = append(dst, `,"type":"function","function":{"name":`...)
-			dst = appendJSONString(dst, tc.Name)
+			dst = wire.AppendString(dst, tc.Name)
 			dst = append(dst, `,"arguments":`...)
-			dst = appendJSONString(dst, tc.Arguments)
+			dst = wire.AppendString(dst, tc.Arguments)
 			dst = append(dst, "}}"...)
 		}
 		dst = append(dst, ']')
 	}
 	if m.ToolCallID != "" {
 		dst = append(dst, `,"tool_call_id":`...)
-		dst = appendJSONString(dst, m.ToolCallID)
+		dst = wire.AppendString(dst, m.ToolCallID)
 	}
 	return append(dst, '}')
 }
@@ -262,13 +263,13 @@ func appendMessage(dst []byte, m *llm.Message) []byte {
 // floats: every compatible server speaks them, not all speak base64.
 func appendEmbedRequest(dst []byte, req *llm.EmbedRequest) []byte {
 	dst = append(dst, `{"model":`...)
-	dst = appendJSONString(dst, req.Model)
+	dst = wire.AppendString(dst, req.Model)
 	dst = append(dst, `,"input":[`...)
 	for i, s := range req.Input {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendJSONString(dst, s)
+		dst = wire.AppendString(dst, s)
 	}
 	dst = append(dst, `],"encoding_format":"float"`...)
 	if req.Dimensions != nil {
@@ -277,7 +278,7 @@ func appendEmbedRequest(dst []byte, req *llm.EmbedRequest) []byte {
 	}
 	if req.User != "" {
 		dst = append(dst, `,"user":`...)
-		dst = appendJSONString(dst, req.User)
+		dst = wire.AppendString(dst, req.User)
 	}
 	return append(dst, '}')
 }

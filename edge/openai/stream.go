@@ -8,6 +8,7 @@ import (
 	"io"
 	"strconv"
 
+	"github.com/edgeway/edgeway/edge/internal/wire"
 	"github.com/edgeway/edgeway/edge/llm"
 )
 
@@ -22,7 +23,7 @@ var doneData = []byte("[DONE]")
 // request; it reuses a single Chunk for every emit.
 type chatStream struct {
 	c        *Client
-	r        jsonReader
+	r        wire.Reader
 	chunk    llm.Chunk
 	usage    llm.Usage
 	started  bool // a chunk was emitted (the role goes on the first only)
@@ -35,9 +36,9 @@ type chatStream struct {
 
 // read consumes an SSE body until [DONE] or its end.
 func (s *chatStream) read(ctx context.Context, body io.Reader, emit func(*llm.Chunk) error) (llm.Usage, error) {
-	sr := newSSEReader(body, int(s.c.maxBytes))
+	sr := wire.NewSSEReader(body, int(s.c.maxBytes))
 	for {
-		event, data, err := sr.next()
+		event, data, err := sr.Next()
 		if err == io.EOF {
 			break
 		}
@@ -68,7 +69,7 @@ func (s *chatStream) readError(ctx context.Context, err error) error {
 	switch {
 	case ctx.Err() != nil:
 		return s.c.transportError(ctx, "chat", err)
-	case errors.Is(err, errEventTooLarge):
+	case errors.Is(err, wire.ErrEventTooLarge):
 		return s.c.malformed("chat", fmt.Errorf("one SSE event exceeds %d bytes", s.c.maxBytes))
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		// The connection closed mid-body: the server died or a proxy
@@ -85,14 +86,14 @@ func (s *chatStream) consume(data []byte, emit func(*llm.Chunk) error) error {
 	tools := c.ToolCalls[:0]
 	*c = llm.Chunk{ToolCalls: tools}
 	r := &s.r
-	r.reset(data)
-	if r.peek() != '{' {
+	r.Reset(data)
+	if r.Peek() != '{' {
 		return s.c.malformed("chat", errors.New("chunk is not a JSON object"))
 	}
-	r.openObject()
+	r.OpenObject()
 	var n int
 	for {
-		key, more, err := r.objNext(&n)
+		key, more, err := r.ObjNext(&n)
 		if err != nil {
 			return s.c.malformed("chat", err)
 		}
@@ -101,8 +102,8 @@ func (s *chatStream) consume(data []byte, emit func(*llm.Chunk) error) error {
 		}
 		switch string(key) {
 		case "error":
-			if r.peek() == 'n' {
-				err = r.literal("null")
+			if r.Peek() == 'n' {
+				err = r.Literal("null")
 				break
 			}
 			return s.c.eventError(data, "chat")
@@ -113,13 +114,13 @@ func (s *chatStream) consume(data []byte, emit func(*llm.Chunk) error) error {
 		case "usage":
 			err = s.usageObject()
 		default:
-			err = r.skip()
+			err = r.Skip()
 		}
 		if err != nil {
 			return s.c.malformed("chat", err)
 		}
 	}
-	if err := r.end(); err != nil {
+	if err := r.End(); err != nil {
 		return s.c.malformed("chat", err)
 	}
 	if c.Role == "" && c.Text == "" && c.Reasoning == "" && len(c.ToolCalls) == 0 && c.FinishReason == "" && c.Usage == nil {
@@ -139,10 +140,10 @@ func (s *chatStream) consume(data []byte, emit func(*llm.Chunk) error) error {
 // changes.
 func (s *chatStream) modelName() error {
 	r := &s.r
-	if null, err := r.null(); null || err != nil {
+	if null, err := r.Null(); null || err != nil {
 		return err
 	}
-	b, err := r.strBytes()
+	b, err := r.StrBytes()
 	if err != nil {
 		return err
 	}
@@ -157,26 +158,26 @@ func (s *chatStream) modelName() error {
 // choice is the one choice.
 func (s *chatStream) choices() error {
 	r := &s.r
-	if null, err := r.null(); null || err != nil {
+	if null, err := r.Null(); null || err != nil {
 		return err
 	}
-	if r.peek() != '[' {
+	if r.Peek() != '[' {
 		return errors.New("choices is not an array")
 	}
-	r.openArray()
+	r.OpenArray()
 	var n int
 	for {
-		more, err := r.arrNext(&n)
+		more, err := r.ArrNext(&n)
 		if err != nil || !more {
 			return err
 		}
-		if r.peek() != '{' {
+		if r.Peek() != '{' {
 			return errors.New("choice is not an object")
 		}
-		r.openObject()
+		r.OpenObject()
 		var m int
 		for {
-			key, more, err := r.objNext(&m)
+			key, more, err := r.ObjNext(&m)
 			if err != nil {
 				return err
 			}
@@ -189,7 +190,7 @@ func (s *chatStream) choices() error {
 			case "finish_reason":
 				err = s.finishReason()
 			default:
-				err = r.skip()
+				err = r.Skip()
 			}
 			if err != nil {
 				return err
@@ -201,30 +202,30 @@ func (s *chatStream) choices() error {
 // optStr reads a string or null.
 func (s *chatStream) optStr() (string, error) {
 	r := &s.r
-	switch r.peek() {
+	switch r.Peek() {
 	case 'n':
-		return "", r.literal("null")
+		return "", r.Literal("null")
 	case '"':
-		return r.str()
+		return r.Str()
 	}
-	return "", errors.New("expected a string at byte " + strconv.Itoa(r.i))
+	return "", errors.New("expected a string at byte " + strconv.Itoa(r.Offset()))
 }
 
 func (s *chatStream) delta() error {
 	r, c := &s.r, &s.chunk
-	if null, err := r.null(); null || err != nil {
+	if null, err := r.Null(); null || err != nil {
 		return err
 	}
-	if r.peek() != '{' {
+	if r.Peek() != '{' {
 		return errors.New("delta is not an object")
 	}
-	r.openObject()
+	r.OpenObject()
 	var (
 		n       int
 		refusal string
 	)
 	for {
-		key, more, err := r.objNext(&n)
+		key, more, err := r.ObjNext(&n)
 		if err != nil {
 			return err
 		}
@@ -251,7 +252,7 @@ func (s *chatStream) delta() error {
 		case "tool_calls":
 			err = s.toolCalls()
 		default:
-			err = r.skip()
+			err = r.Skip()
 		}
 		if err != nil {
 			return err
@@ -266,10 +267,10 @@ func (s *chatStream) delta() error {
 
 func (s *chatStream) finishReason() error {
 	r, c := &s.r, &s.chunk
-	if null, err := r.null(); null || err != nil {
+	if null, err := r.Null(); null || err != nil {
 		return err
 	}
-	b, err := r.strBytes()
+	b, err := r.StrBytes()
 	if err != nil {
 		return err
 	}
@@ -292,30 +293,30 @@ func (s *chatStream) finishReason() error {
 
 func (s *chatStream) toolCalls() error {
 	r, c := &s.r, &s.chunk
-	if null, err := r.null(); null || err != nil {
+	if null, err := r.Null(); null || err != nil {
 		return err
 	}
-	if r.peek() != '[' {
+	if r.Peek() != '[' {
 		return errors.New("tool_calls is not an array")
 	}
-	r.openArray()
+	r.OpenArray()
 	var n int
 	for {
-		more, err := r.arrNext(&n)
+		more, err := r.ArrNext(&n)
 		if err != nil || !more {
 			return err
 		}
-		if r.peek() != '{' {
+		if r.Peek() != '{' {
 			return errors.New("tool call is not an object")
 		}
-		r.openObject()
+		r.OpenObject()
 		var (
 			m        int
 			d        llm.ToolCallDelta
 			hasIndex bool
 		)
 		for {
-			key, more, err := r.objNext(&m)
+			key, more, err := r.ObjNext(&m)
 			if err != nil {
 				return err
 			}
@@ -333,7 +334,7 @@ func (s *chatStream) toolCalls() error {
 			case "function":
 				err = s.toolFunction(&d)
 			default:
-				err = r.skip()
+				err = r.Skip()
 			}
 			if err != nil {
 				return err
@@ -367,16 +368,16 @@ func (s *chatStream) indexFor(id string) int {
 
 func (s *chatStream) toolFunction(d *llm.ToolCallDelta) error {
 	r := &s.r
-	if null, err := r.null(); null || err != nil {
+	if null, err := r.Null(); null || err != nil {
 		return err
 	}
-	if r.peek() != '{' {
+	if r.Peek() != '{' {
 		return errors.New("function is not an object")
 	}
-	r.openObject()
+	r.OpenObject()
 	var n int
 	for {
-		key, more, err := r.objNext(&n)
+		key, more, err := r.ObjNext(&n)
 		if err != nil || !more {
 			return err
 		}
@@ -384,16 +385,16 @@ func (s *chatStream) toolFunction(d *llm.ToolCallDelta) error {
 		case "name":
 			d.Name, err = s.optStr()
 		case "arguments":
-			if r.peek() == '{' {
+			if r.Peek() == '{' {
 				// Some servers send the arguments object, not its text.
 				var raw []byte
-				raw, err = r.raw()
+				raw, err = r.Raw()
 				d.Arguments = string(raw)
 			} else {
 				d.Arguments, err = s.optStr()
 			}
 		default:
-			err = r.skip()
+			err = r.Skip()
 		}
 		if err != nil {
 			return err
@@ -405,15 +406,15 @@ func (s *chatStream) toolFunction(d *llm.ToolCallDelta) error {
 // ("12.0") are accepted since some servers compute counts in floats.
 func (s *chatStream) integer() (int64, error) {
 	r := &s.r
-	if null, err := r.null(); null || err != nil {
+	if null, err := r.Null(); null || err != nil {
 		return 0, err
 	}
-	text, integer, err := r.number()
+	text, integer, err := r.Number()
 	if err != nil {
 		return 0, err
 	}
 	if integer {
-		if v, ok := parseInt(text); ok && v >= 0 && v <= 1<<31-1 {
+		if v, ok := wire.ParseInt(text); ok && v >= 0 && v <= 1<<31-1 {
 			return v, nil
 		}
 	} else if f, err := strconv.ParseFloat(string(text), 64); err == nil && f >= 0 && f <= 1<<31-1 && f == float64(int64(f)) {
@@ -424,19 +425,19 @@ func (s *chatStream) integer() (int64, error) {
 
 func (s *chatStream) usageObject() error {
 	r := &s.r
-	if null, err := r.null(); null || err != nil {
+	if null, err := r.Null(); null || err != nil {
 		return err
 	}
-	if r.peek() != '{' {
+	if r.Peek() != '{' {
 		return errors.New("usage is not an object")
 	}
-	r.openObject()
+	r.OpenObject()
 	var (
 		n int
 		u llm.Usage
 	)
 	for {
-		key, more, err := r.objNext(&n)
+		key, more, err := r.ObjNext(&n)
 		if err != nil {
 			return err
 		}
@@ -461,7 +462,7 @@ func (s *chatStream) usageObject() error {
 		case "prompt_tokens_details":
 			err = s.cachedTokens(&u)
 		default:
-			err = r.skip()
+			err = r.Skip()
 		}
 		if err != nil {
 			return err
@@ -477,16 +478,16 @@ func (s *chatStream) usageObject() error {
 
 func (s *chatStream) cachedTokens(u *llm.Usage) error {
 	r := &s.r
-	if null, err := r.null(); null || err != nil {
+	if null, err := r.Null(); null || err != nil {
 		return err
 	}
-	if r.peek() != '{' {
+	if r.Peek() != '{' {
 		return errors.New("prompt_tokens_details is not an object")
 	}
-	r.openObject()
+	r.OpenObject()
 	var n int
 	for {
-		key, more, err := r.objNext(&n)
+		key, more, err := r.ObjNext(&n)
 		if err != nil || !more {
 			return err
 		}
@@ -495,7 +496,7 @@ func (s *chatStream) cachedTokens(u *llm.Usage) error {
 			v, err = s.integer()
 			u.CachedTokens = int(v)
 		} else {
-			err = r.skip()
+			err = r.Skip()
 		}
 		if err != nil {
 			return err

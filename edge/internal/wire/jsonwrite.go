@@ -1,4 +1,4 @@
-package openai
+package wire
 
 import (
 	"strconv"
@@ -15,12 +15,12 @@ var plainASCII = func() (t [utf8.RuneSelf]bool) {
 	return t
 }()
 
-// appendJSONString appends s to dst as a JSON string literal. Control
+// AppendString appends s to dst as a JSON string literal. Control
 // characters are escaped, U+2028 and U+2029 too (so the output is safe to
 // embed in JavaScript), and every byte that is not part of valid UTF-8
 // becomes U+FFFD, so the output is always valid JSON in valid UTF-8.
 // It allocates only when dst must grow.
-func appendJSONString(dst []byte, s string) []byte {
+func AppendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
@@ -70,10 +70,11 @@ func appendJSONString(dst []byte, s string) []byte {
 	return append(dst, '"')
 }
 
-// appendJSONFloat appends f in the shortest form that reads back exactly.
+// AppendFloat appends f in the shortest form that reads back exactly.
 // JSON has no NaN or infinities; they are written as 0 because a number
-// field must still hold a number.
-func appendJSONFloat(dst []byte, f float64, bits int) []byte {
+// field must still hold a number. bits is 32 or 64, the precision f came
+// from.
+func AppendFloat(dst []byte, f float64, bits int) []byte {
 	if f != f || f > maxFloat(bits) || f < -maxFloat(bits) {
 		return append(dst, '0')
 	}

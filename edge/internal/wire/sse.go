@@ -1,6 +1,4 @@
-// Copied from edge/openai/sse.go (unexported there); keep the two in step.
-
-package gemini
+package wire
 
 import (
 	"bytes"
@@ -16,11 +14,11 @@ const sseReadSize = 4096
 // io.Reader before the SSE reader gives up.
 const maxEmptyReads = 100
 
-// errEventTooLarge is returned when one SSE line or event exceeds the
+// ErrEventTooLarge is returned when one SSE line or event exceeds the
 // reader's bound.
-var errEventTooLarge = errors.New("SSE event exceeds the size bound")
+var ErrEventTooLarge = errors.New("SSE event exceeds the size bound")
 
-// sseReader reads Server-Sent Events (the WHATWG event-stream format) from
+// SSEReader reads Server-Sent Events (the WHATWG event-stream format) from
 // an upstream body: lines end in "\n", "\r\n" or "\r"; lines starting with
 // ':' are comments; "data:" lines of one event are joined with "\n"; a
 // blank line dispatches the event. Unlike a browser it also delivers a
@@ -29,7 +27,7 @@ var errEventTooLarge = errors.New("SSE event exceeds the size bound")
 //
 // It holds at most max bytes of one line or event. It is not safe for
 // concurrent use.
-type sseReader struct {
+type SSEReader struct {
 	r   io.Reader
 	max int
 
@@ -46,14 +44,16 @@ type sseReader struct {
 	err        error // read error to report once the buffer is drained
 }
 
-func newSSEReader(r io.Reader, max int) *sseReader {
-	return &sseReader{r: r, max: max, buf: make([]byte, sseReadSize), first: true}
+// NewSSEReader returns a reader of the events in r that holds at most max
+// bytes of one line or event.
+func NewSSEReader(r io.Reader, max int) *SSEReader {
+	return &SSEReader{r: r, max: max, buf: make([]byte, sseReadSize), first: true}
 }
 
-// next returns the type and data of the next event. Both are valid until
-// the next call. It returns io.EOF after the last event, errEventTooLarge
+// Next returns the type and data of the next event. Both are valid until
+// the next call. It returns io.EOF after the last event, ErrEventTooLarge
 // for an oversized line or event, and the underlying read error otherwise.
-func (s *sseReader) next() (event, data []byte, err error) {
+func (s *SSEReader) Next() (event, data []byte, err error) {
 	if s.dispatched {
 		s.data, s.event, s.hasData, s.dispatched = s.data[:0], s.event[:0], false, false
 	}
@@ -81,13 +81,13 @@ func (s *sseReader) next() (event, data []byte, err error) {
 	}
 }
 
-func (s *sseReader) dispatch() (event, data []byte, err error) {
+func (s *SSEReader) dispatch() (event, data []byte, err error) {
 	s.dispatched = true
 	return s.event, bytes.TrimSuffix(s.data, []byte{'\n'}), nil
 }
 
 // field applies one non-blank line to the current event.
-func (s *sseReader) field(line []byte) error {
+func (s *SSEReader) field(line []byte) error {
 	if line[0] == ':' {
 		return nil
 	}
@@ -101,7 +101,7 @@ func (s *sseReader) field(line []byte) error {
 	switch string(name) {
 	case "data":
 		if len(s.data)+len(value)+1 > s.max {
-			return errEventTooLarge
+			return ErrEventTooLarge
 		}
 		s.data = append(s.data, value...)
 		s.data = append(s.data, '\n')
@@ -116,7 +116,7 @@ func (s *sseReader) field(line []byte) error {
 
 // readLine returns the next line without its terminator, valid until the
 // next call, or io.EOF when the body is drained.
-func (s *sseReader) readLine() ([]byte, error) {
+func (s *SSEReader) readLine() ([]byte, error) {
 	s.line = s.line[:0]
 	empty := 0
 	for {
@@ -140,12 +140,12 @@ func (s *sseReader) readLine() ([]byte, error) {
 					line = s.line
 				}
 				if len(line) > s.max {
-					return nil, errEventTooLarge
+					return nil, ErrEventTooLarge
 				}
 				return s.trimBOM(line), nil
 			}
 			if len(s.line)+len(w) > s.max {
-				return nil, errEventTooLarge
+				return nil, ErrEventTooLarge
 			}
 			s.line = append(s.line, w...)
 			s.start = s.end
@@ -176,7 +176,7 @@ func (s *sseReader) readLine() ([]byte, error) {
 	}
 }
 
-func (s *sseReader) trimBOM(line []byte) []byte {
+func (s *SSEReader) trimBOM(line []byte) []byte {
 	if s.first {
 		s.first = false
 		return bytes.TrimPrefix(line, []byte("\xef\xbb\xbf"))

@@ -1,6 +1,7 @@
-package openai
+package wire
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"reflect"
@@ -11,12 +12,12 @@ import (
 
 type sseEvent struct{ Event, Data string }
 
-// readEvents drains an sseReader over r.
+// readEvents drains an SSEReader over r.
 func readEvents(r io.Reader, max int) ([]sseEvent, error) {
-	s := newSSEReader(r, max)
+	s := NewSSEReader(r, max)
 	var out []sseEvent
 	for {
-		ev, data, err := s.next()
+		ev, data, err := s.Next()
 		if err == io.EOF {
 			return out, nil
 		}
@@ -55,9 +56,9 @@ func TestSSEReader(t *testing.T) {
 		{name: "blank lines only", in: "\n\n\r\n", want: nil},
 		{name: "long line across reads", in: "data: " + strings.Repeat("x", 3*sseReadSize) + "\n\n", max: 4 * sseReadSize,
 			want: []sseEvent{{"", strings.Repeat("x", 3*sseReadSize)}}},
-		{name: "line over bound", in: "data: " + strings.Repeat("x", 100) + "\n\n", max: 50, wantErr: errEventTooLarge},
-		{name: "line over bound across reads", in: "data: " + strings.Repeat("x", 2*sseReadSize) + "\n\n", max: sseReadSize, wantErr: errEventTooLarge},
-		{name: "event over bound", in: strings.Repeat("data: 0123456789\n", 10) + "\n", max: 64, wantErr: errEventTooLarge},
+		{name: "line over bound", in: "data: " + strings.Repeat("x", 100) + "\n\n", max: 50, wantErr: ErrEventTooLarge},
+		{name: "line over bound across reads", in: "data: " + strings.Repeat("x", 2*sseReadSize) + "\n\n", max: sseReadSize, wantErr: ErrEventTooLarge},
+		{name: "event over bound", in: strings.Repeat("data: 0123456789\n", 10) + "\n", max: 64, wantErr: ErrEventTooLarge},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -107,5 +108,58 @@ func (emptyReader) Read([]byte) (int, error) { return 0, nil }
 func TestSSEReaderNoProgress(t *testing.T) {
 	if _, err := readEvents(emptyReader{}, 1024); !errors.Is(err, io.ErrNoProgress) {
 		t.Errorf("error = %v, want io.ErrNoProgress", err)
+	}
+}
+
+// loopReader returns stream over and over, in reads of at most n bytes.
+type loopReader struct {
+	stream []byte
+	off, n int
+}
+
+func (l *loopReader) Read(p []byte) (int, error) {
+	if len(p) > l.n {
+		p = p[:l.n]
+	}
+	k := copy(p, l.stream[l.off:])
+	l.off = (l.off + k) % len(l.stream)
+	return k, nil
+}
+
+// TestSSEReaderAllocs checks that once its buffers have grown the reader
+// allocates nothing per event, with events split across reads.
+func TestSSEReaderAllocs(t *testing.T) {
+	stream := []byte("event: delta\r\ndata: {\"text\":\"Hello\"}\r\n\r\n: keep-alive\n\ndata: line1\ndata: line2\n\n")
+	s := NewSSEReader(&loopReader{stream: stream, n: 7}, 1024)
+	next := func() {
+		if _, _, err := s.Next(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 10 {
+		next()
+	}
+	if allocs := testing.AllocsPerRun(100, next); allocs != 0 {
+		t.Errorf("Next: %v allocs per event, want 0", allocs)
+	}
+}
+
+func BenchmarkSSEReader(b *testing.B) {
+	stream := readFixture(b, "openai_tool_calls.sse")
+	events, err := readEvents(bytes.NewReader(stream), 1<<20)
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The loop reader wraps around, so the reader never sees EOF and one
+	// iteration reads the fixture's events once.
+	s := NewSSEReader(&loopReader{stream: stream, n: sseReadSize}, 1<<20)
+	b.SetBytes(int64(len(stream)))
+	b.ReportAllocs()
+	for b.Loop() {
+		for range events {
+			if _, _, err := s.Next(); err != nil {
+				b.Fatal(err)
+			}
+		}
 	}
 }

@@ -1,0 +1,504 @@
+package wire
+
+import (
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// maxJSONDepth bounds how deeply skipped values may nest, so a body of
+// ten thousand '[' cannot exhaust the stack.
+const maxJSONDepth = 128
+
+// SyntaxError is malformed JSON at a byte offset of the document.
+type SyntaxError struct {
+	Offset int
+	Msg    string
+}
+
+// Error describes the problem and where it is.
+func (e *SyntaxError) Error() string {
+	return "invalid JSON at byte offset " + strconv.Itoa(e.Offset) + ": " + e.Msg
+}
+
+// Reader is a small pull parser over one complete JSON document held in
+// memory. It exists because the request decoders must name the offending
+// field and offset in their errors and the stream parsers must not allocate
+// per field; encoding/json does neither. It never panics on bad input.
+//
+// The caller drives it: Peek at the next byte, then read the value that
+// byte announces. Byte slices it returns alias either the document or its
+// scratch buffer and are valid until the next call. The zero Reader is
+// ready for Reset; a Reader is reused across documents to keep its scratch
+// buffer, and is not safe for concurrent use.
+type Reader struct {
+	b       []byte
+	i       int
+	scratch []byte
+}
+
+// Reset starts reading the document b from its first byte. The Reader
+// keeps b until the next Reset.
+func (r *Reader) Reset(b []byte) {
+	r.b, r.i = b, 0
+}
+
+// Fail returns a *SyntaxError with msg at the cursor.
+func (r *Reader) Fail(msg string) error {
+	return &SyntaxError{Offset: r.i, Msg: msg}
+}
+
+// Offset returns the cursor's byte offset in the document, for errors
+// and for a later Rewind.
+func (r *Reader) Offset() int { return r.i }
+
+// Rewind moves the cursor back to off, an earlier result of Offset on the
+// same document, so a value can be read twice (a first pass finds a tag,
+// a second decodes by it).
+func (r *Reader) Rewind(off int) { r.i = off }
+
+// ws skips insignificant whitespace.
+func (r *Reader) ws() {
+	for r.i < len(r.b) {
+		switch r.b[r.i] {
+		case ' ', '\t', '\n', '\r':
+			r.i++
+		default:
+			return
+		}
+	}
+}
+
+// Peek skips whitespace and returns the next byte, or 0 at the end.
+func (r *Reader) Peek() byte {
+	r.ws()
+	if r.i < len(r.b) {
+		return r.b[r.i]
+	}
+	return 0
+}
+
+// End reports an error unless only whitespace remains.
+func (r *Reader) End() error {
+	r.ws()
+	if r.i != len(r.b) {
+		return r.Fail("unexpected data after the top-level value")
+	}
+	return nil
+}
+
+// Unexpected describes the byte at the cursor for a syntax error.
+func (r *Reader) Unexpected() error {
+	if r.i >= len(r.b) {
+		return r.Fail("unexpected end of input")
+	}
+	c := r.b[r.i]
+	if c >= 0x20 && c < utf8.RuneSelf {
+		return r.Fail("unexpected character '" + string(rune(c)) + "'")
+	}
+	return r.Fail("unexpected byte 0x" + strconv.FormatUint(uint64(c), 16))
+}
+
+// OpenObject consumes '{'; the caller has peeked it.
+func (r *Reader) OpenObject() { r.i++ }
+
+// ObjNext advances to the next member of an object whose '{' was consumed;
+// n counts the members read so far and starts at 0. It returns the
+// unescaped key, or more=false after consuming the closing '}'.
+func (r *Reader) ObjNext(n *int) (key []byte, more bool, err error) {
+	c := r.Peek()
+	if c == '}' {
+		r.i++
+		return nil, false, nil
+	}
+	if *n > 0 {
+		if c != ',' {
+			if c == 0 {
+				return nil, false, r.Unexpected()
+			}
+			return nil, false, r.Fail("expected ',' or '}' after object member")
+		}
+		r.i++
+		c = r.Peek()
+	}
+	if c != '"' {
+		if c == 0 {
+			return nil, false, r.Unexpected()
+		}
+		return nil, false, r.Fail("expected a string object key")
+	}
+	key, err = r.StrBytes()
+	if err != nil {
+		return nil, false, err
+	}
+	if r.Peek() != ':' {
+		return nil, false, r.Fail("expected ':' after object key")
+	}
+	r.i++
+	*n++
+	return key, true, nil
+}
+
+// OpenArray consumes '['; the caller has peeked it.
+func (r *Reader) OpenArray() { r.i++ }
+
+// ArrNext advances to the next element of an array whose '[' was consumed;
+// n counts elements read so far. It returns false after consuming ']'.
+func (r *Reader) ArrNext(n *int) (bool, error) {
+	c := r.Peek()
+	if c == ']' {
+		r.i++
+		return false, nil
+	}
+	if *n > 0 {
+		if c != ',' {
+			if c == 0 {
+				return false, r.Unexpected()
+			}
+			return false, r.Fail("expected ',' or ']' after array element")
+		}
+		r.i++
+		if c = r.Peek(); c == ']' || c == 0 {
+			return false, r.Unexpected()
+		}
+	}
+	*n++
+	return true, nil
+}
+
+// StrBytes reads a string at the cursor and returns its unescaped bytes.
+// Without escapes the result aliases the document; otherwise it aliases
+// the scratch buffer.
+func (r *Reader) StrBytes() ([]byte, error) {
+	if r.Peek() != '"' {
+		return nil, r.Unexpected()
+	}
+	start := r.i + 1
+	for i := start; i < len(r.b); i++ {
+		switch c := r.b[i]; {
+		case c == '"':
+			r.i = i + 1
+			return r.b[start:i], nil
+		case c == '\\':
+			return r.strSlow(start, i)
+		case c < 0x20:
+			r.i = i
+			return nil, r.Fail("control character in string")
+		}
+	}
+	r.i = len(r.b)
+	return nil, r.Fail("unterminated string")
+}
+
+// Str reads a string and returns a copy the caller owns.
+func (r *Reader) Str() (string, error) {
+	b, err := r.StrBytes()
+	return string(b), err
+}
+
+// strSlow unescapes a string whose first escape is at esc.
+func (r *Reader) strSlow(start, esc int) ([]byte, error) {
+	out := append(r.scratch[:0], r.b[start:esc]...)
+	i := esc
+	for i < len(r.b) {
+		c := r.b[i]
+		switch {
+		case c == '"':
+			r.i = i + 1
+			r.scratch = out
+			return out, nil
+		case c < 0x20:
+			r.i = i
+			return nil, r.Fail("control character in string")
+		case c != '\\':
+			out = append(out, c)
+			i++
+			continue
+		}
+		if i+1 >= len(r.b) {
+			break
+		}
+		switch e := r.b[i+1]; e {
+		case '"', '\\', '/':
+			out = append(out, e)
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'u':
+			r.i = i
+			c1, ok := hex4(r.b, i+2)
+			if !ok {
+				return nil, r.Fail("invalid \\u escape in string")
+			}
+			i += 6
+			ru := rune(c1)
+			if utf16.IsSurrogate(ru) {
+				// A lone surrogate becomes U+FFFD, as encoding/json does.
+				ru = utf8.RuneError
+				if i+1 < len(r.b) && r.b[i] == '\\' && r.b[i+1] == 'u' {
+					if c2, ok := hex4(r.b, i+2); ok {
+						if p := utf16.DecodeRune(rune(c1), rune(c2)); p != utf8.RuneError {
+							ru = p
+							i += 6
+						}
+					}
+				}
+			}
+			out = utf8.AppendRune(out, ru)
+			continue
+		default:
+			r.i = i
+			return nil, r.Fail("invalid escape in string")
+		}
+		i += 2
+	}
+	r.i = len(r.b)
+	r.scratch = out
+	return nil, r.Fail("unterminated string")
+}
+
+func hex4(b []byte, i int) (uint16, bool) {
+	if i+4 > len(b) {
+		return 0, false
+	}
+	var v uint16
+	for _, c := range b[i : i+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 10
+		case c >= 'A' && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		v = v<<4 | uint16(c)
+	}
+	return v, true
+}
+
+// SkipStr validates and skips a string without unescaping it; the caller
+// has peeked its opening '"'.
+func (r *Reader) SkipStr() error {
+	i := r.i + 1
+	for i < len(r.b) {
+		c := r.b[i]
+		switch {
+		case c == '"':
+			r.i = i + 1
+			return nil
+		case c < 0x20:
+			r.i = i
+			return r.Fail("control character in string")
+		case c == '\\':
+			if i+1 >= len(r.b) {
+				r.i = len(r.b)
+				return r.Fail("unterminated string")
+			}
+			switch r.b[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if _, ok := hex4(r.b, i+2); !ok {
+					r.i = i
+					return r.Fail("invalid \\u escape in string")
+				}
+				i += 6
+			default:
+				r.i = i
+				return r.Fail("invalid escape in string")
+			}
+		default:
+			i++
+		}
+	}
+	r.i = len(r.b)
+	return r.Fail("unterminated string")
+}
+
+// Number reads a number at the cursor and returns its text. integer is
+// true when it has no fraction or exponent.
+func (r *Reader) Number() (text []byte, integer bool, err error) {
+	r.ws()
+	start, i := r.i, r.i
+	b := r.b
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	default:
+		r.i = i
+		return nil, false, r.Unexpected()
+	}
+	integer = true
+	if i < len(b) && b[i] == '.' {
+		integer = false
+		i++
+		d := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == d {
+			r.i = i
+			return nil, false, r.Fail("expected a digit after the decimal point")
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		integer = false
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		d := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == d {
+			r.i = i
+			return nil, false, r.Fail("expected a digit in the exponent")
+		}
+	}
+	r.i = i
+	return b[start:i], integer, nil
+}
+
+// Literal consumes the literal word (true, false, null) at the cursor.
+func (r *Reader) Literal(word string) error {
+	r.ws()
+	if len(r.b)-r.i < len(word) || string(r.b[r.i:r.i+len(word)]) != word {
+		return r.Unexpected()
+	}
+	r.i += len(word)
+	return nil
+}
+
+// Null consumes a null if one is next and reports whether it did.
+func (r *Reader) Null() (bool, error) {
+	if r.Peek() != 'n' {
+		return false, nil
+	}
+	return true, r.Literal("null")
+}
+
+// Boolean reads true or false; the caller has checked the first byte.
+func (r *Reader) Boolean() (bool, error) {
+	if r.Peek() == 't' {
+		return true, r.Literal("true")
+	}
+	return false, r.Literal("false")
+}
+
+// Skip validates and skips one value of any type.
+func (r *Reader) Skip() error { return r.skipDepth(0) }
+
+func (r *Reader) skipDepth(depth int) error {
+	switch c := r.Peek(); c {
+	case '{', '[':
+		if depth >= maxJSONDepth {
+			return r.Fail("nesting exceeds " + strconv.Itoa(maxJSONDepth) + " levels")
+		}
+		r.i++
+		var n int
+		for {
+			if c == '{' {
+				// Keys are skipped, not unescaped, so a skip never
+				// overwrites the scratch buffer.
+				cc := r.Peek()
+				if cc == '}' {
+					r.i++
+					return nil
+				}
+				if n > 0 {
+					if cc != ',' {
+						return r.Fail("expected ',' or '}' after object member")
+					}
+					r.i++
+					cc = r.Peek()
+				}
+				if cc != '"' {
+					return r.Fail("expected a string object key")
+				}
+				if err := r.SkipStr(); err != nil {
+					return err
+				}
+				if r.Peek() != ':' {
+					return r.Fail("expected ':' after object key")
+				}
+				r.i++
+				n++
+			} else {
+				more, err := r.ArrNext(&n)
+				if err != nil || !more {
+					return err
+				}
+			}
+			if err := r.skipDepth(depth + 1); err != nil {
+				return err
+			}
+		}
+	case '"':
+		return r.SkipStr()
+	case 't':
+		return r.Literal("true")
+	case 'f':
+		return r.Literal("false")
+	case 'n':
+		return r.Literal("null")
+	default:
+		_, _, err := r.Number()
+		return err
+	}
+}
+
+// Raw skips one value and returns its text.
+func (r *Reader) Raw() ([]byte, error) {
+	r.ws()
+	start := r.i
+	if err := r.Skip(); err != nil {
+		return nil, err
+	}
+	return r.b[start:r.i], nil
+}
+
+// ParseInt parses an integer's text without allocating. It reports false
+// when the text is not an integer or does not fit in an int64.
+func ParseInt(b []byte) (int64, bool) {
+	neg := false
+	if len(b) > 0 && b[0] == '-' {
+		neg, b = true, b[1:]
+	}
+	if len(b) == 0 || len(b) > 19 {
+		return 0, false
+	}
+	var v uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + uint64(c-'0')
+	}
+	if neg {
+		if v > 1<<63 {
+			return 0, false
+		}
+		return -int64(v), true
+	}
+	if v > 1<<63-1 {
+		return 0, false
+	}
+	return int64(v), true
+}

@@ -134,3 +134,15 @@ func contains(s string, subs ...string) bool {
 	}
 	return true
 }
+
+// checkForT polls cond for up to 10 s.
+func checkForT(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in 10s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

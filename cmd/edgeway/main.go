@@ -2,6 +2,7 @@
 //
 //	edgeway serve [--config FILE]   run the gateway (the default)
 //	edgeway check [--config FILE]   validate the config and probe each provider
+//	edgeway cache stats|purge       inspect or empty the response cache
 //	edgeway version                 print the version
 package main
 
@@ -39,6 +40,7 @@ const usage = `usage: edgeway <command> [flags]
 commands:
   serve     run the gateway (default)
   check     validate the config and show whether each provider is reachable
+  cache     stats | purge [--namespace N] [--model M]: the response cache (gateway stopped)
   version   print the version
 
 run 'edgeway <command> -h' for a command's flags.
@@ -54,6 +56,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args, stdout, stderr)
 	case "check":
 		return check(args, stdout, stderr)
+	case "cache":
+		return cacheCmd(args, stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "edgeway %s %s/%s %s\n", version, runtime.GOOS, runtime.GOARCH, runtime.Version())
 		return 0
@@ -128,14 +132,21 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "edgeway: %v\n", err)
 		return 1
 	}
-	gw, notes, err := build(cfg, log, thermalGuard(prof))
+	db, err := openDB(cfg.DataDir)
 	if err != nil {
 		fmt.Fprintf(stderr, "edgeway: %v\n", err)
 		return 1
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		fmt.Fprintf(stderr, "edgeway: data dir: %v\n", err)
+	defer db.Close()
+	gw, notes, err := build(cfg, log, thermalGuard(prof), db)
+	if err != nil {
+		fmt.Fprintf(stderr, "edgeway: %v\n", err)
 		return 1
+	}
+	if gw.cache != nil {
+		// After the server stops: queued cache writes land before the
+		// file closes.
+		defer gw.cache.Close()
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -193,7 +204,7 @@ func check(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "edgeway: %v\n", err)
 		return 1
 	}
-	gw, notes, err := build(cfg, newLogger(stderr, f.logLevel), nil)
+	gw, notes, err := build(cfg, newLogger(stderr, f.logLevel), nil, nil)
 	if err != nil {
 		fmt.Fprintf(stderr, "edgeway: %v\n", err)
 		return 1

@@ -6,7 +6,10 @@ import (
 	"log/slog"
 	"os"
 
+	"go.etcd.io/bbolt"
+
 	"github.com/edgeway/edgeway/edge/anthropic"
+	"github.com/edgeway/edgeway/edge/cache"
 	"github.com/edgeway/edgeway/edge/config"
 	"github.com/edgeway/edgeway/edge/gemini"
 	"github.com/edgeway/edgeway/edge/llm"
@@ -22,6 +25,7 @@ import (
 type gateway struct {
 	router *router.Router
 	server *server.Server
+	cache  *cache.Cache // nil when off
 	// hint tells a first-time user what to do when nothing can serve.
 	hint string
 }
@@ -29,7 +33,7 @@ type gateway struct {
 // build turns a validated config into a gateway. notes are things the user
 // should know that do not stop the start (a provider type this build
 // cannot serve yet, found in the environment).
-func build(cfg *config.Config, log *slog.Logger, tooHot func() bool) (*gateway, []string, error) {
+func build(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbolt.DB) (*gateway, []string, error) {
 	var (
 		ups   []router.Upstream
 		notes []string
@@ -90,8 +94,19 @@ func build(cfg *config.Config, log *slog.Logger, tooHot func() bool) (*gateway, 
 	} else {
 		hint = "no local runtime is up and no cloud provider answers: check the network and the API keys"
 	}
+	var (
+		respCache *cache.Cache
+		semantic  bool
+	)
+	if db != nil {
+		c, sem, cnotes, err := openCache(db, cfg, r, log)
+		if err != nil {
+			return nil, nil, err
+		}
+		respCache, semantic, notes = c, sem, append(notes, cnotes...)
+	}
 	s := cfg.Server
-	srv := server.New(server.Options{
+	opts := server.Options{
 		Router:          r,
 		MaxBodyBytes:    s.MaxBodyBytes,
 		ReadTimeout:     s.ReadTimeout.D(),
@@ -102,8 +117,14 @@ func build(cfg *config.Config, log *slog.Logger, tooHot func() bool) (*gateway, 
 		Logger:          log,
 		Version:         version,
 		UnavailableHint: hint,
-	})
-	return &gateway{router: r, server: srv, hint: hint}, notes, nil
+	}
+	if respCache != nil {
+		opts.Cache = respCache
+		opts.CachePolicy = cache.Policy{Mode: cfg.Cache.Mode, CacheToolCalls: cfg.Cache.CacheToolCalls}
+		opts.CacheTTL = cfg.Cache.TTL.D()
+		opts.SemanticCache = semantic
+	}
+	return &gateway{router: r, server: server.New(opts), cache: respCache, hint: hint}, notes, nil
 }
 
 // newProvider builds the client for one configured provider.

@@ -71,7 +71,39 @@ type Config struct {
 	Providers []Provider          `yaml:"providers"`
 	Models    map[string][]string `yaml:"models"`
 	Router    Router              `yaml:"router"`
+	Cache     Cache               `yaml:"cache"`
 }
+
+// Cache configures the response cache. It is on by default for
+// deterministic requests (temperature 0 or a seed).
+type Cache struct {
+	// Enabled defaults to true; set false to turn the cache off.
+	Enabled *bool `yaml:"enabled"`
+	// Mode is "deterministic" (default), "always" or "never".
+	Mode string `yaml:"mode"`
+	// MaxBytes bounds the stored (compressed) cache; LRU eviction past it.
+	MaxBytes int64    `yaml:"max_bytes"`
+	TTL      Duration `yaml:"ttl"`
+	// CacheToolCalls allows storing answers that call tools.
+	CacheToolCalls bool     `yaml:"cache_tool_calls"`
+	Semantic       Semantic `yaml:"semantic"`
+}
+
+// Semantic configures the semantic cache: a hit for a paraphrase of the
+// last user turn in the same conversation.
+type Semantic struct {
+	Enabled bool `yaml:"enabled"`
+	// Embedder is "glove" (the built-in word vectors, see glove_path) or
+	// "provider/model" of an embedding model (e.g. ollama/nomic-embed-text).
+	Embedder string `yaml:"embedder"`
+	// GlovePath is the glove.bin file; default data_dir/glove.bin.
+	GlovePath  string  `yaml:"glove_path"`
+	Threshold  float64 `yaml:"threshold"`
+	MaxEntries int     `yaml:"max_entries"`
+}
+
+// On reports whether the cache is enabled.
+func (c *Cache) On() bool { return c.Enabled == nil || *c.Enabled }
 
 // Server holds the HTTP front end's limits.
 type Server struct {
@@ -418,6 +450,26 @@ func (c *Config) Validate() error {
 			case !names[prov]:
 				bad(f+"["+strconv.Itoa(j)+"]", "%q names provider %q, which is not configured (have: %s)", t, prov, strings.Join(slices.Sorted(maps.Keys(names)), ", "))
 			}
+		}
+	}
+	cc := c.Cache
+	if cc.Mode != "" && cc.Mode != "deterministic" && cc.Mode != "always" && cc.Mode != "never" {
+		bad("cache.mode", "%q is not deterministic, always or never", cc.Mode)
+	}
+	if cc.MaxBytes < 0 || cc.TTL < 0 {
+		bad("cache", "max_bytes and ttl must not be negative")
+	}
+	if sc := cc.Semantic; sc.Enabled {
+		if sc.Embedder == "" {
+			bad("cache.semantic.embedder", "is required when the semantic cache is enabled (\"glove\" or \"provider/model\")")
+		} else if prov, _, ok := strings.Cut(sc.Embedder, "/"); sc.Embedder != "glove" && (!ok || !names[prov]) {
+			bad("cache.semantic.embedder", "%q is neither \"glove\" nor \"provider/model\" of a configured provider", sc.Embedder)
+		}
+		if sc.Threshold < 0 || sc.Threshold > 1 {
+			bad("cache.semantic.threshold", "%g is not between 0 and 1", sc.Threshold)
+		}
+		if sc.MaxEntries < 0 {
+			bad("cache.semantic.max_entries", "%d must not be negative", sc.MaxEntries)
 		}
 	}
 	r := c.Router

@@ -229,6 +229,16 @@ func (ru *run) loop(ctx context.Context, cands []candidate) error {
 			ru.retry = append(ru.retry, retryTarget{c: &cands[i], after: after})
 		}
 	}
+	// Every candidate was busy and none failed: rather than refuse, wait
+	// for the first busy one to free a slot (a device has few runtimes, and
+	// a short queue beats a 503), bounded by the deadline and ctx.
+	if ru.tried == 0 {
+		if c := ru.firstBusy(cands); c != nil {
+			if done, err := ru.queue(ctx, c); done {
+				return err
+			}
+		}
+	}
 	// Retries only once every target had its turn. Each pass tries every
 	// remaining target once; attempts, the deadline and ctx end it.
 	for len(ru.retry) > 0 && ru.tried < r.cfg.MaxAttempts {
@@ -574,4 +584,37 @@ func (a *attempt) forward(c *llm.Chunk) error {
 		return err
 	}
 	return nil
+}
+
+// firstBusy returns the first candidate the run skipped as busy.
+func (ru *run) firstBusy(cands []candidate) *candidate {
+	for _, a := range ru.st.Attempts {
+		if a.Skipped != SkipBusy {
+			continue
+		}
+		for i := range cands {
+			if cands[i].target == a.Target {
+				return &cands[i]
+			}
+		}
+	}
+	return nil
+}
+
+// queue waits for c to free a slot and tries it, until it is tried, the
+// deadline passes or ctx ends. done reports that the run is over (served
+// or failed for good) with err as its result.
+func (ru *run) queue(ctx context.Context, c *candidate) (done bool, err error) {
+	wctx, cancel := context.WithDeadline(ctx, ru.deadline)
+	defer cancel()
+	for ru.tried == 0 && c.up.waitFree(wctx) {
+		v, _, err := ru.try(ctx, c, true)
+		if v == verdictDone {
+			return true, err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return true, fmt.Errorf("router: %w", err)
+	}
+	return false, nil
 }

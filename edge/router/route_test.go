@@ -758,3 +758,48 @@ func TestTooHotSkipsLocal(t *testing.T) {
 		t.Errorf("cooled down: served by %s", st.Provider)
 	}
 }
+
+// TestBusyOnlyCandidateQueues: when the only target is busy, a request
+// waits for its slot instead of failing, and is served once it frees.
+func TestBusyOnlyCandidateQueues(t *testing.T) {
+	release := make(chan struct{})
+	local := newFake("ollama", step{wait: time.Hour}) // first call: holds the slot until ctx ends
+	r := newTestRouter(t, []Upstream{
+		{Name: "ollama", Type: "ollama", Provider: chatOnly{local}, Local: true, MaxInFlight: 1},
+	}, map[string][]string{"chat": {"ollama/m"}}, nil)
+	ctx1, cancel1 := context.WithCancel(context.Background())
+	first := make(chan error, 1)
+	go func() {
+		_, err := r.Route(ctx1, &llm.ChatRequest{Model: "chat", Stream: true}, nil, func(*llm.Chunk) error { return nil })
+		first <- err
+	}()
+	checkFor(t, time.Second, 5*time.Millisecond, func() error {
+		if local.cur.Load() != 1 {
+			return errors.New("first request not in flight yet")
+		}
+		return nil
+	})
+	go func() { <-release; cancel1() }()
+	second := make(chan error, 1)
+	var st Status
+	go func() {
+		local.mu.Lock()
+		local.steps = []step{{chunks: 1}}
+		local.mu.Unlock()
+		_, err := r.Route(context.Background(), &llm.ChatRequest{Model: "chat", Stream: true}, &st, func(*llm.Chunk) error { return nil })
+		second <- err
+	}()
+	select {
+	case err := <-second:
+		t.Fatalf("second request finished while the slot was taken: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	<-first
+	if err := <-second; err != nil {
+		t.Fatalf("queued request: %v", err)
+	}
+	if st.Provider != "ollama" {
+		t.Errorf("served by %q", st.Provider)
+	}
+}

@@ -143,7 +143,9 @@ type upstream struct {
 	pinger   llm.Pinger
 
 	inFlight atomic.Int32
-	online   atomic.Bool
+	// freed carries a wake-up from release to one waitFree caller.
+	freed  chan struct{}
+	online atomic.Bool
 	// probed is set while a probe goroutine watches this upstream; only
 	// then may a failure mark it offline, since only a probe brings it back.
 	probed atomic.Bool
@@ -236,7 +238,7 @@ func New(cfg Config) (*Router, error) {
 		}
 		applyInt(field+".MaxInFlight", &uc.MaxInFlight, def)
 		applyDur(field+".FirstTokenTimeout", &uc.FirstTokenTimeout, DefaultFirstTokenTimeout)
-		u := &upstream{Upstream: uc}
+		u := &upstream{Upstream: uc, freed: make(chan struct{}, 1)}
 		u.embedder, _ = uc.Provider.(llm.Embedder)
 		u.lister, _ = uc.Provider.(llm.ModelLister)
 		u.pinger, _ = uc.Provider.(llm.Pinger)
@@ -415,7 +417,28 @@ func (u *upstream) acquire() bool {
 	}
 }
 
-func (u *upstream) release() { u.inFlight.Add(-1) }
+func (u *upstream) release() {
+	u.inFlight.Add(-1)
+	// Wake one request queued in waitFree, if any.
+	select {
+	case u.freed <- struct{}{}:
+	default:
+	}
+}
+
+// waitFree blocks until u may have a free slot, or ctx ends. A wake-up is
+// a hint, not a reservation: the caller still has to win acquire.
+func (u *upstream) waitFree(ctx context.Context) bool {
+	if int(u.inFlight.Load()) < u.MaxInFlight {
+		return true
+	}
+	select {
+	case <-u.freed:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
 
 // maxLastError bounds the stored last error, which may quote an upstream.
 const maxLastError = 512

@@ -35,11 +35,18 @@ type dialect interface {
 // complete serves a decoded chat request in dialect d: routes it, and
 // answers whole or as a stream. It owns req from here on.
 func (s *Server) complete(c *fasthttp.RequestCtx, req *llm.ChatRequest, d dialect) {
+	var ck cacheState
+	if s.opts.Cache != nil && s.lookupCache(c, req, d, &ck) {
+		return
+	}
 	if !s.acquire() {
 		s.shed(c, d)
 		return
 	}
-	ex := &exchange{s: s, c: c, req: req, d: d, start: time.Now()}
+	ex := &exchange{s: s, c: c, req: req, d: d, start: time.Now(), cache: ck}
+	if ck.store && req.Stream {
+		ex.agg = &llm.Aggregate{}
+	}
 	ex.ctx, ex.cancel = context.WithTimeout(context.Background(), s.opts.RequestTimeout)
 	ex.watch = watchConn(c, ex.cancel)
 	if req.Stream {
@@ -58,6 +65,9 @@ type exchange struct {
 	req   *llm.ChatRequest
 	d     dialect
 	start time.Time
+	cache cacheState
+	// agg collects a streamed answer for the cache (nil when not stored).
+	agg *llm.Aggregate
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -91,7 +101,9 @@ func (ex *exchange) setRouteHeaders(served bool) {
 		h.Set("x-edgeway-model", ex.st.Model)
 	}
 	h.Set("x-edgeway-failover", strconv.Itoa(ex.st.Failovers))
-	h.Set("x-edgeway-cache", "miss")
+	if len(h.Peek("x-edgeway-cache")) == 0 {
+		h.Set("x-edgeway-cache", "miss") // unless the lookup said "bypass"
+	}
 }
 
 // whole serves a non-streaming client: the router hands over the whole
@@ -117,6 +129,9 @@ func (ex *exchange) whole() {
 		agg.Role = llm.RoleAssistant
 	}
 	ex.s.metrics.observe(&ex.st, agg.Usage, time.Since(ex.start))
+	if ex.cache.store {
+		ex.s.storeCache(&ex.cache, ex.req, &agg, ex.st.Provider, ex.st.Model)
+	}
 	ex.c.SetContentType("application/json")
 	ex.c.SetBody(ex.d.whole(make([]byte, 0, 512+agg.Text.Len()), &agg))
 }
@@ -181,6 +196,9 @@ func (ex *exchange) emit(ch *llm.Chunk) error {
 	}
 	if ch.FinishReason != "" {
 		ex.finishReason = ch.FinishReason
+	}
+	if ex.agg != nil {
+		ex.agg.Add(ch)
 	}
 	if ch.Role == "" && ch.Text == "" && ch.Reasoning == "" && len(ch.ToolCalls) == 0 && ch.FinishReason == "" {
 		return nil // a usage-only chunk: reported at the end
@@ -268,6 +286,11 @@ func (ex *exchange) writeStream(w *bufio.Writer, first []byte) {
 		}
 		tail = ex.d.end(tail, ex.usage, finish)
 		ex.s.metrics.observe(&ex.st, ex.usage, time.Since(ex.start))
+		if ex.agg != nil && ok {
+			ex.agg.Usage, ex.agg.HasUsage = ex.usage, true
+			ex.agg.FinishReason = finish
+			ex.s.storeCache(&ex.cache, ex.req, ex.agg, ex.st.Provider, ex.st.Model)
+		}
 	}
 	write(tail)
 	putEvent(tail)

@@ -19,6 +19,7 @@ type metrics struct {
 	chat, embed, badRequest, notFound, shed, streamErrors atomic.Int64
 	status4xx, status5xx                                  atomic.Int64
 	failovers                                             atomic.Int64
+	cacheHits, cacheSemanticHits                          atomic.Int64
 
 	mu         sync.Mutex
 	byProvider map[string]*providerStats
@@ -32,6 +33,14 @@ type providerStats struct {
 // maxProviderSeries bounds the per-provider table; provider names come from
 // config, so this is only a guard.
 const maxProviderSeries = 64
+
+func (m *metrics) cacheServed(kind string) {
+	if kind == "semantic" {
+		m.cacheSemanticHits.Add(1)
+	} else {
+		m.cacheHits.Add(1)
+	}
+}
 
 func (m *metrics) countStatus(status int) {
 	if status >= 500 {
@@ -80,6 +89,24 @@ func (m *metrics) write(c *fasthttp.RequestCtx, s *Server) {
 	counter("edgeway_failovers_total", "Targets passed over before one served.", m.failovers.Load())
 	counter("edgeway_responses_4xx_total", "Client error responses.", m.status4xx.Load())
 	counter("edgeway_responses_5xx_total", "Server and upstream error responses.", m.status5xx.Load())
+	counter("edgeway_cache_hits_total", "Requests answered from the exact cache.", m.cacheHits.Load())
+	counter("edgeway_cache_semantic_hits_total", "Requests answered from the semantic cache.", m.cacheSemanticHits.Load())
+	if s.opts.Cache != nil {
+		st := s.opts.Cache.Stats()
+		counter("edgeway_cache_misses_total", "Cache lookups that found nothing.", int64(st.Misses))
+		counter("edgeway_cache_evictions_total", "Entries evicted to stay under cache.max_bytes.", int64(st.Evictions))
+		counter("edgeway_cache_guard_refusals_total", "Semantic matches refused because the prompts differ in what decides the answer.", int64(st.GuardRefusals))
+		counter("edgeway_cache_dropped_writes_total", "Cache writes dropped because the write queue was full.", int64(st.Dropped))
+		counter("edgeway_cache_semantic_misses_total", "Semantic lookups that found nothing close enough.", int64(st.SemanticMisses))
+		counter("edgeway_cache_embed_errors_total", "Embedding calls of the semantic cache that failed or timed out.", int64(st.EmbedErrors))
+		b = append(b, "# HELP edgeway_cache_bytes Bytes the cache stores.\n# TYPE edgeway_cache_bytes gauge\nedgeway_cache_bytes "...)
+		b = strconv.AppendInt(b, int64(st.Bytes), 10)
+		b = append(b, "\n# HELP edgeway_cache_entries Entries in the cache.\n# TYPE edgeway_cache_entries gauge\nedgeway_cache_entries "...)
+		b = strconv.AppendInt(b, int64(st.Entries), 10)
+		b = append(b, "\n# HELP edgeway_cache_semantic_entries Vectors in the semantic index.\n# TYPE edgeway_cache_semantic_entries gauge\nedgeway_cache_semantic_entries "...)
+		b = strconv.AppendInt(b, st.SemanticEntries, 10)
+		b = append(b, '\n')
+	}
 	b = append(b, "# HELP edgeway_in_flight Requests being served.\n# TYPE edgeway_in_flight gauge\nedgeway_in_flight "...)
 	b = strconv.AppendInt(b, s.inflight.Load(), 10)
 	b = append(b, '\n')

@@ -18,6 +18,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/edgeway/edgeway/edge/cache"
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/ollamaapi"
 	"github.com/edgeway/edgeway/edge/router"
@@ -50,6 +51,14 @@ type Options struct {
 	// UnavailableHint is added to "no provider available" errors to tell a
 	// first-time user what to start or set.
 	UnavailableHint string
+
+	// Cache, when set, answers repeated requests; CachePolicy says which
+	// requests may use it and CacheTTL how long answers live.
+	Cache       Cache
+	CachePolicy cache.Policy
+	CacheTTL    time.Duration
+	// SemanticCache also answers paraphrases of the last user turn.
+	SemanticCache bool
 }
 
 // Defaults for zero Options fields.

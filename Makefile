@@ -12,9 +12,9 @@ SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CACHE      := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/edgeway
 
 # Packages with goroutines of their own: these run under the race detector.
-RACE_PKGS  := ./edge/router/... ./edge/server/... ./edge/openai/... ./runtime/... ./cmd/...
+RACE_PKGS  := ./edge/router/... ./edge/server/... ./edge/openai/... ./edge/upstream/... ./edge/cache/... ./runtime/... ./cmd/...
 
-.PHONY: all run build cross test vet unit race fuzz ollama test-ollama e2e armsmoke bench demo demo-stop clean tools
+.PHONY: all run build cross test vet unit race fuzz ollama test-ollama glove test-glove e2e armsmoke bench demo demo-stop clean tools
 
 all: build
 
@@ -31,7 +31,7 @@ cross:
 	VERSION=$(VERSION) scripts/cross.sh $(BIN)
 
 ## test: vet, unit tests, race detector, fuzz smoke, real Ollama, openai-go e2e, arm64 under qemu
-test: vet unit race fuzz test-ollama e2e armsmoke
+test: vet unit race fuzz test-ollama test-glove e2e armsmoke
 	@echo "make test: all passed"
 
 vet:
@@ -53,6 +53,13 @@ fuzz:
 ollama:
 	@scripts/build-ollama.sh >/dev/null
 
+## glove: the word vectors for the semantic cache's quality tests and the glove embedder (~30 s once)
+glove:
+	@scripts/glove.sh >/dev/null
+
+test-glove: glove
+	EDGEWAY_GLOVE=$$(scripts/glove.sh) EDGEWAY_REQUIRE_GLOVE=1 go test -count=1 ./edge/glove/... ./edge/cache/guard/
+
 test-ollama: ollama
 	EDGEWAY_OLLAMA_BIN=$$(scripts/build-ollama.sh) EDGEWAY_REQUIRE_OLLAMA=1 go test -count=1 ./runtime/ollama/...
 
@@ -65,8 +72,8 @@ armsmoke:
 	scripts/armsmoke.sh
 
 ## bench: Go benchmarks (-benchmem) and a load run through edgeway vs the bare upstream
-bench: build
-	go test -run='^$$' -bench=. -benchmem ./edge/... ./runtime/...
+bench: build glove
+	EDGEWAY_GLOVE=$$(scripts/glove.sh) go test -run='^$$' -bench=. -benchmem ./edge/... ./runtime/...
 	go run ./scripts/bench -edgeway $(BIN)/edgeway
 
 ## demo: real Ollama + a tiny model + edgeway in front, left running (stop: make demo-stop)

@@ -11,6 +11,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/edgeway/edgeway/edge/internal/wire"
 	"github.com/edgeway/edgeway/edge/llm"
@@ -228,9 +229,13 @@ func appendArgs(dst []byte, args string) []byte {
 	return append(dst, '}')
 }
 
+// isJSONObject reports whether s is a JSON object that may be copied into
+// a request as it is: json.Valid accepts invalid UTF-8 inside strings,
+// which would make the whole body invalid, so that is checked too (such
+// arguments are sent wrapped, as a string, whose encoder repairs them).
 func isJSONObject(s string) bool {
 	s = strings.TrimSpace(s)
-	return len(s) > 1 && s[0] == '{' && json.Valid([]byte(s))
+	return len(s) > 1 && s[0] == '{' && utf8.ValidString(s) && json.Valid([]byte(s))
 }
 
 // imagePart renders an image URL as a Part. A data: URL becomes

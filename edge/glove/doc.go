@@ -38,6 +38,15 @@
 // count*(dims+9+len(word)) bytes: 5.8 MB for 50,000 words of 100 dims, and
 // it is what the embedder keeps in memory (vectors as int8).
 //
+// The wink source has no entries for numerals ("12", "1969"; number words
+// like "two" are there) nor for clitics ("n't", "'s"), so numbers do not
+// move a vector: two prompts that differ only in a number have cosine 1,
+// which is what the cache's guard (edge/cache/guard) is for. The 50,000
+// words kept span source ranks 0..50,681: the 682 others in that range are
+// punctuation or dotted abbreviations the tokenizer never produces; technical
+// words rarer than rank ~50,000 (e.g. "ssh" at 76,955) are unknown and
+// skipped.
+//
 // # Sentence vectors
 //
 // Vector tokenises text (lowercase; runs of letters and digits, with

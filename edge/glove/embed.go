@@ -65,7 +65,8 @@ func (e *Embedder) Rank(word string) (int, bool) {
 	return int(e.ranks[i]), true
 }
 
-// Word returns the vocabulary word of row i (rows are in rank order).
+// Word returns the vocabulary word of row i, 0 <= i < Len() (rows are in
+// rank order).
 func (e *Embedder) Word(i int) string {
 	return e.words[e.starts[i]:e.starts[i+1]]
 }

@@ -69,14 +69,6 @@ func TestRealSimilarity(t *testing.T) {
 // prompt30 is a 30-word prompt, the size of a typical chat question.
 const prompt30 = "I have a Python script that reads a CSV file with pandas and it runs out of memory on my Raspberry Pi, how can I process it in smaller chunks?"
 
-func TestRealVectorAllocs(t *testing.T) {
-	e := glovetest.Require(t)
-	e.Vector(prompt30)
-	if n := testing.AllocsPerRun(100, func() { _ = e.Vector(prompt30) }); n > 1 {
-		t.Fatalf("Vector allocates %v times, want at most 1 (the result)", n)
-	}
-}
-
 func BenchmarkVector30Words(b *testing.B) {
 	e := glovetest.Require(b)
 	if n := len(glove.Tokens(prompt30)); n != 30 {

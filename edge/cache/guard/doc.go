@@ -37,15 +37,20 @@
 //     not common sentence starters, must each be a word of the other
 //     prompt (ignoring case), and non-initial names must come in the same
 //     order ("Is Python faster than Java?");
-//   - question words who/when/where/why, or the object after "than",
-//     differ;
+//   - question words who/when/where/why ("what year" counts as when),
+//     the object after "than", the tense of an auxiliary (was/were/did/
+//     had vs will/shall vs neither: "Who is the CEO" is not "Who was the
+//     CEO"), or quantifiers (all/every/each/per, some, few, both) differ;
+//   - whose: possessives and third-person pronouns (my/our, your, he,
+//     she, they) conflict when both prompts have some ("my IP address"
+//     is not "your IP address"; "the last commit" is "my last commit");
 //   - content words differ: every remaining word that is not question or
 //     request scaffolding ("what", "how", "can", "explain", "the", ...),
 //     reduced by a light stemmer and a small synonym table ("delete" ==
 //     "remove", "dict" == "dictionary"), must be in both prompts. This is
 //     the rule that catches what embeddings cannot: "chemical symbol for
-//     gold" vs "...for silver", "list and tuple" vs "list and set" are
-//     0.99 apart in GloVe space and differ in one content word.
+//     gold" vs "...for silver", "list and tuple" vs "list and set" have a
+//     GloVe cosine of 0.99 and differ in one content word.
 //
 // The content rule makes the guard conservative: paraphrases that swap
 // content words outside the synonym table ("Who wrote X?" passes as "Who
@@ -54,6 +59,13 @@
 // MaxBytes, MaxTokens or MaxFeatures are always refused.
 //
 // # What it does not do
+//
+// On the labelled pairs in testdata/pairs.tsv (303 questions users ask a
+// local assistant, 142 paraphrases and 161 near misses) the guard alone
+// has precision 0.990 and recall 0.73; combined with the glove embedder at
+// the cache's default threshold 0.95, precision 0.986 and recall 0.49
+// (cosine alone: precision 0.47). See eval_test.go; Check takes about
+// 2 µs for a pair of short questions and 10 µs for two 30-word prompts.
 //
 // It is English-only in its word lists (other languages fall back to the
 // content rule, which still compares every word), and it does not parse

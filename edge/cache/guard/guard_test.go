@@ -38,6 +38,8 @@ func TestCheck(t *testing.T) {
 		{"what year is when", "When did World War II end?", "In what year did World War II end?", true, ""},
 		{"per and each", "How much water should I drink per day?", "How much water should I drink each day?", true, ""},
 		{"my and the", "How do I undo the last commit?", "How can I undo my last commit?", true, ""},
+		{"author", "Who wrote Pride and Prejudice?", "Who is the author of Pride and Prejudice?", true, ""},
+		{"synonym outside the table", "How do I exit vim?", "How can I leave vim?", false, "word"},
 		{"shouting", "HOW DO I REVERSE A LIST IN PYTHON?", "how do i reverse a list in python?", true, ""},
 
 		// Near misses that must be refused, one rule each.
@@ -154,6 +156,9 @@ func TestSynonymsDistinct(t *testing.T) {
 }
 
 func TestCheckAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under the race detector")
+	}
 	a, b := "How do I reverse a list in Python 3.12?", "How can I reverse a Python 3.12 list?"
 	Check(a, b)
 	if n := testing.AllocsPerRun(200, func() {

@@ -1,7 +1,6 @@
 package guard
 
 import (
-	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -46,10 +45,9 @@ var kindNames = [...]string{
 // feature is one thing that decides an answer.
 type feature struct {
 	kind fkind
-	val  span // canonical value (arena, or text for quote/code/url/ident)
-	unit span // numbers: canonical unit (arena), empty when none
-	src  span // where it is in the text, for reasons
-	pos  int32
+	val  span   // canonical value (arena, or text for quote/code/url/ident)
+	unit span   // numbers: canonical unit (arena), empty when none
+	src  span   // where it is in the text, for reasons
 	weak bool   // entities: a capitalised word at the start of a sentence
 	h    uint64 // hash of val and unit, to compare quickly
 }
@@ -114,6 +112,7 @@ type doc struct {
 	overflow bool
 	// kinds[k]:kinds[k+1] is the range of feats of kind k once indexed.
 	kinds [numKinds + 1]int32
+	tmp   []feature // scratch for index
 }
 
 func (d *doc) reset(text string) {
@@ -145,19 +144,21 @@ func (d *doc) build(text string) {
 	d.index()
 }
 
-// index groups the features by kind, keeping their order within a kind
-// (numbers are compared in order).
+// index groups the features by kind with a counting sort, keeping their
+// order within a kind (numbers are compared in order).
 func (d *doc) index() {
-	slices.SortStableFunc(d.feats, func(a, b feature) int { return int(a.kind) - int(b.kind) })
-	k := 0
-	for i, f := range d.feats {
-		for k <= int(f.kind) {
-			d.kinds[k] = int32(i)
-			k++
-		}
+	var counts [numKinds + 1]int32
+	for _, f := range d.feats {
+		counts[f.kind+1]++
 	}
-	for ; k <= int(numKinds); k++ {
-		d.kinds[k] = int32(len(d.feats))
+	for k := 1; k <= int(numKinds); k++ {
+		counts[k] += counts[k-1]
+	}
+	d.kinds = counts
+	d.tmp = append(d.tmp[:0], d.feats...)
+	for _, f := range d.tmp {
+		d.feats[counts[f.kind]] = f
+		counts[f.kind]++
 	}
 }
 
@@ -257,6 +258,12 @@ func isShouting(text string) bool {
 func (d *doc) quotes() {
 	t := d.text
 	for i := 0; i < len(t); {
+		// Jump to the next byte that can start a quotation.
+		j := strings.IndexAny(t[i:], "`\"'\xe2")
+		if j < 0 {
+			return
+		}
+		i += j
 		switch c := t[i]; {
 		case c == '`':
 			n := 1
@@ -880,9 +887,9 @@ func (d *doc) interpret() {
 		tk.canon = d.contentForm(tk.low)
 		d.add(feature{kind: fContent, val: tk.canon, src: src})
 		if tk.flags&(tfInnerCap|tfAllCaps) != 0 || tk.flags&tfCap != 0 && tk.flags&tfStart == 0 {
-			d.add(feature{kind: fEntity, val: tk.canon, src: src, pos: wordPos})
+			d.add(feature{kind: fEntity, val: tk.canon, src: src})
 		} else if tk.flags&tfCap != 0 && tk.ent.flags&flagCommonStart == 0 && cls == classContent {
-			d.add(feature{kind: fEntity, val: tk.canon, src: src, pos: wordPos, weak: true})
+			d.add(feature{kind: fEntity, val: tk.canon, src: src, weak: true})
 		}
 		if cls == classContent && targetUntil >= wordPos {
 			d.add(feature{kind: fTarget, val: tk.canon, src: src})

@@ -30,14 +30,17 @@ var sseDone = []byte("data: [DONE]")
 // loadSpec is one load run: conns workers, each on its own keep-alive
 // connection, sending body to addr+path back to back.
 type loadSpec struct {
-	addr     string // host:port
-	path     string
-	auth     string // Authorization header value, empty for none
-	body     []byte
-	stream   bool // expect an SSE body ending in "data: [DONE]"
-	conns    int
-	warmup   time.Duration
-	duration time.Duration
+	addr   string // host:port
+	path   string
+	auth   string // Authorization header value, empty for none
+	body   []byte
+	stream bool // expect an SSE body ending in "data: [DONE]"
+	// cacheable leaves edgeway's response cache on; otherwise requests
+	// carry Cache-Control: no-cache, no-store so every one is proxied.
+	cacheable bool
+	conns     int
+	warmup    time.Duration
+	duration  time.Duration
 	// cpu, when set, samples CPU times at the window's start and end.
 	cpu func() cpuTimes
 }
@@ -194,6 +197,9 @@ func (w *worker) run(spec loadSpec, start, end time.Time, stop *atomic.Bool) {
 	}
 	if spec.stream {
 		req.Header.Set("Accept", "text/event-stream")
+	}
+	if !spec.cacheable {
+		req.Header.Set("Cache-Control", "no-cache, no-store")
 	}
 	req.SetBodyRaw(spec.body)
 

@@ -155,7 +155,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	// The whole run is bounded even if something hangs.
-	runs := time.Duration(2*len(o.conns)+2) * (o.warmup + o.duration)
+	runs := time.Duration(2*len(o.conns)+4) * (o.warmup + o.duration)
 	ctx, cancel := context.WithTimeout(ctx, runs+overheadAllowance)
 	defer cancel()
 
@@ -217,12 +217,13 @@ func bench(ctx context.Context, o *options, progress io.Writer) (*report, error)
 	type plan struct {
 		stream bool
 		conns  int
+		hit    bool // through edgeway's exact cache
 	}
 	var plans []plan
 	for _, c := range o.conns {
-		plans = append(plans, plan{false, c})
+		plans = append(plans, plan{false, c, false})
 	}
-	plans = append(plans, plan{true, streamConns})
+	plans = append(plans, plan{true, streamConns, false}, plan{false, streamConns, true})
 
 	var failed error
 	for _, pl := range plans {
@@ -230,9 +231,13 @@ func bench(ctx context.Context, o *options, progress io.Writer) (*report, error)
 		d.conns, v.conns = pl.conns, pl.conns
 		d.stream, v.stream = pl.stream, pl.stream
 		d.body, v.body = chatBody("gpt-4o-mini", pl.stream), chatBody("chat", pl.stream)
+		v.cacheable = pl.hit
 		kind := "chat"
 		if pl.stream {
 			kind = "stream"
+		}
+		if pl.hit {
+			kind = "hit"
 		}
 		row := runRow{Kind: kind, Conns: pl.conns}
 		fmt.Fprintf(progress, "bench: %s c=%d direct...", kind, pl.conns)

@@ -24,7 +24,7 @@ type report struct {
 
 // runRow is one connection count measured directly and through edgeway.
 type runRow struct {
-	Kind    string // "chat" or "stream"
+	Kind    string // "chat", "stream" or "hit" (through the exact cache)
 	Conns   int
 	direct  *loadResult
 	edgeway *loadResult
@@ -76,6 +76,15 @@ func (rep *report) add(row runRow) {
 			Want: "≤ " + fmtDur(targetAddedP50),
 			Got:  fmtDur(row.AddedP50()),
 			OK:   row.AddedP50() <= targetAddedP50,
+		})
+	}
+	if row.Kind == "hit" {
+		// Issue 4's target: an exact cache hit is faster than any upstream.
+		row.targets = append(row.targets, target{
+			Name: fmt.Sprintf("cache hit c=%d req/s ratio", row.Conns),
+			Want: "≥ 1.00",
+			Got:  fmt.Sprintf("%.2f", row.Ratio()),
+			OK:   row.Ratio() >= 1,
 		})
 	}
 	for _, res := range []*loadResult{row.direct, row.edgeway} {

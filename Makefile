@@ -31,7 +31,7 @@ cross:
 	VERSION=$(VERSION) scripts/cross.sh $(BIN)
 
 ## test: vet, unit tests, race detector, fuzz smoke, real Ollama, openai-go e2e, arm64 under qemu
-test: vet unit race fuzz test-ollama test-glove e2e armsmoke
+test: vet unit race fuzz test-ollama test-glove e2e cross armsmoke
 	@echo "make test: all passed"
 
 vet:
@@ -67,7 +67,7 @@ test-ollama: ollama
 e2e: build ollama
 	cd e2e && EDGEWAY_BIN=$(CURDIR)/$(BIN)/edgeway EDGEWAY_OLLAMA_BIN=$$($(CURDIR)/scripts/build-ollama.sh) EDGEWAY_REQUIRE_OLLAMA=1 go test -count=1 ./...
 
-## armsmoke: the arm64 binary under qemu-user answers a chat completion
+## armsmoke: the arm64 and armv7 binaries under qemu-user answer a chat completion
 armsmoke:
 	scripts/armsmoke.sh
 

@@ -64,7 +64,7 @@ func Encode(w io.Writer, dims, vocab int, entries []Entry) error {
 	if len(entries) < 1 || len(entries) > MaxWords {
 		return fmt.Errorf("glove: encode: %d entries outside 1..%d", len(entries), MaxWords)
 	}
-	if vocab < len(entries) || vocab > math.MaxUint32 {
+	if vocab < len(entries) || uint64(vocab) > math.MaxUint32 {
 		return fmt.Errorf("glove: encode: vocab %d smaller than %d entries or too large", vocab, len(entries))
 	}
 	crc := crc32.New(castagnoli)

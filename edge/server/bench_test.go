@@ -3,10 +3,14 @@ package server
 import (
 	"context"
 	"net"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
+	"go.etcd.io/bbolt"
 
+	"github.com/edgeway/edgeway/edge/cache"
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/openai"
 	"github.com/edgeway/edgeway/edge/openai/openaitest"
@@ -15,7 +19,7 @@ import (
 
 // benchGateway wires the real path — fasthttp server, decoder, router,
 // OpenAI client — in front of the fake upstream, on loopback.
-func benchGateway(b *testing.B) string {
+func benchGateway(b *testing.B, opts ...func(*Options)) string {
 	b.Helper()
 	fake, err := openaitest.New(openaitest.Options{FastHTTP: true})
 	if err != nil {
@@ -33,7 +37,11 @@ func benchGateway(b *testing.B) string {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s := New(Options{Router: r, MaxConcurrency: 1024})
+	o := Options{Router: r, MaxConcurrency: 1024}
+	for _, f := range opts {
+		f(&o)
+	}
+	s := New(o)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -91,6 +99,38 @@ func BenchmarkGatewayChatSerial(b *testing.B) {
 	for b.Loop() {
 		if err := c.Do(req, resp); err != nil || resp.StatusCode() != 200 {
 			b.Fatalf("%v %d %s", err, resp.StatusCode(), resp.Body())
+		}
+	}
+}
+
+// BenchmarkGatewayCacheHit is a non-streaming request answered from the
+// exact cache: decode, key, lookup, encode.
+func BenchmarkGatewayCacheHit(b *testing.B) {
+	db, err := bbolt.Open(filepath.Join(b.TempDir(), "edgeway.db"), 0o600, &bbolt.Options{Timeout: time.Second})
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := cache.Open(db, cache.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close(); db.Close() })
+	addr := benchGateway(b, func(o *Options) { o.Cache = c })
+	hc := &fasthttp.HostClient{Addr: addr, MaxConns: 1}
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	req.SetRequestURI("http://" + addr + "/v1/chat/completions")
+	req.Header.SetMethod("POST")
+	req.Header.SetContentType("application/json")
+	req.SetBodyString(`{"model":"chat","messages":[{"role":"user","content":"Say hello"}],"temperature":0}`)
+	if err := hc.Do(req, resp); err != nil {
+		b.Fatal(err)
+	}
+	c.Flush(context.Background())
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if err := hc.Do(req, resp); err != nil || string(resp.Header.Peek("x-edgeway-cache")) != "hit" {
+			b.Fatalf("%v %s", err, resp.Header.Peek("x-edgeway-cache"))
 		}
 	}
 }

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -72,7 +75,12 @@ func TestPassiveOffline(t *testing.T) {
 		wantOffline bool
 	}{
 		{name: "refused", start: true, err: refusedErr("openai"), wantOffline: true},
-		{name: "transport timeout", start: true, err: llm.TransportError("openai", context.DeadlineExceeded), wantOffline: true},
+		{name: "dial timeout", start: true, err: llm.TransportError("openai", &net.OpError{Op: "dial", Net: "tcp", Err: os.ErrDeadlineExceeded}), wantOffline: true},
+		{name: "dns failure", start: true, err: llm.TransportError("openai", &net.DNSError{Err: "no such host", Name: "api.example"}), wantOffline: true},
+		// The link works when the upstream is merely slow or hangs up
+		// after accepting: the breaker deals with those, not offline.
+		{name: "request deadline", start: true, err: llm.TransportError("openai", context.DeadlineExceeded)},
+		{name: "eof after connect", start: true, err: llm.TransportError("openai", fmt.Errorf("read response header: %w", io.EOF))},
 		{name: "gateway timeout answer", start: true, err: withStatus(llm.KindTimeout, 504)},
 		{name: "overloaded answer", start: true, err: withStatus(llm.KindOverloaded, 503)},
 		{name: "server error", start: true, err: withStatus(llm.KindServer, 500)},

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/edgeway/edgeway/edge/llm"
@@ -462,6 +464,21 @@ func retryable(k llm.Kind, err error) bool {
 	return k.Retryable() && !(k == llm.KindUnavailable && transportLevel(err))
 }
 
+// linkDown reports whether err says the upstream could not be reached at
+// all: a failed dial or name lookup, or an unreachable network. Only that
+// is a passive "offline" signal; a connection that was accepted and then
+// broke, or an answer that came too slowly, proves the link works (the
+// breaker and the probe deal with those).
+func linkDown(err error) bool {
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Op == "dial" {
+		return true
+	}
+	var de *net.DNSError
+	return errors.As(err, &de) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH)
+}
+
 // transportLevel reports whether err came with no HTTP answer.
 func transportLevel(err error) bool {
 	var le *llm.Error
@@ -481,7 +498,7 @@ func (r *Router) failed(u *upstream, t ticket, now time.Time, k llm.Kind, err er
 	if o == outcomeFailure {
 		u.setLastError(err)
 	}
-	if (k == llm.KindUnavailable || k == llm.KindTimeout) && transportLevel(err) {
+	if (k == llm.KindUnavailable || k == llm.KindTimeout) && linkDown(err) {
 		r.setOnline(u, false, err)
 	}
 }

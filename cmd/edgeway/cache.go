@@ -50,11 +50,13 @@ func openDB(dataDir string) (*bbolt.DB, error) {
 }
 
 // routerEmbedder lets the semantic cache embed through the router, so an
-// embedding model configured as "provider/model" gets failover too.
+// embedding model configured as "provider/model" gets failover too. It
+// never queues for a busy runtime: the lookup sits on the request path,
+// and a miss is cheaper than a stall.
 type routerEmbedder struct{ r *router.Router }
 
 func (e routerEmbedder) Embed(ctx context.Context, req *llm.EmbedRequest) (*llm.EmbedResponse, error) {
-	return e.r.Embed(ctx, req, nil)
+	return e.r.EmbedNow(ctx, req)
 }
 
 // openCache opens the response cache per cfg, or returns nil when it is

@@ -99,6 +99,17 @@ func (ru *run) flush(emit func(*llm.Chunk) error) error {
 // apply: an embedding has no first token). It returns ErrNoEmbeddings
 // (wrapped) when no candidate can embed.
 func (r *Router) Embed(ctx context.Context, req *llm.EmbedRequest, st *Status) (*llm.EmbedResponse, error) {
+	return r.embed(ctx, req, st, true)
+}
+
+// EmbedNow is Embed for callers on another request's critical path (the
+// semantic cache's lookup): when every candidate is busy it fails at once
+// instead of waiting for a slot, since a miss is cheaper than a stall.
+func (r *Router) EmbedNow(ctx context.Context, req *llm.EmbedRequest) (*llm.EmbedResponse, error) {
+	return r.embed(ctx, req, nil, false)
+}
+
+func (r *Router) embed(ctx context.Context, req *llm.EmbedRequest, st *Status, queue bool) (*llm.EmbedResponse, error) {
 	if st == nil {
 		st = new(Status)
 	}
@@ -108,7 +119,7 @@ func (r *Router) Embed(ctx context.Context, req *llm.EmbedRequest, st *Status) (
 	}
 	ru := getRun(r, st, req.Model)
 	defer ru.put()
-	ru.ereq, ru.embed = req, true
+	ru.ereq, ru.embed, ru.noQueue = req, true, !queue
 	all, err := r.resolve(req.Model, ru.one[:0])
 	if err != nil {
 		return nil, err
@@ -154,8 +165,10 @@ type run struct {
 	agg      llm.Aggregate
 
 	embed bool
-	ereq  *llm.EmbedRequest
-	eresp *llm.EmbedResponse
+	// noQueue: fail rather than wait when every candidate is busy.
+	noQueue bool
+	ereq    *llm.EmbedRequest
+	eresp   *llm.EmbedResponse
 }
 
 var runPool = sync.Pool{New: func() any {
@@ -234,7 +247,7 @@ func (ru *run) loop(ctx context.Context, cands []candidate) error {
 	// Every candidate was busy and none failed: rather than refuse, wait
 	// for the first busy one to free a slot (a device has few runtimes, and
 	// a short queue beats a 503), bounded by the deadline and ctx.
-	if ru.tried == 0 {
+	if ru.tried == 0 && !ru.noQueue {
 		if c := ru.firstBusy(cands); c != nil {
 			if done, err := ru.queue(ctx, c); done {
 				return err

@@ -803,3 +803,30 @@ func TestBusyOnlyCandidateQueues(t *testing.T) {
 		t.Errorf("served by %q", st.Provider)
 	}
 }
+
+// TestEmbedNowDoesNotQueue: the semantic cache's lookup must not wait for
+// a busy runtime; Embed (a client's own request) would.
+func TestEmbedNowDoesNotQueue(t *testing.T) {
+	local := newFake("ollama", step{wait: time.Hour})
+	r := newTestRouter(t, []Upstream{
+		{Name: "ollama", Type: "ollama", Provider: local, Local: true, MaxInFlight: 1},
+	}, map[string][]string{"chat": {"ollama/m"}}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go r.Route(ctx, &llm.ChatRequest{Model: "chat", Stream: true}, nil, func(*llm.Chunk) error { return nil })
+	checkFor(t, time.Second, 5*time.Millisecond, func() error {
+		if local.cur.Load() != 1 {
+			return errors.New("chat not in flight yet")
+		}
+		return nil
+	})
+	start := time.Now()
+	_, err := r.EmbedNow(context.Background(), &llm.EmbedRequest{Model: "chat", Input: []string{"x"}})
+	var ex *ExhaustedError
+	if !errors.As(err, &ex) || ex.Attempts[0].Skipped != SkipBusy {
+		t.Fatalf("EmbedNow = %v, want busy", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("EmbedNow waited %v", d)
+	}
+}

@@ -93,8 +93,10 @@ type Cache struct {
 // last user turn in the same conversation.
 type Semantic struct {
 	Enabled bool `yaml:"enabled"`
-	// Embedder is "glove" (the built-in word vectors, see glove_path) or
-	// "provider/model" of an embedding model (e.g. ollama/nomic-embed-text).
+	// Embedder is "provider/model" of an embedding model (e.g.
+	// ollama/nomic-embed-text) or "glove", the built-in word vectors (see
+	// glove_path), which is also the default: it works offline on a device
+	// with no embedding model.
 	Embedder string `yaml:"embedder"`
 	// GlovePath is the glove.bin file; default data_dir/glove.bin.
 	GlovePath  string  `yaml:"glove_path"`
@@ -317,6 +319,9 @@ func (c *Config) applyDefaults(d Defaults) {
 	setDur(&s.IdleTimeout, DefaultIdleTimeout)
 	setDur(&s.RequestTimeout, DefaultRequestTimeout)
 	setInt(&s.MaxConcurrency, d.MaxConcurrency)
+	if c.Cache.Semantic.Enabled && c.Cache.Semantic.Embedder == "" {
+		c.Cache.Semantic.Embedder = "glove"
+	}
 	for i := range c.Providers {
 		p := &c.Providers[i]
 		if p.BaseURL == "" {
@@ -460,9 +465,7 @@ func (c *Config) Validate() error {
 		bad("cache", "max_bytes and ttl must not be negative")
 	}
 	if sc := cc.Semantic; sc.Enabled {
-		if sc.Embedder == "" {
-			bad("cache.semantic.embedder", "is required when the semantic cache is enabled (\"glove\" or \"provider/model\")")
-		} else if prov, _, ok := strings.Cut(sc.Embedder, "/"); sc.Embedder != "glove" && (!ok || !names[prov]) {
+		if prov, _, ok := strings.Cut(sc.Embedder, "/"); sc.Embedder != "glove" && (!ok || !names[prov]) {
 			bad("cache.semantic.embedder", "%q is neither \"glove\" nor \"provider/model\" of a configured provider", sc.Embedder)
 		}
 		if sc.Threshold < 0 || sc.Threshold > 1 {

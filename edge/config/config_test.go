@@ -227,3 +227,19 @@ providers:
 		t.Errorf("llamacpp: %d %v", l.MaxInFlight, l.Options)
 	}
 }
+
+func TestSemanticDefaults(t *testing.T) {
+	c, err := Parse(strings.NewReader("cache:\n  semantic:\n    enabled: true\n"), Defaults{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Cache.Semantic.Embedder != "glove" || !c.Cache.On() {
+		t.Errorf("semantic %+v", c.Cache.Semantic)
+	}
+	_, err = Parse(strings.NewReader("cache:\n  mode: sometimes\n  semantic:\n    enabled: true\n    embedder: nope/x\n    threshold: 2\n"), Defaults{})
+	for _, w := range []string{`cache.mode: "sometimes"`, `cache.semantic.embedder: "nope/x"`, "cache.semantic.threshold: 2"} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("error lacks %q: %v", w, err)
+		}
+	}
+}

@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/openai/openai-go/v3"
@@ -74,6 +76,16 @@ cache:
 	if again != first || h2.Header.Get("x-edgeway-provider") != "cache" {
 		t.Errorf("hit: %q vs %q, provider %q", again, first, h2.Header.Get("x-edgeway-provider"))
 	}
+	// The semantic record is written in the background after the answer.
+	checkForT(t, func() bool {
+		resp, err := http.Get(g.URL + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(b), "edgeway_cache_semantic_entries 1")
+	})
 	para, h3 := ask("Please say hello to the team")
 	sim, _ := strconv.ParseFloat(h3.Header.Get("x-edgeway-similarity"), 64)
 	t.Logf("paraphrase: cache %q similarity %.4f", h3.Header.Get("x-edgeway-cache"), sim)

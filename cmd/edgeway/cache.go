@@ -50,12 +50,15 @@ func openDB(dataDir string) (*bbolt.DB, error) {
 }
 
 // routerEmbedder lets the semantic cache embed through the router, so an
-// embedding model configured as "provider/model" gets failover too. It
-// never queues for a busy runtime: the lookup sits on the request path,
-// and a miss is cheaper than a stall.
+// embedding model configured as "provider/model" gets failover too. A
+// lookup never queues for a busy runtime (it sits on a request's path, and
+// a miss is cheaper than a stall); storing, in the background, may.
 type routerEmbedder struct{ r *router.Router }
 
 func (e routerEmbedder) Embed(ctx context.Context, req *llm.EmbedRequest) (*llm.EmbedResponse, error) {
+	if cache.Background(ctx) {
+		return e.r.Embed(ctx, req, nil)
+	}
 	return e.r.EmbedNow(ctx, req)
 }
 

@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"time"
 
 	"go.etcd.io/bbolt"
 
@@ -121,6 +122,17 @@ func (s *semantic) barrier(ctx context.Context, done chan opResult) error {
 	}
 }
 
+// storeEmbedTimeout bounds the embedding of an answer being stored; it is
+// longer than a lookup's because nobody waits for it.
+const storeEmbedTimeout = 30 * time.Second
+
+type backgroundKey struct{}
+
+// Background reports whether ctx belongs to the cache's background work
+// (embedding an answer to store), which may wait for a busy embedder. A
+// lookup's context does not: it sits on a request's path.
+func Background(ctx context.Context) bool { return ctx.Value(backgroundKey{}) != nil }
+
 func (s *semantic) work() {
 	defer s.wg.Done()
 	for {
@@ -140,7 +152,9 @@ func (s *semantic) handle(j semJob) {
 		}
 		return
 	}
-	ctx, cancel := context.WithTimeout(s.ctx, s.o.EmbedTimeout)
+	// Storing is off the request path: it may wait for a busy embedder
+	// (Background tells the embedder so), within storeEmbedTimeout.
+	ctx, cancel := context.WithTimeout(context.WithValue(s.ctx, backgroundKey{}, true), storeEmbedTimeout)
 	v, err := s.embedCall(ctx, j.text)
 	cancel()
 	if err != nil {

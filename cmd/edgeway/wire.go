@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -31,8 +30,8 @@ type gateway struct {
 }
 
 // build turns a validated config into a gateway. notes are things the user
-// should know that do not stop the start (a provider type this build
-// cannot serve yet, found in the environment).
+// should know that do not stop the start (the semantic cache off for want
+// of its word vectors).
 func build(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbolt.DB) (*gateway, []string, error) {
 	var (
 		ups   []router.Upstream
@@ -44,10 +43,6 @@ func build(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbolt.D
 		p := &cfg.Providers[i]
 		prov, err := newProvider(p)
 		if err != nil {
-			if errors.Is(err, errUnsupported) {
-				notes = append(notes, fmt.Sprintf("provider %s (type %s) skipped: %v", p.Name, p.Type, err))
-				continue
-			}
 			return nil, nil, fmt.Errorf("providers[%d] %s: %w", i, p.Name, err)
 		}
 		if p.Local() {
@@ -168,5 +163,6 @@ func newProvider(p *config.Provider) (llm.Provider, error) {
 			ConnectTimeout: p.ConnectTimeout.D(),
 		})
 	}
-	return nil, fmt.Errorf("type %q: %w", p.Type, errUnsupported)
+	// Unreachable for a validated config; a guard for new types.
+	return nil, fmt.Errorf("type %q has no client", p.Type)
 }

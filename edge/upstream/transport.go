@@ -156,6 +156,49 @@ func (t *Transport) dialTLS(d *net.Dialer, addr string) (net.Conn, error) {
 	return conn, nil
 }
 
+// copyHeader copies h into dst with two allocations per header at most:
+// values share one backing array, and common names are not reallocated.
+func copyHeader(dst http.Header, h *fasthttp.ResponseHeader) {
+	vals := make([]string, 0, h.Len())
+	for k, v := range h.All() {
+		name := commonHeader(k)
+		if name == "" {
+			name = string(k)
+		}
+		if old, ok := dst[name]; ok { // a repeated header: rare, keep it simple
+			dst[name] = append(old, string(v))
+			continue
+		}
+		vals = append(vals, string(v))
+		dst[name] = vals[len(vals)-1 : len(vals) : len(vals)]
+	}
+}
+
+// commonHeader returns the interned name for headers every upstream sends.
+func commonHeader(k []byte) string {
+	switch string(k) {
+	case "Content-Type":
+		return "Content-Type"
+	case "Content-Length":
+		return "Content-Length"
+	case "Date":
+		return "Date"
+	case "Server":
+		return "Server"
+	case "Connection":
+		return "Connection"
+	case "Transfer-Encoding":
+		return "Transfer-Encoding"
+	case "X-Request-Id":
+		return "X-Request-Id"
+	case "Cache-Control":
+		return "Cache-Control"
+	}
+	return ""
+}
+
+var headerPool = sync.Pool{New: func() any { return new(fasthttp.ResponseHeader) }}
+
 // aLongTimeAgo is a deadline that makes blocked I/O return at once.
 var aLongTimeAgo = time.Unix(1, 0)
 
@@ -268,7 +311,10 @@ func (t *Transport) roundTrip(ctx context.Context, hc *fasthttp.HostClient, req 
 	}
 
 	br := hc.AcquireReader(conn)
-	var h fasthttp.ResponseHeader
+	// A pooled header keeps its parsing buffers between requests; what the
+	// caller needs is copied out below.
+	h := headerPool.Get().(*fasthttp.ResponseHeader)
+	defer func() { h.Reset(); headerPool.Put(h) }()
 	if err := h.Read(br); err != nil {
 		hc.ReleaseReader(br)
 		return fail(fmt.Errorf("upstream: read response header: %w", err))
@@ -281,9 +327,7 @@ func (t *Transport) roundTrip(ctx context.Context, hc *fasthttp.HostClient, req 
 		ContentLength: int64(h.ContentLength()),
 		Request:       req,
 	}
-	for k, v := range h.All() {
-		resp.Header.Add(string(k), string(v))
-	}
+	copyHeader(resp.Header, h)
 	b := &body{hc: hc, br: br, stop: stop, ctx: ctx, keep: !h.ConnectionClose()}
 	// The pool's connection type is unexported; a closure carries it.
 	b.finish = func(reuse bool) {

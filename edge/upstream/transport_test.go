@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 func newClient(t *Transport) *http.Client { return &http.Client{Transport: t} }
@@ -243,5 +245,23 @@ func TestProxyEnvFallsBack(t *testing.T) {
 	_, body, err := get(t, c, context.Background(), "GET", "http://upstream.invalid/", "")
 	if err != nil || body != "via proxy" || proxied.Load() != 1 {
 		t.Fatalf("%v %q", err, body)
+	}
+}
+
+func TestCopyHeader(t *testing.T) {
+	var h fasthttp.ResponseHeader
+	if err := h.Read(bufio.NewReader(strings.NewReader("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nx-ratelimit-remaining-requests: 9\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nContent-Length: 0\r\n\r\n"))); err != nil {
+		t.Fatal(err)
+	}
+	dst := http.Header{}
+	copyHeader(dst, &h)
+	if dst.Get("content-type") != "text/event-stream" || dst.Get("X-Ratelimit-Remaining-Requests") != "9" || len(dst.Values("Content-Length")) != 1 {
+		t.Errorf("got %v", dst)
+	}
+	// Values must not share capacity: appending to one must not touch another.
+	ct := dst["Content-Type"]
+	_ = append(ct, "x")
+	if dst.Get("X-Ratelimit-Remaining-Requests") != "9" {
+		t.Error("values alias each other")
 	}
 }

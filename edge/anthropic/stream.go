@@ -330,7 +330,7 @@ func (s *msgStream) parseEvent(data []byte) error {
 			}
 		case "index":
 			var v int64
-			if v, err = s.count(); err == nil {
+			if v, err = s.r.Count(); err == nil {
 				ev.index, ev.hasIndex = int(v), true
 			}
 		case "content_block", "delta":
@@ -375,11 +375,11 @@ func (s *msgStream) block() error {
 				ev.kind = contentKind(b)
 			}
 		case "text", "thinking", "partial_json":
-			ev.text, err = s.optStr()
+			ev.text, err = s.r.OptStr()
 		case "id":
-			ev.id, err = s.optStr()
+			ev.id, err = s.r.OptStr()
 		case "name":
-			ev.name, err = s.optStr()
+			ev.name, err = s.r.OptStr()
 		case "stop_reason":
 			var b []byte
 			if null, err2 := r.Null(); null || err2 != nil {
@@ -458,39 +458,6 @@ func (s *msgStream) modelName() (string, error) {
 	return s.model, nil
 }
 
-// optStr reads a string or null.
-func (s *msgStream) optStr() (string, error) {
-	r := &s.r
-	switch r.Peek() {
-	case 'n':
-		return "", r.Literal("null")
-	case '"':
-		return r.Str()
-	}
-	return "", errors.New("expected a string at byte " + strconv.Itoa(r.Offset()))
-}
-
-// count reads a non-negative count, or null as 0. Integral floats are
-// accepted.
-func (s *msgStream) count() (int64, error) {
-	r := &s.r
-	if null, err := r.Null(); null || err != nil {
-		return 0, err
-	}
-	text, integer, err := r.Number()
-	if err != nil {
-		return 0, err
-	}
-	if integer {
-		if v, ok := wire.ParseInt(text); ok && v >= 0 && v <= 1<<31-1 {
-			return v, nil
-		}
-	} else if f, err := strconv.ParseFloat(string(text), 64); err == nil && f >= 0 && f <= 1<<31-1 && f == float64(int64(f)) {
-		return int64(f), nil
-	}
-	return 0, errors.New("count out of range: " + string(text))
-}
-
 // usageObject reads a usage object into u; absent and null fields stay -1.
 func (s *msgStream) usageObject(u *wireUsage) error {
 	r := &s.r
@@ -527,7 +494,7 @@ func (s *msgStream) usageObject(u *wireUsage) error {
 		if r.Peek() == 'n' {
 			err = r.Literal("null")
 		} else {
-			*field, err = s.count()
+			*field, err = s.r.Count()
 		}
 		if err != nil {
 			return err
@@ -648,11 +615,11 @@ func (s *msgStream) wholeContent(text, thinking *[]byte) error {
 					kind = contentKind(b)
 				}
 			case "text", "thinking":
-				txt, err = s.optStr()
+				txt, err = s.r.OptStr()
 			case "id":
-				d.ID, err = s.optStr()
+				d.ID, err = s.r.OptStr()
 			case "name":
-				d.Name, err = s.optStr()
+				d.Name, err = s.r.OptStr()
 			case "input":
 				input, err = r.Raw()
 				if err == nil {

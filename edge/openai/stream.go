@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 
 	"github.com/edgeway/edgeway/edge/internal/wire"
 	"github.com/edgeway/edgeway/edge/llm"
@@ -199,18 +198,6 @@ func (s *chatStream) choices() error {
 	}
 }
 
-// optStr reads a string or null.
-func (s *chatStream) optStr() (string, error) {
-	r := &s.r
-	switch r.Peek() {
-	case 'n':
-		return "", r.Literal("null")
-	case '"':
-		return r.Str()
-	}
-	return "", errors.New("expected a string at byte " + strconv.Itoa(r.Offset()))
-}
-
 func (s *chatStream) delta() error {
 	r, c := &s.r, &s.chunk
 	if null, err := r.Null(); null || err != nil {
@@ -235,18 +222,18 @@ func (s *chatStream) delta() error {
 		switch string(key) {
 		case "role":
 			var role string
-			if role, err = s.optStr(); role != "" {
+			if role, err = s.r.OptStr(); role != "" {
 				c.Role = llm.RoleAssistant
 			}
 		case "content":
-			c.Text, err = s.optStr()
+			c.Text, err = s.r.OptStr()
 		case "refusal":
-			refusal, err = s.optStr()
+			refusal, err = s.r.OptStr()
 		case "reasoning_content", "reasoning":
 			// DeepSeek and llama-server say reasoning_content; vLLM and
 			// OpenRouter say reasoning.
 			var t string
-			if t, err = s.optStr(); t != "" {
+			if t, err = s.r.OptStr(); t != "" {
 				c.Reasoning = t
 			}
 		case "tool_calls":
@@ -326,11 +313,11 @@ func (s *chatStream) toolCalls() error {
 			switch string(key) {
 			case "index":
 				var v int64
-				if v, err = s.integer(); err == nil {
+				if v, err = s.r.Count(); err == nil {
 					d.Index, hasIndex = int(v), true
 				}
 			case "id":
-				d.ID, err = s.optStr()
+				d.ID, err = s.r.OptStr()
 			case "function":
 				err = s.toolFunction(&d)
 			default:
@@ -383,7 +370,7 @@ func (s *chatStream) toolFunction(d *llm.ToolCallDelta) error {
 		}
 		switch string(key) {
 		case "name":
-			d.Name, err = s.optStr()
+			d.Name, err = s.r.OptStr()
 		case "arguments":
 			if r.Peek() == '{' {
 				// Some servers send the arguments object, not its text.
@@ -391,7 +378,7 @@ func (s *chatStream) toolFunction(d *llm.ToolCallDelta) error {
 				raw, err = r.Raw()
 				d.Arguments = string(raw)
 			} else {
-				d.Arguments, err = s.optStr()
+				d.Arguments, err = s.r.OptStr()
 			}
 		default:
 			err = r.Skip()
@@ -400,27 +387,6 @@ func (s *chatStream) toolFunction(d *llm.ToolCallDelta) error {
 			return err
 		}
 	}
-}
-
-// integer reads a non-negative count, or null as 0. Integral floats
-// ("12.0") are accepted since some servers compute counts in floats.
-func (s *chatStream) integer() (int64, error) {
-	r := &s.r
-	if null, err := r.Null(); null || err != nil {
-		return 0, err
-	}
-	text, integer, err := r.Number()
-	if err != nil {
-		return 0, err
-	}
-	if integer {
-		if v, ok := wire.ParseInt(text); ok && v >= 0 && v <= 1<<31-1 {
-			return v, nil
-		}
-	} else if f, err := strconv.ParseFloat(string(text), 64); err == nil && f >= 0 && f <= 1<<31-1 && f == float64(int64(f)) {
-		return int64(f), nil
-	}
-	return 0, errors.New("count out of range: " + string(text))
 }
 
 func (s *chatStream) usageObject() error {
@@ -447,17 +413,17 @@ func (s *chatStream) usageObject() error {
 		var v int64
 		switch string(key) {
 		case "prompt_tokens":
-			v, err = s.integer()
+			v, err = s.r.Count()
 			u.PromptTokens = int(v)
 		case "completion_tokens":
-			v, err = s.integer()
+			v, err = s.r.Count()
 			u.CompletionTokens = int(v)
 		case "total_tokens":
-			v, err = s.integer()
+			v, err = s.r.Count()
 			u.TotalTokens = int(v)
 		case "prompt_cache_hit_tokens":
 			// DeepSeek's name for cached prompt tokens.
-			v, err = s.integer()
+			v, err = s.r.Count()
 			u.CachedTokens = int(v)
 		case "prompt_tokens_details":
 			err = s.cachedTokens(&u)
@@ -493,7 +459,7 @@ func (s *chatStream) cachedTokens(u *llm.Usage) error {
 		}
 		if string(key) == "cached_tokens" {
 			var v int64
-			v, err = s.integer()
+			v, err = s.r.Count()
 			u.CachedTokens = int(v)
 		} else {
 			err = r.Skip()

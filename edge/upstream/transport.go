@@ -25,6 +25,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,15 +55,28 @@ type Options struct {
 	MaxHeaderBytes  int
 	// TLSConfig is used for https upstreams; nil means the system roots.
 	TLSConfig *tls.Config
+	// Proxy says which requests go through an HTTP proxy; nil means
+	// http.ProxyFromEnvironment. Proxied requests are sent by net/http.
+	Proxy func(*http.Request) (*url.URL, error)
 }
 
 // Transport is an http.RoundTripper for HTTP/1.1 upstreams. It is safe for
 // concurrent use; share one per provider.
 type Transport struct {
 	o        Options
-	mu       sync.Mutex
-	hosts    map[string]*fasthttp.HostClient
+	mu       sync.RWMutex
+	hosts    map[hostKey]*hostEntry
 	fallback *http.Transport // for proxied requests
+}
+
+type hostKey struct{ scheme, hostport string }
+
+// hostEntry is what the transport knows about one upstream host: its
+// pool, and whether its requests go through a proxy (decided once: the
+// decision depends only on the URL).
+type hostEntry struct {
+	hc      *fasthttp.HostClient
+	proxied bool
 }
 
 // New returns a Transport for o.
@@ -79,49 +93,65 @@ func New(o Options) *Transport {
 	if o.MaxHeaderBytes <= 0 {
 		o.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
+	if o.Proxy == nil {
+		o.Proxy = http.ProxyFromEnvironment
+	}
 	fb := http.DefaultTransport.(*http.Transport).Clone()
 	fb.TLSClientConfig = o.TLSConfig
+	fb.Proxy = o.Proxy
 	fb.MaxIdleConnsPerHost = 16
-	return &Transport{o: o, hosts: make(map[string]*fasthttp.HostClient), fallback: fb}
+	return &Transport{o: o, hosts: make(map[hostKey]*hostEntry), fallback: fb}
 }
 
 // CloseIdleConnections closes pooled connections.
 func (t *Transport) CloseIdleConnections() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for _, hc := range t.hosts {
-		hc.CloseIdleConnections()
+	for _, h := range t.hosts {
+		h.hc.CloseIdleConnections()
 	}
 	t.fallback.CloseIdleConnections()
 }
 
 var errTooManyHosts = errors.New("upstream: too many distinct upstream hosts")
 
-func (t *Transport) host(scheme, hostport string) (*fasthttp.HostClient, error) {
-	key := scheme + "://" + hostport
+// host returns the entry for req's host, creating it on first use. The
+// common case takes only a read lock and allocates nothing.
+func (t *Transport) host(req *http.Request, hostport string) (*hostEntry, error) {
+	key := hostKey{req.URL.Scheme, hostport}
+	t.mu.RLock()
+	h := t.hosts[key]
+	t.mu.RUnlock()
+	if h != nil {
+		return h, nil
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if hc := t.hosts[key]; hc != nil {
-		return hc, nil
+	if h := t.hosts[key]; h != nil {
+		return h, nil
 	}
 	if len(t.hosts) >= maxHosts {
 		return nil, errTooManyHosts
 	}
+	p, err := t.o.Proxy(req)
+	if err != nil {
+		return nil, fmt.Errorf("upstream: proxy for %s: %w", hostport, err)
+	}
 	d := &net.Dialer{Timeout: t.o.ConnectTimeout, KeepAlive: 30 * time.Second}
 	dial := func(addr string) (net.Conn, error) { return d.Dial("tcp", addr) }
-	if scheme == "https" {
+	if key.scheme == "https" {
 		dial = func(addr string) (net.Conn, error) { return t.dialTLS(d, addr) }
 	}
-	hc := &fasthttp.HostClient{
+	h = &hostEntry{proxied: p != nil, hc: &fasthttp.HostClient{
 		Addr:                hostport,
 		Dial:                dial,
 		MaxConns:            t.o.MaxConnsPerHost,
 		MaxIdleConnDuration: t.o.IdleTimeout,
 		ReadBufferSize:      t.o.MaxHeaderBytes,
 		WriteBufferSize:     8 << 10,
-	}
-	t.hosts[key] = hc
-	return hc, nil
+	}}
+	t.hosts[key] = h
+	return h, nil
 }
 
 // TLSHandshakeTimeout bounds the TLS handshake after the TCP connect.
@@ -211,13 +241,6 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
 		return nil, fmt.Errorf("upstream: unsupported scheme %q", req.URL.Scheme)
 	}
-	if p, err := http.ProxyFromEnvironment(req); err == nil && p != nil {
-		return t.fallback.RoundTrip(req)
-	}
-	body, err := readRequestBody(req)
-	if err != nil {
-		return nil, err
-	}
 	hostport := req.URL.Host
 	if req.URL.Port() == "" {
 		port := "80"
@@ -226,11 +249,18 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		hostport = net.JoinHostPort(req.URL.Hostname(), port)
 	}
-	hc, err := t.host(req.URL.Scheme, hostport)
+	h, err := t.host(req, hostport)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := t.roundTrip(req.Context(), hc, req, body)
+	if h.proxied {
+		return t.fallback.RoundTrip(req)
+	}
+	body, err := readRequestBody(req)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := t.roundTrip(req.Context(), h.hc, req, body)
 	if err != nil && req.Context().Err() != nil {
 		return nil, req.Context().Err()
 	}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -226,25 +227,36 @@ func TestTLS(t *testing.T) {
 	}
 }
 
-func TestProxyEnvFallsBack(t *testing.T) {
+func TestProxiedRequestsUseNetHTTP(t *testing.T) {
 	var proxied atomic.Int64
 	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		proxied.Add(1)
-		w.Write([]byte("via proxy"))
+		w.Write([]byte("via proxy " + r.URL.Host))
 	}))
 	defer proxy.Close()
-	t.Setenv("HTTP_PROXY", proxy.URL)
-	// ProxyFromEnvironment caches the environment, so only a fresh process
-	// would see the variable; check the decision through a request that
-	// net/http itself would proxy.
-	req, _ := http.NewRequest("GET", "http://upstream.invalid/", nil)
-	if p, _ := http.ProxyFromEnvironment(req); p == nil {
-		t.Skip("proxy environment was read before this test set it")
+	direct := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("direct")) }))
+	defer direct.Close()
+	pu, _ := url.Parse(proxy.URL)
+	// Like HTTP_PROXY with NO_PROXY=127.0.0.1: only the .invalid host is proxied.
+	c := newClient(New(Options{Proxy: func(r *http.Request) (*url.URL, error) {
+		if r.URL.Hostname() == "upstream.invalid" {
+			return pu, nil
+		}
+		return nil, nil
+	}}))
+	tests := []struct{ url, want string }{
+		{"http://upstream.invalid/", "via proxy upstream.invalid"},
+		{direct.URL, "direct"},
+		{"http://upstream.invalid/again", "via proxy upstream.invalid"},
 	}
-	c := newClient(New(Options{}))
-	_, body, err := get(t, c, context.Background(), "GET", "http://upstream.invalid/", "")
-	if err != nil || body != "via proxy" || proxied.Load() != 1 {
-		t.Fatalf("%v %q", err, body)
+	for _, tc := range tests {
+		_, body, err := get(t, c, context.Background(), "GET", tc.url, "")
+		if err != nil || body != tc.want {
+			t.Errorf("%s: %v %q, want %q", tc.url, err, body, tc.want)
+		}
+	}
+	if proxied.Load() != 2 {
+		t.Errorf("proxy saw %d requests, want 2", proxied.Load())
 	}
 }
 

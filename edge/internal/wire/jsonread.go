@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"errors"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -501,4 +502,35 @@ func ParseInt(b []byte) (int64, bool) {
 		return 0, false
 	}
 	return int64(v), true
+}
+
+// OptStr reads a string, or null as "".
+func (r *Reader) OptStr() (string, error) {
+	switch r.Peek() {
+	case 'n':
+		return "", r.Literal("null")
+	case '"':
+		return r.Str()
+	}
+	return "", errors.New("expected a string at byte " + strconv.Itoa(r.Offset()))
+}
+
+// Count reads a non-negative count up to 2^31-1, or null as 0. Integral
+// floats ("12.0") are accepted since some servers compute counts in floats.
+func (r *Reader) Count() (int64, error) {
+	if null, err := r.Null(); null || err != nil {
+		return 0, err
+	}
+	text, integer, err := r.Number()
+	if err != nil {
+		return 0, err
+	}
+	if integer {
+		if v, ok := ParseInt(text); ok && v >= 0 && v <= 1<<31-1 {
+			return v, nil
+		}
+	} else if f, err := strconv.ParseFloat(string(text), 64); err == nil && f >= 0 && f <= 1<<31-1 && f == float64(int64(f)) {
+		return int64(f), nil
+	}
+	return 0, errors.New("count out of range: " + string(text))
 }

@@ -207,18 +207,10 @@ func (d *decoder) fail(field, msg string) error { return fieldError(d.param(fiel
 // wrongType reports that field (relative to the current path) is not of
 // the wanted type, unless the value is not even valid JSON.
 func (d *decoder) wrongType(field, msg string) error {
-	if c := d.r.Peek(); !startsValue(c) {
+	if c := d.r.Peek(); !wire.StartsValue(c) {
 		return d.r.Unexpected()
 	}
 	return d.fail(field, msg)
-}
-
-func startsValue(c byte) bool {
-	switch c {
-	case '{', '[', '"', 't', 'f', 'n', '-':
-		return true
-	}
-	return c >= '0' && c <= '9'
 }
 
 // ignoredFields are documented top-level fields edgeway accepts and does
@@ -239,7 +231,7 @@ var ignoredFields = map[string]bool{
 func (d *decoder) decode() error {
 	r, req := &d.r, d.req
 	if c := r.Peek(); c != '{' {
-		if startsValue(c) {
+		if wire.StartsValue(c) {
 			return fieldError("", msgDict)
 		}
 		return r.Unexpected()

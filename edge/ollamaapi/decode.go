@@ -267,7 +267,7 @@ func (d *decoder) think() error {
 		}
 		return badRequest("think " + want)
 	}
-	if !startsValue(r.Peek()) {
+	if !wire.StartsValue(r.Peek()) {
 		return r.Unexpected()
 	}
 	return badRequest("think " + want)

@@ -72,18 +72,10 @@ func (d *decoder) missing(field string) error { return d.fail(field, "is require
 // wrongType reports that field (relative to the current path) is not of
 // the wanted type, unless the value is not even valid JSON.
 func (d *decoder) wrongType(field, want string) error {
-	if c := d.r.Peek(); !startsValue(c) {
+	if c := d.r.Peek(); !wire.StartsValue(c) {
 		return d.r.Unexpected()
 	}
 	return d.fail(field, "must be "+want)
-}
-
-func startsValue(c byte) bool {
-	switch c {
-	case '{', '[', '"', 't', 'f', 'n', '-':
-		return true
-	}
-	return c >= '0' && c <= '9'
 }
 
 func isNumberStart(c byte) bool { return c == '-' || c >= '0' && c <= '9' }
@@ -91,7 +83,7 @@ func isNumberStart(c byte) bool { return c == '-' || c >= '0' && c <= '9' }
 // openBody consumes the '{' that must start a request body.
 func (d *decoder) openBody() error {
 	if c := d.r.Peek(); c != '{' {
-		if startsValue(c) {
+		if wire.StartsValue(c) {
 			return badRequest("request body must be a JSON object")
 		}
 		return d.r.Unexpected()

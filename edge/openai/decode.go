@@ -181,7 +181,7 @@ func (d *chatDecoder) unsupported(field, msg string) error {
 func (d *chatDecoder) decode() error {
 	r, req := &d.r, d.req
 	if c := r.Peek(); c != '{' {
-		if startsValue(c) {
+		if wire.StartsValue(c) {
 			return badRequest("", CodeInvalidType, "request body must be a JSON object")
 		}
 		return r.Unexpected()
@@ -277,18 +277,10 @@ func (d *chatDecoder) decode() error {
 // wrongType reports that field (relative to the current path) is not of
 // the wanted type, unless the value is not even valid JSON.
 func (d *chatDecoder) wrongType(field, want string) error {
-	if c := d.r.Peek(); !startsValue(c) {
+	if c := d.r.Peek(); !wire.StartsValue(c) {
 		return d.r.Unexpected()
 	}
 	return typeError(d.param(field), want)
-}
-
-func startsValue(c byte) bool {
-	switch c {
-	case '{', '[', '"', 't', 'f', 'n', '-':
-		return true
-	}
-	return c >= '0' && c <= '9'
 }
 
 // optString reads a string, or null as "".
@@ -1211,7 +1203,7 @@ func DecodeEmbedRequest(body []byte, req *llm.EmbedRequest) (encodingFormat stri
 func (d *chatDecoder) decodeEmbed(req *llm.EmbedRequest) (string, error) {
 	r := &d.r
 	if c := r.Peek(); c != '{' {
-		if startsValue(c) {
+		if wire.StartsValue(c) {
 			return "", badRequest("", CodeInvalidType, "request body must be a JSON object")
 		}
 		return "", r.Unexpected()

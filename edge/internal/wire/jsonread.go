@@ -534,3 +534,14 @@ func (r *Reader) Count() (int64, error) {
 	}
 	return 0, errors.New("count out of range: " + string(text))
 }
+
+// StartsValue reports whether c can begin a JSON value: decoders use it
+// to tell a wrong type (report the field) from broken JSON (report the
+// syntax).
+func StartsValue(c byte) bool {
+	switch c {
+	case '{', '[', '"', 't', 'f', 'n', '-':
+		return true
+	}
+	return c >= '0' && c <= '9'
+}

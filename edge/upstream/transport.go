@@ -267,15 +267,6 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
-// peekAfterIdle is how long a pooled connection must have idled before it
-// is checked: upstreams close idle connections after seconds, not
-// milliseconds, so a busy connection skips the extra syscall.
-const peekAfterIdle = 100 * time.Millisecond
-
-// idleLong reports whether a pooled connection last used at t (zero for a
-// fresh one) has idled long enough to be worth checking.
-func idleLong(t time.Time) bool { return !t.IsZero() && time.Since(t) > peekAfterIdle }
-
 // maxStaleConns bounds how many dead pooled connections one request may
 // discard before dialing afresh.
 const maxStaleConns = 4
@@ -296,7 +287,9 @@ func (t *Transport) roundTrip(ctx context.Context, hc *fasthttp.HostClient, req 
 	cc, err := hc.AcquireConn(0, false)
 	// A pooled connection the upstream closed while idle is dropped before
 	// use, so the request is never sent into a dead one (and never twice).
-	for i := 0; err == nil && i < maxStaleConns && idleLong(cc.LastUseTime()) && !alive(cc.Conn()); i++ {
+	// Every reuse is checked, however short the idle: an upstream may close
+	// a connection right after an answer (one non-blocking peek, ~1 µs).
+	for i := 0; err == nil && i < maxStaleConns && !cc.LastUseTime().IsZero() && !alive(cc.Conn()); i++ {
 		hc.CloseConn(cc)
 		cc, err = hc.AcquireConn(0, false)
 	}

@@ -3,7 +3,7 @@
 # can only fuzz one target of one package at a time). The seed corpus runs
 # in `go test` anyway; this adds coverage-guided time.
 set -euo pipefail
-fuzztime="${FUZZTIME:-3s}"
+fuzztime="${FUZZTIME:-500x}"
 fail=0
 while IFS= read -r line; do
   file="${line%%:*}"; fn="${line#*func }"; fn="${fn%%(*}"

@@ -1,7 +1,9 @@
 // Package router decides which upstream serves a request and moves the
 // request on when one fails. It sees upstreams only as llm.Provider values
-// (plus the optional llm.Embedder, llm.ModelLister and llm.Pinger) and is
-// itself an llm.Provider, so the server treats it like any other.
+// (plus the optional llm.Embedder, llm.ModelLister and llm.Pinger). It is
+// not itself a Provider: Route and Embed take a *Status the server reads
+// afterwards (which upstream answered, the attempts, the skips), which the
+// Provider contract has no place for.
 //
 // # Model resolution
 //

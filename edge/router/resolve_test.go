@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgeway/edgeway/edge/config"
 	"github.com/edgeway/edgeway/edge/llm"
 )
 
@@ -214,10 +215,10 @@ func TestNewDefaults(t *testing.T) {
 		c.BreakerCooldown != DefaultBreakerCooldown || c.ProbeInterval != DefaultProbeInterval || c.ProbeTimeout != DefaultProbeTimeout {
 		t.Errorf("defaults not applied: %+v", c)
 	}
-	if l := r.ups[0]; l.MaxInFlight != DefaultLocalMaxInFlight || l.FirstTokenTimeout != DefaultFirstTokenTimeout {
+	if l := r.ups[0]; l.MaxInFlight != config.DefaultLocalMaxInFlight || l.FirstTokenTimeout != config.DefaultFirstTokenTimeout {
 		t.Errorf("local defaults: %+v", l.Upstream)
 	}
-	if c := r.ups[1]; c.MaxInFlight != DefaultCloudMaxInFlight {
+	if c := r.ups[1]; c.MaxInFlight != config.DefaultCloudMaxInFlight {
 		t.Errorf("cloud defaults: %+v", c.Upstream)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgeway/edgeway/edge/config"
 	"github.com/edgeway/edgeway/edge/llm"
 )
 
@@ -387,8 +388,10 @@ func TestRouteFailover(t *testing.T) {
 			wantErr:      exhausted(http.StatusGatewayTimeout, false),
 		},
 		{
-			name:          "busy local goes to cloud",
-			setup:         func(t *testing.T, r *Router) { r.byName["ollama"].inFlight.Store(int32(DefaultLocalMaxInFlight)) },
+			name: "busy local goes to cloud",
+			setup: func(t *testing.T, r *Router) {
+				r.byName["ollama"].inFlight.Store(int32(config.DefaultLocalMaxInFlight))
+			},
 			openai:        []step{ok},
 			wantAttempts:  []string{tOllama + ":skip=busy", tOpenAI + ":ok"},
 			wantCalls:     [3]int64{0, 1, 0},

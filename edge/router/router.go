@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/edgeway/edgeway/edge/config"
 	"github.com/edgeway/edgeway/edge/llm"
 )
 
@@ -37,17 +38,6 @@ const (
 	// probe of cloud upstreams and the model-list refresh of local ones.
 	DefaultProbeInterval = 15 * time.Second
 	DefaultProbeTimeout  = 2 * time.Second
-	// DefaultFirstTokenTimeout is how long a local runtime may take to its
-	// first chunk before the request moves on. It leaves room for loading a
-	// small model and reading a modest prompt on a Raspberry Pi class CPU,
-	// and a third of DefaultDeadline for the cloud.
-	DefaultFirstTokenTimeout = 20 * time.Second
-	// DefaultLocalMaxInFlight matches the parallel slots Ollama picks on
-	// small devices; further requests go to the cloud instead of queueing.
-	DefaultLocalMaxInFlight = 4
-	// DefaultCloudMaxInFlight bounds concurrent requests to one cloud
-	// upstream.
-	DefaultCloudMaxInFlight = 64
 )
 
 // AliasProvider is the Provider that Models reports for aliases.
@@ -76,13 +66,13 @@ type Upstream struct {
 	Local bool
 	// MaxInFlight is the number of concurrent requests the upstream takes
 	// before it counts as busy and is skipped. Zero means
-	// DefaultLocalMaxInFlight or DefaultCloudMaxInFlight.
+	// config.DefaultLocalMaxInFlight or config.DefaultCloudMaxInFlight.
 	MaxInFlight int
 	// ContextLength is the model context in tokens; 0 means unknown.
 	ContextLength int
 	// FirstTokenTimeout applies to Local upstreams: an attempt with no chunk
 	// after this long is canceled and fails over. Zero means
-	// DefaultFirstTokenTimeout.
+	// config.DefaultFirstTokenTimeout.
 	FirstTokenTimeout time.Duration
 }
 
@@ -232,12 +222,12 @@ func New(cfg Config) (*Router, error) {
 		if uc.ContextLength < 0 {
 			bad("%s (%s): ContextLength is %d, want >= 0", field, uc.Name, uc.ContextLength)
 		}
-		def := DefaultCloudMaxInFlight
+		def := config.DefaultCloudMaxInFlight
 		if uc.Local {
-			def = DefaultLocalMaxInFlight
+			def = config.DefaultLocalMaxInFlight
 		}
 		applyInt(field+".MaxInFlight", &uc.MaxInFlight, def)
-		applyDur(field+".FirstTokenTimeout", &uc.FirstTokenTimeout, DefaultFirstTokenTimeout)
+		applyDur(field+".FirstTokenTimeout", &uc.FirstTokenTimeout, config.DefaultFirstTokenTimeout)
 		u := &upstream{Upstream: uc, freed: make(chan struct{}, 1)}
 		u.embedder, _ = uc.Provider.(llm.Embedder)
 		u.lister, _ = uc.Provider.(llm.ModelLister)

@@ -14,7 +14,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/edgeway/edgeway/scripts/tinygguf/tinymodel"
+	"github.com/edgeway/edgeway/runtime/tinymodel"
 )
 
 func main() {

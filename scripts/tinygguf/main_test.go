@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/edgeway/edgeway/scripts/tinygguf/tinymodel"
+	"github.com/edgeway/edgeway/runtime/tinymodel"
 )
 
 func TestRunDeterministic(t *testing.T) {

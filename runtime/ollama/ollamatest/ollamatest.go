@@ -13,7 +13,7 @@
 // model about one abort in ten). A test that cancels a stream should
 // either be the last to use its Instance or start its own.
 //
-// The model files come from package tinymodel (scripts/tinygguf/tinymodel),
+// The model files come from package tinymodel (runtime/tinymodel),
 // the same generator scripts/tinygguf and scripts/tiny-model.sh use.
 package ollamatest
 
@@ -32,7 +32,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgeway/edgeway/scripts/tinygguf/tinymodel"
+	"github.com/edgeway/edgeway/runtime/tinymodel"
 )
 
 // Version is the Ollama version scripts/build-ollama.sh builds.

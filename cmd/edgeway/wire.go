@@ -130,9 +130,26 @@ func newProvider(p *config.Provider) (llm.Provider, error) {
 	}
 	switch p.Type {
 	case config.TypeOllama:
-		return ollama.New(ollama.Options{Name: p.Name, BaseURL: p.BaseURL, Options: p.Options})
+		return ollama.New(ollama.Options{
+			Name:           p.Name,
+			BaseURL:        p.BaseURL,
+			APIKey:         key,
+			Headers:        p.Headers,
+			Timeout:        p.Timeout.D(),
+			ConnectTimeout: p.ConnectTimeout.D(),
+			Options:        p.Options,
+		})
 	case config.TypeLlamaCpp:
-		return llamacpp.New(llamacpp.Options{Name: p.Name, BaseURL: p.BaseURL, APIKey: key, Timeout: p.Timeout.D(), ConnectTimeout: p.ConnectTimeout.D()})
+		return llamacpp.New(llamacpp.Options{
+			Name:            p.Name,
+			BaseURL:         p.BaseURL,
+			APIKey:          key,
+			Headers:         p.Headers,
+			Timeout:         p.Timeout.D(),
+			ConnectTimeout:  p.ConnectTimeout.D(),
+			NoStreamOptions: p.NoStreamOptions,
+			MaxTokensField:  p.MaxTokensField,
+		})
 	case config.TypeOpenAI, config.TypeOpenAICompatible:
 		return openai.New(openai.Options{
 			Name:            p.Name,

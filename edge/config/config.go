@@ -429,6 +429,19 @@ func (c *Config) Validate() error {
 		if p.ContextLength < 0 {
 			bad(f+".context_length", "%d must not be negative", p.ContextLength)
 		}
+		// Fields a type has no use for are refused, not dropped: an operator
+		// who sets them expects them to do something.
+		if len(p.Options) > 0 && p.Type != TypeOllama {
+			bad(f+".options", "runtime model options are sent only to type %q (llama-server takes them on its command line)", TypeOllama)
+		}
+		if openAIWire := p.Type == TypeOpenAI || p.Type == TypeOpenAICompatible || p.Type == TypeLlamaCpp; !openAIWire {
+			if p.NoStreamOptions {
+				bad(f+".no_stream_options", "applies only to the OpenAI wire (types %s, %s, %s)", TypeOpenAI, TypeOpenAICompatible, TypeLlamaCpp)
+			}
+			if p.MaxTokensField != "" {
+				bad(f+".max_tokens_field", "applies only to the OpenAI wire (types %s, %s, %s)", TypeOpenAI, TypeOpenAICompatible, TypeLlamaCpp)
+			}
+		}
 		if p.MaxTokensField != "" && p.MaxTokensField != "max_tokens" && p.MaxTokensField != "max_completion_tokens" {
 			bad(f+".max_tokens_field", "%q is not max_tokens or max_completion_tokens", p.MaxTokensField)
 		}

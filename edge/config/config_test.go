@@ -111,6 +111,36 @@ models:
 				`models.empty: needs at least one target`,
 			},
 		},
+		{
+			name: "fields a type does not use are refused, not dropped",
+			yaml: `
+providers:
+  - name: claude
+    type: anthropic
+    api_key: env:K
+    options: {num_ctx: 4096}
+    no_stream_options: true
+  - name: gem
+    type: gemini
+    api_key: env:K
+    max_tokens_field: max_tokens
+  - name: lc
+    type: llamacpp
+    options: {num_thread: 2}
+  - name: ol
+    type: ollama
+    no_stream_options: true
+    max_tokens_field: max_completion_tokens
+`,
+			wantErr: []string{
+				`providers[0].options: runtime model options are sent only to type "ollama"`,
+				`providers[0].no_stream_options: applies only to the OpenAI wire`,
+				`providers[1].max_tokens_field: applies only to the OpenAI wire`,
+				`providers[2].options: runtime model options are sent only to type "ollama"`,
+				`providers[3].no_stream_options: applies only to the OpenAI wire`,
+				`providers[3].max_tokens_field: applies only to the OpenAI wire`,
+			},
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

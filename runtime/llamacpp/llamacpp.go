@@ -28,9 +28,14 @@ type Options struct {
 	Name           string // default "llamacpp"
 	BaseURL        string // the OpenAI base, ".../v1"; default DefaultBaseURL
 	APIKey         string // llama-server's --api-key, if it was started with one
+	Headers        map[string]string
 	Timeout        time.Duration
 	ConnectTimeout time.Duration
 	HTTPClient     *http.Client
+	// NoStreamOptions and MaxTokensField are openai.Options' quirks, for a
+	// llama-server build or proxy that needs them.
+	NoStreamOptions bool
+	MaxTokensField  string
 }
 
 // Provider serves chats and embeddings from a llama-server. It is safe for
@@ -52,12 +57,15 @@ func New(o Options) (*Provider, error) {
 	}
 	base := strings.TrimRight(o.BaseURL, "/")
 	c, err := openai.New(openai.Options{
-		Name:           o.Name,
-		BaseURL:        base,
-		APIKey:         o.APIKey,
-		Timeout:        o.Timeout,
-		ConnectTimeout: o.ConnectTimeout,
-		HTTPClient:     o.HTTPClient,
+		Name:            o.Name,
+		BaseURL:         base,
+		APIKey:          o.APIKey,
+		Headers:         o.Headers,
+		Timeout:         o.Timeout,
+		ConnectTimeout:  o.ConnectTimeout,
+		HTTPClient:      o.HTTPClient,
+		NoStreamOptions: o.NoStreamOptions,
+		MaxTokensField:  o.MaxTokensField,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("llamacpp: %w", err)

@@ -57,9 +57,16 @@ type Options struct {
 	// num_thread or num_ctx). Request fields such as temperature override
 	// them. The map is copied by New.
 	Options map[string]any
+	// APIKey, when set, is sent as "Authorization: Bearer" (an Ollama
+	// behind an authenticating reverse proxy); Headers are sent as they are.
+	APIKey  string
+	Headers map[string]string
+	// Timeout bounds a whole request, stream included; zero leaves it to
+	// the caller's context. ConnectTimeout bounds dialing; zero is
+	// upstream.DefaultConnectTimeout. Both are ignored with HTTPClient.
+	Timeout, ConnectTimeout time.Duration
 	// HTTPClient sends the requests; default a client with keep-alive
-	// connections and no overall timeout (deadlines come from the context,
-	// since a long generation is not a hang).
+	// connections over edgeway's upstream transport.
 	HTTPClient *http.Client
 }
 
@@ -70,6 +77,7 @@ type Provider struct {
 	client    *http.Client
 	keepAlive *api.Duration
 	options   map[string]any
+	header    http.Header // sent with every request: auth and configured headers
 
 	chatURL, embedURL, tagsURL, versionURL string
 }
@@ -91,7 +99,20 @@ func New(o Options) (*Provider, error) {
 	if p.client == nil {
 		// edgeway's upstream transport: no goroutine handoffs per request,
 		// which on a small board is most of a local call's overhead.
-		p.client = &http.Client{Transport: upstream.New(upstream.Options{MaxConnsPerHost: maxIdleConns})}
+		p.client = &http.Client{Timeout: o.Timeout, Transport: upstream.New(upstream.Options{MaxConnsPerHost: maxIdleConns, ConnectTimeout: o.ConnectTimeout})}
+	}
+	p.header = http.Header{"User-Agent": {"edgeway"}}
+	for k, v := range o.Headers {
+		if !upstream.ValidHeaderName(k) || !upstream.ValidHeaderValue(v) {
+			return nil, fmt.Errorf("ollama: header %q: invalid name or value", k)
+		}
+		p.header.Set(k, v)
+	}
+	if o.APIKey != "" {
+		if !upstream.ValidHeaderValue(o.APIKey) {
+			return nil, errors.New("ollama: api key: invalid header value")
+		}
+		p.header.Set("Authorization", "Bearer "+o.APIKey)
 	}
 	if o.KeepAlive != 0 {
 		p.keepAlive = &api.Duration{Duration: o.KeepAlive}
@@ -182,11 +203,13 @@ func (p *Provider) send(ctx context.Context, op, method, url string, body []byte
 	if err != nil {
 		return nil, llm.Errorf(p.name, llm.KindBadRequest, "%s: %w", op, err)
 	}
+	for k, v := range p.header {
+		req.Header[k] = v
+	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", accept)
-	req.Header.Set("User-Agent", "edgeway")
 	resp, err := p.client.Do(req)
 	if err != nil {
 		return nil, p.transportError(ctx, op, err)

@@ -37,6 +37,29 @@ var errNilRequest = &llm.Error{Provider: "router", Kind: llm.KindBadRequest, Err
 // error (wrapped) when ctx ends first, and *ExhaustedError when every
 // target was skipped or failed.
 func (r *Router) Route(ctx context.Context, req *llm.ChatRequest, st *Status, emit func(*llm.Chunk) error) (llm.Usage, error) {
+	if req == nil || req.Stream {
+		return r.route(ctx, req, st, emit, nil)
+	}
+	var agg llm.Aggregate
+	u, err := r.route(ctx, req, st, nil, &agg)
+	if err == nil {
+		err = emit(wholeChunk(&agg))
+	}
+	return u, err
+}
+
+// Collect is Route for a client that wants the whole answer at once,
+// whatever req.Stream says: each attempt is collected into agg, which is
+// emptied when an attempt fails mid-answer, so the request fails over even
+// when an upstream breaks mid-answer. When Collect returns nil, agg holds
+// the answer; it is the only copy made of it.
+func (r *Router) Collect(ctx context.Context, req *llm.ChatRequest, st *Status, agg *llm.Aggregate) (llm.Usage, error) {
+	return r.route(ctx, req, st, nil, agg)
+}
+
+// route is Route and Collect: it streams to emit, or collects into agg
+// when agg is not nil.
+func (r *Router) route(ctx context.Context, req *llm.ChatRequest, st *Status, emit func(*llm.Chunk) error, agg *llm.Aggregate) (llm.Usage, error) {
 	if st == nil {
 		st = new(Status)
 	}
@@ -47,11 +70,10 @@ func (r *Router) Route(ctx context.Context, req *llm.ChatRequest, st *Status, em
 	ru := getRun(r, st, req.Model)
 	defer ru.put()
 	ru.creq, ru.emit = req, emit
-	if !req.Stream {
-		// Nothing reaches a non-streaming client before the end, so an
-		// upstream that breaks mid-stream can still be failed over: collect
-		// each attempt and hand emit one whole chunk after a success.
-		ru.buffered = true
+	if agg != nil {
+		// Nothing reaches a whole-answer client before the end, so an
+		// upstream that breaks mid-answer can still be failed over.
+		ru.agg = agg
 		ru.emit = ru.collect
 	}
 	cands, err := r.resolve(req.Model, ru.one[:0])
@@ -60,21 +82,18 @@ func (r *Router) Route(ctx context.Context, req *llm.ChatRequest, st *Status, em
 	}
 	defer func() { req.Model = ru.model }()
 	err = ru.loop(ctx, cands)
-	if err == nil && ru.buffered {
-		err = ru.flush(emit)
-	}
 	return ru.usage, err
 }
 
-// collect buffers one attempt's chunks for a non-streaming request.
+// collect adds one chunk of the current attempt to the caller's aggregate.
 func (ru *run) collect(c *llm.Chunk) error {
 	ru.agg.Add(c)
 	return nil
 }
 
-// flush hands the collected response to emit as one chunk.
-func (ru *run) flush(emit func(*llm.Chunk) error) error {
-	a := &ru.agg
+// wholeChunk turns a collected answer into the one chunk Route hands a
+// non-streaming caller.
+func wholeChunk(a *llm.Aggregate) *llm.Chunk {
 	c := llm.Chunk{Role: a.Role, Text: a.Text.String(), Reasoning: a.Reasoning.String(), FinishReason: a.FinishReason, Model: a.Model}
 	if c.Role == "" {
 		c.Role = llm.RoleAssistant
@@ -89,7 +108,7 @@ func (ru *run) flush(emit func(*llm.Chunk) error) error {
 		u := a.Usage
 		c.Usage = &u
 	}
-	return emit(&c)
+	return &c
 }
 
 // Embed resolves req.Model like Route, over the candidates whose upstream
@@ -160,9 +179,9 @@ type run struct {
 	creq  *llm.ChatRequest
 	emit  func(*llm.Chunk) error
 	usage llm.Usage
-	// buffered: a non-streaming request; agg holds the current attempt.
-	buffered bool
-	agg      llm.Aggregate
+	// agg, when set, collects the current attempt for a whole-answer
+	// caller (Collect); nothing reaches the caller before the end.
+	agg *llm.Aggregate
 
 	embed bool
 	// noQueue: fail rather than wait when every candidate is busy.
@@ -411,7 +430,7 @@ func (ru *run) try(ctx context.Context, c *candidate, quiet bool) (verdict, time
 		at.Kind, at.Err = llm.KindCanceled, a.emitErr
 		ru.add(at)
 		return verdictDone, 0, a.emitErr
-	case state == stateStarted && err != nil && ru.buffered:
+	case state == stateStarted && err != nil && ru.agg != nil:
 		// Failed mid-stream, but nothing reached the client: drop the
 		// partial answer and treat it like any other failure below.
 		ru.agg.Reset()

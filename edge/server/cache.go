@@ -26,19 +26,23 @@ type Cache interface {
 // maxCacheTTL bounds the x-edgeway-cache-ttl a client may ask for.
 const maxCacheTTL = 30 * 24 * time.Hour
 
-// cacheState is a request's relation to the cache: whether (and under
-// what key and for how long) its answer is to be stored.
+// cacheState is a request's relation to the cache: whether a semantic
+// lookup is still to be made, and whether (and under what key and for how
+// long) its answer is to be stored.
 type cacheState struct {
-	store bool
+	semantic bool
+	store    bool
 	key   cache.Key
 	ns    string
 	ttl   time.Duration
 }
 
-// lookupCache answers req from the cache when it can and reports whether
-// it did. Otherwise it fills ck for storing the answer later. The cache is
-// read only for requests the policy allows (by default deterministic
-// ones); Cache-Control: no-cache skips the read, no-store the write.
+// lookupCache answers req from the exact cache when it can and reports
+// whether it did. Otherwise it fills ck: whether the semantic lookup,
+// which embeds and so runs on the worker goroutine, is to be made, and how
+// to store the answer. The cache is read only for requests the policy
+// allows (by default deterministic ones); Cache-Control: no-cache skips
+// the read, no-store the write.
 func (s *Server) lookupCache(c *fasthttp.RequestCtx, req *llm.ChatRequest, d dialect, ck *cacheState) bool {
 	h := &c.Response.Header
 	if !s.opts.CachePolicy.Allow(req) {
@@ -59,15 +63,7 @@ func (s *Server) lookupCache(c *fasthttp.RequestCtx, req *llm.ChatRequest, d dia
 			s.serveCached(c, req, d, e, "hit", 0)
 			return true
 		}
-		if s.opts.SemanticCache {
-			ctx, cancel := context.WithTimeout(context.Background(), semanticLookupTimeout)
-			e, sim, ok := s.opts.Cache.GetSemantic(ctx, ck.ns, req)
-			cancel()
-			if ok {
-				s.serveCached(c, req, d, e, "semantic", sim)
-				return true
-			}
-		}
+		ck.semantic = s.opts.SemanticCache
 	}
 	ck.store = !noStore
 	return false

@@ -1,14 +1,15 @@
 package server
 
 import (
-	"bufio"
 	"context"
+	"io"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/edgeway/edgeway/edge/cache"
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/router"
 )
@@ -32,33 +33,35 @@ type dialect interface {
 	writeError(c *fasthttp.RequestCtx, e *apiError)
 }
 
-// complete serves a decoded chat request in dialect d: routes it, and
-// answers whole or as a stream. It owns req from here on.
+// complete serves a decoded chat request in dialect d: from the cache, or
+// routed and answered whole or as a stream. It owns req from here on.
 func (s *Server) complete(c *fasthttp.RequestCtx, req *llm.ChatRequest, d dialect) {
-	var ck cacheState
-	if s.opts.Cache != nil && s.lookupCache(c, req, d, &ck) {
-		return
-	}
+	// Cache hits count against the cap too: a flood of them is still work.
 	if !s.acquire() {
 		s.shed(c, d)
 		return
 	}
-	ex := &exchange{s: s, c: c, req: req, d: d, start: time.Now(), cache: ck}
-	if ck.store && req.Stream {
-		ex.agg = &llm.Aggregate{}
+	ex := &exchange{s: s, c: c, req: req, d: d, start: time.Now()}
+	if s.opts.Cache != nil && s.lookupCache(c, req, d, &ex.cache) {
+		s.release()
+		return
 	}
 	ex.ctx, ex.cancel = context.WithTimeout(context.Background(), s.opts.RequestTimeout)
-	ex.watch = watchConn(c, ex.cancel)
+	if req.Stream {
+		ex.events = make(chan []byte, streamQueue)
+	}
+	ex.w.start(c, ex.work)
 	if req.Stream {
 		ex.stream()
 		return
 	}
-	defer ex.finish(false)
 	ex.whole()
 }
 
 // exchange is one chat completion in flight: the request, its routing
-// status, and the plumbing between the router and the client.
+// status, and the plumbing between the worker goroutine (semantic lookup,
+// routing) and the client. For a stream it is also the response body
+// fasthttp reads.
 type exchange struct {
 	s     *Server
 	c     *fasthttp.RequestCtx
@@ -66,27 +69,53 @@ type exchange struct {
 	d     dialect
 	start time.Time
 	cache cacheState
-	// agg collects a streamed answer for the cache (nil when not stored).
-	agg *llm.Aggregate
 
 	ctx    context.Context
 	cancel context.CancelFunc
-	watch  *connWatch
-	st     router.Status
+	w      watcher
 
-	// Streaming only: events carries encoded events from the routing
-	// goroutine to the writer; done closes when routing returns, after
-	// which usage, err, finishReason and emitted are final.
+	// Written by the worker; read by the handler only after w.done closed,
+	// except st, which the router finalises before the first chunk.
+	st     router.Status
+	usage  llm.Usage
+	err    error
+	hit    *cache.Entry // a semantic cache hit: nothing was routed
+	sim    float32
+	answer llm.Aggregate // the whole answer, or a stream's copy for the cache
+
+	// Streaming only: events carries encoded events from the worker to
+	// Read; finishReason and emitted are the worker's until done.
 	events       chan []byte
-	done         chan struct{}
-	usage        llm.Usage
-	err          error
 	finishReason llm.FinishReason
 	emitted      bool
+	pending      []byte // the part of cur Read has not handed out yet
+	cur          []byte // the pooled event being handed out
+	tailDone     bool
+	closed       bool
 }
 
-func (ex *exchange) finish(headersSent bool) {
-	ex.watch.stop(headersSent)
+// work is the worker goroutine: a semantic lookup when the cache wants
+// one, else routing. The request's ctx reaches the embedder, so a client
+// that hangs up also cancels the lookup.
+func (ex *exchange) work() {
+	if ex.cache.semantic {
+		ctx, cancel := context.WithTimeout(ex.ctx, semanticLookupTimeout)
+		e, sim, ok := ex.s.opts.Cache.GetSemantic(ctx, ex.cache.ns, ex.req)
+		cancel()
+		if ok {
+			ex.hit, ex.sim = e, sim
+			return
+		}
+	}
+	if ex.req.Stream {
+		ex.usage, ex.err = ex.s.opts.Router.Route(ex.ctx, ex.req, &ex.st, ex.emit)
+		return
+	}
+	ex.usage, ex.err = ex.s.opts.Router.Collect(ex.ctx, ex.req, &ex.st, &ex.answer)
+}
+
+// finish ends the exchange: the worker is done, the slot is free.
+func (ex *exchange) finish() {
 	ex.cancel()
 	ex.s.release()
 }
@@ -106,34 +135,36 @@ func (ex *exchange) setRouteHeaders(served bool) {
 	}
 }
 
-// whole serves a non-streaming client: the router hands over the whole
-// answer once it has it (and may fail over until then).
+// whole serves a non-streaming client once the worker is done: the router
+// collected the answer into ex.answer (and could fail over until then).
 func (ex *exchange) whole() {
-	var agg llm.Aggregate
-	usage, err := ex.s.opts.Router.Route(ex.ctx, ex.req, &ex.st, func(ch *llm.Chunk) error {
-		agg.Add(ch)
-		return nil
-	})
-	ex.setRouteHeaders(err == nil)
-	if err != nil {
-		ex.s.fail(ex.c, ex.d, err, ex.watch.clientGone())
+	ex.w.await(ex.cancel, nil)
+	defer ex.finish()
+	if ex.hit != nil {
+		ex.s.serveCached(ex.c, ex.req, ex.d, ex.hit, "semantic", ex.sim)
 		return
 	}
-	if !agg.HasUsage {
-		agg.Usage = usage
+	ex.setRouteHeaders(ex.err == nil)
+	if ex.err != nil {
+		ex.s.fail(ex.c, ex.d, ex.err, ex.w.gone)
+		return
 	}
-	if agg.FinishReason == "" {
-		agg.FinishReason = llm.FinishStop
+	a := &ex.answer
+	if !a.HasUsage {
+		a.Usage = ex.usage
 	}
-	if agg.Role == "" {
-		agg.Role = llm.RoleAssistant
+	if a.FinishReason == "" {
+		a.FinishReason = llm.FinishStop
 	}
-	ex.s.metrics.observe(&ex.st, agg.Usage, time.Since(ex.start))
+	if a.Role == "" {
+		a.Role = llm.RoleAssistant
+	}
+	ex.s.metrics.observe(&ex.st, a.Usage, time.Since(ex.start))
 	if ex.cache.store {
-		ex.s.storeCache(&ex.cache, ex.req, &agg, ex.st.Provider, ex.st.Model)
+		ex.s.storeCache(&ex.cache, ex.req, a, ex.st.Provider, ex.st.Model)
 	}
 	ex.c.SetContentType("application/json")
-	ex.c.SetBody(ex.d.whole(make([]byte, 0, 512+agg.Text.Len()), &agg))
+	ex.c.SetBody(ex.d.whole(make([]byte, 0, 512+a.Text.Len()), a))
 }
 
 var eventPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
@@ -147,28 +178,21 @@ func putEvent(b []byte) {
 	eventPool.Put(&b)
 }
 
-// stream serves a streaming client. Routing runs on its own goroutine so
-// the handler can wait for the first chunk: until then failover is still
-// possible and a failure is an ordinary error response with its status;
-// after it, headers are out and the stream belongs to the writer.
+// stream serves a streaming client. The handler waits for the first chunk:
+// until then failover is still possible and a failure is an ordinary error
+// response with its status; after it, headers go out and fasthttp's
+// connection goroutine reads the rest of the stream from ex (Read, Close).
 func (ex *exchange) stream() {
-	ex.events = make(chan []byte, streamQueue)
-	ex.done = make(chan struct{})
-	go ex.route()
-
-	var first []byte
-	select {
-	case first = <-ex.events:
-	case <-ex.done:
-		select {
-		case first = <-ex.events:
-		default:
-		}
-	}
-	if first == nil && ex.err != nil && !ex.emitted {
+	first := ex.w.await(ex.cancel, ex.events)
+	switch {
+	case first == nil && ex.hit != nil:
+		ex.s.serveCached(ex.c, ex.req, ex.d, ex.hit, "semantic", ex.sim)
+		ex.finish()
+		return
+	case first == nil && ex.err != nil && !ex.emitted:
 		ex.setRouteHeaders(false)
-		ex.s.fail(ex.c, ex.d, ex.err, ex.watch.clientGone())
-		ex.finish(false)
+		ex.s.fail(ex.c, ex.d, ex.err, ex.w.gone)
+		ex.finish()
 		return
 	}
 	ex.setRouteHeaders(true)
@@ -177,19 +201,15 @@ func (ex *exchange) stream() {
 	c.Response.Header.Set("Cache-Control", "no-cache")
 	c.Response.Header.Set("X-Accel-Buffering", "no")
 	// The stream is bounded by the request timeout, not by one write
-	// timeout for the whole body; each write gets its own deadline below.
+	// timeout for the whole body; Read refreshes the deadline per write.
 	_ = c.SetWriteDeadline(time.Time{})
-	c.SetBodyStreamWriter(func(w *bufio.Writer) { ex.writeStream(w, first) })
+	ex.cur, ex.pending = first, first
+	c.SetBodyStream(ex, -1)
 }
 
-// route runs on its own goroutine for streaming clients.
-func (ex *exchange) route() {
-	defer close(ex.done)
-	ex.usage, ex.err = ex.s.opts.Router.Route(ex.ctx, ex.req, &ex.st, ex.emit)
-}
-
-// emit encodes one chunk and queues it for the writer. It blocks while the
-// queue is full, which slows the upstream read to the client's pace.
+// emit encodes one chunk and queues it for Read, on the worker goroutine.
+// It blocks while the queue is full, which slows the upstream read to the
+// client's pace.
 func (ex *exchange) emit(ch *llm.Chunk) error {
 	if ch.Usage != nil {
 		ex.usage = *ch.Usage
@@ -197,8 +217,8 @@ func (ex *exchange) emit(ch *llm.Chunk) error {
 	if ch.FinishReason != "" {
 		ex.finishReason = ch.FinishReason
 	}
-	if ex.agg != nil {
-		ex.agg.Add(ch)
+	if ex.cache.store {
+		ex.answer.Add(ch)
 	}
 	if ch.Role == "" && ch.Text == "" && ch.Reasoning == "" && len(ch.ToolCalls) == 0 && ch.FinishReason == "" {
 		return nil // a usage-only chunk: reported at the end
@@ -222,6 +242,7 @@ func (ex *exchange) emit(ch *llm.Chunk) error {
 	}
 	select {
 	case ex.events <- b:
+		ex.w.wake() // the handler can send the headers now
 		return nil
 	case <-ex.ctx.Done():
 		putEvent(b)
@@ -229,71 +250,101 @@ func (ex *exchange) emit(ch *llm.Chunk) error {
 	}
 }
 
-func (ex *exchange) writeStream(w *bufio.Writer, first []byte) {
-	defer ex.finish(true)
-	ok := true
-	write := func(b []byte) {
-		if !ok {
-			return
-		}
-		_ = ex.c.SetWriteDeadline(time.Now().Add(ex.s.opts.WriteTimeout))
-		if _, err := w.Write(b); err != nil {
-			ok = false
-		} else if len(ex.events) == 0 {
-			// Flush only when nothing else is queued: events that arrived
-			// together go out in one write, and none waits for the next.
-			if err := w.Flush(); err != nil {
-				ok = false
+// Read hands fasthttp the stream, on the connection's goroutine: each call
+// returns what is queued (events that arrived together go out in one
+// write, and none waits for the next), blocking only when nothing is.
+// fasthttp writes each Read as one chunk and flushes it. After the worker
+// is done comes the tail: the dialect's end, or its in-stream error.
+func (ex *exchange) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		if len(ex.pending) == 0 {
+			if ex.cur != nil {
+				putEvent(ex.cur)
+				ex.cur = nil
+			}
+			if !ex.next(n == 0) {
+				break
 			}
 		}
-		if !ok {
-			ex.cancel() // client gone: stop the upstream
+		k := copy(p[n:], ex.pending)
+		ex.pending = ex.pending[k:]
+		n += k
+	}
+	if n == 0 {
+		return 0, io.EOF
+	}
+	_ = ex.c.SetWriteDeadline(time.Now().Add(ex.s.opts.WriteTimeout))
+	return n, nil
+}
+
+// next makes the next event current. It waits for one only when block is
+// set; it reports false when there is none (yet, or ever).
+func (ex *exchange) next(block bool) bool {
+	select {
+	case b := <-ex.events:
+		ex.cur, ex.pending = b, b
+		return true
+	default:
+		if !block {
+			return false
 		}
 	}
-	if first != nil {
-		write(first)
-		putEvent(first)
+	if b := ex.w.await(ex.cancel, ex.events); b != nil {
+		ex.cur, ex.pending = b, b
+		return true
 	}
-	for ok {
-		select {
-		case b := <-ex.events:
-			write(b)
-			putEvent(b)
-			continue
-		case <-ex.done:
-		}
-		break
+	if ex.tailDone {
+		return false
 	}
-	if !ok {
-		<-ex.done // routing stops promptly: emit sees the cancelled ctx
-	}
-	for len(ex.events) > 0 {
-		b := <-ex.events
-		write(b)
-		putEvent(b)
-	}
-	tail := getEvent()
+	ex.tailDone = true
+	ex.cur = ex.tail(getEvent())
+	ex.pending = ex.cur
+	return true
+}
+
+// tail ends a stream whose worker is done.
+func (ex *exchange) tail(b []byte) []byte {
 	if !ex.emitted {
-		tail = ex.d.start(tail) // an upstream that answered with nothing
+		b = ex.d.start(b) // an upstream that answered with nothing
 	}
 	if ex.err != nil {
-		tail = ex.d.streamError(tail, classify(ex.err))
 		ex.s.metrics.streamErrors.Add(1)
-	} else {
-		finish := ex.finishReason
-		if finish == "" {
-			finish = llm.FinishStop
-		}
-		tail = ex.d.end(tail, ex.usage, finish)
-		ex.s.metrics.observe(&ex.st, ex.usage, time.Since(ex.start))
-		if ex.agg != nil && ok {
-			ex.agg.Usage, ex.agg.HasUsage = ex.usage, true
-			ex.agg.FinishReason = finish
-			ex.s.storeCache(&ex.cache, ex.req, ex.agg, ex.st.Provider, ex.st.Model)
-		}
+		return ex.d.streamError(b, classify(ex.err))
 	}
-	write(tail)
-	putEvent(tail)
+	finish := ex.finishReason
+	if finish == "" {
+		finish = llm.FinishStop
+	}
+	ex.s.metrics.observe(&ex.st, ex.usage, time.Since(ex.start))
+	if ex.cache.store {
+		a := &ex.answer
+		a.Usage, a.HasUsage = ex.usage, true
+		a.FinishReason = finish
+		ex.s.storeCache(&ex.cache, ex.req, a, ex.st.Provider, ex.st.Model)
+	}
+	return ex.d.end(b, ex.usage, finish)
+}
+
+// Close is called by fasthttp once the stream is written, or abandoned
+// because the client went away; then it stops the upstream and waits for
+// the worker, so nothing is left running.
+func (ex *exchange) Close() error {
+	if ex.closed {
+		return nil
+	}
+	ex.closed = true
+	ex.cancel()
+	<-ex.w.done
+	for len(ex.events) > 0 {
+		putEvent(<-ex.events)
+	}
+	if ex.cur != nil {
+		putEvent(ex.cur)
+		ex.cur, ex.pending = nil, nil
+	}
+	ex.s.release()
+	return nil
 }
 
 // fail writes err as an error response in dialect d and counts it.

@@ -89,17 +89,21 @@ func (s *Server) embed(c *fasthttp.RequestCtx, req *llm.EmbedRequest, d dialect)
 	}
 	defer s.release()
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.RequestTimeout)
-	w := watchConn(c, cancel)
-	var st router.Status
-	resp, err := s.opts.Router.Embed(ctx, req, &st)
-	w.stop(false)
+	var (
+		w    watcher
+		st   router.Status
+		resp *llm.EmbedResponse
+		err  error
+	)
+	w.start(c, func() { resp, err = s.opts.Router.Embed(ctx, req, &st) })
+	w.await(cancel, nil)
 	cancel()
 	if err == nil && st.Provider != "" {
 		c.Response.Header.Set("x-edgeway-provider", st.Provider)
 	}
 	c.Response.Header.Set("x-edgeway-failover", strconv.Itoa(st.Failovers))
 	if err != nil {
-		s.fail(c, d, err, w.clientGone())
+		s.fail(c, d, err, w.gone)
 		return nil, false
 	}
 	if resp.Model == "" {

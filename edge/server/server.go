@@ -28,6 +28,7 @@ import (
 // implements it; tests substitute fakes.
 type Router interface {
 	Route(ctx context.Context, req *llm.ChatRequest, st *router.Status, emit func(*llm.Chunk) error) (llm.Usage, error)
+	Collect(ctx context.Context, req *llm.ChatRequest, st *router.Status, agg *llm.Aggregate) (llm.Usage, error)
 	Embed(ctx context.Context, req *llm.EmbedRequest, st *router.Status) (*llm.EmbedResponse, error)
 	Models(ctx context.Context) []llm.Model
 	Health() []router.UpstreamHealth

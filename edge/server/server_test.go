@@ -31,6 +31,10 @@ func (f *fakeRouter) Route(ctx context.Context, req *llm.ChatRequest, st *router
 	return f.route(ctx, req, st, emit)
 }
 
+func (f *fakeRouter) Collect(ctx context.Context, req *llm.ChatRequest, st *router.Status, agg *llm.Aggregate) (llm.Usage, error) {
+	return f.route(ctx, req, st, func(c *llm.Chunk) error { agg.Add(c); return nil })
+}
+
 func (f *fakeRouter) Embed(ctx context.Context, req *llm.EmbedRequest, st *router.Status) (*llm.EmbedResponse, error) {
 	return f.embed(ctx, req, st)
 }

@@ -1,116 +1,114 @@
 package server
 
 import (
-	"errors"
 	"net"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/edgeway/edgeway/edge/internal/netpeek"
 )
 
-// connWatch notices a client that hangs up while its request is being
-// served, so the upstream request can be cancelled at once instead of
-// generating tokens nobody will read.
+// watcher runs the slow part of a request (a semantic lookup, routing, an
+// embedding) on one goroutine of its own while the goroutine that will
+// write the answer watches the client's connection, so a client that hangs
+// up cancels the upstream request at once instead of leaving it to
+// generate tokens nobody will read. That worker is the only goroutine a
+// request adds: a stream's body is written by fasthttp's connection
+// goroutine pulling from the exchange (exchange.Read), which waits for
+// each next chunk the same way.
 //
-// fasthttp gives handlers no disconnect signal, and between reading a
-// request and writing its response nothing reads the connection. So the
-// watch reads it: a blocked Read returns EOF or ECONNRESET when the client
-// goes away. Stopping the watch sets a past read deadline to unblock that
-// Read. A client that pipelines its next request makes the Read return a
-// byte that fasthttp will never see, so in that rare case the connection is
-// closed after this response and the client retries on a new one.
-//
-// The watch starts only after watchDelay: most answers that finish sooner
-// (cache hits, a fast upstream) would pay a goroutine and two syscalls for
-// nothing, while a generation worth cancelling runs far longer.
-type connWatch struct {
-	c      *fasthttp.RequestCtx
-	conn   net.Conn
-	cancel func()
-	timer  *time.Timer
-
-	mu      sync.Mutex
-	started bool // the reading goroutine runs; done will close
-	stopped bool
+// fasthttp gives handlers no disconnect signal, and while a response is
+// being worked on nothing reads the connection. So the waiting goroutine
+// peeks at it (netpeek.Wait): it returns when the client closes or resets
+// the connection, and consumes nothing, so a pipelined next request stays
+// for fasthttp. The worker ends the wait with a read deadline in the past
+// whenever it has something to write.
+type watcher struct {
+	conn    net.Conn // nil when the connection cannot be watched
 	done    chan struct{}
+	waiting atomic.Bool // a Wait is (about to be) blocked on conn
 
-	pipelined atomic.Bool
-	gone      atomic.Bool
+	// Used only by the goroutine that waits (the handler's, then the
+	// connection's, which fasthttp runs after it).
+	off  bool // stop watching: bytes of a next request are waiting, or no peeking here
+	gone bool // the client hung up; cancel was called
 }
 
-// watchDelay is how long a request runs before its connection is watched.
-const watchDelay = 20 * time.Millisecond
-
-// watchConn arranges for cancel to be called if the client disconnects
-// while c is being served. It returns nil when the connection cannot be
-// watched; a nil *connWatch is safe to stop.
-func watchConn(c *fasthttp.RequestCtx, cancel func()) *connWatch {
-	conn := c.Conn()
-	if conn == nil {
-		return nil
-	}
-	w := &connWatch{c: c, conn: conn, cancel: cancel}
-	w.timer = time.AfterFunc(watchDelay, w.start)
-	return w
-}
-
-func (w *connWatch) start() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.stopped {
-		return
-	}
-	// Clear the deadline fasthttp set for reading the request, or the
-	// watch would fire on it. fasthttp restores its own deadlines once the
-	// handler's response is written.
-	if err := w.c.SetReadDeadline(time.Time{}); err != nil {
-		return
-	}
-	w.started, w.done = true, make(chan struct{})
+// start runs work on its own goroutine; done closes when work returns.
+func (w *watcher) start(c *fasthttp.RequestCtx, work func()) {
+	w.done = make(chan struct{})
+	w.conn = c.Conn()
 	go func() {
+		defer w.wake()
 		defer close(w.done)
-		var b [1]byte
-		n, err := w.conn.Read(b[:])
-		if n > 0 {
-			w.pipelined.Store(true)
-			return
-		}
-		var ne net.Error
-		if err != nil && !(errors.As(err, &ne) && ne.Timeout()) {
-			w.gone.Store(true)
-			w.cancel()
-		}
+		work()
 	}()
 }
 
-// stop ends the watch and waits for its goroutine. It must be called
-// before the connection is handed back to fasthttp. If the watch swallowed
-// a pipelined byte the connection is marked to close; headersSent says the
-// response is already on the wire, and then the connection is closed now.
-func (w *connWatch) stop(headersSent bool) {
-	if w == nil {
-		return
-	}
-	w.timer.Stop()
-	w.mu.Lock()
-	w.stopped = true
-	started := w.started
-	w.mu.Unlock()
-	if !started {
-		return
-	}
-	_ = w.c.SetReadDeadline(time.Unix(1, 0))
-	<-w.done
-	if w.pipelined.Load() {
-		if headersSent {
-			_ = w.conn.Close()
-		} else {
-			w.c.SetConnectionClose()
-		}
+// aLongTimeAgo is a read deadline in the past: it ends a Wait at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// wake ends a wait in progress, from the worker; it is cheap when there
+// is none.
+func (w *watcher) wake() {
+	if w.waiting.CompareAndSwap(true, false) {
+		_ = w.conn.SetReadDeadline(aLongTimeAgo)
 	}
 }
 
-// clientGone reports whether the watch saw the client disconnect.
-func (w *connWatch) clientGone() bool { return w != nil && w.gone.Load() }
+func (w *watcher) finished() bool {
+	select {
+	case <-w.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// await blocks until the worker queues an event on events (which it
+// returns) or is done (nil), watching the connection meanwhile; when the
+// client hangs up it calls cancel, and the worker ends soon after. events
+// may be nil.
+func (w *watcher) await(cancel func(), events chan []byte) []byte {
+	for w.conn != nil && !w.off && !w.gone && len(events) == 0 && !w.finished() {
+		w.watch(cancel, events)
+	}
+	select {
+	case b := <-events:
+		return b
+	case <-w.done:
+	}
+	select {
+	case b := <-events:
+		return b
+	default:
+		return nil
+	}
+}
+
+// watch waits once on the connection. fasthttp sets its own read deadline
+// again before it reads the next request, so clearing it here is safe.
+func (w *watcher) watch(cancel func(), events chan []byte) {
+	if w.conn.SetReadDeadline(time.Time{}) != nil {
+		w.off = true
+		return
+	}
+	w.waiting.Store(true)
+	// Checked again after waiting is set: an event queued just before it
+	// found no one to wake.
+	if len(events) > 0 || w.finished() {
+		w.waiting.Store(false)
+		return
+	}
+	st, err := netpeek.Wait(w.conn)
+	w.waiting.Store(false)
+	switch {
+	case st == netpeek.Closed:
+		w.gone = true
+		cancel()
+	case st == netpeek.Data, err == netpeek.ErrUnsupported:
+		w.off = true
+	}
+}

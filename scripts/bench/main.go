@@ -53,7 +53,11 @@ const (
 	targetPeakRSSKB   = 40 << 10
 	targetIdleRSSKB   = 15 << 10
 	targetOfflineP99  = 5 * time.Millisecond
+	targetProxyWhole  = 0.90 // edgeway req/s ÷ pass-through proxy req/s, whole answers at ≥ 32 conns
+	targetProxyStream = 0.95 // ... and 64-chunk streams
+	targetHitRatio    = 1.2  // a cache hit ÷ the bare upstream
 	streamConns       = 32
+	streamChunks      = 64
 	idleSettle        = 500 * time.Millisecond
 	benchKey          = "sk-bench-0123456789"
 	maxConns          = 1024
@@ -62,6 +66,9 @@ const (
 )
 
 func main() {
+	if up := os.Getenv(proxyEnv); up != "" {
+		os.Exit(serveProxy(up, os.Stdin, os.Stdout))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
@@ -155,7 +162,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	// The whole run is bounded even if something hangs.
-	runs := time.Duration(2*len(o.conns)+4) * (o.warmup + o.duration)
+	runs := time.Duration(3*len(o.conns)+6) * (o.warmup + o.duration)
 	ctx, cancel := context.WithTimeout(ctx, runs+overheadAllowance)
 	defer cancel()
 
@@ -180,7 +187,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // bench runs everything and returns what it measured so far, also on error.
 func bench(ctx context.Context, o *options, progress io.Writer) (*report, error) {
 	rep := newReport(o)
-	fake, err := openaitest.New(openaitest.Options{FastHTTP: true, APIKey: benchKey})
+	// 64 pieces: a stream of 64 content chunks, as in the figures.
+	fake, err := openaitest.New(openaitest.Options{FastHTTP: true, APIKey: benchKey, Chunks: streamChunks})
 	if err != nil {
 		return nil, fmt.Errorf("fake upstream: %w", err)
 	}
@@ -193,6 +201,11 @@ func bench(ctx context.Context, o *options, progress io.Writer) (*report, error)
 		return rep, err
 	}
 	defer ew.stop()
+	px, err := startProxy(ctx, fake.Addr(), progress)
+	if err != nil {
+		return rep, err
+	}
+	defer px.stop()
 
 	select {
 	case <-time.After(idleSettle):
@@ -210,6 +223,8 @@ func bench(ctx context.Context, o *options, progress io.Writer) (*report, error)
 		addr: fake.Addr(), path: "/v1/chat/completions", auth: "Bearer " + benchKey,
 		warmup: o.warmup, duration: o.duration, cpu: cpu,
 	}
+	proxied := direct
+	proxied.addr, proxied.cpu = px.addr, func() cpuTimes { return sampleCPU(px.pid) }
 	via := loadSpec{
 		addr: ew.addr, path: "/v1/chat/completions",
 		warmup: o.warmup, duration: o.duration, cpu: cpu,
@@ -227,10 +242,11 @@ func bench(ctx context.Context, o *options, progress io.Writer) (*report, error)
 
 	var failed error
 	for _, pl := range plans {
-		d, v := direct, via
-		d.conns, v.conns = pl.conns, pl.conns
-		d.stream, v.stream = pl.stream, pl.stream
+		d, p, v := direct, proxied, via
+		d.conns, p.conns, v.conns = pl.conns, pl.conns, pl.conns
+		d.stream, p.stream, v.stream = pl.stream, pl.stream, pl.stream
 		d.body, v.body = chatBody("gpt-4o-mini", pl.stream), chatBody("chat", pl.stream)
+		p.body = d.body
 		v.cacheable = pl.hit
 		kind := "chat"
 		if pl.stream {
@@ -245,13 +261,18 @@ func bench(ctx context.Context, o *options, progress io.Writer) (*report, error)
 			failed = err
 			break
 		}
-		fmt.Fprintf(progress, " %.0f req/s; via edgeway...", row.direct.ReqPerSec())
+		fmt.Fprintf(progress, " %.0f req/s; via proxy...", row.direct.ReqPerSec())
+		if row.proxy, err = runLoad(ctx, p); err != nil {
+			failed = err
+			break
+		}
+		fmt.Fprintf(progress, " %.0f req/s; via edgeway...", row.proxy.ReqPerSec())
 		if row.edgeway, err = runLoad(ctx, v); err != nil {
 			failed = err
 			break
 		}
 		fmt.Fprintf(progress, " %.0f req/s\n", row.edgeway.ReqPerSec())
-		if row.direct.Truncated || row.edgeway.Truncated {
+		if row.direct.Truncated || row.proxy.Truncated || row.edgeway.Truncated {
 			failed = fmt.Errorf("%s c=%d run cut short: %w", kind, pl.conns, context.Cause(ctx))
 			break
 		}

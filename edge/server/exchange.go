@@ -41,11 +41,13 @@ func (s *Server) complete(c *fasthttp.RequestCtx, req *llm.ChatRequest, d dialec
 		s.shed(c, d)
 		return
 	}
-	ex := &exchange{s: s, c: c, req: req, d: d, start: time.Now()}
-	if s.opts.Cache != nil && s.lookupCache(c, req, d, &ex.cache) {
+	start := time.Now()
+	var ck cacheState
+	if s.opts.Cache != nil && s.lookupCache(c, req, d, &ck) {
 		s.release()
 		return
 	}
+	ex := &exchange{s: s, c: c, req: req, d: d, start: start, cache: ck}
 	ex.ctx, ex.cancel = context.WithTimeout(context.Background(), s.opts.RequestTimeout)
 	if req.Stream {
 		ex.events = make(chan []byte, streamQueue)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/edgeway/edgeway/edge/anthropic/anthropictest"
+	"github.com/edgeway/edgeway/edge/internal/testkit"
 	"github.com/edgeway/edgeway/edge/llm"
 )
 
@@ -81,8 +82,8 @@ func TestChatAgainstFake(t *testing.T) {
 		{name: "529", mode: anthropictest.Overloaded529, wantKind: llm.KindOverloaded},
 		{name: "429", mode: anthropictest.RateLimit429, wantKind: llm.KindRateLimited},
 		{name: "stall", mode: anthropictest.Stall, client: func(o *Options) { o.Timeout = 100 * time.Millisecond }, wantKind: llm.KindTimeout},
-		{name: "cut mid-stream", mode: anthropictest.CutMidStream, wantKind: llm.KindServer, wantIs: ErrStreamCut},
-		{name: "malformed", mode: anthropictest.MalformedJSON, wantKind: llm.KindServer, wantIs: ErrMalformed},
+		{name: "cut mid-stream", mode: anthropictest.CutMidStream, wantKind: llm.KindServer, wantIs: llm.ErrStreamCut},
+		{name: "malformed", mode: anthropictest.MalformedJSON, wantKind: llm.KindServer, wantIs: llm.ErrMalformed},
 		{name: "prompt too long", mode: anthropictest.PromptTooLong, wantKind: llm.KindContextLength},
 		{name: "401", mode: anthropictest.Unauthorized, wantKind: llm.KindAuth},
 		{name: "overloaded mid-stream", mode: anthropictest.OverloadedMidStream, wantKind: llm.KindOverloaded},
@@ -150,7 +151,7 @@ func TestChatCanceledAbortsUpstream(t *testing.T) {
 	if k := llm.KindOf(err); k != llm.KindCanceled {
 		t.Errorf("Kind = %v, want canceled (%v)", k, err)
 	}
-	waitFor(t, "the fake to see the disconnect", func() bool { return fake.Aborted() == 1 })
+	testkit.Until(t, "the fake to see the disconnect", func() bool { return fake.Aborted() == 1 })
 }
 
 // TestRoundTrip runs a request the whole way: an Anthropic client's body is

@@ -1,24 +1,18 @@
 package anthropic
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"math"
-	"mime"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/upstream"
 )
 
-// Defaults for Options fields left zero.
+// Defaults for Options fields left zero; the rest are upstream's
+// (upstream.DefaultTimeout, ...).
 const (
 	// DefaultName is the provider name when Options.Name is empty.
 	DefaultName = "anthropic"
@@ -30,32 +24,12 @@ const (
 	// DefaultMaxTokens is sent as max_tokens when a request sets none:
 	// Anthropic requires it, and every current model can write this much.
 	DefaultMaxTokens = 4096
-	// DefaultTimeout bounds a whole request, stream included.
-	DefaultTimeout = 10 * time.Minute
-	// DefaultConnectTimeout bounds dialing the upstream.
-	DefaultConnectTimeout = 5 * time.Second
-	// DefaultMaxResponseBytes bounds a non-streamed response body and one
-	// SSE event.
-	DefaultMaxResponseBytes = 16 << 20
-	// PingTimeout bounds Ping whatever the caller's deadline.
-	PingTimeout = 10 * time.Second
 	// maxModelPages bounds how many pages of /v1/models Models follows.
 	maxModelPages = 10
 	// modelPageSize is the page size Models asks for (Anthropic's
 	// maximum).
 	modelPageSize = 1000
-	// idleConnTimeout is how long a pooled upstream connection may idle.
-	idleConnTimeout = 90 * time.Second
-	// maxConnsPerHost bounds the connection pool per upstream host; the
-	// router caps requests in flight well below it.
-	maxConnsPerHost = 256
-	// maxPingDrain bounds how much of a Ping answer is read so the
-	// connection can be reused.
-	maxPingDrain = 4 << 10
 )
-
-// userAgent identifies edgeway to upstreams.
-const userAgent = "edgeway"
 
 // Options configure a Client. Zero values take the named defaults; zero
 // never means unlimited.
@@ -90,13 +64,8 @@ type Options struct {
 // Messages API. Anthropic has no embeddings endpoint, so it is not an
 // Embedder. It is safe for concurrent use.
 type Client struct {
-	name     string
-	base     string
-	header   http.Header
-	hc       *http.Client
-	timeout  time.Duration
-	maxBytes int64
-	wire     wireOptions
+	up   *upstream.Client
+	wire wireOptions
 }
 
 var (
@@ -108,149 +77,41 @@ var (
 // New validates o and returns a Client. It reports every problem in o at
 // once.
 func New(o Options) (*Client, error) {
+	if o.Name == "" {
+		o.Name = DefaultName
+	}
+	if o.BaseURL == "" {
+		o.BaseURL = DefaultBaseURL
+	}
+	if o.Version == "" {
+		o.Version = DefaultVersion
+	}
 	var errs []error
-	c := &Client{
-		name:     o.Name,
-		timeout:  o.Timeout,
-		maxBytes: o.MaxResponseBytes,
-		wire:     wireOptions{defaultMaxTokens: o.DefaultMaxTokens},
-		header:   make(http.Header, 4+len(o.Headers)),
-	}
-	if c.name == "" {
-		c.name = DefaultName
-	}
-	base := o.BaseURL
-	if base == "" {
-		base = DefaultBaseURL
-	}
-	u, err := url.Parse(base)
-	switch {
-	case err != nil:
-		errs = append(errs, fmt.Errorf("BaseURL %q: %w", base, err))
-	case u.Scheme != "http" && u.Scheme != "https":
-		errs = append(errs, fmt.Errorf("BaseURL %q: scheme must be http or https", base))
-	case u.Host == "":
-		errs = append(errs, fmt.Errorf("BaseURL %q: host is missing", base))
-	case u.RawQuery != "" || u.Fragment != "":
-		errs = append(errs, fmt.Errorf("BaseURL %q: must not have a query or fragment", base))
-	default:
-		c.base = strings.TrimRight(base, "/")
-	}
-	if c.timeout < 0 {
-		errs = append(errs, fmt.Errorf("Timeout %v: must not be negative", o.Timeout))
-	} else if c.timeout == 0 {
-		c.timeout = DefaultTimeout
-	}
-	connect := o.ConnectTimeout
-	if connect < 0 {
-		errs = append(errs, fmt.Errorf("ConnectTimeout %v: must not be negative", o.ConnectTimeout))
-	} else if connect == 0 {
-		connect = DefaultConnectTimeout
-	}
-	if c.maxBytes < 0 {
-		errs = append(errs, fmt.Errorf("MaxResponseBytes %d: must not be negative", o.MaxResponseBytes))
-	} else if c.maxBytes == 0 {
-		c.maxBytes = DefaultMaxResponseBytes
-	}
-	if c.maxBytes > math.MaxInt32 {
-		// One SSE event is held in memory; more than 2 GiB is a mistake.
-		errs = append(errs, fmt.Errorf("MaxResponseBytes %d: must be at most %d", o.MaxResponseBytes, math.MaxInt32))
-	}
+	wo := wireOptions{defaultMaxTokens: o.DefaultMaxTokens}
 	switch {
 	case o.DefaultMaxTokens < 0:
 		errs = append(errs, fmt.Errorf("DefaultMaxTokens %d: must not be negative", o.DefaultMaxTokens))
 	case o.DefaultMaxTokens == 0:
-		c.wire.defaultMaxTokens = DefaultMaxTokens
+		wo.defaultMaxTokens = DefaultMaxTokens
 	}
-	version := o.Version
-	if version == "" {
-		version = DefaultVersion
-	}
-	if !upstream.ValidHeaderValue(version) {
-		errs = append(errs, errors.New("Version: contains control characters"))
-	}
-	c.header.Set("User-Agent", userAgent)
-	c.header.Set("Anthropic-Version", version)
-	if o.APIKey != "" {
-		if !upstream.ValidHeaderValue(o.APIKey) {
-			errs = append(errs, errors.New("APIKey: contains control characters"))
-		}
-		c.header.Set("X-Api-Key", o.APIKey)
-	}
-	for k, v := range o.Headers {
-		ck := http.CanonicalHeaderKey(k)
-		switch {
-		case !upstream.ValidHeaderName(k):
-			errs = append(errs, fmt.Errorf("Headers: %q is not a valid header name", k))
-		case !upstream.ValidHeaderValue(v):
-			errs = append(errs, fmt.Errorf("Headers[%q]: value contains control characters", k))
-		case o.APIKey != "" && ck == "X-Api-Key":
-			errs = append(errs, errors.New("Headers: x-api-key conflicts with APIKey"))
-		case ck == "Anthropic-Version":
-			errs = append(errs, errors.New("Headers: anthropic-version is set by Version"))
-		default:
-			c.header.Set(k, v)
-		}
-	}
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("anthropic: new %q: %w", c.name, errors.Join(errs...))
-	}
-	c.hc = o.HTTPClient
-	if c.hc == nil {
-		c.hc = &http.Client{Transport: newTransport(connect)}
-	}
-	return c, nil
-}
-
-// newTransport returns edgeway's upstream transport: HTTP/1.1 with no
-// goroutine per request (see package upstream for why not net/http's).
-func newTransport(connect time.Duration) http.RoundTripper {
-	return upstream.New(upstream.Options{ConnectTimeout: connect, MaxConnsPerHost: maxConnsPerHost, IdleTimeout: idleConnTimeout})
-}
-
-// Name returns the configured provider name.
-func (c *Client) Name() string { return c.name }
-
-// CloseIdleConnections closes pooled upstream connections, for shutdown.
-func (c *Client) CloseIdleConnections() { c.hc.CloseIdleConnections() }
-
-// send issues one request. The caller closes the response body.
-func (c *Client) send(ctx context.Context, method, path string, body []byte, accept string) (*http.Response, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	up, err := upstream.NewClient("anthropic", upstream.ClientOptions{
+		Name: o.Name, BaseURL: o.BaseURL, APIKey: o.APIKey, Auth: upstream.XAPIKeyAuth,
+		Fixed:   []upstream.FixedHeader{{Name: "anthropic-version", Value: o.Version, Option: "Version"}},
+		Headers: o.Headers, Timeout: o.Timeout, ConnectTimeout: o.ConnectTimeout,
+		MaxResponseBytes: o.MaxResponseBytes, HTTPClient: o.HTTPClient,
+		ParseError: parseError, ResetDelay: resetDelay,
+	}, errs...)
 	if err != nil {
 		return nil, err
 	}
-	req.Header = c.header.Clone()
-	req.Header.Set("Accept", accept)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	return c.hc.Do(req)
+	return &Client{up: up, wire: wo}, nil
 }
 
-// readBody reads a whole response body of at most c.maxBytes.
-func (c *Client) readBody(ctx context.Context, body io.Reader, op string) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(body, c.maxBytes+1))
-	if err != nil {
-		if ctx.Err() == nil && errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, c.streamCut(op, "body ended early", err)
-		}
-		return nil, c.transportError(ctx, op, err)
-	}
-	if int64(len(b)) > c.maxBytes {
-		return nil, c.malformed(op, fmt.Errorf("body exceeds %d bytes", c.maxBytes))
-	}
-	return b, nil
-}
+// Name returns the configured provider name.
+func (c *Client) Name() string { return c.up.Name() }
 
-func isJSON(contentType string) bool {
-	mt, _, err := mime.ParseMediaType(contentType)
-	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
-}
+// CloseIdleConnections closes pooled upstream connections, for shutdown.
+func (c *Client) CloseIdleConnections() { c.up.CloseIdleConnections() }
 
 // Chat streams the completion of req from Anthropic to emit. It always
 // asks for an SSE stream and passes each chunk on as it arrives, reusing
@@ -263,24 +124,21 @@ func isJSON(contentType string) bool {
 func (c *Client) Chat(ctx context.Context, req *llm.ChatRequest, emit func(*llm.Chunk) error) (llm.Usage, error) {
 	body, err := appendMessagesRequest(make([]byte, 0, 1024), req, c.wire)
 	if err != nil {
-		return llm.Usage{}, &llm.Error{Provider: c.name, Kind: llm.KindBadRequest, Err: fmt.Errorf("chat: %w", err)}
+		return llm.Usage{}, c.up.BadRequest("chat", err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	ctx, cancel := c.up.WithTimeout(ctx)
 	defer cancel()
-	resp, err := c.send(ctx, http.MethodPost, "/messages", body, "text/event-stream")
+	resp, err := c.up.Send(ctx, "chat", http.MethodPost, "/messages", body, "text/event-stream")
 	if err != nil {
-		return llm.Usage{}, c.transportError(ctx, "chat", err)
+		return llm.Usage{}, err
 	}
 	// Closing an unfinished body drops the connection, which is what
 	// tells the upstream to stop generating.
 	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return llm.Usage{}, c.statusError(resp, "chat")
-	}
 	s := msgStream{c: c}
-	if isJSON(resp.Header.Get("Content-Type")) {
+	if upstream.IsJSON(resp.Header.Get("Content-Type")) {
 		// A proxy that ignored stream:true answers with one message.
-		b, err := c.readBody(ctx, resp.Body, "chat")
+		b, err := c.up.ReadBody(ctx, resp.Body, "chat")
 		if err != nil {
 			return llm.Usage{}, err
 		}
@@ -303,7 +161,7 @@ type wireModels struct {
 // Models lists the upstream's models by their upstream names, following
 // at most maxModelPages pages.
 func (c *Client) Models(ctx context.Context) ([]llm.Model, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	ctx, cancel := c.up.WithTimeout(ctx)
 	defer cancel()
 	var out []llm.Model
 	after := ""
@@ -312,15 +170,15 @@ func (c *Client) Models(ctx context.Context) ([]llm.Model, error) {
 		if after != "" {
 			q.Set("after_id", after)
 		}
-		w, err := c.modelPage(ctx, "/models?"+q.Encode())
-		if err != nil {
+		var w wireModels
+		if err := c.up.JSON(ctx, "models", "/models?"+q.Encode(), nil, &w); err != nil {
 			return nil, err
 		}
 		for _, m := range w.Data {
 			if m.ID == "" {
 				continue
 			}
-			mm := llm.Model{ID: m.ID, Provider: c.name, OwnedBy: "anthropic"}
+			mm := llm.Model{ID: m.ID, Provider: c.up.Name(), OwnedBy: "anthropic"}
 			if t, err := time.Parse(time.RFC3339, m.CreatedAt); err == nil {
 				mm.Created = t.UTC()
 			}
@@ -334,38 +192,6 @@ func (c *Client) Models(ctx context.Context) ([]llm.Model, error) {
 	return out, nil
 }
 
-func (c *Client) modelPage(ctx context.Context, path string) (*wireModels, error) {
-	resp, err := c.send(ctx, http.MethodGet, path, nil, "application/json")
-	if err != nil {
-		return nil, c.transportError(ctx, "models", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return nil, c.statusError(resp, "models")
-	}
-	b, err := c.readBody(ctx, resp.Body, "models")
-	if err != nil {
-		return nil, err
-	}
-	var w wireModels
-	if err := json.Unmarshal(b, &w); err != nil {
-		return nil, c.malformed("models", err)
-	}
-	return &w, nil
-}
-
 // Ping checks that the upstream answers HTTP at all, with a GET of
-// {base}/models?limit=1 that spends no tokens. Any HTTP answer, even 401,
-// proves the link is up and returns nil; a transport failure returns an
-// *llm.Error of KindUnavailable or KindTimeout.
-func (c *Client) Ping(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, min(PingTimeout, c.timeout))
-	defer cancel()
-	resp, err := c.send(ctx, http.MethodGet, "/models?limit=1", nil, "application/json")
-	if err != nil {
-		return c.transportError(ctx, "ping", err)
-	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxPingDrain))
-	resp.Body.Close()
-	return nil
-}
+// {base}/models?limit=1 that spends no tokens (see upstream.Client.Ping).
+func (c *Client) Ping(ctx context.Context) error { return c.up.Ping(ctx, "/models?limit=1") }

@@ -3,7 +3,6 @@ package anthropic
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"strconv"
 
@@ -157,14 +156,14 @@ type msgStream struct {
 // read consumes an SSE body until message_stop or its end.
 func (s *msgStream) read(ctx context.Context, body io.Reader, emit func(*llm.Chunk) error) (llm.Usage, error) {
 	s.wire.reset()
-	sr := wire.NewSSEReader(body, int(s.c.maxBytes))
+	sr := s.c.up.SSE(body)
 	for {
 		name, data, err := sr.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return s.usage, s.readError(ctx, err)
+			return s.usage, s.c.up.StreamError(ctx, "chat", err)
 		}
 		if len(data) == 0 {
 			continue
@@ -176,21 +175,7 @@ func (s *msgStream) read(ctx context.Context, body io.Reader, emit func(*llm.Chu
 			return s.usage, nil
 		}
 	}
-	return s.usage, s.c.streamCut("chat", "no message_stop", nil)
-}
-
-func (s *msgStream) readError(ctx context.Context, err error) error {
-	switch {
-	case ctx.Err() != nil:
-		return s.c.transportError(ctx, "chat", err)
-	case errors.Is(err, wire.ErrEventTooLarge):
-		return s.c.malformed("chat", fmt.Errorf("one SSE event exceeds %d bytes", s.c.maxBytes))
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		// The connection closed mid-body: the server died or a proxy
-		// cut the stream.
-		return s.c.streamCut("chat", "connection closed", err)
-	}
-	return s.c.transportError(ctx, "chat", err)
+	return s.usage, s.c.up.StreamCut("chat", "no message_stop", nil)
 }
 
 // consume parses one event and acts on it. name is the SSE event name,
@@ -198,7 +183,7 @@ func (s *msgStream) readError(ctx context.Context, err error) error {
 func (s *msgStream) consume(name, data []byte, emit func(*llm.Chunk) error) error {
 	ev := &s.ev
 	if err := s.parseEvent(data); err != nil {
-		return s.c.malformed("chat", err)
+		return s.c.up.Malformed("chat", err)
 	}
 	if ev.typ == evUnknown && len(name) > 0 {
 		ev.typ = eventType(name)
@@ -207,7 +192,7 @@ func (s *msgStream) consume(name, data []byte, emit func(*llm.Chunk) error) erro
 	s.chunk = llm.Chunk{ToolCalls: c}
 	switch ev.typ {
 	case evError:
-		return s.c.eventError(data, "chat")
+		return s.c.up.EventError("chat", data)
 	case evMessageStart:
 		if ev.model != "" {
 			s.model = ev.model
@@ -219,7 +204,7 @@ func (s *msgStream) consume(name, data []byte, emit func(*llm.Chunk) error) erro
 		return nil
 	case evBlockStart:
 		if !ev.hasIndex {
-			return s.c.malformed("chat", errors.New("content_block_start without index"))
+			return s.c.up.Malformed("chat", errors.New("content_block_start without index"))
 		}
 		switch ev.kind {
 		case kindText:
@@ -229,13 +214,13 @@ func (s *msgStream) consume(name, data []byte, emit func(*llm.Chunk) error) erro
 		case kindToolUse:
 			t, err := s.newTool(ev.index)
 			if err != nil {
-				return s.c.malformed("chat", err)
+				return s.c.up.Malformed("chat", err)
 			}
 			s.chunk.ToolCalls = append(s.chunk.ToolCalls, llm.ToolCallDelta{Index: t, ID: ev.id, Name: ev.name})
 		}
 	case evBlockDelta:
 		if !ev.hasIndex {
-			return s.c.malformed("chat", errors.New("content_block_delta without index"))
+			return s.c.up.Malformed("chat", errors.New("content_block_delta without index"))
 		}
 		switch ev.kind {
 		case kindTextDelta:
@@ -509,7 +494,7 @@ func (s *msgStream) whole(data []byte, emit func(*llm.Chunk) error) error {
 	r := &s.r
 	r.Reset(data)
 	if r.Peek() != '{' {
-		return s.c.malformed("chat", errors.New("response is not a JSON object"))
+		return s.c.up.Malformed("chat", errors.New("response is not a JSON object"))
 	}
 	r.OpenObject()
 	var (
@@ -523,7 +508,7 @@ func (s *msgStream) whole(data []byte, emit func(*llm.Chunk) error) error {
 	for {
 		key, more, err := r.ObjNext(&n)
 		if err != nil {
-			return s.c.malformed("chat", err)
+			return s.c.up.Malformed("chat", err)
 		}
 		if !more {
 			break
@@ -532,7 +517,7 @@ func (s *msgStream) whole(data []byte, emit func(*llm.Chunk) error) error {
 		case "type":
 			var b []byte
 			if b, err = r.StrBytes(); err == nil && string(b) == "error" {
-				return s.c.eventError(data, "chat")
+				return s.c.up.EventError("chat", data)
 			}
 		case "model":
 			s.model, err = s.modelName()
@@ -559,14 +544,14 @@ func (s *msgStream) whole(data []byte, emit func(*llm.Chunk) error) error {
 			err = r.Skip()
 		}
 		if err != nil {
-			return s.c.malformed("chat", err)
+			return s.c.up.Malformed("chat", err)
 		}
 	}
 	if err := r.End(); err != nil {
-		return s.c.malformed("chat", err)
+		return s.c.up.Malformed("chat", err)
 	}
 	if !stopped {
-		return s.c.malformed("chat", errors.New("message has no stop_reason"))
+		return s.c.up.Malformed("chat", errors.New("message has no stop_reason"))
 	}
 	c.Text, c.Reasoning = string(text), string(thinking)
 	return s.emit(emit)

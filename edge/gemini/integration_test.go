@@ -142,8 +142,8 @@ func TestFakeFaults(t *testing.T) {
 		{mode: geminitest.RateLimit429, kind: llm.KindRateLimited, retry: time.Second},
 		{mode: geminitest.TooManyTokens, kind: llm.KindContextLength},
 		{mode: geminitest.Unauthorized, kind: llm.KindAuth},
-		{mode: geminitest.CutMidStream, kind: llm.KindServer, is: gemini.ErrStreamCut},
-		{mode: geminitest.MalformedJSON, kind: llm.KindServer, is: gemini.ErrMalformed},
+		{mode: geminitest.CutMidStream, kind: llm.KindServer, is: llm.ErrStreamCut},
+		{mode: geminitest.MalformedJSON, kind: llm.KindServer, is: llm.ErrMalformed},
 		{mode: geminitest.Refuse, kind: llm.KindUnavailable},
 		{mode: geminitest.Blocked, succeeded: true, wantAgg: llm.FinishContentFilter},
 	}
@@ -170,7 +170,7 @@ func TestFakeFaults(t *testing.T) {
 		c, s := newPair(t, geminitest.Options{FunctionCall: &geminitest.FunctionCall{Name: "f"}})
 		s.SetModeN(geminitest.CutMidStream, 1)
 		req := &llm.ChatRequest{Model: "m", Messages: req.Messages, Tools: []llm.Tool{{Name: "f"}}}
-		if _, _, err := chat(t, c, req); !errors.Is(err, gemini.ErrStreamCut) {
+		if _, _, err := chat(t, c, req); !errors.Is(err, llm.ErrStreamCut) {
 			t.Errorf("error %v, want a cut stream", err)
 		}
 	})

@@ -1,19 +1,17 @@
 package gemini
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/edgeway/edgeway/edge/internal/testkit"
 	"github.com/edgeway/edgeway/edge/llm"
 )
 
@@ -76,23 +74,6 @@ func TestChatJSONAnswer(t *testing.T) {
 	}
 }
 
-func TestChatConnectionRefused(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	c := newTestClient(t, "http://"+addr)
-	_, _, _, err = collect(t, c, simpleRequest())
-	if k := llm.KindOf(err); k != llm.KindUnavailable {
-		t.Errorf("Kind = %v, want unavailable (%v)", k, err)
-	}
-	if err := c.Ping(context.Background()); llm.KindOf(err) != llm.KindUnavailable {
-		t.Errorf("Ping = %v, want an unavailable error", err)
-	}
-}
-
 // blockingStream writes one event, then holds the stream open until the
 // client goes away, reporting that on gone.
 func blockingStream(gone chan<- struct{}) http.HandlerFunc {
@@ -108,32 +89,14 @@ func blockingStream(gone chan<- struct{}) http.HandlerFunc {
 // waitGone waits for the fake upstream to see its client leave.
 func waitGone(t *testing.T, gone <-chan struct{}) {
 	t.Helper()
-	select {
-	case <-gone:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the upstream request was not aborted: the fake server still holds the connection")
-	}
-}
-
-func TestChatCanceledMidStream(t *testing.T) {
-	gone := make(chan struct{})
-	f := newFake(t, blockingStream(gone))
-	c := newTestClient(t, f.srv.URL)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	n := 0
-	_, err := c.Chat(ctx, simpleRequest(), func(ch *llm.Chunk) error {
-		n++
-		cancel() // the edgeway client disconnected
-		return nil
+	testkit.Until(t, "the upstream request aborted", func() bool {
+		select {
+		case <-gone:
+			return true
+		default:
+			return false
+		}
 	})
-	if n != 1 {
-		t.Errorf("emitted %d chunks before the cancel, want 1", n)
-	}
-	if k := llm.KindOf(err); k != llm.KindCanceled {
-		t.Errorf("Kind = %v, want canceled (%v)", k, err)
-	}
-	waitGone(t, gone)
 }
 
 func TestChatEmitErrorPassesThrough(t *testing.T) {
@@ -221,7 +184,7 @@ func TestEmbed(t *testing.T) {
 		f := newFake(t, embedHandler(t, true))
 		c := newTestClient(t, f.srv.URL)
 		_, err := c.Embed(context.Background(), &llm.EmbedRequest{Model: "e", Input: []string{"a", "b"}})
-		if !errors.Is(err, ErrMalformed) || llm.KindOf(err) != llm.KindServer {
+		if !errors.Is(err, llm.ErrMalformed) || llm.KindOf(err) != llm.KindServer {
 			t.Errorf("error = %v", err)
 		}
 	})
@@ -233,7 +196,7 @@ func TestEmbed(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			f := newFake(t, jsonHandler(200, nil, body))
 			c := newTestClient(t, f.srv.URL)
-			if _, err := c.Embed(context.Background(), &llm.EmbedRequest{Model: "e", Input: []string{"a"}}); !errors.Is(err, ErrMalformed) {
+			if _, err := c.Embed(context.Background(), &llm.EmbedRequest{Model: "e", Input: []string{"a"}}); !errors.Is(err, llm.ErrMalformed) {
 				t.Errorf("error = %v", err)
 			}
 		})
@@ -340,77 +303,24 @@ func TestPing(t *testing.T) {
 			}
 		})
 	}
-	t.Run("timeout", func(t *testing.T) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		// Accept and say nothing.
-		go func() {
-			for {
-				conn, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				go func() { io.Copy(io.Discard, bufio.NewReader(conn)); conn.Close() }()
-			}
-		}()
-		c := newTestClient(t, "http://"+ln.Addr().String())
-		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-		defer cancel()
-		if err := c.Ping(ctx); llm.KindOf(err) != llm.KindTimeout {
-			t.Errorf("Ping = %v, want a timeout", err)
-		}
-	})
 }
 
 func TestNew(t *testing.T) {
-	tests := []struct {
-		name    string
-		opts    Options
-		wantErr []string // substrings; empty means success
-	}{
-		{name: "default base with key", opts: Options{APIKey: "k"}},
-		{name: "local base without key", opts: Options{BaseURL: "http://127.0.0.1:8080/v1beta"}},
-		{name: "default base without key", opts: Options{}, wantErr: []string{"APIKey is required for " + DefaultBaseURL}},
-		{name: "bad scheme", opts: Options{BaseURL: "ftp://x/v1beta"}, wantErr: []string{`BaseURL "ftp://x/v1beta": scheme must be http or https`}},
-		{name: "no host", opts: Options{BaseURL: "http:///v1beta"}, wantErr: []string{"host is missing"}},
-		{name: "query", opts: Options{BaseURL: "http://x/v1beta?key=k"}, wantErr: []string{"query or fragment"}},
-		{name: "everything wrong at once", opts: Options{
-			BaseURL: "http://x", Timeout: -1, ConnectTimeout: -1, MaxResponseBytes: -1,
-			APIKey: "k", Headers: map[string]string{"Bad Name": "v", "X-Ok": "a\nb", "x-goog-api-key": "other"},
-		}, wantErr: []string{"Timeout -1ns", "ConnectTimeout -1ns", "MaxResponseBytes -1",
-			`"Bad Name" is not a valid header name`, `Headers["X-Ok"]`, "x-goog-api-key conflicts with APIKey"}},
-		{name: "huge bound", opts: Options{BaseURL: "http://x", MaxResponseBytes: 1 << 40}, wantErr: []string{"must be at most"}},
-		{name: "control char in key", opts: Options{BaseURL: "http://x", APIKey: "k\r\n"}, wantErr: []string{"APIKey"}},
+	for _, o := range []Options{{APIKey: "k"}, {BaseURL: "http://127.0.0.1:8080/v1beta"}} {
+		c, err := New(o)
+		if err != nil || c.Name() != DefaultName {
+			t.Fatalf("New(%+v) = %v", o, err)
+		}
+		if o.BaseURL == "" && c.up.BaseURL() != DefaultBaseURL {
+			t.Errorf("base = %q", c.up.BaseURL())
+		}
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c, err := New(tt.opts)
-			if len(tt.wantErr) == 0 {
-				if err != nil {
-					t.Fatalf("New: %v", err)
-				}
-				if c.Name() != DefaultName || c.timeout != DefaultTimeout || c.maxBytes != DefaultMaxResponseBytes {
-					t.Errorf("defaults not applied: %q %v %d", c.Name(), c.timeout, c.maxBytes)
-				}
-				if tt.opts.BaseURL == "" && c.base != DefaultBaseURL {
-					t.Errorf("base = %q", c.base)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatal("New succeeded")
-			}
-			if !strings.HasPrefix(err.Error(), `gemini: new "gemini"`) {
-				t.Errorf("error %q lacks the component prefix", err)
-			}
-			for _, w := range tt.wantErr {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not mention %q", err, w)
-				}
-			}
-		})
+	_, err := New(Options{Headers: map[string]string{"x-goog-api-key": "other"}})
+	if err == nil || !strings.Contains(err.Error(), `gemini: new "gemini": APIKey is required for `+DefaultBaseURL) {
+		t.Errorf("error %v, want the key required", err)
+	}
+	_, err = New(Options{APIKey: "k", Headers: map[string]string{"x-goog-api-key": "other"}})
+	if err == nil || !strings.Contains(err.Error(), "x-goog-api-key conflicts with APIKey") {
+		t.Errorf("error %v, want the key header conflict", err)
 	}
 }

@@ -2,44 +2,20 @@ package gemini
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/upstream"
 )
 
-// Errors the client wraps inside the *llm.Error it returns; test with
-// errors.Is.
-var (
-	// ErrStreamCut: the stream ended (or the connection dropped) before a
-	// finishReason or a prompt block arrived.
-	ErrStreamCut = errors.New("stream cut")
-	// ErrMalformed: the upstream sent JSON (or SSE) the client cannot
-	// read, or a body larger than the configured bound.
-	ErrMalformed = errors.New("malformed upstream response")
-	// ErrQuotaExhausted: a 429 names a per-day quota. The Kind stays
-	// KindRateLimited, but retrying after RetryAfter will not help before
-	// the quota resets.
-	ErrQuotaExhausted = errors.New("daily quota exhausted")
-)
-
-// MaxRetryAfter caps a retry delay an upstream asks for, so a hostile or
-// confused upstream cannot park requests.
-const MaxRetryAfter = 10 * time.Minute
-
-// maxErrorBody bounds how much of an error response is read.
-const maxErrorBody = 64 << 10
-
-// maxErrorMessage bounds the upstream message kept in an *llm.Error.
-const maxErrorMessage = 1024
+// ErrQuotaExhausted is wrapped inside the *llm.Error of a 429 that names
+// a per-day quota. The Kind stays KindRateLimited, but retrying after
+// RetryAfter will not help before the quota resets. Test with errors.Is.
+var ErrQuotaExhausted = errors.New("daily quota exhausted")
 
 // Type URLs of the google.rpc error details the client reads.
 const (
@@ -120,7 +96,7 @@ func parseErrorBody(b []byte) (info errorInfo, ok bool) {
 }
 
 // parseDuration reads a protobuf Duration in its JSON form ("13s",
-// "0.5s", "1.000340s"), capped at MaxRetryAfter; 0 when unreadable.
+// "0.5s", "1.000340s"), capped at upstream.MaxRetryAfter; 0 when unreadable.
 func parseDuration(s string) time.Duration {
 	v, ok := strings.CutSuffix(strings.TrimSpace(s), "s")
 	if !ok {
@@ -130,8 +106,8 @@ func parseDuration(s string) time.Duration {
 	switch {
 	case err != nil || secs != secs || secs <= 0:
 		return 0
-	case secs >= MaxRetryAfter.Seconds():
-		return MaxRetryAfter
+	case secs >= upstream.MaxRetryAfter.Seconds():
+		return upstream.MaxRetryAfter
 	}
 	return time.Duration(secs * float64(time.Second))
 }
@@ -196,100 +172,22 @@ func isContextLength(msg string) bool {
 		strings.Contains(msg, "payload size exceeds the limit")
 }
 
-// cleanMessage bounds an upstream message and makes it valid UTF-8.
-// Validation messages start with "* " per violation; the bullet goes.
-func cleanMessage(s string) string {
-	s = strings.TrimSpace(strings.ToValidUTF8(s, "\uFFFD"))
-	s = strings.TrimSpace(strings.TrimPrefix(s, "* "))
-	if len(s) > maxErrorMessage {
-		cut := maxErrorMessage
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		s = s[:cut] + "…"
-	}
-	return s
-}
-
-// statusError turns a non-2xx upstream answer into an *llm.Error, reading
-// at most maxErrorBody bytes of its body.
-func (c *Client) statusError(resp *http.Response, op string) *llm.Error {
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	status := resp.StatusCode
+// parseError is the upstream.ErrorParser of google.rpc.Status bodies. The
+// body's status name is more specific than the HTTP status (see kindOf);
+// validation messages start with "* " per violation, and the bullet goes.
+func parseError(body []byte, status int, _ llm.Kind) (upstream.ErrorInfo, bool) {
 	info, ok := parseErrorBody(body)
-	msg := info.message
-	if !ok {
-		// Google's front ends answer some failures with HTML; a short
-		// plain answer is still worth showing.
-		if t := strings.TrimSpace(string(body)); t != "" && len(t) <= 512 && !strings.HasPrefix(t, "<") {
-			msg = t
-		}
+	out := upstream.ErrorInfo{
+		Kind:       kindOf(status, info),
+		Type:       info.status,
+		Message:    strings.TrimPrefix(strings.TrimSpace(info.message), "* "),
+		RetryAfter: info.retryDelay,
 	}
-	if msg == "" {
-		msg = http.StatusText(status)
-	}
-	e := &llm.Error{
-		Provider: c.name,
-		Status:   status,
-		Kind:     kindOf(status, info),
-		Message:  cleanMessage(msg),
-	}
-	e.RetryAfter = info.retryDelay
-	if e.RetryAfter == 0 {
-		e.RetryAfter = llm.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now(), MaxRetryAfter)
-	}
-	e.Err = opError(op, info)
-	return e
-}
-
-// opError is the Err of an upstream error: the operation, the status name
-// and, for a per-day quota, ErrQuotaExhausted.
-func opError(op string, info errorInfo) error {
-	what := op
-	if info.status != "" {
-		what += ": " + cleanMessage(info.status)
+	if status == 0 && info.code >= 400 && info.code <= 599 {
+		out.Status = info.code
 	}
 	if info.perDay {
-		return fmt.Errorf("%s: %w", what, ErrQuotaExhausted)
+		out.Err = ErrQuotaExhausted
 	}
-	return errors.New(what)
-}
-
-// eventError turns an error object inside a 200 stream into an
-// *llm.Error; its kind comes from the body alone.
-func (c *Client) eventError(data []byte, op string) *llm.Error {
-	info, ok := parseErrorBody(data)
-	if !ok {
-		return &llm.Error{Provider: c.name, Kind: llm.KindServer, Err: fmt.Errorf("%s: error event: %w", op, ErrMalformed)}
-	}
-	status := 0
-	if info.code >= 400 && info.code <= 599 {
-		status = info.code
-	}
-	return &llm.Error{
-		Provider:   c.name,
-		Status:     status,
-		Kind:       kindOf(0, info),
-		RetryAfter: info.retryDelay,
-		Message:    cleanMessage(info.message),
-		Err:        opError(op+": error event", info),
-	}
-}
-
-// transportError classifies a failure to exchange bytes with the upstream.
-// When ctx is done, its error is the cause whatever the transport said, so
-// a caller that went away is KindCanceled and a deadline KindTimeout.
-func (c *Client) transportError(ctx context.Context, op string, err error) *llm.Error {
-	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
-		err = fmt.Errorf("%w: %v", cerr, err)
-	}
-	return llm.TransportError(c.name, fmt.Errorf("%s: %w", op, err))
-}
-
-// malformed reports an upstream answer the client cannot read.
-func (c *Client) malformed(op string, err error) *llm.Error {
-	if err == nil {
-		return &llm.Error{Provider: c.name, Kind: llm.KindServer, Err: fmt.Errorf("%s: %w", op, ErrMalformed)}
-	}
-	return &llm.Error{Provider: c.name, Kind: llm.KindServer, Err: fmt.Errorf("%s: %w: %v", op, ErrMalformed, err)}
+	return out, ok
 }

@@ -5,11 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"strconv"
 
-	"github.com/edgeway/edgeway/edge/internal/wire"
 	"github.com/edgeway/edgeway/edge/llm"
 )
 
@@ -74,14 +72,14 @@ type chatStream struct {
 // read consumes an SSE body to its end. The stream has no terminator:
 // it is complete when a finishReason (or a prompt block) arrived.
 func (s *chatStream) read(ctx context.Context, body io.Reader, emit func(*llm.Chunk) error) (llm.Usage, error) {
-	sr := wire.NewSSEReader(body, int(s.c.maxBytes))
+	sr := s.c.up.SSE(body)
 	for {
 		_, data, err := sr.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return s.usage, s.readError(ctx, err)
+			return s.usage, s.c.up.StreamError(ctx, "chat", err)
 		}
 		data = bytes.TrimSpace(data)
 		if len(data) == 0 || string(data) == "[DONE]" {
@@ -100,7 +98,7 @@ func (s *chatStream) consumeJSON(b []byte, emit func(*llm.Chunk) error) (llm.Usa
 	if len(b) > 0 && b[0] == '[' {
 		var list []json.RawMessage
 		if err := json.Unmarshal(b, &list); err != nil {
-			return s.usage, s.c.malformed("chat", err)
+			return s.usage, s.c.up.Malformed("chat", err)
 		}
 		for _, raw := range list {
 			if err := s.consume(raw, emit); err != nil {
@@ -117,8 +115,7 @@ func (s *chatStream) consumeJSON(b []byte, emit func(*llm.Chunk) error) (llm.Usa
 // the finishing chunk.
 func (s *chatStream) end(emit func(*llm.Chunk) error) (llm.Usage, error) {
 	if !s.finished {
-		return s.usage, &llm.Error{Provider: s.c.name, Kind: llm.KindServer,
-			Err: fmt.Errorf("chat: %w: no finishReason", ErrStreamCut)}
+		return s.usage, s.c.up.StreamCut("chat", "no finishReason", nil)
 	}
 	if s.hasUsage && s.usage != s.sent {
 		s.chunk = llm.Chunk{ToolCalls: s.chunk.ToolCalls[:0], Usage: &s.usage, Model: s.model}
@@ -130,29 +127,15 @@ func (s *chatStream) end(emit func(*llm.Chunk) error) (llm.Usage, error) {
 	return s.usage, nil
 }
 
-func (s *chatStream) readError(ctx context.Context, err error) error {
-	switch {
-	case ctx.Err() != nil:
-		return s.c.transportError(ctx, "chat", err)
-	case errors.Is(err, wire.ErrEventTooLarge):
-		return s.c.malformed("chat", fmt.Errorf("one SSE event exceeds %d bytes", s.c.maxBytes))
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		// The connection closed mid-body: the server died or a proxy
-		// cut the stream.
-		return &llm.Error{Provider: s.c.name, Kind: llm.KindServer, Err: fmt.Errorf("chat: %w: %w", ErrStreamCut, err)}
-	}
-	return s.c.transportError(ctx, "chat", err)
-}
-
 // consume parses one GenerateContentResponse and emits a chunk when it
 // carries anything.
 func (s *chatStream) consume(data []byte, emit func(*llm.Chunk) error) error {
 	var w wireResponse
 	if err := json.Unmarshal(data, &w); err != nil {
-		return s.c.malformed("chat", err)
+		return s.c.up.Malformed("chat", err)
 	}
 	if len(w.Error) > 0 && string(w.Error) != "null" {
-		return s.c.eventError(data, "chat")
+		return s.c.up.EventError("chat", data)
 	}
 	c := &s.chunk
 	*c = llm.Chunk{ToolCalls: c.ToolCalls[:0]}
@@ -173,7 +156,7 @@ func (s *chatStream) consume(data []byte, emit func(*llm.Chunk) error) error {
 		}
 		if cand.Content != nil {
 			if err := s.parts(cand.Content.Parts); err != nil {
-				return s.c.malformed("chat", err)
+				return s.c.up.Malformed("chat", err)
 			}
 		}
 		if r := cand.FinishReason; r != "" && r != "FINISH_REASON_UNSPECIFIED" {

@@ -125,18 +125,18 @@ func TestStreamMapping(t *testing.T) {
 		{name: "call with id and null args",
 			body:       event(`{"candidates":[{"content":{"parts":[{"functionCall":{"id":"fc-9","name":"f","args":null}}]},"finishReason":"STOP"}]}`),
 			wantFinish: llm.FinishToolCalls, wantCalls: 1},
-		{name: "unspecified reason is not a finish", body: event(text) + finish("FINISH_REASON_UNSPECIFIED"), wantErr: ErrStreamCut, wantKind: llm.KindServer},
+		{name: "unspecified reason is not a finish", body: event(text) + finish("FINISH_REASON_UNSPECIFIED"), wantErr: llm.ErrStreamCut, wantKind: llm.KindServer},
 		{name: "other candidates ignored", body: event(`{"candidates":[{"content":{"parts":[{"text":"no"}]},"index":1,"finishReason":"STOP"},{"content":{"parts":[{"text":"yes"}]},"finishReason":"STOP"}]}`),
 			wantFinish: llm.FinishStop, wantText: "yes"},
 		{name: "keep-alives, comments and [DONE] tolerated", body: ": ping\r\n\r\ndata:\r\n\r\n" + finish("STOP") + "data: [DONE]\r\n\r\n",
 			wantFinish: llm.FinishStop, wantText: "x"},
 		{name: "LF framing", body: strings.ReplaceAll(finish("STOP"), "\r\n", "\n"), wantFinish: llm.FinishStop, wantText: "x"},
-		{name: "stream cut", body: string(readFixture(t, "stream_cut.sse")), wantErr: ErrStreamCut, wantKind: llm.KindServer},
-		{name: "empty stream", body: "", wantErr: ErrStreamCut, wantKind: llm.KindServer},
-		{name: "not JSON", body: event(`{"candidates":[`), wantErr: ErrMalformed, wantKind: llm.KindServer},
-		{name: "not an object", body: event(`42`), wantErr: ErrMalformed, wantKind: llm.KindServer},
-		{name: "function call without name", body: event(`{"candidates":[{"content":{"parts":[{"functionCall":{"args":{}}}]}}]}`), wantErr: ErrMalformed, wantKind: llm.KindServer},
-		{name: "function call args not JSON", body: event(`{"candidates":[{"content":{"parts":[{"functionCall":{"name":"f","args":"x"}}]}}]}`), wantFinish: "", wantErr: ErrStreamCut, wantKind: llm.KindServer, wantCalls: 1},
+		{name: "stream cut", body: string(readFixture(t, "stream_cut.sse")), wantErr: llm.ErrStreamCut, wantKind: llm.KindServer},
+		{name: "empty stream", body: "", wantErr: llm.ErrStreamCut, wantKind: llm.KindServer},
+		{name: "not JSON", body: event(`{"candidates":[`), wantErr: llm.ErrMalformed, wantKind: llm.KindServer},
+		{name: "not an object", body: event(`42`), wantErr: llm.ErrMalformed, wantKind: llm.KindServer},
+		{name: "function call without name", body: event(`{"candidates":[{"content":{"parts":[{"functionCall":{"args":{}}}]}}]}`), wantErr: llm.ErrMalformed, wantKind: llm.KindServer},
+		{name: "function call args not JSON", body: event(`{"candidates":[{"content":{"parts":[{"functionCall":{"name":"f","args":"x"}}]}}]}`), wantFinish: "", wantErr: llm.ErrStreamCut, wantKind: llm.KindServer, wantCalls: 1},
 		{name: "error event", body: string(readFixture(t, "stream_error_event.sse")), wantKind: llm.KindOverloaded},
 	}
 	for _, tt := range tests {
@@ -209,7 +209,7 @@ func TestStreamJSONAnswer(t *testing.T) {
 		})
 	}
 	s := chatStream{c: c}
-	if _, err := s.consumeJSON([]byte(`[{`), func(*llm.Chunk) error { return nil }); !errors.Is(err, ErrMalformed) {
+	if _, err := s.consumeJSON([]byte(`[{`), func(*llm.Chunk) error { return nil }); !errors.Is(err, llm.ErrMalformed) {
 		t.Errorf("bad array: %v", err)
 	}
 }

@@ -13,6 +13,17 @@ import (
 	"time"
 )
 
+// Errors an upstream client wraps inside the *Error it returns, the same
+// for every provider so callers test them once with errors.Is.
+var (
+	// ErrStreamCut: the answer ended (or the connection dropped) before the
+	// provider's end-of-stream marker arrived.
+	ErrStreamCut = errors.New("stream cut")
+	// ErrMalformed: the upstream sent JSON (or SSE) the client cannot read,
+	// or a body larger than the configured bound.
+	ErrMalformed = errors.New("malformed upstream response")
+)
+
 // Kind classifies an upstream failure. The router decides failover from it.
 type Kind uint8
 

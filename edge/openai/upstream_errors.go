@@ -2,44 +2,22 @@ package openai
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/upstream"
 )
 
-// Errors the client wraps inside the *llm.Error it returns; test with
+// ErrInsufficientQuota is wrapped inside the *llm.Error of a 429 that
+// says the account is out of credit, not that a burst hit a limit. The
+// Kind stays KindRateLimited, but waiting will not help; test with
 // errors.Is.
-var (
-	// ErrInsufficientQuota: the upstream answered 429 because the
-	// account is out of credit, not because of a burst. The Kind stays
-	// KindRateLimited, but waiting will not help.
-	ErrInsufficientQuota = errors.New("insufficient quota")
-	// ErrStreamCut: the stream ended (or the connection dropped) before
-	// [DONE] or a finish_reason arrived.
-	ErrStreamCut = errors.New("stream cut")
-	// ErrMalformed: the upstream sent JSON (or SSE) the client cannot
-	// read, or a body larger than the configured bound.
-	ErrMalformed = errors.New("malformed upstream response")
-)
-
-// MaxRetryAfter caps a retry delay an upstream asks for, so a hostile or
-// confused upstream cannot park requests.
-const MaxRetryAfter = 10 * time.Minute
-
-// maxErrorBody bounds how much of an error response is read.
-const maxErrorBody = 64 << 10
-
-// maxErrorMessage bounds the upstream message kept in an *llm.Error.
-const maxErrorMessage = 1024
+var ErrInsufficientQuota = errors.New("insufficient quota")
 
 // errorInfo is what an upstream error body says.
 type errorInfo struct {
@@ -174,96 +152,31 @@ func isQuota(info errorInfo) bool {
 	return info.code == "insufficient_quota" || info.typ == "insufficient_quota"
 }
 
-// cleanMessage bounds an upstream message and makes it valid UTF-8.
-func cleanMessage(s string) string {
-	s = strings.TrimSpace(strings.ToValidUTF8(s, "\uFFFD"))
-	if len(s) > maxErrorMessage {
-		cut := maxErrorMessage
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		s = s[:cut] + "…"
-	}
-	return s
-}
-
-// statusError turns a non-2xx upstream answer into an *llm.Error, reading
-// at most maxErrorBody bytes of its body.
-func (c *Client) statusError(resp *http.Response, op string) *llm.Error {
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	status := resp.StatusCode
+// parseError is the upstream.ErrorParser of OpenAI-compatible bodies. An
+// error event in a stream (status 0) takes its status from a numeric code
+// in the body, and shows no code: a stream's code repeats its type.
+func parseError(body []byte, status int, k llm.Kind) (upstream.ErrorInfo, bool) {
 	info, ok := parseErrorBody(body)
-	msg := info.message
-	if !ok {
-		// Proxies answer with HTML or plain text; a short plain answer
-		// is still worth showing.
-		if t := strings.TrimSpace(string(body)); t != "" && len(t) <= 512 && !strings.HasPrefix(t, "<") {
-			msg = t
-		}
+	out := upstream.ErrorInfo{Message: info.message}
+	if status == 0 && info.status >= 400 && info.status <= 599 {
+		out.Status = info.status
+		k = llm.KindForStatus(info.status)
 	}
-	if msg == "" {
-		msg = http.StatusText(status)
-	}
-	e := &llm.Error{
-		Provider:   c.name,
-		Status:     status,
-		Kind:       refineKind(llm.KindForStatus(status), info),
-		RetryAfter: retryAfter(resp.Header, status, time.Now()),
-		Message:    cleanMessage(msg),
-	}
+	out.Kind = refineKind(k, info)
 	switch {
 	case isQuota(info):
-		e.Err = fmt.Errorf("%s: %w", op, ErrInsufficientQuota)
-	case info.code != "":
-		e.Err = errors.New(op + ": " + cleanMessage(info.code))
-	default:
-		e.Err = errors.New(op)
+		out.Err = ErrInsufficientQuota
+	case status != 0:
+		out.Type = info.code
 	}
-	return e
+	return out, ok
 }
 
-// eventError turns an SSE error event into an *llm.Error. The HTTP status
-// was 200, so the kind comes from the body.
-func (c *Client) eventError(data []byte, op string) *llm.Error {
-	info, ok := parseErrorBody(data)
-	if !ok {
-		return &llm.Error{Provider: c.name, Kind: llm.KindServer, Err: fmt.Errorf("%s: error event: %w", op, ErrMalformed)}
-	}
-	k := llm.KindUnknown
-	status := 0
-	if info.status >= 400 && info.status <= 599 {
-		status = info.status
-		k = llm.KindForStatus(status)
-	}
-	e := &llm.Error{Provider: c.name, Status: status, Kind: refineKind(k, info), Message: cleanMessage(info.message)}
-	if isQuota(info) {
-		e.Err = fmt.Errorf("%s: error event: %w", op, ErrInsufficientQuota)
-	} else {
-		e.Err = errors.New(op + ": error event")
-	}
-	return e
-}
-
-// retryAfter reads the delay an upstream asks for: retry-after-ms (sent by
-// OpenAI and Azure), then Retry-After, then, on a 429, OpenAI's
-// x-ratelimit-reset-* durations ("1s", "6m0s", "20ms") for whichever limit
-// is exhausted. The result is capped at MaxRetryAfter.
-func retryAfter(h http.Header, status int, now time.Time) time.Duration {
-	if v := h.Get("retry-after-ms"); v != "" {
-		if ms, err := strconv.ParseFloat(v, 64); err == nil && ms > 0 && ms == ms {
-			if ms >= float64(MaxRetryAfter/time.Millisecond) {
-				return MaxRetryAfter
-			}
-			return time.Duration(ms * float64(time.Millisecond))
-		}
-	}
-	if d := llm.ParseRetryAfter(h.Get("Retry-After"), now, MaxRetryAfter); d > 0 {
-		return d
-	}
-	if status != http.StatusTooManyRequests {
-		return 0
-	}
-	reqs, toks := resetDelay(h.Get("x-ratelimit-reset-requests")), resetDelay(h.Get("x-ratelimit-reset-tokens"))
+// resetDelay reads OpenAI's x-ratelimit-reset-* durations ("1s", "6m0s",
+// "20ms") for whichever limit is exhausted, the longer when neither or
+// both say so.
+func resetDelay(h http.Header, _ time.Time) time.Duration {
+	reqs, toks := parseReset(h.Get("x-ratelimit-reset-requests")), parseReset(h.Get("x-ratelimit-reset-tokens"))
 	reqsOut := h.Get("x-ratelimit-remaining-requests") == "0"
 	toksOut := h.Get("x-ratelimit-remaining-tokens") == "0"
 	switch {
@@ -275,9 +188,9 @@ func retryAfter(h http.Header, status int, now time.Time) time.Duration {
 	return max(reqs, toks)
 }
 
-// resetDelay parses an x-ratelimit-reset value: a Go-style duration, or
+// parseReset parses an x-ratelimit-reset value: a Go-style duration, or
 // bare seconds as some compatible servers send.
-func resetDelay(v string) time.Duration {
+func parseReset(v string) time.Duration {
 	if v == "" {
 		return 0
 	}
@@ -287,31 +200,13 @@ func resetDelay(v string) time.Duration {
 		if err != nil || secs != secs {
 			return 0
 		}
-		if secs >= MaxRetryAfter.Seconds() {
-			return MaxRetryAfter
+		if secs >= upstream.MaxRetryAfter.Seconds() {
+			return upstream.MaxRetryAfter
 		}
 		d = time.Duration(secs * float64(time.Second))
 	}
 	if d <= 0 {
 		return 0
 	}
-	return min(d, MaxRetryAfter)
-}
-
-// transportError classifies a failure to exchange bytes with the upstream.
-// When ctx is done, its error is the cause whatever the transport said, so
-// a caller that went away is KindCanceled and a deadline KindTimeout.
-func (c *Client) transportError(ctx context.Context, op string, err error) *llm.Error {
-	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
-		err = fmt.Errorf("%w: %v", cerr, err)
-	}
-	return llm.TransportError(c.name, fmt.Errorf("%s: %w", op, err))
-}
-
-// malformed reports an upstream answer the client cannot read.
-func (c *Client) malformed(op string, err error) *llm.Error {
-	if err == nil {
-		return &llm.Error{Provider: c.name, Kind: llm.KindServer, Err: fmt.Errorf("%s: %w", op, ErrMalformed)}
-	}
-	return &llm.Error{Provider: c.name, Kind: llm.KindServer, Err: fmt.Errorf("%s: %w: %v", op, ErrMalformed, err)}
+	return min(d, upstream.MaxRetryAfter)
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 
 	"github.com/edgeway/edgeway/edge/internal/wire"
@@ -35,14 +34,14 @@ type chatStream struct {
 
 // read consumes an SSE body until [DONE] or its end.
 func (s *chatStream) read(ctx context.Context, body io.Reader, emit func(*llm.Chunk) error) (llm.Usage, error) {
-	sr := wire.NewSSEReader(body, int(s.c.maxBytes))
+	sr := s.c.up.SSE(body)
 	for {
 		event, data, err := sr.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return s.usage, s.readError(ctx, err)
+			return s.usage, s.c.up.StreamError(ctx, "chat", err)
 		}
 		if len(data) == 0 {
 			continue
@@ -51,31 +50,16 @@ func (s *chatStream) read(ctx context.Context, body io.Reader, emit func(*llm.Ch
 			return s.usage, nil
 		}
 		if string(event) == "error" {
-			return s.usage, s.c.eventError(data, "chat")
+			return s.usage, s.c.up.EventError("chat", data)
 		}
 		if err := s.consume(data, emit); err != nil {
 			return s.usage, err
 		}
 	}
 	if !s.finished {
-		return s.usage, &llm.Error{Provider: s.c.name, Kind: llm.KindServer,
-			Err: fmt.Errorf("chat: %w: no [DONE] and no finish_reason", ErrStreamCut)}
+		return s.usage, s.c.up.StreamCut("chat", "no [DONE] and no finish_reason", nil)
 	}
 	return s.usage, nil
-}
-
-func (s *chatStream) readError(ctx context.Context, err error) error {
-	switch {
-	case ctx.Err() != nil:
-		return s.c.transportError(ctx, "chat", err)
-	case errors.Is(err, wire.ErrEventTooLarge):
-		return s.c.malformed("chat", fmt.Errorf("one SSE event exceeds %d bytes", s.c.maxBytes))
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		// The connection closed mid-body: the server died or a proxy
-		// cut the stream.
-		return &llm.Error{Provider: s.c.name, Kind: llm.KindServer, Err: fmt.Errorf("chat: %w: %w", ErrStreamCut, err)}
-	}
-	return s.c.transportError(ctx, "chat", err)
 }
 
 // consume parses one chunk (or a whole completion) and emits it when it
@@ -87,14 +71,14 @@ func (s *chatStream) consume(data []byte, emit func(*llm.Chunk) error) error {
 	r := &s.r
 	r.Reset(data)
 	if r.Peek() != '{' {
-		return s.c.malformed("chat", errors.New("chunk is not a JSON object"))
+		return s.c.up.Malformed("chat", errors.New("chunk is not a JSON object"))
 	}
 	r.OpenObject()
 	var n int
 	for {
 		key, more, err := r.ObjNext(&n)
 		if err != nil {
-			return s.c.malformed("chat", err)
+			return s.c.up.Malformed("chat", err)
 		}
 		if !more {
 			break
@@ -105,7 +89,7 @@ func (s *chatStream) consume(data []byte, emit func(*llm.Chunk) error) error {
 				err = r.Literal("null")
 				break
 			}
-			return s.c.eventError(data, "chat")
+			return s.c.up.EventError("chat", data)
 		case "model":
 			err = s.modelName()
 		case "choices":
@@ -116,11 +100,11 @@ func (s *chatStream) consume(data []byte, emit func(*llm.Chunk) error) error {
 			err = r.Skip()
 		}
 		if err != nil {
-			return s.c.malformed("chat", err)
+			return s.c.up.Malformed("chat", err)
 		}
 	}
 	if err := r.End(); err != nil {
-		return s.c.malformed("chat", err)
+		return s.c.up.Malformed("chat", err)
 	}
 	if c.Role == "" && c.Text == "" && c.Reasoning == "" && len(c.ToolCalls) == 0 && c.FinishReason == "" && c.Usage == nil {
 		return nil

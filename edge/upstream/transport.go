@@ -1,18 +1,3 @@
-// Package upstream is the HTTP/1.1 transport edgeway's provider clients use
-// to reach their upstreams. It implements http.RoundTripper on fasthttp's
-// connection pool and wire code, and does every read and write in the
-// caller's goroutine.
-//
-// net/http's Transport hands each request to two goroutines per connection
-// (a reader and a writer). On a quiet 2-core board those handoffs, each a
-// wake-up of a parked thread, cost more latency than the proxying itself
-// (measured: ~230 µs added at one connection, against ~40 µs for a plain
-// fasthttp proxy). Here a request costs no goroutine at all; cancellation,
-// which fasthttp's own client lacks, comes from context.AfterFunc setting a
-// past deadline on the request's connection, which aborts a blocked read or
-// write at once. Clients keep net/http's types, so a provider's code does
-// not change, and requests that must go through an HTTP proxy (the
-// HTTP(S)_PROXY environment) are handed to net/http, which does that right.
 package upstream
 
 import (

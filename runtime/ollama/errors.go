@@ -6,9 +6,9 @@ import (
 	"net/http"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/upstream"
 )
 
 // Errors for requests Ollama cannot take, returned inside an *llm.Error of
@@ -44,31 +44,20 @@ func (p *Provider) statusError(status int, h http.Header, body []byte) *llm.Erro
 // streamError turns an {"error":"..."} line inside a successful stream (a
 // runner that failed mid-generation) into an *llm.Error.
 func (p *Provider) streamError(msg string) *llm.Error {
-	msg = bound(msg)
+	msg = upstream.CleanMessage(msg)
 	return &llm.Error{Provider: p.name, Kind: classify(0, msg), Message: msg}
 }
 
-// errorMessage extracts the message of an error body, bounded.
+// errorMessage extracts the message of an error body, cleaned as every
+// provider's is (bounded, credentials redacted).
 func errorMessage(body []byte) string {
 	var e struct {
 		Error string `json:"error"`
 	}
 	if json.Unmarshal(body, &e) == nil && e.Error != "" {
-		return bound(e.Error)
+		return upstream.CleanMessage(e.Error)
 	}
-	return bound(strings.TrimSpace(string(body)))
-}
-
-// bound cuts s to maxMessageBytes without splitting a UTF-8 sequence.
-func bound(s string) string {
-	if len(s) <= maxMessageBytes {
-		return s
-	}
-	s = s[:maxMessageBytes]
-	for len(s) > 0 && !utf8.ValidString(s) {
-		s = s[:len(s)-1]
-	}
-	return s + "…"
+	return upstream.CleanMessage(string(body))
 }
 
 // classify maps an Ollama status and message to a Kind. status is 0 for an

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/upstream"
 )
 
 func TestErrorMapping(t *testing.T) {
@@ -121,10 +122,10 @@ func TestClassify(t *testing.T) {
 }
 
 func TestErrorMessageBounded(t *testing.T) {
-	long := strings.Repeat("é", maxMessageBytes) // 2 bytes each
+	long := strings.Repeat("é", upstream.MaxErrorMessage) // 2 bytes each
 	for _, body := range []string{`{"error":"` + long + `"}`, long} {
 		msg := errorMessage([]byte(body))
-		if len(msg) > maxMessageBytes+len("…") {
+		if len(msg) > upstream.MaxErrorMessage+len("…") {
 			t.Errorf("message of %d bytes kept", len(msg))
 		}
 		if !strings.HasSuffix(msg, "é…") {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -35,8 +34,6 @@ const (
 	maxBodyBytes = 64 << 20
 	// maxErrorBodyBytes bounds how much of an error response is read.
 	maxErrorBodyBytes = 64 << 10
-	// maxMessageBytes bounds the upstream message kept in an *llm.Error.
-	maxMessageBytes = 1 << 10
 	// maxRetryAfter caps a Retry-After hint.
 	maxRetryAfter = time.Minute
 	// maxIdleConns bounds connections to one Ollama; the router caps the
@@ -249,12 +246,8 @@ func (p *Provider) doJSON(ctx context.Context, op, method, url string, in, out a
 	return nil
 }
 
-// transportError classifies a failure to talk to Ollama. The context's own
-// error wins when it is done, so a cancelled caller reads as cancelled even
-// if the transport reported it as a closed connection.
+// transportError classifies a failure to talk to Ollama (see
+// upstream.TransportError).
 func (p *Provider) transportError(ctx context.Context, op string, err error) *llm.Error {
-	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
-		err = fmt.Errorf("%w (%w)", cerr, err)
-	}
-	return llm.TransportError(p.name, fmt.Errorf("%s: %w", op, err))
+	return upstream.TransportError(ctx, p.name, op, err)
 }

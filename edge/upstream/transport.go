@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/edgeway/edgeway/edge/internal/netpeek"
 )
 
 // Defaults for zero Options.
@@ -268,13 +270,21 @@ func readRequestBody(req *http.Request) ([]byte, error) {
 	return b, nil
 }
 
+// idle reports whether a pooled connection is still open and quiet: an
+// upstream that closed it while idle has left an EOF (or RST) to read, and
+// bytes nobody asked for mean the stream is out of step.
+func idle(conn net.Conn) bool {
+	st, _ := netpeek.Now(conn)
+	return st == netpeek.Quiet
+}
+
 func (t *Transport) roundTrip(ctx context.Context, hc *fasthttp.HostClient, req *http.Request, reqBody []byte) (*http.Response, error) {
 	cc, err := hc.AcquireConn(0, false)
 	// A pooled connection the upstream closed while idle is dropped before
 	// use, so the request is never sent into a dead one (and never twice).
 	// Every reuse is checked, however short the idle: an upstream may close
 	// a connection right after an answer (one non-blocking peek, ~1 µs).
-	for i := 0; err == nil && i < maxStaleConns && !cc.LastUseTime().IsZero() && !alive(cc.Conn()); i++ {
+	for i := 0; err == nil && i < maxStaleConns && !cc.LastUseTime().IsZero() && !idle(cc.Conn()); i++ {
 		hc.CloseConn(cc)
 		cc, err = hc.AcquireConn(0, false)
 	}

@@ -89,7 +89,6 @@ type Options struct {
 type Server struct {
 	frame
 	opt    Options
-	url    string
 	seq    atomic.Uint64
 	embeds atomic.Int64
 }
@@ -102,6 +101,11 @@ type epoch struct {
 	s *Server
 }
 
+func (s *Server) handle(fe *fakeupstream.Epoch, w http.ResponseWriter, r *http.Request) {
+	e := epoch{fe, s}
+	e.ServeHTTP(w, r)
+}
+
 // New starts a fake on Options.Addr (127.0.0.1:0 by default).
 func New(o Options) (*Server, error) {
 	if err := normalize(&o); err != nil {
@@ -110,15 +114,11 @@ func New(o Options) (*Server, error) {
 	s := &Server{opt: o}
 	err := fakeupstream.Start(&s.frame, fakeupstream.Config{
 		Name: "geminitest", Addr: o.Addr, ChunkDelay: o.ChunkDelay,
-		Serve: fakeupstream.HTTP(func(fe *fakeupstream.Epoch, w http.ResponseWriter, r *http.Request) {
-			e := epoch{fe, s}
-			e.ServeHTTP(w, r)
-		}),
+		Serve: fakeupstream.HTTP(s.handle),
 	})
 	if err != nil {
 		return nil, err
 	}
-	s.url = "http://" + s.Addr() + "/v1beta"
 	return s, nil
 }
 
@@ -126,8 +126,7 @@ func New(o Options) (*Server, error) {
 // t.Cleanup.
 func NewT(t testing.TB, o Options) *Server {
 	t.Helper()
-	s, err := New(o)
-	return fakeupstream.Must(t, s, err)
+	return fakeupstream.NewT(t, New, o)
 }
 
 func normalize(o *Options) error {
@@ -159,7 +158,7 @@ func normalize(o *Options) error {
 }
 
 // URL returns the base URL clients use, "http://127.0.0.1:PORT/v1beta".
-func (s *Server) URL() string { return s.url }
+func (s *Server) URL() string { return "http://" + s.Addr() + "/v1beta" }
 
 // EmbedRequests returns how many embedContent and batchEmbedContents
 // requests arrived.

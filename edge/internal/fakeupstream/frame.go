@@ -101,10 +101,11 @@ func Start[M ~int](f *Frame[M], c Config) error {
 	return nil
 }
 
-// Must is what a fake's NewT does with New's results: it fails tb on err
-// and closes s when the test ends.
-func Must[S interface{ Close() error }](tb testing.TB, s S, err error) S {
+// NewT is a fake's NewT: it starts a server with newServer(o), fails tb
+// on error and closes the server when the test ends.
+func NewT[S interface{ Close() error }, O any](tb testing.TB, newServer func(O) (S, error), o O) S {
 	tb.Helper()
+	s, err := newServer(o)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -84,7 +84,6 @@ type Options struct {
 type Server struct {
 	frame
 	opt  Options
-	url  string
 	seed uint64 // random per server so ids differ between servers
 	wire *precomputed
 	seq  atomic.Uint64
@@ -116,7 +115,6 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.url = "http://" + s.Addr() + "/v1"
 	return s, nil
 }
 
@@ -124,8 +122,7 @@ func New(o Options) (*Server, error) {
 // t.Cleanup.
 func NewT(t testing.TB, o Options) *Server {
 	t.Helper()
-	s, err := New(o)
-	return fakeupstream.Must(t, s, err)
+	return fakeupstream.NewT(t, New, o)
 }
 
 func normalize(o *Options) error {
@@ -152,4 +149,4 @@ func normalize(o *Options) error {
 }
 
 // URL returns the base URL clients use, "http://127.0.0.1:PORT/v1".
-func (s *Server) URL() string { return s.url }
+func (s *Server) URL() string { return "http://" + s.Addr() + "/v1" }

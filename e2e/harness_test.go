@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -52,29 +54,63 @@ func edgewayBin(t *testing.T) string {
 // gateway is a running edgeway process.
 type gateway struct {
 	URL string // http://127.0.0.1:port
-	out *bytes.Buffer
+	out *output
 	cmd *exec.Cmd
 }
 
+// output collects a child's stdout and stderr, which its two copying
+// goroutines write while the test reads; it reports the address the child
+// says it listens on.
+type output struct {
+	mu   sync.Mutex
+	b    bytes.Buffer
+	addr chan string // receives the listening address once
+	sent bool
+}
+
+// listening matches edgeway's "edgeway <version> listening on http://ADDR".
+var listening = regexp.MustCompile(`(?m)^edgeway \S+ listening on http://(\S+)`)
+
+func newOutput() *output { return &output{addr: make(chan string, 1)} }
+
+func (o *output) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	n, err := o.b.Write(p)
+	if !o.sent {
+		if m := listening.FindSubmatch(o.b.Bytes()); m != nil {
+			o.sent = true
+			o.addr <- string(m[1])
+		}
+	}
+	return n, err
+}
+
+func (o *output) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.String()
+}
+
 // startEdgeway writes cfg (YAML without listen/data_dir) and starts the
-// binary on a free port, waiting for /healthz. It is stopped at cleanup.
+// binary on a port it binds itself (listen 127.0.0.1:0; it prints the
+// address), waiting for /healthz. It is stopped at cleanup.
 func startEdgeway(t *testing.T, cfg string) *gateway {
 	t.Helper()
 	dir := t.TempDir()
-	addr := freeAddr(t)
 	path := filepath.Join(dir, "edgeway.yaml")
-	full := "listen: " + addr + "\ndata_dir: " + filepath.Join(dir, "data") + "\n" + cfg
+	full := "listen: 127.0.0.1:0\ndata_dir: " + filepath.Join(dir, "data") + "\n" + cfg
 	if err := os.WriteFile(path, []byte(full), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out := &bytes.Buffer{}
+	out := newOutput()
 	cmd := exec.Command(edgewayBin(t), "serve", "--config", path)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Env = append(os.Environ(), "E2E_CLOUD_KEY=sk-e2e")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	g := &gateway{URL: "http://" + addr, out: out, cmd: cmd}
+	g := &gateway{out: out, cmd: cmd}
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
 	t.Cleanup(func() {
@@ -90,40 +126,48 @@ func startEdgeway(t *testing.T, cfg string) *gateway {
 			t.Logf("edgeway output:\n%s", out.String())
 		}
 	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get(g.URL + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return g
-			}
-		}
+	select {
+	case addr := <-out.addr:
+		g.URL = "http://" + addr
+	case <-done:
+		t.Fatalf("edgeway exited:\n%s", out.String())
+	case <-time.After(20 * time.Second):
+		t.Fatalf("edgeway did not say where it listens after 20s:\n%s", out.String())
+	}
+	checkForT(t, func() bool {
 		select {
 		case <-done:
 			t.Fatalf("edgeway exited:\n%s", out.String())
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("edgeway not healthy after 20s:\n%s", out.String())
+		resp, err := http.Get(g.URL + "/healthz")
+		if err != nil {
+			return false
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	return g
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// closedURL is an http URL on 127.0.0.1 where nothing listens.
+// closedURL is an http URL on 127.0.0.1 that refuses connections until the
+// test ends: its port is held by a socket bound but never listening, so no
+// other process can take it meanwhile.
 func closedURL(t *testing.T, path string) string {
-	return "http://" + freeAddr(t) + path
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatalf("socket: %v", err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatalf("bind: %v", err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatalf("getsockname: %v", err)
+	}
+	return "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*syscall.SockaddrInet4).Port)) + path
 }
 
 func contains(s string, subs ...string) bool {

@@ -71,18 +71,6 @@ func flush(t testing.TB, c *Cache) {
 	}
 }
 
-// checkFor polls cond until it holds or timeout passes.
-func checkFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func ptr[T any](v T) *T { return &v }
 
 func textMsg(role llm.Role, text string) llm.Message {

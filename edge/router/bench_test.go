@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgeway/edgeway/edge/internal/testkit"
 	"github.com/edgeway/edgeway/edge/llm"
 )
 
@@ -79,7 +80,7 @@ func BenchmarkOfflineFailFast(b *testing.B) {
 	}{{"dial", 1 << 30}, {"breaker", 0}} {
 		b.Run(bc.name, func(b *testing.B) {
 			r := newTestRouter(b, []Upstream{
-				{Name: "ollama", Type: "ollama", Provider: refused{addr: closedPort(b)}, Local: true},
+				{Name: "ollama", Type: "ollama", Provider: refused{addr: testkit.RefusedAddr(b)}, Local: true},
 				{Name: "openai", Type: "openai", Provider: hit{}},
 				{Name: "anthropic", Type: "anthropic", Provider: hit{}},
 			}, map[string][]string{"chat": {"openai/gpt-4o-mini", "ollama/llama3.2:1b", "anthropic/claude-3-5-haiku"}},

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgeway/edgeway/edge/internal/testkit"
 	"github.com/edgeway/edgeway/edge/llm"
 )
 
@@ -219,7 +220,7 @@ func TestHalfOpenSingleTrial(t *testing.T) {
 		}
 		trial <- summary(st.Attempts)
 	}()
-	checkFor(t, 5*time.Second, time.Millisecond, func() error {
+	testkit.Eventually(t, "the half-open trial in flight", func() error {
 		if local.cur.Load() != 1 {
 			return errors.New("trial not in flight yet")
 		}

@@ -181,18 +181,6 @@ func (p refused) Chat(ctx context.Context, req *llm.ChatRequest, emit func(*llm.
 	return llm.Usage{}, llm.Errorf("ollama", llm.KindServer, "unexpectedly connected")
 }
 
-// closedPort returns a loopback address nothing listens on.
-func closedPort(tb testing.TB) string {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 // clock is a settable time source.
 type clock struct {
 	mu sync.Mutex
@@ -211,23 +199,6 @@ func (c *clock) Add(d time.Duration) {
 	c.mu.Lock()
 	c.t = c.t.Add(d)
 	c.mu.Unlock()
-}
-
-// checkFor calls f until it returns nil or total passes, waiting between
-// calls, and fails the test with f's last error.
-func checkFor(tb testing.TB, total, wait time.Duration, f func() error) {
-	tb.Helper()
-	deadline := time.Now().Add(total)
-	var err error
-	for {
-		if err = f(); err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("condition not met after %v: %v", total, err)
-		}
-		time.Sleep(wait)
-	}
 }
 
 // newTestRouter builds a router over ups with quick test defaults; the

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgeway/edgeway/edge/internal/testkit"
 	"github.com/edgeway/edgeway/edge/llm"
 )
 
@@ -35,7 +36,7 @@ func TestProbeOfflineAndBack(t *testing.T) {
 		c.ProbeTimeout = 100 * time.Millisecond
 	})
 	r.Start(context.Background())
-	checkFor(t, 5*time.Second, time.Millisecond, onlineIs(r, "openai", false))
+	testkit.Eventually(t, "openai marked offline", onlineIs(r, "openai", false))
 
 	var st Status
 	start := time.Now()
@@ -59,7 +60,7 @@ func TestProbeOfflineAndBack(t *testing.T) {
 	}
 
 	cloud.setPing(nil)
-	checkFor(t, 5*time.Second, time.Millisecond, onlineIs(r, "openai", true))
+	testkit.Eventually(t, "openai marked online again", onlineIs(r, "openai", true))
 	if _, err := collect(context.Background(), r, "openai/gpt-4o", nil); err != nil {
 		t.Fatalf("after coming back: %v", err)
 	}
@@ -95,7 +96,7 @@ func TestPassiveOffline(t *testing.T) {
 			})
 			if tc.start {
 				r.Start(context.Background())
-				checkFor(t, 5*time.Second, time.Millisecond, func() error {
+				testkit.Eventually(t, "a first probe", func() error {
 					if cloud.pings.Load() == 0 {
 						return errors.New("no probe yet")
 					}
@@ -133,7 +134,7 @@ func TestProbeAnsweredErrorIsOnline(t *testing.T) {
 	r := newTestRouter(t, []Upstream{{Name: "openai", Type: "openai", Provider: cloud}}, nil,
 		func(c *Config) { c.ProbeInterval = 5 * time.Millisecond })
 	r.Start(context.Background())
-	checkFor(t, 5*time.Second, time.Millisecond, func() error {
+	testkit.Eventually(t, "three probes", func() error {
 		if cloud.pings.Load() < 3 {
 			return errors.New("waiting for probes")
 		}
@@ -157,7 +158,7 @@ func TestLocalModelRefresh(t *testing.T) {
 		t.Fatalf("before the list is known a bare name goes to the local runtime: %v", err)
 	}
 	r.Start(context.Background())
-	checkFor(t, 5*time.Second, time.Millisecond, func() error {
+	testkit.Eventually(t, "the ollama model list", func() error {
 		if r.byName["ollama"].models.Load() == nil {
 			return errors.New("no model list yet")
 		}
@@ -177,7 +178,7 @@ func TestStartCloseStopsProbes(t *testing.T) {
 		func(c *Config) { c.ProbeInterval = time.Millisecond })
 	r.Start(context.Background())
 	r.Start(context.Background()) // no second set of probes
-	checkFor(t, 5*time.Second, time.Millisecond, func() error {
+	testkit.Eventually(t, "three probes", func() error {
 		if cloud.pings.Load() < 3 {
 			return errors.New("waiting for probes")
 		}
@@ -188,7 +189,14 @@ func TestStartCloseStopsProbes(t *testing.T) {
 	if r.byName["openai"].probed.Load() {
 		t.Error("still marked probed after Close")
 	}
-	time.Sleep(20 * time.Millisecond) // nothing may ping after Close returned
+	// Nothing may ping after Close returned. A witness router probing at
+	// the same interval shows that probe ticks went by meanwhile.
+	witness := newFake("openai")
+	w := newTestRouter(t, []Upstream{{Name: "openai", Type: "openai", Provider: witness}}, nil,
+		func(c *Config) { c.ProbeInterval = time.Millisecond })
+	w.Start(context.Background())
+	defer w.Close()
+	testkit.Until(t, "the witness probed three times", func() bool { return witness.pings.Load() >= 3 })
 	if cloud.pings.Load() != n {
 		t.Error("probe ran after Close")
 	}

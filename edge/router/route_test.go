@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/edgeway/edgeway/edge/config"
+	"github.com/edgeway/edgeway/edge/internal/testkit"
 	"github.com/edgeway/edgeway/edge/llm"
 )
 
@@ -776,7 +777,7 @@ func TestBusyOnlyCandidateQueues(t *testing.T) {
 		_, err := r.Route(ctx1, &llm.ChatRequest{Model: "chat", Stream: true}, nil, func(*llm.Chunk) error { return nil })
 		first <- err
 	}()
-	checkFor(t, time.Second, 5*time.Millisecond, func() error {
+	testkit.Eventually(t, "the first request in flight", func() error {
 		if local.cur.Load() != 1 {
 			return errors.New("first request not in flight yet")
 		}
@@ -817,7 +818,7 @@ func TestEmbedNowDoesNotQueue(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go r.Route(ctx, &llm.ChatRequest{Model: "chat", Stream: true}, nil, func(*llm.Chunk) error { return nil })
-	checkFor(t, time.Second, 5*time.Millisecond, func() error {
+	testkit.Eventually(t, "the chat in flight", func() error {
 		if local.cur.Load() != 1 {
 			return errors.New("chat not in flight yet")
 		}

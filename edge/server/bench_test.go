@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"net"
 	"path/filepath"
 	"testing"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/edgeway/edgeway/edge/cache"
+	"github.com/edgeway/edgeway/edge/internal/testkit"
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/openai"
 	"github.com/edgeway/edgeway/edge/openai/openaitest"
@@ -42,10 +42,7 @@ func benchGateway(b *testing.B, opts ...func(*Options)) string {
 		f(&o)
 	}
 	s := New(o)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
+	ln := testkit.Listen(b)
 	go s.Serve(ln)
 	b.Cleanup(func() { s.Shutdown(context.Background()) })
 	return ln.Addr().String()

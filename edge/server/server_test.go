@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgeway/edgeway/edge/internal/testkit"
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/router"
 )
@@ -69,10 +70,7 @@ func startServer(t *testing.T, r Router, o Options) string {
 	t.Helper()
 	o.Router = r
 	s := New(o)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testkit.Listen(t)
 	go s.Serve(ln)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -369,7 +367,7 @@ func TestClientDisconnectCancelsUpstream(t *testing.T) {
 				}
 			}
 			conn.Close()
-			checkFor(t, 5*time.Second, func() bool { return f.canceled.Load() == 1 })
+			testkit.Until(t, "the upstream call canceled", func() bool { return f.canceled.Load() == 1 })
 		})
 	}
 }
@@ -432,17 +430,5 @@ func TestConcurrentRequests(t *testing.T) {
 	close(errs)
 	for e := range errs {
 		t.Error(e)
-	}
-}
-
-// checkFor polls cond until it holds or d passes.
-func checkFor(t *testing.T, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in time")
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }

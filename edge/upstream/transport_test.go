@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/edgeway/edgeway/edge/internal/testkit"
 )
 
 func newClient(t *Transport) *http.Client { return &http.Client{Transport: t} }
@@ -167,12 +169,9 @@ func TestEarlyCloseDropsConnection(t *testing.T) {
 func TestDropsStaleIdleConnection(t *testing.T) {
 	// A raw server that answers one request per connection and then closes
 	// it without saying so, like an upstream whose idle timeout is short.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	ln := testkit.Listen(t)
 	var served atomic.Int64
+	closed := make(chan struct{}, 8) // one per connection the server closed
 	go func() {
 		for {
 			conn, err := ln.Accept()
@@ -180,7 +179,10 @@ func TestDropsStaleIdleConnection(t *testing.T) {
 				return
 			}
 			go func() {
-				defer conn.Close()
+				defer func() {
+					conn.Close()
+					closed <- struct{}{}
+				}()
 				br := bufio.NewReader(conn)
 				req, err := http.ReadRequest(br)
 				if err != nil {
@@ -198,7 +200,13 @@ func TestDropsStaleIdleConnection(t *testing.T) {
 		if err != nil || body != "ok" {
 			t.Fatalf("request %d: %v %q", i, err, body)
 		}
-		time.Sleep(20 * time.Millisecond) // let the close land
+		// The next request must find the pooled connection already closed
+		// by the server (on loopback the FIN has landed when Close returns).
+		select {
+		case <-closed:
+		case <-time.After(testkit.Patience):
+			t.Fatalf("request %d: the server did not close its connection", i)
+		}
 	}
 	if served.Load() != 3 {
 		t.Errorf("served %d", served.Load())
@@ -206,9 +214,7 @@ func TestDropsStaleIdleConnection(t *testing.T) {
 }
 
 func TestRefused(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := testkit.RefusedAddr(t)
 	c := newClient(New(Options{}))
 	_, _, err := get(t, c, context.Background(), "GET", "http://"+addr+"/", "")
 	if !errors.Is(err, syscall.ECONNREFUSED) {

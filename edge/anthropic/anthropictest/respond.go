@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/edgeway/edgeway/edge/internal/fakeupstream"
 )
 
 // Anthropic's error messages, as the real API words them.
@@ -27,12 +29,6 @@ const (
 // ServeHTTP serves one request of the epoch.
 func (e *epoch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s := e.s
-	s.active.Add(1)
-	defer s.active.Add(-1)
-	if s.closing.Load() {
-		drop(w)
-		return
-	}
 	h := w.Header()
 	h.Set("Request-Id", newRequestID())
 	path := strings.TrimSuffix(r.URL.Path, "/")
@@ -86,34 +82,11 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// drop closes the connection without (the rest of) a response.
-func drop(w http.ResponseWriter) {
-	c, _, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		return
-	}
-	_ = c.Close()
-}
-
-// readBody reads a whole body of at most MaxBodyBytes.
-func readBody(r *http.Request) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > MaxBodyBytes {
-		return nil, errTooLarge
-	}
-	return b, nil
-}
-
-var errTooLarge = errors.New("too large")
-
 // messages serves POST /v1/messages and, with count, count_tokens.
 func (e *epoch) messages(w http.ResponseWriter, r *http.Request, count bool) {
 	s := e.s
-	body, err := readBody(r)
-	if errors.Is(err, errTooLarge) {
+	body, err := fakeupstream.ReadBody(r.Body, nil, r.ContentLength, MaxBodyBytes)
+	if errors.Is(err, fakeupstream.ErrTooLarge) {
 		writeError(w, http.StatusRequestEntityTooLarge, "request_too_large", msgTooLarge)
 		return
 	}
@@ -126,13 +99,13 @@ func (e *epoch) messages(w http.ResponseWriter, r *http.Request, count bool) {
 	if !s.authorize(w, r) {
 		return
 	}
-	mode := s.takeMode()
-	if s.opt.Latency > 0 && mode != Refuse && mode != Stall && !e.wait(r, s.opt.Latency) {
+	mode := fakeupstream.Take(&s.frame)
+	if s.opt.Latency > 0 && mode != Refuse && mode != Stall && !e.Wait(r.Context().Done(), s.opt.Latency) {
 		return
 	}
 	switch mode {
 	case Refuse:
-		drop(w)
+		fakeupstream.Drop(w)
 		return
 	case Error500:
 		writeError(w, http.StatusInternalServerError, "api_error", msgAPIError)
@@ -151,15 +124,8 @@ func (e *epoch) messages(w http.ResponseWriter, r *http.Request, count bool) {
 		writeError(w, http.StatusBadRequest, "invalid_request_error", msgPromptLong)
 		return
 	case Stall:
-		t := time.NewTimer(StallLimit)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-e.done:
-		case <-r.Context().Done():
-			e.abort()
-		}
-		drop(w)
+		e.Stall(r.Context().Done())
+		fakeupstream.Drop(w)
 		return
 	}
 	var req messagesRequest
@@ -253,7 +219,7 @@ func (s *Server) answer(req *messagesRequest) *answer {
 		if n == 0 {
 			n = defaultToolChunks
 		}
-		a.pieces = splitEven(tu.Input, n)
+		a.pieces = fakeupstream.SplitEven(tu.Input, n)
 		return a
 	}
 	reply := s.opt.Reply
@@ -263,9 +229,9 @@ func (s *Server) answer(req *messagesRequest) *answer {
 		}
 	}
 	if s.opt.Chunks > 0 {
-		a.pieces = splitEven(reply, s.opt.Chunks)
+		a.pieces = fakeupstream.SplitEven(reply, s.opt.Chunks)
 	} else {
-		a.pieces = splitWords(reply)
+		a.pieces = fakeupstream.SplitWords(reply)
 	}
 	if req.MaxTokens != nil && *req.MaxTokens < len(a.pieces) {
 		a.pieces, a.stopReason, a.stopSequence = a.pieces[:*req.MaxTokens], "max_tokens", ""
@@ -312,13 +278,8 @@ func (e *epoch) whole(w http.ResponseWriter, a *answer, mode Mode) {
 	case MalformedJSON:
 		writeJSON(w, body[:len(body)/3])
 	case CutMidStream:
-		h := w.Header()
-		h.Set("Content-Type", "application/json")
-		h.Set("Content-Length", strconv.Itoa(len(body)))
-		w.WriteHeader(http.StatusOK)
-		_, _ = io.WriteString(w, body[:len(body)/2])
-		_ = http.NewResponseController(w).Flush()
-		drop(w)
+		w.Header().Set("Content-Type", "application/json")
+		fakeupstream.WriteCut(w, http.StatusOK, []byte(body))
 	default:
 		writeJSON(w, body)
 	}
@@ -347,7 +308,7 @@ func (a *answer) events() []string {
 	}
 	if a.thinking != "" {
 		start(`{"type":"thinking","thinking":"","signature":""}`)
-		for _, p := range splitWords(a.thinking) {
+		for _, p := range fakeupstream.SplitWords(a.thinking) {
 			delta(`{"type":"thinking_delta","thinking":` + jstr(p) + `}`)
 		}
 		delta(`{"type":"signature_delta","signature":"ZmFrZQ=="}`)
@@ -396,29 +357,8 @@ func (e *epoch) stream(w http.ResponseWriter, r *http.Request, a *answer, mode M
 	h.Set("Content-Type", contentTypeSSE)
 	h.Set("Cache-Control", "no-cache")
 	okHeaders(h)
-	w.WriteHeader(http.StatusOK)
-	rc := http.NewResponseController(w)
-	for i, x := range ev {
-		if _, err := io.WriteString(w, x); err != nil {
-			e.abort()
-			return
-		}
-		if d := e.s.opt.ChunkDelay; d > 0 && i < len(ev)-1 {
-			if rc.Flush() != nil {
-				e.abort()
-				return
-			}
-			if !e.wait(r, d) {
-				return
-			}
-		}
-	}
-	if rc.Flush() != nil {
-		e.abort()
-		return
-	}
-	if mode == CutMidStream {
-		drop(w)
+	if e.WriteEvents(w, r.Context().Done(), http.StatusOK, fakeupstream.EventsOf(ev), len(ev)) && mode == CutMidStream {
+		fakeupstream.Drop(w)
 	}
 }
 
@@ -450,8 +390,8 @@ func (s *Server) modelObject(id string) wireModel {
 // models serves GET /v1/models with Anthropic's pagination: limit
 // (1..1000, default 20) and after_id.
 func (s *Server) models(w http.ResponseWriter, r *http.Request) {
-	if Mode(s.base.Load()) == Refuse {
-		drop(w)
+	if fakeupstream.Base(&s.frame) == Refuse {
+		fakeupstream.Drop(w)
 		return
 	}
 	q := r.URL.Query()

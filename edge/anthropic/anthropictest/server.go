@@ -4,15 +4,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
-	"io"
-	"log"
-	"net"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/edgeway/edgeway/edge/internal/fakeupstream"
 )
 
 // Defaults and bounds.
@@ -26,17 +23,13 @@ const (
 	// Anthropic's 32 MB limit does.
 	MaxBodyBytes = 8 << 20
 	// StallLimit is how long a Stall request is held at most.
-	StallLimit = 2 * time.Minute
+	StallLimit = fakeupstream.StallLimit
 	// RateLimitReset is when, after a RateLimit429 answer, its
 	// anthropic-ratelimit-requests-reset header says the limit resets.
 	RateLimitReset = 2 * time.Second
 	// defaultToolChunks is how many input_json_delta pieces a tool input
 	// is split into when Options.Chunks is zero.
 	defaultToolChunks = 4
-	// closeWait bounds how long Close waits for running handlers.
-	closeWait = 5 * time.Second
-	// relistenWait bounds how long leaving Refuse retries binding the port.
-	relistenWait = 2 * time.Second
 )
 
 // DefaultModels is the /v1/models list when Options.Models is empty.
@@ -89,37 +82,28 @@ type Options struct {
 }
 
 // Server is a fake Anthropic API on a loopback port. All methods are safe
-// for concurrent use.
+// for concurrent use. Addr, SetMode, SetModeN, Requests (POST
+// /v1/messages), Aborted, LastRequest (of those) and Close come from the
+// shared frame.
 type Server struct {
-	opt  Options
-	addr string // host:port actually bound; kept across Refuse
-	url  string
+	frame
+	opt Options
 
-	stats struct {
-		requests atomic.Int64
-		aborted  atomic.Int64
-	}
-	base    atomic.Int32 // the Mode when pending is exhausted
-	pending atomic.Int64 // SetModeN's mode (high 32 bits) and remaining count
-	active  atomic.Int64 // handlers running, for Close to wait on
-	closing atomic.Bool
-
-	mu     sync.Mutex // guards cur and closed
-	cur    *epoch     // nil while refusing or closed
-	closed bool
-
-	lastMu     sync.Mutex
-	last       []byte
+	headerMu   sync.Mutex
 	lastHeader http.Header
 }
 
-// epoch is one period of listening; Refuse ends it, leaving Refuse starts a
-// new one on the same address.
+type frame = fakeupstream.Frame[Mode]
+
+// epoch is one period of listening as the handlers see it.
 type epoch struct {
-	s      *Server
-	done   chan struct{} // closed when the epoch ends
-	srv    *http.Server
-	served chan struct{} // closed when Serve returns
+	*fakeupstream.Epoch
+	s *Server
+}
+
+func (s *Server) handle(fe *fakeupstream.Epoch, w http.ResponseWriter, r *http.Request) {
+	e := epoch{fe, s}
+	e.ServeHTTP(w, r)
 }
 
 // New starts a fake on Options.Addr (127.0.0.1:0 by default).
@@ -127,13 +111,14 @@ func New(o Options) (*Server, error) {
 	if err := normalize(&o); err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", o.Addr)
+	s := &Server{opt: o}
+	err := fakeupstream.Start(&s.frame, fakeupstream.Config{
+		Name: "anthropictest", Addr: o.Addr, ChunkDelay: o.ChunkDelay,
+		Serve: fakeupstream.HTTP(s.handle),
+	})
 	if err != nil {
-		return nil, fmt.Errorf("anthropictest: listen: %w", err)
+		return nil, err
 	}
-	s := &Server{opt: o, addr: ln.Addr().String()}
-	s.url = "http://" + s.addr + "/v1"
-	s.cur = s.startEpoch(ln)
 	return s, nil
 }
 
@@ -141,12 +126,7 @@ func New(o Options) (*Server, error) {
 // t.Cleanup.
 func NewT(t testing.TB, o Options) *Server {
 	t.Helper()
-	s, err := New(o)
-	if err != nil {
-		t.Fatalf("anthropictest: %v", err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s
+	return fakeupstream.NewT(t, New, o)
 }
 
 func normalize(o *Options) error {
@@ -154,14 +134,8 @@ func normalize(o *Options) error {
 	if o.Reply == "" {
 		o.Reply = DefaultReply
 	}
-	if o.Chunks < 0 {
-		errs = append(errs, fmt.Errorf("anthropictest: Chunks %d is negative", o.Chunks))
-	}
 	if len(o.Models) == 0 {
 		o.Models = DefaultModels
-	}
-	if o.Latency < 0 || o.ChunkDelay < 0 {
-		errs = append(errs, fmt.Errorf("anthropictest: Latency %v and ChunkDelay %v must not be negative", o.Latency, o.ChunkDelay))
 	}
 	if o.CacheReadTokens < 0 || o.CacheCreationTokens < 0 {
 		errs = append(errs, errors.New("anthropictest: cache token counts must not be negative"))
@@ -176,201 +150,27 @@ func normalize(o *Options) error {
 			o.ToolUse = &cp
 		}
 	}
-	if o.Addr == "" {
-		o.Addr = "127.0.0.1:0"
-	}
-	host, _, err := net.SplitHostPort(o.Addr)
-	if err != nil {
-		errs = append(errs, fmt.Errorf("anthropictest: Addr: %w", err))
-	} else if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		errs = append(errs, fmt.Errorf("anthropictest: Addr %q is not a loopback address", o.Addr))
-	}
+	errs = append(errs,
+		fakeupstream.CheckShape("anthropictest", o.Chunks, o.Latency, o.ChunkDelay),
+		fakeupstream.CheckAddr("anthropictest", &o.Addr))
 	return errors.Join(errs...)
 }
 
 // URL returns the base URL clients use, "http://127.0.0.1:PORT/v1".
-func (s *Server) URL() string { return s.url }
-
-// Addr returns the host:port the server listens on (also while refusing).
-func (s *Server) Addr() string { return s.addr }
-
-// SetMode makes subsequent requests fail (or succeed) as m says and cancels
-// what SetModeN left pending. Entering Refuse also closes every open
-// connection; leaving it listens again at the same address.
-func (s *Server) SetMode(m Mode) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.pending.Store(0)
-	s.base.Store(int32(m))
-	if m == Refuse {
-		s.stopLocked()
-		return
-	}
-	s.listenLocked()
-}
-
-// SetModeN gives the next n requests to the work endpoints mode m and then
-// returns to OK.
-func (s *Server) SetModeN(m Mode, n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.base.Store(int32(OK))
-	s.listenLocked()
-	if n <= 0 {
-		s.pending.Store(0)
-		return
-	}
-	n = min(n, 1<<31-1)
-	s.pending.Store(int64(m)<<32 | int64(n))
-}
-
-// takeMode returns the mode for one work request, consuming SetModeN.
-func (s *Server) takeMode() Mode {
-	for {
-		p := s.pending.Load()
-		if p&0xffffffff == 0 {
-			return Mode(s.base.Load())
-		}
-		if s.pending.CompareAndSwap(p, p-1) {
-			return Mode(p >> 32)
-		}
-	}
-}
-
-// Requests returns how many POST /v1/messages requests arrived.
-func (s *Server) Requests() int64 { return s.stats.requests.Load() }
-
-// Aborted returns how many requests saw their client disconnect before the
-// answer was complete (during Latency, ChunkDelay, a failed write or
-// Stall).
-func (s *Server) Aborted() int64 { return s.stats.aborted.Load() }
-
-// LastRequest returns a copy of the body of the last POST /v1/messages.
-func (s *Server) LastRequest() []byte {
-	s.lastMu.Lock()
-	defer s.lastMu.Unlock()
-	if s.last == nil {
-		return nil
-	}
-	return append([]byte(nil), s.last...)
-}
+func (s *Server) URL() string { return "http://" + s.Addr() + "/v1" }
 
 // LastHeader returns a copy of the headers of the last POST /v1/messages.
 func (s *Server) LastHeader() http.Header {
-	s.lastMu.Lock()
-	defer s.lastMu.Unlock()
+	s.headerMu.Lock()
+	defer s.headerMu.Unlock()
 	return s.lastHeader.Clone()
 }
 
 func (s *Server) record(body []byte, h http.Header) {
-	s.stats.requests.Add(1)
-	s.lastMu.Lock()
-	s.last = append(s.last[:0], body...)
+	s.headerMu.Lock()
 	s.lastHeader = h.Clone()
-	s.lastMu.Unlock()
-}
-
-// Close stops listening, closes every connection and waits (boundedly) for
-// running handlers to return.
-func (s *Server) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return nil
-	}
-	s.closed = true
-	s.closing.Store(true)
-	s.stopLocked()
-	s.mu.Unlock()
-	deadline := time.Now().Add(closeWait)
-	for s.active.Load() > 0 {
-		if time.Now().After(deadline) {
-			return errors.New("anthropictest: close: handlers still running")
-		}
-		time.Sleep(time.Millisecond)
-	}
-	return nil
-}
-
-func (s *Server) stopLocked() {
-	if s.cur == nil {
-		return
-	}
-	e := s.cur
-	s.cur = nil
-	close(e.done)
-	_ = e.srv.Close()
-	<-e.served
-}
-
-func (s *Server) listenLocked() {
-	if s.cur != nil || s.closed {
-		return
-	}
-	deadline := time.Now().Add(relistenWait)
-	for {
-		ln, err := net.Listen("tcp", s.addr)
-		if err == nil {
-			s.cur = s.startEpoch(ln)
-			return
-		}
-		if time.Now().After(deadline) {
-			// The port was taken meanwhile: clients keep seeing refused
-			// connections, which a test notices.
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-func (s *Server) startEpoch(ln net.Listener) *epoch {
-	e := &epoch{s: s, done: make(chan struct{}), served: make(chan struct{})}
-	e.srv = &http.Server{
-		Handler:           e,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          log.New(io.Discard, "", 0),
-	}
-	go func() {
-		defer close(e.served)
-		_ = e.srv.Serve(ln)
-	}()
-	return e
-}
-
-// ended reports whether the epoch is over, so a handler woken by the server
-// closing its connection does not count an abort.
-func (e *epoch) ended() bool {
-	select {
-	case <-e.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// abort counts a client disconnect unless the server itself is closing.
-func (e *epoch) abort() {
-	if !e.ended() {
-		e.s.stats.aborted.Add(1)
-	}
-}
-
-// wait sleeps d unless the epoch ends or the client leaves first; it
-// reports whether the sleep completed.
-func (e *epoch) wait(r *http.Request, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-e.done:
-		return false
-	case <-r.Context().Done():
-		e.abort()
-		return false
-	}
+	s.headerMu.Unlock()
+	fakeupstream.Record(&s.frame, body)
 }
 
 // newRequestID returns a "req_…" id like Anthropic's request-id header.

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/edgeway/edgeway/edge/internal/testkit"
 )
 
 // These tests speak raw HTTP to the fake, independently of the client in
@@ -351,7 +353,7 @@ func TestFaultModes(t *testing.T) {
 		if _, err := http.DefaultClient.Do(req); err == nil {
 			t.Fatal("a stalled request answered")
 		}
-		waitFor(t, func() bool { return s.Aborted() == 1 })
+		testkit.Until(t, "s.Aborted() == 1", func() bool { return s.Aborted() == 1 })
 	})
 	t.Run("refuse and listen again", func(t *testing.T) {
 		s := NewT(t, Options{})
@@ -394,7 +396,7 @@ func TestChunkDelayAbort(t *testing.T) {
 	}
 	cancel()
 	resp.Body.Close()
-	waitFor(t, func() bool { return s.Aborted() == 1 })
+	testkit.Until(t, "s.Aborted() == 1", func() bool { return s.Aborted() == 1 })
 }
 
 func TestParseModeAndOptions(t *testing.T) {
@@ -414,16 +416,5 @@ func TestParseModeAndOptions(t *testing.T) {
 	}
 	if _, err := New(Options{Chunks: -1, ToolUse: &ToolUse{}}); err == nil || !strings.Contains(err.Error(), "Chunks") || !strings.Contains(err.Error(), "ToolUse.Name") {
 		t.Errorf("bad options: %v", err)
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in 5s")
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }

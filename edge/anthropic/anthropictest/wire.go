@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 )
 
 // The request types below mirror Anthropic's Messages API request bodies,
@@ -394,42 +393,6 @@ func textWords(raw json.RawMessage) int {
 
 func countWords(s string) int {
 	return len(strings.Fields(s))
-}
-
-// splitWords splits s into pieces that each start with the whitespace
-// before a word (the first starts with the first word), so their
-// concatenation is s.
-func splitWords(s string) []string {
-	var out []string
-	start := 0
-	for i := 1; i < len(s); i++ {
-		if isSpace(s[i]) && !isSpace(s[i-1]) && strings.TrimSpace(s[i:]) != "" {
-			out = append(out, s[start:i])
-			start = i
-		}
-	}
-	return append(out, s[start:])
-}
-
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
-
-// splitEven splits s into n pieces of nearly equal rune counts.
-func splitEven(s string, n int) []string {
-	runes := utf8.RuneCountInString(s)
-	n = min(n, runes)
-	if n < 1 {
-		return []string{s}
-	}
-	out := make([]string, 0, n)
-	start, seen := 0, 0
-	for i := range s {
-		if len(out) < n-1 && seen > 0 && seen == (len(out)+1)*runes/n {
-			out = append(out, s[start:i])
-			start = i
-		}
-		seen++
-	}
-	return append(out, s[start:])
 }
 
 // jstr returns s as a JSON string literal.

@@ -119,7 +119,14 @@ func TestPairsFile(t *testing.T) {
 // TestGuardAlone scores Check without any embedder: what the guard
 // contributes by itself. Its precision is not the target (a miss pair may
 // differ only in a way the guard does not model); the combined score is.
+// What it must do alone is veto nearly every miss pair (the differences
+// cosine similarity cannot see) while still passing most hit pairs (a
+// guard that refused everything would make the cache useless).
 func TestGuardAlone(t *testing.T) {
+	const (
+		minMissesVetoed = 0.95
+		minHitsPassed   = 0.65
+	)
 	var s score
 	for _, p := range loadPairs(t) {
 		ok, reason := guard.Check(p.a, p.b)
@@ -129,6 +136,12 @@ func TestGuardAlone(t *testing.T) {
 		}
 	}
 	t.Logf("guard alone: %v", s)
+	if vetoed := float64(s.tn) / float64(s.tn+s.fp); vetoed < minMissesVetoed {
+		t.Errorf("guard alone vetoes %.3f of miss pairs, want >= %.2f (%v)", vetoed, minMissesVetoed, s)
+	}
+	if s.recall() < minHitsPassed {
+		t.Errorf("guard alone passes %.3f of hit pairs, want >= %.2f (%v)", s.recall(), minHitsPassed, s)
+	}
 }
 
 func label(hit bool) string {

@@ -15,7 +15,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
+
+	"github.com/edgeway/edgeway/edge/internal/fakeupstream"
 )
 
 // Messages of Google's error bodies, as the real API words them.
@@ -52,12 +53,6 @@ var functionName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_.:-]{0,63}$`)
 // ServeHTTP serves one request of the epoch.
 func (e *epoch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s := e.s
-	s.active.Add(1)
-	defer s.active.Add(-1)
-	if s.closing.Load() {
-		drop(w)
-		return
-	}
 	rest, ok := strings.CutPrefix(r.URL.Path, "/v1beta")
 	if !ok {
 		rest, ok = strings.CutPrefix(r.URL.Path, "/v1")
@@ -155,32 +150,32 @@ func (e *epoch) work(w http.ResponseWriter, r *http.Request, modelID, method str
 	s := e.s
 	// Reading to EOF also lets net/http watch the connection, so the
 	// request context ends when the client goes away.
-	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
-	if err != nil {
-		return // the client is gone mid-body
-	}
-	if len(body) > MaxBodyBytes {
+	body, err := fakeupstream.ReadBody(r.Body, nil, r.ContentLength, MaxBodyBytes)
+	if errors.Is(err, fakeupstream.ErrTooLarge) {
 		badRequest(w, msgTooLarge)
 		return
 	}
+	if err != nil {
+		return // the client is gone mid-body
+	}
 	generate := method == "generateContent" || method == "streamGenerateContent"
 	if generate {
-		s.record(body)
+		fakeupstream.Record(&s.frame, body)
 	} else {
 		s.embeds.Add(1)
 	}
-	mode := s.takeMode()
+	mode := fakeupstream.Take(&s.frame)
 	ctx := r.Context()
-	if s.opt.Latency > 0 && mode != Stall && mode != Refuse && !e.wait(ctx.Done(), s.opt.Latency) {
+	if s.opt.Latency > 0 && mode != Stall && mode != Refuse && !e.Wait(ctx.Done(), s.opt.Latency) {
 		return
 	}
 	switch mode {
 	case Refuse:
-		drop(w)
+		fakeupstream.Drop(w)
 		return
 	case Stall:
-		e.stall(ctx)
-		drop(w)
+		e.Stall(ctx.Done())
+		fakeupstream.Drop(w)
 		return
 	case Error500:
 		writeError(w, 500, "INTERNAL", msgInternal)
@@ -330,9 +325,9 @@ func (e *epoch) generate(w http.ResponseWriter, r *http.Request, body []byte, mo
 func (s *Server) textEvents(req *generateRequest, prompt int, stream bool) []generateResponse {
 	var pieces []string
 	if s.opt.Chunks > 0 {
-		pieces = splitEven(s.opt.Reply, s.opt.Chunks)
+		pieces = fakeupstream.SplitEven(s.opt.Reply, s.opt.Chunks)
 	} else {
-		pieces = splitWords(s.opt.Reply)
+		pieces = fakeupstream.SplitWords(s.opt.Reply)
 	}
 	finish := "STOP"
 	if gc := req.GenerationConfig; gc != nil && gc.MaxOutputTokens != nil && *gc.MaxOutputTokens > 0 && *gc.MaxOutputTokens < len(pieces) {
@@ -679,15 +674,12 @@ func (e *epoch) respond(w http.ResponseWriter, b []byte, mode Mode) {
 	}
 	h := w.Header()
 	h.Set("Content-Type", contentTypeJSON)
-	h.Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(200)
 	if mode == CutMidStream {
-		if _, err := w.Write(b[:len(b)/2]); err == nil {
-			_ = http.NewResponseController(w).Flush()
-		}
-		drop(w)
+		fakeupstream.WriteCut(w, 200, b)
 		return
 	}
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(200)
 	_, _ = w.Write(b)
 }
 
@@ -701,50 +693,9 @@ func (e *epoch) stream(w http.ResponseWriter, ctx context.Context, contentType s
 	h := w.Header()
 	h.Set("Content-Type", contentType)
 	h.Set("Cache-Control", "no-cache")
-	w.WriteHeader(200)
-	rc := http.NewResponseController(w)
-	if err := rc.Flush(); err != nil {
-		e.abort()
-		return
+	if e.WriteEvents(w, ctx.Done(), 200, fakeupstream.EventsOf(frames), n) && mode == CutMidStream {
+		fakeupstream.Drop(w)
 	}
-	for i := 0; i < n; i++ {
-		if _, err := w.Write(frames[i]); err != nil {
-			e.abort()
-			return
-		}
-		if err := rc.Flush(); err != nil {
-			e.abort()
-			return
-		}
-		if d := e.s.opt.ChunkDelay; d > 0 && i < n-1 && !e.wait(ctx.Done(), d) {
-			return
-		}
-	}
-	if mode == CutMidStream {
-		drop(w)
-	}
-}
-
-// stall holds a request until its client leaves, the epoch ends or
-// StallLimit passes.
-func (e *epoch) stall(ctx context.Context) {
-	t := time.NewTimer(StallLimit)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-e.done:
-	case <-ctx.Done():
-		e.abort()
-	}
-}
-
-// drop closes the connection without (the rest of) a response.
-func drop(w http.ResponseWriter) {
-	c, _, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		return
-	}
-	_ = c.Close()
 }
 
 // listModels answers GET /models with pageSize (default 50, at most 1000)

@@ -1,9 +1,6 @@
 package geminitest
 
-import (
-	"fmt"
-	"strings"
-)
+import "github.com/edgeway/edgeway/edge/internal/fakeupstream"
 
 // Mode is a fault the fake injects into the requests it serves. Modes apply
 // to the work endpoints (generateContent, streamGenerateContent,
@@ -51,6 +48,9 @@ const (
 	numModes
 )
 
+// The shared frame knows OK and Refuse by number.
+var _ = [1]int{}[OK-fakeupstream.ModeOK] + [1]int{}[Refuse-fakeupstream.ModeRefuse]
+
 var modeNames = [numModes]string{
 	OK:             "ok",
 	Refuse:         "refuse",
@@ -85,25 +85,11 @@ var modeAliases = map[string]Mode{
 }
 
 // String returns the mode's short name as ParseMode accepts it.
-func (m Mode) String() string {
-	if m >= 0 && m < numModes {
-		return modeNames[m]
-	}
-	return fmt.Sprintf("Mode(%d)", int(m))
-}
+func (m Mode) String() string { return fakeupstream.ModeName(modeNames[:], m) }
 
 // ParseMode turns a name ("ok", "refuse", "500", "503", "429", "stall",
 // "cut", "malformed", "tokens", "401", "blocked", or a long form such as
 // "ratelimit") into a Mode. It is case-insensitive.
 func ParseMode(s string) (Mode, error) {
-	name := strings.ToLower(strings.TrimSpace(s))
-	for m, n := range modeNames {
-		if n == name {
-			return Mode(m), nil
-		}
-	}
-	if m, ok := modeAliases[name]; ok {
-		return m, nil
-	}
-	return OK, fmt.Errorf("geminitest: unknown mode %q (want one of %s)", s, strings.Join(modeNames[:], ", "))
+	return fakeupstream.ParseMode("geminitest", modeNames[:], modeAliases, s)
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/edgeway/edgeway/edge/gemini/geminitest"
+	"github.com/edgeway/edgeway/edge/internal/testkit"
 )
 
 const (
@@ -22,49 +23,13 @@ const (
 	toolsBody  = `{"contents":[{"role":"user","parts":[{"text":"weather?"}]}],"tools":[{"functionDeclarations":[{"name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}}}}]}]}`
 )
 
-type result struct {
-	status  int
-	header  http.Header
-	body    []byte
-	readErr error // error reading the body, e.g. a cut stream
-	err     error // error before a response arrived
-}
+type result = testkit.Result
 
-func newClient(t *testing.T, timeout time.Duration) *http.Client {
-	t.Helper()
-	tr := &http.Transport{MaxIdleConnsPerHost: 16}
-	t.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: tr, Timeout: timeout}
-}
+var newClient = testkit.Client
 
 func do(t *testing.T, c *http.Client, method, url, body string, hdr ...string) result {
 	t.Helper()
-	return doCtx(t, context.Background(), c, method, url, body, hdr...)
-}
-
-func doCtx(t *testing.T, ctx context.Context, c *http.Client, method, url, body string, hdr ...string) result {
-	t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return result{err: err}
-	}
-	defer resp.Body.Close()
-	b, rerr := io.ReadAll(resp.Body)
-	return result{status: resp.StatusCode, header: resp.Header, body: b, readErr: rerr}
+	return testkit.Do(t, context.Background(), c, method, url, body, hdr...)
 }
 
 // response is what the tests read of a GenerateContentResponse.
@@ -154,13 +119,13 @@ func TestGenerateContent(t *testing.T) {
 	s := geminitest.NewT(t, geminitest.Options{})
 	c := newClient(t, 5*time.Second)
 	r := do(t, c, "POST", s.URL()+"/models/gemini-2.5-flash:generateContent", helloBody)
-	if r.err != nil || r.status != 200 {
-		t.Fatalf("status %d err %v body %s", r.status, r.err, r.body)
+	if r.Err != nil || r.Status != 200 {
+		t.Fatalf("status %d err %v body %s", r.Status, r.Err, r.Body)
 	}
-	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		t.Errorf("Content-Type = %q", ct)
 	}
-	resp := decode[response](t, r.body)
+	resp := decode[response](t, r.Body)
 	if got := text(resp); got != geminitest.DefaultReply {
 		t.Errorf("text = %q", got)
 	}
@@ -180,10 +145,10 @@ func TestStreamGenerateContent(t *testing.T) {
 	s := geminitest.NewT(t, geminitest.Options{Reply: "one two three four"})
 	c := newClient(t, 5*time.Second)
 	r := do(t, c, "POST", s.URL()+"/models/gemini-2.5-flash:streamGenerateContent?alt=sse", helloBody)
-	if r.status != 200 || r.header.Get("Content-Type") != "text/event-stream" {
-		t.Fatalf("status %d header %v", r.status, r.header)
+	if r.Status != 200 || r.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("status %d header %v", r.Status, r.Header)
 	}
-	events := parseSSE(t, r.body)
+	events := parseSSE(t, r.Body)
 	if len(events) != 4 {
 		t.Fatalf("%d events, want 4", len(events))
 	}
@@ -205,15 +170,15 @@ func TestStreamGenerateContent(t *testing.T) {
 
 	t.Run("without alt=sse a JSON array", func(t *testing.T) {
 		r := do(t, c, "POST", s.URL()+"/models/m:streamGenerateContent", helloBody)
-		list := decode[[]response](t, r.body)
+		list := decode[[]response](t, r.Body)
 		if len(list) != 4 || list[3].Candidates[0].FinishReason != "STOP" {
-			t.Errorf("array of %d: %s", len(list), r.body)
+			t.Errorf("array of %d: %s", len(list), r.Body)
 		}
 	})
 	t.Run("maxOutputTokens", func(t *testing.T) {
 		r := do(t, c, "POST", s.URL()+"/models/m:streamGenerateContent?alt=sse",
 			`{"contents":[{"parts":[{"text":"x"}]}],"generationConfig":{"maxOutputTokens":2}}`)
-		events := parseSSE(t, r.body)
+		events := parseSSE(t, r.Body)
 		last := decode[response](t, events[len(events)-1])
 		if len(events) != 2 || last.Candidates[0].FinishReason != "MAX_TOKENS" || last.UsageMetadata.CandidatesTokenCount != 2 {
 			t.Errorf("%d events, last %+v", len(events), last)
@@ -223,7 +188,7 @@ func TestStreamGenerateContent(t *testing.T) {
 		s := geminitest.NewT(t, geminitest.Options{Reply: "abcdefgh", Chunks: 3})
 		r := do(t, c, "POST", s.URL()+"/models/m:streamGenerateContent?alt=sse", helloBody)
 		var got []string
-		for _, ev := range parseSSE(t, r.body) {
+		for _, ev := range parseSSE(t, r.Body) {
 			got = append(got, text(decode[response](t, ev)))
 		}
 		if strings.Join(got, "|") != "ab|cde|fgh" {
@@ -236,9 +201,9 @@ func TestFunctionCall(t *testing.T) {
 	s := geminitest.NewT(t, geminitest.Options{FunctionCall: &geminitest.FunctionCall{Name: "get_weather", Args: json.RawMessage(`{"city":"Paris"}`)}})
 	c := newClient(t, 5*time.Second)
 	r := do(t, c, "POST", s.URL()+"/models/m:streamGenerateContent?alt=sse", toolsBody)
-	events := parseSSE(t, r.body)
+	events := parseSSE(t, r.Body)
 	if len(events) != 1 {
-		t.Fatalf("%d events: %s", len(events), r.body)
+		t.Fatalf("%d events: %s", len(events), r.Body)
 	}
 	resp := decode[response](t, events[0])
 	p := resp.Candidates[0].Content.Parts[0]
@@ -249,12 +214,12 @@ func TestFunctionCall(t *testing.T) {
 	// Mode NONE or no declarations: text.
 	none := strings.Replace(toolsBody, `]}]}`, `]}],"toolConfig":{"functionCallingConfig":{"mode":"NONE"}}}`, 1)
 	r = do(t, c, "POST", s.URL()+"/models/m:generateContent", none)
-	if got := text(decode[response](t, r.body)); got != geminitest.DefaultReply {
-		t.Errorf("mode NONE answered %s", r.body)
+	if got := text(decode[response](t, r.Body)); got != geminitest.DefaultReply {
+		t.Errorf("mode NONE answered %s", r.Body)
 	}
 	r = do(t, c, "POST", s.URL()+"/models/m:generateContent", helloBody)
-	if got := text(decode[response](t, r.body)); got != geminitest.DefaultReply {
-		t.Errorf("no tools answered %s", r.body)
+	if got := text(decode[response](t, r.Body)); got != geminitest.DefaultReply {
+		t.Errorf("no tools answered %s", r.Body)
 	}
 }
 
@@ -264,14 +229,14 @@ func TestEmbeddings(t *testing.T) {
 	r := do(t, c, "POST", s.URL()+"/models/gemini-embedding-001:batchEmbedContents", `{"requests":[
 		{"model":"models/gemini-embedding-001","content":{"parts":[{"text":"hello"}]}},
 		{"model":"models/gemini-embedding-001","content":{"parts":[{"text":"world"}]},"outputDimensionality":3,"taskType":"RETRIEVAL_QUERY"}]}`)
-	if r.status != 200 {
-		t.Fatalf("status %d: %s", r.status, r.body)
+	if r.Status != 200 {
+		t.Fatalf("status %d: %s", r.Status, r.Body)
 	}
 	got := decode[struct {
 		Embeddings []struct {
 			Values []float32 `json:"values"`
 		} `json:"embeddings"`
-	}](t, r.body)
+	}](t, r.Body)
 	if len(got.Embeddings) != 2 || len(got.Embeddings[0].Values) != geminitest.DefaultEmbeddingDims || len(got.Embeddings[1].Values) != 3 {
 		t.Fatalf("embeddings = %+v", got)
 	}
@@ -292,9 +257,9 @@ func TestEmbeddings(t *testing.T) {
 		Embedding struct {
 			Values []float32 `json:"values"`
 		} `json:"embedding"`
-	}](t, r.body)
+	}](t, r.Body)
 	if len(one.Embedding.Values) != 4 || s.EmbedRequests() != 2 {
-		t.Errorf("embedContent = %s (%d embed requests)", r.body, s.EmbedRequests())
+		t.Errorf("embedContent = %s (%d embed requests)", r.Body, s.EmbedRequests())
 	}
 	// A shorter vector is the renormalised prefix of a longer one.
 	long, short := geminitest.Vector("x", 16), geminitest.Vector("x", 4)
@@ -340,9 +305,9 @@ func TestBadRequests(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := do(t, c, "POST", s.URL()+"/models/e"+tt.path, tt.body)
-			e := decode[apiError](t, r.body)
-			if r.status != tt.status || e.Error.Code != tt.status || !strings.Contains(e.Error.Message, tt.message) {
-				t.Errorf("status %d body %s; want %d with %q", r.status, r.body, tt.status, tt.message)
+			e := decode[apiError](t, r.Body)
+			if r.Status != tt.status || e.Error.Code != tt.status || !strings.Contains(e.Error.Message, tt.message) {
+				t.Errorf("status %d body %s; want %d with %q", r.Status, r.Body, tt.status, tt.message)
 			}
 		})
 	}
@@ -372,11 +337,11 @@ func TestAuth(t *testing.T) {
 			if strings.HasSuffix(tt.url, "/models") {
 				r = do(t, c, "GET", tt.url, "", tt.hdr...)
 			}
-			if r.status != tt.status {
-				t.Fatalf("status %d: %s", r.status, r.body)
+			if r.Status != tt.status {
+				t.Fatalf("status %d: %s", r.Status, r.Body)
 			}
 			if tt.want != "" {
-				e := decode[apiError](t, r.body)
+				e := decode[apiError](t, r.Body)
 				if e.Error.Status != tt.want {
 					t.Errorf("status name %q", e.Error.Status)
 				}
@@ -406,7 +371,7 @@ func TestModels(t *testing.T) {
 				Methods []string `json:"supportedGenerationMethods"`
 			} `json:"models"`
 			NextPageToken string `json:"nextPageToken"`
-		}](t, r.body)
+		}](t, r.Body)
 		for _, m := range page.Models {
 			got = append(got, m.Name)
 			if strings.Contains(m.Name, "embedding") != (m.Methods[0] == "embedContent") {
@@ -420,17 +385,17 @@ func TestModels(t *testing.T) {
 	if strings.Join(got, ",") != "models/a,models/b,models/c-embedding,models/d,models/e" {
 		t.Errorf("models = %v", got)
 	}
-	if r := do(t, c, "GET", s.URL()+"/models/b", ""); r.status != 200 || !strings.Contains(string(r.body), `"name":"models/b"`) {
-		t.Errorf("get model: %d %s", r.status, r.body)
+	if r := do(t, c, "GET", s.URL()+"/models/b", ""); r.Status != 200 || !strings.Contains(string(r.Body), `"name":"models/b"`) {
+		t.Errorf("get model: %d %s", r.Status, r.Body)
 	}
-	if r := do(t, c, "GET", s.URL()+"/models/zz", ""); r.status != 404 {
-		t.Errorf("unknown model: %d", r.status)
+	if r := do(t, c, "GET", s.URL()+"/models/zz", ""); r.Status != 404 {
+		t.Errorf("unknown model: %d", r.Status)
 	}
-	if r := do(t, c, "GET", s.URL()+"/models?pageToken=x", ""); r.status != 400 {
-		t.Errorf("bad page token: %d", r.status)
+	if r := do(t, c, "GET", s.URL()+"/models?pageToken=x", ""); r.Status != 400 {
+		t.Errorf("bad page token: %d", r.Status)
 	}
-	if r := do(t, c, "POST", s.URL()+"/models/zz:generateContent", helloBody); r.status != 404 || !strings.Contains(string(r.body), "models/zz is not found") {
-		t.Errorf("generate with unknown model: %d %s", r.status, r.body)
+	if r := do(t, c, "POST", s.URL()+"/models/zz:generateContent", helloBody); r.Status != 404 || !strings.Contains(string(r.Body), "models/zz is not found") {
+		t.Errorf("generate with unknown model: %d %s", r.Status, r.Body)
 	}
 }
 
@@ -448,39 +413,39 @@ func TestModes(t *testing.T) {
 		{mode: geminitest.Error500, status: 500, name: "INTERNAL"},
 		{mode: geminitest.Unavailable503, status: 503, name: "UNAVAILABLE"},
 		{mode: geminitest.TooManyTokens, status: 400, name: "INVALID_ARGUMENT", check: func(t *testing.T, r result) {
-			if !strings.Contains(string(r.body), "exceeds the maximum number of tokens allowed") {
-				t.Errorf("body %s", r.body)
+			if !strings.Contains(string(r.Body), "exceeds the maximum number of tokens allowed") {
+				t.Errorf("body %s", r.Body)
 			}
 		}},
 		{mode: geminitest.Unauthorized, status: 400, name: "INVALID_ARGUMENT", check: func(t *testing.T, r result) {
-			if !strings.Contains(string(r.body), "API_KEY_INVALID") {
-				t.Errorf("body %s", r.body)
+			if !strings.Contains(string(r.Body), "API_KEY_INVALID") {
+				t.Errorf("body %s", r.Body)
 			}
 		}},
 		{mode: geminitest.RateLimit429, status: 429, name: "RESOURCE_EXHAUSTED", check: func(t *testing.T, r result) {
-			e := decode[apiError](t, r.body)
+			e := decode[apiError](t, r.Body)
 			last := e.Error.Details[len(e.Error.Details)-1]
-			if r.header.Get("Retry-After") != "1" || last["@type"] != "type.googleapis.com/google.rpc.RetryInfo" || last["retryDelay"] != "1s" {
-				t.Errorf("headers %v details %v", r.header, e.Error.Details)
+			if r.Header.Get("Retry-After") != "1" || last["@type"] != "type.googleapis.com/google.rpc.RetryInfo" || last["retryDelay"] != "1s" {
+				t.Errorf("headers %v details %v", r.Header, e.Error.Details)
 			}
 		}},
 		{mode: geminitest.Blocked, status: 200, check: func(t *testing.T, r result) {
-			resp := decode[response](t, parseSSE(t, r.body)[0])
+			resp := decode[response](t, parseSSE(t, r.Body)[0])
 			if resp.PromptFeedback == nil || resp.PromptFeedback.BlockReason != "SAFETY" || len(resp.Candidates) != 0 {
-				t.Errorf("body %s", r.body)
+				t.Errorf("body %s", r.Body)
 			}
 		}},
 		{mode: geminitest.MalformedJSON, status: 200, check: func(t *testing.T, r result) {
-			if json.Valid(parseSSE(t, r.body)[0]) {
-				t.Errorf("first event is valid JSON: %s", r.body)
+			if json.Valid(parseSSE(t, r.Body)[0]) {
+				t.Errorf("first event is valid JSON: %s", r.Body)
 			}
 		}},
 		{mode: geminitest.CutMidStream, status: 200, check: func(t *testing.T, r result) {
-			if r.readErr == nil {
-				t.Errorf("stream was not cut: %s", r.body)
+			if r.ReadErr == nil {
+				t.Errorf("stream was not cut: %s", r.Body)
 			}
-			if bytes.Contains(r.body, []byte("finishReason")) {
-				t.Errorf("the cut stream finished: %s", r.body)
+			if bytes.Contains(r.Body, []byte("finishReason")) {
+				t.Errorf("the cut stream finished: %s", r.Body)
 			}
 		}},
 		{mode: geminitest.Refuse, noReply: true},
@@ -490,15 +455,15 @@ func TestModes(t *testing.T) {
 			s.SetModeN(tt.mode, 1)
 			r := do(t, c, "POST", gen, helloBody)
 			if tt.noReply {
-				if r.err == nil {
-					t.Errorf("got a response %d", r.status)
+				if r.Err == nil {
+					t.Errorf("got a response %d", r.Status)
 				}
 			} else {
-				if r.err != nil || r.status != tt.status {
-					t.Fatalf("status %d err %v body %s", r.status, r.err, r.body)
+				if r.Err != nil || r.Status != tt.status {
+					t.Fatalf("status %d err %v body %s", r.Status, r.Err, r.Body)
 				}
 				if tt.name != "" {
-					if e := decode[apiError](t, r.body); e.Error.Status != tt.name || e.Error.Code != tt.status {
+					if e := decode[apiError](t, r.Body); e.Error.Status != tt.name || e.Error.Code != tt.status {
 						t.Errorf("error %+v", e.Error)
 					}
 				}
@@ -507,26 +472,26 @@ func TestModes(t *testing.T) {
 				}
 			}
 			// SetModeN(…, 1) is spent: the next request is fine.
-			if r := do(t, c, "POST", gen, helloBody); r.status != 200 || r.readErr != nil {
-				t.Errorf("after the fault: status %d err %v", r.status, r.readErr)
+			if r := do(t, c, "POST", gen, helloBody); r.Status != 200 || r.ReadErr != nil {
+				t.Errorf("after the fault: status %d err %v", r.Status, r.ReadErr)
 			}
 		})
 	}
 	t.Run("cut non-stream", func(t *testing.T) {
 		s.SetModeN(geminitest.CutMidStream, 1)
 		r := do(t, c, "POST", s.URL()+"/models/m:generateContent", helloBody)
-		if r.readErr == nil {
-			t.Errorf("body was not cut: %s", r.body)
+		if r.ReadErr == nil {
+			t.Errorf("body was not cut: %s", r.Body)
 		}
 	})
 	t.Run("faults apply to embeddings, not to models", func(t *testing.T) {
 		s.SetMode(geminitest.Error500)
 		defer s.SetMode(geminitest.OK)
-		if r := do(t, c, "GET", s.URL()+"/models", ""); r.status != 200 {
-			t.Errorf("models: %d", r.status)
+		if r := do(t, c, "GET", s.URL()+"/models", ""); r.Status != 200 {
+			t.Errorf("models: %d", r.Status)
 		}
-		if r := do(t, c, "POST", s.URL()+"/models/e:embedContent", `{"content":{"parts":[{"text":"x"}]}}`); r.status != 500 {
-			t.Errorf("embed: %d", r.status)
+		if r := do(t, c, "POST", s.URL()+"/models/e:embedContent", `{"content":{"parts":[{"text":"x"}]}}`); r.Status != 500 {
+			t.Errorf("embed: %d", r.Status)
 		}
 	})
 }
@@ -535,24 +500,12 @@ func TestRefuseAndRecover(t *testing.T) {
 	s := geminitest.NewT(t, geminitest.Options{})
 	c := newClient(t, 5*time.Second)
 	s.SetMode(geminitest.Refuse)
-	if r := do(t, c, "GET", s.URL()+"/models", ""); r.err == nil {
-		t.Fatalf("refusing server answered %d", r.status)
+	if r := do(t, c, "GET", s.URL()+"/models", ""); r.Err == nil {
+		t.Fatalf("refusing server answered %d", r.Status)
 	}
 	s.SetMode(geminitest.OK)
-	if r := do(t, c, "GET", s.URL()+"/models", ""); r.status != 200 {
-		t.Fatalf("after Refuse: %d %v", r.status, r.err)
-	}
-}
-
-// checkFor polls cond until it holds or d passes.
-func checkFor(t *testing.T, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in time")
-		}
-		time.Sleep(5 * time.Millisecond)
+	if r := do(t, c, "GET", s.URL()+"/models", ""); r.Status != 200 {
+		t.Fatalf("after Refuse: %d %v", r.Status, r.Err)
 	}
 }
 
@@ -561,10 +514,10 @@ func TestAborted(t *testing.T) {
 		s := geminitest.NewT(t, geminitest.Options{})
 		s.SetMode(geminitest.Stall)
 		c := newClient(t, 100*time.Millisecond)
-		if r := do(t, c, "POST", s.URL()+"/models/m:streamGenerateContent?alt=sse", helloBody); r.err == nil {
-			t.Fatalf("stalled request answered %d", r.status)
+		if r := do(t, c, "POST", s.URL()+"/models/m:streamGenerateContent?alt=sse", helloBody); r.Err == nil {
+			t.Fatalf("stalled request answered %d", r.Status)
 		}
-		checkFor(t, 5*time.Second, func() bool { return s.Aborted() == 1 })
+		testkit.Until(t, "s.Aborted() == 1", func() bool { return s.Aborted() == 1 })
 	})
 	t.Run("mid-stream", func(t *testing.T) {
 		s := geminitest.NewT(t, geminitest.Options{ChunkDelay: 50 * time.Millisecond, Reply: "a b c d e f g h"})
@@ -581,7 +534,7 @@ func TestAborted(t *testing.T) {
 		}
 		cancel()
 		resp.Body.Close()
-		checkFor(t, 5*time.Second, func() bool { return s.Aborted() == 1 })
+		testkit.Until(t, "s.Aborted() == 1", func() bool { return s.Aborted() == 1 })
 	})
 	t.Run("server close is not an abort", func(t *testing.T) {
 		s, err := geminitest.New(geminitest.Options{})
@@ -592,7 +545,7 @@ func TestAborted(t *testing.T) {
 		c := newClient(t, 5*time.Second)
 		done := make(chan result, 1)
 		go func() { done <- do(t, c, "POST", s.URL()+"/models/m:generateContent", helloBody) }()
-		checkFor(t, 5*time.Second, func() bool { return s.Requests() == 1 })
+		testkit.Until(t, "s.Requests() == 1", func() bool { return s.Requests() == 1 })
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}

@@ -233,35 +233,3 @@ type rpcStatus struct {
 func countWords(s string) int {
 	return len(strings.Fields(s))
 }
-
-// splitWords splits s into pieces that each keep their leading
-// whitespace; trailing whitespace stays with the last piece.
-func splitWords(s string) []string {
-	var out []string
-	start := 0
-	for i := 1; i < len(s); i++ {
-		if isSpace(s[i]) && !isSpace(s[i-1]) && strings.TrimSpace(s[i:]) != "" {
-			out = append(out, s[start:i])
-			start = i
-		}
-	}
-	return append(out, s[start:])
-}
-
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
-
-// splitEven splits s into n pieces of nearly equal rune counts.
-func splitEven(s string, n int) []string {
-	runes := []rune(s)
-	if n > len(runes) {
-		n = len(runes)
-	}
-	if n < 1 {
-		return []string{s}
-	}
-	out := make([]string, 0, n)
-	for i := range n {
-		out = append(out, string(runes[i*len(runes)/n:(i+1)*len(runes)/n]))
-	}
-	return out
-}

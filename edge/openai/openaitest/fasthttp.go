@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/edgeway/edgeway/edge/internal/fakeupstream"
 	"github.com/valyala/fasthttp"
 )
 
@@ -17,10 +18,12 @@ import (
 // disconnects are only seen when a write fails or, under Stall, when the
 // hijacked connection reads EOF.
 
-func (e *epoch) startFast() {
-	tl := &trackListener{Listener: e.ln, conns: make(map[*trackedConn]struct{})}
+// serveFast serves epochs with fasthttp.
+func (s *Server) serveFast(fe *fakeupstream.Epoch, ln net.Listener) (serve, stop func()) {
+	e := &epoch{fe, s}
+	tl := &trackListener{Listener: ln, conns: make(map[*trackedConn]struct{})}
 	srv := &fasthttp.Server{
-		Handler:               e.serveFast,
+		Handler:               e.handleFast,
 		NoDefaultServerHeader: true,
 		NoDefaultContentType:  true,
 		MaxRequestBodySize:    MaxBodyBytes,
@@ -29,35 +32,31 @@ func (e *epoch) startFast() {
 		IdleTimeout:           time.Minute,
 		Logger:                discardLogger{},
 	}
-	e.stop = func() {
+	return func() { _ = srv.Serve(tl) }, func() {
 		tl.closeAll()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		_ = srv.ShutdownWithContext(ctx)
 	}
-	go func() {
-		defer close(e.served)
-		_ = srv.Serve(tl)
-	}()
 }
 
 type discardLogger struct{}
 
 func (discardLogger) Printf(string, ...any) {}
 
-// serveFast serves one request of the epoch. Streams and hijacked answers
+// handleFast serves one request of the epoch. Streams and hijacked answers
 // finish after it returns, so they own x from then on; fasthttp may skip a
 // hijack handler when the connection is already closed, so they do not hold
 // the active count (they end by themselves once the epoch closes the
 // connections).
-func (e *epoch) serveFast(ctx *fasthttp.RequestCtx) {
+func (e *epoch) handleFast(ctx *fasthttp.RequestCtx) {
 	s := e.s
-	if !s.enter() {
+	if !e.Enter() {
 		ctx.SetConnectionClose()
 		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
 		return
 	}
-	defer s.leave()
+	defer e.Leave()
 	x := getExchange(s)
 	owned := true
 	defer func() {
@@ -76,7 +75,7 @@ func (e *epoch) serveFast(ctx *fasthttp.RequestCtx) {
 		}
 		s.serve(x, ep, ctx.PostBody(), id)
 	}
-	if x.delay && !e.wait(nil, s.opt.Latency) {
+	if x.delay && !e.Wait(nil, s.opt.Latency) {
 		ctx.SetConnectionClose()
 		return
 	}
@@ -128,22 +127,22 @@ func (e *epoch) streamFast(w *bufio.Writer, x *exchange) {
 	prev := 0
 	for i, end := range x.marks {
 		if _, err := w.Write(x.body[prev:end]); err != nil {
-			e.abort()
+			e.Abort()
 			return
 		}
 		prev = end
 		if delay > 0 && i < len(x.marks)-1 {
 			if w.Flush() != nil {
-				e.abort()
+				e.Abort()
 				return
 			}
-			if !e.wait(nil, delay) {
+			if !e.Wait(nil, delay) {
 				return
 			}
 		}
 	}
 	if w.Flush() != nil {
-		e.abort()
+		e.Abort()
 	}
 }
 
@@ -156,7 +155,7 @@ func (e *epoch) stallConn(c net.Conn) {
 		if _, err := c.Read(buf[:]); err != nil {
 			var ne net.Error
 			if !(errors.As(err, &ne) && ne.Timeout()) {
-				e.abort()
+				e.Abort()
 			}
 			return
 		}
@@ -185,7 +184,7 @@ func (e *epoch) cutConn(c net.Conn, x *exchange) {
 	}
 	x.scratch = b
 	if _, err := c.Write(b); err != nil {
-		e.abort()
+		e.Abort()
 	}
 }
 

@@ -75,7 +75,7 @@ func TestGolden(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newCore(t, goldenOptions)
-			s.base.Store(int32(tc.mode))
+			s.SetMode(tc.mode)
 			x := getExchange(s)
 			defer putExchange(x)
 			x.auth = append(x.auth[:0], "Bearer sk-golden-0123456789"...)
@@ -102,46 +102,6 @@ func TestGolden(t *testing.T) {
 				t.Errorf("wire bytes differ from %s:\ngot:\n%s\nwant:\n%s", path, got, want)
 			}
 		})
-	}
-}
-
-func TestSplitWords(t *testing.T) {
-	cases := []struct {
-		in   string
-		want []string
-	}{
-		{"Hello from the fake upstream.", []string{"Hello", " from", " the", " fake", " upstream."}},
-		{"one", []string{"one"}},
-		{"  lead and trail  ", []string{"  lead", " and", " trail  "}},
-		{"a\n\nb\tc", []string{"a", "\n\nb", "\tc"}},
-		{" ", []string{" "}},
-	}
-	for _, tc := range cases {
-		got := splitWords(tc.in)
-		if strings.Join(got, "|") != strings.Join(tc.want, "|") {
-			t.Errorf("splitWords(%q) = %q, want %q", tc.in, got, tc.want)
-		}
-	}
-}
-
-func TestSplitEven(t *testing.T) {
-	cases := []struct {
-		in   string
-		n    int
-		want []string
-	}{
-		{"abcdefgh", 4, []string{"ab", "cd", "ef", "gh"}},
-		{"abcdefg", 3, []string{"ab", "cd", "efg"}},
-		{"ab", 5, []string{"a", "b"}},
-		{"héllo😀", 3, []string{"hé", "ll", "o😀"}},
-		{"", 3, []string{""}},
-		{"abc", 0, []string{"abc"}},
-	}
-	for _, tc := range cases {
-		got := splitEven(tc.in, tc.n)
-		if strings.Join(got, "|") != strings.Join(tc.want, "|") {
-			t.Errorf("splitEven(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
-		}
 	}
 }
 

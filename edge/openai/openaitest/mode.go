@@ -1,9 +1,6 @@
 package openaitest
 
-import (
-	"fmt"
-	"strings"
-)
+import "github.com/edgeway/edgeway/edge/internal/fakeupstream"
 
 // Mode is a fault the fake injects into the requests it serves. Modes apply
 // to the work endpoints (chat completions and embeddings); /v1/models only
@@ -43,6 +40,9 @@ const (
 	numModes
 )
 
+// The shared frame knows OK and Refuse by number.
+var _ = [1]int{}[OK-fakeupstream.ModeOK] + [1]int{}[Refuse-fakeupstream.ModeRefuse]
+
 var modeNames = [numModes]string{
 	OK:             "ok",
 	Refuse:         "refuse",
@@ -78,25 +78,11 @@ var modeAliases = map[string]Mode{
 }
 
 // String returns the mode's short name as ParseMode accepts it.
-func (m Mode) String() string {
-	if m >= 0 && m < numModes {
-		return modeNames[m]
-	}
-	return fmt.Sprintf("Mode(%d)", int(m))
-}
+func (m Mode) String() string { return fakeupstream.ModeName(modeNames[:], m) }
 
 // ParseMode turns a name ("ok", "refuse", "500", "503", "429", "stall",
 // "cut", "malformed", "context", "401", or a long form such as
 // "ratelimit") into a Mode. It is case-insensitive.
 func ParseMode(s string) (Mode, error) {
-	name := strings.ToLower(strings.TrimSpace(s))
-	for m, n := range modeNames {
-		if n == name {
-			return Mode(m), nil
-		}
-	}
-	if m, ok := modeAliases[name]; ok {
-		return m, nil
-	}
-	return OK, fmt.Errorf("openaitest: unknown mode %q (want one of %s)", s, strings.Join(modeNames[:], ", "))
+	return fakeupstream.ParseMode("openaitest", modeNames[:], modeAliases, s)
 }

@@ -1,13 +1,12 @@
 package openaitest
 
 import (
-	"context"
 	"errors"
-	"io"
-	"log"
+	"net"
 	"net/http"
 	"strconv"
-	"time"
+
+	"github.com/edgeway/edgeway/edge/internal/fakeupstream"
 )
 
 // The net/http frontend: the default, because it notices a client going
@@ -36,29 +35,17 @@ var (
 	netNoCache        = []string{"no-cache"}
 )
 
-func (e *epoch) startNet() {
-	srv := &http.Server{
-		Handler:           e,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          log.New(io.Discard, "", 0),
-	}
-	e.stop = func() { _ = srv.Close() }
-	go func() {
-		defer close(e.served)
-		_ = srv.Serve(e.ln)
-	}()
+// serveNet serves epochs with net/http.
+func (s *Server) serveNet(fe *fakeupstream.Epoch, ln net.Listener) (serve, stop func()) {
+	return fakeupstream.HTTP(func(fe *fakeupstream.Epoch, w http.ResponseWriter, r *http.Request) {
+		e := epoch{fe, s}
+		e.serveHTTP(w, r)
+	})(fe, ln)
 }
 
-// ServeHTTP serves one request of the epoch.
-func (e *epoch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// serveHTTP serves one request of the epoch.
+func (e *epoch) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	s := e.s
-	if !s.enter() {
-		dropNet(w)
-		return
-	}
-	defer s.leave()
 	x := getExchange(s)
 	defer putExchange(x)
 
@@ -67,9 +54,9 @@ func (e *epoch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.notFound(x, r.Method, r.URL.Path)
 	} else {
 		var err error
-		x.in, err = readBody(r.Body, x.in, r.ContentLength)
+		x.in, err = fakeupstream.ReadBody(r.Body, x.in, r.ContentLength, MaxBodyBytes)
 		switch {
-		case errors.Is(err, errTooLarge):
+		case errors.Is(err, fakeupstream.ErrTooLarge):
 			s.tooLarge(x)
 		case err != nil:
 			return // the client is gone mid-body
@@ -81,76 +68,19 @@ func (e *epoch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	e.deliverNet(w, r, x)
 }
 
-var errTooLarge = errors.New("openaitest: request body too large")
-
-// readBody reads a whole body into buf, up to MaxBodyBytes. It reads to EOF
-// so net/http starts watching the connection for the client closing it.
-func readBody(r io.Reader, buf []byte, hint int64) ([]byte, error) {
-	buf = buf[:0]
-	if hint > MaxBodyBytes {
-		return buf, errTooLarge
-	}
-	if hint > 0 && int64(cap(buf)) < hint+1 {
-		buf = make([]byte, 0, hint+1)
-	}
-	for {
-		if len(buf) == cap(buf) {
-			if len(buf) > MaxBodyBytes {
-				return buf, errTooLarge
-			}
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if len(buf) > MaxBodyBytes {
-			return buf, errTooLarge
-		}
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return buf, err
-		}
-	}
-}
-
-// wait sleeps d unless the epoch ends or gone closes first; it counts an
-// abort when the client left.
-func (e *epoch) wait(gone <-chan struct{}, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-e.done:
-		return false
-	case <-gone:
-		e.abort()
-		return false
-	}
-}
-
-// abort counts a client disconnect unless the server itself is closing the
-// connections.
-func (e *epoch) abort() {
-	if !e.ended() {
-		e.s.stats.aborted.Add(1)
-	}
-}
-
 func (e *epoch) deliverNet(w http.ResponseWriter, r *http.Request, x *exchange) {
 	s := e.s
-	ctx := r.Context()
-	if x.delay && !e.wait(ctx.Done(), s.opt.Latency) {
+	gone := r.Context().Done()
+	if x.delay && !e.Wait(gone, s.opt.Latency) {
 		return
 	}
 	switch x.act {
 	case actDrop:
-		dropNet(w)
+		fakeupstream.Drop(w)
 		return
 	case actStall:
-		e.stallNet(ctx)
-		dropNet(w)
+		e.Stall(gone)
+		fakeupstream.Drop(w)
 		return
 	}
 	h := w.Header()
@@ -169,80 +99,19 @@ func (e *epoch) deliverNet(w http.ResponseWriter, r *http.Request, x *exchange) 
 	for _, kv := range hs {
 		h[kv.key] = kv.value
 	}
+	ev := fakeupstream.Events{Body: x.body, Marks: x.marks}
 	switch x.act {
 	case actRespond:
 		h["Content-Length"] = []string{strconv.Itoa(len(x.body))}
 		w.WriteHeader(x.status)
 		_, _ = w.Write(x.body)
 	case actStream:
-		w.WriteHeader(x.status)
-		e.streamNet(w, ctx, x, len(x.marks))
+		e.WriteEvents(w, gone, x.status, ev, ev.Len())
 	case actCut:
-		if x.sse {
-			w.WriteHeader(x.status)
-			if !e.streamNet(w, ctx, x, x.cut) {
-				return
-			}
-		} else {
-			h["Content-Length"] = []string{strconv.Itoa(len(x.body))}
-			w.WriteHeader(x.status)
-			if _, err := w.Write(x.body[:len(x.body)/2]); err != nil {
-				return
-			}
-			_ = http.NewResponseController(w).Flush()
-		}
-		dropNet(w)
-	}
-}
-
-// streamNet writes the first n events of x and flushes; it reports whether
-// all were delivered.
-func (e *epoch) streamNet(w http.ResponseWriter, ctx context.Context, x *exchange, n int) bool {
-	rc := http.NewResponseController(w)
-	delay := e.s.opt.ChunkDelay
-	prev := 0
-	for i := 0; i < n; i++ {
-		end := x.marks[i]
-		if _, err := w.Write(x.body[prev:end]); err != nil {
-			e.abort()
-			return false
-		}
-		prev = end
-		if delay > 0 && i < n-1 {
-			if rc.Flush() != nil {
-				e.abort()
-				return false
-			}
-			if !e.wait(ctx.Done(), delay) {
-				return false
-			}
+		if !x.sse {
+			fakeupstream.WriteCut(w, x.status, x.body)
+		} else if e.WriteEvents(w, gone, x.status, ev, x.cut) {
+			fakeupstream.Drop(w)
 		}
 	}
-	if rc.Flush() != nil {
-		e.abort()
-		return false
-	}
-	return true
-}
-
-// stallNet holds a request until its client leaves, the epoch ends or
-// StallLimit passes.
-func (e *epoch) stallNet(ctx context.Context) {
-	t := time.NewTimer(StallLimit)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-e.done:
-	case <-ctx.Done():
-		e.abort()
-	}
-}
-
-// dropNet closes the connection without (the rest of) a response.
-func dropNet(w http.ResponseWriter) {
-	c, _, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		return
-	}
-	_ = c.Close()
 }

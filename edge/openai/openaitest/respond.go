@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/edgeway/edgeway/edge/internal/fakeupstream"
 )
 
 // endpoint is what a request path and method resolved to.
@@ -305,9 +307,9 @@ func precompute(o *Options) *precomputed {
 	w := &precomputed{model: make(map[string][]byte, len(o.Models))}
 	var pieces []string
 	if o.Chunks > 0 {
-		pieces = splitEven(o.Reply, o.Chunks)
+		pieces = fakeupstream.SplitEven(o.Reply, o.Chunks)
 	} else {
-		pieces = splitWords(o.Reply)
+		pieces = fakeupstream.SplitWords(o.Reply)
 	}
 	for _, p := range pieces {
 		w.pieces = append(w.pieces, appendJSONStringBody(nil, p))
@@ -323,7 +325,7 @@ func precompute(o *Options) *precomputed {
 		if n == 0 {
 			n = defaultToolArgChunks
 		}
-		for _, p := range splitEven(tc.Arguments, n) {
+		for _, p := range fakeupstream.SplitEven(tc.Arguments, n) {
 			w.argPieces = append(w.argPieces, appendJSONStringBody(nil, p))
 		}
 	}
@@ -417,7 +419,7 @@ func (s *Server) invalidKey(x *exchange, auth string) {
 // the call.
 func (s *Server) serve(x *exchange, ep endpoint, body []byte, modelID string) {
 	if ep == epChat {
-		s.recordChat(body)
+		fakeupstream.Record(&s.frame, body)
 	}
 	switch s.checkAuth(x.auth) {
 	case authMissing:
@@ -439,7 +441,7 @@ func (s *Server) serve(x *exchange, ep endpoint, body []byte, modelID string) {
 		x.failMsg(404, "The model '"+modelID+"' does not exist", "invalid_request_error", "model", "model_not_found")
 		return
 	}
-	mode := s.takeMode()
+	mode := fakeupstream.Take(&s.frame)
 	x.delay = s.opt.Latency > 0
 	switch mode {
 	case Refuse:

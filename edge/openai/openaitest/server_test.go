@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgeway/edgeway/edge/internal/testkit"
 	"github.com/edgeway/edgeway/edge/openai/openaitest"
 )
 
@@ -40,49 +41,13 @@ const (
 	embeddingsBody = `{"model":"text-embedding-3-small","input":"the quick brown fox"}`
 )
 
-type result struct {
-	status  int
-	header  http.Header
-	body    []byte
-	readErr error // error reading the body, e.g. a cut stream
-	err     error // error before a response arrived
-}
+type result = testkit.Result
 
-func newClient(t *testing.T, timeout time.Duration) *http.Client {
-	t.Helper()
-	tr := &http.Transport{MaxIdleConnsPerHost: 16}
-	t.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: tr, Timeout: timeout}
-}
+var newClient = testkit.Client
 
 func do(t *testing.T, c *http.Client, method, url, body string, hdr ...string) result {
 	t.Helper()
-	return doCtx(t, context.Background(), c, method, url, body, hdr...)
-}
-
-func doCtx(t *testing.T, ctx context.Context, c *http.Client, method, url, body string, hdr ...string) result {
-	t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return result{err: err}
-	}
-	defer resp.Body.Close()
-	b, rerr := io.ReadAll(resp.Body)
-	return result{status: resp.StatusCode, header: resp.Header, body: b, readErr: rerr}
+	return testkit.Do(t, context.Background(), c, method, url, body, hdr...)
 }
 
 func decodeStrict(t *testing.T, data []byte, v any) {
@@ -146,17 +111,17 @@ func streamChunks(t *testing.T, body []byte) ([]chatChunk, []map[string]json.Raw
 
 func wantAPIError(t *testing.T, r result, status int, typ, param, code string) apiError {
 	t.Helper()
-	if r.err != nil {
-		t.Fatalf("request failed: %v", r.err)
+	if r.Err != nil {
+		t.Fatalf("request failed: %v", r.Err)
 	}
-	if r.status != status {
-		t.Fatalf("status %d, want %d; body %s", r.status, status, r.body)
+	if r.Status != status {
+		t.Fatalf("status %d, want %d; body %s", r.Status, status, r.Body)
 	}
-	if ct := r.header.Get("Content-Type"); ct != "application/json" {
+	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("Content-Type %q", ct)
 	}
 	var e apiError
-	decodeStrict(t, r.body, &e)
+	decodeStrict(t, r.Body, &e)
 	if e.Error.Message == "" || e.Error.Type != typ {
 		t.Errorf("error %+v, want type %q", e.Error, typ)
 	}
@@ -170,10 +135,10 @@ func wantAPIError(t *testing.T, r result, status int, typ, param, code string) a
 	var raw struct {
 		Error map[string]json.RawMessage `json:"error"`
 	}
-	_ = json.Unmarshal(r.body, &raw)
+	_ = json.Unmarshal(r.Body, &raw)
 	for _, k := range []string{"message", "type", "param", "code"} {
 		if _, ok := raw.Error[k]; !ok {
-			t.Errorf("error body lacks %q: %s", k, r.body)
+			t.Errorf("error body lacks %q: %s", k, r.Body)
 		}
 	}
 	return e
@@ -188,7 +153,7 @@ func deref(s *string) string {
 
 func wantOpenAIHeaders(t *testing.T, r result) {
 	t.Helper()
-	h := r.header
+	h := r.Header
 	if id := h.Get("X-Request-Id"); !strings.HasPrefix(id, "req_") || len(id) != 36 {
 		t.Errorf("x-request-id %q", id)
 	}
@@ -215,15 +180,15 @@ func TestChatModes(t *testing.T) {
 		check func(t *testing.T, r result)
 	}{
 		{"ok", openaitest.OK, chatBody, func(t *testing.T, r result) {
-			if r.status != 200 || r.header.Get("Content-Type") != "application/json" {
-				t.Fatalf("status %d %q: %s", r.status, r.header.Get("Content-Type"), r.body)
+			if r.Status != 200 || r.Header.Get("Content-Type") != "application/json" {
+				t.Fatalf("status %d %q: %s", r.Status, r.Header.Get("Content-Type"), r.Body)
 			}
 			wantOpenAIHeaders(t, r)
-			if r.header.Get("Content-Length") != strconv.Itoa(len(r.body)) {
-				t.Errorf("Content-Length %q for %d bytes", r.header.Get("Content-Length"), len(r.body))
+			if r.Header.Get("Content-Length") != strconv.Itoa(len(r.Body)) {
+				t.Errorf("Content-Length %q for %d bytes", r.Header.Get("Content-Length"), len(r.Body))
 			}
 			var c chatCompletion
-			decodeStrict(t, r.body, &c)
+			decodeStrict(t, r.Body, &c)
 			if !strings.HasPrefix(c.ID, "chatcmpl-") || c.Object != "chat.completion" || c.Created == 0 || c.Model != "gpt-4o-mini" {
 				t.Errorf("envelope %+v", c)
 			}
@@ -240,11 +205,11 @@ func TestChatModes(t *testing.T) {
 			}
 		}},
 		{"ok stream", openaitest.OK, streamBody, func(t *testing.T, r result) {
-			if r.status != 200 || r.header.Get("Content-Type") != "text/event-stream; charset=utf-8" {
-				t.Fatalf("status %d %q", r.status, r.header.Get("Content-Type"))
+			if r.Status != 200 || r.Header.Get("Content-Type") != "text/event-stream; charset=utf-8" {
+				t.Fatalf("status %d %q", r.Status, r.Header.Get("Content-Type"))
 			}
 			wantOpenAIHeaders(t, r)
-			chunks, raws := streamChunks(t, r.body)
+			chunks, raws := streamChunks(t, r.Body)
 			if len(chunks) != 1+replyPieces+1 {
 				t.Fatalf("%d chunks, want role + %d pieces + finish", len(chunks), replyPieces)
 			}
@@ -270,7 +235,7 @@ func TestChatModes(t *testing.T) {
 			}
 		}},
 		{"ok stream include_usage", openaitest.OK, streamUsage, func(t *testing.T, r result) {
-			chunks, raws := streamChunks(t, r.body)
+			chunks, raws := streamChunks(t, r.Body)
 			if len(chunks) != 1+replyPieces+2 {
 				t.Fatalf("%d chunks", len(chunks))
 			}
@@ -281,7 +246,7 @@ func TestChatModes(t *testing.T) {
 			}
 			u := chunks[len(chunks)-1]
 			if string(raws[len(raws)-1]["choices"]) != "[]" || u.Usage == nil {
-				t.Fatalf("usage chunk %s", r.body)
+				t.Fatalf("usage chunk %s", r.Body)
 			}
 			if u.Usage.PromptTokens != 5 || u.Usage.CompletionTokens != replyPieces || u.Usage.TotalTokens != 5+replyPieces {
 				t.Errorf("usage %+v", *u.Usage)
@@ -300,8 +265,8 @@ func TestChatModes(t *testing.T) {
 		{"429", openaitest.RateLimit429, chatBody, func(t *testing.T, r result) {
 			wantAPIError(t, r, 429, "requests", "", "rate_limit_exceeded")
 			wantOpenAIHeaders(t, r)
-			if r.header.Get("Retry-After") != "1" || r.header.Get("X-Ratelimit-Remaining-Requests") != "0" {
-				t.Errorf("headers %v", r.header)
+			if r.Header.Get("Retry-After") != "1" || r.Header.Get("X-Ratelimit-Remaining-Requests") != "0" {
+				t.Errorf("headers %v", r.Header)
 			}
 		}},
 		{"429 stream", openaitest.RateLimit429, streamBody, func(t *testing.T, r result) {
@@ -317,28 +282,28 @@ func TestChatModes(t *testing.T) {
 			wantAPIError(t, r, 401, "invalid_request_error", "", "invalid_api_key")
 		}},
 		{"malformed", openaitest.MalformedJSON, chatBody, func(t *testing.T, r result) {
-			if r.status != 200 || r.header.Get("Content-Type") != "application/json" || json.Valid(r.body) || len(r.body) == 0 {
-				t.Errorf("status %d body %q", r.status, r.body)
+			if r.Status != 200 || r.Header.Get("Content-Type") != "application/json" || json.Valid(r.Body) || len(r.Body) == 0 {
+				t.Errorf("status %d body %q", r.Status, r.Body)
 			}
 		}},
 		{"malformed stream", openaitest.MalformedJSON, streamBody, func(t *testing.T, r result) {
-			events := parseSSE(t, r.body)
-			if r.status != 200 || len(events) != 2 || json.Valid(events[0]) || string(events[1]) != "[DONE]" {
-				t.Errorf("status %d events %q", r.status, events)
+			events := parseSSE(t, r.Body)
+			if r.Status != 200 || len(events) != 2 || json.Valid(events[0]) || string(events[1]) != "[DONE]" {
+				t.Errorf("status %d events %q", r.Status, events)
 			}
 		}},
 		{"cut stream", openaitest.CutMidStream, streamBody, func(t *testing.T, r result) {
-			if r.status != 200 || r.readErr == nil {
-				t.Fatalf("status %d read error %v", r.status, r.readErr)
+			if r.Status != 200 || r.ReadErr == nil {
+				t.Fatalf("status %d read error %v", r.Status, r.ReadErr)
 			}
 			// An announced close lets some clients (undici) take the cut
 			// for the end of the body.
-			if r.header.Get("Connection") == "close" {
+			if r.Header.Get("Connection") == "close" {
 				t.Error("cut stream announces Connection: close")
 			}
-			events := parseSSE(t, r.body)
+			events := parseSSE(t, r.Body)
 			if len(events) != 3 {
-				t.Fatalf("got %d events before the cut, want role + 2: %q", len(events), r.body)
+				t.Fatalf("got %d events before the cut, want role + 2: %q", len(events), r.Body)
 			}
 			for _, ev := range events {
 				var c chatChunk
@@ -346,14 +311,14 @@ func TestChatModes(t *testing.T) {
 			}
 		}},
 		{"cut", openaitest.CutMidStream, chatBody, func(t *testing.T, r result) {
-			if r.status != 200 || !errors.Is(r.readErr, io.ErrUnexpectedEOF) || len(r.body) == 0 || json.Valid(r.body) {
-				t.Errorf("status %d read error %v body %q", r.status, r.readErr, r.body)
+			if r.Status != 200 || !errors.Is(r.ReadErr, io.ErrUnexpectedEOF) || len(r.Body) == 0 || json.Valid(r.Body) {
+				t.Errorf("status %d read error %v body %q", r.Status, r.ReadErr, r.Body)
 			}
 		}},
 		{"drop", openaitest.Refuse, chatBody, func(t *testing.T, r result) {
 			// SetModeN(Refuse) closes the connection without an answer.
-			if r.err == nil {
-				t.Errorf("got status %d, want a transport error", r.status)
+			if r.Err == nil {
+				t.Errorf("got status %d, want a transport error", r.Status)
 			}
 		}},
 	}
@@ -367,8 +332,8 @@ func TestChatModes(t *testing.T) {
 					tc.check(t, do(t, c, "POST", s.URL()+"/chat/completions", tc.body))
 					// Back to OK afterwards, on a fresh connection.
 					c.CloseIdleConnections()
-					if r := do(t, c, "POST", s.URL()+"/chat/completions", chatBody); r.status != 200 {
-						t.Fatalf("after %s: status %d err %v", tc.name, r.status, r.err)
+					if r := do(t, c, "POST", s.URL()+"/chat/completions", chatBody); r.Status != 200 {
+						t.Fatalf("after %s: status %d err %v", tc.name, r.Status, r.Err)
 					}
 				})
 			}
@@ -387,7 +352,7 @@ func TestToolCall(t *testing.T) {
 
 			r := do(t, c, "POST", s.URL()+"/chat/completions", toolsBody)
 			var cc chatCompletion
-			decodeStrict(t, r.body, &cc)
+			decodeStrict(t, r.Body, &cc)
 			ch := cc.Choices[0]
 			if ch.FinishReason != "tool_calls" || ch.Message.Content != nil || len(ch.Message.ToolCalls) != 1 {
 				t.Fatalf("choice %+v", ch)
@@ -400,10 +365,10 @@ func TestToolCall(t *testing.T) {
 			}
 
 			r = do(t, c, "POST", s.URL()+"/chat/completions", toolsStream)
-			chunks, _ := streamChunks(t, r.body)
+			chunks, _ := streamChunks(t, r.Body)
 			// role+call head, 3 argument pieces, finish, usage.
 			if len(chunks) != 6 {
-				t.Fatalf("%d chunks: %s", len(chunks), r.body)
+				t.Fatalf("%d chunks: %s", len(chunks), r.Body)
 			}
 			head := chunks[0].Choices[0].Delta
 			if head.Role != "assistant" || len(head.ToolCalls) != 1 || head.ToolCalls[0].ID != "call_abc" || head.ToolCalls[0].Type != "function" || head.ToolCalls[0].Function.Name != "get_weather" {
@@ -433,9 +398,9 @@ func TestToolCall(t *testing.T) {
 				`{"model":"m","messages":[{"role":"user","content":"x"}],"tools":[]}`,
 			} {
 				r = do(t, c, "POST", s.URL()+"/chat/completions", body)
-				decodeStrict(t, r.body, &cc)
+				decodeStrict(t, r.Body, &cc)
 				if cc.Choices[0].FinishReason != "stop" || deref(cc.Choices[0].Message.Content) != openaitest.DefaultReply {
-					t.Errorf("%s: %s", body, r.body)
+					t.Errorf("%s: %s", body, r.Body)
 				}
 			}
 		})
@@ -467,7 +432,7 @@ func TestReplyShapes(t *testing.T) {
 				c := newClient(t, 10*time.Second)
 				r := do(t, c, "POST", s.URL()+"/chat/completions", tc.body)
 				var cc chatCompletion
-				decodeStrict(t, r.body, &cc)
+				decodeStrict(t, r.Body, &cc)
 				if got := deref(cc.Choices[0].Message.Content); got != tc.wantText || cc.Choices[0].FinishReason != tc.wantFinish {
 					t.Errorf("content %q finish %q", got, cc.Choices[0].FinishReason)
 				}
@@ -476,7 +441,7 @@ func TestReplyShapes(t *testing.T) {
 				}
 				stream := strings.Replace(tc.body, `{"model":"m",`, `{"model":"m","stream":true,`, 1)
 				r = do(t, c, "POST", s.URL()+"/chat/completions", stream)
-				chunks, _ := streamChunks(t, r.body)
+				chunks, _ := streamChunks(t, r.Body)
 				if len(chunks) != tc.wantPieces+2 {
 					t.Fatalf("%d chunks, want %d", len(chunks), tc.wantPieces+2)
 				}
@@ -551,8 +516,8 @@ func TestAPIKey(t *testing.T) {
 				if strings.Contains(e.Error.Message, "wrong-00") || !strings.Contains(e.Error.Message, "0000") {
 					t.Errorf("key not masked as OpenAI does: %q", e.Error.Message)
 				}
-				if r := do(t, c, method, s.URL()+path, body, "Authorization", "Bearer sk-test-1234567890"); r.status != 200 {
-					t.Errorf("right key: status %d %s", r.status, r.body)
+				if r := do(t, c, method, s.URL()+path, body, "Authorization", "Bearer sk-test-1234567890"); r.Status != 200 {
+					t.Errorf("right key: status %d %s", r.Status, r.Body)
 				}
 			}
 		})
@@ -567,12 +532,12 @@ func TestEmbeddings(t *testing.T) {
 			get := func(t *testing.T, body string) embeddingList {
 				t.Helper()
 				r := do(t, c, "POST", s.URL()+"/embeddings", body)
-				if r.status != 200 {
-					t.Fatalf("status %d: %s", r.status, r.body)
+				if r.Status != 200 {
+					t.Fatalf("status %d: %s", r.Status, r.Body)
 				}
 				wantOpenAIHeaders(t, r)
 				var l embeddingList
-				decodeStrict(t, r.body, &l)
+				decodeStrict(t, r.Body, &l)
 				if l.Object != "list" {
 					t.Errorf("object %q", l.Object)
 				}
@@ -637,8 +602,8 @@ func TestEmbeddings(t *testing.T) {
 			s.SetModeN(openaitest.RateLimit429, 1)
 			wantAPIError(t, do(t, c, "POST", s.URL()+"/embeddings", embeddingsBody), 429, "requests", "", "rate_limit_exceeded")
 			s.SetModeN(openaitest.MalformedJSON, 1)
-			if r := do(t, c, "POST", s.URL()+"/embeddings", embeddingsBody); r.status != 200 || json.Valid(r.body) {
-				t.Errorf("malformed: %d %s", r.status, r.body)
+			if r := do(t, c, "POST", s.URL()+"/embeddings", embeddingsBody); r.Status != 200 || json.Valid(r.Body) {
+				t.Errorf("malformed: %d %s", r.Status, r.Body)
 			}
 			if s.Requests() != 0 {
 				t.Errorf("embeddings counted as chat requests: %d", s.Requests())
@@ -688,12 +653,12 @@ func TestModels(t *testing.T) {
 			// Modes do not touch /v1/models.
 			s.SetMode(openaitest.Error500)
 			r := do(t, c, "GET", s.URL()+"/models", "")
-			if r.status != 200 {
-				t.Fatalf("status %d", r.status)
+			if r.Status != 200 {
+				t.Fatalf("status %d", r.Status)
 			}
 			wantOpenAIHeaders(t, r)
 			var l modelList
-			decodeStrict(t, r.body, &l)
+			decodeStrict(t, r.Body, &l)
 			if l.Object != "list" || len(l.Data) != 2 || l.Data[0].ID != "gpt-4o-mini" || l.Data[1].ID != "text-embedding-3-small" {
 				t.Fatalf("%+v", l)
 			}
@@ -704,7 +669,7 @@ func TestModels(t *testing.T) {
 			}
 			r = do(t, c, "GET", s.URL()+"/models/text-embedding-3-small", "")
 			var m model
-			decodeStrict(t, r.body, &m)
+			decodeStrict(t, r.Body, &m)
 			if m.ID != "text-embedding-3-small" || m.Object != "model" {
 				t.Errorf("%+v", m)
 			}
@@ -718,8 +683,8 @@ func TestRefuseThenOK(t *testing.T) {
 			s := openaitest.NewT(t, openaitest.Options{FastHTTP: fe.fast})
 			c := newClient(t, 5*time.Second)
 			url := s.URL()
-			if r := do(t, c, "POST", url+"/chat/completions", chatBody); r.status != 200 {
-				t.Fatalf("status %d", r.status)
+			if r := do(t, c, "POST", url+"/chat/completions", chatBody); r.Status != 200 {
+				t.Fatalf("status %d", r.Status)
 			}
 			s.SetMode(openaitest.Refuse)
 			// Pooled connections were closed by the server; a client that
@@ -727,23 +692,23 @@ func TestRefuseThenOK(t *testing.T) {
 			c.CloseIdleConnections()
 			for i := 0; i < 2; i++ {
 				r := do(t, c, "POST", url+"/chat/completions", chatBody)
-				if r.err == nil || !strings.Contains(r.err.Error(), "connection refused") {
-					t.Fatalf("refused: status %d err %v", r.status, r.err)
+				if r.Err == nil || !strings.Contains(r.Err.Error(), "connection refused") {
+					t.Fatalf("refused: status %d err %v", r.Status, r.Err)
 				}
 			}
 			s.SetMode(openaitest.OK)
 			if s.URL() != url {
 				t.Fatalf("URL changed %s -> %s", url, s.URL())
 			}
-			if r := do(t, c, "POST", url+"/chat/completions", chatBody); r.status != 200 {
-				t.Fatalf("after OK: status %d err %v", r.status, r.err)
+			if r := do(t, c, "POST", url+"/chat/completions", chatBody); r.Status != 200 {
+				t.Fatalf("after OK: status %d err %v", r.Status, r.Err)
 			}
 			// SetModeN also brings a refusing server back.
 			s.SetMode(openaitest.Refuse)
 			c.CloseIdleConnections()
 			s.SetModeN(openaitest.Error500, 1)
-			if r := do(t, c, "POST", url+"/chat/completions", chatBody); r.status != 500 {
-				t.Fatalf("SetModeN after Refuse: status %d err %v", r.status, r.err)
+			if r := do(t, c, "POST", url+"/chat/completions", chatBody); r.Status != 500 {
+				t.Fatalf("SetModeN after Refuse: status %d err %v", r.Status, r.Err)
 			}
 		})
 	}
@@ -757,7 +722,7 @@ func TestSetModeN(t *testing.T) {
 	for i := 0; i < 4; i++ {
 		// Models requests do not consume the budget.
 		do(t, c, "GET", s.URL()+"/models", "")
-		got = append(got, do(t, c, "POST", s.URL()+"/chat/completions", chatBody).status)
+		got = append(got, do(t, c, "POST", s.URL()+"/chat/completions", chatBody).Status)
 	}
 	if want := []int{500, 500, 200, 200}; !equalInts(got, want) {
 		t.Errorf("statuses %v, want %v", got, want)
@@ -766,15 +731,15 @@ func TestSetModeN(t *testing.T) {
 	s.SetModeN(openaitest.RateLimit429, 1)
 	got = got[:0]
 	for i := 0; i < 2; i++ {
-		got = append(got, do(t, c, "POST", s.URL()+"/chat/completions", chatBody).status)
+		got = append(got, do(t, c, "POST", s.URL()+"/chat/completions", chatBody).Status)
 	}
 	if want := []int{429, 200}; !equalInts(got, want) {
 		t.Errorf("statuses %v, want %v (SetModeN returns to OK)", got, want)
 	}
 	s.SetModeN(openaitest.Error500, 5)
 	s.SetMode(openaitest.OK)
-	if r := do(t, c, "POST", s.URL()+"/chat/completions", chatBody); r.status != 200 {
-		t.Errorf("SetMode did not cancel SetModeN: %d", r.status)
+	if r := do(t, c, "POST", s.URL()+"/chat/completions", chatBody); r.Status != 200 {
+		t.Errorf("SetMode did not cancel SetModeN: %d", r.Status)
 	}
 	if s.Requests() != 7 {
 		t.Errorf("Requests %d, want 7", s.Requests())
@@ -815,18 +780,6 @@ func TestRequestsAndLastRequest(t *testing.T) {
 	}
 }
 
-// checkFor polls cond until it holds or the deadline passes.
-func checkFor(t *testing.T, d time.Duration, cond func() bool, msg string) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal(msg)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestStallCountsAbort(t *testing.T) {
 	for _, fe := range frontends {
 		t.Run(fe.name, func(t *testing.T) {
@@ -836,18 +789,18 @@ func TestStallCountsAbort(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
 			defer cancel()
 			start := time.Now()
-			r := doCtx(t, ctx, c, "POST", s.URL()+"/chat/completions", streamBody)
-			if r.err == nil || time.Since(start) < 150*time.Millisecond {
-				t.Fatalf("stall answered: %d %v", r.status, r.err)
+			r := testkit.Do(t, ctx, c, "POST", s.URL()+"/chat/completions", streamBody)
+			if r.Err == nil || time.Since(start) < 150*time.Millisecond {
+				t.Fatalf("stall answered: %d %v", r.Status, r.Err)
 			}
-			checkFor(t, 5*time.Second, func() bool { return s.Aborted() == 1 }, "Aborted did not count the disconnect")
+			testkit.Until(t, "the disconnect counted as aborted", func() bool { return s.Aborted() == 1 })
 			// A stall ended by the server closing is not an abort.
 			go func() {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
-				doCtx(t, ctx, c, "POST", s.URL()+"/chat/completions", chatBody)
+				testkit.Do(t, ctx, c, "POST", s.URL()+"/chat/completions", chatBody)
 			}()
-			checkFor(t, 5*time.Second, func() bool { return s.Requests() == 2 }, "second request did not arrive")
+			testkit.Until(t, "the second request arrived", func() bool { return s.Requests() == 2 })
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
 			}
@@ -865,15 +818,15 @@ func TestLatencyAndChunkDelay(t *testing.T) {
 			c := newClient(t, 10*time.Second)
 			start := time.Now()
 			r := do(t, c, "POST", s.URL()+"/chat/completions", chatBody)
-			if r.status != 200 || time.Since(start) < 80*time.Millisecond {
-				t.Fatalf("status %d after %v", r.status, time.Since(start))
+			if r.Status != 200 || time.Since(start) < 80*time.Millisecond {
+				t.Fatalf("status %d after %v", r.Status, time.Since(start))
 			}
 			start = time.Now()
 			r = do(t, c, "POST", s.URL()+"/chat/completions", streamBody)
 			if el := time.Since(start); el < 80*time.Millisecond+6*40*time.Millisecond {
 				t.Errorf("stream took %v", el)
 			}
-			streamChunks(t, r.body)
+			streamChunks(t, r.Body)
 
 			// Cancel after the first event: the server notices.
 			ctx, cancel := context.WithCancel(context.Background())
@@ -889,7 +842,7 @@ func TestLatencyAndChunkDelay(t *testing.T) {
 			}
 			cancel()
 			resp.Body.Close()
-			checkFor(t, 5*time.Second, func() bool { return s.Aborted() == 1 }, "mid-stream cancel not counted")
+			testkit.Until(t, "the mid-stream cancel counted as aborted", func() bool { return s.Aborted() == 1 })
 		})
 	}
 }
@@ -910,10 +863,10 @@ func TestConcurrentModes(t *testing.T) {
 							body = streamUsage
 						}
 						r := do(t, c, "POST", s.URL()+"/chat/completions", body)
-						switch r.status {
+						switch r.Status {
 						case 200, 500, 429:
 						default:
-							t.Errorf("status %d err %v", r.status, r.err)
+							t.Errorf("status %d err %v", r.Status, r.Err)
 						}
 					}
 				}()

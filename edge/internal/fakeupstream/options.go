@@ -1,0 +1,117 @@
+package fakeupstream
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// CheckAddr defaults *addr to "127.0.0.1:0" and accepts only loopback
+// hosts; name prefixes the error.
+func CheckAddr(name string, addr *string) error {
+	if *addr == "" {
+		*addr = "127.0.0.1:0"
+	}
+	host, _, err := net.SplitHostPort(*addr)
+	if err != nil {
+		return fmt.Errorf("%s: Addr: %w", name, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("%s: Addr %q is not a loopback address", name, *addr)
+	}
+	return nil
+}
+
+// CheckShape checks the options every fake has: Chunks, Latency and
+// ChunkDelay must not be negative.
+func CheckShape(name string, chunks int, latency, chunkDelay time.Duration) error {
+	var errs []error
+	if chunks < 0 {
+		errs = append(errs, fmt.Errorf("%s: Chunks %d is negative", name, chunks))
+	}
+	if latency < 0 || chunkDelay < 0 {
+		errs = append(errs, fmt.Errorf("%s: Latency %v and ChunkDelay %v must not be negative", name, latency, chunkDelay))
+	}
+	return errors.Join(errs...)
+}
+
+// ModeName returns names[m], or "Mode(m)" outside the table.
+func ModeName[M ~int](names []string, m M) string {
+	if m >= 0 && int(m) < len(names) {
+		return names[m]
+	}
+	return fmt.Sprintf("Mode(%d)", int(m))
+}
+
+// ParseMode turns a name from names (indexed by mode) or aliases into a
+// mode, case-insensitively; name prefixes the error.
+func ParseMode[M ~int](name string, names []string, aliases map[string]M, s string) (M, error) {
+	key := strings.ToLower(strings.TrimSpace(s))
+	for m, n := range names {
+		if n == key {
+			return M(m), nil
+		}
+	}
+	if m, ok := aliases[key]; ok {
+		return m, nil
+	}
+	return ModeOK, fmt.Errorf("%s: unknown mode %q (want one of %s)", name, s, strings.Join(names, ", "))
+}
+
+// IsSpace matches the ASCII separators strings.Fields splits on.
+func IsSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
+}
+
+// SplitWords splits s where whitespace follows a word, so each piece after
+// the first starts with its whitespace, like a model's tokens, and the
+// pieces concatenate back to s: "Hello from it" -> "Hello", " from", " it".
+// Trailing whitespace stays with the last piece.
+func SplitWords(s string) []string {
+	var out []string
+	last := len(s) // end of the last word
+	for last > 0 && IsSpace(s[last-1]) {
+		last--
+	}
+	start := 0
+	for i := 1; i < last; i++ {
+		if IsSpace(s[i]) && !IsSpace(s[i-1]) && hasWord(s[start:i]) {
+			out = append(out, s[start:i])
+			start = i
+		}
+	}
+	return append(out, s[start:])
+}
+
+func hasWord(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !IsSpace(s[i]) {
+			return true
+		}
+	}
+	return false
+}
+
+// SplitEven splits s into n pieces of nearly equal rune counts, cutting
+// only at rune boundaries. n is capped at the rune count and raised to 1.
+func SplitEven(s string, n int) []string {
+	runes := utf8.RuneCountInString(s)
+	n = min(n, runes)
+	if n < 1 {
+		return []string{s}
+	}
+	out := make([]string, 0, n)
+	start, seen := 0, 0
+	for i := range s {
+		// Cut before rune number seen when it reaches the next boundary.
+		if len(out) < n-1 && seen > 0 && seen == (len(out)+1)*runes/n {
+			out = append(out, s[start:i])
+			start = i
+		}
+		seen++
+	}
+	return append(out, s[start:])
+}

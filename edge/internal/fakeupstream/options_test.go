@@ -1,0 +1,46 @@
+package fakeupstream
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestSplitWords(t *testing.T) {
+	cases := []struct {
+		in   string
+		want []string
+	}{
+		{"Hello from the fake upstream.", []string{"Hello", " from", " the", " fake", " upstream."}},
+		{"one", []string{"one"}},
+		{"  lead and trail  ", []string{"  lead", " and", " trail  "}},
+		{"a\n\nb\tc", []string{"a", "\n\nb", "\tc"}},
+		{" ", []string{" "}},
+	}
+	for _, tc := range cases {
+		got := SplitWords(tc.in)
+		if strings.Join(got, "|") != strings.Join(tc.want, "|") {
+			t.Errorf("SplitWords(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestSplitEven(t *testing.T) {
+	cases := []struct {
+		in   string
+		n    int
+		want []string
+	}{
+		{"abcdefgh", 4, []string{"ab", "cd", "ef", "gh"}},
+		{"abcdefg", 3, []string{"ab", "cd", "efg"}},
+		{"ab", 5, []string{"a", "b"}},
+		{"héllo😀", 3, []string{"hé", "ll", "o😀"}},
+		{"", 3, []string{""}},
+		{"abc", 0, []string{"abc"}},
+	}
+	for _, tc := range cases {
+		got := SplitEven(tc.in, tc.n)
+		if strings.Join(got, "|") != strings.Join(tc.want, "|") {
+			t.Errorf("SplitEven(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 
+	"github.com/edgeway/edgeway/edge/testkit"
 	"github.com/edgeway/edgeway/runtime/ollama/ollamatest"
 )
 
@@ -66,7 +67,7 @@ cache:
 	}
 	waitCache := func() { // the write is asynchronous; a real client's next question comes later
 		t.Helper()
-		checkForT(t, func() bool {
+		testkit.Until(t, "the answer is cached", func() bool {
 			_, h := ask("Say hello to the team")
 			return h.Header.Get("x-edgeway-cache") == "hit"
 		})
@@ -77,7 +78,7 @@ cache:
 		t.Errorf("hit: %q vs %q, provider %q", again, first, h2.Header.Get("x-edgeway-provider"))
 	}
 	// The semantic record is written in the background after the answer.
-	checkForT(t, func() bool {
+	testkit.Until(t, "the semantic record is written", func() bool {
 		resp, err := http.Get(g.URL + "/metrics")
 		if err != nil {
 			return false

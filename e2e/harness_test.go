@@ -3,18 +3,18 @@ package e2e
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/edgeway/edgeway/edge/testkit"
 )
 
 var (
@@ -134,7 +134,7 @@ func startEdgeway(t *testing.T, cfg string) *gateway {
 	case <-time.After(20 * time.Second):
 		t.Fatalf("edgeway did not say where it listens after 20s:\n%s", out.String())
 	}
-	checkForT(t, func() bool {
+	testkit.Until(t, "edgeway answers /healthz", func() bool {
 		select {
 		case <-done:
 			t.Fatalf("edgeway exited:\n%s", out.String())
@@ -151,23 +151,9 @@ func startEdgeway(t *testing.T, cfg string) *gateway {
 }
 
 // closedURL is an http URL on 127.0.0.1 that refuses connections until the
-// test ends: its port is held by a socket bound but never listening, so no
-// other process can take it meanwhile.
+// test ends.
 func closedURL(t *testing.T, path string) string {
-	t.Helper()
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
-	if err != nil {
-		t.Fatalf("socket: %v", err)
-	}
-	t.Cleanup(func() { syscall.Close(fd) })
-	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatalf("bind: %v", err)
-	}
-	sa, err := syscall.Getsockname(fd)
-	if err != nil {
-		t.Fatalf("getsockname: %v", err)
-	}
-	return "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*syscall.SockaddrInet4).Port)) + path
+	return "http://" + testkit.RefusedAddr(t) + path
 }
 
 func contains(s string, subs ...string) bool {
@@ -177,16 +163,4 @@ func contains(s string, subs ...string) bool {
 		}
 	}
 	return true
-}
-
-// checkForT polls cond for up to 10 s.
-func checkForT(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in 10s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }

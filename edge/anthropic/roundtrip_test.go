@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/edgeway/edgeway/edge/anthropic/anthropictest"
-	"github.com/edgeway/edgeway/edge/internal/testkit"
+	"github.com/edgeway/edgeway/edge/testkit"
 	"github.com/edgeway/edgeway/edge/llm"
 )
 

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/edgeway/edgeway/edge/anthropic/anthropictest"
-	"github.com/edgeway/edgeway/edge/internal/testkit"
+	"github.com/edgeway/edgeway/edge/testkit"
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/upstream"
 )

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/edgeway/edgeway/edge/internal/testkit"
+	"github.com/edgeway/edgeway/edge/testkit"
 	"github.com/edgeway/edgeway/edge/llm"
 )
 

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/edgeway/edgeway/edge/cache"
-	"github.com/edgeway/edgeway/edge/internal/testkit"
+	"github.com/edgeway/edgeway/edge/testkit"
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/openai"
 )

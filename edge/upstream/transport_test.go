@@ -19,7 +19,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/edgeway/edgeway/edge/internal/testkit"
+	"github.com/edgeway/edgeway/edge/testkit"
 )
 
 func newClient(t *Transport) *http.Client { return &http.Client{Transport: t} }

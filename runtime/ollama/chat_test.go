@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net"
 	"net/http"
 	"reflect"
 	"slices"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/testkit"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -459,13 +459,7 @@ func TestChatDeadline(t *testing.T) {
 }
 
 func TestConnectionRefused(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	p, err := New(Options{BaseURL: "http://" + addr, Name: "local"})
+	p, err := New(Options{BaseURL: "http://" + testkit.RefusedAddr(t), Name: "local"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgeway/edgeway/edge/internal/testkit"
+	"github.com/edgeway/edgeway/edge/testkit"
 )
 
 // These tests speak raw HTTP to the fake, independently of the client in

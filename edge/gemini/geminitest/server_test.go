@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/edgeway/edgeway/edge/gemini/geminitest"
-	"github.com/edgeway/edgeway/edge/internal/testkit"
+	"github.com/edgeway/edgeway/edge/testkit"
 )
 
 const (

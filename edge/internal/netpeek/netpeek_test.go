@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgeway/edgeway/edge/internal/testkit"
+	"github.com/edgeway/edgeway/edge/testkit"
 )
 
 // pair returns the two ends of a real TCP connection on loopback.

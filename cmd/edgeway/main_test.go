@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/edgeway/edgeway/edge/testkit"
 )
 
 // lockedBuffer lets the test read what serve prints while it runs.
@@ -91,22 +93,13 @@ func TestServeStartsAndStops(t *testing.T) {
 
 	re := regexp.MustCompile(`listening on http://(127\.0\.0\.1:\d+)`)
 	var addr string
-	deadline := time.Now().Add(10 * time.Second)
-	for addr == "" {
+	testkit.Until(t, "serve says where it listens", func() bool {
 		if m := re.FindStringSubmatch(out.String()); m != nil {
 			addr = m[1]
-		} else if time.Now().After(deadline) {
-			t.Fatalf("serve did not start:\n%s", out.String())
-		} else {
-			time.Sleep(10 * time.Millisecond)
 		}
-	}
-	for !strings.Contains(out.String(), "no provider reachable") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no startup verdict:\n%s", out.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return addr != ""
+	})
+	testkit.Until(t, "serve gives its startup verdict", func() bool { return strings.Contains(out.String(), "no provider reachable") })
 	if !strings.Contains(out.String(), "provider ollama") || !strings.Contains(out.String(), "unreachable") {
 		t.Errorf("startup output:\n%s", out.String())
 	}

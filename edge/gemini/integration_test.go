@@ -11,6 +11,7 @@ import (
 	"github.com/edgeway/edgeway/edge/gemini"
 	"github.com/edgeway/edgeway/edge/gemini/geminitest"
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/testkit"
 )
 
 // These tests run the client against geminitest, which was written from
@@ -198,13 +199,7 @@ func TestFakeCancelAbortsUpstream(t *testing.T) {
 	if llm.KindOf(err) != llm.KindCanceled {
 		t.Fatalf("error %v, want canceled", err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for s.Aborted() != 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("the fake never saw the client leave")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.Until(t, "the fake sees the client leave", func() bool { return s.Aborted() == 1 })
 }
 
 func TestFakeEmbedAndModels(t *testing.T) {

@@ -11,8 +11,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/edgeway/edgeway/edge/testkit"
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/testkit"
 )
 
 func TestChatRequestWire(t *testing.T) {
@@ -86,19 +86,6 @@ func blockingStream(gone chan<- struct{}) http.HandlerFunc {
 	}
 }
 
-// waitGone waits for the fake upstream to see its client leave.
-func waitGone(t *testing.T, gone <-chan struct{}) {
-	t.Helper()
-	testkit.Until(t, "the upstream request aborted", func() bool {
-		select {
-		case <-gone:
-			return true
-		default:
-			return false
-		}
-	})
-}
-
 func TestChatEmitErrorPassesThrough(t *testing.T) {
 	gone := make(chan struct{})
 	f := newFake(t, blockingStream(gone))
@@ -108,7 +95,7 @@ func TestChatEmitErrorPassesThrough(t *testing.T) {
 	if err != stop {
 		t.Errorf("error = %v, want the emit error unchanged", err)
 	}
-	waitGone(t, gone)
+	testkit.Closed(t, "the upstream request aborted", gone)
 }
 
 // embedHandler answers batchEmbedContents with vectors [i, len(text)] for

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgeway/edgeway/edge/testkit"
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/testkit"
 	"github.com/edgeway/edgeway/edge/upstream"
 )
 
@@ -367,19 +367,6 @@ func blockingStream(gone chan<- struct{}) http.HandlerFunc {
 	}
 }
 
-// waitGone waits for the fake upstream to see its client leave.
-func waitGone(t *testing.T, gone <-chan struct{}) {
-	t.Helper()
-	testkit.Until(t, "the upstream request aborted", func() bool {
-		select {
-		case <-gone:
-			return true
-		default:
-			return false
-		}
-	})
-}
-
 func TestChatEmitErrorPassesThrough(t *testing.T) {
 	gone := make(chan struct{})
 	f := newFake(t, blockingStream(gone))
@@ -389,7 +376,7 @@ func TestChatEmitErrorPassesThrough(t *testing.T) {
 	if err != stop {
 		t.Errorf("error = %v, want the emit error unchanged", err)
 	}
-	waitGone(t, gone)
+	testkit.Closed(t, "the upstream request aborted", gone)
 }
 
 func TestChatBadRawJSON(t *testing.T) {

@@ -63,3 +63,15 @@ func Listen(tb testing.TB) net.Listener {
 	tb.Cleanup(func() { ln.Close() })
 	return ln
 }
+
+// Closed waits until ch is closed (or receives), bounded by Patience.
+func Closed[T any](tb testing.TB, what string, ch <-chan T) {
+	tb.Helper()
+	t := time.NewTimer(Patience)
+	defer t.Stop()
+	select {
+	case <-ch:
+	case <-t.C:
+		tb.Fatalf("%s: not so after %v", what, Patience)
+	}
+}

@@ -405,15 +405,6 @@ func slowStream(gone chan<- struct{}) http.HandlerFunc {
 	}
 }
 
-func waitGone(t *testing.T, gone <-chan struct{}) {
-	t.Helper()
-	select {
-	case <-gone:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the upstream request was not aborted")
-	}
-}
-
 func TestChatEmitErrorPassesThrough(t *testing.T) {
 	gone := make(chan struct{})
 	f := newFake(t).on("/api/chat", reply{handler: slowStream(gone)})
@@ -423,7 +414,7 @@ func TestChatEmitErrorPassesThrough(t *testing.T) {
 	if err != sentinel {
 		t.Fatalf("err = %#v, want the emit error itself", err)
 	}
-	waitGone(t, gone)
+	testkit.Closed(t, "the upstream request aborted", gone)
 }
 
 func TestChatContextCancel(t *testing.T) {
@@ -442,7 +433,7 @@ func TestChatContextCancel(t *testing.T) {
 	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("Chat took %v to notice the cancel", d)
 	}
-	waitGone(t, gone)
+	testkit.Closed(t, "the upstream request aborted", gone)
 }
 
 func TestChatDeadline(t *testing.T) {
@@ -455,7 +446,7 @@ func TestChatDeadline(t *testing.T) {
 	if k := llm.KindOf(err); k != llm.KindTimeout {
 		t.Fatalf("err = %v (kind %v), want timeout", err, k)
 	}
-	waitGone(t, gone)
+	testkit.Closed(t, "the upstream request aborted", gone)
 }
 
 func TestConnectionRefused(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"github.com/edgeway/edgeway/edge/openai"
 	"github.com/edgeway/edgeway/edge/router"
 	"github.com/edgeway/edgeway/edge/server"
+	"github.com/edgeway/edgeway/edge/upstream"
 	"github.com/edgeway/edgeway/runtime/llamacpp"
 	"github.com/edgeway/edgeway/runtime/ollama"
 )
@@ -128,57 +129,21 @@ func newProvider(p *config.Provider) (llm.Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("api_key: %w", err)
 	}
+	ep := upstream.Endpoint{Name: p.Name, BaseURL: p.BaseURL, APIKey: key, Headers: p.Headers, Timeout: p.Timeout.D(), ConnectTimeout: p.ConnectTimeout.D()}
 	switch p.Type {
 	case config.TypeOllama:
 		return ollama.New(ollama.Options{
-			Name:           p.Name,
-			BaseURL:        p.BaseURL,
-			APIKey:         key,
-			Headers:        p.Headers,
-			Timeout:        p.Timeout.D(),
-			ConnectTimeout: p.ConnectTimeout.D(),
-			Options:        p.Options,
+			Name: ep.Name, BaseURL: ep.BaseURL, APIKey: ep.APIKey, Headers: ep.Headers,
+			Timeout: ep.Timeout, ConnectTimeout: ep.ConnectTimeout, Options: p.Options,
 		})
 	case config.TypeLlamaCpp:
-		return llamacpp.New(llamacpp.Options{
-			Name:            p.Name,
-			BaseURL:         p.BaseURL,
-			APIKey:          key,
-			Headers:         p.Headers,
-			Timeout:         p.Timeout.D(),
-			ConnectTimeout:  p.ConnectTimeout.D(),
-			NoStreamOptions: p.NoStreamOptions,
-			MaxTokensField:  p.MaxTokensField,
-		})
+		return llamacpp.New(llamacpp.Options{Endpoint: ep, NoStreamOptions: p.NoStreamOptions, MaxTokensField: p.MaxTokensField})
 	case config.TypeOpenAI, config.TypeOpenAICompatible:
-		return openai.New(openai.Options{
-			Name:            p.Name,
-			BaseURL:         p.BaseURL,
-			APIKey:          key,
-			Headers:         p.Headers,
-			Timeout:         p.Timeout.D(),
-			ConnectTimeout:  p.ConnectTimeout.D(),
-			NoStreamOptions: p.NoStreamOptions,
-			MaxTokensField:  p.MaxTokensField,
-		})
+		return openai.New(openai.Options{Endpoint: ep, NoStreamOptions: p.NoStreamOptions, MaxTokensField: p.MaxTokensField})
 	case config.TypeAnthropic:
-		return anthropic.New(anthropic.Options{
-			Name:           p.Name,
-			BaseURL:        p.BaseURL,
-			APIKey:         key,
-			Headers:        p.Headers,
-			Timeout:        p.Timeout.D(),
-			ConnectTimeout: p.ConnectTimeout.D(),
-		})
+		return anthropic.New(anthropic.Options{Endpoint: ep})
 	case config.TypeGemini:
-		return gemini.New(gemini.Options{
-			Name:           p.Name,
-			BaseURL:        p.BaseURL,
-			APIKey:         key,
-			Headers:        p.Headers,
-			Timeout:        p.Timeout.D(),
-			ConnectTimeout: p.ConnectTimeout.D(),
-		})
+		return gemini.New(gemini.Options{Endpoint: ep})
 	}
 	// Unreachable for a validated config; a guard for new types.
 	return nil, fmt.Errorf("type %q has no client", p.Type)

@@ -21,6 +21,7 @@ import (
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/openai"
 	"github.com/edgeway/edgeway/edge/openai/openaitest"
+	up "github.com/edgeway/edgeway/edge/upstream"
 	"github.com/edgeway/edgeway/runtime/ollama"
 )
 
@@ -96,7 +97,7 @@ func startUpstream(t *testing.T, name string, sc scenario) *upstream {
 			o.ToolCall = &openaitest.ToolCall{ID: "call_upstream01", Name: toolName, Arguments: toolArgs}
 		}
 		srv := openaitest.NewT(t, o)
-		c, err := openai.New(openai.Options{BaseURL: srv.URL(), APIKey: "sk-test"})
+		c, err := openai.New(openai.Options{Endpoint: up.Endpoint{BaseURL: srv.URL(), APIKey: "sk-test"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -111,7 +112,7 @@ func startUpstream(t *testing.T, name string, sc scenario) *upstream {
 			o.ToolUse = &anthropictest.ToolUse{ID: "toolu_01Upstream", Name: toolName, Input: toolArgs, Preamble: toolPreamble}
 		}
 		srv := anthropictest.NewT(t, o)
-		c, err := anthropic.New(anthropic.Options{BaseURL: srv.URL(), APIKey: "sk-ant-test"})
+		c, err := anthropic.New(anthropic.Options{Endpoint: up.Endpoint{BaseURL: srv.URL(), APIKey: "sk-ant-test"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -125,7 +126,7 @@ func startUpstream(t *testing.T, name string, sc scenario) *upstream {
 			o.FunctionCall = &geminitest.FunctionCall{Name: toolName, Args: json.RawMessage(toolArgs)}
 		}
 		srv := geminitest.NewT(t, o)
-		c, err := gemini.New(gemini.Options{BaseURL: srv.URL(), APIKey: "gemini-test"})
+		c, err := gemini.New(gemini.Options{Endpoint: up.Endpoint{BaseURL: srv.URL(), APIKey: "gemini-test"}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/upstream"
 )
 
 func BenchmarkDecodeMessagesRequest(b *testing.B) {
@@ -96,7 +97,7 @@ func (m memTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 func BenchmarkChatStream(b *testing.B) {
 	body := stream50()
 	req := simpleRequest()
-	c, err := New(Options{BaseURL: "http://upstream.invalid/v1", HTTPClient: &http.Client{Transport: memTransport{body}}})
+	c, err := New(Options{Endpoint: upstream.Endpoint{BaseURL: "http://upstream.invalid/v1", HTTPClient: &http.Client{Transport: memTransport{body}}}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"testing/iotest"
 
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/upstream"
 )
 
 // FuzzDecodeMessagesRequest checks that the decoder never panics, that
@@ -83,7 +84,7 @@ func FuzzStream(f *testing.F) {
 	f.Add([]byte("event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":3,\"content_block\":{\"type\":\"tool_use\",\"id\":\"a\",\"name\":\"f\"}}\n\n" +
 		"data: {\"type\":\"content_block_delta\",\"index\":3,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{}\"}}\n\n" +
 		"data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":null},\"usage\":{\"output_tokens\":1.0,\"input_tokens\":null}}\n\ndata: {\"type\":\"message_stop\"}"))
-	c, err := New(Options{Name: "fuzz", BaseURL: "http://127.0.0.1:1/v1", MaxResponseBytes: 4096})
+	c, err := New(Options{Endpoint: upstream.Endpoint{Name: "fuzz", BaseURL: "http://127.0.0.1:1/v1", MaxResponseBytes: 4096}})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -152,7 +153,7 @@ func FuzzStreamEncoder(f *testing.F) {
 	f.Add("Hel", "lo", "", 0, `{"a":`, uint8(1))
 	f.Add("", "", "think", 3, "", uint8(2))
 	f.Add("x\xff", "\u2028", "", -1, "}", uint8(0))
-	c, err := New(Options{Name: "fuzz"})
+	c, err := New(Options{Endpoint: upstream.Endpoint{Name: "fuzz"}})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/edgeway/edgeway/edge/anthropic/anthropictest"
-	"github.com/edgeway/edgeway/edge/testkit"
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/testkit"
 )
 
 func fakeClient(t *testing.T, fake *anthropictest.Server, mod ...func(*Options)) *Client {

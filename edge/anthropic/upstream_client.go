@@ -31,30 +31,14 @@ const (
 	modelPageSize = 1000
 )
 
-// Options configure a Client. Zero values take the named defaults; zero
-// never means unlimited.
+// Options configure a Client: the Endpoint (the key goes as x-api-key)
+// and the Messages API's own settings. Zero values take the named
+// defaults; zero never means unlimited.
 type Options struct {
-	// Name is the provider name used in errors.
-	Name string
-	// BaseURL is the API root including its version path
-	// (DefaultBaseURL when empty). A trailing slash is ignored.
-	BaseURL string
-	// APIKey is sent as x-api-key; empty sends none (a proxy that adds
-	// it, or an Authorization header in Headers).
-	APIKey string
+	upstream.Endpoint
+
 	// Version is the anthropic-version header (DefaultVersion when empty).
 	Version string
-	// Headers are extra request headers, such as anthropic-beta.
-	Headers map[string]string
-	// Timeout bounds a whole request including its stream.
-	Timeout time.Duration
-	// ConnectTimeout bounds dialing. Ignored when HTTPClient is set.
-	ConnectTimeout time.Duration
-	// MaxResponseBytes bounds a non-streamed response body and one SSE
-	// event.
-	MaxResponseBytes int64
-	// HTTPClient replaces the client's own transport, for tests.
-	HTTPClient *http.Client
 	// DefaultMaxTokens is max_tokens for requests that set none
 	// (DefaultMaxTokens when zero).
 	DefaultMaxTokens int
@@ -95,10 +79,8 @@ func New(o Options) (*Client, error) {
 		wo.defaultMaxTokens = DefaultMaxTokens
 	}
 	up, err := upstream.NewClient("anthropic", upstream.ClientOptions{
-		Name: o.Name, BaseURL: o.BaseURL, APIKey: o.APIKey, Auth: upstream.XAPIKeyAuth,
-		Fixed:   []upstream.FixedHeader{{Name: "anthropic-version", Value: o.Version, Option: "Version"}},
-		Headers: o.Headers, Timeout: o.Timeout, ConnectTimeout: o.ConnectTimeout,
-		MaxResponseBytes: o.MaxResponseBytes, HTTPClient: o.HTTPClient,
+		Endpoint: o.Endpoint, Auth: upstream.XAPIKeyAuth,
+		Fixed:      []upstream.FixedHeader{{Name: "anthropic-version", Value: o.Version, Option: "Version"}},
 		ParseError: parseError, ResetDelay: resetDelay,
 	}, errs...)
 	if err != nil {

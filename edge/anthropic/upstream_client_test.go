@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/edgeway/edgeway/edge/anthropic/anthropictest"
-	"github.com/edgeway/edgeway/edge/testkit"
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/testkit"
 	"github.com/edgeway/edgeway/edge/upstream"
 )
 
@@ -61,7 +61,7 @@ func (f *fakeUpstream) last(t *testing.T) recorded {
 
 func newTestClient(t *testing.T, baseURL string, mod ...func(*Options)) *Client {
 	t.Helper()
-	o := Options{Name: "fake", BaseURL: baseURL + "/v1/", APIKey: "sk-ant-test", Headers: map[string]string{"anthropic-beta": "fake-beta"}}
+	o := Options{Endpoint: upstream.Endpoint{Name: "fake", BaseURL: baseURL + "/v1/", APIKey: "sk-ant-test", Headers: map[string]string{"anthropic-beta": "fake-beta"}}}
 	for _, m := range mod {
 		m(&o)
 	}
@@ -698,8 +698,11 @@ func TestNew(t *testing.T) {
 	if err != nil || c.Name() != DefaultName || c.up.BaseURL() != DefaultBaseURL || c.wire.defaultMaxTokens != DefaultMaxTokens {
 		t.Fatalf("defaults not applied: %v", err)
 	}
-	_, err = New(Options{DefaultMaxTokens: -1, Version: "2023\n", APIKey: "k",
-		Headers: map[string]string{"x-api-key": "other", "Anthropic-Version": "2024-01-01"}})
+	_, err = New(Options{
+		Endpoint:         upstream.Endpoint{APIKey: "k", Headers: map[string]string{"x-api-key": "other", "Anthropic-Version": "2024-01-01"}},
+		DefaultMaxTokens: -1,
+		Version:          "2023\n",
+	})
 	for _, w := range []string{`anthropic: new "anthropic"`, "DefaultMaxTokens -1", "Version: contains control characters",
 		"x-api-key conflicts with APIKey", "anthropic-version is set by Version"} {
 		if err == nil || !strings.Contains(err.Error(), w) {

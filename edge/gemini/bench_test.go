@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/upstream"
 )
 
 func BenchmarkAppendGenerateRequest(b *testing.B) {
@@ -74,7 +75,7 @@ func (m memTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 
 func BenchmarkChatStream(b *testing.B) {
 	body := stream50()
-	c, err := New(Options{BaseURL: "http://upstream.invalid/v1beta", HTTPClient: &http.Client{Transport: memTransport{body}}})
+	c, err := New(Options{Endpoint: upstream.Endpoint{BaseURL: "http://upstream.invalid/v1beta", HTTPClient: &http.Client{Transport: memTransport{body}}}})
 	if err != nil {
 		b.Fatal(err)
 	}

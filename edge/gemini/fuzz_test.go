@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/upstream"
 )
 
 // FuzzStream feeds arbitrary bytes to the client's stream parser as if an
@@ -22,7 +23,7 @@ func FuzzStream(f *testing.F) {
 	}
 	f.Add([]byte(event(`{"candidates":[{"content":{"parts":[{"functionCall":{"name":"f","args":[1]}},{"text":"x","thought":true}]},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":-1}}`)))
 	f.Add([]byte("data: {\"error\":{\"code\":\"x\"}}\n\ndata: [DONE]\n\n"))
-	c, err := New(Options{Name: "fuzz", BaseURL: "http://127.0.0.1:1/v1beta", MaxResponseBytes: 4096})
+	c, err := New(Options{Endpoint: upstream.Endpoint{Name: "fuzz", BaseURL: "http://127.0.0.1:1/v1beta", MaxResponseBytes: 4096}})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/upstream"
 )
 
 func readFixture(t testing.TB, name string) []byte {
@@ -107,7 +108,7 @@ func (f *fakeUpstream) all() []recorded {
 
 func newTestClient(t *testing.T, baseURL string, mod ...func(*Options)) *Client {
 	t.Helper()
-	o := Options{Name: "fake", BaseURL: baseURL + "/v1beta/", APIKey: "AIza-test", Headers: map[string]string{"X-Title": "edgeway-test"}}
+	o := Options{Endpoint: upstream.Endpoint{Name: "fake", BaseURL: baseURL + "/v1beta/", APIKey: "AIza-test", Headers: map[string]string{"X-Title": "edgeway-test"}}}
 	for _, m := range mod {
 		m(&o)
 	}

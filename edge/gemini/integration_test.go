@@ -12,6 +12,7 @@ import (
 	"github.com/edgeway/edgeway/edge/gemini/geminitest"
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/testkit"
+	"github.com/edgeway/edgeway/edge/upstream"
 )
 
 // These tests run the client against geminitest, which was written from
@@ -23,7 +24,7 @@ func newPair(t *testing.T, o geminitest.Options) (*gemini.Client, *geminitest.Se
 	t.Helper()
 	o.APIKey = "AIza-fake"
 	s := geminitest.NewT(t, o)
-	c, err := gemini.New(gemini.Options{BaseURL: s.URL(), APIKey: "AIza-fake"})
+	c, err := gemini.New(gemini.Options{Endpoint: upstream.Endpoint{BaseURL: s.URL(), APIKey: "AIza-fake"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +177,7 @@ func TestFakeFaults(t *testing.T) {
 		}
 	})
 	t.Run("wrong key", func(t *testing.T) {
-		bad, err := gemini.New(gemini.Options{BaseURL: s.URL(), APIKey: "AIza-wrong"})
+		bad, err := gemini.New(gemini.Options{Endpoint: upstream.Endpoint{BaseURL: s.URL(), APIKey: "AIza-wrong"}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/edgeway/edgeway/edge/internal/wire"
 	"github.com/edgeway/edgeway/edge/llm"
@@ -31,30 +30,11 @@ const (
 	modelPageSize = 1000
 )
 
-// Options configure a Client. Zero values take the named defaults; zero
-// never means unlimited.
+// Options configure a Client: the Endpoint (the key goes as
+// x-goog-api-key, never in the URL, where logs would keep it). Zero values
+// take the named defaults; zero never means unlimited.
 type Options struct {
-	// Name is the provider name used in errors ("gemini" when empty).
-	Name string
-	// BaseURL is the API root including its version path; empty means
-	// DefaultBaseURL. Tests point it at a local fake. A trailing slash is
-	// ignored.
-	BaseURL string
-	// APIKey is sent in the x-goog-api-key header. It is required with the
-	// default BaseURL; with another BaseURL empty sends no key.
-	APIKey string
-	// Headers are extra request headers.
-	Headers map[string]string
-	// Timeout bounds a whole request including its stream.
-	Timeout time.Duration
-	// ConnectTimeout bounds dialing. Ignored when HTTPClient is set.
-	ConnectTimeout time.Duration
-	// MaxResponseBytes bounds a non-streamed response body and one SSE
-	// event. A batch of 100 embeddings of 3072 floats written as JSON is
-	// about 7 MiB, under upstream.DefaultMaxResponseBytes.
-	MaxResponseBytes int64
-	// HTTPClient replaces the client's own transport, for tests.
-	HTTPClient *http.Client
+	upstream.Endpoint
 }
 
 // Client is an llm.Provider (and Embedder, ModelLister, Pinger) for the
@@ -84,8 +64,7 @@ func New(o Options) (*Client, error) {
 		}
 	}
 	up, err := upstream.NewClient("gemini", upstream.ClientOptions{
-		Name: o.Name, BaseURL: o.BaseURL, APIKey: o.APIKey, Auth: upstream.GoogAPIKeyAuth, Headers: o.Headers,
-		Timeout: o.Timeout, ConnectTimeout: o.ConnectTimeout, MaxResponseBytes: o.MaxResponseBytes, HTTPClient: o.HTTPClient,
+		Endpoint: o.Endpoint, Auth: upstream.GoogAPIKeyAuth,
 		ParseError: parseError,
 	}, errs...)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/testkit"
+	"github.com/edgeway/edgeway/edge/upstream"
 )
 
 func TestChatRequestWire(t *testing.T) {
@@ -293,7 +294,7 @@ func TestPing(t *testing.T) {
 }
 
 func TestNew(t *testing.T) {
-	for _, o := range []Options{{APIKey: "k"}, {BaseURL: "http://127.0.0.1:8080/v1beta"}} {
+	for _, o := range []Options{{Endpoint: upstream.Endpoint{APIKey: "k"}}, {Endpoint: upstream.Endpoint{BaseURL: "http://127.0.0.1:8080/v1beta"}}} {
 		c, err := New(o)
 		if err != nil || c.Name() != DefaultName {
 			t.Fatalf("New(%+v) = %v", o, err)
@@ -302,11 +303,11 @@ func TestNew(t *testing.T) {
 			t.Errorf("base = %q", c.up.BaseURL())
 		}
 	}
-	_, err := New(Options{Headers: map[string]string{"x-goog-api-key": "other"}})
+	_, err := New(Options{Endpoint: upstream.Endpoint{Headers: map[string]string{"x-goog-api-key": "other"}}})
 	if err == nil || !strings.Contains(err.Error(), `gemini: new "gemini": APIKey is required for `+DefaultBaseURL) {
 		t.Errorf("error %v, want the key required", err)
 	}
-	_, err = New(Options{APIKey: "k", Headers: map[string]string{"x-goog-api-key": "other"}})
+	_, err = New(Options{Endpoint: upstream.Endpoint{APIKey: "k", Headers: map[string]string{"x-goog-api-key": "other"}}})
 	if err == nil || !strings.Contains(err.Error(), "x-goog-api-key conflicts with APIKey") {
 		t.Errorf("error %v, want the key header conflict", err)
 	}

@@ -9,12 +9,13 @@ import (
 	"testing"
 
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/upstream"
 )
 
 // runStream feeds body to a chatStream as an SSE answer.
 func runStream(t *testing.T, body []byte) ([]llm.Chunk, *llm.Aggregate, llm.Usage, error) {
 	t.Helper()
-	c, err := New(Options{Name: "fake", BaseURL: "http://127.0.0.1:1/v1beta"})
+	c, err := New(Options{Endpoint: upstream.Endpoint{Name: "fake", BaseURL: "http://127.0.0.1:1/v1beta"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +192,7 @@ func TestStreamToolCallIDs(t *testing.T) {
 }
 
 func TestStreamJSONAnswer(t *testing.T) {
-	c, err := New(Options{Name: "fake", BaseURL: "http://127.0.0.1:1/v1beta"})
+	c, err := New(Options{Endpoint: upstream.Endpoint{Name: "fake", BaseURL: "http://127.0.0.1:1/v1beta"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/upstream"
 )
 
 func BenchmarkDecodeChatRequest(b *testing.B) {
@@ -95,7 +96,7 @@ func BenchmarkChatStream(b *testing.B) {
 		}
 	}
 	b.Run("in-memory", func(b *testing.B) {
-		c, err := New(Options{BaseURL: "http://upstream.invalid/v1", HTTPClient: &http.Client{Transport: memTransport{body}}})
+		c, err := New(Options{Endpoint: upstream.Endpoint{BaseURL: "http://upstream.invalid/v1", HTTPClient: &http.Client{Transport: memTransport{body}}}})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -103,7 +104,7 @@ func BenchmarkChatStream(b *testing.B) {
 	})
 	b.Run("loopback", func(b *testing.B) {
 		srv := newBenchServer(b, body)
-		c, err := New(Options{BaseURL: srv + "/v1"})
+		c, err := New(Options{Endpoint: upstream.Endpoint{BaseURL: srv + "/v1"}})
 		if err != nil {
 			b.Fatal(err)
 		}

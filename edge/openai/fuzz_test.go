@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/upstream"
 )
 
 func FuzzDecodeChatRequest(f *testing.F) {
@@ -101,7 +102,7 @@ func FuzzChatStream(f *testing.F) {
 		f.Add(readFixture(f, name))
 	}
 	f.Add([]byte(`data: {"choices":[{"delta":{"tool_calls":[{"id":"a","function":{"arguments":{"x":1}}},{"function":{"arguments":"y"}}]},"finish_reason":"eos"}],"usage":{"prompt_tokens":1.0}}` + "\n\n"))
-	c, err := New(Options{Name: "fuzz", BaseURL: "http://127.0.0.1:1/v1", MaxResponseBytes: 4096})
+	c, err := New(Options{Endpoint: upstream.Endpoint{Name: "fuzz", BaseURL: "http://127.0.0.1:1/v1", MaxResponseBytes: 4096}})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -19,29 +19,12 @@ import (
 // DefaultName is the provider name when Options.Name is empty.
 const DefaultName = "openai"
 
-// Options configure a Client. Zero values take upstream's defaults
-// (upstream.DefaultTimeout, ...); zero never means unlimited.
+// Options configure a Client: the Endpoint (the key goes as
+// "Authorization: Bearer"; none is sent when it is empty, for local
+// servers) and the quirks of some compatible servers. Zero values take
+// upstream's defaults; zero never means unlimited.
 type Options struct {
-	// Name is the provider name used in errors ("openai", "mistral", ...).
-	Name string
-	// BaseURL is the API root including its version path, e.g.
-	// https://api.openai.com/v1 or http://127.0.0.1:8080/v1. Required. A
-	// trailing slash is ignored.
-	BaseURL string
-	// APIKey is sent as "Authorization: Bearer"; empty sends no header
-	// (local servers).
-	APIKey string
-	// Headers are extra request headers (e.g. OpenRouter's HTTP-Referer).
-	Headers map[string]string
-	// Timeout bounds a whole request including its stream.
-	Timeout time.Duration
-	// ConnectTimeout bounds dialing. Ignored when HTTPClient is set.
-	ConnectTimeout time.Duration
-	// MaxResponseBytes bounds a non-streamed response body and one SSE
-	// event.
-	MaxResponseBytes int64
-	// HTTPClient replaces the client's own transport, for tests.
-	HTTPClient *http.Client
+	upstream.Endpoint
 
 	// NoStreamOptions leaves out stream_options, which some compatible
 	// servers reject; usage is then whatever the server sends unasked.
@@ -79,8 +62,7 @@ func New(o Options) (*Client, error) {
 		errs = append(errs, fmt.Errorf("MaxTokensField %q: must be max_tokens or max_completion_tokens", o.MaxTokensField))
 	}
 	up, err := upstream.NewClient("openai", upstream.ClientOptions{
-		Name: o.Name, BaseURL: o.BaseURL, APIKey: o.APIKey, Auth: upstream.BearerAuth, Headers: o.Headers,
-		Timeout: o.Timeout, ConnectTimeout: o.ConnectTimeout, MaxResponseBytes: o.MaxResponseBytes, HTTPClient: o.HTTPClient,
+		Endpoint: o.Endpoint, Auth: upstream.BearerAuth,
 		ParseError: parseError, ResetDelay: resetDelay,
 	}, errs...)
 	if err != nil {

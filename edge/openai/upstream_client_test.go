@@ -59,7 +59,7 @@ func (f *fakeUpstream) last(t *testing.T) recorded {
 
 func newTestClient(t *testing.T, baseURL string, mod ...func(*Options)) *Client {
 	t.Helper()
-	o := Options{Name: "fake", BaseURL: baseURL + "/v1/", APIKey: "sk-test", Headers: map[string]string{"X-Title": "edgeway-test"}}
+	o := Options{Endpoint: upstream.Endpoint{Name: "fake", BaseURL: baseURL + "/v1/", APIKey: "sk-test", Headers: map[string]string{"X-Title": "edgeway-test"}}}
 	for _, m := range mod {
 		m(&o)
 	}
@@ -500,11 +500,11 @@ func TestPing(t *testing.T) {
 }
 
 func TestNew(t *testing.T) {
-	c, err := New(Options{BaseURL: "http://127.0.0.1:8080/v1"})
+	c, err := New(Options{Endpoint: upstream.Endpoint{BaseURL: "http://127.0.0.1:8080/v1"}})
 	if err != nil || c.Name() != DefaultName {
 		t.Fatalf("New = %v, %v", c, err)
 	}
-	_, err = New(Options{MaxTokensField: "tokens", APIKey: "k", Headers: map[string]string{"authorization": "Bearer other"}})
+	_, err = New(Options{Endpoint: upstream.Endpoint{APIKey: "k", Headers: map[string]string{"authorization": "Bearer other"}}, MaxTokensField: "tokens"})
 	for _, w := range []string{`openai: new "openai"`, "BaseURL is required", `MaxTokensField "tokens"`, "Authorization conflicts with APIKey"} {
 		if err == nil || !strings.Contains(err.Error(), w) {
 			t.Errorf("error %v does not mention %q", err, w)

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgeway/edgeway/edge/testkit"
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/testkit"
 )
 
 func onlineIs(r *Router, name string, want bool) func() error {

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/edgeway/edgeway/edge/config"
-	"github.com/edgeway/edgeway/edge/testkit"
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/testkit"
 )
 
 // Target names used by the table's "chat" alias. The alias lists the cloud

@@ -10,11 +10,12 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/edgeway/edgeway/edge/cache"
-	"github.com/edgeway/edgeway/edge/testkit"
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/openai"
 	"github.com/edgeway/edgeway/edge/openai/openaitest"
 	"github.com/edgeway/edgeway/edge/router"
+	"github.com/edgeway/edgeway/edge/testkit"
+	"github.com/edgeway/edgeway/edge/upstream"
 )
 
 // benchGateway wires the real path — fasthttp server, decoder, router,
@@ -26,7 +27,7 @@ func benchGateway(b *testing.B, opts ...func(*Options)) string {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { fake.Close() })
-	up, err := openai.New(openai.Options{Name: "cloud", BaseURL: fake.URL()})
+	up, err := openai.New(openai.Options{Endpoint: upstream.Endpoint{Name: "cloud", BaseURL: fake.URL()}})
 	if err != nil {
 		b.Fatal(err)
 	}

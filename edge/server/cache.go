@@ -32,9 +32,9 @@ const maxCacheTTL = 30 * 24 * time.Hour
 type cacheState struct {
 	semantic bool
 	store    bool
-	key   cache.Key
-	ns    string
-	ttl   time.Duration
+	key      cache.Key
+	ns       string
+	ttl      time.Duration
 }
 
 // lookupCache answers req from the exact cache when it can and reports

@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/edgeway/edgeway/edge/cache"
-	"github.com/edgeway/edgeway/edge/testkit"
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/openai"
+	"github.com/edgeway/edgeway/edge/testkit"
 )
 
 // semanticCache is a Cache whose semantic lookup waits for its context,

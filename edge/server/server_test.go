@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgeway/edgeway/edge/testkit"
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/router"
+	"github.com/edgeway/edgeway/edge/testkit"
 )
 
 // fakeRouter scripts what the router does for each request.

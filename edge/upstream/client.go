@@ -93,18 +93,19 @@ type ResetDelay func(h http.Header, now time.Time) time.Duration
 
 // ClientOptions configure a Client. Zero values take the defaults above;
 // zero never means unlimited.
-type ClientOptions struct {
-	// Name is the provider name in errors.
+// Endpoint is what every HTTP provider is configured with: where it is,
+// its credential, and its bounds. Provider Options embed it, so the
+// configuration is mapped onto it in one place.
+type Endpoint struct {
+	// Name is the provider name in errors ("openai", "mistral", ...).
 	Name string
 	// BaseURL is the API root including its version path. Required; a
 	// trailing slash is ignored.
 	BaseURL string
-	// APIKey is sent as Auth says; empty sends none (local servers, or a
-	// proxy that adds it). It is redacted from every upstream message.
+	// APIKey is sent as the provider's Auth says; empty sends none (local
+	// servers, or a proxy that adds it). It is redacted from every
+	// upstream message.
 	APIKey string
-	Auth   Auth
-	// Fixed are headers the provider sets (anthropic-version).
-	Fixed []FixedHeader
 	// Headers are extra request headers from the configuration.
 	Headers map[string]string
 	// Timeout bounds a whole request including its stream.
@@ -116,6 +117,15 @@ type ClientOptions struct {
 	MaxResponseBytes int64
 	// HTTPClient replaces the client's own transport, for tests.
 	HTTPClient *http.Client
+}
+
+// ClientOptions configure a Client: the provider's Endpoint and what the
+// provider package fixes about its wire.
+type ClientOptions struct {
+	Endpoint
+	Auth Auth
+	// Fixed are headers the provider sets (anthropic-version).
+	Fixed []FixedHeader
 	// ParseError reads error bodies; nil keeps the status's kind and shows
 	// a short plain-text body.
 	ParseError ErrorParser

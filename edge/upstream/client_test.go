@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgeway/edgeway/edge/testkit"
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/testkit"
 )
 
 // fakeParser reads {"type":…,"message":…} bodies, standing in for a
@@ -96,8 +96,12 @@ func (f *fake) last(t *testing.T) recorded {
 
 func newTestClient(t *testing.T, base string, mod ...func(*ClientOptions)) *Client {
 	t.Helper()
-	o := ClientOptions{Name: "fake", BaseURL: base + "/v1/", APIKey: "sk-test-0123456789", Auth: BearerAuth,
-		Headers: map[string]string{"X-Title": "edgeway-test"}, ParseError: fakeParser, ResetDelay: fakeReset}
+	o := ClientOptions{
+		Endpoint:   Endpoint{Name: "fake", BaseURL: base + "/v1/", APIKey: "sk-test-0123456789", Headers: map[string]string{"X-Title": "edgeway-test"}},
+		Auth:       BearerAuth,
+		ParseError: fakeParser,
+		ResetDelay: fakeReset,
+	}
 	for _, m := range mod {
 		m(&o)
 	}
@@ -142,21 +146,21 @@ func TestNewClient(t *testing.T) {
 		extra   []error
 		wantErr []string // substrings; empty means success
 	}{
-		{name: "minimal", opts: ClientOptions{BaseURL: "http://127.0.0.1:8080/v1"}},
+		{name: "minimal", opts: ClientOptions{Endpoint: Endpoint{BaseURL: "http://127.0.0.1:8080/v1"}}},
 		{name: "missing base", opts: ClientOptions{}, wantErr: []string{"BaseURL is required"}},
-		{name: "bad scheme", opts: ClientOptions{BaseURL: "ftp://x/v1"}, wantErr: []string{`BaseURL "ftp://x/v1": scheme must be http or https`}},
-		{name: "no host", opts: ClientOptions{BaseURL: "http:///v1"}, wantErr: []string{"host is missing"}},
-		{name: "query", opts: ClientOptions{BaseURL: "http://x/v1?key=k"}, wantErr: []string{"query or fragment"}},
-		{name: "huge bound", opts: ClientOptions{BaseURL: "http://x", MaxResponseBytes: 1 << 40}, wantErr: []string{"must be at most"}},
-		{name: "control char in key", opts: ClientOptions{BaseURL: "http://x", APIKey: "k\r\n", Auth: BearerAuth}, wantErr: []string{"APIKey: contains control characters"}},
+		{name: "bad scheme", opts: ClientOptions{Endpoint: Endpoint{BaseURL: "ftp://x/v1"}}, wantErr: []string{`BaseURL "ftp://x/v1": scheme must be http or https`}},
+		{name: "no host", opts: ClientOptions{Endpoint: Endpoint{BaseURL: "http:///v1"}}, wantErr: []string{"host is missing"}},
+		{name: "query", opts: ClientOptions{Endpoint: Endpoint{BaseURL: "http://x/v1?key=k"}}, wantErr: []string{"query or fragment"}},
+		{name: "huge bound", opts: ClientOptions{Endpoint: Endpoint{BaseURL: "http://x", MaxResponseBytes: 1 << 40}}, wantErr: []string{"must be at most"}},
+		{name: "control char in key", opts: ClientOptions{Endpoint: Endpoint{BaseURL: "http://x", APIKey: "k\r\n"}, Auth: BearerAuth}, wantErr: []string{"APIKey: contains control characters"}},
 		{name: "everything wrong at once", opts: ClientOptions{
-			BaseURL: "http://x", Timeout: -1, ConnectTimeout: -1, MaxResponseBytes: -1, APIKey: "k", Auth: XAPIKeyAuth,
-			Fixed:   []FixedHeader{{Name: "anthropic-version", Value: "2023\n", Option: "Version"}},
-			Headers: map[string]string{"Bad Name": "v", "X-Ok": "a\nb", "X-API-KEY": "other", "Anthropic-Version": "2024-01-01"},
+			Endpoint: Endpoint{BaseURL: "http://x", Timeout: -1, ConnectTimeout: -1, MaxResponseBytes: -1, APIKey: "k", Headers: map[string]string{"Bad Name": "v", "X-Ok": "a\nb", "X-API-KEY": "other", "Anthropic-Version": "2024-01-01"}},
+			Auth:     XAPIKeyAuth,
+			Fixed:    []FixedHeader{{Name: "anthropic-version", Value: "2023\n", Option: "Version"}},
 		}, extra: []error{errors.New("Provider option: wrong")},
 			wantErr: []string{"Provider option: wrong", "Timeout -1ns", "ConnectTimeout -1ns", "MaxResponseBytes -1", "Version: contains control characters",
 				`"Bad Name" is not a valid header name`, `Headers["X-Ok"]`, "Headers: x-api-key conflicts with APIKey", "Headers: anthropic-version is set by Version"}},
-		{name: "auth header free without a key", opts: ClientOptions{BaseURL: "http://x", Auth: BearerAuth, Headers: map[string]string{"Authorization": "Bearer proxy"}}},
+		{name: "auth header free without a key", opts: ClientOptions{Endpoint: Endpoint{BaseURL: "http://x", Headers: map[string]string{"Authorization": "Bearer proxy"}}, Auth: BearerAuth}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

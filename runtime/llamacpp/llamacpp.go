@@ -15,6 +15,7 @@ import (
 
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/openai"
+	"github.com/edgeway/edgeway/edge/upstream"
 )
 
 // DefaultBaseURL is where llama-server listens unless told otherwise.
@@ -23,15 +24,11 @@ const DefaultBaseURL = "http://127.0.0.1:8080/v1"
 // healthTimeout bounds a /health check when ctx has no deadline.
 const healthTimeout = 2 * time.Second
 
-// Options configure a Provider.
+// Options configure a Provider: the Endpoint (APIKey is llama-server's
+// --api-key, if it was started with one) and openai.Options' quirks.
 type Options struct {
-	Name           string // default "llamacpp"
-	BaseURL        string // the OpenAI base, ".../v1"; default DefaultBaseURL
-	APIKey         string // llama-server's --api-key, if it was started with one
-	Headers        map[string]string
-	Timeout        time.Duration
-	ConnectTimeout time.Duration
-	HTTPClient     *http.Client
+	upstream.Endpoint
+
 	// NoStreamOptions and MaxTokensField are openai.Options' quirks, for a
 	// llama-server build or proxy that needs them.
 	NoStreamOptions bool
@@ -56,17 +53,9 @@ func New(o Options) (*Provider, error) {
 		o.BaseURL = DefaultBaseURL
 	}
 	base := strings.TrimRight(o.BaseURL, "/")
-	c, err := openai.New(openai.Options{
-		Name:            o.Name,
-		BaseURL:         base,
-		APIKey:          o.APIKey,
-		Headers:         o.Headers,
-		Timeout:         o.Timeout,
-		ConnectTimeout:  o.ConnectTimeout,
-		HTTPClient:      o.HTTPClient,
-		NoStreamOptions: o.NoStreamOptions,
-		MaxTokensField:  o.MaxTokensField,
-	})
+	ep := o.Endpoint
+	ep.BaseURL = base
+	c, err := openai.New(openai.Options{Endpoint: ep, NoStreamOptions: o.NoStreamOptions, MaxTokensField: o.MaxTokensField})
 	if err != nil {
 		return nil, fmt.Errorf("llamacpp: %w", err)
 	}

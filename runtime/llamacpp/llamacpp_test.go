@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/upstream"
 )
 
 // fakeServer speaks the part of llama-server's wire that differs from
@@ -41,7 +42,7 @@ func fakeServer(t *testing.T, health *atomic.Int32) *httptest.Server {
 func TestPing(t *testing.T) {
 	var health atomic.Int32
 	s := fakeServer(t, &health)
-	p, err := New(Options{BaseURL: s.URL + "/v1/"})
+	p, err := New(Options{Endpoint: upstream.Endpoint{BaseURL: s.URL + "/v1/"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +75,7 @@ func TestChatOverOpenAIWire(t *testing.T) {
 	var health atomic.Int32
 	health.Store(200)
 	s := fakeServer(t, &health)
-	p, err := New(Options{BaseURL: s.URL + "/v1"})
+	p, err := New(Options{Endpoint: upstream.Endpoint{BaseURL: s.URL + "/v1"}})
 	if err != nil {
 		t.Fatal(err)
 	}

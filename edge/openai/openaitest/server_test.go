@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgeway/edgeway/edge/testkit"
 	"github.com/edgeway/edgeway/edge/openai/openaitest"
+	"github.com/edgeway/edgeway/edge/testkit"
 )
 
 // frontends runs a test against both HTTP stacks.

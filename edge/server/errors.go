@@ -10,6 +10,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/edgeway/edgeway/edge/anthropic"
+	"github.com/edgeway/edgeway/edge/internal/ingress"
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/ollamaapi"
 	"github.com/edgeway/edgeway/edge/openai"
@@ -33,7 +34,7 @@ func classify(err error) *apiError {
 	var (
 		are *anthropic.RequestError
 		ore *ollamaapi.RequestError
-		re  *openai.RequestError
+		ie  *ingress.Error
 		um  *router.UnknownModelError
 		ex  *router.ExhaustedError
 		le  *llm.Error
@@ -51,12 +52,15 @@ func classify(err error) *apiError {
 			st = 400
 		}
 		return &apiError{status: st, typ: "invalid_request_error", code: "invalid_request", message: ore.Message}
-	case errors.As(err, &re):
-		st := re.Status
+	case errors.As(err, &ie):
+		st, code := ie.Status, ie.Code
 		if st == 0 {
 			st = 400
 		}
-		return &apiError{status: st, typ: "invalid_request_error", param: re.Param, code: re.Code, message: re.Message}
+		if code == "" {
+			code = "invalid_request"
+		}
+		return &apiError{status: st, typ: "invalid_request_error", param: ie.Param, code: code, message: ie.Message}
 	case errors.As(err, &um):
 		msg := "model " + strconv.Quote(um.Model) + " does not exist"
 		if len(um.Known) > 0 {

@@ -12,7 +12,6 @@ import (
 	"github.com/edgeway/edgeway/edge/anthropic"
 	"github.com/edgeway/edgeway/edge/internal/ingress"
 	"github.com/edgeway/edgeway/edge/llm"
-	"github.com/edgeway/edgeway/edge/ollamaapi"
 	"github.com/edgeway/edgeway/edge/openai"
 	"github.com/edgeway/edgeway/edge/router"
 )
@@ -33,7 +32,6 @@ type apiError struct {
 func classify(err error) *apiError {
 	var (
 		are *anthropic.RequestError
-		ore *ollamaapi.RequestError
 		ie  *ingress.Error
 		um  *router.UnknownModelError
 		ex  *router.ExhaustedError
@@ -46,12 +44,6 @@ func classify(err error) *apiError {
 			st = 400
 		}
 		return &apiError{status: st, typ: "invalid_request_error", param: are.Param, code: "invalid_request", message: are.Message}
-	case errors.As(err, &ore):
-		st := ore.Status
-		if st == 0 {
-			st = 400
-		}
-		return &apiError{status: st, typ: "invalid_request_error", code: "invalid_request", message: ore.Message}
 	case errors.As(err, &ie):
 		st, code := ie.Status, ie.Code
 		if st == 0 {

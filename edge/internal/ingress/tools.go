@@ -283,17 +283,10 @@ func (d *Decoder) arguments(f *Functions) (string, error) {
 		return "", r.Literal("null")
 	case c == '"':
 		s, err := r.Str()
-		if err == nil && !IsJSONObject([]byte(s)) {
+		if err == nil && !wire.IsObject([]byte(s)) {
 			return "", d.Fail("arguments", "must be a JSON object")
 		}
 		return s, err
 	}
 	return "", d.WrongType("arguments", "a JSON object")
-}
-
-// IsJSONObject reports whether b is exactly one JSON object.
-func IsJSONObject(b []byte) bool {
-	var r wire.Reader
-	r.Reset(b)
-	return r.Peek() == '{' && r.Skip() == nil && r.End() == nil
 }

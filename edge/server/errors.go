@@ -9,7 +9,6 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/edgeway/edgeway/edge/anthropic"
 	"github.com/edgeway/edgeway/edge/internal/ingress"
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/openai"
@@ -31,19 +30,12 @@ type apiError struct {
 // unexpected error is a 502 naming it, never a bare 500.
 func classify(err error) *apiError {
 	var (
-		are *anthropic.RequestError
-		ie  *ingress.Error
-		um  *router.UnknownModelError
-		ex  *router.ExhaustedError
-		le  *llm.Error
+		ie *ingress.Error
+		um *router.UnknownModelError
+		ex *router.ExhaustedError
+		le *llm.Error
 	)
 	switch {
-	case errors.As(err, &are):
-		st := are.Status
-		if st == 0 {
-			st = 400
-		}
-		return &apiError{status: st, typ: "invalid_request_error", param: are.Param, code: "invalid_request", message: are.Message}
 	case errors.As(err, &ie):
 		st, code := ie.Status, ie.Code
 		if st == 0 {

@@ -116,6 +116,10 @@ func (l *Dialect) Field(param string, f Fault, msg string) *Error {
 // Wrap turns a syntax error from the reader into an Error and passes
 // every other error through.
 func (l *Dialect) Wrap(err error) error {
+	if err == nil {
+		// errors.As would cost an allocation on every good request.
+		return nil
+	}
 	var se *wire.SyntaxError
 	if errors.As(err, &se) {
 		return NewError("", l.Codes[FaultSyntax], l.SyntaxPrefix+se.Error())

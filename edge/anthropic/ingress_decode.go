@@ -53,6 +53,7 @@ var dialect = ingress.Dialect{
 		ingress.KindInt: msgInt, ingress.KindObject: msgDict, ingress.KindArray: msgList,
 	},
 	Required:     msgRequired,
+	AtMost:       "List should have at most ",
 	OutOfRange:   "Input should be less than or equal to 2147483647",
 	Fractions:    ingress.IntegralFractions,
 	NotIntegral:  "Input should be a valid integer, got a number with a fractional part",
@@ -292,38 +293,9 @@ func (d *decoder) unsupportedUnlessEmpty(field, msg string) error {
 	return d.Fail(field, msg)
 }
 
-func (d *decoder) stopSequences() error {
-	r, req := &d.R, d.req
-	req.Stop = req.Stop[:0]
-	ok, err := d.Array("stop_sequences", "")
-	if !ok || err != nil {
-		req.Stop = nil
-		return err
-	}
-	var n int
-	for {
-		more, err := r.ArrNext(&n)
-		if err != nil || !more {
-			if len(req.Stop) == 0 {
-				req.Stop = nil
-			}
-			return err
-		}
-		if len(req.Stop) == MaxStopSequences {
-			return d.Fail("stop_sequences", "List should have at most "+strconv.Itoa(MaxStopSequences)+" items")
-		}
-		if r.Peek() != '"' {
-			d.Enter("stop_sequences", n-1)
-			err := d.WrongType("", msgString)
-			d.Leave()
-			return err
-		}
-		s, err := r.Str()
-		if err != nil {
-			return err
-		}
-		req.Stop = append(req.Stop, s)
-	}
+func (d *decoder) stopSequences() (err error) {
+	d.req.Stop, err = d.Strings(d.req.Stop, "stop_sequences", "", MaxStopSequences, "items")
+	return err
 }
 
 func (d *decoder) metadata() error {
@@ -442,13 +414,8 @@ func (d *decoder) messages() error {
 func (d *decoder) newMessage(role llm.Role) int {
 	req := d.req
 	i := len(req.Messages)
-	if i < cap(req.Messages) {
-		req.Messages = req.Messages[:i+1]
-		old := &req.Messages[i]
-		*old = llm.Message{Role: role, Content: old.Content[:0], ToolCalls: old.ToolCalls[:0]}
-	} else {
-		req.Messages = append(req.Messages, llm.Message{Role: role})
-	}
+	req.Messages = ingress.AppendMessage(req.Messages)
+	req.Messages[i].Role = role
 	return i
 }
 
@@ -1078,7 +1045,7 @@ func (d *decoder) tools() error {
 			return err
 		}
 		if len(req.Tools) == MaxTools {
-			return d.Fail("tools", "List should have at most "+strconv.Itoa(MaxTools)+" items")
+			return d.TooMany("tools", MaxTools, "items")
 		}
 		j := len(req.Tools)
 		req.Tools = append(req.Tools, llm.Tool{})

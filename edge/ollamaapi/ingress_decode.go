@@ -423,43 +423,15 @@ func (d *decoder) skipObject(field string) error {
 }
 
 // stop reads options.stop: an array of strings, or (leniently) one string.
-func (d *decoder) stop(req *llm.ChatRequest) error {
+func (d *decoder) stop(req *llm.ChatRequest) (err error) {
 	r := &d.R
-	req.Stop = req.Stop[:0]
 	if r.Peek() == '"' {
 		s, err := r.Str()
-		req.Stop = append(req.Stop, s)
+		req.Stop = append(req.Stop[:0], s)
 		return err
 	}
-	ok, err := d.Array("stop", "an array of strings")
-	if !ok || err != nil {
-		req.Stop = nil
-		return err
-	}
-	var n int
-	for {
-		more, err := r.ArrNext(&n)
-		if err != nil || !more {
-			if len(req.Stop) == 0 {
-				req.Stop = nil
-			}
-			return err
-		}
-		if len(req.Stop) == MaxStop {
-			return d.Fail("stop", "may hold at most "+strconv.Itoa(MaxStop)+" sequences")
-		}
-		if r.Peek() != '"' {
-			d.Enter("stop", n-1)
-			err := d.WrongType("", "a string")
-			d.Leave()
-			return err
-		}
-		s, err := r.Str()
-		if err != nil {
-			return err
-		}
-		req.Stop = append(req.Stop, s)
-	}
+	req.Stop, err = d.Strings(req.Stop, "stop", "an array of strings", MaxStop, "sequences")
+	return err
 }
 
 // images reads an array of base64 images into parts appended to dst.
@@ -512,13 +484,7 @@ func (d *decoder) messages(req *llm.ChatRequest) error {
 			return err
 		}
 		i := len(msgs)
-		if i < cap(msgs) {
-			msgs = msgs[:i+1]
-			old := &msgs[i]
-			*old = llm.Message{Content: old.Content[:0], ToolCalls: old.ToolCalls[:0]}
-		} else {
-			msgs = append(msgs, llm.Message{})
-		}
+		msgs = ingress.AppendMessage(msgs)
 		d.Enter("messages", i)
 		err = d.message(&msgs[i], i)
 		d.Leave()

@@ -1,8 +1,6 @@
 package ollamaapi
 
 import (
-	"strconv"
-
 	"github.com/edgeway/edgeway/edge/llm"
 )
 
@@ -106,7 +104,7 @@ func (d *decoder) embedInput(req *llm.EmbedRequest) error {
 			return err
 		}
 		if len(req.Input) == MaxEmbedInputs {
-			return d.Fail("input", "may hold at most "+strconv.Itoa(MaxEmbedInputs)+" items")
+			return d.TooMany("input", MaxEmbedInputs, "items")
 		}
 		s, err := r.Str()
 		if err != nil {

@@ -225,43 +225,15 @@ func (d *chatDecoder) streamOptions() error {
 	}
 }
 
-func (d *chatDecoder) stop() error {
+func (d *chatDecoder) stop() (err error) {
 	r, req := &d.R, d.req
-	req.Stop = req.Stop[:0]
 	if r.Peek() == '"' {
 		s, err := r.Str()
-		req.Stop = append(req.Stop, s)
+		req.Stop = append(req.Stop[:0], s)
 		return err
 	}
-	ok, err := d.Array("stop", "a string or an array of strings")
-	if !ok || err != nil {
-		req.Stop = nil
-		return err
-	}
-	var n int
-	for {
-		more, err := r.ArrNext(&n)
-		if err != nil || !more {
-			if len(req.Stop) == 0 {
-				req.Stop = nil
-			}
-			return err
-		}
-		if len(req.Stop) == MaxStop {
-			return d.Fail("stop", "may hold at most "+strconv.Itoa(MaxStop)+" sequences")
-		}
-		if r.Peek() != '"' {
-			d.Enter("stop", n-1)
-			err := d.WrongType("", "a string")
-			d.Leave()
-			return err
-		}
-		s, err := r.Str()
-		if err != nil {
-			return err
-		}
-		req.Stop = append(req.Stop, s)
-	}
+	req.Stop, err = d.Strings(req.Stop, "stop", "a string or an array of strings", MaxStop, "sequences")
+	return err
 }
 
 func (d *chatDecoder) extra(key []byte) error {
@@ -297,13 +269,7 @@ func (d *chatDecoder) messages() error {
 			return err
 		}
 		i := len(msgs)
-		if i < cap(msgs) {
-			msgs = msgs[:i+1]
-			old := &msgs[i]
-			*old = llm.Message{Content: old.Content[:0], ToolCalls: old.ToolCalls[:0]}
-		} else {
-			msgs = append(msgs, llm.Message{})
-		}
+		msgs = ingress.AppendMessage(msgs)
 		d.Enter("messages", i)
 		err = d.message(&msgs[i])
 		d.Leave()
@@ -848,7 +814,7 @@ func (d *chatDecoder) embedInput(req *llm.EmbedRequest) error {
 			return err
 		}
 		if len(req.Input) == MaxEmbedInputs {
-			return d.Fail("input", "may hold at most "+strconv.Itoa(MaxEmbedInputs)+" items")
+			return d.TooMany("input", MaxEmbedInputs, "items")
 		}
 		s, err := r.Str()
 		if err != nil {

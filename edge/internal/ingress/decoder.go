@@ -96,6 +96,12 @@ func (d *Decoder) Missing(field string) error {
 	return d.l.Field(d.Param(field), FaultMissing, d.l.Required)
 }
 
+// TooMany reports that the list at field holds more than max items of
+// unit ("sequences").
+func (d *Decoder) TooMany(field string, max int, unit string) error {
+	return d.Fail(field, d.l.AtMost+strconv.Itoa(max)+" "+unit)
+}
+
 // TypeError reports that field is not want, a type in the dialect's words.
 func (d *Decoder) TypeError(field, want string) error {
 	return d.l.Field(d.Param(field), FaultType, d.l.MustBe+want)
@@ -295,4 +301,53 @@ func (d *Decoder) RawObject(field, want string) (json.RawMessage, error) {
 func ResetChat(req *llm.ChatRequest) {
 	msgs, stop, tools := req.Messages[:0], req.Stop[:0], req.Tools[:0]
 	*req = llm.ChatRequest{Messages: msgs, Stop: stop, Tools: tools}
+}
+
+// Strings reads an array of strings, or null, at field into dst (reset
+// first; nil when empty), refusing more than max of unit.
+func (d *Decoder) Strings(dst []string, field, want string, max int, unit string) ([]string, error) {
+	r := &d.R
+	dst = dst[:0]
+	ok, err := d.Array(field, want)
+	if !ok || err != nil {
+		return nil, err
+	}
+	var n int
+	for {
+		more, err := r.ArrNext(&n)
+		if err != nil || !more {
+			if len(dst) == 0 {
+				dst = nil
+			}
+			return dst, err
+		}
+		if len(dst) == max {
+			return dst, d.TooMany(field, max, unit)
+		}
+		if r.Peek() != '"' {
+			d.Enter(field, n-1)
+			err := d.WrongType("", d.l.Words[KindString])
+			d.Leave()
+			return dst, err
+		}
+		s, err := r.Str()
+		if err != nil {
+			return dst, err
+		}
+		dst = append(dst, s)
+	}
+}
+
+// AppendMessage appends an empty message to msgs, reusing the slot past
+// its end (and that slot's Content and ToolCalls capacity) when there is
+// one: decoding into a used request then allocates no message again.
+func AppendMessage(msgs []llm.Message) []llm.Message {
+	i := len(msgs)
+	if i == cap(msgs) {
+		return append(msgs, llm.Message{})
+	}
+	msgs = msgs[:i+1]
+	old := &msgs[i]
+	*old = llm.Message{Content: old.Content[:0], ToolCalls: old.ToolCalls[:0]}
+	return msgs
 }

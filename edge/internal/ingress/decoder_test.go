@@ -3,6 +3,7 @@ package ingress
 import (
 	"errors"
 	"math"
+	"reflect"
 	"testing"
 
 	"github.com/edgeway/edgeway/edge/internal/wire"
@@ -203,5 +204,41 @@ func TestValidName(t *testing.T) {
 		if got := ValidName(tt.s, tt.max); got != tt.want {
 			t.Errorf("ValidName(%q, %d) = %v, want %v", tt.s, tt.max, got, tt.want)
 		}
+	}
+}
+
+func TestStrings(t *testing.T) {
+	tests := []struct {
+		l                *Dialect
+		body             string
+		want             []string
+		param, code, msg string
+	}{
+		{&bracketed, `["a","b"]`, []string{"a", "b"}, "", "", ""},
+		{&bracketed, `[]`, nil, "", "", ""},
+		{&bracketed, `null`, nil, "", "", ""},
+		{&bracketed, `["a","b","c"]`, nil, "messages[2].content.stop", "value", "messages[2].content.stop may hold at most 2 sequences"},
+		{&bracketed, `["a",1]`, nil, "messages[2].content.stop[1]", "type", "messages[2].content.stop[1] must be a string"},
+		{&dotted, `"a"`, nil, "messages.2.content.stop", "", "messages.2.content.stop: list?"},
+		{&dotted, `[1]`, nil, "messages.2.content.stop.0", "", "messages.2.content.stop.0: str?"},
+	}
+	for _, tt := range tests {
+		got, err := at(tt.l, tt.body).Strings([]string{"old"}, "stop", "", 2, "sequences")
+		if tt.msg != "" {
+			wantError(t, err, tt.param, tt.code, tt.msg)
+		} else if err != nil || !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("Strings(%s) = %q, %v; want %q", tt.body, got, err, tt.want)
+		}
+	}
+}
+
+func TestAppendMessage(t *testing.T) {
+	msgs := []llm.Message{{Role: llm.RoleUser}, {Role: llm.RoleTool, Name: "x", Content: make([]llm.Part, 2, 5), ToolCalls: make([]llm.ToolCall, 1, 3)}}
+	msgs = AppendMessage(msgs[:1])
+	if m := msgs[1]; len(msgs) != 2 || m.Role != "" || m.Name != "" || len(m.Content) != 0 || cap(m.Content) != 5 || cap(m.ToolCalls) != 3 {
+		t.Errorf("reused slot = %+v", m)
+	}
+	if msgs = AppendMessage(msgs); len(msgs) != 3 {
+		t.Errorf("len = %d, want 3", len(msgs))
 	}
 }

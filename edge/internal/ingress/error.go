@@ -95,6 +95,9 @@ type Dialect struct {
 	// the message for IntegralFractions.
 	Fractions   Fractions
 	NotIntegral string
+	// AtMost starts the message of a list that is too long, before its
+	// bound and unit ("may hold at most " 4 " sequences").
+	AtMost string
 	// NotObject is the message of a body that is JSON but not an object.
 	NotObject string
 	// SyntaxPrefix starts the message of a body that is not JSON.
@@ -158,6 +161,7 @@ func Plain() Dialect {
 		},
 		Required:   "is required",
 		OutOfRange: "is out of range",
+		AtMost:     "may hold at most ",
 		NotObject:  "request body must be a JSON object",
 	}
 }

@@ -1,8 +1,6 @@
 package ingress
 
 import (
-	"strconv"
-
 	"github.com/edgeway/edgeway/edge/internal/wire"
 	"github.com/edgeway/edgeway/edge/llm"
 )
@@ -76,7 +74,7 @@ func (d *Decoder) Tools(dst []llm.Tool, f *Functions) ([]llm.Tool, error) {
 			return dst, err
 		}
 		if len(dst) == f.MaxTools {
-			return dst, d.Fail("tools", "may hold at most "+strconv.Itoa(f.MaxTools)+" tools")
+			return dst, d.TooMany("tools", f.MaxTools, "tools")
 		}
 		j := len(dst)
 		dst = append(dst, llm.Tool{})

@@ -130,15 +130,7 @@ func (d *decoder) chat(req *llm.ChatRequest) (bool, error) {
 		return false, err
 	}
 	stream := true
-	var n int
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil {
-			return false, err
-		}
-		if !more {
-			break
-		}
+	if err := d.Members(func(key []byte) (err error) {
 		var known bool
 		if known, err = d.common(key, req, &stream); !known {
 			switch string(key) {
@@ -150,9 +142,9 @@ func (d *decoder) chat(req *llm.ChatRequest) (bool, error) {
 				err = r.Skip()
 			}
 		}
-		if err != nil {
-			return false, err
-		}
+		return err
+	}); err != nil {
+		return false, err
 	}
 	if err := r.End(); err != nil {
 		return false, err
@@ -170,19 +162,11 @@ func (d *decoder) generate(req *llm.ChatRequest) (bool, error) {
 	}
 	var (
 		stream                           = true
-		n                                int
 		prompt, system, suffix, template string
 		raw                              bool
 		images                           []llm.Part
 	)
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil {
-			return false, err
-		}
-		if !more {
-			break
-		}
+	if err := d.Members(func(key []byte) (err error) {
 		var known bool
 		if known, err = d.common(key, req, &stream); !known {
 			switch string(key) {
@@ -204,9 +188,9 @@ func (d *decoder) generate(req *llm.ChatRequest) (bool, error) {
 				err = r.Skip()
 			}
 		}
-		if err != nil {
-			return false, err
-		}
+		return err
+	}); err != nil {
+		return false, err
 	}
 	if err := r.End(); err != nil {
 		return false, err
@@ -337,12 +321,7 @@ func (d *decoder) options(req *llm.ChatRequest) error {
 	}
 	d.Enter("options", -1)
 	defer d.Leave()
-	var n int
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil || !more {
-			return err
-		}
+	return d.Members(func(key []byte) (err error) {
 		switch string(key) {
 		case "temperature":
 			if req.Temperature, err = d.floatOption("temperature"); req.Temperature != nil {
@@ -396,10 +375,8 @@ func (d *decoder) options(req *llm.ChatRequest) error {
 		default:
 			err = r.Skip()
 		}
-		if err != nil {
-			return err
-		}
-	}
+		return err
+	})
 }
 
 // floatOption reads a finite number option, or null as nil.
@@ -501,21 +478,13 @@ func (d *decoder) message(m *llm.Message, turn int) error {
 	}
 	r.OpenObject()
 	var (
-		n                               int
 		role, content, toolName, callID string
 		// Images are read into the message's own Content, reusing its
 		// capacity; the text part goes in front of them at the end.
 		images = m.Content[:0]
 		calls  = m.ToolCalls[:0]
 	)
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
+	if err := d.Members(func(key []byte) (err error) {
 		switch string(key) {
 		case "role":
 			role, err = d.OptString("role")
@@ -536,9 +505,9 @@ func (d *decoder) message(m *llm.Message, turn int) error {
 		default:
 			err = r.Skip()
 		}
-		if err != nil {
-			return err
-		}
+		return err
+	}); err != nil {
+		return err
 	}
 	// Ollama lowercases roles.
 	switch {

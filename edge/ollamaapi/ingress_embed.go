@@ -28,15 +28,7 @@ func (d *decoder) embed(req *llm.EmbedRequest) error {
 	if err := d.OpenBody(); err != nil {
 		return err
 	}
-	var n int
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
+	if err := d.Members(func(key []byte) (err error) {
 		switch string(key) {
 		case "model":
 			req.Model, err = d.OptString("model")
@@ -65,9 +57,9 @@ func (d *decoder) embed(req *llm.EmbedRequest) error {
 		default:
 			err = r.Skip()
 		}
-		if err != nil {
-			return err
-		}
+		return err
+	}); err != nil {
+		return err
 	}
 	if err := r.End(); err != nil {
 		return err
@@ -141,15 +133,7 @@ func (d *decoder) legacyEmbeddings(req *llm.EmbedRequest) error {
 	if err := d.OpenBody(); err != nil {
 		return err
 	}
-	var n int
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
+	if err := d.Members(func(key []byte) (err error) {
 		switch string(key) {
 		case "model":
 			req.Model, err = d.OptString("model")
@@ -168,9 +152,9 @@ func (d *decoder) legacyEmbeddings(req *llm.EmbedRequest) error {
 		default:
 			err = r.Skip()
 		}
-		if err != nil {
-			return err
-		}
+		return err
+	}); err != nil {
+		return err
 	}
 	if err := r.End(); err != nil {
 		return err
@@ -200,17 +184,9 @@ func (d *decoder) show() (string, error) {
 		return "", err
 	}
 	var (
-		n           int
 		model, name string
 	)
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil {
-			return "", err
-		}
-		if !more {
-			break
-		}
+	if err := d.Members(func(key []byte) (err error) {
 		switch string(key) {
 		case "model":
 			model, err = d.OptString("model")
@@ -221,9 +197,9 @@ func (d *decoder) show() (string, error) {
 		default:
 			err = r.Skip()
 		}
-		if err != nil {
-			return "", err
-		}
+		return err
+	}); err != nil {
+		return "", err
 	}
 	if err := r.End(); err != nil {
 		return "", err

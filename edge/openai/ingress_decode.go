@@ -83,19 +83,11 @@ func (d *chatDecoder) decode() error {
 		return err
 	}
 	var (
-		n         int
 		maxTokens *int
 		maxCompl  *int
 		choices   int64 = 1
 	)
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
+	if err := d.Members(func(key []byte) (err error) {
 		switch string(key) {
 		case "model":
 			req.Model, err = d.OptString("model")
@@ -144,9 +136,9 @@ func (d *chatDecoder) decode() error {
 		default:
 			err = d.extra(key)
 		}
-		if err != nil {
-			return err
-		}
+		return err
+	}); err != nil {
+		return err
 	}
 	if err := r.End(); err != nil {
 		return err
@@ -208,21 +200,14 @@ func (d *chatDecoder) streamOptions() error {
 	}
 	d.Enter("stream_options", -1)
 	defer d.Leave()
-	var n int
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil || !more {
-			return err
-		}
+	return d.Members(func(key []byte) (err error) {
 		if string(key) == "include_usage" {
 			d.includeUsage, err = d.OptBool("include_usage")
 		} else {
 			err = r.Skip()
 		}
-		if err != nil {
-			return err
-		}
-	}
+		return err
+	})
 }
 
 func (d *chatDecoder) stop() (err error) {
@@ -286,18 +271,10 @@ func (d *chatDecoder) message(m *llm.Message) error {
 	}
 	r.OpenObject()
 	var (
-		n          int
 		hasContent bool
 		imagePart  = -1
 	)
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
+	if err := d.Members(func(key []byte) (err error) {
 		switch string(key) {
 		case "role":
 			err = d.role(m)
@@ -314,9 +291,9 @@ func (d *chatDecoder) message(m *llm.Message) error {
 			// nothing a provider can use.
 			err = r.Skip()
 		}
-		if err != nil {
-			return err
-		}
+		return err
+	}); err != nil {
+		return err
 	}
 	switch {
 	case m.Role == "":
@@ -420,20 +397,12 @@ func (d *chatDecoder) part(p *llm.Part) error {
 	}
 	r.OpenObject()
 	var (
-		n               int
 		typ             = partNone
 		other           string
 		text            string
 		hasText, hasURL bool
 	)
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
+	if err := d.Members(func(key []byte) (err error) {
 		switch string(key) {
 		case "type":
 			if r.Peek() != '"' {
@@ -470,9 +439,9 @@ func (d *chatDecoder) part(p *llm.Part) error {
 		default:
 			err = r.Skip()
 		}
-		if err != nil {
-			return err
-		}
+		return err
+	}); err != nil {
+		return err
 	}
 	switch typ {
 	case partText, partRefusal:
@@ -508,12 +477,7 @@ func (d *chatDecoder) imageURL(p *llm.Part) error {
 		return d.WrongType("", "an object")
 	}
 	r.OpenObject()
-	var n int
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil || !more {
-			return err
-		}
+	return d.Members(func(key []byte) (err error) {
 		switch string(key) {
 		case "url":
 			p.ImageURL, err = d.OptString("url")
@@ -528,10 +492,8 @@ func (d *chatDecoder) imageURL(p *llm.Part) error {
 		default:
 			err = r.Skip()
 		}
-		if err != nil {
-			return err
-		}
-	}
+		return err
+	})
 }
 
 const nameRule = "must be 1 to 64 characters of a-z, A-Z, 0-9, underscores and dashes"
@@ -545,17 +507,9 @@ func (d *chatDecoder) responseFormat() (*llm.ResponseFormat, error) {
 	defer d.Leave()
 	rf := &llm.ResponseFormat{}
 	var (
-		n         int
 		hasSchema bool
 	)
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil {
-			return nil, err
-		}
-		if !more {
-			break
-		}
+	if err := d.Members(func(key []byte) (err error) {
 		switch string(key) {
 		case "type":
 			rf.Type, err = d.OptString("type")
@@ -570,9 +524,9 @@ func (d *chatDecoder) responseFormat() (*llm.ResponseFormat, error) {
 		default:
 			err = r.Skip()
 		}
-		if err != nil {
-			return nil, err
-		}
+		return err
+	}); err != nil {
+		return nil, err
 	}
 	switch rf.Type {
 	case "text", "json_object":
@@ -597,12 +551,7 @@ func (d *chatDecoder) responseFormat() (*llm.ResponseFormat, error) {
 // jsonSchema reads the members of json_schema after its '{'.
 func (d *chatDecoder) jsonSchema(rf *llm.ResponseFormat) error {
 	r := &d.R
-	var n int
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil || !more {
-			return err
-		}
+	return d.Members(func(key []byte) (err error) {
 		switch string(key) {
 		case "name":
 			rf.Name, err = d.OptString("name")
@@ -615,10 +564,8 @@ func (d *chatDecoder) jsonSchema(rf *llm.ResponseFormat) error {
 		default:
 			err = r.Skip()
 		}
-		if err != nil {
-			return err
-		}
-	}
+		return err
+	})
 }
 
 func (d *chatDecoder) toolChoice() (*llm.ToolChoice, error) {
@@ -644,18 +591,10 @@ func (d *chatDecoder) toolChoice() (*llm.ToolChoice, error) {
 	d.Enter("tool_choice", -1)
 	defer d.Leave()
 	var (
-		n             int
 		name          string
 		hasType, hasF bool
 	)
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil {
-			return nil, err
-		}
-		if !more {
-			break
-		}
+	if err := d.Members(func(key []byte) (err error) {
 		switch string(key) {
 		case "type":
 			hasType = true
@@ -686,9 +625,9 @@ func (d *chatDecoder) toolChoice() (*llm.ToolChoice, error) {
 		default:
 			err = r.Skip()
 		}
-		if err != nil {
-			return nil, err
-		}
+		return err
+	}); err != nil {
+		return nil, err
 	}
 	switch {
 	case !hasType:
@@ -723,18 +662,10 @@ func (d *chatDecoder) decodeEmbed(req *llm.EmbedRequest) (string, error) {
 		return "", err
 	}
 	var (
-		n        int
 		format   = "float"
 		hasInput bool
 	)
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil {
-			return "", err
-		}
-		if !more {
-			break
-		}
+	if err := d.Members(func(key []byte) (err error) {
 		switch string(key) {
 		case "model":
 			req.Model, err = d.OptString("model")
@@ -752,7 +683,7 @@ func (d *chatDecoder) decodeEmbed(req *llm.EmbedRequest) (string, error) {
 				case "base64":
 					format = "base64"
 				default:
-					return "", d.Fail("encoding_format", `must be "float" or "base64"`)
+					return d.Fail("encoding_format", `must be "float" or "base64"`)
 				}
 			}
 		case "user":
@@ -760,9 +691,9 @@ func (d *chatDecoder) decodeEmbed(req *llm.EmbedRequest) (string, error) {
 		default:
 			err = r.Skip()
 		}
-		if err != nil {
-			return "", err
-		}
+		return err
+	}); err != nil {
+		return "", err
 	}
 	if err := r.End(); err != nil {
 		return "", err

@@ -266,18 +266,26 @@ func (d *Decoder) OpenObject(field, want string) error {
 	return nil
 }
 
-// SkipMembers skips the rest of an object whose '{' was consumed.
-func (d *Decoder) SkipMembers() error {
+// Members calls member with the key of each member of an object whose
+// '{' was consumed, the reader at the member's value, until member fails
+// or the object ends. member must consume the value; key is valid only
+// until then.
+func (d *Decoder) Members(member func(key []byte) error) error {
 	var n int
 	for {
-		_, more, err := d.R.ObjNext(&n)
+		key, more, err := d.R.ObjNext(&n)
 		if err != nil || !more {
 			return err
 		}
-		if err := d.R.Skip(); err != nil {
+		if err := member(key); err != nil {
 			return err
 		}
 	}
+}
+
+// SkipMembers skips the rest of an object whose '{' was consumed.
+func (d *Decoder) SkipMembers() error {
+	return d.Members(func([]byte) error { return d.R.Skip() })
 }
 
 // RawObject copies an object's JSON text (a schema, say), or reads null

@@ -93,17 +93,9 @@ func (d *Decoder) tool(t *llm.Tool, f *Functions) error {
 		return err
 	}
 	var (
-		n       int
 		hasFunc bool
 	)
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
+	if err := d.Members(func(key []byte) (err error) {
 		switch string(key) {
 		case "type":
 			err = d.FunctionType(f)
@@ -115,9 +107,9 @@ func (d *Decoder) tool(t *llm.Tool, f *Functions) error {
 		default:
 			err = r.Skip()
 		}
-		if err != nil {
-			return err
-		}
+		return err
+	}); err != nil {
+		return err
 	}
 	switch {
 	case !hasFunc:
@@ -135,12 +127,7 @@ func (d *Decoder) toolFunction(t *llm.Tool, f *Functions) error {
 	if err := d.OpenObject("", ""); err != nil {
 		return err
 	}
-	var n int
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil || !more {
-			return err
-		}
+	return d.Members(func(key []byte) (err error) {
 		switch string(key) {
 		case "name":
 			t.Name, err = d.OptString("name")
@@ -157,10 +144,8 @@ func (d *Decoder) toolFunction(t *llm.Tool, f *Functions) error {
 		default:
 			err = r.Skip()
 		}
-		if err != nil {
-			return err
-		}
-	}
+		return err
+	})
 }
 
 // ToolCalls reads an assistant's tool_calls into dst (reset first).
@@ -193,17 +178,9 @@ func (d *Decoder) toolCall(tc *llm.ToolCall, f *Functions) error {
 		return err
 	}
 	var (
-		n       int
 		hasFunc bool
 	)
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
+	if err := d.Members(func(key []byte) (err error) {
 		switch string(key) {
 		case "id":
 			tc.ID, err = d.OptString("id")
@@ -217,9 +194,9 @@ func (d *Decoder) toolCall(tc *llm.ToolCall, f *Functions) error {
 		default:
 			err = r.Skip()
 		}
-		if err != nil {
-			return err
-		}
+		return err
+	}); err != nil {
+		return err
 	}
 	switch {
 	case !f.Lenient && tc.ID == "":
@@ -240,12 +217,7 @@ func (d *Decoder) callFunction(tc *llm.ToolCall, f *Functions) error {
 	if err := d.OpenObject("", ""); err != nil {
 		return err
 	}
-	var n int
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil || !more {
-			return err
-		}
+	return d.Members(func(key []byte) (err error) {
 		switch string(key) {
 		case "name":
 			tc.Name, err = d.OptString("name")
@@ -260,10 +232,8 @@ func (d *Decoder) callFunction(tc *llm.ToolCall, f *Functions) error {
 		default:
 			err = r.Skip()
 		}
-		if err != nil {
-			return err
-		}
-	}
+		return err
+	})
 }
 
 // arguments reads a call's arguments as JSON text, the form llm.ToolCall

@@ -133,11 +133,19 @@ func (d *decoder) decode() error {
 		return err
 	}
 	var (
+		n         int
 		hasTokens bool
 		hasModel  bool
 		hasMsgs   bool
 	)
-	if err := d.Members(func(key []byte) (err error) {
+	for {
+		key, more, err := r.ObjNext(&n)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
 		switch string(key) {
 		case "model":
 			hasModel = true
@@ -201,9 +209,9 @@ func (d *decoder) decode() error {
 				err = d.Fail(string(key), msgExtra)
 			}
 		}
-		return err
-	}); err != nil {
-		return err
+		if err != nil {
+			return err
+		}
 	}
 	if err := r.End(); err != nil {
 		return err
@@ -291,19 +299,27 @@ func (d *decoder) stopSequences() (err error) {
 }
 
 func (d *decoder) metadata() error {
+	r := &d.R
 	if ok, err := d.Object("metadata", ""); !ok || err != nil {
 		return err
 	}
 	d.Enter("metadata", -1)
 	defer d.Leave()
-	return d.Members(func(key []byte) (err error) {
+	var n int
+	for {
+		key, more, err := r.ObjNext(&n)
+		if err != nil || !more {
+			return err
+		}
 		if string(key) == "user_id" {
 			d.req.User, err = d.OptString("user_id")
 		} else {
 			err = d.Fail(string(key), msgExtra)
 		}
-		return err
-	})
+		if err != nil {
+			return err
+		}
+	}
 }
 
 // systemPrompt reads "system": a string or an array of text blocks.
@@ -417,10 +433,18 @@ func (d *decoder) message() (role llm.Role, empty bool, err error) {
 	r.Rewind(start)
 	r.OpenObject()
 	var (
+		n          int
 		hasContent bool
 	)
 	first := len(d.req.Messages)
-	if err := d.Members(func(key []byte) (err error) {
+	for {
+		key, more, err := r.ObjNext(&n)
+		if err != nil {
+			return "", false, err
+		}
+		if !more {
+			break
+		}
 		switch string(key) {
 		case "content":
 			hasContent = true
@@ -430,9 +454,9 @@ func (d *decoder) message() (role llm.Role, empty bool, err error) {
 			// per-turn options) are nothing a provider can use.
 			err = r.Skip()
 		}
-		return err
-	}); err != nil {
-		return "", false, err
+		if err != nil {
+			return "", false, err
+		}
 	}
 	if !hasContent {
 		return "", false, d.Fail("content", msgRequired)
@@ -723,9 +747,17 @@ func (d *decoder) blockType() (blockKind, error) {
 func (d *decoder) textBlock(p *llm.Part) error {
 	r := &d.R
 	var (
+		n       int
 		hasText bool
 	)
-	if err := d.Members(func(key []byte) (err error) {
+	for {
+		key, more, err := r.ObjNext(&n)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
 		if string(key) == "text" {
 			if r.Peek() != '"' {
 				return d.WrongType("text", msgString)
@@ -736,9 +768,9 @@ func (d *decoder) textBlock(p *llm.Part) error {
 			// type (known), cache_control, citations.
 			err = r.Skip()
 		}
-		return err
-	}); err != nil {
-		return err
+		if err != nil {
+			return err
+		}
 	}
 	switch {
 	case !hasText:
@@ -758,9 +790,17 @@ var imageTypes = map[string]bool{"image/jpeg": true, "image/png": true, "image/g
 func (d *decoder) imageBlock(p *llm.Part) error {
 	r := &d.R
 	var (
+		n         int
 		hasSource bool
 	)
-	if err := d.Members(func(key []byte) (err error) {
+	for {
+		key, more, err := r.ObjNext(&n)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
 		if string(key) == "source" {
 			hasSource = true
 			d.Enter("source", -1)
@@ -769,9 +809,9 @@ func (d *decoder) imageBlock(p *llm.Part) error {
 		} else {
 			err = r.Skip()
 		}
-		return err
-	}); err != nil {
-		return err
+		if err != nil {
+			return err
+		}
 	}
 	if !hasSource {
 		return d.Fail("source", msgRequired)
@@ -787,10 +827,18 @@ func (d *decoder) imageSource(p *llm.Part) error {
 	}
 	r.OpenObject()
 	var (
+		n               int
 		typ, media, url string
 		hasData, hasURL bool
 	)
-	if err := d.Members(func(key []byte) (err error) {
+	for {
+		key, more, err := r.ObjNext(&n)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
 		switch string(key) {
 		case "type":
 			typ, err = d.OptString("type")
@@ -813,9 +861,9 @@ func (d *decoder) imageSource(p *llm.Part) error {
 		default:
 			err = r.Skip()
 		}
-		return err
-	}); err != nil {
-		return err
+		if err != nil {
+			return err
+		}
 	}
 	switch typ {
 	case "base64":
@@ -851,9 +899,17 @@ func (d *decoder) imageSource(p *llm.Part) error {
 func (d *decoder) toolUseBlock(tc *llm.ToolCall) error {
 	r := &d.R
 	var (
+		n        int
 		hasInput bool
 	)
-	if err := d.Members(func(key []byte) (err error) {
+	for {
+		key, more, err := r.ObjNext(&n)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
 		switch string(key) {
 		case "id":
 			tc.ID, err = d.OptString("id")
@@ -871,9 +927,9 @@ func (d *decoder) toolUseBlock(tc *llm.ToolCall) error {
 		default:
 			err = r.Skip()
 		}
-		return err
-	}); err != nil {
-		return err
+		if err != nil {
+			return err
+		}
 	}
 	switch {
 	case tc.ID == "":
@@ -893,9 +949,17 @@ const toolErrorPrefix = "Error: "
 func (d *decoder) toolResultBlock(tr *toolResult) error {
 	r := &d.R
 	var (
+		n       int
 		isError bool
 	)
-	if err := d.Members(func(key []byte) (err error) {
+	for {
+		key, more, err := r.ObjNext(&n)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
 		switch string(key) {
 		case "tool_use_id":
 			tr.id, err = d.OptString("tool_use_id")
@@ -908,9 +972,9 @@ func (d *decoder) toolResultBlock(tr *toolResult) error {
 		default:
 			err = r.Skip()
 		}
-		return err
-	}); err != nil {
-		return err
+		if err != nil {
+			return err
+		}
 	}
 	if tr.id == "" {
 		return d.Fail("tool_use_id", msgRequired)
@@ -1001,10 +1065,18 @@ func (d *decoder) tool(t *llm.Tool) error {
 	}
 	r.OpenObject()
 	var (
+		n         int
 		typ       string
 		hasSchema bool
 	)
-	if err := d.Members(func(key []byte) (err error) {
+	for {
+		key, more, err := r.ObjNext(&n)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
 		switch string(key) {
 		case "type":
 			typ, err = d.OptString("type")
@@ -1024,9 +1096,9 @@ func (d *decoder) tool(t *llm.Tool) error {
 			// cache_control, input_examples, defer_loading, ...
 			err = r.Skip()
 		}
-		return err
-	}); err != nil {
-		return err
+		if err != nil {
+			return err
+		}
 	}
 	switch {
 	case typ != "" && typ != "custom":
@@ -1042,17 +1114,26 @@ func (d *decoder) tool(t *llm.Tool) error {
 }
 
 func (d *decoder) toolChoice() error {
+	r := &d.R
 	if ok, err := d.Object("tool_choice", ""); !ok || err != nil {
 		return err
 	}
 	d.Enter("tool_choice", -1)
 	defer d.Leave()
 	var (
+		n          int
 		typ, name  string
 		hasType    bool
 		noParallel bool
 	)
-	if err := d.Members(func(key []byte) (err error) {
+	for {
+		key, more, err := r.ObjNext(&n)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
 		switch string(key) {
 		case "type":
 			hasType = true
@@ -1064,9 +1145,9 @@ func (d *decoder) toolChoice() error {
 		default:
 			err = d.Fail(string(key), msgExtra)
 		}
-		return err
-	}); err != nil {
-		return err
+		if err != nil {
+			return err
+		}
 	}
 	tc := &llm.ToolChoice{}
 	switch typ {
@@ -1104,7 +1185,12 @@ func (d *decoder) outputConfig() error {
 	}
 	d.Enter("output_config", -1)
 	defer d.Leave()
-	return d.Members(func(key []byte) (err error) {
+	var n int
+	for {
+		key, more, err := r.ObjNext(&n)
+		if err != nil || !more {
+			return err
+		}
 		if string(key) == "format" {
 			d.Enter("format", -1)
 			err = d.outputFormat()
@@ -1112,8 +1198,10 @@ func (d *decoder) outputConfig() error {
 		} else {
 			err = r.Skip()
 		}
-		return err
-	})
+		if err != nil {
+			return err
+		}
+	}
 }
 
 // outputFormat reads {"type":"json_schema","schema":{...}} or null.
@@ -1123,10 +1211,18 @@ func (d *decoder) outputFormat() error {
 		return err
 	}
 	var (
+		n      int
 		typ    string
 		schema json.RawMessage
 	)
-	if err := d.Members(func(key []byte) (err error) {
+	for {
+		key, more, err := r.ObjNext(&n)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
 		switch string(key) {
 		case "type":
 			typ, err = d.OptString("type")
@@ -1138,9 +1234,9 @@ func (d *decoder) outputFormat() error {
 		default:
 			err = r.Skip()
 		}
-		return err
-	}); err != nil {
-		return err
+		if err != nil {
+			return err
+		}
 	}
 	switch {
 	case typ == "":

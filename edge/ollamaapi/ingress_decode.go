@@ -130,7 +130,15 @@ func (d *decoder) chat(req *llm.ChatRequest) (bool, error) {
 		return false, err
 	}
 	stream := true
-	if err := d.Members(func(key []byte) (err error) {
+	var n int
+	for {
+		key, more, err := r.ObjNext(&n)
+		if err != nil {
+			return false, err
+		}
+		if !more {
+			break
+		}
 		var known bool
 		if known, err = d.common(key, req, &stream); !known {
 			switch string(key) {
@@ -142,9 +150,9 @@ func (d *decoder) chat(req *llm.ChatRequest) (bool, error) {
 				err = r.Skip()
 			}
 		}
-		return err
-	}); err != nil {
-		return false, err
+		if err != nil {
+			return false, err
+		}
 	}
 	if err := r.End(); err != nil {
 		return false, err
@@ -162,11 +170,19 @@ func (d *decoder) generate(req *llm.ChatRequest) (bool, error) {
 	}
 	var (
 		stream                           = true
+		n                                int
 		prompt, system, suffix, template string
 		raw                              bool
 		images                           []llm.Part
 	)
-	if err := d.Members(func(key []byte) (err error) {
+	for {
+		key, more, err := r.ObjNext(&n)
+		if err != nil {
+			return false, err
+		}
+		if !more {
+			break
+		}
 		var known bool
 		if known, err = d.common(key, req, &stream); !known {
 			switch string(key) {
@@ -188,9 +204,9 @@ func (d *decoder) generate(req *llm.ChatRequest) (bool, error) {
 				err = r.Skip()
 			}
 		}
-		return err
-	}); err != nil {
-		return false, err
+		if err != nil {
+			return false, err
+		}
 	}
 	if err := r.End(); err != nil {
 		return false, err
@@ -321,7 +337,12 @@ func (d *decoder) options(req *llm.ChatRequest) error {
 	}
 	d.Enter("options", -1)
 	defer d.Leave()
-	return d.Members(func(key []byte) (err error) {
+	var n int
+	for {
+		key, more, err := r.ObjNext(&n)
+		if err != nil || !more {
+			return err
+		}
 		switch string(key) {
 		case "temperature":
 			if req.Temperature, err = d.floatOption("temperature"); req.Temperature != nil {
@@ -375,8 +396,10 @@ func (d *decoder) options(req *llm.ChatRequest) error {
 		default:
 			err = r.Skip()
 		}
-		return err
-	})
+		if err != nil {
+			return err
+		}
+	}
 }
 
 // floatOption reads a finite number option, or null as nil.
@@ -478,13 +501,21 @@ func (d *decoder) message(m *llm.Message, turn int) error {
 	}
 	r.OpenObject()
 	var (
+		n                               int
 		role, content, toolName, callID string
 		// Images are read into the message's own Content, reusing its
 		// capacity; the text part goes in front of them at the end.
 		images = m.Content[:0]
 		calls  = m.ToolCalls[:0]
 	)
-	if err := d.Members(func(key []byte) (err error) {
+	for {
+		key, more, err := r.ObjNext(&n)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
 		switch string(key) {
 		case "role":
 			role, err = d.OptString("role")
@@ -505,9 +536,9 @@ func (d *decoder) message(m *llm.Message, turn int) error {
 		default:
 			err = r.Skip()
 		}
-		return err
-	}); err != nil {
-		return err
+		if err != nil {
+			return err
+		}
 	}
 	// Ollama lowercases roles.
 	switch {

@@ -28,7 +28,15 @@ func (d *decoder) embed(req *llm.EmbedRequest) error {
 	if err := d.OpenBody(); err != nil {
 		return err
 	}
-	if err := d.Members(func(key []byte) (err error) {
+	var n int
+	for {
+		key, more, err := r.ObjNext(&n)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
 		switch string(key) {
 		case "model":
 			req.Model, err = d.OptString("model")
@@ -57,9 +65,9 @@ func (d *decoder) embed(req *llm.EmbedRequest) error {
 		default:
 			err = r.Skip()
 		}
-		return err
-	}); err != nil {
-		return err
+		if err != nil {
+			return err
+		}
 	}
 	if err := r.End(); err != nil {
 		return err
@@ -133,7 +141,15 @@ func (d *decoder) legacyEmbeddings(req *llm.EmbedRequest) error {
 	if err := d.OpenBody(); err != nil {
 		return err
 	}
-	if err := d.Members(func(key []byte) (err error) {
+	var n int
+	for {
+		key, more, err := r.ObjNext(&n)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
 		switch string(key) {
 		case "model":
 			req.Model, err = d.OptString("model")
@@ -152,9 +168,9 @@ func (d *decoder) legacyEmbeddings(req *llm.EmbedRequest) error {
 		default:
 			err = r.Skip()
 		}
-		return err
-	}); err != nil {
-		return err
+		if err != nil {
+			return err
+		}
 	}
 	if err := r.End(); err != nil {
 		return err
@@ -184,9 +200,17 @@ func (d *decoder) show() (string, error) {
 		return "", err
 	}
 	var (
+		n           int
 		model, name string
 	)
-	if err := d.Members(func(key []byte) (err error) {
+	for {
+		key, more, err := r.ObjNext(&n)
+		if err != nil {
+			return "", err
+		}
+		if !more {
+			break
+		}
 		switch string(key) {
 		case "model":
 			model, err = d.OptString("model")
@@ -197,9 +221,9 @@ func (d *decoder) show() (string, error) {
 		default:
 			err = r.Skip()
 		}
-		return err
-	}); err != nil {
-		return "", err
+		if err != nil {
+			return "", err
+		}
 	}
 	if err := r.End(); err != nil {
 		return "", err

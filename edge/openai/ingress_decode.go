@@ -83,11 +83,19 @@ func (d *chatDecoder) decode() error {
 		return err
 	}
 	var (
+		n         int
 		maxTokens *int
 		maxCompl  *int
 		choices   int64 = 1
 	)
-	if err := d.Members(func(key []byte) (err error) {
+	for {
+		key, more, err := r.ObjNext(&n)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
 		switch string(key) {
 		case "model":
 			req.Model, err = d.OptString("model")
@@ -136,9 +144,9 @@ func (d *chatDecoder) decode() error {
 		default:
 			err = d.extra(key)
 		}
-		return err
-	}); err != nil {
-		return err
+		if err != nil {
+			return err
+		}
 	}
 	if err := r.End(); err != nil {
 		return err
@@ -200,14 +208,21 @@ func (d *chatDecoder) streamOptions() error {
 	}
 	d.Enter("stream_options", -1)
 	defer d.Leave()
-	return d.Members(func(key []byte) (err error) {
+	var n int
+	for {
+		key, more, err := r.ObjNext(&n)
+		if err != nil || !more {
+			return err
+		}
 		if string(key) == "include_usage" {
 			d.includeUsage, err = d.OptBool("include_usage")
 		} else {
 			err = r.Skip()
 		}
-		return err
-	})
+		if err != nil {
+			return err
+		}
+	}
 }
 
 func (d *chatDecoder) stop() (err error) {
@@ -271,10 +286,18 @@ func (d *chatDecoder) message(m *llm.Message) error {
 	}
 	r.OpenObject()
 	var (
+		n          int
 		hasContent bool
 		imagePart  = -1
 	)
-	if err := d.Members(func(key []byte) (err error) {
+	for {
+		key, more, err := r.ObjNext(&n)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
 		switch string(key) {
 		case "role":
 			err = d.role(m)
@@ -291,9 +314,9 @@ func (d *chatDecoder) message(m *llm.Message) error {
 			// nothing a provider can use.
 			err = r.Skip()
 		}
-		return err
-	}); err != nil {
-		return err
+		if err != nil {
+			return err
+		}
 	}
 	switch {
 	case m.Role == "":
@@ -397,12 +420,20 @@ func (d *chatDecoder) part(p *llm.Part) error {
 	}
 	r.OpenObject()
 	var (
+		n               int
 		typ             = partNone
 		other           string
 		text            string
 		hasText, hasURL bool
 	)
-	if err := d.Members(func(key []byte) (err error) {
+	for {
+		key, more, err := r.ObjNext(&n)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
 		switch string(key) {
 		case "type":
 			if r.Peek() != '"' {
@@ -439,9 +470,9 @@ func (d *chatDecoder) part(p *llm.Part) error {
 		default:
 			err = r.Skip()
 		}
-		return err
-	}); err != nil {
-		return err
+		if err != nil {
+			return err
+		}
 	}
 	switch typ {
 	case partText, partRefusal:
@@ -477,7 +508,12 @@ func (d *chatDecoder) imageURL(p *llm.Part) error {
 		return d.WrongType("", "an object")
 	}
 	r.OpenObject()
-	return d.Members(func(key []byte) (err error) {
+	var n int
+	for {
+		key, more, err := r.ObjNext(&n)
+		if err != nil || !more {
+			return err
+		}
 		switch string(key) {
 		case "url":
 			p.ImageURL, err = d.OptString("url")
@@ -492,8 +528,10 @@ func (d *chatDecoder) imageURL(p *llm.Part) error {
 		default:
 			err = r.Skip()
 		}
-		return err
-	})
+		if err != nil {
+			return err
+		}
+	}
 }
 
 const nameRule = "must be 1 to 64 characters of a-z, A-Z, 0-9, underscores and dashes"
@@ -507,9 +545,17 @@ func (d *chatDecoder) responseFormat() (*llm.ResponseFormat, error) {
 	defer d.Leave()
 	rf := &llm.ResponseFormat{}
 	var (
+		n         int
 		hasSchema bool
 	)
-	if err := d.Members(func(key []byte) (err error) {
+	for {
+		key, more, err := r.ObjNext(&n)
+		if err != nil {
+			return nil, err
+		}
+		if !more {
+			break
+		}
 		switch string(key) {
 		case "type":
 			rf.Type, err = d.OptString("type")
@@ -524,9 +570,9 @@ func (d *chatDecoder) responseFormat() (*llm.ResponseFormat, error) {
 		default:
 			err = r.Skip()
 		}
-		return err
-	}); err != nil {
-		return nil, err
+		if err != nil {
+			return nil, err
+		}
 	}
 	switch rf.Type {
 	case "text", "json_object":
@@ -551,7 +597,12 @@ func (d *chatDecoder) responseFormat() (*llm.ResponseFormat, error) {
 // jsonSchema reads the members of json_schema after its '{'.
 func (d *chatDecoder) jsonSchema(rf *llm.ResponseFormat) error {
 	r := &d.R
-	return d.Members(func(key []byte) (err error) {
+	var n int
+	for {
+		key, more, err := r.ObjNext(&n)
+		if err != nil || !more {
+			return err
+		}
 		switch string(key) {
 		case "name":
 			rf.Name, err = d.OptString("name")
@@ -564,8 +615,10 @@ func (d *chatDecoder) jsonSchema(rf *llm.ResponseFormat) error {
 		default:
 			err = r.Skip()
 		}
-		return err
-	})
+		if err != nil {
+			return err
+		}
+	}
 }
 
 func (d *chatDecoder) toolChoice() (*llm.ToolChoice, error) {
@@ -591,10 +644,18 @@ func (d *chatDecoder) toolChoice() (*llm.ToolChoice, error) {
 	d.Enter("tool_choice", -1)
 	defer d.Leave()
 	var (
+		n             int
 		name          string
 		hasType, hasF bool
 	)
-	if err := d.Members(func(key []byte) (err error) {
+	for {
+		key, more, err := r.ObjNext(&n)
+		if err != nil {
+			return nil, err
+		}
+		if !more {
+			break
+		}
 		switch string(key) {
 		case "type":
 			hasType = true
@@ -625,9 +686,9 @@ func (d *chatDecoder) toolChoice() (*llm.ToolChoice, error) {
 		default:
 			err = r.Skip()
 		}
-		return err
-	}); err != nil {
-		return nil, err
+		if err != nil {
+			return nil, err
+		}
 	}
 	switch {
 	case !hasType:
@@ -662,10 +723,18 @@ func (d *chatDecoder) decodeEmbed(req *llm.EmbedRequest) (string, error) {
 		return "", err
 	}
 	var (
+		n        int
 		format   = "float"
 		hasInput bool
 	)
-	if err := d.Members(func(key []byte) (err error) {
+	for {
+		key, more, err := r.ObjNext(&n)
+		if err != nil {
+			return "", err
+		}
+		if !more {
+			break
+		}
 		switch string(key) {
 		case "model":
 			req.Model, err = d.OptString("model")
@@ -683,7 +752,7 @@ func (d *chatDecoder) decodeEmbed(req *llm.EmbedRequest) (string, error) {
 				case "base64":
 					format = "base64"
 				default:
-					return d.Fail("encoding_format", `must be "float" or "base64"`)
+					return "", d.Fail("encoding_format", `must be "float" or "base64"`)
 				}
 			}
 		case "user":
@@ -691,9 +760,9 @@ func (d *chatDecoder) decodeEmbed(req *llm.EmbedRequest) (string, error) {
 		default:
 			err = r.Skip()
 		}
-		return err
-	}); err != nil {
-		return "", err
+		if err != nil {
+			return "", err
+		}
 	}
 	if err := r.End(); err != nil {
 		return "", err

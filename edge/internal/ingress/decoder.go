@@ -266,26 +266,18 @@ func (d *Decoder) OpenObject(field, want string) error {
 	return nil
 }
 
-// Members calls member with the key of each member of an object whose
-// '{' was consumed, the reader at the member's value, until member fails
-// or the object ends. member must consume the value; key is valid only
-// until then.
-func (d *Decoder) Members(member func(key []byte) error) error {
+// SkipMembers skips the rest of an object whose '{' was consumed.
+func (d *Decoder) SkipMembers() error {
 	var n int
 	for {
-		key, more, err := d.R.ObjNext(&n)
+		_, more, err := d.R.ObjNext(&n)
 		if err != nil || !more {
 			return err
 		}
-		if err := member(key); err != nil {
+		if err := d.R.Skip(); err != nil {
 			return err
 		}
 	}
-}
-
-// SkipMembers skips the rest of an object whose '{' was consumed.
-func (d *Decoder) SkipMembers() error {
-	return d.Members(func([]byte) error { return d.R.Skip() })
 }
 
 // RawObject copies an object's JSON text (a schema, say), or reads null

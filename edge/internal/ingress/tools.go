@@ -93,9 +93,17 @@ func (d *Decoder) tool(t *llm.Tool, f *Functions) error {
 		return err
 	}
 	var (
+		n       int
 		hasFunc bool
 	)
-	if err := d.Members(func(key []byte) (err error) {
+	for {
+		key, more, err := r.ObjNext(&n)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
 		switch string(key) {
 		case "type":
 			err = d.FunctionType(f)
@@ -107,9 +115,9 @@ func (d *Decoder) tool(t *llm.Tool, f *Functions) error {
 		default:
 			err = r.Skip()
 		}
-		return err
-	}); err != nil {
-		return err
+		if err != nil {
+			return err
+		}
 	}
 	switch {
 	case !hasFunc:
@@ -127,7 +135,12 @@ func (d *Decoder) toolFunction(t *llm.Tool, f *Functions) error {
 	if err := d.OpenObject("", ""); err != nil {
 		return err
 	}
-	return d.Members(func(key []byte) (err error) {
+	var n int
+	for {
+		key, more, err := r.ObjNext(&n)
+		if err != nil || !more {
+			return err
+		}
 		switch string(key) {
 		case "name":
 			t.Name, err = d.OptString("name")
@@ -144,8 +157,10 @@ func (d *Decoder) toolFunction(t *llm.Tool, f *Functions) error {
 		default:
 			err = r.Skip()
 		}
-		return err
-	})
+		if err != nil {
+			return err
+		}
+	}
 }
 
 // ToolCalls reads an assistant's tool_calls into dst (reset first).
@@ -178,9 +193,17 @@ func (d *Decoder) toolCall(tc *llm.ToolCall, f *Functions) error {
 		return err
 	}
 	var (
+		n       int
 		hasFunc bool
 	)
-	if err := d.Members(func(key []byte) (err error) {
+	for {
+		key, more, err := r.ObjNext(&n)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
 		switch string(key) {
 		case "id":
 			tc.ID, err = d.OptString("id")
@@ -194,9 +217,9 @@ func (d *Decoder) toolCall(tc *llm.ToolCall, f *Functions) error {
 		default:
 			err = r.Skip()
 		}
-		return err
-	}); err != nil {
-		return err
+		if err != nil {
+			return err
+		}
 	}
 	switch {
 	case !f.Lenient && tc.ID == "":
@@ -217,7 +240,12 @@ func (d *Decoder) callFunction(tc *llm.ToolCall, f *Functions) error {
 	if err := d.OpenObject("", ""); err != nil {
 		return err
 	}
-	return d.Members(func(key []byte) (err error) {
+	var n int
+	for {
+		key, more, err := r.ObjNext(&n)
+		if err != nil || !more {
+			return err
+		}
 		switch string(key) {
 		case "name":
 			tc.Name, err = d.OptString("name")
@@ -232,8 +260,10 @@ func (d *Decoder) callFunction(tc *llm.ToolCall, f *Functions) error {
 		default:
 			err = r.Skip()
 		}
-		return err
-	})
+		if err != nil {
+			return err
+		}
+	}
 }
 
 // arguments reads a call's arguments as JSON text, the form llm.ToolCall

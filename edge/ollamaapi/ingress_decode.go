@@ -40,18 +40,7 @@ const formatName = "response"
 // Every error is an *ingress.Error naming the offending field; req is then
 // unspecified. See the package documentation for how fields map.
 func DecodeChatRequest(body []byte, req *llm.ChatRequest) (stream bool, err error) {
-	ingress.ResetChat(req)
-	if err := checkBody(body); err != nil {
-		return false, err
-	}
-	var d decoder
-	d.Reset(&dialect, body)
-	stream, err = d.chat(req)
-	if err != nil {
-		return false, dialect.Wrap(err)
-	}
-	req.Stream = stream
-	return stream, nil
+	return decodeChat(body, req, false)
 }
 
 // DecodeGenerateRequest parses and validates an /api/generate body into
@@ -66,13 +55,23 @@ func DecodeChatRequest(body []byte, req *llm.ChatRequest) (stream bool, err erro
 // ignored, since templating is the upstream's business; raw is accepted
 // and the prompt is sent as a user message like any other.
 func DecodeGenerateRequest(body []byte, req *llm.ChatRequest) (stream bool, err error) {
+	return decodeChat(body, req, true)
+}
+
+// decodeChat serves both decoders; a flag rather than a method value
+// keeps the decoder on the stack.
+func decodeChat(body []byte, req *llm.ChatRequest, generate bool) (stream bool, err error) {
 	ingress.ResetChat(req)
 	if err := checkBody(body); err != nil {
 		return false, err
 	}
 	var d decoder
 	d.Reset(&dialect, body)
-	stream, err = d.generate(req)
+	if generate {
+		stream, err = d.generate(req)
+	} else {
+		stream, err = d.chat(req)
+	}
 	if err != nil {
 		return false, dialect.Wrap(err)
 	}

@@ -2,8 +2,9 @@
 // (edge/openai, edge/anthropic, edge/ollamaapi) build their request
 // decoders on: one error type for a client's field fault (Error), a
 // Decoder that tracks the path of the field being read and reads typed
-// values at it, and the pieces of a request the dialects share (OpenAI
-// style function tools, base64 images and data: URLs).
+// values and string lists at it, and the pieces of a request the dialects
+// share (OpenAI style function tools and calls, message slots reused
+// across requests, base64 images and data: URLs).
 //
 // A dialect describes itself once in a Dialect: how it prints a path
 // ("messages[2].content" or "messages.2.content"), how it words a field
@@ -14,5 +15,7 @@
 //
 // Paths are kept as a stack of names and indexes and formatted only when
 // an error names one, so a request that decodes costs no strings beyond
-// the values it keeps.
+// the values it keeps. Object members are walked with explicit loops
+// rather than a callback: a closure call per member cost 5-7% on small
+// requests.
 package ingress

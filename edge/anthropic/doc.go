@@ -4,8 +4,9 @@
 // Ingress: DecodeMessagesRequest and DecodeCountTokensRequest turn the
 // bodies of POST /v1/messages and /v1/messages/count_tokens into an
 // llm.ChatRequest, validating them the way Anthropic does and naming the
-// offending field in every *RequestError ("messages.1.content.0.type:
-// Field required"). AppendMessageResponse renders a whole message;
+// offending field in every error, an *ingress.Error from the decoding
+// frame the ingress dialects share ("messages.1.content.0.type: Field
+// required"). AppendMessageResponse renders a whole message;
 // StreamEncoder renders Anthropic's exact SSE event sequence from
 // canonical chunks, without allocating per text chunk; AppendError,
 // AppendStreamError and ErrorType render failures in Anthropic's shape.

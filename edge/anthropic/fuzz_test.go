@@ -9,12 +9,13 @@ import (
 	"testing"
 	"testing/iotest"
 
+	"github.com/edgeway/edgeway/edge/internal/ingress"
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/upstream"
 )
 
 // FuzzDecodeMessagesRequest checks that the decoder never panics, that
-// every refusal is a complete *RequestError, and that what it accepts
+// every refusal is a complete *ingress.Error, and that what it accepts
 // translates to an upstream body that is valid JSON and a fixed point:
 // decoding that body and translating again gives the same bytes.
 func FuzzDecodeMessagesRequest(f *testing.F) {
@@ -34,9 +35,9 @@ func FuzzDecodeMessagesRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var req llm.ChatRequest
 		if err := DecodeMessagesRequest(body, &req); err != nil {
-			var re *RequestError
+			var re *ingress.Error
 			if !errors.As(err, &re) || re.Status != 400 || re.Message == "" {
-				t.Fatalf("error %v (%T) is not a complete *RequestError", err, err)
+				t.Fatalf("error %v (%T) is not a complete *ingress.Error", err, err)
 			}
 			return
 		}
@@ -52,7 +53,7 @@ func FuzzDecodeMessagesRequest(f *testing.F) {
 		if err := DecodeMessagesRequest(first, &again); err != nil {
 			// A request that became empty (only empty or skipped
 			// content) is refused the second time; nothing else may be.
-			var re *RequestError
+			var re *ingress.Error
 			if errors.As(err, &re) && (re.Param == "messages" || re.Message == "tool_choice.name: Tool '"+toolChoiceName(&req)+"' not found in provided tools") {
 				return
 			}

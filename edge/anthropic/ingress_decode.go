@@ -2,12 +2,11 @@ package anthropic
 
 import (
 	"encoding/json"
-	"errors"
+	"math"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
-	"github.com/edgeway/edgeway/edge/internal/wire"
+	"github.com/edgeway/edgeway/edge/internal/ingress"
 	"github.com/edgeway/edgeway/edge/llm"
 )
 
@@ -30,32 +29,6 @@ const toolNameRule = "String should match pattern '^[a-zA-Z0-9_-]{1,128}$'"
 // output_config.format: Anthropic's format has no name, OpenAI's needs one.
 const ResponseFormatName = "response"
 
-// RequestError is a client fault found while decoding a request. The
-// server renders it as Anthropic error JSON with type
-// invalid_request_error (see AppendError).
-type RequestError struct {
-	// Status is the HTTP status to answer with (400).
-	Status int
-	// Param names the offending field the way Anthropic does
-	// ("messages.1.content.0.type"), or is empty when the fault is not one
-	// field's.
-	Param string
-	// Message is the whole message, starting with Param as Anthropic's do:
-	// "messages.1.content.0.type: Field required".
-	Message string
-}
-
-func (e *RequestError) Error() string { return e.Message }
-
-// fieldError builds a RequestError for param in Anthropic's
-// "param: message" form.
-func fieldError(param, msg string) *RequestError {
-	if param == "" {
-		return &RequestError{Status: 400, Message: msg}
-	}
-	return &RequestError{Status: 400, Param: param, Message: param + ": " + msg}
-}
-
 // Pydantic's wording, which Anthropic's validation errors use.
 const (
 	msgRequired = "Field required"
@@ -68,31 +41,24 @@ const (
 	msgDict     = "Input should be a valid dictionary"
 )
 
-// requestError turns a syntax error from the reader into a RequestError
-// and passes RequestErrors through.
-func requestError(err error) error {
-	var se *wire.SyntaxError
-	if errors.As(err, &se) {
-		return &RequestError{Status: 400, Message: "There was an error parsing the body of your request: " + se.Error()}
-	}
-	return err
-}
-
-// checkUTF8 rejects a body that is not valid UTF-8, naming the offset: a
-// gateway should not forward text its client did not mean.
-func checkUTF8(body []byte) error {
-	if utf8.Valid(body) {
-		return nil
-	}
-	i := 0
-	for i < len(body) {
-		r, n := utf8.DecodeRune(body[i:])
-		if r == utf8.RuneError && n == 1 {
-			break
-		}
-		i += n
-	}
-	return &RequestError{Status: 400, Message: "request body is not valid UTF-8 (byte offset " + strconv.Itoa(i) + ")"}
+// dialect words errors as Anthropic does: the path dotted
+// ("messages.1.content.0.type"), then Pydantic's message, no codes. The
+// server renders them as Anthropic error JSON with type
+// invalid_request_error (see AppendError).
+var dialect = ingress.Dialect{
+	DottedIndex: true,
+	Join:        ": ",
+	Words: [...]string{
+		ingress.KindString: msgString, ingress.KindBool: msgBool, ingress.KindNumber: msgNumber,
+		ingress.KindInt: msgInt, ingress.KindObject: msgDict, ingress.KindArray: msgList,
+	},
+	Required:     msgRequired,
+	AtMost:       "List should have at most ",
+	OutOfRange:   "Input should be less than or equal to 2147483647",
+	Fractions:    ingress.IntegralFractions,
+	NotIntegral:  "Input should be a valid integer, got a number with a fractional part",
+	NotObject:    msgDict,
+	SyntaxPrefix: "There was an error parsing the body of your request: ",
 }
 
 // DecodeMessagesRequest parses and validates a POST /v1/messages body into
@@ -110,7 +76,7 @@ func checkUTF8(body []byte) error {
 // as Anthropic refuses them; unknown fields inside objects are ignored so
 // newer clients keep working.
 //
-// Every error is a *RequestError naming the offending field.
+// Every error is an *ingress.Error naming the offending field.
 func DecodeMessagesRequest(body []byte, req *llm.ChatRequest) error {
 	return decodeRequest(body, req, false)
 }
@@ -125,92 +91,25 @@ func DecodeCountTokensRequest(body []byte, req *llm.ChatRequest) error {
 }
 
 func decodeRequest(body []byte, req *llm.ChatRequest, count bool) error {
-	resetChatRequest(req)
-	if err := checkUTF8(body); err != nil {
+	ingress.ResetChat(req)
+	if err := dialect.CheckUTF8(body); err != nil {
 		return err
 	}
 	d := decoder{req: req, count: count}
-	d.r.Reset(body)
-	if err := d.decode(); err != nil {
-		return requestError(err)
-	}
-	return nil
-}
-
-func resetChatRequest(req *llm.ChatRequest) {
-	msgs, stop, tools := req.Messages[:0], req.Stop[:0], req.Tools[:0]
-	*req = llm.ChatRequest{Messages: msgs, Stop: stop, Tools: tools}
+	d.Reset(&dialect, body)
+	return dialect.Wrap(d.decode())
 }
 
 type decoder struct {
-	r     wire.Reader
+	ingress.Decoder
 	req   *llm.ChatRequest
 	count bool
-	// path is the stack of fields being decoded, formatted only when an
-	// error names one, so the happy path builds no strings.
-	path  [maxPathDepth]pathSeg
-	depth int
 	// system holds the system prompt until the messages are known, since
 	// it may come after them in the body.
 	system    []llm.Part
 	hasSystem bool
 	// img holds base64 image data while its block is decoded.
 	img []byte
-}
-
-const maxPathDepth = 8
-
-// pathSeg is one field of a parameter path; idx is -1 when not an element.
-type pathSeg struct {
-	name string
-	idx  int
-}
-
-func (d *decoder) enter(name string, i int) {
-	if d.depth < maxPathDepth {
-		d.path[d.depth] = pathSeg{name, i}
-	}
-	d.depth++
-}
-
-func (d *decoder) leave() { d.depth-- }
-
-// param formats the current path followed by field (which may be empty),
-// Anthropic style: "messages.1.content.0.type".
-func (d *decoder) param(field string) string {
-	var b []byte
-	for _, s := range d.path[:min(d.depth, maxPathDepth)] {
-		if s.name != "" {
-			if len(b) > 0 {
-				b = append(b, '.')
-			}
-			b = append(b, s.name...)
-		}
-		if s.idx >= 0 {
-			if len(b) > 0 {
-				b = append(b, '.')
-			}
-			b = strconv.AppendInt(b, int64(s.idx), 10)
-		}
-	}
-	if field != "" {
-		if len(b) > 0 {
-			b = append(b, '.')
-		}
-		b = append(b, field...)
-	}
-	return string(b)
-}
-
-func (d *decoder) fail(field, msg string) error { return fieldError(d.param(field), msg) }
-
-// wrongType reports that field (relative to the current path) is not of
-// the wanted type, unless the value is not even valid JSON.
-func (d *decoder) wrongType(field, msg string) error {
-	if c := d.r.Peek(); !wire.StartsValue(c) {
-		return d.r.Unexpected()
-	}
-	return d.fail(field, msg)
 }
 
 // ignoredFields are documented top-level fields edgeway accepts and does
@@ -229,14 +128,10 @@ var ignoredFields = map[string]bool{
 }
 
 func (d *decoder) decode() error {
-	r, req := &d.r, d.req
-	if c := r.Peek(); c != '{' {
-		if wire.StartsValue(c) {
-			return fieldError("", msgDict)
-		}
-		return r.Unexpected()
+	r, req := &d.R, d.req
+	if err := d.OpenBody(); err != nil {
+		return err
 	}
-	r.OpenObject()
 	var (
 		n         int
 		hasTokens bool
@@ -254,15 +149,15 @@ func (d *decoder) decode() error {
 		switch string(key) {
 		case "model":
 			hasModel = true
-			req.Model, err = d.str("model")
+			req.Model, err = d.OptString("model")
 		case "max_tokens":
 			var v int64
-			if v, hasTokens, err = d.integer("max_tokens"); hasTokens && err == nil {
+			if v, hasTokens, err = d.Int("max_tokens"); hasTokens && err == nil {
 				switch {
 				case v < 1:
-					err = d.fail("max_tokens", "Input should be greater than or equal to 1")
+					err = d.Fail("max_tokens", "Input should be greater than or equal to 1")
 				case v > 1<<31-1:
-					err = d.fail("max_tokens", "Input should be less than or equal to 2147483647")
+					err = d.Fail("max_tokens", "Input should be less than or equal to 2147483647")
 				default:
 					t := int(v)
 					req.MaxTokens = &t
@@ -276,7 +171,7 @@ func (d *decoder) decode() error {
 		case "stop_sequences":
 			err = d.stopSequences()
 		case "stream":
-			req.Stream, err = d.optBool("stream")
+			req.Stream, err = d.OptBool("stream")
 		case "temperature":
 			req.Temperature, err = d.optFloat("temperature", 0, 1)
 		case "top_p":
@@ -284,9 +179,9 @@ func (d *decoder) decode() error {
 		case "top_k":
 			var v int64
 			var ok bool
-			if v, ok, err = d.integer("top_k"); ok && err == nil {
+			if v, ok, err = d.Int("top_k"); ok && err == nil {
 				if v < 0 || v > 1<<31-1 {
-					err = d.fail("top_k", "Input should be greater than or equal to 0")
+					err = d.Fail("top_k", "Input should be greater than or equal to 0")
 				} else {
 					k := int(v)
 					req.TopK = &k
@@ -302,16 +197,16 @@ func (d *decoder) decode() error {
 			err = d.outputConfig()
 		case "output_format":
 			// The beta spelling of output_config.format.
-			d.enter("output_format", -1)
+			d.Enter("output_format", -1)
 			err = d.outputFormat()
-			d.leave()
+			d.Leave()
 		case "mcp_servers":
 			err = d.unsupportedUnlessEmpty("mcp_servers", "the MCP connector is not supported by this gateway")
 		default:
 			if ignoredFields[string(key)] {
 				err = r.Skip()
 			} else {
-				err = d.fail(string(key), msgExtra)
+				err = d.Fail(string(key), msgExtra)
 			}
 		}
 		if err != nil {
@@ -324,17 +219,17 @@ func (d *decoder) decode() error {
 	switch {
 	case !hasModel || req.Model == "":
 		if !hasModel {
-			return fieldError("model", msgRequired)
+			return d.Fail("model", msgRequired)
 		}
-		return fieldError("model", "String should have at least 1 character")
+		return d.Fail("model", "String should have at least 1 character")
 	case !hasTokens && !d.count:
-		return fieldError("max_tokens", msgRequired)
+		return d.Fail("max_tokens", msgRequired)
 	case !hasMsgs:
-		return fieldError("messages", msgRequired)
+		return d.Fail("messages", msgRequired)
 	case len(req.Messages) == 0:
-		return fieldError("messages", "at least one message is required")
+		return d.Fail("messages", "at least one message is required")
 	case req.ToolChoice != nil && req.ToolChoice.Mode == "function" && !hasTool(req.Tools, req.ToolChoice.Name):
-		return fieldError("tool_choice.name", "Tool '"+req.ToolChoice.Name+"' not found in provided tools")
+		return d.Fail("tool_choice.name", "Tool '"+req.ToolChoice.Name+"' not found in provided tools")
 	}
 	if d.hasSystem {
 		d.prependSystem()
@@ -359,108 +254,26 @@ func (d *decoder) prependSystem() {
 	req.Messages[0] = llm.Message{Role: llm.RoleSystem, Content: d.system}
 }
 
-// str reads a string; null reads as "".
-func (d *decoder) str(field string) (string, error) {
-	switch d.r.Peek() {
-	case '"':
-		return d.r.Str()
-	case 'n':
-		return "", d.r.Literal("null")
-	}
-	return "", d.wrongType(field, msgString)
-}
-
-// optBool reads a boolean, or null as false.
-func (d *decoder) optBool(field string) (bool, error) {
-	switch d.r.Peek() {
-	case 't', 'f':
-		return d.r.Boolean()
-	case 'n':
-		return false, d.r.Literal("null")
-	}
-	return false, d.wrongType(field, msgBool)
-}
-
+// optFloat reads a number in [lo, hi], or null as nil.
 func (d *decoder) optFloat(field string, lo, hi float64) (*float64, error) {
-	if null, err := d.r.Null(); null || err != nil {
-		return nil, err
-	}
-	if c := d.r.Peek(); c != '-' && (c < '0' || c > '9') {
-		return nil, d.wrongType(field, msgNumber)
-	}
-	text, _, err := d.r.Number()
-	if err != nil {
-		return nil, err
-	}
-	v, err := strconv.ParseFloat(string(text), 64)
+	v, ok, err := d.Float(field)
 	switch {
-	case err != nil:
-		return nil, d.fail(field, msgNumber)
+	case !ok || err != nil:
+		return nil, err
+	case math.IsInf(v, 0):
+		return nil, d.Fail(field, msgNumber)
 	case v < lo:
-		return nil, d.fail(field, "Input should be greater than or equal to "+strconv.FormatFloat(lo, 'g', -1, 64))
+		return nil, d.Fail(field, "Input should be greater than or equal to "+strconv.FormatFloat(lo, 'g', -1, 64))
 	case v > hi:
-		return nil, d.fail(field, "Input should be less than or equal to "+strconv.FormatFloat(hi, 'g', -1, 64))
+		return nil, d.Fail(field, "Input should be less than or equal to "+strconv.FormatFloat(hi, 'g', -1, 64))
 	}
 	return &v, nil
-}
-
-// integer reads an integer; present is false for null. An integral
-// number written with a fraction ("1024.0") is accepted, as Anthropic's
-// validation does.
-func (d *decoder) integer(field string) (v int64, present bool, err error) {
-	if null, err := d.r.Null(); null || err != nil {
-		return 0, false, err
-	}
-	if c := d.r.Peek(); c != '-' && (c < '0' || c > '9') {
-		return 0, false, d.wrongType(field, msgInt)
-	}
-	text, integer, err := d.r.Number()
-	if err != nil {
-		return 0, false, err
-	}
-	if integer {
-		v, ok := wire.ParseInt(text)
-		if !ok {
-			return 0, false, d.fail(field, "Input should be less than or equal to 2147483647")
-		}
-		return v, true, nil
-	}
-	f, err := strconv.ParseFloat(string(text), 64)
-	if err != nil || f != float64(int64(f)) || f > 1<<53 || f < -(1<<53) {
-		return 0, false, d.fail(field, "Input should be a valid integer, got a number with a fractional part")
-	}
-	return int64(f), true, nil
-}
-
-// array consumes '[' of a value that must be an array or null; it reports
-// false for null.
-func (d *decoder) array(field string) (bool, error) {
-	switch d.r.Peek() {
-	case '[':
-		d.r.OpenArray()
-		return true, nil
-	case 'n':
-		return false, d.r.Literal("null")
-	}
-	return false, d.wrongType(field, msgList)
-}
-
-// object is array's twin for objects.
-func (d *decoder) object(field string) (bool, error) {
-	switch d.r.Peek() {
-	case '{':
-		d.r.OpenObject()
-		return true, nil
-	case 'n':
-		return false, d.r.Literal("null")
-	}
-	return false, d.wrongType(field, msgDict)
 }
 
 // unsupportedUnlessEmpty accepts null or an empty array and refuses
 // anything else with msg.
 func (d *decoder) unsupportedUnlessEmpty(field, msg string) error {
-	r := &d.r
+	r := &d.R
 	switch r.Peek() {
 	case 'n':
 		return r.Literal("null")
@@ -477,50 +290,21 @@ func (d *decoder) unsupportedUnlessEmpty(field, msg string) error {
 	if err := r.Skip(); err != nil {
 		return err
 	}
-	return d.fail(field, msg)
+	return d.Fail(field, msg)
 }
 
-func (d *decoder) stopSequences() error {
-	r, req := &d.r, d.req
-	req.Stop = req.Stop[:0]
-	ok, err := d.array("stop_sequences")
-	if !ok || err != nil {
-		req.Stop = nil
-		return err
-	}
-	var n int
-	for {
-		more, err := r.ArrNext(&n)
-		if err != nil || !more {
-			if len(req.Stop) == 0 {
-				req.Stop = nil
-			}
-			return err
-		}
-		if len(req.Stop) == MaxStopSequences {
-			return fieldError("stop_sequences", "List should have at most "+strconv.Itoa(MaxStopSequences)+" items")
-		}
-		if r.Peek() != '"' {
-			d.enter("stop_sequences", n-1)
-			err := d.wrongType("", msgString)
-			d.leave()
-			return err
-		}
-		s, err := r.Str()
-		if err != nil {
-			return err
-		}
-		req.Stop = append(req.Stop, s)
-	}
+func (d *decoder) stopSequences() (err error) {
+	d.req.Stop, err = d.Strings(d.req.Stop, "stop_sequences", "", MaxStopSequences, "items")
+	return err
 }
 
 func (d *decoder) metadata() error {
-	r := &d.r
-	if ok, err := d.object("metadata"); !ok || err != nil {
+	r := &d.R
+	if ok, err := d.Object("metadata", ""); !ok || err != nil {
 		return err
 	}
-	d.enter("metadata", -1)
-	defer d.leave()
+	d.Enter("metadata", -1)
+	defer d.Leave()
 	var n int
 	for {
 		key, more, err := r.ObjNext(&n)
@@ -528,9 +312,9 @@ func (d *decoder) metadata() error {
 			return err
 		}
 		if string(key) == "user_id" {
-			d.req.User, err = d.str("user_id")
+			d.req.User, err = d.OptString("user_id")
 		} else {
-			err = d.fail(string(key), msgExtra)
+			err = d.Fail(string(key), msgExtra)
 		}
 		if err != nil {
 			return err
@@ -540,7 +324,7 @@ func (d *decoder) metadata() error {
 
 // systemPrompt reads "system": a string or an array of text blocks.
 func (d *decoder) systemPrompt() error {
-	r := &d.r
+	r := &d.R
 	d.system, d.hasSystem = nil, false
 	switch r.Peek() {
 	case '"':
@@ -554,7 +338,7 @@ func (d *decoder) systemPrompt() error {
 		return r.Literal("null")
 	case '[':
 	default:
-		return d.wrongType("system", msgString)
+		return d.WrongType("system", msgString)
 	}
 	r.OpenArray()
 	var n int
@@ -566,13 +350,13 @@ func (d *decoder) systemPrompt() error {
 		if !more {
 			break
 		}
-		d.enter("system", n-1)
+		d.Enter("system", n-1)
 		var p llm.Part
 		kind, err := d.block(&p, nil, nil)
 		if err == nil && kind != blockText {
 			err = d.tagError(kind, "'text'")
 		}
-		d.leave()
+		d.Leave()
 		if err != nil {
 			return err
 		}
@@ -587,9 +371,9 @@ func (d *decoder) systemPrompt() error {
 // messages decodes the messages array, reusing the message slots (and
 // their Content and ToolCalls capacity) already in req.Messages.
 func (d *decoder) messages() error {
-	r := &d.r
+	r := &d.R
 	d.req.Messages = d.req.Messages[:0]
-	if ok, err := d.array("messages"); !ok || err != nil {
+	if ok, err := d.Array("messages", ""); !ok || err != nil {
 		return err
 	}
 	var (
@@ -606,12 +390,12 @@ func (d *decoder) messages() error {
 			break
 		}
 		if lastEmpty >= 0 {
-			return fieldError("messages."+strconv.Itoa(lastEmpty), "all messages must have non-empty content except for the optional final assistant message")
+			return d.Fail("messages."+strconv.Itoa(lastEmpty), "all messages must have non-empty content except for the optional final assistant message")
 		}
-		d.enter("messages", n-1)
+		d.Enter("messages", n-1)
 		var empty bool
 		lastRole, empty, err = d.message()
-		d.leave()
+		d.Leave()
 		if err != nil {
 			return err
 		}
@@ -620,7 +404,7 @@ func (d *decoder) messages() error {
 		}
 	}
 	if lastEmpty >= 0 && lastRole != llm.RoleAssistant {
-		return fieldError("messages."+strconv.Itoa(lastEmpty), "all messages must have non-empty content except for the optional final assistant message")
+		return d.Fail("messages."+strconv.Itoa(lastEmpty), "all messages must have non-empty content except for the optional final assistant message")
 	}
 	return nil
 }
@@ -630,22 +414,17 @@ func (d *decoder) messages() error {
 func (d *decoder) newMessage(role llm.Role) int {
 	req := d.req
 	i := len(req.Messages)
-	if i < cap(req.Messages) {
-		req.Messages = req.Messages[:i+1]
-		old := &req.Messages[i]
-		*old = llm.Message{Role: role, Content: old.Content[:0], ToolCalls: old.ToolCalls[:0]}
-	} else {
-		req.Messages = append(req.Messages, llm.Message{Role: role})
-	}
+	req.Messages = ingress.AppendMessage(req.Messages)
+	req.Messages[i].Role = role
 	return i
 }
 
 // message decodes one turn. The role decides how blocks map, and it may
 // come after the content, so a first pass finds it and a second decodes.
 func (d *decoder) message() (role llm.Role, empty bool, err error) {
-	r := &d.r
+	r := &d.R
 	if r.Peek() != '{' {
-		return "", false, d.wrongType("", msgDict)
+		return "", false, d.WrongType("", msgDict)
 	}
 	start := r.Offset()
 	if role, err = d.messageRole(); err != nil {
@@ -680,7 +459,7 @@ func (d *decoder) message() (role llm.Role, empty bool, err error) {
 		}
 	}
 	if !hasContent {
-		return "", false, d.fail("content", msgRequired)
+		return "", false, d.Fail("content", msgRequired)
 	}
 	if empty && role == llm.RoleAssistant {
 		// An empty assistant turn adds nothing; only the final one is
@@ -693,7 +472,7 @@ func (d *decoder) message() (role llm.Role, empty bool, err error) {
 // messageRole scans a message object for its role without decoding the
 // rest; it leaves the reader past the object.
 func (d *decoder) messageRole() (llm.Role, error) {
-	r := &d.r
+	r := &d.R
 	r.OpenObject()
 	var (
 		n    int
@@ -714,7 +493,7 @@ func (d *decoder) messageRole() (llm.Role, error) {
 			continue
 		}
 		if r.Peek() != '"' {
-			return "", d.wrongType("role", "Input should be 'user' or 'assistant'")
+			return "", d.WrongType("role", "Input should be 'user' or 'assistant'")
 		}
 		b, err := r.StrBytes()
 		if err != nil {
@@ -726,11 +505,11 @@ func (d *decoder) messageRole() (llm.Role, error) {
 		case "assistant":
 			role = llm.RoleAssistant
 		default:
-			return "", d.fail("role", "Input should be 'user' or 'assistant'")
+			return "", d.Fail("role", "Input should be 'user' or 'assistant'")
 		}
 	}
 	if role == "" {
-		return "", d.fail("role", msgRequired)
+		return "", d.Fail("role", msgRequired)
 	}
 	return role, nil
 }
@@ -738,7 +517,7 @@ func (d *decoder) messageRole() (llm.Role, error) {
 // content decodes a turn's content into canonical messages: a string, or
 // an array of blocks. It reports whether the content was empty.
 func (d *decoder) content(role llm.Role) (empty bool, err error) {
-	r := &d.r
+	r := &d.R
 	switch r.Peek() {
 	case '"':
 		s, err := r.Str()
@@ -751,7 +530,7 @@ func (d *decoder) content(role llm.Role) (empty bool, err error) {
 		return false, nil
 	case '[':
 	default:
-		return false, d.wrongType("content", msgString)
+		return false, d.WrongType("content", msgString)
 	}
 	r.OpenArray()
 	cur := -1 // the message plain blocks go into
@@ -767,9 +546,9 @@ func (d *decoder) content(role llm.Role) (empty bool, err error) {
 		if cur < 0 {
 			cur = d.newMessage(role)
 		}
-		d.enter("content", n-1)
+		d.Enter("content", n-1)
 		cur, err = d.contentBlock(role, cur)
-		d.leave()
+		d.Leave()
 		if err != nil {
 			return false, err
 		}
@@ -814,7 +593,7 @@ func (d *decoder) contentBlock(role llm.Role, cur int) (int, error) {
 		m.Content = append(m.Content, p)
 	case blockImage:
 		if role != llm.RoleUser {
-			return cur, d.fail("", "image blocks are only allowed in user messages")
+			return cur, d.Fail("", "image blocks are only allowed in user messages")
 		}
 		m.Content = append(m.Content, p)
 	case blockToolUse:
@@ -855,7 +634,7 @@ var blockTags = [...]string{
 
 // tagError reports a block whose type is not allowed where it is.
 func (d *decoder) tagError(kind blockKind, want string) error {
-	return d.fail("type", "Input tag "+blockTags[kind]+" found using 'type' does not match any of the expected tags: "+want)
+	return d.Fail("type", "Input tag "+blockTags[kind]+" found using 'type' does not match any of the expected tags: "+want)
 }
 
 // toolResult is a decoded tool_result block.
@@ -877,9 +656,9 @@ var unsupportedBlocks = map[string]bool{
 // block decodes one content block. tc is nil where tool_use is not
 // allowed, tr where tool_result is not.
 func (d *decoder) block(p *llm.Part, tc *llm.ToolCall, tr *toolResult) (blockKind, error) {
-	r := &d.r
+	r := &d.R
 	if r.Peek() != '{' {
-		return 0, d.wrongType("", msgDict)
+		return 0, d.WrongType("", msgDict)
 	}
 	start := r.Offset()
 	kind, err := d.blockType()
@@ -904,7 +683,7 @@ func (d *decoder) block(p *llm.Part, tc *llm.ToolCall, tr *toolResult) (blockKin
 	case blockToolResult:
 		err = d.toolResultBlock(tr)
 	default:
-		err = d.skipMembers()
+		err = d.SkipMembers()
 	}
 	return kind, err
 }
@@ -912,7 +691,7 @@ func (d *decoder) block(p *llm.Part, tc *llm.ToolCall, tr *toolResult) (blockKin
 // blockType scans a block object for its "type" without decoding the
 // rest; it leaves the reader past the object.
 func (d *decoder) blockType() (blockKind, error) {
-	r := &d.r
+	r := &d.R
 	r.OpenObject()
 	var (
 		n       int
@@ -934,7 +713,7 @@ func (d *decoder) blockType() (blockKind, error) {
 			continue
 		}
 		if r.Peek() != '"' {
-			return 0, d.wrongType("type", msgString)
+			return 0, d.WrongType("type", msgString)
 		}
 		b, err := r.StrBytes()
 		if err != nil {
@@ -954,33 +733,19 @@ func (d *decoder) blockType() (blockKind, error) {
 			kind = blockSkipped
 		default:
 			if unsupportedBlocks[string(b)] {
-				return 0, d.fail("type", "'"+string(b)+"' blocks are not supported by this gateway")
+				return 0, d.Fail("type", "'"+string(b)+"' blocks are not supported by this gateway")
 			}
-			return 0, d.fail("type", "Input tag '"+string(b)+"' found using 'type' does not match any of the expected tags: 'text', 'image', 'tool_use', 'tool_result', 'thinking', 'redacted_thinking'")
+			return 0, d.Fail("type", "Input tag '"+string(b)+"' found using 'type' does not match any of the expected tags: 'text', 'image', 'tool_use', 'tool_result', 'thinking', 'redacted_thinking'")
 		}
 	}
 	if !hasType {
-		return 0, d.fail("type", msgRequired)
+		return 0, d.Fail("type", msgRequired)
 	}
 	return kind, nil
 }
 
-// skipMembers skips the rest of an object whose '{' was consumed.
-func (d *decoder) skipMembers() error {
-	var n int
-	for {
-		_, more, err := d.r.ObjNext(&n)
-		if err != nil || !more {
-			return err
-		}
-		if err := d.r.Skip(); err != nil {
-			return err
-		}
-	}
-}
-
 func (d *decoder) textBlock(p *llm.Part) error {
-	r := &d.r
+	r := &d.R
 	var (
 		n       int
 		hasText bool
@@ -995,7 +760,7 @@ func (d *decoder) textBlock(p *llm.Part) error {
 		}
 		if string(key) == "text" {
 			if r.Peek() != '"' {
-				return d.wrongType("text", msgString)
+				return d.WrongType("text", msgString)
 			}
 			hasText = true
 			p.Text, err = r.Str()
@@ -1009,9 +774,9 @@ func (d *decoder) textBlock(p *llm.Part) error {
 	}
 	switch {
 	case !hasText:
-		return d.fail("text", msgRequired)
+		return d.Fail("text", msgRequired)
 	case p.Text == "":
-		return d.fail("text", "text content blocks must be non-empty")
+		return d.Fail("text", "text content blocks must be non-empty")
 	}
 	p.Type = llm.PartText
 	return nil
@@ -1023,7 +788,7 @@ var imageTypes = map[string]bool{"image/jpeg": true, "image/png": true, "image/g
 // imageBlock reads {"type":"image","source":{...}} into a part whose
 // ImageURL is the URL or a data: URL built from base64 data.
 func (d *decoder) imageBlock(p *llm.Part) error {
-	r := &d.r
+	r := &d.R
 	var (
 		n         int
 		hasSource bool
@@ -1038,9 +803,9 @@ func (d *decoder) imageBlock(p *llm.Part) error {
 		}
 		if string(key) == "source" {
 			hasSource = true
-			d.enter("source", -1)
+			d.Enter("source", -1)
 			err = d.imageSource(p)
-			d.leave()
+			d.Leave()
 		} else {
 			err = r.Skip()
 		}
@@ -1049,16 +814,16 @@ func (d *decoder) imageBlock(p *llm.Part) error {
 		}
 	}
 	if !hasSource {
-		return d.fail("source", msgRequired)
+		return d.Fail("source", msgRequired)
 	}
 	p.Type = llm.PartImage
 	return nil
 }
 
 func (d *decoder) imageSource(p *llm.Part) error {
-	r := &d.r
+	r := &d.R
 	if r.Peek() != '{' {
-		return d.wrongType("", msgDict)
+		return d.WrongType("", msgDict)
 	}
 	r.OpenObject()
 	var (
@@ -1076,12 +841,12 @@ func (d *decoder) imageSource(p *llm.Part) error {
 		}
 		switch string(key) {
 		case "type":
-			typ, err = d.str("type")
+			typ, err = d.OptString("type")
 		case "media_type":
-			media, err = d.str("media_type")
+			media, err = d.OptString("media_type")
 		case "data":
 			if r.Peek() != '"' {
-				return d.wrongType("data", msgString)
+				return d.WrongType("data", msgString)
 			}
 			hasData = true
 			// Kept as bytes until media_type is known (it may come
@@ -1092,7 +857,7 @@ func (d *decoder) imageSource(p *llm.Part) error {
 			}
 		case "url":
 			hasURL = true
-			url, err = d.str("url")
+			url, err = d.OptString("url")
 		default:
 			err = r.Skip()
 		}
@@ -1104,54 +869,35 @@ func (d *decoder) imageSource(p *llm.Part) error {
 	case "base64":
 		switch {
 		case media == "":
-			return d.fail("media_type", msgRequired)
+			return d.Fail("media_type", msgRequired)
 		case !imageTypes[media]:
-			return d.fail("media_type", "Input should be 'image/jpeg', 'image/png', 'image/gif' or 'image/webp'")
+			return d.Fail("media_type", "Input should be 'image/jpeg', 'image/png', 'image/gif' or 'image/webp'")
 		case !hasData:
-			return d.fail("data", msgRequired)
-		case !validBase64(d.img):
-			return d.fail("data", "image data is not valid base64")
+			return d.Fail("data", msgRequired)
+		case !ingress.ValidBase64(d.img, false):
+			return d.Fail("data", "image data is not valid base64")
 		}
-		p.ImageURL = "data:" + media + ";base64," + string(d.img)
+		p.ImageURL = ingress.DataURL(media, d.img)
 	case "url":
 		if !hasURL || url == "" {
-			return d.fail("url", msgRequired)
+			return d.Fail("url", msgRequired)
 		}
 		if !strings.HasPrefix(url, "https://") && !strings.HasPrefix(url, "http://") {
-			return d.fail("url", "must be an http or https URL")
+			return d.Fail("url", "must be an http or https URL")
 		}
 		p.ImageURL = url
 	case "file":
-		return d.fail("type", "file sources are not supported by this gateway")
+		return d.Fail("type", "file sources are not supported by this gateway")
 	case "":
-		return d.fail("type", msgRequired)
+		return d.Fail("type", msgRequired)
 	default:
-		return d.fail("type", "Input tag '"+typ+"' found using 'type' does not match any of the expected tags: 'base64', 'url'")
+		return d.Fail("type", "Input tag '"+typ+"' found using 'type' does not match any of the expected tags: 'base64', 'url'")
 	}
 	return nil
 }
 
-// validBase64 reports whether b is standard base64, padded or not. It
-// checks the alphabet and length rather than decoding, which would need
-// a buffer the size of the image.
-func validBase64(b []byte) bool {
-	n := len(b)
-	for n > 0 && len(b)-n < 2 && b[n-1] == '=' {
-		n--
-	}
-	if n == 0 || n%4 == 1 || (n < len(b) && len(b)%4 != 0) {
-		return false
-	}
-	for _, c := range b[:n] {
-		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '/') {
-			return false
-		}
-	}
-	return true
-}
-
 func (d *decoder) toolUseBlock(tc *llm.ToolCall) error {
-	r := &d.r
+	r := &d.R
 	var (
 		n        int
 		hasInput bool
@@ -1166,12 +912,12 @@ func (d *decoder) toolUseBlock(tc *llm.ToolCall) error {
 		}
 		switch string(key) {
 		case "id":
-			tc.ID, err = d.str("id")
+			tc.ID, err = d.OptString("id")
 		case "name":
-			tc.Name, err = d.str("name")
+			tc.Name, err = d.OptString("name")
 		case "input":
 			if r.Peek() != '{' {
-				return d.wrongType("input", msgDict)
+				return d.WrongType("input", msgDict)
 			}
 			hasInput = true
 			var raw []byte
@@ -1187,11 +933,11 @@ func (d *decoder) toolUseBlock(tc *llm.ToolCall) error {
 	}
 	switch {
 	case tc.ID == "":
-		return d.fail("id", msgRequired)
+		return d.Fail("id", msgRequired)
 	case tc.Name == "":
-		return d.fail("name", msgRequired)
+		return d.Fail("name", msgRequired)
 	case !hasInput:
-		return d.fail("input", msgRequired)
+		return d.Fail("input", msgRequired)
 	}
 	return nil
 }
@@ -1201,7 +947,7 @@ func (d *decoder) toolUseBlock(tc *llm.ToolCall) error {
 const toolErrorPrefix = "Error: "
 
 func (d *decoder) toolResultBlock(tr *toolResult) error {
-	r := &d.r
+	r := &d.R
 	var (
 		n       int
 		isError bool
@@ -1216,13 +962,13 @@ func (d *decoder) toolResultBlock(tr *toolResult) error {
 		}
 		switch string(key) {
 		case "tool_use_id":
-			tr.id, err = d.str("tool_use_id")
+			tr.id, err = d.OptString("tool_use_id")
 		case "is_error":
-			isError, err = d.optBool("is_error")
+			isError, err = d.OptBool("is_error")
 		case "content":
-			d.enter("content", -1)
+			d.Enter("content", -1)
 			err = d.toolResultContent(tr)
-			d.leave()
+			d.Leave()
 		default:
 			err = r.Skip()
 		}
@@ -1231,7 +977,7 @@ func (d *decoder) toolResultBlock(tr *toolResult) error {
 		}
 	}
 	if tr.id == "" {
-		return d.fail("tool_use_id", msgRequired)
+		return d.Fail("tool_use_id", msgRequired)
 	}
 	if isError {
 		if len(tr.parts) > 0 && tr.parts[0].Type == llm.PartText {
@@ -1246,7 +992,7 @@ func (d *decoder) toolResultBlock(tr *toolResult) error {
 // toolResultContent reads a tool_result's content: a string, or text and
 // image blocks.
 func (d *decoder) toolResultContent(tr *toolResult) error {
-	r := &d.r
+	r := &d.R
 	switch r.Peek() {
 	case '"':
 		s, err := r.Str()
@@ -1258,7 +1004,7 @@ func (d *decoder) toolResultContent(tr *toolResult) error {
 		return r.Literal("null")
 	case '[':
 	default:
-		return d.wrongType("", msgString)
+		return d.WrongType("", msgString)
 	}
 	r.OpenArray()
 	var n int
@@ -1267,13 +1013,13 @@ func (d *decoder) toolResultContent(tr *toolResult) error {
 		if err != nil || !more {
 			return err
 		}
-		d.enter("", n-1)
+		d.Enter("", n-1)
 		var p llm.Part
 		kind, err := d.block(&p, nil, nil)
 		if err == nil && kind != blockText && kind != blockImage {
 			err = d.tagError(kind, "'text', 'image'")
 		}
-		d.leave()
+		d.Leave()
 		if err != nil {
 			return err
 		}
@@ -1281,24 +1027,10 @@ func (d *decoder) toolResultContent(tr *toolResult) error {
 	}
 }
 
-// validToolName reports whether s fits ^[a-zA-Z0-9_-]{1,128}$.
-func validToolName(s string) bool {
-	if len(s) == 0 || len(s) > maxToolNameLen {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
 func (d *decoder) tools() error {
-	r, req := &d.r, d.req
+	r, req := &d.R, d.req
 	req.Tools = req.Tools[:0]
-	ok, err := d.array("tools")
+	ok, err := d.Array("tools", "")
 	if !ok || err != nil {
 		req.Tools = nil
 		return err
@@ -1313,13 +1045,13 @@ func (d *decoder) tools() error {
 			return err
 		}
 		if len(req.Tools) == MaxTools {
-			return fieldError("tools", "List should have at most "+strconv.Itoa(MaxTools)+" items")
+			return d.TooMany("tools", MaxTools, "items")
 		}
 		j := len(req.Tools)
 		req.Tools = append(req.Tools, llm.Tool{})
-		d.enter("tools", j)
+		d.Enter("tools", j)
 		err = d.tool(&req.Tools[j])
-		d.leave()
+		d.Leave()
 		if err != nil {
 			return err
 		}
@@ -1327,9 +1059,9 @@ func (d *decoder) tools() error {
 }
 
 func (d *decoder) tool(t *llm.Tool) error {
-	r := &d.r
+	r := &d.R
 	if r.Peek() != '{' {
-		return d.wrongType("", msgDict)
+		return d.WrongType("", msgDict)
 	}
 	r.OpenObject()
 	var (
@@ -1347,32 +1079,19 @@ func (d *decoder) tool(t *llm.Tool) error {
 		}
 		switch string(key) {
 		case "type":
-			typ, err = d.str("type")
+			typ, err = d.OptString("type")
 		case "name":
-			t.Name, err = d.str("name")
+			t.Name, err = d.OptString("name")
 		case "description":
-			t.Description, err = d.str("description")
+			t.Description, err = d.OptString("description")
 		case "input_schema":
 			if r.Peek() != '{' {
-				return d.wrongType("custom.input_schema", msgDict)
+				return d.WrongType("custom.input_schema", msgDict)
 			}
 			hasSchema = true
-			var raw []byte
-			if raw, err = r.Raw(); err == nil {
-				t.Parameters = append(json.RawMessage(nil), raw...)
-			}
+			t.Parameters, err = d.RawObject("custom.input_schema", "")
 		case "strict":
-			if null, err2 := r.Null(); null || err2 != nil {
-				err = err2
-				break
-			}
-			if c := r.Peek(); c != 't' && c != 'f' {
-				return d.wrongType("custom.strict", msgBool)
-			}
-			var v bool
-			if v, err = r.Boolean(); err == nil {
-				t.Strict = &v
-			}
+			t.Strict, err = d.OptBoolPtr("custom.strict")
 		default:
 			// cache_control, input_examples, defer_loading, ...
 			err = r.Skip()
@@ -1383,24 +1102,24 @@ func (d *decoder) tool(t *llm.Tool) error {
 	}
 	switch {
 	case typ != "" && typ != "custom":
-		return d.fail("type", "'"+typ+"' server tools are not supported by this gateway; only custom tools are")
+		return d.Fail("type", "'"+typ+"' server tools are not supported by this gateway; only custom tools are")
 	case t.Name == "":
-		return d.fail("custom.name", msgRequired)
-	case !validToolName(t.Name):
-		return d.fail("custom.name", toolNameRule)
+		return d.Fail("custom.name", msgRequired)
+	case !ingress.ValidName(t.Name, maxToolNameLen):
+		return d.Fail("custom.name", toolNameRule)
 	case !hasSchema:
-		return d.fail("custom.input_schema", msgRequired)
+		return d.Fail("custom.input_schema", msgRequired)
 	}
 	return nil
 }
 
 func (d *decoder) toolChoice() error {
-	r := &d.r
-	if ok, err := d.object("tool_choice"); !ok || err != nil {
+	r := &d.R
+	if ok, err := d.Object("tool_choice", ""); !ok || err != nil {
 		return err
 	}
-	d.enter("tool_choice", -1)
-	defer d.leave()
+	d.Enter("tool_choice", -1)
+	defer d.Leave()
 	var (
 		n          int
 		typ, name  string
@@ -1418,13 +1137,13 @@ func (d *decoder) toolChoice() error {
 		switch string(key) {
 		case "type":
 			hasType = true
-			typ, err = d.str("type")
+			typ, err = d.OptString("type")
 		case "name":
-			name, err = d.str("name")
+			name, err = d.OptString("name")
 		case "disable_parallel_tool_use":
-			noParallel, err = d.optBool("disable_parallel_tool_use")
+			noParallel, err = d.OptBool("disable_parallel_tool_use")
 		default:
-			err = d.fail(string(key), msgExtra)
+			err = d.Fail(string(key), msgExtra)
 		}
 		if err != nil {
 			return err
@@ -1440,14 +1159,14 @@ func (d *decoder) toolChoice() error {
 		tc.Mode = "none"
 	case "tool":
 		if name == "" {
-			return d.fail("name", msgRequired)
+			return d.Fail("name", msgRequired)
 		}
 		tc.Mode, tc.Name = "function", name
 	default:
 		if !hasType {
-			return d.fail("type", msgRequired)
+			return d.Fail("type", msgRequired)
 		}
-		return d.fail("type", "Input tag '"+typ+"' found using 'type' does not match any of the expected tags: 'auto', 'any', 'tool', 'none'")
+		return d.Fail("type", "Input tag '"+typ+"' found using 'type' does not match any of the expected tags: 'auto', 'any', 'tool', 'none'")
 	}
 	d.req.ToolChoice = tc
 	if noParallel && typ != "none" {
@@ -1460,12 +1179,12 @@ func (d *decoder) toolChoice() error {
 // outputConfig reads output_config; its format becomes ResponseFormat,
 // its other members (effort, ...) are ignored.
 func (d *decoder) outputConfig() error {
-	r := &d.r
-	if ok, err := d.object("output_config"); !ok || err != nil {
+	r := &d.R
+	if ok, err := d.Object("output_config", ""); !ok || err != nil {
 		return err
 	}
-	d.enter("output_config", -1)
-	defer d.leave()
+	d.Enter("output_config", -1)
+	defer d.Leave()
 	var n int
 	for {
 		key, more, err := r.ObjNext(&n)
@@ -1473,9 +1192,9 @@ func (d *decoder) outputConfig() error {
 			return err
 		}
 		if string(key) == "format" {
-			d.enter("format", -1)
+			d.Enter("format", -1)
 			err = d.outputFormat()
-			d.leave()
+			d.Leave()
 		} else {
 			err = r.Skip()
 		}
@@ -1487,8 +1206,8 @@ func (d *decoder) outputConfig() error {
 
 // outputFormat reads {"type":"json_schema","schema":{...}} or null.
 func (d *decoder) outputFormat() error {
-	r := &d.r
-	if ok, err := d.object(""); !ok || err != nil {
+	r := &d.R
+	if ok, err := d.Object("", ""); !ok || err != nil {
 		return err
 	}
 	var (
@@ -1506,15 +1225,12 @@ func (d *decoder) outputFormat() error {
 		}
 		switch string(key) {
 		case "type":
-			typ, err = d.str("type")
+			typ, err = d.OptString("type")
 		case "schema":
 			if r.Peek() != '{' {
-				return d.wrongType("schema", msgDict)
+				return d.WrongType("schema", msgDict)
 			}
-			var raw []byte
-			if raw, err = r.Raw(); err == nil {
-				schema = append(json.RawMessage(nil), raw...)
-			}
+			schema, err = d.RawObject("schema", "")
 		default:
 			err = r.Skip()
 		}
@@ -1524,11 +1240,11 @@ func (d *decoder) outputFormat() error {
 	}
 	switch {
 	case typ == "":
-		return d.fail("type", msgRequired)
+		return d.Fail("type", msgRequired)
 	case typ != "json_schema":
-		return d.fail("type", "Input tag '"+typ+"' found using 'type' does not match any of the expected tags: 'json_schema'")
+		return d.Fail("type", "Input tag '"+typ+"' found using 'type' does not match any of the expected tags: 'json_schema'")
 	case schema == nil:
-		return d.fail("schema", msgRequired)
+		return d.Fail("schema", msgRequired)
 	}
 	d.req.ResponseFormat = &llm.ResponseFormat{Type: "json_schema", Name: ResponseFormatName, Schema: schema}
 	return nil

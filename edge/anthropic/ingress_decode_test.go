@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/edgeway/edgeway/edge/internal/ingress"
 	"github.com/edgeway/edgeway/edge/llm"
 )
 
@@ -276,9 +277,9 @@ func TestDecodeMessagesRequestErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var req llm.ChatRequest
 			err := DecodeMessagesRequest([]byte(tt.body), &req)
-			var re *RequestError
+			var re *ingress.Error
 			if !errors.As(err, &re) {
-				t.Fatalf("error = %v (%T), want *RequestError", err, err)
+				t.Fatalf("error = %v (%T), want *ingress.Error", err, err)
 			}
 			if re.Status != 400 {
 				t.Errorf("Status = %d", re.Status)

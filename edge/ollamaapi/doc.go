@@ -8,12 +8,12 @@
 // # Decoding
 //
 // The Decode functions turn request bodies into llm requests. They read
-// JSON with a small pull parser (wire.Reader from edge/internal/wire,
-// shared with the other dialects) rather than encoding/json and the
-// ollama/api types, because every error must name the offending field
+// JSON with the decoding frame the ingress dialects share
+// (edge/internal/ingress, on wire.Reader) rather than encoding/json and
+// the ollama/api types, because every error must name the offending field
 // ("messages[2].images[0] is not valid base64") and because decoding
 // base64 images into bytes only to encode them again would cost a
-// Raspberry Pi the size of every image twice. Errors are *RequestError,
+// Raspberry Pi the size of every image twice. Errors are *ingress.Error,
 // rendered in Ollama's shape {"error":"…"} by AppendError.
 // Unknown fields are ignored, as Ollama ignores them.
 //

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/edgeway/edgeway/edge/internal/ingress"
+	"github.com/edgeway/edgeway/edge/internal/wire"
 	"github.com/edgeway/edgeway/edge/llm"
 )
 
@@ -51,7 +53,7 @@ func validRequest(r *llm.ChatRequest) error {
 			}
 		}
 		for j, tc := range m.ToolCalls {
-			if tc.ID == "" || tc.Name == "" || !isJSONObject([]byte(tc.Arguments)) {
+			if tc.ID == "" || tc.Name == "" || !wire.IsObject([]byte(tc.Arguments)) {
 				return fmt.Errorf("message %d call %d: %+v", i, j, tc)
 			}
 			strs = append(strs, tc.ID, tc.Name, tc.Arguments)
@@ -59,7 +61,7 @@ func validRequest(r *llm.ChatRequest) error {
 		strs = append(strs, m.Name, m.ToolCallID)
 	}
 	for i, t := range r.Tools {
-		if t.Name == "" || (t.Parameters != nil && !isJSONObject(t.Parameters)) {
+		if t.Name == "" || (t.Parameters != nil && !wire.IsObject(t.Parameters)) {
 			return fmt.Errorf("tool %d: %+v", i, t)
 		}
 		strs = append(strs, t.Name, t.Description)
@@ -67,7 +69,7 @@ func validRequest(r *llm.ChatRequest) error {
 	if f := r.ResponseFormat; f != nil {
 		switch {
 		case f.Type == "json_object" && f.Schema == nil:
-		case f.Type == "json_schema" && f.Name == formatName && isJSONObject(f.Schema):
+		case f.Type == "json_schema" && f.Name == formatName && wire.IsObject(f.Schema):
 		default:
 			return fmt.Errorf("response format %+v", f)
 		}
@@ -110,22 +112,22 @@ func validDataURL(u string) error {
 	if err != nil {
 		return err
 	}
-	if got := sniffImage(b); got == "" || got != media {
+	if got := ingress.SniffImage(b); got == "" || got != media {
 		return fmt.Errorf("media type %q for bytes sniffed as %q", media, got)
 	}
 	return nil
 }
 
 // fuzzDecode checks one decoder on body: errors are complete
-// *RequestErrors, accepted requests are valid, and decoding is
+// *ingress.Errors, accepted requests are valid, and decoding is
 // deterministic and independent of what req held before.
 func fuzzDecode(t *testing.T, body []byte, decode func([]byte, *llm.ChatRequest) (bool, error)) {
 	var req llm.ChatRequest
 	stream, err := decode(body, &req)
 	if err != nil {
-		var re *RequestError
+		var re *ingress.Error
 		if !errors.As(err, &re) || re.Status != 400 || re.Message == "" || !utf8.ValidString(re.Message) {
-			t.Fatalf("error %v (%T) is not a complete *RequestError", err, err)
+			t.Fatalf("error %v (%T) is not a complete *ingress.Error", err, err)
 		}
 		return
 	}
@@ -198,9 +200,9 @@ func FuzzDecodeEmbedRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var req llm.EmbedRequest
 		if err := DecodeEmbedRequest(body, &req); err != nil {
-			var re *RequestError
+			var re *ingress.Error
 			if !errors.As(err, &re) || re.Message == "" {
-				t.Fatalf("error %v is not a *RequestError", err)
+				t.Fatalf("error %v is not an *ingress.Error", err)
 			}
 			return
 		}
@@ -247,7 +249,7 @@ func FuzzChatEncoder(f *testing.F) {
 		lines := parseLines(t, out)
 		for _, l := range lines {
 			for _, c := range l.Message.ToolCalls {
-				if c.Function.Name == "" || c.ID == "" || !isJSONObject(c.Function.Arguments) {
+				if c.Function.Name == "" || c.ID == "" || !wire.IsObject(c.Function.Arguments) {
 					t.Fatalf("bad call %+v in\n%s", c, out)
 				}
 			}

@@ -19,6 +19,7 @@ import (
 	"github.com/ollama/ollama/api"
 	"github.com/ollama/ollama/types/model"
 
+	"github.com/edgeway/edgeway/edge/internal/ingress"
 	"github.com/edgeway/edgeway/edge/llm"
 )
 
@@ -166,10 +167,10 @@ func (f *fakeOllama) lastRequest() llm.ChatRequest {
 }
 
 func writeRequestError(w http.ResponseWriter, err error) {
-	var re *RequestError
+	var re *ingress.Error
 	if !errors.As(err, &re) {
 		// Fails the test through the client, which sees a 500.
-		re = &RequestError{Status: 500, Message: "not a *RequestError: " + err.Error()}
+		re = &ingress.Error{Status: 500, Message: "not an *ingress.Error: " + err.Error()}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(re.Status)

@@ -2,9 +2,11 @@ package ollamaapi
 
 import (
 	"encoding/json"
+	"math"
 	"strconv"
 	"strings"
 
+	"github.com/edgeway/edgeway/edge/internal/ingress"
 	"github.com/edgeway/edgeway/edge/internal/wire"
 	"github.com/edgeway/edgeway/edge/llm"
 )
@@ -35,21 +37,10 @@ const formatName = "response"
 // accepted with len(req.Messages) == 0 and the caller answers it with
 // ChatEncoder.Load instead of generating.
 //
-// Every error is a *RequestError naming the offending field; req is then
+// Every error is an *ingress.Error naming the offending field; req is then
 // unspecified. See the package documentation for how fields map.
 func DecodeChatRequest(body []byte, req *llm.ChatRequest) (stream bool, err error) {
-	resetChatRequest(req)
-	if err := checkBody(body); err != nil {
-		return false, err
-	}
-	var d decoder
-	d.reset(body)
-	stream, err = d.chat(req)
-	if err != nil {
-		return false, requestError(err)
-	}
-	req.Stream = stream
-	return stream, nil
+	return decodeChat(body, req, false)
 }
 
 // DecodeGenerateRequest parses and validates an /api/generate body into
@@ -64,23 +55,36 @@ func DecodeChatRequest(body []byte, req *llm.ChatRequest) (stream bool, err erro
 // ignored, since templating is the upstream's business; raw is accepted
 // and the prompt is sent as a user message like any other.
 func DecodeGenerateRequest(body []byte, req *llm.ChatRequest) (stream bool, err error) {
-	resetChatRequest(req)
+	return decodeChat(body, req, true)
+}
+
+// decodeChat serves both decoders; a flag rather than a method value
+// keeps the decoder on the stack.
+func decodeChat(body []byte, req *llm.ChatRequest, generate bool) (stream bool, err error) {
+	ingress.ResetChat(req)
 	if err := checkBody(body); err != nil {
 		return false, err
 	}
 	var d decoder
-	d.reset(body)
-	stream, err = d.generate(req)
+	d.Reset(&dialect, body)
+	if generate {
+		stream, err = d.generate(req)
+	} else {
+		stream, err = d.chat(req)
+	}
 	if err != nil {
-		return false, requestError(err)
+		return false, dialect.Wrap(err)
 	}
 	req.Stream = stream
 	return stream, nil
 }
 
-func resetChatRequest(req *llm.ChatRequest) {
-	msgs, stop, tools := req.Messages[:0], req.Stop[:0], req.Tools[:0]
-	*req = llm.ChatRequest{Messages: msgs, Stop: stop, Tools: tools}
+// decoder reads one Ollama request body.
+type decoder struct {
+	ingress.Decoder
+	// calls are the assistant tool calls read so far, in order, so that a
+	// tool result can be linked to the call it answers.
+	calls []callRef
 }
 
 // common reads a top-level member both /api/chat and /api/generate take.
@@ -89,14 +93,14 @@ func (d *decoder) common(key []byte, req *llm.ChatRequest, stream *bool) (bool, 
 	var err error
 	switch string(key) {
 	case "model":
-		req.Model, err = d.optString("model")
+		req.Model, err = d.OptString("model")
 	case "format":
 		req.ResponseFormat, err = d.format()
 	case "options":
 		err = d.options(req)
 	case "stream":
 		var v, ok bool
-		if v, ok, err = d.optBool("stream"); ok {
+		if v, ok, err = d.Bool("stream"); ok {
 			*stream = v
 		} else if err == nil {
 			*stream = true // null is the default
@@ -106,13 +110,13 @@ func (d *decoder) common(key []byte, req *llm.ChatRequest, stream *bool) (bool, 
 	case "keep_alive":
 		err = d.keepAlive()
 	case "truncate":
-		_, _, err = d.optBool("truncate")
+		_, err = d.OptBool("truncate")
 	case "shift":
-		_, _, err = d.optBool("shift")
+		_, err = d.OptBool("shift")
 	case "logprobs":
-		_, _, err = d.optBool("logprobs")
+		_, err = d.OptBool("logprobs")
 	case "top_logprobs":
-		_, _, err = d.optInt("top_logprobs")
+		_, _, err = d.Int("top_logprobs")
 	default:
 		return false, nil
 	}
@@ -120,8 +124,8 @@ func (d *decoder) common(key []byte, req *llm.ChatRequest, stream *bool) (bool, 
 }
 
 func (d *decoder) chat(req *llm.ChatRequest) (bool, error) {
-	r := &d.r
-	if err := d.openBody(); err != nil {
+	r := &d.R
+	if err := d.OpenBody(); err != nil {
 		return false, err
 	}
 	stream := true
@@ -140,7 +144,7 @@ func (d *decoder) chat(req *llm.ChatRequest) (bool, error) {
 			case "messages":
 				err = d.messages(req)
 			case "tools":
-				err = d.tools(req)
+				req.Tools, err = d.Tools(req.Tools, &functions)
 			default:
 				err = r.Skip()
 			}
@@ -153,14 +157,14 @@ func (d *decoder) chat(req *llm.ChatRequest) (bool, error) {
 		return false, err
 	}
 	if req.Model == "" {
-		return false, d.missing("model")
+		return false, d.Missing("model")
 	}
 	return stream, nil
 }
 
 func (d *decoder) generate(req *llm.ChatRequest) (bool, error) {
-	r := &d.r
-	if err := d.openBody(); err != nil {
+	r := &d.R
+	if err := d.OpenBody(); err != nil {
 		return false, err
 	}
 	var (
@@ -182,15 +186,15 @@ func (d *decoder) generate(req *llm.ChatRequest) (bool, error) {
 		if known, err = d.common(key, req, &stream); !known {
 			switch string(key) {
 			case "prompt":
-				prompt, err = d.optString("prompt")
+				prompt, err = d.OptString("prompt")
 			case "system":
-				system, err = d.optString("system")
+				system, err = d.OptString("system")
 			case "suffix":
-				suffix, err = d.optString("suffix")
+				suffix, err = d.OptString("suffix")
 			case "template":
-				template, err = d.optString("template")
+				template, err = d.OptString("template")
 			case "raw":
-				raw, _, err = d.optBool("raw")
+				raw, err = d.OptBool("raw")
 			case "images":
 				images, err = d.images(images[:0])
 			case "context":
@@ -208,12 +212,12 @@ func (d *decoder) generate(req *llm.ChatRequest) (bool, error) {
 	}
 	switch {
 	case req.Model == "":
-		return false, d.missing("model")
+		return false, d.Missing("model")
 	case suffix != "":
-		return false, badRequest("suffix is not supported: edgeway serves /api/generate as a chat, which has no fill-in-the-middle")
+		return false, d.Fail("suffix", "is not supported: edgeway serves /api/generate as a chat, which has no fill-in-the-middle")
 	case raw && (system != "" || template != ""):
 		// Ollama's own rule and words.
-		return false, badRequest("raw mode does not support template, system, or context")
+		return false, ingress.NewError("raw", "", "raw mode does not support template, system, or context")
 	case prompt == "":
 		return stream, nil // a load request
 	}
@@ -231,8 +235,8 @@ func (d *decoder) generate(req *llm.ChatRequest) (bool, error) {
 // context refuses the deprecated token memory of /api/generate. An empty
 // array or null is what a client sends before it has any, so it passes.
 func (d *decoder) context() error {
-	r := &d.r
-	ok, err := d.array("context", "an array of integers")
+	r := &d.R
+	ok, err := d.Array("context", "an array of integers")
 	if !ok || err != nil {
 		return err
 	}
@@ -241,14 +245,14 @@ func (d *decoder) context() error {
 	if err != nil || !more {
 		return err
 	}
-	return badRequest("context is not supported; use /api/chat and send the conversation as messages")
+	return d.Fail("context", "is not supported; use /api/chat and send the conversation as messages")
 }
 
 // think validates Ollama's think switch. edgeway's canonical request has
 // no reasoning control, so the value is then dropped; reasoning a model
 // produces still reaches the client as "thinking".
 func (d *decoder) think() error {
-	r := &d.r
+	r := &d.R
 	const want = `must be true, false, "high", "medium" or "low"`
 	switch r.Peek() {
 	case 't', 'f':
@@ -265,35 +269,35 @@ func (d *decoder) think() error {
 		case "high", "medium", "low":
 			return nil
 		}
-		return badRequest("think " + want)
+		return d.Fail("think", want)
 	}
 	if !wire.StartsValue(r.Peek()) {
 		return r.Unexpected()
 	}
-	return badRequest("think " + want)
+	return d.Fail("think", want)
 }
 
 // keepAlive checks the type of keep_alive: a duration string ("5m") or
 // seconds. How long a model stays loaded is the runtime's configuration in
 // edgeway, so the value is then dropped.
 func (d *decoder) keepAlive() error {
-	r := &d.r
+	r := &d.R
 	switch c := r.Peek(); {
 	case c == '"':
 		return r.SkipStr()
 	case c == 'n':
 		return r.Literal("null")
-	case isNumberStart(c):
+	case c == '-' || c >= '0' && c <= '9':
 		_, _, err := r.Number()
 		return err
 	}
-	return d.wrongType("keep_alive", "a duration string or a number of seconds")
+	return d.WrongType("keep_alive", "a duration string or a number of seconds")
 }
 
 // format maps Ollama's format: "json" is JSON mode, an object is a JSON
 // schema, "" and null ask for nothing.
 func (d *decoder) format() (*llm.ResponseFormat, error) {
-	r := &d.r
+	r := &d.R
 	const want = `"json" or a JSON schema object`
 	switch r.Peek() {
 	case 'n':
@@ -309,7 +313,7 @@ func (d *decoder) format() (*llm.ResponseFormat, error) {
 		case "":
 			return nil, nil
 		}
-		return nil, badRequest("format must be " + want)
+		return nil, d.Fail("format", "must be "+want)
 	case '{':
 		raw, err := r.Raw()
 		if err != nil {
@@ -317,7 +321,7 @@ func (d *decoder) format() (*llm.ResponseFormat, error) {
 		}
 		return &llm.ResponseFormat{Type: "json_schema", Name: formatName, Schema: append(json.RawMessage(nil), raw...)}, nil
 	}
-	return nil, d.wrongType("format", want)
+	return nil, d.WrongType("format", want)
 }
 
 // options maps the sampling options with a canonical field; Ollama's
@@ -326,12 +330,12 @@ func (d *decoder) format() (*llm.ResponseFormat, error) {
 // accepts but only its runtime gives a meaning to are mapped to that
 // meaning, so they stay valid for any upstream.
 func (d *decoder) options(req *llm.ChatRequest) error {
-	r := &d.r
-	if ok, err := d.object("options", "an object"); !ok || err != nil {
+	r := &d.R
+	if ok, err := d.Object("options", "an object"); !ok || err != nil {
 		return err
 	}
-	d.enter("options", -1)
-	defer d.leave()
+	d.Enter("options", -1)
+	defer d.Leave()
 	var n int
 	for {
 		key, more, err := r.ObjNext(&n)
@@ -356,7 +360,7 @@ func (d *decoder) options(req *llm.ChatRequest) error {
 		case "top_k":
 			var v int64
 			var ok bool
-			if v, ok, err = d.optInt("top_k"); ok {
+			if v, ok, err = d.Int("top_k"); ok {
 				// 0 and below switch top-k sampling off in llama.cpp.
 				k := int(min(max(v, 0), 1<<31-1))
 				req.TopK = &k
@@ -364,10 +368,10 @@ func (d *decoder) options(req *llm.ChatRequest) error {
 		case "num_predict":
 			var v int64
 			var ok bool
-			if v, ok, err = d.optInt("num_predict"); ok {
+			if v, ok, err = d.Int("num_predict"); ok {
 				switch {
 				case v > 1<<31-1:
-					err = d.fail("num_predict", "is out of range")
+					err = d.Fail("num_predict", "is out of range")
 				case v > 0:
 					m := int(v)
 					req.MaxTokens = &m
@@ -380,7 +384,7 @@ func (d *decoder) options(req *llm.ChatRequest) error {
 		case "seed":
 			var v int64
 			var ok bool
-			if v, ok, err = d.optInt("seed"); ok {
+			if v, ok, err = d.Int("seed"); ok {
 				req.Seed = nil
 				if v != -1 { // -1 is Ollama's "random"
 					req.Seed = &v
@@ -397,59 +401,42 @@ func (d *decoder) options(req *llm.ChatRequest) error {
 	}
 }
 
-// floatOption reads a number option, or null as nil.
+// floatOption reads a finite number option, or null as nil.
 func (d *decoder) floatOption(field string) (*float64, error) {
-	v, ok, err := d.optFloat(field)
+	v, ok, err := d.Float(field)
 	if !ok || err != nil {
 		return nil, err
+	}
+	if math.IsInf(v, 0) {
+		return nil, d.Fail(field, "is out of range")
 	}
 	return &v, nil
 }
 
+// skipObject validates and skips a value that must be an object or null.
+func (d *decoder) skipObject(field string) error {
+	if ok, err := d.Object(field, ""); !ok || err != nil {
+		return err
+	}
+	return d.SkipMembers()
+}
+
 // stop reads options.stop: an array of strings, or (leniently) one string.
-func (d *decoder) stop(req *llm.ChatRequest) error {
-	r := &d.r
-	req.Stop = req.Stop[:0]
+func (d *decoder) stop(req *llm.ChatRequest) (err error) {
+	r := &d.R
 	if r.Peek() == '"' {
 		s, err := r.Str()
-		req.Stop = append(req.Stop, s)
+		req.Stop = append(req.Stop[:0], s)
 		return err
 	}
-	ok, err := d.array("stop", "an array of strings")
-	if !ok || err != nil {
-		req.Stop = nil
-		return err
-	}
-	var n int
-	for {
-		more, err := r.ArrNext(&n)
-		if err != nil || !more {
-			if len(req.Stop) == 0 {
-				req.Stop = nil
-			}
-			return err
-		}
-		if len(req.Stop) == MaxStop {
-			return d.fail("stop", "may hold at most "+strconv.Itoa(MaxStop)+" sequences")
-		}
-		if r.Peek() != '"' {
-			d.enter("stop", n-1)
-			err := d.wrongType("", "a string")
-			d.leave()
-			return err
-		}
-		s, err := r.Str()
-		if err != nil {
-			return err
-		}
-		req.Stop = append(req.Stop, s)
-	}
+	req.Stop, err = d.Strings(req.Stop, "stop", "an array of strings", MaxStop, "sequences")
+	return err
 }
 
 // images reads an array of base64 images into parts appended to dst.
 func (d *decoder) images(dst []llm.Part) ([]llm.Part, error) {
-	r := &d.r
-	if ok, err := d.array("images", "an array of base64 strings"); !ok || err != nil {
+	r := &d.R
+	if ok, err := d.Array("images", "an array of base64 strings"); !ok || err != nil {
 		return dst, err
 	}
 	var n int
@@ -459,20 +446,20 @@ func (d *decoder) images(dst []llm.Part) ([]llm.Part, error) {
 			return dst, err
 		}
 		if r.Peek() != '"' {
-			d.enter("images", n-1)
-			err := d.wrongType("", "a base64 string")
-			d.leave()
+			d.Enter("images", n-1)
+			err := d.WrongType("", "a base64 string")
+			d.Leave()
 			return dst, err
 		}
 		b, err := r.StrBytes()
 		if err != nil {
 			return dst, err
 		}
-		url, why := imageDataURL(b)
+		url, why := ingress.ImageDataURL(b)
 		if why != "" {
-			d.enter("images", n-1)
-			err := d.fail("", why)
-			d.leave()
+			d.Enter("images", n-1)
+			err := d.Fail("", why)
+			d.Leave()
 			return dst, err
 		}
 		dst = append(dst, llm.Part{Type: llm.PartImage, ImageURL: url})
@@ -482,11 +469,11 @@ func (d *decoder) images(dst []llm.Part) ([]llm.Part, error) {
 // messages decodes the messages array, reusing the message slots (and
 // their Content and ToolCalls capacity) already in req.Messages.
 func (d *decoder) messages(req *llm.ChatRequest) error {
-	r := &d.r
+	r := &d.R
 	msgs := req.Messages[:0]
 	defer func() { req.Messages = msgs }()
 	d.calls = d.calls[:0]
-	if ok, err := d.array("messages", "an array of message objects"); !ok || err != nil {
+	if ok, err := d.Array("messages", "an array of message objects"); !ok || err != nil {
 		return err
 	}
 	var n int
@@ -496,16 +483,10 @@ func (d *decoder) messages(req *llm.ChatRequest) error {
 			return err
 		}
 		i := len(msgs)
-		if i < cap(msgs) {
-			msgs = msgs[:i+1]
-			old := &msgs[i]
-			*old = llm.Message{Content: old.Content[:0], ToolCalls: old.ToolCalls[:0]}
-		} else {
-			msgs = append(msgs, llm.Message{})
-		}
-		d.enter("messages", i)
+		msgs = ingress.AppendMessage(msgs)
+		d.Enter("messages", i)
 		err = d.message(&msgs[i], i)
-		d.leave()
+		d.Leave()
 		if err != nil {
 			return err
 		}
@@ -513,9 +494,9 @@ func (d *decoder) messages(req *llm.ChatRequest) error {
 }
 
 func (d *decoder) message(m *llm.Message, turn int) error {
-	r := &d.r
+	r := &d.R
 	if r.Peek() != '{' {
-		return d.wrongType("", "an object")
+		return d.WrongType("", "an object")
 	}
 	r.OpenObject()
 	var (
@@ -536,21 +517,21 @@ func (d *decoder) message(m *llm.Message, turn int) error {
 		}
 		switch string(key) {
 		case "role":
-			role, err = d.optString("role")
+			role, err = d.OptString("role")
 		case "content":
-			content, err = d.optString("content")
+			content, err = d.OptString("content")
 		case "images":
 			images, err = d.images(images[:0])
 		case "tool_calls":
-			calls, err = d.toolCalls(calls[:0])
+			calls, err = d.ToolCalls(calls, &functions)
 		case "tool_name":
-			toolName, err = d.optString("tool_name")
+			toolName, err = d.OptString("tool_name")
 		case "tool_call_id":
-			callID, err = d.optString("tool_call_id")
+			callID, err = d.OptString("tool_call_id")
 		case "thinking":
 			// Earlier reasoning has no canonical slot; upstreams do not
 			// want it back anyway.
-			_, err = d.optString("thinking")
+			_, err = d.OptString("thinking")
 		default:
 			err = r.Skip()
 		}
@@ -561,7 +542,7 @@ func (d *decoder) message(m *llm.Message, turn int) error {
 	// Ollama lowercases roles.
 	switch {
 	case role == "":
-		return d.missing("role")
+		return d.Missing("role")
 	case strings.EqualFold(role, "system"):
 		m.Role = llm.RoleSystem
 	case strings.EqualFold(role, "user"):
@@ -571,10 +552,10 @@ func (d *decoder) message(m *llm.Message, turn int) error {
 	case strings.EqualFold(role, "tool"):
 		m.Role = llm.RoleTool
 	default:
-		return d.fail("role", "must be one of system, user, assistant, tool")
+		return d.Fail("role", "must be one of system, user, assistant, tool")
 	}
 	if len(calls) > 0 && m.Role != llm.RoleAssistant {
-		return d.fail("tool_calls", "is only allowed in assistant messages")
+		return d.Fail("tool_calls", "is only allowed in assistant messages")
 	}
 	m.ToolCalls = calls
 	// An assistant turn that only called tools has no text part, as in
@@ -656,261 +637,4 @@ func (d *decoder) link(name string) *callRef {
 		end = start
 	}
 	return nil
-}
-
-func (d *decoder) toolCalls(dst []llm.ToolCall) ([]llm.ToolCall, error) {
-	r := &d.r
-	if ok, err := d.array("tool_calls", "an array of tool calls"); !ok || err != nil {
-		return dst, err
-	}
-	var n int
-	for {
-		more, err := r.ArrNext(&n)
-		if err != nil || !more {
-			return dst, err
-		}
-		j := len(dst)
-		dst = append(dst, llm.ToolCall{})
-		d.enter("tool_calls", j)
-		err = d.toolCall(&dst[j])
-		d.leave()
-		if err != nil {
-			return dst, err
-		}
-	}
-}
-
-func (d *decoder) toolCall(tc *llm.ToolCall) error {
-	r := &d.r
-	if r.Peek() != '{' {
-		return d.wrongType("", "an object")
-	}
-	r.OpenObject()
-	var (
-		n       int
-		hasFunc bool
-	)
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
-		switch string(key) {
-		case "id":
-			tc.ID, err = d.optString("id")
-		case "type":
-			err = d.functionType()
-		case "function":
-			hasFunc = true
-			d.enter("function", -1)
-			err = d.toolCallFunction(tc)
-			d.leave()
-		default:
-			err = r.Skip()
-		}
-		if err != nil {
-			return err
-		}
-	}
-	switch {
-	case !hasFunc:
-		return d.missing("function")
-	case tc.Name == "":
-		return d.missing("function.name")
-	}
-	if tc.Arguments == "" {
-		tc.Arguments = "{}"
-	}
-	return nil
-}
-
-// functionType checks a "type" member that must say "function" when set.
-func (d *decoder) functionType() error {
-	r := &d.r
-	switch r.Peek() {
-	case 'n':
-		return r.Literal("null")
-	case '"':
-	default:
-		return d.wrongType("type", "a string")
-	}
-	b, err := r.StrBytes()
-	if err != nil || string(b) == "function" || len(b) == 0 {
-		return err
-	}
-	return d.fail("type", `"`+string(b)+`" is not supported; only "function" is`)
-}
-
-func (d *decoder) toolCallFunction(tc *llm.ToolCall) error {
-	r := &d.r
-	if r.Peek() != '{' {
-		return d.wrongType("", "an object")
-	}
-	r.OpenObject()
-	var n int
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil || !more {
-			return err
-		}
-		switch string(key) {
-		case "name":
-			tc.Name, err = d.optString("name")
-		case "arguments":
-			tc.Arguments, err = d.arguments()
-		case "index":
-			_, _, err = d.optInt("index")
-		default:
-			err = r.Skip()
-		}
-		if err != nil {
-			return err
-		}
-	}
-}
-
-// arguments reads a call's arguments object and returns its JSON text, the
-// form llm.ToolCall carries. null means none. A string holding an object's
-// JSON text, as OpenAI-style clients send, is accepted too.
-func (d *decoder) arguments() (string, error) {
-	r := &d.r
-	const want = "a JSON object"
-	switch r.Peek() {
-	case 'n':
-		return "", r.Literal("null")
-	case '{':
-		raw, err := r.Raw()
-		return string(raw), err
-	case '"':
-		s, err := r.Str()
-		if err != nil {
-			return "", err
-		}
-		if !isJSONObject([]byte(s)) {
-			return "", d.fail("arguments", "must be "+want)
-		}
-		return s, nil
-	}
-	return "", d.wrongType("arguments", want)
-}
-
-// isJSONObject reports whether b is exactly one JSON object.
-func isJSONObject(b []byte) bool {
-	var r wire.Reader
-	r.Reset(b)
-	return r.Peek() == '{' && r.Skip() == nil && r.End() == nil
-}
-
-func (d *decoder) tools(req *llm.ChatRequest) error {
-	r := &d.r
-	req.Tools = req.Tools[:0]
-	ok, err := d.array("tools", "an array of tools")
-	if !ok || err != nil {
-		req.Tools = nil
-		return err
-	}
-	var n int
-	for {
-		more, err := r.ArrNext(&n)
-		if err != nil || !more {
-			if len(req.Tools) == 0 {
-				req.Tools = nil
-			}
-			return err
-		}
-		if len(req.Tools) == MaxTools {
-			return badRequest("tools may hold at most " + strconv.Itoa(MaxTools) + " tools")
-		}
-		j := len(req.Tools)
-		req.Tools = append(req.Tools, llm.Tool{})
-		d.enter("tools", j)
-		err = d.tool(&req.Tools[j])
-		d.leave()
-		if err != nil {
-			return err
-		}
-	}
-}
-
-func (d *decoder) tool(t *llm.Tool) error {
-	r := &d.r
-	if r.Peek() != '{' {
-		return d.wrongType("", "an object")
-	}
-	r.OpenObject()
-	var (
-		n       int
-		hasFunc bool
-	)
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
-		switch string(key) {
-		case "type":
-			err = d.functionType()
-		case "function":
-			hasFunc = true
-			d.enter("function", -1)
-			err = d.toolFunction(t)
-			d.leave()
-		default:
-			err = r.Skip()
-		}
-		if err != nil {
-			return err
-		}
-	}
-	switch {
-	case !hasFunc:
-		return d.missing("function")
-	case t.Name == "":
-		return d.missing("function.name")
-	}
-	return nil
-}
-
-func (d *decoder) toolFunction(t *llm.Tool) error {
-	r := &d.r
-	if r.Peek() != '{' {
-		return d.wrongType("", "an object")
-	}
-	r.OpenObject()
-	var n int
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil || !more {
-			return err
-		}
-		switch string(key) {
-		case "name":
-			t.Name, err = d.optString("name")
-		case "description":
-			t.Description, err = d.optString("description")
-		case "parameters":
-			switch r.Peek() {
-			case 'n':
-				t.Parameters, err = nil, r.Literal("null")
-			case '{':
-				var raw []byte
-				if raw, err = r.Raw(); err == nil {
-					t.Parameters = append(json.RawMessage(nil), raw...)
-				}
-			default:
-				err = d.wrongType("parameters", "a JSON Schema object")
-			}
-		default:
-			err = r.Skip()
-		}
-		if err != nil {
-			return err
-		}
-	}
 }

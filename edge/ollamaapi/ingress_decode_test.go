@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/edgeway/edgeway/edge/internal/ingress"
 	"github.com/edgeway/edgeway/edge/llm"
 )
 
@@ -265,13 +266,13 @@ func chatBody(messages string, extra ...string) string {
 
 const userHi = `[{"role":"user","content":"hi"}]`
 
-// wantRequestError checks that err is a 400 *RequestError whose message
+// wantRequestError checks that err is a 400 *ingress.Error whose message
 // contains want.
 func wantRequestError(t *testing.T, err error, want string) {
 	t.Helper()
-	var re *RequestError
+	var re *ingress.Error
 	if !errors.As(err, &re) {
-		t.Fatalf("error = %v (%T), want *RequestError", err, err)
+		t.Fatalf("error = %v (%T), want *ingress.Error", err, err)
 	}
 	if re.Status != 400 {
 		t.Errorf("Status = %d, want 400", re.Status)
@@ -827,34 +828,6 @@ func TestDecodeShowRequest(t *testing.T) {
 			}
 			if err != nil || got != tt.want {
 				t.Errorf("got %q, %v; want %q", got, err, tt.want)
-			}
-		})
-	}
-}
-
-func TestImageDataURL(t *testing.T) {
-	tests := []struct {
-		name, in, want, why string
-	}{
-		{"png", pngB64, "data:image/png;base64," + pngB64, ""},
-		{"jpeg", jpegB64, "data:image/jpeg;base64," + jpegB64, ""},
-		{"gif", gifB64, "data:image/gif;base64," + gifB64, ""},
-		{"webp", webpB64, "data:image/webp;base64," + webpB64, ""},
-		{"riff but not webp", "UklGRhoAAABXQVZFZm10IA==", "", errImageType},
-		{"too short to sniff", "iVBO", "", errImageType},
-		{"padding mid-string", "iVBO" + "==" + "AAAA", "", errImageBase64},
-		// Padding that would end a 1024-byte block but not the string.
-		{"padding at a block edge", strings.Repeat("A", 1022) + "==" + "AAAA", "", errImageBase64},
-		{"long valid", "iVBORw0KGgoA" + strings.Repeat("A", 4000) + "AA==", "data:image/png;base64,iVBORw0KGgoA" + strings.Repeat("A", 4000) + "AA==", ""},
-		{"url-safe alphabet", "_-__", "", errImageBase64},
-		{"data URL without base64", "data:image/png;utf8,x", "", errImageBase64},
-		{"empty data URL", "data:image/png;base64,", "", errImageEmpty},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, why := imageDataURL([]byte(tt.in))
-			if got != tt.want || why != tt.why {
-				t.Errorf("imageDataURL = %.60q, %q; want %.60q, %q", got, why, tt.want, tt.why)
 			}
 		})
 	}

@@ -1,8 +1,6 @@
 package ollamaapi
 
 import (
-	"strconv"
-
 	"github.com/edgeway/edgeway/edge/llm"
 )
 
@@ -14,20 +12,20 @@ import (
 // be answered with an empty AppendEmbedResponse. dimensions of 0 or less
 // means full length, as in Ollama. truncate, options and keep_alive are
 // checked and dropped: truncation and model options are the runtime's
-// configuration. Errors are *RequestError.
+// configuration. Errors are *ingress.Error.
 func DecodeEmbedRequest(body []byte, req *llm.EmbedRequest) error {
 	*req = llm.EmbedRequest{Input: req.Input[:0]}
 	if err := checkBody(body); err != nil {
 		return err
 	}
 	var d decoder
-	d.reset(body)
-	return requestError(d.embed(req))
+	d.Reset(&dialect, body)
+	return dialect.Wrap(d.embed(req))
 }
 
 func (d *decoder) embed(req *llm.EmbedRequest) error {
-	r := &d.r
-	if err := d.openBody(); err != nil {
+	r := &d.R
+	if err := d.OpenBody(); err != nil {
 		return err
 	}
 	var n int
@@ -41,16 +39,16 @@ func (d *decoder) embed(req *llm.EmbedRequest) error {
 		}
 		switch string(key) {
 		case "model":
-			req.Model, err = d.optString("model")
+			req.Model, err = d.OptString("model")
 		case "input":
 			err = d.embedInput(req)
 		case "dimensions":
 			var v int64
 			var ok bool
-			if v, ok, err = d.optInt("dimensions"); ok {
+			if v, ok, err = d.Int("dimensions"); ok {
 				switch {
 				case v > 1<<31-1:
-					err = d.fail("dimensions", "is out of range")
+					err = d.Fail("dimensions", "is out of range")
 				case v > 0:
 					dim := int(v)
 					req.Dimensions = &dim
@@ -59,7 +57,7 @@ func (d *decoder) embed(req *llm.EmbedRequest) error {
 				}
 			}
 		case "truncate":
-			_, _, err = d.optBool("truncate")
+			_, err = d.OptBool("truncate")
 		case "options":
 			err = d.skipObject("options")
 		case "keep_alive":
@@ -75,13 +73,13 @@ func (d *decoder) embed(req *llm.EmbedRequest) error {
 		return err
 	}
 	if req.Model == "" {
-		return d.missing("model")
+		return d.Missing("model")
 	}
 	return nil
 }
 
 func (d *decoder) embedInput(req *llm.EmbedRequest) error {
-	r := &d.r
+	r := &d.R
 	req.Input = req.Input[:0]
 	if r.Peek() == '"' {
 		s, err := r.Str()
@@ -90,7 +88,7 @@ func (d *decoder) embedInput(req *llm.EmbedRequest) error {
 		}
 		return err
 	}
-	if ok, err := d.array("input", "a string or an array of strings"); !ok || err != nil {
+	if ok, err := d.Array("input", "a string or an array of strings"); !ok || err != nil {
 		return err
 	}
 	var n int
@@ -100,13 +98,13 @@ func (d *decoder) embedInput(req *llm.EmbedRequest) error {
 			return err
 		}
 		if r.Peek() != '"' {
-			d.enter("input", n-1)
-			err := d.wrongType("", "a string")
-			d.leave()
+			d.Enter("input", n-1)
+			err := d.WrongType("", "a string")
+			d.Leave()
 			return err
 		}
 		if len(req.Input) == MaxEmbedInputs {
-			return badRequest("input may hold at most " + strconv.Itoa(MaxEmbedInputs) + " items")
+			return d.TooMany("input", MaxEmbedInputs, "items")
 		}
 		s, err := r.Str()
 		if err != nil {
@@ -114,9 +112,9 @@ func (d *decoder) embedInput(req *llm.EmbedRequest) error {
 		}
 		if s == "" {
 			// Ollama would embed it; no other upstream will.
-			d.enter("input", n-1)
-			err := d.fail("", "must not be empty")
-			d.leave()
+			d.Enter("input", n-1)
+			err := d.Fail("", "must not be empty")
+			d.Leave()
 			return err
 		}
 		req.Input = append(req.Input, s)
@@ -127,20 +125,20 @@ func (d *decoder) embedInput(req *llm.EmbedRequest) error {
 // {"model","prompt"} into req (reset first). An empty prompt is Ollama's
 // load request: len(req.Input) == 0, answered with an empty
 // AppendLegacyEmbeddingsResponse. options and keep_alive are checked and
-// dropped. Errors are *RequestError.
+// dropped. Errors are *ingress.Error.
 func DecodeLegacyEmbeddingsRequest(body []byte, req *llm.EmbedRequest) error {
 	*req = llm.EmbedRequest{Input: req.Input[:0]}
 	if err := checkBody(body); err != nil {
 		return err
 	}
 	var d decoder
-	d.reset(body)
-	return requestError(d.legacyEmbeddings(req))
+	d.Reset(&dialect, body)
+	return dialect.Wrap(d.legacyEmbeddings(req))
 }
 
 func (d *decoder) legacyEmbeddings(req *llm.EmbedRequest) error {
-	r := &d.r
-	if err := d.openBody(); err != nil {
+	r := &d.R
+	if err := d.OpenBody(); err != nil {
 		return err
 	}
 	var n int
@@ -154,10 +152,10 @@ func (d *decoder) legacyEmbeddings(req *llm.EmbedRequest) error {
 		}
 		switch string(key) {
 		case "model":
-			req.Model, err = d.optString("model")
+			req.Model, err = d.OptString("model")
 		case "prompt":
 			var s string
-			if s, err = d.optString("prompt"); err == nil {
+			if s, err = d.OptString("prompt"); err == nil {
 				req.Input = req.Input[:0]
 				if s != "" {
 					req.Input = append(req.Input, s)
@@ -178,27 +176,27 @@ func (d *decoder) legacyEmbeddings(req *llm.EmbedRequest) error {
 		return err
 	}
 	if req.Model == "" {
-		return d.missing("model")
+		return d.Missing("model")
 	}
 	return nil
 }
 
 // DecodeShowRequest parses an /api/show body and returns the model it
 // asks about: "model", or the deprecated "name" that `ollama run` still
-// sends (with an empty "model" beside it). Errors are *RequestError.
+// sends (with an empty "model" beside it). Errors are *ingress.Error.
 func DecodeShowRequest(body []byte) (model string, err error) {
 	if err := checkBody(body); err != nil {
 		return "", err
 	}
 	var d decoder
-	d.reset(body)
+	d.Reset(&dialect, body)
 	model, err = d.show()
-	return model, requestError(err)
+	return model, dialect.Wrap(err)
 }
 
 func (d *decoder) show() (string, error) {
-	r := &d.r
-	if err := d.openBody(); err != nil {
+	r := &d.R
+	if err := d.OpenBody(); err != nil {
 		return "", err
 	}
 	var (
@@ -215,11 +213,11 @@ func (d *decoder) show() (string, error) {
 		}
 		switch string(key) {
 		case "model":
-			model, err = d.optString("model")
+			model, err = d.OptString("model")
 		case "name":
-			name, err = d.optString("name")
+			name, err = d.OptString("name")
 		case "verbose":
-			_, _, err = d.optBool("verbose")
+			_, err = d.OptBool("verbose")
 		default:
 			err = r.Skip()
 		}
@@ -234,7 +232,7 @@ func (d *decoder) show() (string, error) {
 		model = name
 	}
 	if model == "" {
-		return "", d.missing("model")
+		return "", d.Missing("model")
 	}
 	return model, nil
 }

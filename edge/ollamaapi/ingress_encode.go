@@ -177,7 +177,7 @@ const (
 func (c *pendingCall) finish() {
 	switch {
 	case c.state != callOpen:
-	case c.name != "" && (len(c.args) == 0 || utf8.Valid(c.args) && isJSONObject(c.args)):
+	case c.name != "" && (len(c.args) == 0 || utf8.Valid(c.args) && wire.IsObject(c.args)):
 		c.state = callValid
 	case len(c.args) == 0:
 		c.state = callDropped
@@ -282,7 +282,7 @@ func (e *encoder) addDelta(d *llm.ToolCallDelta) {
 	c.args = append(c.args, d.Arguments...)
 	// A call whose arguments parse as a whole object cannot grow further
 	// and stay valid, so it is complete.
-	if c.scan(d.Arguments) && isJSONObject(c.args) {
+	if c.scan(d.Arguments) && wire.IsObject(c.args) {
 		c.finish()
 	}
 }

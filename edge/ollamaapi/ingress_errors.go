@@ -1,64 +1,31 @@
 package ollamaapi
 
 import (
-	"errors"
-	"strconv"
-	"unicode/utf8"
-
-	"github.com/edgeway/edgeway/edge/internal/wire"
+	"github.com/edgeway/edgeway/edge/internal/ingress"
 )
 
-// RequestError is a client fault found while decoding a request. The
-// server answers it with Status and Ollama's error body {"error":Message}
-// (see AppendError). Message names the offending field
-// ("messages[2].images[0] is not valid base64").
-type RequestError struct {
-	// Status is the HTTP status to answer with (400).
-	Status  int
-	Message string
-}
+// dialect words errors as Ollama does, path first and without codes:
+// "messages[2].images[0] is not valid base64". The server renders them as
+// {"error":Message} (see AppendError).
+var dialect = func() ingress.Dialect {
+	l := ingress.Plain()
+	// Ollama reads options through float64, so an integer written with a
+	// fraction loses the fraction rather than being refused.
+	l.Fractions = ingress.TruncateFractions
+	return l
+}()
 
-func (e *RequestError) Error() string { return e.Message }
-
-func badRequest(msg string) *RequestError {
-	return &RequestError{Status: 400, Message: msg}
-}
-
-// requestError turns a syntax error from the reader into a RequestError
-// and passes RequestErrors through.
-func requestError(err error) error {
-	var se *wire.SyntaxError
-	if errors.As(err, &se) {
-		return badRequest(se.Error())
-	}
-	return err
-}
+// functions are Ollama's rules for tools and tool calls: OpenAI's shape,
+// read leniently.
+var functions = ingress.Functions{MaxTools: MaxTools, Lenient: true}
 
 // checkBody rejects an empty body the way Ollama does, and a body that is
-// not valid UTF-8, naming the offset: encoding/json would silently replace
-// such bytes, and a gateway should not forward text its client did not
-// mean.
+// not valid UTF-8.
 func checkBody(body []byte) error {
-	empty := true
 	for _, c := range body {
 		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
-			empty = false
-			break
+			return dialect.CheckUTF8(body)
 		}
 	}
-	if empty {
-		return badRequest("missing request body")
-	}
-	if utf8.Valid(body) {
-		return nil
-	}
-	i := 0
-	for i < len(body) {
-		r, n := utf8.DecodeRune(body[i:])
-		if r == utf8.RuneError && n == 1 {
-			break
-		}
-		i += n
-	}
-	return badRequest("request body is not valid UTF-8 (byte offset " + strconv.Itoa(i) + ")")
+	return ingress.NewError("", "", "missing request body")
 }

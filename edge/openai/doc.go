@@ -3,8 +3,10 @@
 //
 // Ingress: DecodeChatRequest and DecodeEmbedRequest turn the bodies of
 // /v1/chat/completions and /v1/embeddings into llm requests, validating
-// them the way OpenAI does and naming the offending field in every
-// *RequestError. The Append functions render responses, stream chunks and
+// them the way OpenAI does and naming the offending field in every error
+// (an *ingress.Error carrying one of the Code constants, read with the
+// frame the three ingress dialects share, edge/internal/ingress). The
+// Append functions render responses, stream chunks and
 // errors into caller-owned buffers without reflection; AppendStreamChunk
 // does not allocate.
 //

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/edgeway/edgeway/edge/internal/ingress"
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/upstream"
 )
@@ -33,9 +34,9 @@ func FuzzDecodeChatRequest(f *testing.F) {
 		var req llm.ChatRequest
 		inc, err := DecodeChatRequest(body, &req)
 		if err != nil {
-			var re *RequestError
+			var re *ingress.Error
 			if !errors.As(err, &re) || re.Status != 400 || re.Message == "" {
-				t.Fatalf("error %v (%T) is not a complete *RequestError", err, err)
+				t.Fatalf("error %v (%T) is not a complete *ingress.Error", err, err)
 			}
 			return
 		}
@@ -78,9 +79,9 @@ func FuzzDecodeEmbedRequest(f *testing.F) {
 		var req llm.EmbedRequest
 		format, err := DecodeEmbedRequest(body, &req)
 		if err != nil {
-			var re *RequestError
+			var re *ingress.Error
 			if !errors.As(err, &re) || re.Message == "" {
-				t.Fatalf("error %v is not a *RequestError", err)
+				t.Fatalf("error %v is not an *ingress.Error", err)
 			}
 			return
 		}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/edgeway/edgeway/edge/internal/ingress"
 	"github.com/edgeway/edgeway/edge/llm"
 )
 
@@ -269,9 +270,9 @@ func TestDecodeChatRequestErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var req llm.ChatRequest
 			_, err := DecodeChatRequest([]byte(tt.body), &req)
-			var re *RequestError
+			var re *ingress.Error
 			if !errors.As(err, &re) {
-				t.Fatalf("error = %v (%T), want *RequestError", err, err)
+				t.Fatalf("error = %v (%T), want *ingress.Error", err, err)
 			}
 			if re.Status != 400 {
 				t.Errorf("Status = %d, want 400", re.Status)
@@ -499,9 +500,9 @@ func TestDecodeEmbedRequest(t *testing.T) {
 			var req llm.EmbedRequest
 			format, err := DecodeEmbedRequest([]byte(tt.body), &req)
 			if tt.wantMsg != "" {
-				var re *RequestError
+				var re *ingress.Error
 				if !errors.As(err, &re) {
-					t.Fatalf("error = %v, want *RequestError", err)
+					t.Fatalf("error = %v, want *ingress.Error", err)
 				}
 				if re.Param != tt.wantParam || !strings.Contains(re.Message, tt.wantMsg) {
 					t.Errorf("error = (%q, %q), want (%q, …%q…)", re.Param, re.Message, tt.wantParam, tt.wantMsg)

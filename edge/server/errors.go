@@ -9,9 +9,8 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/edgeway/edgeway/edge/anthropic"
+	"github.com/edgeway/edgeway/edge/internal/ingress"
 	"github.com/edgeway/edgeway/edge/llm"
-	"github.com/edgeway/edgeway/edge/ollamaapi"
 	"github.com/edgeway/edgeway/edge/openai"
 	"github.com/edgeway/edgeway/edge/router"
 )
@@ -31,32 +30,21 @@ type apiError struct {
 // unexpected error is a 502 naming it, never a bare 500.
 func classify(err error) *apiError {
 	var (
-		are *anthropic.RequestError
-		ore *ollamaapi.RequestError
-		re  *openai.RequestError
-		um  *router.UnknownModelError
-		ex  *router.ExhaustedError
-		le  *llm.Error
+		ie *ingress.Error
+		um *router.UnknownModelError
+		ex *router.ExhaustedError
+		le *llm.Error
 	)
 	switch {
-	case errors.As(err, &are):
-		st := are.Status
+	case errors.As(err, &ie):
+		st, code := ie.Status, ie.Code
 		if st == 0 {
 			st = 400
 		}
-		return &apiError{status: st, typ: "invalid_request_error", param: are.Param, code: "invalid_request", message: are.Message}
-	case errors.As(err, &ore):
-		st := ore.Status
-		if st == 0 {
-			st = 400
+		if code == "" {
+			code = "invalid_request"
 		}
-		return &apiError{status: st, typ: "invalid_request_error", code: "invalid_request", message: ore.Message}
-	case errors.As(err, &re):
-		st := re.Status
-		if st == 0 {
-			st = 400
-		}
-		return &apiError{status: st, typ: "invalid_request_error", param: re.Param, code: re.Code, message: re.Message}
+		return &apiError{status: st, typ: "invalid_request_error", param: ie.Param, code: code, message: ie.Message}
 	case errors.As(err, &um):
 		msg := "model " + strconv.Quote(um.Model) + " does not exist"
 		if len(um.Known) > 0 {

@@ -545,3 +545,10 @@ func StartsValue(c byte) bool {
 	}
 	return c >= '0' && c <= '9'
 }
+
+// IsObject reports whether b is exactly one JSON object.
+func IsObject(b []byte) bool {
+	var r Reader
+	r.Reset(b)
+	return r.Peek() == '{' && r.Skip() == nil && r.End() == nil
+}

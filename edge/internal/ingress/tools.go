@@ -1,0 +1,290 @@
+package ingress
+
+import (
+	"github.com/edgeway/edgeway/edge/internal/wire"
+	"github.com/edgeway/edgeway/edge/llm"
+)
+
+// Functions are the rules of a dialect that speaks OpenAI's function
+// tools: {"type":"function","function":{"name",...}} in tools, and calls
+// of the same shape in an assistant's tool_calls. OpenAI and Ollama share
+// the shape and differ in how strictly they read it.
+type Functions struct {
+	// MaxTools bounds the tools of one request.
+	MaxTools int
+	// Lenient is Ollama's reading: "type" may be null or "", a call needs
+	// no id but a function object, its arguments must be a JSON object
+	// (the object, or its text) and default to {}, and "strict" is
+	// ignored. Otherwise OpenAI's: "type" must say "function", a call
+	// needs an id, arguments are any text, and "strict" is read.
+	Lenient bool
+	// NameRule, when set, is the message for a function name that is not
+	// 1 to MaxName of a-z, A-Z, 0-9, '_' and '-'.
+	NameRule string
+	MaxName  int
+}
+
+// ValidName reports whether s is 1 to max of a-z, A-Z, 0-9, '_' and '-',
+// the rule tool and schema names follow in every dialect that has one.
+func ValidName(s string, max int) bool {
+	if len(s) == 0 || len(s) > max {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// FunctionType checks a "type" member that must say "function".
+func (d *Decoder) FunctionType(f *Functions) error {
+	r := &d.R
+	switch c := r.Peek(); {
+	case c == 'n' && f.Lenient:
+		return r.Literal("null")
+	case c != '"':
+		return d.WrongType("type", d.l.Words[KindString])
+	}
+	b, err := r.StrBytes()
+	if err != nil || string(b) == "function" || len(b) == 0 && f.Lenient {
+		return err
+	}
+	return d.Unsupported("type", `"`+string(b)+`" is not supported; only "function" is`)
+}
+
+// Tools reads a tools array into dst (reset first), nil when it holds
+// none.
+func (d *Decoder) Tools(dst []llm.Tool, f *Functions) ([]llm.Tool, error) {
+	r := &d.R
+	dst = dst[:0]
+	ok, err := d.Array("tools", "an array of tools")
+	if !ok || err != nil {
+		return nil, err
+	}
+	var n int
+	for {
+		more, err := r.ArrNext(&n)
+		if err != nil || !more {
+			if len(dst) == 0 {
+				dst = nil
+			}
+			return dst, err
+		}
+		if len(dst) == f.MaxTools {
+			return dst, d.TooMany("tools", f.MaxTools, "tools")
+		}
+		j := len(dst)
+		dst = append(dst, llm.Tool{})
+		d.Enter("tools", j)
+		err = d.tool(&dst[j], f)
+		d.Leave()
+		if err != nil {
+			return dst, err
+		}
+	}
+}
+
+func (d *Decoder) tool(t *llm.Tool, f *Functions) error {
+	r := &d.R
+	if err := d.OpenObject("", ""); err != nil {
+		return err
+	}
+	var (
+		n       int
+		hasFunc bool
+	)
+	for {
+		key, more, err := r.ObjNext(&n)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
+		switch string(key) {
+		case "type":
+			err = d.FunctionType(f)
+		case "function":
+			hasFunc = true
+			d.Enter("function", -1)
+			err = d.toolFunction(t, f)
+			d.Leave()
+		default:
+			err = r.Skip()
+		}
+		if err != nil {
+			return err
+		}
+	}
+	switch {
+	case !hasFunc:
+		return d.Missing("function")
+	case t.Name == "":
+		return d.Missing("function.name")
+	case f.NameRule != "" && !ValidName(t.Name, f.MaxName):
+		return d.Fail("function.name", f.NameRule)
+	}
+	return nil
+}
+
+func (d *Decoder) toolFunction(t *llm.Tool, f *Functions) error {
+	r := &d.R
+	if err := d.OpenObject("", ""); err != nil {
+		return err
+	}
+	var n int
+	for {
+		key, more, err := r.ObjNext(&n)
+		if err != nil || !more {
+			return err
+		}
+		switch string(key) {
+		case "name":
+			t.Name, err = d.OptString("name")
+		case "description":
+			t.Description, err = d.OptString("description")
+		case "parameters":
+			t.Parameters, err = d.RawObject("parameters", "a JSON Schema object")
+		case "strict":
+			if f.Lenient {
+				err = r.Skip()
+			} else {
+				t.Strict, err = d.OptBoolPtr("strict")
+			}
+		default:
+			err = r.Skip()
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// ToolCalls reads an assistant's tool_calls into dst (reset first).
+func (d *Decoder) ToolCalls(dst []llm.ToolCall, f *Functions) ([]llm.ToolCall, error) {
+	r := &d.R
+	dst = dst[:0]
+	if ok, err := d.Array("tool_calls", "an array of tool calls"); !ok || err != nil {
+		return dst, err
+	}
+	var n int
+	for {
+		more, err := r.ArrNext(&n)
+		if err != nil || !more {
+			return dst, err
+		}
+		j := len(dst)
+		dst = append(dst, llm.ToolCall{})
+		d.Enter("tool_calls", j)
+		err = d.toolCall(&dst[j], f)
+		d.Leave()
+		if err != nil {
+			return dst, err
+		}
+	}
+}
+
+func (d *Decoder) toolCall(tc *llm.ToolCall, f *Functions) error {
+	r := &d.R
+	if err := d.OpenObject("", ""); err != nil {
+		return err
+	}
+	var (
+		n       int
+		hasFunc bool
+	)
+	for {
+		key, more, err := r.ObjNext(&n)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
+		switch string(key) {
+		case "id":
+			tc.ID, err = d.OptString("id")
+		case "type":
+			err = d.FunctionType(f)
+		case "function":
+			hasFunc = true
+			d.Enter("function", -1)
+			err = d.callFunction(tc, f)
+			d.Leave()
+		default:
+			err = r.Skip()
+		}
+		if err != nil {
+			return err
+		}
+	}
+	switch {
+	case !f.Lenient && tc.ID == "":
+		return d.Missing("id")
+	case f.Lenient && !hasFunc:
+		return d.Missing("function")
+	case tc.Name == "":
+		return d.Missing("function.name")
+	}
+	if f.Lenient && tc.Arguments == "" {
+		tc.Arguments = "{}"
+	}
+	return nil
+}
+
+func (d *Decoder) callFunction(tc *llm.ToolCall, f *Functions) error {
+	r := &d.R
+	if err := d.OpenObject("", ""); err != nil {
+		return err
+	}
+	var n int
+	for {
+		key, more, err := r.ObjNext(&n)
+		if err != nil || !more {
+			return err
+		}
+		switch string(key) {
+		case "name":
+			tc.Name, err = d.OptString("name")
+		case "arguments":
+			tc.Arguments, err = d.arguments(f)
+		case "index":
+			if f.Lenient {
+				_, _, err = d.Int("index")
+			} else {
+				err = r.Skip()
+			}
+		default:
+			err = r.Skip()
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// arguments reads a call's arguments as JSON text, the form llm.ToolCall
+// carries. Clients send the text or, though neither API says so, the
+// object itself; both read as the object's text.
+func (d *Decoder) arguments(f *Functions) (string, error) {
+	r := &d.R
+	switch c := r.Peek(); {
+	case c == '{':
+		raw, err := r.Raw()
+		return string(raw), err
+	case !f.Lenient:
+		return d.OptString("arguments")
+	case c == 'n':
+		return "", r.Literal("null")
+	case c == '"':
+		s, err := r.Str()
+		if err == nil && !wire.IsObject([]byte(s)) {
+			return "", d.Fail("arguments", "must be a JSON object")
+		}
+		return s, err
+	}
+	return "", d.WrongType("arguments", "a JSON object")
+}

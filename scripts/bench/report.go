@@ -238,22 +238,23 @@ func (rep *report) printRows(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "CPU time (user+sys) per request over the window; bench = load generator + fake upstream, one process:")
-	fmt.Fprintf(w, "%-6s %5s | %14s | %14s %16s %14s\n", "run", "conns", "direct: bench", "via: bench", "via: edgeway", "edgeway cores")
+	fmt.Fprintf(w, "%-6s %5s | %14s | %14s | %14s %16s %14s\n", "run", "conns", "direct: bench", "proxy: proxy", "via: bench", "via: edgeway", "edgeway cores")
 	for _, r := range rep.Rows {
 		dSelf, _, dOK := r.direct.CPUPerReq()
+		_, pPx, pOK := r.proxy.CPUPerReq()
 		vSelf, vEw, vOK := r.edgeway.CPUPerReq()
 		cores := "-"
 		if r.edgeway.CPUOK && r.edgeway.Window > 0 {
 			cores = fmt.Sprintf("%.2f", r.edgeway.CPU.Edgeway.Seconds()/r.edgeway.Window.Seconds())
 		}
-		fmt.Fprintf(w, "%-6s %5d | %14s | %14s %16s %14s\n", r.Kind, r.Conns,
-			durIf(dSelf, dOK), durIf(vSelf, vOK), durIf(vEw, vOK), cores)
+		fmt.Fprintf(w, "%-6s %5d | %14s | %14s | %14s %16s %14s\n", r.Kind, r.Conns,
+			durIf(dSelf, dOK), durIf(pPx, pOK), durIf(vSelf, vOK), durIf(vEw, vOK), cores)
 	}
 	for _, r := range rep.Rows {
 		for _, x := range []struct {
 			name string
 			res  *loadResult
-		}{{"direct", r.direct}, {"edgeway", r.edgeway}} {
+		}{{"direct", r.direct}, {"proxy", r.proxy}, {"edgeway", r.edgeway}} {
 			if x.res.Errors == 0 {
 				continue
 			}

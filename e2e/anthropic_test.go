@@ -6,47 +6,19 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
 	"github.com/anthropics/anthropic-sdk-go/v2/option"
 
 	"github.com/edgeway/edgeway/edge/openai/openaitest"
-	"github.com/edgeway/edgeway/runtime/ollama/ollamatest"
 )
-
-func newAnthropic(g *gateway) anthropic.Client {
-	return anthropic.NewClient(
-		option.WithBaseURL(g.URL),
-		option.WithAPIKey("unused"),
-		option.WithMaxRetries(0),
-		option.WithRequestTimeout(30*time.Second),
-	)
-}
-
-func userText(s string) []anthropic.MessageParam {
-	return []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock(s))}
-}
 
 // TestAnthropicSDK: the official Anthropic SDK, unmodified, against
 // edgeway: served by the real Ollama (text, streaming) and by an
 // OpenAI-wire cloud (tools), with errors in Anthropic's shape.
 func TestAnthropicSDK(t *testing.T) {
-	ollamatest.Require(t)
-	inst := ollamatest.Start(t)
-	cloud := openaitest.NewT(t, openaitest.Options{APIKey: "sk-e2e", ToolCall: &openaitest.ToolCall{Name: "get_weather", Arguments: `{"city":"Paris","unit":"c"}`}})
-	g := startEdgeway(t, `
-providers:
-  - name: ollama
-    type: ollama
-    base_url: `+inst.URL+`
-    options: {num_thread: 1}
-  - name: cloud
-    type: openai
-    base_url: `+cloud.URL()+`
-    api_key: env:E2E_CLOUD_KEY
-models:
-  tiny: [ollama/`+inst.Model+`]
+	g, _, cloud := startLocalAndCloud(t, openaitest.Options{ToolCall: &openaitest.ToolCall{Name: "get_weather", Arguments: `{"city":"Paris","unit":"c"}`}}, `
+  tiny: [ollama/%[1]s]
   tools: [cloud/gpt-4o-mini]
 `)
 	client := newAnthropic(g)
@@ -73,47 +45,17 @@ models:
 	})
 
 	t.Run("stream from real Ollama", func(t *testing.T) {
-		s := client.Messages.NewStreaming(ctx, anthropic.MessageNewParams{Model: "tiny", MaxTokens: 16, Messages: userText("Say hello")})
-		var msg anthropic.Message
-		events := 0
-		for s.Next() {
-			if err := msg.Accumulate(s.Current()); err != nil {
-				t.Fatal(err)
-			}
-			events++
-		}
-		if err := s.Err(); err != nil {
-			t.Fatal(err)
-		}
+		msg, events := streamMessage(t, client, anthropic.MessageNewParams{Model: "tiny", MaxTokens: 16, Messages: userText("Say hello")})
 		if events < 5 || len(msg.Content) == 0 || msg.Content[0].Text == "" || msg.Usage.OutputTokens == 0 {
 			t.Errorf("%d events, message %+v", events, msg)
 		}
 	})
 
 	t.Run("tools stream from an OpenAI-wire cloud", func(t *testing.T) {
-		s := client.Messages.NewStreaming(ctx, anthropic.MessageNewParams{
-			Model: "tools", MaxTokens: 256, Messages: userText("Weather in Paris?"),
-			Tools: []anthropic.ToolUnionParam{{OfTool: &anthropic.ToolParam{
-				Name:        "get_weather",
-				InputSchema: anthropic.ToolInputSchemaParam{Properties: map[string]any{"city": map[string]any{"type": "string"}}},
-			}}},
+		msg, _ := streamMessage(t, client, anthropic.MessageNewParams{
+			Model: "tools", MaxTokens: 256, Messages: userText("Weather in Paris?"), Tools: anthropicWeatherTool(weatherProps("city")),
 		})
-		var msg anthropic.Message
-		for s.Next() {
-			if err := msg.Accumulate(s.Current()); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := s.Err(); err != nil {
-			t.Fatal(err)
-		}
-		var found bool
-		for _, b := range msg.Content {
-			if b.Type == "tool_use" && b.Name == "get_weather" && strings.ReplaceAll(string(b.Input), " ", "") == `{"city":"Paris","unit":"c"}` {
-				found = true
-			}
-		}
-		if !found || msg.StopReason != "tool_use" {
+		if weatherInput(msg) != `{"city":"Paris","unit":"c"}` || msg.StopReason != "tool_use" {
 			t.Errorf("content %+v stop %q", msg.Content, msg.StopReason)
 		}
 		if body := string(cloud.LastRequest()); !contains(body, `"tools"`, `"get_weather"`, `"max_tokens":256`) {

@@ -7,7 +7,6 @@ import (
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
-	"github.com/openai/openai-go/v3/shared"
 
 	"github.com/edgeway/edgeway/edge/anthropic/anthropictest"
 )
@@ -18,16 +17,7 @@ import (
 func TestOpenAISDKToAnthropic(t *testing.T) {
 	text := anthropictest.NewT(t, anthropictest.Options{APIKey: "sk-e2e", Reply: "Claude says hello.", CacheReadTokens: 3})
 	tools := anthropictest.NewT(t, anthropictest.Options{APIKey: "sk-e2e", ToolUse: &anthropictest.ToolUse{Name: "get_weather", Input: `{"city":"Paris","unit":"c"}`}})
-	g := startEdgeway(t, `
-providers:
-  - name: claude
-    type: anthropic
-    base_url: `+text.URL()+`
-    api_key: env:E2E_CLOUD_KEY
-  - name: ctools
-    type: anthropic
-    base_url: `+tools.URL()+`
-    api_key: env:E2E_CLOUD_KEY
+	g := startEdgeway(t, providers(cloudProvider("claude", "anthropic", text.URL()), cloudProvider("ctools", "anthropic", tools.URL()))+`
 models:
   chat: [claude/claude-sonnet-4-5]
   tools: [ctools/claude-sonnet-4-5]
@@ -47,25 +37,13 @@ models:
 		t.Errorf("upstream got %s", body)
 	}
 
-	s := client.Chat.Completions.NewStreaming(ctx, openai.ChatCompletionNewParams{
+	acc, chunks := mustStreamChat(t, client, openai.ChatCompletionNewParams{
 		Model: "tools", Messages: userMsg("weather in Paris?"),
 		StreamOptions: openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)},
-		Tools: []openai.ChatCompletionToolUnionParam{openai.ChatCompletionFunctionTool(shared.FunctionDefinitionParam{
-			Name:       "get_weather",
-			Parameters: shared.FunctionParameters{"type": "object", "properties": map[string]any{"city": map[string]any{"type": "string"}}},
-		})},
+		Tools:         weatherTool(weatherProps("city"), false),
 	})
-	var acc openai.ChatCompletionAccumulator
-	chunks := 0
-	for s.Next() {
-		acc.AddChunk(s.Current())
-		chunks++
-	}
-	if err := s.Err(); err != nil {
-		t.Fatal(err)
-	}
-	calls := acc.Choices[0].Message.ToolCalls
-	if len(calls) != 1 || calls[0].Function.Name != "get_weather" || calls[0].Function.Arguments != `{"city":"Paris","unit":"c"}` || acc.Choices[0].FinishReason != "tool_calls" || acc.Usage.TotalTokens == 0 {
-		t.Errorf("%d chunks, calls %+v finish %q usage %+v", chunks, calls, acc.Choices[0].FinishReason, acc.Usage)
+	checkWeatherCall(t, acc, `{"city":"Paris","unit":"c"}`)
+	if acc.Usage.TotalTokens == 0 {
+		t.Errorf("%d chunks, no usage: %+v", chunks, acc.Usage)
 	}
 }

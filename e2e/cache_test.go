@@ -30,12 +30,7 @@ import (
 func TestCacheRealOllama(t *testing.T) {
 	ollamatest.Require(t)
 	inst := ollamatest.Start(t)
-	g := startEdgeway(t, `
-providers:
-  - name: ollama
-    type: ollama
-    base_url: `+inst.URL+`
-    options: {num_thread: 1}
+	g := startEdgeway(t, providers(ollamaProvider(inst.URL))+`
 models:
   tiny: [ollama/`+inst.Model+`]
 cache:

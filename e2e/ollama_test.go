@@ -12,29 +12,15 @@ import (
 	"github.com/openai/openai-go/v3/option"
 
 	"github.com/edgeway/edgeway/edge/openai/openaitest"
-	"github.com/edgeway/edgeway/runtime/ollama/ollamatest"
 )
 
 // TestRealOllama: openai-go -> edgeway -> the real Ollama with the tiny
 // generated model, streaming and not, embeddings; then Ollama dies and the
 // same alias is served by the (fake) cloud.
 func TestRealOllama(t *testing.T) {
-	ollamatest.Require(t)
-	inst := ollamatest.Start(t)
-	cloud := openaitest.NewT(t, openaitest.Options{APIKey: "sk-e2e", Reply: "cloud took over"})
-	g := startEdgeway(t, `
-providers:
-  - name: ollama
-    type: ollama
-    base_url: `+inst.URL+`
-    options: {num_thread: 1}
-  - name: cloud
-    type: openai
-    base_url: `+cloud.URL()+`
-    api_key: env:E2E_CLOUD_KEY
-models:
-  chat: [cloud/gpt-4o-mini, ollama/`+inst.Model+`]
-  embed: [ollama/`+inst.Model+`]
+	g, inst, cloud := startLocalAndCloud(t, openaitest.Options{Reply: "cloud took over"}, `
+  chat: [cloud/gpt-4o-mini, ollama/%[1]s]
+  embed: [ollama/%[1]s]
 `)
 	client := newClient(g)
 	ctx := context.Background()
@@ -61,16 +47,7 @@ models:
 	t.Run("stream", func(t *testing.T) {
 		p := params
 		p.StreamOptions = openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)}
-		s := client.Chat.Completions.NewStreaming(ctx, p)
-		var acc openai.ChatCompletionAccumulator
-		chunks := 0
-		for s.Next() {
-			acc.AddChunk(s.Current())
-			chunks++
-		}
-		if err := s.Err(); err != nil {
-			t.Fatal(err)
-		}
+		acc, chunks := mustStreamChat(t, client, p)
 		if chunks < 2 || acc.Choices[0].Message.Content == "" || acc.Usage.CompletionTokens == 0 {
 			t.Errorf("chunks %d content %q usage %+v", chunks, acc.Choices[0].Message.Content, acc.Usage)
 		}
@@ -80,40 +57,16 @@ models:
 	})
 
 	t.Run("embeddings", func(t *testing.T) {
-		resp, err := client.Embeddings.New(ctx, openai.EmbeddingNewParams{
-			Model: "embed",
-			Input: openai.EmbeddingNewParamsInputUnion{OfArrayOfStrings: []string{"the cat sat", "on the mat"}},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(resp.Data) != 2 || len(resp.Data[0].Embedding) == 0 || len(resp.Data[0].Embedding) != len(resp.Data[1].Embedding) {
-			t.Errorf("got %d vectors", len(resp.Data))
-		}
+		checkEmbeddings(t, client, "embed", "the cat sat", "on the mat")
 	})
 
 	t.Run("ollama stops: cloud takes over", func(t *testing.T) {
 		inst.Stop()
 		for _, stream := range []bool{false, true} {
-			var hr *http.Response
-			var content string
 			start := time.Now()
-			if stream {
-				s := client.Chat.Completions.NewStreaming(ctx, params, option.WithResponseInto(&hr))
-				var acc openai.ChatCompletionAccumulator
-				for s.Next() {
-					acc.AddChunk(s.Current())
-				}
-				if err := s.Err(); err != nil {
-					t.Fatal(err)
-				}
-				content = acc.Choices[0].Message.Content
-			} else {
-				resp, err := client.Chat.Completions.New(ctx, params, option.WithResponseInto(&hr))
-				if err != nil {
-					t.Fatal(err)
-				}
-				content = resp.Choices[0].Message.Content
+			content, hr, err := answer(client, params, stream)
+			if err != nil {
+				t.Fatal(err)
 			}
 			if content != "cloud took over" || hr.Header.Get("x-edgeway-provider") != "cloud" {
 				t.Errorf("stream=%v: content %q provider %q", stream, content, hr.Header.Get("x-edgeway-provider"))
@@ -126,15 +79,7 @@ models:
 // TestOffline: the local runtime is down and the cloud is unreachable; the
 // client gets a fast 503 that says so, not a connect timeout.
 func TestOffline(t *testing.T) {
-	g := startEdgeway(t, `
-providers:
-  - name: ollama
-    type: ollama
-    base_url: `+closedURL(t, "")+`
-  - name: cloud
-    type: openai
-    base_url: `+closedURL(t, "/v1")+`
-    api_key: env:E2E_CLOUD_KEY
+	g := startEdgeway(t, providers(ollamaProvider(closedURL(t, "")), cloudProvider("cloud", "openai", closedURL(t, "/v1")))+`
 models:
   chat: [ollama/tiny, cloud/gpt-4o-mini]
 `)

@@ -10,27 +10,13 @@ import (
 	"github.com/ollama/ollama/api"
 
 	"github.com/edgeway/edgeway/edge/openai/openaitest"
-	"github.com/edgeway/edgeway/runtime/ollama/ollamatest"
 )
 
 // TestOllamaClient: an app written against Ollama (its official Go client)
 // points at edgeway instead, and gains cloud failover.
 func TestOllamaClient(t *testing.T) {
-	ollamatest.Require(t)
-	inst := ollamatest.Start(t)
-	cloud := openaitest.NewT(t, openaitest.Options{APIKey: "sk-e2e", Reply: "cloud answers in Ollama's dialect"})
-	g := startEdgeway(t, `
-providers:
-  - name: ollama
-    type: ollama
-    base_url: `+inst.URL+`
-    options: {num_thread: 1}
-  - name: cloud
-    type: openai
-    base_url: `+cloud.URL()+`
-    api_key: env:E2E_CLOUD_KEY
-models:
-  tiny: [ollama/`+inst.Model+`, cloud/gpt-4o-mini]
+	g, inst, _ := startLocalAndCloud(t, openaitest.Options{Reply: "cloud answers in Ollama's dialect"}, `
+  tiny: [ollama/%[1]s, cloud/gpt-4o-mini]
 `)
 	u, _ := url.Parse(g.URL)
 	client := api.NewClient(u, http.DefaultClient)

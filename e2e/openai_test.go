@@ -6,39 +6,18 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
-	"github.com/openai/openai-go/v3/shared"
 
 	"github.com/edgeway/edgeway/edge/openai/openaitest"
 )
 
-func newClient(g *gateway) openai.Client {
-	return openai.NewClient(
-		option.WithBaseURL(g.URL+"/v1/"),
-		option.WithAPIKey("unused"),
-		option.WithMaxRetries(0),
-		option.WithRequestTimeout(30*time.Second),
-	)
-}
-
 func cloudConfig(fakeURL string) string {
-	return `
-providers:
-  - name: cloud
-    type: openai
-    base_url: ` + fakeURL + `
-    api_key: env:E2E_CLOUD_KEY
-models:
+	return providers(cloudProvider("cloud", "openai", fakeURL)) + `models:
   chat: [cloud/gpt-4o-mini]
   embed: [cloud/text-embedding-3-small]
 `
-}
-
-func userMsg(s string) []openai.ChatCompletionMessageParamUnion {
-	return []openai.ChatCompletionMessageParamUnion{openai.SystemMessage("be brief"), openai.UserMessage(s)}
 }
 
 // TestSDKAgainstFakeCloud drives every OpenAI endpoint through edgeway to
@@ -75,20 +54,11 @@ func TestSDKAgainstFakeCloud(t *testing.T) {
 	})
 
 	t.Run("stream", func(t *testing.T) {
-		stream := client.Chat.Completions.NewStreaming(ctx, openai.ChatCompletionNewParams{
+		acc, chunks := mustStreamChat(t, client, openai.ChatCompletionNewParams{
 			Model:         "chat",
 			Messages:      userMsg("hi"),
 			StreamOptions: openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)},
 		})
-		var acc openai.ChatCompletionAccumulator
-		chunks := 0
-		for stream.Next() {
-			acc.AddChunk(stream.Current())
-			chunks++
-		}
-		if err := stream.Err(); err != nil {
-			t.Fatal(err)
-		}
 		if chunks < 3 || acc.Choices[0].Message.Content != "Hello from the fake cloud." || acc.Usage.TotalTokens == 0 {
 			t.Errorf("chunks %d content %q usage %+v", chunks, acc.Choices[0].Message.Content, acc.Usage)
 		}
@@ -98,26 +68,9 @@ func TestSDKAgainstFakeCloud(t *testing.T) {
 		fake2 := openaitest.NewT(t, openaitest.Options{APIKey: "sk-e2e", ToolCall: &openaitest.ToolCall{Name: "get_weather", Arguments: `{"city":"Paris","unit":"c"}`}})
 		g2 := startEdgeway(t, cloudConfig(fake2.URL()))
 		c2 := newClient(g2)
-		params := openai.ChatCompletionNewParams{
-			Model:    "chat",
-			Messages: userMsg("weather in Paris?"),
-			Tools: []openai.ChatCompletionToolUnionParam{openai.ChatCompletionFunctionTool(shared.FunctionDefinitionParam{
-				Name:       "get_weather",
-				Parameters: shared.FunctionParameters{"type": "object", "properties": map[string]any{"city": map[string]any{"type": "string"}}},
-			})},
-		}
-		stream := c2.Chat.Completions.NewStreaming(ctx, params)
-		var acc openai.ChatCompletionAccumulator
-		for stream.Next() {
-			acc.AddChunk(stream.Current())
-		}
-		if err := stream.Err(); err != nil {
-			t.Fatal(err)
-		}
-		calls := acc.Choices[0].Message.ToolCalls
-		if len(calls) != 1 || calls[0].Function.Name != "get_weather" || calls[0].Function.Arguments != `{"city":"Paris","unit":"c"}` || acc.Choices[0].FinishReason != "tool_calls" {
-			t.Errorf("tool calls %+v finish %q", calls, acc.Choices[0].FinishReason)
-		}
+		params := openai.ChatCompletionNewParams{Model: "chat", Messages: userMsg("weather in Paris?"), Tools: weatherTool(weatherProps("city"), false)}
+		acc, _ := mustStreamChat(t, c2, params)
+		checkWeatherCall(t, acc, `{"city":"Paris","unit":"c"}`)
 		if body := string(fake2.LastRequest()); !contains(body, `"tools"`, `"get_weather"`) {
 			t.Errorf("upstream got %s", body)
 		}
@@ -131,16 +84,7 @@ func TestSDKAgainstFakeCloud(t *testing.T) {
 	})
 
 	t.Run("embeddings", func(t *testing.T) {
-		resp, err := client.Embeddings.New(ctx, openai.EmbeddingNewParams{
-			Model: "embed",
-			Input: openai.EmbeddingNewParamsInputUnion{OfArrayOfStrings: []string{"a", "b"}},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(resp.Data) != 2 || len(resp.Data[0].Embedding) == 0 {
-			t.Errorf("data %+v", resp.Data)
-		}
+		checkEmbeddings(t, client, "embed", "a", "b")
 	})
 
 	t.Run("models", func(t *testing.T) {
@@ -179,16 +123,7 @@ func TestSDKAgainstFakeCloud(t *testing.T) {
 func TestFailoverOnUpstreamFaults(t *testing.T) {
 	bad := openaitest.NewT(t, openaitest.Options{APIKey: "sk-e2e"})
 	good := openaitest.NewT(t, openaitest.Options{APIKey: "sk-e2e", Reply: "served by backup"})
-	g := startEdgeway(t, `
-providers:
-  - name: primary
-    type: openai-compatible
-    base_url: `+bad.URL()+`
-    api_key: env:E2E_CLOUD_KEY
-  - name: backup
-    type: openai-compatible
-    base_url: `+good.URL()+`
-    api_key: env:E2E_CLOUD_KEY
+	g := startEdgeway(t, providers(cloudProvider("primary", "openai-compatible", bad.URL()), cloudProvider("backup", "openai-compatible", good.URL()))+`
 router:
   breaker_threshold: 100
   retry_base: 10ms
@@ -200,33 +135,17 @@ models:
 	for _, mode := range []openaitest.Mode{openaitest.Error500, openaitest.RateLimit429, openaitest.Overloaded503, openaitest.MalformedJSON, openaitest.CutMidStream, openaitest.Unauthorized} {
 		bad.SetMode(mode)
 		for _, stream := range []bool{false, true} {
-			params := openai.ChatCompletionNewParams{Model: "chat", Messages: userMsg("hi")}
-			var content string
-			var hr *http.Response
-			if stream {
-				s := client.Chat.Completions.NewStreaming(context.Background(), params, option.WithResponseInto(&hr))
-				var acc openai.ChatCompletionAccumulator
-				for s.Next() {
-					acc.AddChunk(s.Current())
+			content, hr, err := answer(client, openai.ChatCompletionNewParams{Model: "chat", Messages: userMsg("hi")}, stream)
+			if stream && mode == openaitest.CutMidStream {
+				// Bytes already reached the client: no failover, and the
+				// client must learn the stream broke.
+				if err == nil || hr.Header.Get("x-edgeway-provider") != "primary" {
+					t.Errorf("cut stream: err %v provider %q", err, hr.Header.Get("x-edgeway-provider"))
 				}
-				if mode == openaitest.CutMidStream {
-					// Bytes already reached the client: no failover, and the
-					// client must learn the stream broke.
-					if s.Err() == nil || hr.Header.Get("x-edgeway-provider") != "primary" {
-						t.Errorf("cut stream: err %v provider %q", s.Err(), hr.Header.Get("x-edgeway-provider"))
-					}
-					continue
-				}
-				if err := s.Err(); err != nil {
-					t.Fatalf("mode %v stream: %v", mode, err)
-				}
-				content = acc.Choices[0].Message.Content
-			} else {
-				resp, err := client.Chat.Completions.New(context.Background(), params, option.WithResponseInto(&hr))
-				if err != nil {
-					t.Fatalf("mode %v: %v", mode, err)
-				}
-				content = resp.Choices[0].Message.Content
+				continue
+			}
+			if err != nil {
+				t.Fatalf("mode %v stream=%v: %v", mode, stream, err)
 			}
 			if content != "served by backup" || hr.Header.Get("x-edgeway-provider") != "backup" || hr.Header.Get("x-edgeway-failover") == "0" {
 				t.Errorf("mode %v stream=%v: content %q provider %q failover %q", mode, stream, content, hr.Header.Get("x-edgeway-provider"), hr.Header.Get("x-edgeway-failover"))

@@ -15,41 +15,57 @@ import (
 // features.
 const OllamaAPIVersion = "0.17.4"
 
-// ollamaChat renders Ollama's /api/chat NDJSON; ollamaGenerate /api/generate.
-type ollamaChat struct{ enc ollamaapi.ChatEncoder }
-
-type ollamaGenerate struct{ enc ollamaapi.GenerateEncoder }
-
-func (d *ollamaChat) streamType() string      { return "application/x-ndjson" }
-func (d *ollamaChat) start(dst []byte) []byte { return dst }
-func (d *ollamaChat) chunk(dst []byte, c *llm.Chunk) []byte {
-	return d.enc.Chunk(dst, c)
+// ollamaEncoder is what ollamaapi's chat and generate encoders share;
+// the methods are on *E, which the encoder value of ollamaDialect is.
+type ollamaEncoder[E any] interface {
+	*E
+	Reset(model string, start time.Time)
+	Chunk(dst []byte, c *llm.Chunk) []byte
+	End(dst []byte, u llm.Usage, finish llm.FinishReason) []byte
+	Whole(dst []byte, a *llm.Aggregate) []byte
+	Load(dst []byte) []byte
 }
-func (d *ollamaChat) end(dst []byte, u llm.Usage, f llm.FinishReason) []byte {
-	return d.enc.End(dst, u, f)
+
+// ollamaDialect renders Ollama's NDJSON: /api/chat (ollamaChat) and
+// /api/generate (ollamaGenerate) differ only in the encoder. The encoder
+// is held by value so that one allocation serves the request.
+type ollamaDialect[E any, P ollamaEncoder[E]] struct{ enc E }
+
+type (
+	ollamaChat     = ollamaDialect[ollamaapi.ChatEncoder, *ollamaapi.ChatEncoder]
+	ollamaGenerate = ollamaDialect[ollamaapi.GenerateEncoder, *ollamaapi.GenerateEncoder]
+)
+
+func (d *ollamaDialect[E, P]) streamType() string      { return "application/x-ndjson" }
+func (d *ollamaDialect[E, P]) start(dst []byte) []byte { return dst }
+func (d *ollamaDialect[E, P]) chunk(dst []byte, c *llm.Chunk) []byte {
+	return P(&d.enc).Chunk(dst, c)
 }
-func (d *ollamaChat) streamError(dst []byte, e *apiError) []byte {
+func (d *ollamaDialect[E, P]) end(dst []byte, u llm.Usage, f llm.FinishReason) []byte {
+	return P(&d.enc).End(dst, u, f)
+}
+func (d *ollamaDialect[E, P]) streamError(dst []byte, e *apiError) []byte {
 	return ollamaapi.AppendStreamError(dst, e.message)
 }
-func (d *ollamaChat) whole(dst []byte, a *llm.Aggregate) []byte { return d.enc.Whole(dst, a) }
-func (d *ollamaChat) writeError(c *fasthttp.RequestCtx, e *apiError) {
+func (d *ollamaDialect[E, P]) whole(dst []byte, a *llm.Aggregate) []byte {
+	return P(&d.enc).Whole(dst, a)
+}
+func (d *ollamaDialect[E, P]) writeError(c *fasthttp.RequestCtx, e *apiError) {
 	writeOllamaError(c, e)
 }
 
-func (d *ollamaGenerate) streamType() string      { return "application/x-ndjson" }
-func (d *ollamaGenerate) start(dst []byte) []byte { return dst }
-func (d *ollamaGenerate) chunk(dst []byte, c *llm.Chunk) []byte {
-	return d.enc.Chunk(dst, c)
-}
-func (d *ollamaGenerate) end(dst []byte, u llm.Usage, f llm.FinishReason) []byte {
-	return d.enc.End(dst, u, f)
-}
-func (d *ollamaGenerate) streamError(dst []byte, e *apiError) []byte {
-	return ollamaapi.AppendStreamError(dst, e.message)
-}
-func (d *ollamaGenerate) whole(dst []byte, a *llm.Aggregate) []byte { return d.enc.Whole(dst, a) }
-func (d *ollamaGenerate) writeError(c *fasthttp.RequestCtx, e *apiError) {
-	writeOllamaError(c, e)
+// serve answers req, already decoded, in this dialect.
+func (d *ollamaDialect[E, P]) serve(s *Server, c *fasthttp.RequestCtx, req *llm.ChatRequest) {
+	enc := P(&d.enc)
+	enc.Reset(req.Model, time.Now())
+	if len(req.Messages) == 0 {
+		// Ollama's "load the model" request (what `ollama run` sends
+		// first): nothing to generate. edgeway loads models on demand.
+		c.SetContentType("application/json; charset=utf-8")
+		c.SetBody(enc.Load(nil))
+		return
+	}
+	s.complete(c, req, d)
 }
 
 // writeOllamaError renders e as Ollama's {"error": "..."}.
@@ -77,28 +93,11 @@ func (s *Server) ollamaChatHandler(c *fasthttp.RequestCtx, generate bool) {
 		writeOllamaError(c, classify(err))
 		return
 	}
-	var d dialect
 	if generate {
-		g := &ollamaGenerate{}
-		g.enc.Reset(req.Model, time.Now())
-		d = g
+		(&ollamaGenerate{}).serve(s, c, req)
 	} else {
-		ch := &ollamaChat{}
-		ch.enc.Reset(req.Model, time.Now())
-		d = ch
+		(&ollamaChat{}).serve(s, c, req)
 	}
-	if len(req.Messages) == 0 {
-		// Ollama's "load the model" request (what `ollama run` sends
-		// first): nothing to generate. edgeway loads models on demand.
-		c.SetContentType("application/json; charset=utf-8")
-		if g, ok := d.(*ollamaGenerate); ok {
-			c.SetBody(g.enc.Load(nil))
-		} else {
-			c.SetBody(d.(*ollamaChat).enc.Load(nil))
-		}
-		return
-	}
-	s.complete(c, req, d)
 }
 
 // ollamaEmbed serves POST /api/embed and the legacy /api/embeddings.

@@ -2,14 +2,10 @@ package server
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/valyala/fasthttp"
-	"go.etcd.io/bbolt"
 
-	"github.com/edgeway/edgeway/edge/cache"
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/openai"
 	"github.com/edgeway/edgeway/edge/openai/openaitest"
@@ -49,18 +45,24 @@ func benchGateway(b *testing.B, opts ...func(*Options)) string {
 	return ln.Addr().String()
 }
 
+// chatClient is one connection to the gateway at addr and a chat
+// completions request with body, to send over it again and again.
+func chatClient(addr, body string) (*fasthttp.HostClient, *fasthttp.Request, *fasthttp.Response) {
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	req.SetRequestURI("http://" + addr + "/v1/chat/completions")
+	req.Header.SetMethod("POST")
+	req.Header.SetContentType("application/json")
+	req.SetBodyString(body)
+	return &fasthttp.HostClient{Addr: addr, MaxConns: 1}, req, resp
+}
+
 func benchChat(b *testing.B, body string) {
 	addr := benchGateway(b)
 	b.ReportAllocs()
 	b.SetParallelism(4)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
-		c := &fasthttp.HostClient{Addr: addr, MaxConns: 1}
-		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-		req.SetRequestURI("http://" + addr + "/v1/chat/completions")
-		req.Header.SetMethod("POST")
-		req.Header.SetContentType("application/json")
-		req.SetBodyString(body)
+		c, req, resp := chatClient(addr, body)
 		for pb.Next() {
 			if err := c.Do(req, resp); err != nil || resp.StatusCode() != 200 {
 				b.Fatalf("%v %d %s", err, resp.StatusCode(), resp.Body())
@@ -86,12 +88,7 @@ var _ llm.Provider = (*openai.Client)(nil)
 // latency the gateway adds when the device is quiet.
 func BenchmarkGatewayChatSerial(b *testing.B) {
 	addr := benchGateway(b)
-	c := &fasthttp.HostClient{Addr: addr, MaxConns: 1}
-	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-	req.SetRequestURI("http://" + addr + "/v1/chat/completions")
-	req.Header.SetMethod("POST")
-	req.Header.SetContentType("application/json")
-	req.SetBodyString(`{"model":"chat","messages":[{"role":"user","content":"Say hello"}],"temperature":0}`)
+	c, req, resp := chatClient(addr, `{"model":"chat","messages":[{"role":"user","content":"Say hello"}],"temperature":0}`)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
@@ -104,22 +101,9 @@ func BenchmarkGatewayChatSerial(b *testing.B) {
 // BenchmarkGatewayCacheHit is a non-streaming request answered from the
 // exact cache: decode, key, lookup, encode.
 func BenchmarkGatewayCacheHit(b *testing.B) {
-	db, err := bbolt.Open(filepath.Join(b.TempDir(), "edgeway.db"), 0o600, &bbolt.Options{Timeout: time.Second})
-	if err != nil {
-		b.Fatal(err)
-	}
-	c, err := cache.Open(db, cache.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { c.Close(); db.Close() })
+	c := openTestCache(b)
 	addr := benchGateway(b, func(o *Options) { o.Cache = c })
-	hc := &fasthttp.HostClient{Addr: addr, MaxConns: 1}
-	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-	req.SetRequestURI("http://" + addr + "/v1/chat/completions")
-	req.Header.SetMethod("POST")
-	req.Header.SetContentType("application/json")
-	req.SetBodyString(`{"model":"chat","messages":[{"role":"user","content":"Say hello"}],"temperature":0}`)
+	hc, req, resp := chatClient(addr, `{"model":"chat","messages":[{"role":"user","content":"Say hello"}],"temperature":0}`)
 	if err := hc.Do(req, resp); err != nil {
 		b.Fatal(err)
 	}

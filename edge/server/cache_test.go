@@ -24,7 +24,7 @@ func countingRouter(n *atomic.Int64) *fakeRouter {
 	}}
 }
 
-func openTestCache(t *testing.T) *cache.Cache {
+func openTestCache(t testing.TB) *cache.Cache {
 	t.Helper()
 	db, err := bbolt.Open(filepath.Join(t.TempDir(), "edgeway.db"), 0o600, &bbolt.Options{Timeout: time.Second})
 	if err != nil {

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -352,19 +351,10 @@ func TestClientDisconnectCancelsUpstream(t *testing.T) {
 			if stream {
 				body = `{"model":"chat","stream":true,"messages":[{"role":"user","content":"hi"}]}`
 			}
-			io.WriteString(conn, "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "+itoa(len(body))+"\r\n\r\n"+body)
+			rawPost(t, conn, body)
 			<-started
-			if stream { // read the headers and first event so the stream has begun
-				br := bufio.NewReader(conn)
-				for {
-					line, err := br.ReadString('\n')
-					if err != nil {
-						t.Fatal(err)
-					}
-					if strings.HasPrefix(line, "data:") {
-						break
-					}
-				}
+			if stream {
+				readToFirstEvent(t, conn)
 			}
 			conn.Close()
 			testkit.Until(t, "the upstream call canceled", func() bool { return f.canceled.Load() == 1 })

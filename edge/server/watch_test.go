@@ -19,6 +19,22 @@ func rawPost(t *testing.T, conn net.Conn, body string) {
 	}
 }
 
+// readToFirstEvent reads conn past the response headers to the first SSE
+// data line, after which the stream has begun.
+func readToFirstEvent(t *testing.T, conn net.Conn) {
+	t.Helper()
+	br := bufio.NewReader(conn)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(line, "data:") {
+			return
+		}
+	}
+}
+
 // A stream costs the connection's own goroutine and one worker: not a
 // writer goroutine, not a separate watch goroutine. Goroutines are counted
 // while every stream is between two chunks, which is when the old design
@@ -36,16 +52,7 @@ func TestStreamGoroutines(t *testing.T) {
 		}
 		defer conn.Close()
 		rawPost(t, conn, `{"model":"chat","stream":true,"messages":[{"role":"user","content":"hi"}]}`)
-		br := bufio.NewReader(conn)
-		for {
-			line, err := br.ReadString('\n')
-			if err != nil {
-				t.Fatal(err)
-			}
-			if strings.HasPrefix(line, "data:") {
-				break
-			}
-		}
+		readToFirstEvent(t, conn)
 		<-started
 	}
 	// Slack of 2: fasthttp's worker pool starts a cleaner goroutine with

@@ -170,28 +170,37 @@ func runLoad(ctx context.Context, spec loadSpec) (*loadResult, error) {
 	return res, nil
 }
 
-func (w *worker) run(spec loadSpec, start, end time.Time, stop *atomic.Bool) {
-	// One HostClient with one connection per worker: the connection is kept
-	// alive across requests and never shared.
+// postClient is one HostClient holding one keep-alive connection to addr,
+// never shared and never retried (a retry would hide a failure from the
+// count), with a JSON POST to path to send on it; release frees them.
+func postClient(addr, path string, timeout time.Duration) (*fasthttp.HostClient, *fasthttp.Request, *fasthttp.Response, func()) {
 	c := &fasthttp.HostClient{
-		Addr:                          spec.addr,
-		MaxConns:                      1,
-		MaxIdemponentCallAttempts:     1,
-		ReadTimeout:                   clientTimeout,
-		WriteTimeout:                  clientTimeout,
-		MaxResponseBodySize:           maxResponseBytes,
-		NoDefaultUserAgentHeader:      true,
-		DisableHeaderNamesNormalizing: true,
-		DisablePathNormalizing:        true,
+		Addr:                      addr,
+		MaxConns:                  1,
+		MaxIdemponentCallAttempts: 1,
+		ReadTimeout:               timeout,
+		WriteTimeout:              timeout,
+		MaxResponseBodySize:       maxResponseBytes,
+		NoDefaultUserAgentHeader:  true,
 	}
-	defer c.CloseIdleConnections()
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(resp)
 	req.Header.SetMethod(fasthttp.MethodPost)
-	req.SetRequestURI("http://" + spec.addr + spec.path)
+	req.SetRequestURI("http://" + addr + path)
 	req.Header.SetContentType("application/json")
+	return c, req, resp, func() {
+		c.CloseIdleConnections()
+		fasthttp.ReleaseRequest(req)
+		fasthttp.ReleaseResponse(resp)
+	}
+}
+
+func (w *worker) run(spec loadSpec, start, end time.Time, stop *atomic.Bool) {
+	c, req, resp, release := postClient(spec.addr, spec.path, clientTimeout)
+	defer release()
+	// The client's own work is kept out of what the load measures.
+	c.DisableHeaderNamesNormalizing = true
+	c.DisablePathNormalizing = true
 	if spec.auth != "" {
 		req.Header.Set("Authorization", spec.auth)
 	}

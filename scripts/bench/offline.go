@@ -55,23 +55,8 @@ models:
 // requests on one keep-alive connection to an edgeway with no reachable
 // provider.
 func runOffline(ctx context.Context, addr string) (*offlineResult, error) {
-	c := &fasthttp.HostClient{
-		Addr:                      addr,
-		MaxConns:                  1,
-		MaxIdemponentCallAttempts: 1,
-		ReadTimeout:               offlineTimeout,
-		WriteTimeout:              offlineTimeout,
-		MaxResponseBodySize:       maxResponseBytes,
-		NoDefaultUserAgentHeader:  true,
-	}
-	defer c.CloseIdleConnections()
-	req := fasthttp.AcquireRequest()
-	resp := fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(resp)
-	req.Header.SetMethod(fasthttp.MethodPost)
-	req.SetRequestURI("http://" + addr + "/v1/chat/completions")
-	req.Header.SetContentType("application/json")
+	c, req, resp, release := postClient(addr, "/v1/chat/completions", offlineTimeout)
+	defer release()
 	req.SetBodyRaw(chatBody("chat", false))
 
 	res := &offlineResult{Other: make(map[int]int), Mentions: make(map[string]bool)}

@@ -43,6 +43,23 @@ func start(t *testing.T, ctx context.Context, args ...string) (string, <-chan er
 	return strings.TrimSpace(line), done, &stderr
 }
 
+// exited waits for the run start began to return cleanly, then checks that
+// its stderr says want.
+func exited(t *testing.T, done <-chan error, stderr *strings.Builder, want string) {
+	t.Helper()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not return")
+	}
+	if !strings.Contains(stderr.String(), want) {
+		t.Errorf("stderr %q, want it to say %q", stderr.String(), want)
+	}
+}
+
 func post(t *testing.T, url, body string, hdr ...string) int {
 	t.Helper()
 	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
@@ -88,34 +105,14 @@ func TestRun(t *testing.T) {
 				t.Errorf("status %d, want %d", got, tc.want)
 			}
 			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Fatal(err)
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("run did not return after cancel")
-			}
-			if !strings.Contains(stderr.String(), "1 chat requests") {
-				t.Errorf("stderr %q", stderr.String())
-			}
+			exited(t, done, stderr, "1 chat requests")
 		})
 	}
 }
 
 func TestMaxLifetime(t *testing.T) {
 	_, done, stderr := start(t, context.Background(), "-max-lifetime", "100ms")
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("did not exit after -max-lifetime")
-	}
-	if !strings.Contains(stderr.String(), "max-lifetime") {
-		t.Errorf("stderr %q", stderr.String())
-	}
+	exited(t, done, stderr, "max-lifetime")
 }
 
 func TestBadFlags(t *testing.T) {

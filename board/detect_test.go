@@ -22,6 +22,22 @@ func tree(t *testing.T, name string) fs.FS {
 	return os.DirFS(dir)
 }
 
+// captured names the trees under testdata read from real boards.
+var captured = []string{"rpi5", "rpi4", "rpi3", "jetson-orin-nano", "generic-arm64", "x86"}
+
+// seedCaptured gives f the file at path (slash-separated) of every
+// captured tree.
+func seedCaptured(f *testing.F, path string) {
+	f.Helper()
+	for _, name := range captured {
+		b, err := os.ReadFile(filepath.Join("testdata", name, filepath.FromSlash(path)))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+}
+
 func TestDetectCapturedTrees(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -486,7 +502,7 @@ func TestProfileString(t *testing.T) {
 // FuzzDetect builds a tree from arbitrary file contents and checks that
 // Detect and Temperature never panic and always return sane defaults.
 func FuzzDetect(f *testing.F) {
-	for _, name := range []string{"rpi5", "rpi4", "rpi3", "jetson-orin-nano", "generic-arm64", "x86"} {
+	for _, name := range captured {
 		read := func(p string) []byte {
 			b, _ := os.ReadFile(filepath.Join("testdata", name, filepath.FromSlash(p)))
 			return b

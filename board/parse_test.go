@@ -162,13 +162,7 @@ func TestSplitCompatible(t *testing.T) {
 }
 
 func FuzzParseMeminfo(f *testing.F) {
-	for _, name := range []string{"rpi5", "rpi4", "rpi3", "jetson-orin-nano", "generic-arm64", "x86"} {
-		b, err := os.ReadFile(filepath.Join("testdata", name, "proc", "meminfo"))
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
+	seedCaptured(f, "proc/meminfo")
 	f.Add([]byte("MemTotal: 18446744073709551615 kB\n"))
 	f.Add([]byte("MemTotal:\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -180,13 +174,7 @@ func FuzzParseMeminfo(f *testing.F) {
 }
 
 func FuzzParseCPUInfo(f *testing.F) {
-	for _, name := range []string{"rpi5", "rpi4", "rpi3", "jetson-orin-nano", "generic-arm64", "x86"} {
-		b, err := os.ReadFile(filepath.Join("testdata", name, "proc", "cpuinfo"))
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
+	seedCaptured(f, "proc/cpuinfo")
 	f.Add([]byte("processor: 0\nphysical id: 0\ncore id: 0\nCPU architecture: AArch64\nisa: rv64\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ci := parseCPUInfo(data)

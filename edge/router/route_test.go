@@ -61,6 +61,20 @@ func exhausted(status int, offline bool) func(error) error {
 	}
 }
 
+// rateLimitedFor: every target was rate limited, and the error tells the
+// client to come back after ra.
+func rateLimitedFor(ra time.Duration) func(error) error {
+	return func(err error) error {
+		if e := exhausted(http.StatusTooManyRequests, false)(err); e != nil {
+			return e
+		}
+		if got := err.(*ExhaustedError).RetryAfter(); got != ra {
+			return fmt.Errorf("RetryAfter %v, want %v", got, ra)
+		}
+		return nil
+	}
+}
+
 func ofKind(k llm.Kind) func(error) error {
 	return func(err error) error {
 		var le *llm.Error
@@ -253,15 +267,7 @@ func TestRouteFailover(t *testing.T) {
 			wantAttempts: []string{"openai/gpt-4o:rate_limited"},
 			wantCalls:    [3]int64{0, 1, 0},
 			maxElapsed:   time.Second,
-			wantErr: func(err error) error {
-				if e := exhausted(http.StatusTooManyRequests, false)(err); e != nil {
-					return e
-				}
-				if ra := err.(*ExhaustedError).RetryAfter(); ra != time.Hour {
-					return fmt.Errorf("RetryAfter %v, want 1h", ra)
-				}
-				return nil
-			},
+			wantErr:      rateLimitedFor(time.Hour),
 		},
 		{
 			name:         "Retry-After within RetryMax is honoured",
@@ -337,15 +343,7 @@ func TestRouteFailover(t *testing.T) {
 			wantAttempts: []string{
 				tOllama + ":rate_limited", tOpenAI + ":rate_limited", tAnthropic + ":rate_limited"},
 			wantCalls: [3]int64{1, 1, 1},
-			wantErr: func(err error) error {
-				if e := exhausted(http.StatusTooManyRequests, false)(err); e != nil {
-					return e
-				}
-				if ra := err.(*ExhaustedError).RetryAfter(); ra != time.Hour {
-					return fmt.Errorf("RetryAfter %v, want 1h", ra)
-				}
-				return nil
-			},
+			wantErr:   rateLimitedFor(time.Hour),
 		},
 		{
 			name:          "first-token timeout fails over",

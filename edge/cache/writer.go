@@ -78,16 +78,7 @@ func (c *Cache) run() {
 	for {
 		select {
 		case o := <-c.q:
-			batch = append(batch[:0], o)
-		more:
-			for len(batch) < maxBatch {
-				select {
-				case o := <-c.q:
-					batch = append(batch, o)
-				default:
-					break more
-				}
-			}
+			batch = c.drain(append(batch[:0], o))
 			c.process(batch, &p)
 		case <-tick.C:
 			c.process(nil, &p)
@@ -102,21 +93,26 @@ func (c *Cache) run() {
 	}
 }
 
+// drain adds to batch what is already queued, up to maxBatch, without
+// waiting for more.
+func (c *Cache) drain(batch []op) []op {
+	for len(batch) < maxBatch {
+		select {
+		case o := <-c.q:
+			batch = append(batch, o)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
 // shutdown commits what is queued, for at most closeDrain; the rest is
 // dropped and its waiters told the cache closed.
 func (c *Cache) shutdown(batch []op, p *post) {
 	deadline := time.Now().Add(closeDrain)
 	for time.Now().Before(deadline) {
-		batch = batch[:0]
-	more:
-		for len(batch) < maxBatch {
-			select {
-			case o := <-c.q:
-				batch = append(batch, o)
-			default:
-				break more
-			}
-		}
+		batch = c.drain(batch[:0])
 		if len(batch) == 0 {
 			break
 		}
@@ -255,6 +251,18 @@ func (c *Cache) commit(ops []op, p *post) {
 	}
 	c.pendingSemDel = c.pendingSemDel[:0]
 	c.applyPost(p)
+}
+
+// published applies p if its transaction committed (err is nil), and
+// otherwise counts and logs the failure of the background job op.
+func (c *Cache) published(p *post, err error, op string) bool {
+	if err != nil {
+		c.writeErrors.Add(1)
+		c.log.Error("cache: "+op+" failed", "err", err)
+		return false
+	}
+	c.applyPost(p)
+	return true
 }
 
 // applyPost publishes a committed transaction: counters, index changes and
@@ -495,12 +503,9 @@ func (c *Cache) evict(p *post) {
 			progress = len(victims)+len(stale) > 0
 			return c.txMeta(b, p)
 		})
-		if err != nil {
-			c.writeErrors.Add(1)
-			c.log.Error("cache: evict failed", "err", err)
+		if !c.published(p, err, "evict") {
 			return
 		}
-		c.applyPost(p)
 		if !progress {
 			c.recount(p)
 			return
@@ -589,12 +594,9 @@ func (c *Cache) sweep(p *post) {
 			}
 			return c.txMeta(b, p)
 		})
-		if err != nil {
-			c.writeErrors.Add(1)
-			c.log.Error("cache: sweep failed", "err", err)
+		if !c.published(p, err, "sweep") {
 			return
 		}
-		c.applyPost(p)
 		if rows < sweepBatch {
 			return
 		}

@@ -138,12 +138,7 @@ func (it *Iter) Index() int { return it.n - 1 }
 
 // Member advances it to the next member of an object and reports whether
 // there is one; it consumes the closing '}' after the last.
-func (r *Reader) Member(it *Iter) bool { return r.member(it, true) }
-
-// member is Member; without unescape it only validates the key, so that
-// Skip never overwrites the scratch buffer a caller's value aliases, and
-// it keeps Skip's words for a document that ends inside an object.
-func (r *Reader) member(it *Iter, unescape bool) bool {
+func (r *Reader) Member(it *Iter) bool {
 	if it.Err != nil {
 		return false
 	}
@@ -154,20 +149,15 @@ func (r *Reader) member(it *Iter, unescape bool) bool {
 	}
 	if it.n > 0 {
 		if c != ',' {
-			return r.stop(it, r.expected(c, unescape, "',' or '}' after object member"))
+			return r.stop(it, r.expected(c, "',' or '}' after object member"))
 		}
 		r.i++
 		c = r.Peek()
 	}
 	if c != '"' {
-		return r.stop(it, r.expected(c, unescape, "a string object key"))
+		return r.stop(it, r.expected(c, "a string object key"))
 	}
-	if unescape {
-		it.Key, it.Err = r.StrBytes()
-	} else {
-		it.Err = r.SkipStr()
-	}
-	if it.Err != nil {
+	if it.Key, it.Err = r.StrBytes(); it.Err != nil {
 		return false
 	}
 	if r.Peek() != ':' {
@@ -191,7 +181,7 @@ func (r *Reader) Elem(it *Iter) bool {
 	}
 	if it.n > 0 {
 		if c != ',' {
-			return r.stop(it, r.expected(c, true, "',' or ']' after array element"))
+			return r.stop(it, r.expected(c, "',' or ']' after array element"))
 		}
 		r.i++
 		if c = r.Peek(); c == ']' || c == 0 {
@@ -209,9 +199,9 @@ func (r *Reader) stop(it *Iter, err error) bool {
 }
 
 // expected reports that what was wanted is not the byte c at the cursor,
-// or, with eof, that the input ended.
-func (r *Reader) expected(c byte, eof bool, what string) error {
-	if c == 0 && eof {
+// or that the input ended.
+func (r *Reader) expected(c byte, what string) error {
+	if c == 0 {
 		return r.Unexpected()
 	}
 	return r.Fail("expected " + what)
@@ -464,10 +454,42 @@ func (r *Reader) skipDepth(depth int) error {
 		}
 		r.i++
 		var it Iter
-		for c == '{' && r.member(&it, false) || c == '[' && r.Elem(&it) {
-			it.Err = r.skipDepth(depth + 1)
+		if c == '[' {
+			for r.Elem(&it) {
+				it.Err = r.skipDepth(depth + 1)
+			}
+			return it.Err
 		}
-		return it.Err
+		// Not Member: keys are skipped, not unescaped, so a skip never
+		// overwrites the scratch buffer, and this loop is Skip's hot path.
+		for {
+			cc := r.Peek()
+			if cc == '}' {
+				r.i++
+				return nil
+			}
+			if it.n > 0 {
+				if cc != ',' {
+					return r.Fail("expected ',' or '}' after object member")
+				}
+				r.i++
+				cc = r.Peek()
+			}
+			if cc != '"' {
+				return r.Fail("expected a string object key")
+			}
+			if err := r.SkipStr(); err != nil {
+				return err
+			}
+			if r.Peek() != ':' {
+				return r.Fail("expected ':' after object key")
+			}
+			r.i++
+			it.n++
+			if err := r.skipDepth(depth + 1); err != nil {
+				return err
+			}
+		}
 	case '"':
 		return r.SkipStr()
 	case 't':

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/edgeway/edgeway/edge/internal/ingress/ingresstest"
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/upstream"
 )
@@ -16,7 +17,7 @@ import (
 func BenchmarkDecodeMessagesRequest(b *testing.B) {
 	for _, name := range []string{"request_basic.json", "request_full.json"} {
 		b.Run(strings.TrimSuffix(name, ".json"), func(b *testing.B) {
-			body := readFixture(b, name)
+			body := ingresstest.Fixture(b, name)
 			var req llm.ChatRequest
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/edgeway/edgeway/edge/internal/ingress"
+	"github.com/edgeway/edgeway/edge/internal/wire"
 	"github.com/edgeway/edgeway/edge/llm"
 )
 
@@ -133,31 +134,24 @@ func (d *decoder) decode() error {
 		return err
 	}
 	var (
-		n         int
+		it        wire.Iter
 		hasTokens bool
 		hasModel  bool
 		hasMsgs   bool
 	)
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
-		switch string(key) {
+	for r.Member(&it) {
+		switch string(it.Key) {
 		case "model":
 			hasModel = true
-			req.Model, err = d.OptString("model")
+			req.Model, it.Err = d.OptString("model")
 		case "max_tokens":
 			var v int64
-			if v, hasTokens, err = d.Int("max_tokens"); hasTokens && err == nil {
+			if v, hasTokens, it.Err = d.Int("max_tokens"); hasTokens && it.Err == nil {
 				switch {
 				case v < 1:
-					err = d.Fail("max_tokens", "Input should be greater than or equal to 1")
+					it.Err = d.Fail("max_tokens", "Input should be greater than or equal to 1")
 				case v > 1<<31-1:
-					err = d.Fail("max_tokens", "Input should be less than or equal to 2147483647")
+					it.Err = d.Fail("max_tokens", "Input should be less than or equal to 2147483647")
 				default:
 					t := int(v)
 					req.MaxTokens = &t
@@ -165,53 +159,53 @@ func (d *decoder) decode() error {
 			}
 		case "messages":
 			hasMsgs = true
-			err = d.messages()
+			it.Err = d.messages()
 		case "system":
-			err = d.systemPrompt()
+			it.Err = d.systemPrompt()
 		case "stop_sequences":
-			err = d.stopSequences()
+			it.Err = d.stopSequences()
 		case "stream":
-			req.Stream, err = d.OptBool("stream")
+			req.Stream, it.Err = d.OptBool("stream")
 		case "temperature":
-			req.Temperature, err = d.optFloat("temperature", 0, 1)
+			req.Temperature, it.Err = d.optFloat("temperature", 0, 1)
 		case "top_p":
-			req.TopP, err = d.optFloat("top_p", 0, 1)
+			req.TopP, it.Err = d.optFloat("top_p", 0, 1)
 		case "top_k":
 			var v int64
 			var ok bool
-			if v, ok, err = d.Int("top_k"); ok && err == nil {
+			if v, ok, it.Err = d.Int("top_k"); ok && it.Err == nil {
 				if v < 0 || v > 1<<31-1 {
-					err = d.Fail("top_k", "Input should be greater than or equal to 0")
+					it.Err = d.Fail("top_k", "Input should be greater than or equal to 0")
 				} else {
 					k := int(v)
 					req.TopK = &k
 				}
 			}
 		case "tools":
-			err = d.tools()
+			it.Err = d.tools()
 		case "tool_choice":
-			err = d.toolChoice()
+			it.Err = d.toolChoice()
 		case "metadata":
-			err = d.metadata()
+			it.Err = d.metadata()
 		case "output_config":
-			err = d.outputConfig()
+			it.Err = d.outputConfig()
 		case "output_format":
 			// The beta spelling of output_config.format.
 			d.Enter("output_format", -1)
-			err = d.outputFormat()
+			it.Err = d.outputFormat()
 			d.Leave()
 		case "mcp_servers":
-			err = d.unsupportedUnlessEmpty("mcp_servers", "the MCP connector is not supported by this gateway")
+			it.Err = d.unsupportedUnlessEmpty("mcp_servers", "the MCP connector is not supported by this gateway")
 		default:
-			if ignoredFields[string(key)] {
-				err = r.Skip()
+			if ignoredFields[string(it.Key)] {
+				it.Err = r.Skip()
 			} else {
-				err = d.Fail(string(key), msgExtra)
+				it.Err = d.Fail(string(it.Key), msgExtra)
 			}
 		}
-		if err != nil {
-			return err
-		}
+	}
+	if it.Err != nil {
+		return it.Err
 	}
 	if err := r.End(); err != nil {
 		return err
@@ -280,10 +274,9 @@ func (d *decoder) unsupportedUnlessEmpty(field, msg string) error {
 	case '[':
 		start := r.Offset()
 		r.OpenArray()
-		var n int
-		// At the first element ArrNext cannot fail: it only consumes ']'.
-		if more, err := r.ArrNext(&n); err != nil || !more {
-			return err
+		var it wire.Iter
+		if !r.Elem(&it) {
+			return it.Err
 		}
 		r.Rewind(start)
 	}
@@ -305,21 +298,15 @@ func (d *decoder) metadata() error {
 	}
 	d.Enter("metadata", -1)
 	defer d.Leave()
-	var n int
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil || !more {
-			return err
-		}
-		if string(key) == "user_id" {
-			d.req.User, err = d.OptString("user_id")
+	var it wire.Iter
+	for r.Member(&it) {
+		if string(it.Key) == "user_id" {
+			d.req.User, it.Err = d.OptString("user_id")
 		} else {
-			err = d.Fail(string(key), msgExtra)
-		}
-		if err != nil {
-			return err
+			it.Err = d.Fail(string(it.Key), msgExtra)
 		}
 	}
+	return it.Err
 }
 
 // systemPrompt reads "system": a string or an array of text blocks.
@@ -341,16 +328,9 @@ func (d *decoder) systemPrompt() error {
 		return d.WrongType("system", msgString)
 	}
 	r.OpenArray()
-	var n int
-	for {
-		more, err := r.ArrNext(&n)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
-		d.Enter("system", n-1)
+	var it wire.Iter
+	for r.Elem(&it) {
+		d.Enter("system", it.Index())
 		var p llm.Part
 		kind, err := d.block(&p, nil, nil)
 		if err == nil && kind != blockText {
@@ -363,6 +343,9 @@ func (d *decoder) systemPrompt() error {
 		if p.Text != "" {
 			d.system = append(d.system, p)
 		}
+	}
+	if it.Err != nil {
+		return it.Err
 	}
 	d.hasSystem = len(d.system) > 0
 	return nil
@@ -377,31 +360,27 @@ func (d *decoder) messages() error {
 		return err
 	}
 	var (
-		n         int
+		it        wire.Iter
 		lastEmpty = -1 // wire index of the last turn with empty content
 		lastRole  llm.Role
 	)
-	for {
-		more, err := r.ArrNext(&n)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
+	for r.Elem(&it) {
 		if lastEmpty >= 0 {
 			return d.Fail("messages."+strconv.Itoa(lastEmpty), "all messages must have non-empty content except for the optional final assistant message")
 		}
-		d.Enter("messages", n-1)
+		d.Enter("messages", it.Index())
 		var empty bool
-		lastRole, empty, err = d.message()
+		lastRole, empty, it.Err = d.message()
 		d.Leave()
-		if err != nil {
-			return err
+		if it.Err != nil {
+			return it.Err
 		}
 		if empty {
-			lastEmpty = n - 1
+			lastEmpty = it.Index()
 		}
+	}
+	if it.Err != nil {
+		return it.Err
 	}
 	if lastEmpty >= 0 && lastRole != llm.RoleAssistant {
 		return d.Fail("messages."+strconv.Itoa(lastEmpty), "all messages must have non-empty content except for the optional final assistant message")
@@ -433,30 +412,23 @@ func (d *decoder) message() (role llm.Role, empty bool, err error) {
 	r.Rewind(start)
 	r.OpenObject()
 	var (
-		n          int
+		it         wire.Iter
 		hasContent bool
 	)
 	first := len(d.req.Messages)
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil {
-			return "", false, err
-		}
-		if !more {
-			break
-		}
-		switch string(key) {
+	for r.Member(&it) {
+		switch string(it.Key) {
 		case "content":
 			hasContent = true
-			empty, err = d.content(role)
+			empty, it.Err = d.content(role)
 		default:
 			// role was read by the first pass; other members (newer
 			// per-turn options) are nothing a provider can use.
-			err = r.Skip()
+			it.Err = r.Skip()
 		}
-		if err != nil {
-			return "", false, err
-		}
+	}
+	if it.Err != nil {
+		return "", false, it.Err
 	}
 	if !hasContent {
 		return "", false, d.Fail("content", msgRequired)
@@ -475,29 +447,20 @@ func (d *decoder) messageRole() (llm.Role, error) {
 	r := &d.R
 	r.OpenObject()
 	var (
-		n    int
+		it   wire.Iter
 		role llm.Role
 	)
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil {
-			return "", err
-		}
-		if !more {
-			break
-		}
-		if string(key) != "role" {
-			if err := r.Skip(); err != nil {
-				return "", err
-			}
+	for r.Member(&it) {
+		if string(it.Key) != "role" {
+			it.Err = r.Skip()
 			continue
 		}
 		if r.Peek() != '"' {
 			return "", d.WrongType("role", "Input should be 'user' or 'assistant'")
 		}
-		b, err := r.StrBytes()
-		if err != nil {
-			return "", err
+		var b []byte
+		if b, it.Err = r.StrBytes(); it.Err != nil {
+			break
 		}
 		switch string(b) {
 		case "user":
@@ -507,6 +470,9 @@ func (d *decoder) messageRole() (llm.Role, error) {
 		default:
 			return "", d.Fail("role", "Input should be 'user' or 'assistant'")
 		}
+	}
+	if it.Err != nil {
+		return "", it.Err
 	}
 	if role == "" {
 		return "", d.Fail("role", msgRequired)
@@ -534,24 +500,17 @@ func (d *decoder) content(role llm.Role) (empty bool, err error) {
 	}
 	r.OpenArray()
 	cur := -1 // the message plain blocks go into
-	var n int
-	for {
-		more, err := r.ArrNext(&n)
-		if err != nil {
-			return false, err
-		}
-		if !more {
-			break
-		}
+	var it wire.Iter
+	for r.Elem(&it) {
 		if cur < 0 {
 			cur = d.newMessage(role)
 		}
-		d.Enter("content", n-1)
-		cur, err = d.contentBlock(role, cur)
+		d.Enter("content", it.Index())
+		cur, it.Err = d.contentBlock(role, cur)
 		d.Leave()
-		if err != nil {
-			return false, err
-		}
+	}
+	if it.Err != nil {
+		return false, it.Err
 	}
 	if cur >= 0 {
 		if m := &d.req.Messages[cur]; len(m.Content) == 0 && len(m.ToolCalls) == 0 {
@@ -559,7 +518,7 @@ func (d *decoder) content(role llm.Role) (empty bool, err error) {
 			d.req.Messages = d.req.Messages[:cur]
 		}
 	}
-	return n == 0, nil
+	return it.Index() < 0, nil // an empty array
 }
 
 // contentBlock decodes one block of a turn into the message at cur and
@@ -694,30 +653,21 @@ func (d *decoder) blockType() (blockKind, error) {
 	r := &d.R
 	r.OpenObject()
 	var (
-		n       int
+		it      wire.Iter
 		kind    blockKind
 		hasType bool
 	)
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil {
-			return 0, err
-		}
-		if !more {
-			break
-		}
-		if string(key) != "type" {
-			if err := r.Skip(); err != nil {
-				return 0, err
-			}
+	for r.Member(&it) {
+		if string(it.Key) != "type" {
+			it.Err = r.Skip()
 			continue
 		}
 		if r.Peek() != '"' {
 			return 0, d.WrongType("type", msgString)
 		}
-		b, err := r.StrBytes()
-		if err != nil {
-			return 0, err
+		var b []byte
+		if b, it.Err = r.StrBytes(); it.Err != nil {
+			break
 		}
 		hasType = true
 		switch string(b) {
@@ -738,6 +688,9 @@ func (d *decoder) blockType() (blockKind, error) {
 			return 0, d.Fail("type", "Input tag '"+string(b)+"' found using 'type' does not match any of the expected tags: 'text', 'image', 'tool_use', 'tool_result', 'thinking', 'redacted_thinking'")
 		}
 	}
+	if it.Err != nil {
+		return 0, it.Err
+	}
 	if !hasType {
 		return 0, d.Fail("type", msgRequired)
 	}
@@ -747,30 +700,23 @@ func (d *decoder) blockType() (blockKind, error) {
 func (d *decoder) textBlock(p *llm.Part) error {
 	r := &d.R
 	var (
-		n       int
+		it      wire.Iter
 		hasText bool
 	)
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
-		if string(key) == "text" {
+	for r.Member(&it) {
+		if string(it.Key) == "text" {
 			if r.Peek() != '"' {
 				return d.WrongType("text", msgString)
 			}
 			hasText = true
-			p.Text, err = r.Str()
+			p.Text, it.Err = r.Str()
 		} else {
 			// type (known), cache_control, citations.
-			err = r.Skip()
+			it.Err = r.Skip()
 		}
-		if err != nil {
-			return err
-		}
+	}
+	if it.Err != nil {
+		return it.Err
 	}
 	switch {
 	case !hasText:
@@ -790,28 +736,21 @@ var imageTypes = map[string]bool{"image/jpeg": true, "image/png": true, "image/g
 func (d *decoder) imageBlock(p *llm.Part) error {
 	r := &d.R
 	var (
-		n         int
+		it        wire.Iter
 		hasSource bool
 	)
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
-		if string(key) == "source" {
+	for r.Member(&it) {
+		if string(it.Key) == "source" {
 			hasSource = true
 			d.Enter("source", -1)
-			err = d.imageSource(p)
+			it.Err = d.imageSource(p)
 			d.Leave()
 		} else {
-			err = r.Skip()
+			it.Err = r.Skip()
 		}
-		if err != nil {
-			return err
-		}
+	}
+	if it.Err != nil {
+		return it.Err
 	}
 	if !hasSource {
 		return d.Fail("source", msgRequired)
@@ -827,23 +766,16 @@ func (d *decoder) imageSource(p *llm.Part) error {
 	}
 	r.OpenObject()
 	var (
-		n               int
+		it              wire.Iter
 		typ, media, url string
 		hasData, hasURL bool
 	)
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
-		switch string(key) {
+	for r.Member(&it) {
+		switch string(it.Key) {
 		case "type":
-			typ, err = d.OptString("type")
+			typ, it.Err = d.OptString("type")
 		case "media_type":
-			media, err = d.OptString("media_type")
+			media, it.Err = d.OptString("media_type")
 		case "data":
 			if r.Peek() != '"' {
 				return d.WrongType("data", msgString)
@@ -852,18 +784,18 @@ func (d *decoder) imageSource(p *llm.Part) error {
 			// Kept as bytes until media_type is known (it may come
 			// later), so the data: URL is built with one copy.
 			var b []byte
-			if b, err = r.StrBytes(); err == nil {
+			if b, it.Err = r.StrBytes(); it.Err == nil {
 				d.img = append(d.img[:0], b...)
 			}
 		case "url":
 			hasURL = true
-			url, err = d.OptString("url")
+			url, it.Err = d.OptString("url")
 		default:
-			err = r.Skip()
+			it.Err = r.Skip()
 		}
-		if err != nil {
-			return err
-		}
+	}
+	if it.Err != nil {
+		return it.Err
 	}
 	switch typ {
 	case "base64":
@@ -899,37 +831,30 @@ func (d *decoder) imageSource(p *llm.Part) error {
 func (d *decoder) toolUseBlock(tc *llm.ToolCall) error {
 	r := &d.R
 	var (
-		n        int
+		it       wire.Iter
 		hasInput bool
 	)
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
-		switch string(key) {
+	for r.Member(&it) {
+		switch string(it.Key) {
 		case "id":
-			tc.ID, err = d.OptString("id")
+			tc.ID, it.Err = d.OptString("id")
 		case "name":
-			tc.Name, err = d.OptString("name")
+			tc.Name, it.Err = d.OptString("name")
 		case "input":
 			if r.Peek() != '{' {
 				return d.WrongType("input", msgDict)
 			}
 			hasInput = true
 			var raw []byte
-			if raw, err = r.Raw(); err == nil {
+			if raw, it.Err = r.Raw(); it.Err == nil {
 				tc.Arguments = string(raw)
 			}
 		default:
-			err = r.Skip()
+			it.Err = r.Skip()
 		}
-		if err != nil {
-			return err
-		}
+	}
+	if it.Err != nil {
+		return it.Err
 	}
 	switch {
 	case tc.ID == "":
@@ -949,32 +874,25 @@ const toolErrorPrefix = "Error: "
 func (d *decoder) toolResultBlock(tr *toolResult) error {
 	r := &d.R
 	var (
-		n       int
+		it      wire.Iter
 		isError bool
 	)
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
-		switch string(key) {
+	for r.Member(&it) {
+		switch string(it.Key) {
 		case "tool_use_id":
-			tr.id, err = d.OptString("tool_use_id")
+			tr.id, it.Err = d.OptString("tool_use_id")
 		case "is_error":
-			isError, err = d.OptBool("is_error")
+			isError, it.Err = d.OptBool("is_error")
 		case "content":
 			d.Enter("content", -1)
-			err = d.toolResultContent(tr)
+			it.Err = d.toolResultContent(tr)
 			d.Leave()
 		default:
-			err = r.Skip()
+			it.Err = r.Skip()
 		}
-		if err != nil {
-			return err
-		}
+	}
+	if it.Err != nil {
+		return it.Err
 	}
 	if tr.id == "" {
 		return d.Fail("tool_use_id", msgRequired)
@@ -1007,13 +925,9 @@ func (d *decoder) toolResultContent(tr *toolResult) error {
 		return d.WrongType("", msgString)
 	}
 	r.OpenArray()
-	var n int
-	for {
-		more, err := r.ArrNext(&n)
-		if err != nil || !more {
-			return err
-		}
-		d.Enter("", n-1)
+	var it wire.Iter
+	for r.Elem(&it) {
+		d.Enter("", it.Index())
 		var p llm.Part
 		kind, err := d.block(&p, nil, nil)
 		if err == nil && kind != blockText && kind != blockImage {
@@ -1025,6 +939,7 @@ func (d *decoder) toolResultContent(tr *toolResult) error {
 		}
 		tr.parts = append(tr.parts, p)
 	}
+	return it.Err
 }
 
 func (d *decoder) tools() error {
@@ -1035,27 +950,21 @@ func (d *decoder) tools() error {
 		req.Tools = nil
 		return err
 	}
-	var n int
-	for {
-		more, err := r.ArrNext(&n)
-		if err != nil || !more {
-			if len(req.Tools) == 0 {
-				req.Tools = nil
-			}
-			return err
-		}
+	var it wire.Iter
+	for r.Elem(&it) {
 		if len(req.Tools) == MaxTools {
 			return d.TooMany("tools", MaxTools, "items")
 		}
 		j := len(req.Tools)
 		req.Tools = append(req.Tools, llm.Tool{})
 		d.Enter("tools", j)
-		err = d.tool(&req.Tools[j])
+		it.Err = d.tool(&req.Tools[j])
 		d.Leave()
-		if err != nil {
-			return err
-		}
 	}
+	if len(req.Tools) == 0 {
+		req.Tools = nil
+	}
+	return it.Err
 }
 
 func (d *decoder) tool(t *llm.Tool) error {
@@ -1065,40 +974,33 @@ func (d *decoder) tool(t *llm.Tool) error {
 	}
 	r.OpenObject()
 	var (
-		n         int
+		it        wire.Iter
 		typ       string
 		hasSchema bool
 	)
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
-		switch string(key) {
+	for r.Member(&it) {
+		switch string(it.Key) {
 		case "type":
-			typ, err = d.OptString("type")
+			typ, it.Err = d.OptString("type")
 		case "name":
-			t.Name, err = d.OptString("name")
+			t.Name, it.Err = d.OptString("name")
 		case "description":
-			t.Description, err = d.OptString("description")
+			t.Description, it.Err = d.OptString("description")
 		case "input_schema":
 			if r.Peek() != '{' {
 				return d.WrongType("custom.input_schema", msgDict)
 			}
 			hasSchema = true
-			t.Parameters, err = d.RawObject("custom.input_schema", "")
+			t.Parameters, it.Err = d.RawObject("custom.input_schema", "")
 		case "strict":
-			t.Strict, err = d.OptBoolPtr("custom.strict")
+			t.Strict, it.Err = d.OptBoolPtr("custom.strict")
 		default:
 			// cache_control, input_examples, defer_loading, ...
-			err = r.Skip()
+			it.Err = r.Skip()
 		}
-		if err != nil {
-			return err
-		}
+	}
+	if it.Err != nil {
+		return it.Err
 	}
 	switch {
 	case typ != "" && typ != "custom":
@@ -1121,33 +1023,26 @@ func (d *decoder) toolChoice() error {
 	d.Enter("tool_choice", -1)
 	defer d.Leave()
 	var (
-		n          int
+		it         wire.Iter
 		typ, name  string
 		hasType    bool
 		noParallel bool
 	)
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
-		switch string(key) {
+	for r.Member(&it) {
+		switch string(it.Key) {
 		case "type":
 			hasType = true
-			typ, err = d.OptString("type")
+			typ, it.Err = d.OptString("type")
 		case "name":
-			name, err = d.OptString("name")
+			name, it.Err = d.OptString("name")
 		case "disable_parallel_tool_use":
-			noParallel, err = d.OptBool("disable_parallel_tool_use")
+			noParallel, it.Err = d.OptBool("disable_parallel_tool_use")
 		default:
-			err = d.Fail(string(key), msgExtra)
+			it.Err = d.Fail(string(it.Key), msgExtra)
 		}
-		if err != nil {
-			return err
-		}
+	}
+	if it.Err != nil {
+		return it.Err
 	}
 	tc := &llm.ToolChoice{}
 	switch typ {
@@ -1185,23 +1080,17 @@ func (d *decoder) outputConfig() error {
 	}
 	d.Enter("output_config", -1)
 	defer d.Leave()
-	var n int
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil || !more {
-			return err
-		}
-		if string(key) == "format" {
+	var it wire.Iter
+	for r.Member(&it) {
+		if string(it.Key) == "format" {
 			d.Enter("format", -1)
-			err = d.outputFormat()
+			it.Err = d.outputFormat()
 			d.Leave()
 		} else {
-			err = r.Skip()
-		}
-		if err != nil {
-			return err
+			it.Err = r.Skip()
 		}
 	}
+	return it.Err
 }
 
 // outputFormat reads {"type":"json_schema","schema":{...}} or null.
@@ -1211,32 +1100,25 @@ func (d *decoder) outputFormat() error {
 		return err
 	}
 	var (
-		n      int
+		it     wire.Iter
 		typ    string
 		schema json.RawMessage
 	)
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
-		switch string(key) {
+	for r.Member(&it) {
+		switch string(it.Key) {
 		case "type":
-			typ, err = d.OptString("type")
+			typ, it.Err = d.OptString("type")
 		case "schema":
 			if r.Peek() != '{' {
 				return d.WrongType("schema", msgDict)
 			}
-			schema, err = d.RawObject("schema", "")
+			schema, it.Err = d.RawObject("schema", "")
 		default:
-			err = r.Skip()
+			it.Err = r.Skip()
 		}
-		if err != nil {
-			return err
-		}
+	}
+	if it.Err != nil {
+		return it.Err
 	}
 	switch {
 	case typ == "":

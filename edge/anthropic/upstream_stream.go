@@ -298,41 +298,34 @@ func (s *msgStream) parseEvent(data []byte) error {
 		return errors.New("event is not a JSON object")
 	}
 	r.OpenObject()
-	var n int
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
-		switch string(key) {
+	var it wire.Iter
+	for r.Member(&it) {
+		switch string(it.Key) {
 		case "type":
 			var b []byte
-			if b, err = r.StrBytes(); err == nil {
+			if b, it.Err = r.StrBytes(); it.Err == nil {
 				ev.typ = eventType(b)
 			}
 		case "index":
 			var v int64
-			if v, err = s.r.Count(); err == nil {
+			if v, it.Err = s.r.Count(); it.Err == nil {
 				ev.index, ev.hasIndex = int(v), true
 			}
 		case "content_block", "delta":
-			err = s.block()
+			it.Err = s.block()
 		case "usage":
-			err = s.usageObject(&ev.usage)
-			ev.hasUsage = err == nil
+			it.Err = s.usageObject(&ev.usage)
+			ev.hasUsage = it.Err == nil
 		case "message":
-			err = s.messageObject()
+			it.Err = s.messageObject()
 		default:
 			// error is parsed again by eventError; other members are
 			// not needed.
-			err = r.Skip()
+			it.Err = r.Skip()
 		}
-		if err != nil {
-			return err
-		}
+	}
+	if it.Err != nil {
+		return it.Err
 	}
 	return r.End()
 }
@@ -347,41 +340,35 @@ func (s *msgStream) block() error {
 		return errors.New("content block is not an object")
 	}
 	r.OpenObject()
-	var n int
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil || !more {
-			return err
-		}
-		switch string(key) {
+	var it wire.Iter
+	for r.Member(&it) {
+		switch string(it.Key) {
 		case "type":
 			var b []byte
-			if b, err = r.StrBytes(); err == nil {
+			if b, it.Err = r.StrBytes(); it.Err == nil {
 				ev.kind = contentKind(b)
 			}
 		case "text", "thinking", "partial_json":
-			ev.text, err = s.r.OptStr()
+			ev.text, it.Err = s.r.OptStr()
 		case "id":
-			ev.id, err = s.r.OptStr()
+			ev.id, it.Err = s.r.OptStr()
 		case "name":
-			ev.name, err = s.r.OptStr()
+			ev.name, it.Err = s.r.OptStr()
 		case "stop_reason":
 			var b []byte
 			if null, err2 := r.Null(); null || err2 != nil {
-				err = err2
+				it.Err = err2
 				break
 			}
-			if b, err = r.StrBytes(); err == nil {
+			if b, it.Err = r.StrBytes(); it.Err == nil {
 				ev.stop = finishReason(b)
 			}
 		default:
 			// input ({} at start), signature, stop_sequence, ...
-			err = r.Skip()
-		}
-		if err != nil {
-			return err
+			it.Err = r.Skip()
 		}
 	}
+	return it.Err
 }
 
 // finishReason maps Anthropic's stop_reason to the canonical one.
@@ -405,25 +392,19 @@ func (s *msgStream) messageObject() error {
 		return errors.New("message is not an object")
 	}
 	r.OpenObject()
-	var n int
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil || !more {
-			return err
-		}
-		switch string(key) {
+	var it wire.Iter
+	for r.Member(&it) {
+		switch string(it.Key) {
 		case "model":
-			ev.model, err = s.modelName()
+			ev.model, it.Err = s.modelName()
 		case "usage":
-			err = s.usageObject(&ev.usage)
-			ev.hasUsage = err == nil
+			it.Err = s.usageObject(&ev.usage)
+			ev.hasUsage = it.Err == nil
 		default:
-			err = r.Skip()
-		}
-		if err != nil {
-			return err
+			it.Err = r.Skip()
 		}
 	}
+	return it.Err
 }
 
 // modelName returns the model the upstream reports, allocating only when
@@ -453,14 +434,10 @@ func (s *msgStream) usageObject(u *wireUsage) error {
 		return errors.New("usage is not an object")
 	}
 	r.OpenObject()
-	var n int
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil || !more {
-			return err
-		}
+	var it wire.Iter
+	for r.Member(&it) {
 		var field *int64
-		switch string(key) {
+		switch string(it.Key) {
 		case "input_tokens":
 			field = &u.input
 		case "output_tokens":
@@ -472,19 +449,17 @@ func (s *msgStream) usageObject(u *wireUsage) error {
 		default:
 			// cache_creation breakdown, server_tool_use, service_tier.
 			if err := r.Skip(); err != nil {
-				return err
+				return it.Err
 			}
 			continue
 		}
 		if r.Peek() == 'n' {
-			err = r.Literal("null")
+			it.Err = r.Literal("null")
 		} else {
-			*field, err = s.r.Count()
-		}
-		if err != nil {
-			return err
+			*field, it.Err = s.r.Count()
 		}
 	}
+	return it.Err
 }
 
 // whole handles a complete message object, which a proxy that ignored
@@ -498,54 +473,47 @@ func (s *msgStream) whole(data []byte, emit func(*llm.Chunk) error) error {
 	}
 	r.OpenObject()
 	var (
-		n        int
+		it       wire.Iter
 		text     []byte
 		thinking []byte
 		stopped  bool
 	)
 	c := &s.chunk
 	*c = llm.Chunk{}
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil {
-			return s.c.up.Malformed("chat", err)
-		}
-		if !more {
-			break
-		}
-		switch string(key) {
+	for r.Member(&it) {
+		switch string(it.Key) {
 		case "type":
 			var b []byte
-			if b, err = r.StrBytes(); err == nil && string(b) == "error" {
+			if b, it.Err = r.StrBytes(); it.Err == nil && string(b) == "error" {
 				return s.c.up.EventError("chat", data)
 			}
 		case "model":
-			s.model, err = s.modelName()
+			s.model, it.Err = s.modelName()
 		case "content":
-			err = s.wholeContent(&text, &thinking)
+			it.Err = s.wholeContent(&text, &thinking)
 		case "stop_reason":
 			if null, err2 := r.Null(); null || err2 != nil {
-				err = err2
+				it.Err = err2
 				break
 			}
 			var b []byte
-			if b, err = r.StrBytes(); err == nil {
+			if b, it.Err = r.StrBytes(); it.Err == nil {
 				c.FinishReason, stopped = finishReason(b), true
 			}
 		case "usage":
 			var u wireUsage
 			u.reset()
-			if err = s.usageObject(&u); err == nil {
+			if it.Err = s.usageObject(&u); it.Err == nil {
 				s.wire.merge(u)
 				s.usage = s.wire.canonical()
 				c.Usage = &s.usage
 			}
 		default:
-			err = r.Skip()
+			it.Err = r.Skip()
 		}
-		if err != nil {
-			return s.c.up.Malformed("chat", err)
-		}
+	}
+	if it.Err != nil {
+		return s.c.up.Malformed("chat", it.Err)
 	}
 	if err := r.End(); err != nil {
 		return s.c.up.Malformed("chat", err)
@@ -568,54 +536,43 @@ func (s *msgStream) wholeContent(text, thinking *[]byte) error {
 		return errors.New("content is not an array")
 	}
 	r.OpenArray()
-	var n int
-	for {
-		more, err := r.ArrNext(&n)
-		if err != nil || !more {
-			return err
-		}
+	var it wire.Iter
+	for r.Elem(&it) {
 		if r.Peek() != '{' {
 			return errors.New("content block is not an object")
 		}
 		r.OpenObject()
 		var (
-			m     int
+			field wire.Iter
 			kind  uint8
 			d     llm.ToolCallDelta
 			input []byte
 			txt   string
 		)
-		for {
-			key, more, err := r.ObjNext(&m)
-			if err != nil {
-				return err
-			}
-			if !more {
-				break
-			}
-			switch string(key) {
+		for r.Member(&field) {
+			switch string(field.Key) {
 			case "type":
 				var b []byte
-				if b, err = r.StrBytes(); err == nil {
+				if b, field.Err = r.StrBytes(); field.Err == nil {
 					kind = contentKind(b)
 				}
 			case "text", "thinking":
-				txt, err = s.r.OptStr()
+				txt, field.Err = s.r.OptStr()
 			case "id":
-				d.ID, err = s.r.OptStr()
+				d.ID, field.Err = s.r.OptStr()
 			case "name":
-				d.Name, err = s.r.OptStr()
+				d.Name, field.Err = s.r.OptStr()
 			case "input":
-				input, err = r.Raw()
-				if err == nil {
+				input, field.Err = r.Raw()
+				if field.Err == nil {
 					d.Arguments = string(input)
 				}
 			default:
-				err = r.Skip()
+				field.Err = r.Skip()
 			}
-			if err != nil {
-				return err
-			}
+		}
+		if field.Err != nil {
+			return field.Err
 		}
 		switch kind {
 		case kindText:
@@ -630,4 +587,5 @@ func (s *msgStream) wholeContent(text, thinking *[]byte) error {
 			s.chunk.ToolCalls = append(s.chunk.ToolCalls, d)
 		}
 	}
+	return it.Err
 }

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/edgeway/edgeway/edge/internal/ingress"
+	"github.com/edgeway/edgeway/edge/internal/ingress/ingresstest"
 	"github.com/edgeway/edgeway/edge/internal/wire"
 	"github.com/edgeway/edgeway/edge/llm"
 )
@@ -148,8 +149,8 @@ func fuzzDecode(t *testing.T, body []byte, decode func([]byte, *llm.ChatRequest)
 	if _, err := decode(body, &used); err != nil {
 		t.Fatalf("second decode failed: %v", err)
 	}
-	normalize(&req)
-	normalize(&used)
+	ingresstest.Normalize(&req)
+	ingresstest.Normalize(&used)
 	if !reflect.DeepEqual(req, used) {
 		t.Fatalf("decoding into a used request differs\nfresh: %+v\nused:  %+v", req, used)
 	}
@@ -157,16 +158,16 @@ func fuzzDecode(t *testing.T, body []byte, decode func([]byte, *llm.ChatRequest)
 
 func FuzzDecodeChatRequest(f *testing.F) {
 	for _, name := range []string{"chat_request_basic.json", "chat_request_tools_history.json", "chat_request_full.json"} {
-		f.Add(readFixture(f, name))
+		f.Add(ingresstest.Fixture(f, name))
 	}
 	for _, s := range []string{
-		chatBody(userHi),
-		chatBody(`[]`),
-		chatBody(`[{"role":"ASSISTANT","tool_calls":[{"function":{"name":"f","arguments":"{\"a\":[1,{\"b\":null}]}"}}]},{"role":"tool","content":"r"},{"role":"tool","tool_name":"g","tool_call_id":""}]`),
-		chatBody(`[{"role":"user","content":null,"images":["data:image/gif;base64,` + gifB64 + `","` + webpB64[:12] + `\n` + webpB64[12:] + `"]}]`),
-		chatBody(userHi, `"options":{"temperature":-0,"top_p":1e-400,"top_k":-1,"num_predict":-2,"seed":-1.5,"stop":"","num_ctx":"x"}`),
-		chatBody(userHi, `"format":{"type":"object"},"think":"low","keep_alive":-1,"stream":null`),
-		chatBody(userHi, `"tools":[{"function":{"name":"f","parameters":null}},{"type":null,"function":{"name":"g"}}]`),
+		ingresstest.ChatBody(userHi),
+		ingresstest.ChatBody(`[]`),
+		ingresstest.ChatBody(`[{"role":"ASSISTANT","tool_calls":[{"function":{"name":"f","arguments":"{\"a\":[1,{\"b\":null}]}"}}]},{"role":"tool","content":"r"},{"role":"tool","tool_name":"g","tool_call_id":""}]`),
+		ingresstest.ChatBody(`[{"role":"user","content":null,"images":["data:image/gif;base64,` + gifB64 + `","` + webpB64[:12] + `\n` + webpB64[12:] + `"]}]`),
+		ingresstest.ChatBody(userHi, `"options":{"temperature":-0,"top_p":1e-400,"top_k":-1,"num_predict":-2,"seed":-1.5,"stop":"","num_ctx":"x"}`),
+		ingresstest.ChatBody(userHi, `"format":{"type":"object"},"think":"low","keep_alive":-1,"stream":null`),
+		ingresstest.ChatBody(userHi, `"tools":[{"function":{"name":"f","parameters":null}},{"type":null,"function":{"name":"g"}}]`),
 		`{"model":"m","messages":[{"role":"user","content":"\ud800\u2028"}],"":1}`,
 		`{"a":[[[[[[[[]]]]]]]]}`,
 		`{"model":"m","messages":[` + "\xff",
@@ -178,7 +179,7 @@ func FuzzDecodeChatRequest(f *testing.F) {
 
 func FuzzDecodeGenerateRequest(f *testing.F) {
 	for _, name := range []string{"generate_request_basic.json", "generate_request_full.json", "generate_request_schema.json"} {
-		f.Add(readFixture(f, name))
+		f.Add(ingresstest.Fixture(f, name))
 	}
 	for _, s := range []string{
 		`{"model":"m","prompt":""}`,
@@ -193,7 +194,7 @@ func FuzzDecodeGenerateRequest(f *testing.F) {
 }
 
 func FuzzDecodeEmbedRequest(f *testing.F) {
-	f.Add(readFixture(f, "embed_request.json"))
+	f.Add(ingresstest.Fixture(f, "embed_request.json"))
 	for _, s := range []string{`{"model":"e","input":"a"}`, `{"model":"e","input":["a",""]}`, `{"model":"e","dimensions":-3}`} {
 		f.Add([]byte(s))
 	}

@@ -129,29 +129,22 @@ func (d *decoder) chat(req *llm.ChatRequest) (bool, error) {
 		return false, err
 	}
 	stream := true
-	var n int
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil {
-			return false, err
-		}
-		if !more {
-			break
-		}
+	var it wire.Iter
+	for r.Member(&it) {
 		var known bool
-		if known, err = d.common(key, req, &stream); !known {
-			switch string(key) {
+		if known, it.Err = d.common(it.Key, req, &stream); !known {
+			switch string(it.Key) {
 			case "messages":
-				err = d.messages(req)
+				it.Err = d.messages(req)
 			case "tools":
-				req.Tools, err = d.Tools(req.Tools, &functions)
+				req.Tools, it.Err = d.Tools(req.Tools, &functions)
 			default:
-				err = r.Skip()
+				it.Err = r.Skip()
 			}
 		}
-		if err != nil {
-			return false, err
-		}
+	}
+	if it.Err != nil {
+		return false, it.Err
 	}
 	if err := r.End(); err != nil {
 		return false, err
@@ -169,43 +162,36 @@ func (d *decoder) generate(req *llm.ChatRequest) (bool, error) {
 	}
 	var (
 		stream                           = true
-		n                                int
+		it                               wire.Iter
 		prompt, system, suffix, template string
 		raw                              bool
 		images                           []llm.Part
 	)
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil {
-			return false, err
-		}
-		if !more {
-			break
-		}
+	for r.Member(&it) {
 		var known bool
-		if known, err = d.common(key, req, &stream); !known {
-			switch string(key) {
+		if known, it.Err = d.common(it.Key, req, &stream); !known {
+			switch string(it.Key) {
 			case "prompt":
-				prompt, err = d.OptString("prompt")
+				prompt, it.Err = d.OptString("prompt")
 			case "system":
-				system, err = d.OptString("system")
+				system, it.Err = d.OptString("system")
 			case "suffix":
-				suffix, err = d.OptString("suffix")
+				suffix, it.Err = d.OptString("suffix")
 			case "template":
-				template, err = d.OptString("template")
+				template, it.Err = d.OptString("template")
 			case "raw":
-				raw, err = d.OptBool("raw")
+				raw, it.Err = d.OptBool("raw")
 			case "images":
-				images, err = d.images(images[:0])
+				images, it.Err = d.images(images[:0])
 			case "context":
-				err = d.context()
+				it.Err = d.context()
 			default:
-				err = r.Skip()
+				it.Err = r.Skip()
 			}
 		}
-		if err != nil {
-			return false, err
-		}
+	}
+	if it.Err != nil {
+		return false, it.Err
 	}
 	if err := r.End(); err != nil {
 		return false, err
@@ -240,10 +226,9 @@ func (d *decoder) context() error {
 	if !ok || err != nil {
 		return err
 	}
-	var n int
-	more, err := r.ArrNext(&n)
-	if err != nil || !more {
-		return err
+	var it wire.Iter
+	if !r.Elem(&it) {
+		return it.Err
 	}
 	return d.Fail("context", "is not supported; use /api/chat and send the conversation as messages")
 }
@@ -336,31 +321,27 @@ func (d *decoder) options(req *llm.ChatRequest) error {
 	}
 	d.Enter("options", -1)
 	defer d.Leave()
-	var n int
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil || !more {
-			return err
-		}
-		switch string(key) {
+	var it wire.Iter
+	for r.Member(&it) {
+		switch string(it.Key) {
 		case "temperature":
-			if req.Temperature, err = d.floatOption("temperature"); req.Temperature != nil {
+			if req.Temperature, it.Err = d.floatOption("temperature"); req.Temperature != nil {
 				// Below 0 llama.cpp samples greedily, as at 0.
 				*req.Temperature = max(*req.Temperature, 0)
 			}
 		case "top_p":
-			if req.TopP, err = d.floatOption("top_p"); req.TopP != nil {
+			if req.TopP, it.Err = d.floatOption("top_p"); req.TopP != nil {
 				// Outside [0, 1] llama.cpp clamps.
 				*req.TopP = min(max(*req.TopP, 0), 1)
 			}
 		case "presence_penalty":
-			req.PresencePenalty, err = d.floatOption("presence_penalty")
+			req.PresencePenalty, it.Err = d.floatOption("presence_penalty")
 		case "frequency_penalty":
-			req.FrequencyPenalty, err = d.floatOption("frequency_penalty")
+			req.FrequencyPenalty, it.Err = d.floatOption("frequency_penalty")
 		case "top_k":
 			var v int64
 			var ok bool
-			if v, ok, err = d.Int("top_k"); ok {
+			if v, ok, it.Err = d.Int("top_k"); ok {
 				// 0 and below switch top-k sampling off in llama.cpp.
 				k := int(min(max(v, 0), 1<<31-1))
 				req.TopK = &k
@@ -368,10 +349,10 @@ func (d *decoder) options(req *llm.ChatRequest) error {
 		case "num_predict":
 			var v int64
 			var ok bool
-			if v, ok, err = d.Int("num_predict"); ok {
+			if v, ok, it.Err = d.Int("num_predict"); ok {
 				switch {
 				case v > 1<<31-1:
-					err = d.Fail("num_predict", "is out of range")
+					it.Err = d.Fail("num_predict", "is out of range")
 				case v > 0:
 					m := int(v)
 					req.MaxTokens = &m
@@ -384,21 +365,19 @@ func (d *decoder) options(req *llm.ChatRequest) error {
 		case "seed":
 			var v int64
 			var ok bool
-			if v, ok, err = d.Int("seed"); ok {
+			if v, ok, it.Err = d.Int("seed"); ok {
 				req.Seed = nil
 				if v != -1 { // -1 is Ollama's "random"
 					req.Seed = &v
 				}
 			}
 		case "stop":
-			err = d.stop(req)
+			it.Err = d.stop(req)
 		default:
-			err = r.Skip()
-		}
-		if err != nil {
-			return err
+			it.Err = r.Skip()
 		}
 	}
+	return it.Err
 }
 
 // floatOption reads a finite number option, or null as nil.
@@ -439,31 +418,28 @@ func (d *decoder) images(dst []llm.Part) ([]llm.Part, error) {
 	if ok, err := d.Array("images", "an array of base64 strings"); !ok || err != nil {
 		return dst, err
 	}
-	var n int
-	for {
-		more, err := r.ArrNext(&n)
-		if err != nil || !more {
-			return dst, err
-		}
+	var it wire.Iter
+	for r.Elem(&it) {
 		if r.Peek() != '"' {
-			d.Enter("images", n-1)
+			d.Enter("images", it.Index())
 			err := d.WrongType("", "a base64 string")
 			d.Leave()
 			return dst, err
 		}
-		b, err := r.StrBytes()
-		if err != nil {
-			return dst, err
+		var b []byte
+		if b, it.Err = r.StrBytes(); it.Err != nil {
+			break
 		}
 		url, why := ingress.ImageDataURL(b)
 		if why != "" {
-			d.Enter("images", n-1)
+			d.Enter("images", it.Index())
 			err := d.Fail("", why)
 			d.Leave()
 			return dst, err
 		}
 		dst = append(dst, llm.Part{Type: llm.PartImage, ImageURL: url})
 	}
+	return dst, it.Err
 }
 
 // messages decodes the messages array, reusing the message slots (and
@@ -476,21 +452,15 @@ func (d *decoder) messages(req *llm.ChatRequest) error {
 	if ok, err := d.Array("messages", "an array of message objects"); !ok || err != nil {
 		return err
 	}
-	var n int
-	for {
-		more, err := r.ArrNext(&n)
-		if err != nil || !more {
-			return err
-		}
+	var it wire.Iter
+	for r.Elem(&it) {
 		i := len(msgs)
 		msgs = ingress.AppendMessage(msgs)
 		d.Enter("messages", i)
-		err = d.message(&msgs[i], i)
+		it.Err = d.message(&msgs[i], i)
 		d.Leave()
-		if err != nil {
-			return err
-		}
 	}
+	return it.Err
 }
 
 func (d *decoder) message(m *llm.Message, turn int) error {
@@ -500,44 +470,37 @@ func (d *decoder) message(m *llm.Message, turn int) error {
 	}
 	r.OpenObject()
 	var (
-		n                               int
+		it                              wire.Iter
 		role, content, toolName, callID string
 		// Images are read into the message's own Content, reusing its
 		// capacity; the text part goes in front of them at the end.
 		images = m.Content[:0]
 		calls  = m.ToolCalls[:0]
 	)
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
-		switch string(key) {
+	for r.Member(&it) {
+		switch string(it.Key) {
 		case "role":
-			role, err = d.OptString("role")
+			role, it.Err = d.OptString("role")
 		case "content":
-			content, err = d.OptString("content")
+			content, it.Err = d.OptString("content")
 		case "images":
-			images, err = d.images(images[:0])
+			images, it.Err = d.images(images[:0])
 		case "tool_calls":
-			calls, err = d.ToolCalls(calls, &functions)
+			calls, it.Err = d.ToolCalls(calls, &functions)
 		case "tool_name":
-			toolName, err = d.OptString("tool_name")
+			toolName, it.Err = d.OptString("tool_name")
 		case "tool_call_id":
-			callID, err = d.OptString("tool_call_id")
+			callID, it.Err = d.OptString("tool_call_id")
 		case "thinking":
 			// Earlier reasoning has no canonical slot; upstreams do not
 			// want it back anyway.
-			_, err = d.OptString("thinking")
+			_, it.Err = d.OptString("thinking")
 		default:
-			err = r.Skip()
+			it.Err = r.Skip()
 		}
-		if err != nil {
-			return err
-		}
+	}
+	if it.Err != nil {
+		return it.Err
 	}
 	// Ollama lowercases roles.
 	switch {

@@ -3,24 +3,14 @@ package ollamaapi
 import (
 	"encoding/json"
 	"errors"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/edgeway/edgeway/edge/internal/ingress"
+	"github.com/edgeway/edgeway/edge/internal/ingress/ingresstest"
 	"github.com/edgeway/edgeway/edge/llm"
 )
-
-func readFixture(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 func ptr[T any](v T) *T { return &v }
 
@@ -32,32 +22,6 @@ const (
 	gifB64  = "R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7"
 	webpB64 = "UklGRhoAAABXRUJQVlA4TA0AAAAvAAAAEAcQERGIiP4HAA=="
 )
-
-// normalize makes empty slices nil so reflect.DeepEqual compares meaning,
-// not whether a slice was reused.
-func normalize(r *llm.ChatRequest) {
-	if len(r.Messages) == 0 {
-		r.Messages = nil
-	}
-	for i := range r.Messages {
-		m := &r.Messages[i]
-		if len(m.Content) == 0 {
-			m.Content = nil
-		}
-		if len(m.ToolCalls) == 0 {
-			m.ToolCalls = nil
-		}
-	}
-	if len(r.Stop) == 0 {
-		r.Stop = nil
-	}
-	if len(r.Tools) == 0 {
-		r.Tools = nil
-	}
-	if len(r.Extra) == 0 {
-		r.Extra = nil
-	}
-}
 
 func text(s string) []llm.Part { return []llm.Part{{Type: llm.PartText, Text: s}} }
 
@@ -158,14 +122,14 @@ func TestDecodeChatRequestFixtures(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got llm.ChatRequest
-			stream, err := DecodeChatRequest(readFixture(t, tt.file), &got)
+			stream, err := DecodeChatRequest(ingresstest.Fixture(t, tt.file), &got)
 			if err != nil {
 				t.Fatalf("DecodeChatRequest: %v", err)
 			}
 			if stream != tt.stream || got.Stream != tt.stream {
 				t.Errorf("stream = %v (req.Stream %v), want %v", stream, got.Stream, tt.stream)
 			}
-			normalize(&got)
+			ingresstest.Normalize(&got)
 			if !reflect.DeepEqual(got, tt.want) {
 				gj, _ := json.MarshalIndent(got, "", "  ")
 				wj, _ := json.MarshalIndent(tt.want, "", "  ")
@@ -237,14 +201,14 @@ func TestDecodeGenerateRequestFixtures(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got llm.ChatRequest
-			stream, err := DecodeGenerateRequest(readFixture(t, tt.file), &got)
+			stream, err := DecodeGenerateRequest(ingresstest.Fixture(t, tt.file), &got)
 			if err != nil {
 				t.Fatalf("DecodeGenerateRequest: %v", err)
 			}
 			if stream != tt.stream {
 				t.Errorf("stream = %v, want %v", stream, tt.stream)
 			}
-			normalize(&got)
+			ingresstest.Normalize(&got)
 			if !reflect.DeepEqual(got, tt.want) {
 				gj, _ := json.MarshalIndent(got, "", "  ")
 				wj, _ := json.MarshalIndent(tt.want, "", "  ")
@@ -252,16 +216,6 @@ func TestDecodeGenerateRequestFixtures(t *testing.T) {
 			}
 		})
 	}
-}
-
-// chatBody wraps messages JSON (and optional extra top-level members)
-// into an /api/chat body.
-func chatBody(messages string, extra ...string) string {
-	b := `{"model":"m","messages":` + messages
-	for _, e := range extra {
-		b += "," + e
-	}
-	return b + "}"
 }
 
 const userHi = `[{"role":"user","content":"hi"}]`
@@ -295,63 +249,63 @@ func TestDecodeChatRequestErrors(t *testing.T) {
 		{"blank body", " \n\t", "missing request body"},
 		{"truncated JSON", `{"model": "x",`, "invalid JSON at byte offset 14"},
 		{"bad literal", `{"model": "x", "stream": tru}`, "invalid JSON at byte offset 25"},
-		{"trailing data", chatBody(userHi) + ` {}`, "after the top-level value"},
+		{"trailing data", ingresstest.ChatBody(userHi) + ` {}`, "after the top-level value"},
 		{"invalid UTF-8", "{\"model\":\"\xff\"}", "not valid UTF-8 (byte offset 10)"},
 		{"not an object", `[]`, "request body must be a JSON object"},
 		{"deep nesting", `{"x":` + strings.Repeat("[", 200) + strings.Repeat("]", 200) + `}`, "nesting exceeds"},
 		{"missing model", `{"messages":` + userHi + `}`, "model is required"},
 		{"model not a string", `{"model":1}`, "model must be a string"},
-		{"messages not an array", chatBody(`{}`), "messages must be an array of message objects"},
-		{"message not an object", chatBody(`["hi"]`), "messages[0] must be an object"},
-		{"content not a string", chatBody(`[{"role":"user","content":"a"},{"role":"user","content":[{"type":"text","text":"b"}]}]`),
+		{"messages not an array", ingresstest.ChatBody(`{}`), "messages must be an array of message objects"},
+		{"message not an object", ingresstest.ChatBody(`["hi"]`), "messages[0] must be an object"},
+		{"content not a string", ingresstest.ChatBody(`[{"role":"user","content":"a"},{"role":"user","content":[{"type":"text","text":"b"}]}]`),
 			"messages[1].content must be a string"},
-		{"role missing", chatBody(`[{"content":"hi"}]`), "messages[0].role is required"},
-		{"role unknown", chatBody(`[{"role":"developer","content":"hi"}]`), "messages[0].role must be one of system, user, assistant, tool"},
-		{"role not a string", chatBody(`[{"role":true,"content":"hi"}]`), "messages[0].role must be a string"},
-		{"images not an array", chatBody(`[{"role":"user","content":"a","images":"` + pngB64 + `"}]`), "messages[0].images must be an array of base64 strings"},
-		{"image not a string", chatBody(`[{"role":"user","content":"a","images":[7]}]`), "messages[0].images[0] must be a base64 string"},
-		{"image not base64", chatBody(`[{"role":"user","content":"a","images":["` + pngB64 + `","not base64!"]}]`), "messages[0].images[1] is not valid base64"},
-		{"image unpadded", chatBody(`[{"role":"user","content":"a","images":["` + strings.TrimRight(pngB64, "=") + `"]}]`), "messages[0].images[0] is not valid base64"},
-		{"image empty", chatBody(`[{"role":"user","content":"a","images":[""]}]`), "messages[0].images[0] must not be empty"},
-		{"image unknown type", chatBody(`[{"role":"user","content":"a","images":["SGVsbG8sIHdvcmxkIQ=="]}]`), "messages[0].images[0] is not a PNG, JPEG, GIF or WebP image"},
-		{"image data URL not base64", chatBody(`[{"role":"user","content":"a","images":["data:image/png,abc"]}]`), "messages[0].images[0] is not valid base64"},
-		{"tool_calls on user", chatBody(`[{"role":"user","content":"a","tool_calls":[{"function":{"name":"f"}}]}]`), "messages[0].tool_calls is only allowed in assistant messages"},
-		{"tool_calls not an array", chatBody(`[{"role":"assistant","tool_calls":{}}]`), "messages[0].tool_calls must be an array of tool calls"},
-		{"tool call without function", chatBody(`[{"role":"assistant","tool_calls":[{"id":"c"}]}]`), "messages[0].tool_calls[0].function is required"},
-		{"tool call without name", chatBody(`[{"role":"assistant","tool_calls":[{"function":{"arguments":{}}}]}]`), "messages[0].tool_calls[0].function.name is required"},
-		{"tool call arguments array", chatBody(`[{"role":"assistant","tool_calls":[{"function":{"name":"f","arguments":[1]}}]}]`),
+		{"role missing", ingresstest.ChatBody(`[{"content":"hi"}]`), "messages[0].role is required"},
+		{"role unknown", ingresstest.ChatBody(`[{"role":"developer","content":"hi"}]`), "messages[0].role must be one of system, user, assistant, tool"},
+		{"role not a string", ingresstest.ChatBody(`[{"role":true,"content":"hi"}]`), "messages[0].role must be a string"},
+		{"images not an array", ingresstest.ChatBody(`[{"role":"user","content":"a","images":"` + pngB64 + `"}]`), "messages[0].images must be an array of base64 strings"},
+		{"image not a string", ingresstest.ChatBody(`[{"role":"user","content":"a","images":[7]}]`), "messages[0].images[0] must be a base64 string"},
+		{"image not base64", ingresstest.ChatBody(`[{"role":"user","content":"a","images":["` + pngB64 + `","not base64!"]}]`), "messages[0].images[1] is not valid base64"},
+		{"image unpadded", ingresstest.ChatBody(`[{"role":"user","content":"a","images":["` + strings.TrimRight(pngB64, "=") + `"]}]`), "messages[0].images[0] is not valid base64"},
+		{"image empty", ingresstest.ChatBody(`[{"role":"user","content":"a","images":[""]}]`), "messages[0].images[0] must not be empty"},
+		{"image unknown type", ingresstest.ChatBody(`[{"role":"user","content":"a","images":["SGVsbG8sIHdvcmxkIQ=="]}]`), "messages[0].images[0] is not a PNG, JPEG, GIF or WebP image"},
+		{"image data URL not base64", ingresstest.ChatBody(`[{"role":"user","content":"a","images":["data:image/png,abc"]}]`), "messages[0].images[0] is not valid base64"},
+		{"tool_calls on user", ingresstest.ChatBody(`[{"role":"user","content":"a","tool_calls":[{"function":{"name":"f"}}]}]`), "messages[0].tool_calls is only allowed in assistant messages"},
+		{"tool_calls not an array", ingresstest.ChatBody(`[{"role":"assistant","tool_calls":{}}]`), "messages[0].tool_calls must be an array of tool calls"},
+		{"tool call without function", ingresstest.ChatBody(`[{"role":"assistant","tool_calls":[{"id":"c"}]}]`), "messages[0].tool_calls[0].function is required"},
+		{"tool call without name", ingresstest.ChatBody(`[{"role":"assistant","tool_calls":[{"function":{"arguments":{}}}]}]`), "messages[0].tool_calls[0].function.name is required"},
+		{"tool call arguments array", ingresstest.ChatBody(`[{"role":"assistant","tool_calls":[{"function":{"name":"f","arguments":[1]}}]}]`),
 			"messages[0].tool_calls[0].function.arguments must be a JSON object"},
-		{"tool call arguments string not object", chatBody(`[{"role":"assistant","tool_calls":[{"function":{"name":"f","arguments":"[1]"}}]}]`),
+		{"tool call arguments string not object", ingresstest.ChatBody(`[{"role":"assistant","tool_calls":[{"function":{"name":"f","arguments":"[1]"}}]}]`),
 			"messages[0].tool_calls[0].function.arguments must be a JSON object"},
-		{"tool call type", chatBody(`[{"role":"assistant","tool_calls":[{"type":"custom","function":{"name":"f"}}]}]`),
+		{"tool call type", ingresstest.ChatBody(`[{"role":"assistant","tool_calls":[{"type":"custom","function":{"name":"f"}}]}]`),
 			`messages[0].tool_calls[0].type "custom" is not supported`},
-		{"tool_name not a string", chatBody(`[{"role":"tool","content":"r","tool_name":1}]`), "messages[0].tool_name must be a string"},
-		{"thinking not a string", chatBody(`[{"role":"assistant","content":"r","thinking":{}}]`), "messages[0].thinking must be a string"},
-		{"tools not an array", chatBody(userHi, `"tools":{}`), "tools must be an array of tools"},
-		{"tool not an object", chatBody(userHi, `"tools":["f"]`), "tools[0] must be an object"},
-		{"tool type", chatBody(userHi, `"tools":[{"type":"retrieval","function":{"name":"f"}}]`), `tools[0].type "retrieval" is not supported`},
-		{"tool without function", chatBody(userHi, `"tools":[{"type":"function"}]`), "tools[0].function is required"},
-		{"tool without name", chatBody(userHi, `"tools":[{"type":"function","function":{"description":"d"}}]`), "tools[0].function.name is required"},
-		{"tool parameters string", chatBody(userHi, `"tools":[{"function":{"name":"f","parameters":"{}"}}]`), "tools[0].function.parameters must be a JSON Schema object"},
-		{"too many tools", chatBody(userHi, `"tools":[`+strings.Repeat(`{"function":{"name":"f"}},`, MaxTools)+`{"function":{"name":"f"}}]`), "tools may hold at most 128 tools"},
-		{"format word", chatBody(userHi, `"format":"xml"`), `format must be "json" or a JSON schema object`},
-		{"format array", chatBody(userHi, `"format":[]`), `format must be "json" or a JSON schema object`},
-		{"options not an object", chatBody(userHi, `"options":[]`), "options must be an object"},
-		{"temperature string", chatBody(userHi, `"options":{"temperature":"hot"}`), "options.temperature must be a number"},
-		{"temperature overflow", chatBody(userHi, `"options":{"temperature":1e999}`), "options.temperature is out of range"},
-		{"top_k string", chatBody(userHi, `"options":{"top_k":"40"}`), "options.top_k must be an integer"},
-		{"num_predict huge", chatBody(userHi, `"options":{"num_predict":99999999999}`), "options.num_predict is out of range"},
-		{"seed overflow", chatBody(userHi, `"options":{"seed":99999999999999999999}`), "options.seed is out of range"},
-		{"seed float overflow", chatBody(userHi, `"options":{"seed":1e19}`), "options.seed is out of range"},
-		{"stop not strings", chatBody(userHi, `"options":{"stop":["a",1]}`), "options.stop[1] must be a string"},
-		{"stop number", chatBody(userHi, `"options":{"stop":1}`), "options.stop must be an array of strings"},
-		{"too many stops", chatBody(userHi, `"options":{"stop":[`+strings.Repeat(`"s",`, MaxStop)+`"s"]}`), "options.stop may hold at most 16 sequences"},
-		{"stream string", chatBody(userHi, `"stream":"no"`), "stream must be a boolean"},
-		{"think word", chatBody(userHi, `"think":"max"`), `think must be true, false, "high", "medium" or "low"`},
-		{"think number", chatBody(userHi, `"think":1`), `think must be true, false`},
-		{"keep_alive object", chatBody(userHi, `"keep_alive":{}`), "keep_alive must be a duration string or a number of seconds"},
-		{"truncate string", chatBody(userHi, `"truncate":"yes"`), "truncate must be a boolean"},
-		{"top_logprobs fraction string", chatBody(userHi, `"top_logprobs":"5"`), "top_logprobs must be an integer"},
+		{"tool_name not a string", ingresstest.ChatBody(`[{"role":"tool","content":"r","tool_name":1}]`), "messages[0].tool_name must be a string"},
+		{"thinking not a string", ingresstest.ChatBody(`[{"role":"assistant","content":"r","thinking":{}}]`), "messages[0].thinking must be a string"},
+		{"tools not an array", ingresstest.ChatBody(userHi, `"tools":{}`), "tools must be an array of tools"},
+		{"tool not an object", ingresstest.ChatBody(userHi, `"tools":["f"]`), "tools[0] must be an object"},
+		{"tool type", ingresstest.ChatBody(userHi, `"tools":[{"type":"retrieval","function":{"name":"f"}}]`), `tools[0].type "retrieval" is not supported`},
+		{"tool without function", ingresstest.ChatBody(userHi, `"tools":[{"type":"function"}]`), "tools[0].function is required"},
+		{"tool without name", ingresstest.ChatBody(userHi, `"tools":[{"type":"function","function":{"description":"d"}}]`), "tools[0].function.name is required"},
+		{"tool parameters string", ingresstest.ChatBody(userHi, `"tools":[{"function":{"name":"f","parameters":"{}"}}]`), "tools[0].function.parameters must be a JSON Schema object"},
+		{"too many tools", ingresstest.ChatBody(userHi, `"tools":[`+strings.Repeat(`{"function":{"name":"f"}},`, MaxTools)+`{"function":{"name":"f"}}]`), "tools may hold at most 128 tools"},
+		{"format word", ingresstest.ChatBody(userHi, `"format":"xml"`), `format must be "json" or a JSON schema object`},
+		{"format array", ingresstest.ChatBody(userHi, `"format":[]`), `format must be "json" or a JSON schema object`},
+		{"options not an object", ingresstest.ChatBody(userHi, `"options":[]`), "options must be an object"},
+		{"temperature string", ingresstest.ChatBody(userHi, `"options":{"temperature":"hot"}`), "options.temperature must be a number"},
+		{"temperature overflow", ingresstest.ChatBody(userHi, `"options":{"temperature":1e999}`), "options.temperature is out of range"},
+		{"top_k string", ingresstest.ChatBody(userHi, `"options":{"top_k":"40"}`), "options.top_k must be an integer"},
+		{"num_predict huge", ingresstest.ChatBody(userHi, `"options":{"num_predict":99999999999}`), "options.num_predict is out of range"},
+		{"seed overflow", ingresstest.ChatBody(userHi, `"options":{"seed":99999999999999999999}`), "options.seed is out of range"},
+		{"seed float overflow", ingresstest.ChatBody(userHi, `"options":{"seed":1e19}`), "options.seed is out of range"},
+		{"stop not strings", ingresstest.ChatBody(userHi, `"options":{"stop":["a",1]}`), "options.stop[1] must be a string"},
+		{"stop number", ingresstest.ChatBody(userHi, `"options":{"stop":1}`), "options.stop must be an array of strings"},
+		{"too many stops", ingresstest.ChatBody(userHi, `"options":{"stop":[`+strings.Repeat(`"s",`, MaxStop)+`"s"]}`), "options.stop may hold at most 16 sequences"},
+		{"stream string", ingresstest.ChatBody(userHi, `"stream":"no"`), "stream must be a boolean"},
+		{"think word", ingresstest.ChatBody(userHi, `"think":"max"`), `think must be true, false, "high", "medium" or "low"`},
+		{"think number", ingresstest.ChatBody(userHi, `"think":1`), `think must be true, false`},
+		{"keep_alive object", ingresstest.ChatBody(userHi, `"keep_alive":{}`), "keep_alive must be a duration string or a number of seconds"},
+		{"truncate string", ingresstest.ChatBody(userHi, `"truncate":"yes"`), "truncate must be a boolean"},
+		{"top_logprobs fraction string", ingresstest.ChatBody(userHi, `"top_logprobs":"5"`), "top_logprobs must be an integer"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -396,17 +350,17 @@ func TestDecodeChatRequestMapping(t *testing.T) {
 		body  string
 		check func(t *testing.T, r *llm.ChatRequest, stream bool)
 	}{
-		{"stream defaults to true", chatBody(userHi), func(t *testing.T, r *llm.ChatRequest, stream bool) {
+		{"stream defaults to true", ingresstest.ChatBody(userHi), func(t *testing.T, r *llm.ChatRequest, stream bool) {
 			if !stream || !r.Stream {
 				t.Error("stream is off by default")
 			}
 		}},
-		{"stream null is the default", chatBody(userHi, `"stream":null`), func(t *testing.T, r *llm.ChatRequest, stream bool) {
+		{"stream null is the default", ingresstest.ChatBody(userHi, `"stream":null`), func(t *testing.T, r *llm.ChatRequest, stream bool) {
 			if !stream {
 				t.Error("stream null turned streaming off")
 			}
 		}},
-		{"stream false", chatBody(userHi, `"stream":false`), func(t *testing.T, r *llm.ChatRequest, stream bool) {
+		{"stream false", ingresstest.ChatBody(userHi, `"stream":false`), func(t *testing.T, r *llm.ChatRequest, stream bool) {
 			if stream || r.Stream {
 				t.Error("stream false ignored")
 			}
@@ -416,92 +370,92 @@ func TestDecodeChatRequestMapping(t *testing.T) {
 				t.Errorf("req = %+v", r)
 			}
 		}},
-		{"empty messages is a load request", chatBody(`[]`, `"keep_alive":0`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
+		{"empty messages is a load request", ingresstest.ChatBody(`[]`, `"keep_alive":0`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
 			if len(r.Messages) != 0 {
 				t.Errorf("messages = %+v", r.Messages)
 			}
 		}},
-		{"null fields are unset", chatBody(userHi, `"format":null,"options":null,"tools":null,"think":null,"keep_alive":null`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
+		{"null fields are unset", ingresstest.ChatBody(userHi, `"format":null,"options":null,"tools":null,"think":null,"keep_alive":null`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
 			if r.ResponseFormat != nil || r.Tools != nil || r.Temperature != nil {
 				t.Errorf("req = %+v", r)
 			}
 		}},
-		{"null options are unset", chatBody(userHi, `"options":{"temperature":null,"top_p":null,"top_k":null,"num_predict":null,"seed":null,"stop":null}`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
+		{"null options are unset", ingresstest.ChatBody(userHi, `"options":{"temperature":null,"top_p":null,"top_k":null,"num_predict":null,"seed":null,"stop":null}`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
 			if r.Temperature != nil || r.TopP != nil || r.TopK != nil || r.MaxTokens != nil || r.Seed != nil || r.Stop != nil {
 				t.Errorf("req = %+v", r)
 			}
 		}},
-		{"format json", chatBody(userHi, `"format":"json"`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
+		{"format json", ingresstest.ChatBody(userHi, `"format":"json"`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
 			if !reflect.DeepEqual(r.ResponseFormat, &llm.ResponseFormat{Type: "json_object"}) {
 				t.Errorf("ResponseFormat = %+v", r.ResponseFormat)
 			}
 		}},
-		{"format empty string", chatBody(userHi, `"format":""`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
+		{"format empty string", ingresstest.ChatBody(userHi, `"format":""`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
 			if r.ResponseFormat != nil {
 				t.Errorf("ResponseFormat = %+v", r.ResponseFormat)
 			}
 		}},
-		{"num_predict -1 is no limit", chatBody(userHi, `"options":{"num_predict":-1}`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
+		{"num_predict -1 is no limit", ingresstest.ChatBody(userHi, `"options":{"num_predict":-1}`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
 			if r.MaxTokens != nil {
 				t.Errorf("MaxTokens = %d", *r.MaxTokens)
 			}
 		}},
-		{"num_predict -2 is no limit", chatBody(userHi, `"options":{"num_predict":-2}`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
+		{"num_predict -2 is no limit", ingresstest.ChatBody(userHi, `"options":{"num_predict":-2}`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
 			if r.MaxTokens != nil {
 				t.Errorf("MaxTokens = %d", *r.MaxTokens)
 			}
 		}},
-		{"num_predict 0 is no limit", chatBody(userHi, `"options":{"num_predict":0}`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
+		{"num_predict 0 is no limit", ingresstest.ChatBody(userHi, `"options":{"num_predict":0}`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
 			if r.MaxTokens != nil {
 				t.Errorf("MaxTokens = %d", *r.MaxTokens)
 			}
 		}},
-		{"num_predict as float", chatBody(userHi, `"options":{"num_predict":128.0}`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
+		{"num_predict as float", ingresstest.ChatBody(userHi, `"options":{"num_predict":128.0}`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
 			if r.MaxTokens == nil || *r.MaxTokens != 128 {
 				t.Errorf("MaxTokens = %v", r.MaxTokens)
 			}
 		}},
-		{"seed -1 is random", chatBody(userHi, `"options":{"seed":-1}`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
+		{"seed -1 is random", ingresstest.ChatBody(userHi, `"options":{"seed":-1}`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
 			if r.Seed != nil {
 				t.Errorf("Seed = %d", *r.Seed)
 			}
 		}},
-		{"seed fraction is dropped", chatBody(userHi, `"options":{"seed":7.9}`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
+		{"seed fraction is dropped", ingresstest.ChatBody(userHi, `"options":{"seed":7.9}`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
 			if r.Seed == nil || *r.Seed != 7 {
 				t.Errorf("Seed = %v", r.Seed)
 			}
 		}},
-		{"negative temperature is greedy", chatBody(userHi, `"options":{"temperature":-1}`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
+		{"negative temperature is greedy", ingresstest.ChatBody(userHi, `"options":{"temperature":-1}`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
 			if r.Temperature == nil || *r.Temperature != 0 {
 				t.Errorf("Temperature = %v", r.Temperature)
 			}
 		}},
-		{"top_p clamped", chatBody(userHi, `"options":{"top_p":1.5}`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
+		{"top_p clamped", ingresstest.ChatBody(userHi, `"options":{"top_p":1.5}`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
 			if r.TopP == nil || *r.TopP != 1 {
 				t.Errorf("TopP = %v", r.TopP)
 			}
 		}},
-		{"negative top_k is off", chatBody(userHi, `"options":{"top_k":-5}`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
+		{"negative top_k is off", ingresstest.ChatBody(userHi, `"options":{"top_k":-5}`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
 			if r.TopK == nil || *r.TopK != 0 {
 				t.Errorf("TopK = %v", r.TopK)
 			}
 		}},
-		{"stop as one string", chatBody(userHi, `"options":{"stop":"END"}`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
+		{"stop as one string", ingresstest.ChatBody(userHi, `"options":{"stop":"END"}`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
 			if !reflect.DeepEqual(r.Stop, []string{"END"}) {
 				t.Errorf("Stop = %q", r.Stop)
 			}
 		}},
-		{"runtime options and unknown fields are dropped", chatBody(userHi, `"options":{"num_ctx":8192,"num_thread":4,"mirostat":2,"x":{"y":[1]}},"x-field":1,"_debug_render_only":true`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
+		{"runtime options and unknown fields are dropped", ingresstest.ChatBody(userHi, `"options":{"num_ctx":8192,"num_thread":4,"mirostat":2,"x":{"y":[1]}},"x-field":1,"_debug_render_only":true`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
 			if r.Extra != nil || r.MaxTokens != nil {
 				t.Errorf("req = %+v", r)
 			}
 		}},
-		{"think forms", chatBody(userHi, `"think":"high"`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
+		{"think forms", ingresstest.ChatBody(userHi, `"think":"high"`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
 			if r.Extra != nil {
 				t.Errorf("Extra = %v", r.Extra)
 			}
 		}},
-		{"escapes and surrogates", chatBody(`[{"role":"user","content":"a\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00\ud800x"}]`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
+		{"escapes and surrogates", ingresstest.ChatBody(`[{"role":"user","content":"a\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00\ud800x"}]`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
 			if got, want := r.Messages[0].Text(), "a\"\\/\b\f\n\r\t\u00e9\U0001F600\uFFFDx"; got != want {
 				t.Errorf("text = %q, want %q", got, want)
 			}
@@ -511,49 +465,49 @@ func TestDecodeChatRequestMapping(t *testing.T) {
 				t.Errorf("req = %+v", r)
 			}
 		}},
-		{"roles in any case", chatBody(`[{"role":"SYSTEM","content":"s"},{"role":"uSeR","content":"u"}]`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
+		{"roles in any case", ingresstest.ChatBody(`[{"role":"SYSTEM","content":"s"},{"role":"uSeR","content":"u"}]`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
 			if r.Messages[0].Role != llm.RoleSystem || r.Messages[1].Role != llm.RoleUser {
 				t.Errorf("roles = %q %q", r.Messages[0].Role, r.Messages[1].Role)
 			}
 		}},
-		{"null content is empty text", chatBody(`[{"role":"user","content":null}]`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
+		{"null content is empty text", ingresstest.ChatBody(`[{"role":"user","content":null}]`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
 			if !reflect.DeepEqual(r.Messages[0].Content, text("")) {
 				t.Errorf("content = %+v", r.Messages[0].Content)
 			}
 		}},
-		{"images without text", chatBody(`[{"role":"user","images":["` + gifB64 + `"]}]`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
+		{"images without text", ingresstest.ChatBody(`[{"role":"user","images":["` + gifB64 + `"]}]`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
 			if !reflect.DeepEqual(r.Messages[0].Content, []llm.Part{image("image/gif", gifB64)}) {
 				t.Errorf("content = %+v", r.Messages[0].Content)
 			}
 		}},
-		{"image with line breaks", chatBody(`[{"role":"user","content":"x","images":["` + pngB64[:20] + `\r\n` + pngB64[20:] + `\n"]}]`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
+		{"image with line breaks", ingresstest.ChatBody(`[{"role":"user","content":"x","images":["` + pngB64[:20] + `\r\n` + pngB64[20:] + `\n"]}]`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
 			if got := r.Messages[0].Content[1]; got != image("image/png", pngB64) {
 				t.Errorf("part = %+v", got)
 			}
 		}},
-		{"image as data URL gets its sniffed type", chatBody(`[{"role":"user","content":"x","images":["data:image/jpeg;base64,` + pngB64 + `"]}]`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
+		{"image as data URL gets its sniffed type", ingresstest.ChatBody(`[{"role":"user","content":"x","images":["data:image/jpeg;base64,` + pngB64 + `"]}]`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
 			if got := r.Messages[0].Content[1]; got != image("image/png", pngB64) {
 				t.Errorf("part = %+v", got)
 			}
 		}},
-		{"image with escaped slash", chatBody(`[{"role":"user","content":"x","images":["` + strings.ReplaceAll(jpegB64, "/", `\/`) + `"]}]`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
+		{"image with escaped slash", ingresstest.ChatBody(`[{"role":"user","content":"x","images":["` + strings.ReplaceAll(jpegB64, "/", `\/`) + `"]}]`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
 			if got := r.Messages[0].Content[1]; got != image("image/jpeg", jpegB64) {
 				t.Errorf("part = %+v", got)
 			}
 		}},
-		{"arguments as JSON text", chatBody(`[{"role":"assistant","tool_calls":[{"function":{"name":"f","arguments":"{\"a\":1}"}}]}]`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
+		{"arguments as JSON text", ingresstest.ChatBody(`[{"role":"assistant","tool_calls":[{"function":{"name":"f","arguments":"{\"a\":1}"}}]}]`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
 			if got := r.Messages[0].ToolCalls[0].Arguments; got != `{"a":1}` {
 				t.Errorf("Arguments = %q", got)
 			}
 		}},
-		{"arguments absent or null", chatBody(`[{"role":"assistant","tool_calls":[{"function":{"name":"f"}},{"function":{"name":"g","arguments":null}}]}]`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
+		{"arguments absent or null", ingresstest.ChatBody(`[{"role":"assistant","tool_calls":[{"function":{"name":"f"}},{"function":{"name":"g","arguments":null}}]}]`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
 			for _, tc := range r.Messages[0].ToolCalls {
 				if tc.Arguments != "{}" {
 					t.Errorf("%s: Arguments = %q", tc.Name, tc.Arguments)
 				}
 			}
 		}},
-		{"assistant text beside calls", chatBody(`[{"role":"assistant","content":"Let me check.","tool_calls":[{"function":{"name":"f","arguments":{}}}]}]`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
+		{"assistant text beside calls", ingresstest.ChatBody(`[{"role":"assistant","content":"Let me check.","tool_calls":[{"function":{"name":"f","arguments":{}}}]}]`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
 			m := r.Messages[0]
 			if !reflect.DeepEqual(m.Content, text("Let me check.")) || len(m.ToolCalls) != 1 {
 				t.Errorf("message = %+v", m)
@@ -624,7 +578,7 @@ func TestToolResultLinking(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var req llm.ChatRequest
-			if _, err := DecodeChatRequest([]byte(chatBody("["+strings.Join(tt.messages, ",")+"]")), &req); err != nil {
+			if _, err := DecodeChatRequest([]byte(ingresstest.ChatBody("["+strings.Join(tt.messages, ",")+"]")), &req); err != nil {
 				t.Fatal(err)
 			}
 			var got []link
@@ -692,13 +646,13 @@ func TestDecodeGenerateRequestMapping(t *testing.T) {
 
 func TestDecodeChatRequestReuse(t *testing.T) {
 	var req llm.ChatRequest
-	full := readFixture(t, "chat_request_full.json")
+	full := ingresstest.Fixture(t, "chat_request_full.json")
 	if _, err := DecodeChatRequest(full, &req); err != nil {
 		t.Fatal(err)
 	}
 	// A second, smaller request into the same value must keep nothing of
 	// the first.
-	basic := readFixture(t, "chat_request_tools_history.json")
+	basic := ingresstest.Fixture(t, "chat_request_tools_history.json")
 	if _, err := DecodeChatRequest(basic, &req); err != nil {
 		t.Fatal(err)
 	}
@@ -706,8 +660,8 @@ func TestDecodeChatRequestReuse(t *testing.T) {
 	if _, err := DecodeChatRequest(basic, &fresh); err != nil {
 		t.Fatal(err)
 	}
-	normalize(&req)
-	normalize(&fresh)
+	ingresstest.Normalize(&req)
+	ingresstest.Normalize(&fresh)
 	if !reflect.DeepEqual(req, fresh) {
 		t.Errorf("reused request differs from a fresh one:\n%+v\n%+v", req, fresh)
 	}
@@ -723,8 +677,8 @@ func TestDecodeChatRequestReuse(t *testing.T) {
 	for i := range body {
 		body[i] = 'X'
 	}
-	normalize(&req)
-	normalize(&want)
+	ingresstest.Normalize(&req)
+	ingresstest.Normalize(&want)
 	if !reflect.DeepEqual(req, want) {
 		t.Error("decoded request changed when the body was overwritten: it aliases the body")
 	}
@@ -737,7 +691,7 @@ func TestDecodeEmbedRequest(t *testing.T) {
 		want    llm.EmbedRequest
 		wantErr string
 	}{
-		{"fixture", string(readFixture(t, "embed_request.json")),
+		{"fixture", string(ingresstest.Fixture(t, "embed_request.json")),
 			llm.EmbedRequest{Model: "all-minilm", Input: []string{"Why is the sky blue?", "Why is the grass green?"}, Dimensions: ptr(384)}, ""},
 		{"one string", `{"model":"e","input":"hello"}`, llm.EmbedRequest{Model: "e", Input: []string{"hello"}}, ""},
 		{"empty string loads", `{"model":"e","input":""}`, llm.EmbedRequest{Model: "e"}, ""},

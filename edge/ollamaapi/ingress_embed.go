@@ -1,6 +1,7 @@
 package ollamaapi
 
 import (
+	"github.com/edgeway/edgeway/edge/internal/wire"
 	"github.com/edgeway/edgeway/edge/llm"
 )
 
@@ -28,27 +29,20 @@ func (d *decoder) embed(req *llm.EmbedRequest) error {
 	if err := d.OpenBody(); err != nil {
 		return err
 	}
-	var n int
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
-		switch string(key) {
+	var it wire.Iter
+	for r.Member(&it) {
+		switch string(it.Key) {
 		case "model":
-			req.Model, err = d.OptString("model")
+			req.Model, it.Err = d.OptString("model")
 		case "input":
-			err = d.embedInput(req)
+			it.Err = d.embedInput(req)
 		case "dimensions":
 			var v int64
 			var ok bool
-			if v, ok, err = d.Int("dimensions"); ok {
+			if v, ok, it.Err = d.Int("dimensions"); ok {
 				switch {
 				case v > 1<<31-1:
-					err = d.Fail("dimensions", "is out of range")
+					it.Err = d.Fail("dimensions", "is out of range")
 				case v > 0:
 					dim := int(v)
 					req.Dimensions = &dim
@@ -57,17 +51,17 @@ func (d *decoder) embed(req *llm.EmbedRequest) error {
 				}
 			}
 		case "truncate":
-			_, err = d.OptBool("truncate")
+			_, it.Err = d.OptBool("truncate")
 		case "options":
-			err = d.skipObject("options")
+			it.Err = d.skipObject("options")
 		case "keep_alive":
-			err = d.keepAlive()
+			it.Err = d.keepAlive()
 		default:
-			err = r.Skip()
+			it.Err = r.Skip()
 		}
-		if err != nil {
-			return err
-		}
+	}
+	if it.Err != nil {
+		return it.Err
 	}
 	if err := r.End(); err != nil {
 		return err
@@ -91,14 +85,10 @@ func (d *decoder) embedInput(req *llm.EmbedRequest) error {
 	if ok, err := d.Array("input", "a string or an array of strings"); !ok || err != nil {
 		return err
 	}
-	var n int
-	for {
-		more, err := r.ArrNext(&n)
-		if err != nil || !more {
-			return err
-		}
+	var it wire.Iter
+	for r.Elem(&it) {
 		if r.Peek() != '"' {
-			d.Enter("input", n-1)
+			d.Enter("input", it.Index())
 			err := d.WrongType("", "a string")
 			d.Leave()
 			return err
@@ -106,19 +96,20 @@ func (d *decoder) embedInput(req *llm.EmbedRequest) error {
 		if len(req.Input) == MaxEmbedInputs {
 			return d.TooMany("input", MaxEmbedInputs, "items")
 		}
-		s, err := r.Str()
-		if err != nil {
-			return err
+		var s string
+		if s, it.Err = r.Str(); it.Err != nil {
+			break
 		}
 		if s == "" {
 			// Ollama would embed it; no other upstream will.
-			d.Enter("input", n-1)
+			d.Enter("input", it.Index())
 			err := d.Fail("", "must not be empty")
 			d.Leave()
 			return err
 		}
 		req.Input = append(req.Input, s)
 	}
+	return it.Err
 }
 
 // DecodeLegacyEmbeddingsRequest parses the deprecated /api/embeddings body
@@ -141,36 +132,29 @@ func (d *decoder) legacyEmbeddings(req *llm.EmbedRequest) error {
 	if err := d.OpenBody(); err != nil {
 		return err
 	}
-	var n int
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
-		switch string(key) {
+	var it wire.Iter
+	for r.Member(&it) {
+		switch string(it.Key) {
 		case "model":
-			req.Model, err = d.OptString("model")
+			req.Model, it.Err = d.OptString("model")
 		case "prompt":
 			var s string
-			if s, err = d.OptString("prompt"); err == nil {
+			if s, it.Err = d.OptString("prompt"); it.Err == nil {
 				req.Input = req.Input[:0]
 				if s != "" {
 					req.Input = append(req.Input, s)
 				}
 			}
 		case "options":
-			err = d.skipObject("options")
+			it.Err = d.skipObject("options")
 		case "keep_alive":
-			err = d.keepAlive()
+			it.Err = d.keepAlive()
 		default:
-			err = r.Skip()
+			it.Err = r.Skip()
 		}
-		if err != nil {
-			return err
-		}
+	}
+	if it.Err != nil {
+		return it.Err
 	}
 	if err := r.End(); err != nil {
 		return err
@@ -200,30 +184,23 @@ func (d *decoder) show() (string, error) {
 		return "", err
 	}
 	var (
-		n           int
+		it          wire.Iter
 		model, name string
 	)
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil {
-			return "", err
-		}
-		if !more {
-			break
-		}
-		switch string(key) {
+	for r.Member(&it) {
+		switch string(it.Key) {
 		case "model":
-			model, err = d.OptString("model")
+			model, it.Err = d.OptString("model")
 		case "name":
-			name, err = d.OptString("name")
+			name, it.Err = d.OptString("name")
 		case "verbose":
-			_, err = d.OptBool("verbose")
+			_, it.Err = d.OptBool("verbose")
 		default:
-			err = r.Skip()
+			it.Err = r.Skip()
 		}
-		if err != nil {
-			return "", err
-		}
+	}
+	if it.Err != nil {
+		return "", it.Err
 	}
 	if err := r.End(); err != nil {
 		return "", err

@@ -10,20 +10,21 @@ import (
 	"unicode/utf8"
 
 	"github.com/edgeway/edgeway/edge/internal/ingress"
+	"github.com/edgeway/edgeway/edge/internal/ingress/ingresstest"
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/upstream"
 )
 
 func FuzzDecodeChatRequest(f *testing.F) {
 	for _, name := range []string{"chat_request_basic.json", "chat_request_full.json", "upstream_request_full.json"} {
-		f.Add(readFixture(f, name))
+		f.Add(ingresstest.Fixture(f, name))
 	}
 	for _, s := range []string{
-		chatBody(userHi),
-		chatBody(`[{"role":"assistant","content":"","tool_calls":[{"id":"c","function":{"name":"f","arguments":{"a":[1,{"b":null}]}}}]}]`),
-		chatBody(`[{"role":"user","content":[{"type":"image_url","image_url":"u"},{"type":"refusal","refusal":"no"}]}]`),
-		chatBody(userHi, `"stop":"","seed":-9223372036854775808,"temperature":-0,"x":"\ud800"`),
-		chatBody(userHi, `"response_format":{"type":"text","json_schema":{"name":"n"}}`),
+		ingresstest.ChatBody(userHi),
+		ingresstest.ChatBody(`[{"role":"assistant","content":"","tool_calls":[{"id":"c","function":{"name":"f","arguments":{"a":[1,{"b":null}]}}}]}]`),
+		ingresstest.ChatBody(`[{"role":"user","content":[{"type":"image_url","image_url":"u"},{"type":"refusal","refusal":"no"}]}]`),
+		ingresstest.ChatBody(userHi, `"stop":"","seed":-9223372036854775808,"temperature":-0,"x":"\ud800"`),
+		ingresstest.ChatBody(userHi, `"response_format":{"type":"text","json_schema":{"name":"n"}}`),
 		`{"model":"m","messages":[{"role":"tool","tool_call_id":"t","content":"\u2028"}],"":1}`,
 		`{"a":[[[[[[[[]]]]]]]]}`,
 		`{"model":"m","messages":[` + "\xff",
@@ -59,8 +60,8 @@ func FuzzDecodeChatRequest(f *testing.F) {
 			t.Error("re-encoded request lost stream_options.include_usage")
 		}
 		req.Stream, again.Stream = false, false
-		normalize(&req)
-		normalize(&again)
+		ingresstest.Normalize(&req)
+		ingresstest.Normalize(&again)
 		if !reflect.DeepEqual(req, again) {
 			t.Fatalf("round trip changed the request\nfirst:  %+v\nsecond: %+v\nwire: %s", req, again, out)
 		}
@@ -100,7 +101,7 @@ func FuzzDecodeEmbedRequest(f *testing.F) {
 // an upstream sent them.
 func FuzzChatStream(f *testing.F) {
 	for _, name := range []string{"stream_text.sse", "stream_tool_calls.sse", "stream_error_event.sse", "chat_completion.json"} {
-		f.Add(readFixture(f, name))
+		f.Add(ingresstest.Fixture(f, name))
 	}
 	f.Add([]byte(`data: {"choices":[{"delta":{"tool_calls":[{"id":"a","function":{"arguments":{"x":1}}},{"function":{"arguments":"y"}}]},"finish_reason":"eos"}],"usage":{"prompt_tokens":1.0}}` + "\n\n"))
 	c, err := New(Options{Endpoint: upstream.Endpoint{Name: "fuzz", BaseURL: "http://127.0.0.1:1/v1", MaxResponseBytes: 4096}})

@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/edgeway/edgeway/edge/internal/ingress"
+	"github.com/edgeway/edgeway/edge/internal/wire"
 	"github.com/edgeway/edgeway/edge/llm"
 )
 
@@ -83,70 +84,63 @@ func (d *chatDecoder) decode() error {
 		return err
 	}
 	var (
-		n         int
+		it        wire.Iter
 		maxTokens *int
 		maxCompl  *int
 		choices   int64 = 1
 	)
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
-		switch string(key) {
+	for r.Member(&it) {
+		switch string(it.Key) {
 		case "model":
-			req.Model, err = d.OptString("model")
+			req.Model, it.Err = d.OptString("model")
 		case "messages":
-			err = d.messages()
+			it.Err = d.messages()
 		case "stream":
-			req.Stream, err = d.OptBool("stream")
+			req.Stream, it.Err = d.OptBool("stream")
 		case "stream_options":
-			err = d.streamOptions()
+			it.Err = d.streamOptions()
 		case "n":
 			var v int64
 			var ok bool
-			if v, ok, err = d.Int("n"); ok {
+			if v, ok, it.Err = d.Int("n"); ok {
 				choices = v
 			}
 		case "temperature":
-			req.Temperature, err = d.optFloat("temperature", 0, 2)
+			req.Temperature, it.Err = d.optFloat("temperature", 0, 2)
 		case "top_p":
-			req.TopP, err = d.optFloat("top_p", 0, 1)
+			req.TopP, it.Err = d.optFloat("top_p", 0, 1)
 		case "presence_penalty":
-			req.PresencePenalty, err = d.optFloat("presence_penalty", -2, 2)
+			req.PresencePenalty, it.Err = d.optFloat("presence_penalty", -2, 2)
 		case "frequency_penalty":
-			req.FrequencyPenalty, err = d.optFloat("frequency_penalty", -2, 2)
+			req.FrequencyPenalty, it.Err = d.optFloat("frequency_penalty", -2, 2)
 		case "max_tokens":
-			maxTokens, err = d.optTokens("max_tokens")
+			maxTokens, it.Err = d.optTokens("max_tokens")
 		case "max_completion_tokens":
-			maxCompl, err = d.optTokens("max_completion_tokens")
+			maxCompl, it.Err = d.optTokens("max_completion_tokens")
 		case "stop":
-			err = d.stop()
+			it.Err = d.stop()
 		case "seed":
 			var v int64
 			var ok bool
-			if v, ok, err = d.Int("seed"); ok {
+			if v, ok, it.Err = d.Int("seed"); ok {
 				req.Seed = &v
 			}
 		case "response_format":
-			req.ResponseFormat, err = d.responseFormat()
+			req.ResponseFormat, it.Err = d.responseFormat()
 		case "tools":
-			req.Tools, err = d.Tools(req.Tools, &functions)
+			req.Tools, it.Err = d.Tools(req.Tools, &functions)
 		case "tool_choice":
-			req.ToolChoice, err = d.toolChoice()
+			req.ToolChoice, it.Err = d.toolChoice()
 		case "parallel_tool_calls":
-			req.ParallelToolCalls, err = d.OptBoolPtr("parallel_tool_calls")
+			req.ParallelToolCalls, it.Err = d.OptBoolPtr("parallel_tool_calls")
 		case "user":
-			req.User, err = d.OptString("user")
+			req.User, it.Err = d.OptString("user")
 		default:
-			err = d.extra(key)
+			it.Err = d.extra(it.Key)
 		}
-		if err != nil {
-			return err
-		}
+	}
+	if it.Err != nil {
+		return it.Err
 	}
 	if err := r.End(); err != nil {
 		return err
@@ -208,21 +202,15 @@ func (d *chatDecoder) streamOptions() error {
 	}
 	d.Enter("stream_options", -1)
 	defer d.Leave()
-	var n int
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil || !more {
-			return err
-		}
-		if string(key) == "include_usage" {
-			d.includeUsage, err = d.OptBool("include_usage")
+	var it wire.Iter
+	for r.Member(&it) {
+		if string(it.Key) == "include_usage" {
+			d.includeUsage, it.Err = d.OptBool("include_usage")
 		} else {
-			err = r.Skip()
-		}
-		if err != nil {
-			return err
+			it.Err = r.Skip()
 		}
 	}
+	return it.Err
 }
 
 func (d *chatDecoder) stop() (err error) {
@@ -262,21 +250,15 @@ func (d *chatDecoder) messages() error {
 	if ok, err := d.Array("messages", "an array of message objects"); !ok || err != nil {
 		return err
 	}
-	var n int
-	for {
-		more, err := r.ArrNext(&n)
-		if err != nil || !more {
-			return err
-		}
+	var it wire.Iter
+	for r.Elem(&it) {
 		i := len(msgs)
 		msgs = ingress.AppendMessage(msgs)
 		d.Enter("messages", i)
-		err = d.message(&msgs[i])
+		it.Err = d.message(&msgs[i])
 		d.Leave()
-		if err != nil {
-			return err
-		}
 	}
+	return it.Err
 }
 
 func (d *chatDecoder) message(m *llm.Message) error {
@@ -286,37 +268,30 @@ func (d *chatDecoder) message(m *llm.Message) error {
 	}
 	r.OpenObject()
 	var (
-		n          int
+		it         wire.Iter
 		hasContent bool
 		imagePart  = -1
 	)
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
-		switch string(key) {
+	for r.Member(&it) {
+		switch string(it.Key) {
 		case "role":
-			err = d.role(m)
+			it.Err = d.role(m)
 		case "content":
-			hasContent, imagePart, err = d.content(m)
+			hasContent, imagePart, it.Err = d.content(m)
 		case "name":
-			m.Name, err = d.OptString("name")
+			m.Name, it.Err = d.OptString("name")
 		case "tool_call_id":
-			m.ToolCallID, err = d.OptString("tool_call_id")
+			m.ToolCallID, it.Err = d.OptString("tool_call_id")
 		case "tool_calls":
-			m.ToolCalls, err = d.ToolCalls(m.ToolCalls, &functions)
+			m.ToolCalls, it.Err = d.ToolCalls(m.ToolCalls, &functions)
 		default:
 			// refusal, audio, reasoning_content echoed back by clients:
 			// nothing a provider can use.
-			err = r.Skip()
+			it.Err = r.Skip()
 		}
-		if err != nil {
-			return err
-		}
+	}
+	if it.Err != nil {
+		return it.Err
 	}
 	switch {
 	case m.Role == "":
@@ -377,26 +352,22 @@ func (d *chatDecoder) content(m *llm.Message) (present bool, image int, err erro
 		return false, -1, err
 	}
 	image = -1
-	var n int
-	for {
-		more, err := r.ArrNext(&n)
-		if err != nil {
-			return false, -1, err
-		}
-		if !more {
-			break
-		}
+	var it wire.Iter
+	for r.Elem(&it) {
 		j := len(m.Content)
 		m.Content = append(m.Content, llm.Part{})
 		d.Enter("content", j)
-		err = d.part(&m.Content[j])
+		it.Err = d.part(&m.Content[j])
 		d.Leave()
-		if err != nil {
-			return false, -1, err
+		if it.Err != nil {
+			return false, -1, it.Err
 		}
 		if m.Content[j].Type == llm.PartImage && image < 0 {
 			image = j
 		}
+	}
+	if it.Err != nil {
+		return false, -1, it.Err
 	}
 	if len(m.Content) == 0 {
 		return false, -1, d.Fail("content", "must not be an empty array")
@@ -420,27 +391,20 @@ func (d *chatDecoder) part(p *llm.Part) error {
 	}
 	r.OpenObject()
 	var (
-		n               int
+		it              wire.Iter
 		typ             = partNone
 		other           string
 		text            string
 		hasText, hasURL bool
 	)
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
-		switch string(key) {
+	for r.Member(&it) {
+		switch string(it.Key) {
 		case "type":
 			if r.Peek() != '"' {
 				return d.WrongType("type", "a string")
 			}
 			var b []byte
-			if b, err = r.StrBytes(); err == nil {
+			if b, it.Err = r.StrBytes(); it.Err == nil {
 				switch string(b) {
 				case "text":
 					typ = partText
@@ -458,21 +422,21 @@ func (d *chatDecoder) part(p *llm.Part) error {
 			// A refusal part is a refusal the model gave earlier,
 			// replayed as history: text to every upstream.
 			if r.Peek() != '"' {
-				return d.WrongType(string(key), "a string")
+				return d.WrongType(string(it.Key), "a string")
 			}
-			text, err = r.Str()
+			text, it.Err = r.Str()
 			hasText = true
 		case "image_url":
 			hasURL = true
 			d.Enter("image_url", -1)
-			err = d.imageURL(p)
+			it.Err = d.imageURL(p)
 			d.Leave()
 		default:
-			err = r.Skip()
+			it.Err = r.Skip()
 		}
-		if err != nil {
-			return err
-		}
+	}
+	if it.Err != nil {
+		return it.Err
 	}
 	switch typ {
 	case partText, partRefusal:
@@ -508,17 +472,13 @@ func (d *chatDecoder) imageURL(p *llm.Part) error {
 		return d.WrongType("", "an object")
 	}
 	r.OpenObject()
-	var n int
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil || !more {
-			return err
-		}
-		switch string(key) {
+	var it wire.Iter
+	for r.Member(&it) {
+		switch string(it.Key) {
 		case "url":
-			p.ImageURL, err = d.OptString("url")
+			p.ImageURL, it.Err = d.OptString("url")
 		case "detail":
-			if p.Detail, err = d.OptString("detail"); err == nil {
+			if p.Detail, it.Err = d.OptString("detail"); it.Err == nil {
 				switch p.Detail {
 				case "", "auto", "low", "high":
 				default:
@@ -526,12 +486,10 @@ func (d *chatDecoder) imageURL(p *llm.Part) error {
 				}
 			}
 		default:
-			err = r.Skip()
-		}
-		if err != nil {
-			return err
+			it.Err = r.Skip()
 		}
 	}
+	return it.Err
 }
 
 const nameRule = "must be 1 to 64 characters of a-z, A-Z, 0-9, underscores and dashes"
@@ -545,34 +503,27 @@ func (d *chatDecoder) responseFormat() (*llm.ResponseFormat, error) {
 	defer d.Leave()
 	rf := &llm.ResponseFormat{}
 	var (
-		n         int
+		it        wire.Iter
 		hasSchema bool
 	)
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil {
-			return nil, err
-		}
-		if !more {
-			break
-		}
-		switch string(key) {
+	for r.Member(&it) {
+		switch string(it.Key) {
 		case "type":
-			rf.Type, err = d.OptString("type")
+			rf.Type, it.Err = d.OptString("type")
 		case "json_schema":
 			var ok bool
-			if ok, err = d.Object("json_schema", "an object"); ok {
+			if ok, it.Err = d.Object("json_schema", "an object"); ok {
 				hasSchema = true
 				d.Enter("json_schema", -1)
-				err = d.jsonSchema(rf)
+				it.Err = d.jsonSchema(rf)
 				d.Leave()
 			}
 		default:
-			err = r.Skip()
+			it.Err = r.Skip()
 		}
-		if err != nil {
-			return nil, err
-		}
+	}
+	if it.Err != nil {
+		return nil, it.Err
 	}
 	switch rf.Type {
 	case "text", "json_object":
@@ -597,28 +548,22 @@ func (d *chatDecoder) responseFormat() (*llm.ResponseFormat, error) {
 // jsonSchema reads the members of json_schema after its '{'.
 func (d *chatDecoder) jsonSchema(rf *llm.ResponseFormat) error {
 	r := &d.R
-	var n int
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil || !more {
-			return err
-		}
-		switch string(key) {
+	var it wire.Iter
+	for r.Member(&it) {
+		switch string(it.Key) {
 		case "name":
-			rf.Name, err = d.OptString("name")
+			rf.Name, it.Err = d.OptString("name")
 		case "schema":
-			rf.Schema, err = d.RawObject("schema", "a JSON Schema object")
+			rf.Schema, it.Err = d.RawObject("schema", "a JSON Schema object")
 		case "strict":
-			rf.Strict, err = d.OptBoolPtr("strict")
+			rf.Strict, it.Err = d.OptBoolPtr("strict")
 		case "description":
-			rf.Description, err = d.OptString("description")
+			rf.Description, it.Err = d.OptString("description")
 		default:
-			err = r.Skip()
-		}
-		if err != nil {
-			return err
+			it.Err = r.Skip()
 		}
 	}
+	return it.Err
 }
 
 func (d *chatDecoder) toolChoice() (*llm.ToolChoice, error) {
@@ -644,51 +589,37 @@ func (d *chatDecoder) toolChoice() (*llm.ToolChoice, error) {
 	d.Enter("tool_choice", -1)
 	defer d.Leave()
 	var (
-		n             int
+		it            wire.Iter
 		name          string
 		hasType, hasF bool
 	)
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil {
-			return nil, err
-		}
-		if !more {
-			break
-		}
-		switch string(key) {
+	for r.Member(&it) {
+		switch string(it.Key) {
 		case "type":
 			hasType = true
-			err = d.FunctionType(&functions)
+			it.Err = d.FunctionType(&functions)
 		case "function":
 			var ok bool
-			if ok, err = d.Object("function", "an object"); ok {
+			if ok, it.Err = d.Object("function", "an object"); ok {
 				hasF = true
-				var m int
-				for {
-					k, more, err2 := r.ObjNext(&m)
-					if err2 != nil || !more {
-						err = err2
-						break
-					}
-					if string(k) == "name" {
+				var fn wire.Iter
+				for r.Member(&fn) {
+					if string(fn.Key) == "name" {
 						d.Enter("function", -1)
-						name, err = d.OptString("name")
+						name, fn.Err = d.OptString("name")
 						d.Leave()
 					} else {
-						err = r.Skip()
-					}
-					if err != nil {
-						break
+						fn.Err = r.Skip()
 					}
 				}
+				it.Err = fn.Err
 			}
 		default:
-			err = r.Skip()
+			it.Err = r.Skip()
 		}
-		if err != nil {
-			return nil, err
-		}
+	}
+	if it.Err != nil {
+		return nil, it.Err
 	}
 	switch {
 	case !hasType:
@@ -723,29 +654,22 @@ func (d *chatDecoder) decodeEmbed(req *llm.EmbedRequest) (string, error) {
 		return "", err
 	}
 	var (
-		n        int
+		it       wire.Iter
 		format   = "float"
 		hasInput bool
 	)
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil {
-			return "", err
-		}
-		if !more {
-			break
-		}
-		switch string(key) {
+	for r.Member(&it) {
+		switch string(it.Key) {
 		case "model":
-			req.Model, err = d.OptString("model")
+			req.Model, it.Err = d.OptString("model")
 		case "input":
 			hasInput = true
-			err = d.embedInput(req)
+			it.Err = d.embedInput(req)
 		case "dimensions":
-			req.Dimensions, err = d.optTokens("dimensions")
+			req.Dimensions, it.Err = d.optTokens("dimensions")
 		case "encoding_format":
 			var f string
-			if f, err = d.OptString("encoding_format"); err == nil {
+			if f, it.Err = d.OptString("encoding_format"); it.Err == nil {
 				switch f {
 				case "", "float":
 					format = "float"
@@ -756,13 +680,13 @@ func (d *chatDecoder) decodeEmbed(req *llm.EmbedRequest) (string, error) {
 				}
 			}
 		case "user":
-			req.User, err = d.OptString("user")
+			req.User, it.Err = d.OptString("user")
 		default:
-			err = r.Skip()
+			it.Err = r.Skip()
 		}
-		if err != nil {
-			return "", err
-		}
+	}
+	if it.Err != nil {
+		return "", it.Err
 	}
 	if err := r.End(); err != nil {
 		return "", err
@@ -797,18 +721,14 @@ func (d *chatDecoder) embedInput(req *llm.EmbedRequest) error {
 	if ok, err := d.Array("input", "a string or an array of strings"); !ok || err != nil {
 		return err
 	}
-	var n int
-	for {
-		more, err := r.ArrNext(&n)
-		if err != nil || !more {
-			return err
-		}
+	var it wire.Iter
+	for r.Elem(&it) {
 		switch c := r.Peek(); {
 		case c == '"':
 		case c == '[' || c == '-' || c >= '0' && c <= '9':
 			return ingress.NewError("input", CodeUnsupported, tokens)
 		default:
-			d.Enter("input", n-1)
+			d.Enter("input", it.Index())
 			err := d.WrongType("", "a string")
 			d.Leave()
 			return err
@@ -816,16 +736,17 @@ func (d *chatDecoder) embedInput(req *llm.EmbedRequest) error {
 		if len(req.Input) == MaxEmbedInputs {
 			return d.TooMany("input", MaxEmbedInputs, "items")
 		}
-		s, err := r.Str()
-		if err != nil {
-			return err
+		var s string
+		if s, it.Err = r.Str(); it.Err != nil {
+			break
 		}
 		if s == "" {
-			d.Enter("input", n-1)
+			d.Enter("input", it.Index())
 			err := d.Fail("", "must not be an empty string")
 			d.Leave()
 			return err
 		}
 		req.Input = append(req.Input, s)
 	}
+	return it.Err
 }

@@ -3,53 +3,20 @@ package openai
 import (
 	"encoding/json"
 	"errors"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/edgeway/edgeway/edge/internal/ingress"
+	"github.com/edgeway/edgeway/edge/internal/ingress/ingresstest"
 	"github.com/edgeway/edgeway/edge/llm"
 )
 
-func readFixture(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+// readFixture is the name the upstream client tests know the helper by.
+var readFixture = ingresstest.Fixture
 
 func ptr[T any](v T) *T { return &v }
-
-// normalize makes empty slices nil so reflect.DeepEqual compares meaning,
-// not whether a slice was reused.
-func normalize(r *llm.ChatRequest) {
-	if len(r.Messages) == 0 {
-		r.Messages = nil
-	}
-	for i := range r.Messages {
-		m := &r.Messages[i]
-		if len(m.Content) == 0 {
-			m.Content = nil
-		}
-		if len(m.ToolCalls) == 0 {
-			m.ToolCalls = nil
-		}
-	}
-	if len(r.Stop) == 0 {
-		r.Stop = nil
-	}
-	if len(r.Tools) == 0 {
-		r.Tools = nil
-	}
-	if len(r.Extra) == 0 {
-		r.Extra = nil
-	}
-}
 
 func textParts(s string) []llm.Part { return []llm.Part{{Type: llm.PartText, Text: s}} }
 
@@ -137,14 +104,14 @@ func TestDecodeChatRequestFixtures(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got llm.ChatRequest
-			inc, err := DecodeChatRequest(readFixture(t, tt.file), &got)
+			inc, err := DecodeChatRequest(ingresstest.Fixture(t, tt.file), &got)
 			if err != nil {
 				t.Fatalf("DecodeChatRequest: %v", err)
 			}
 			if inc != tt.includeUsage {
 				t.Errorf("includeUsage = %v, want %v", inc, tt.includeUsage)
 			}
-			normalize(&got)
+			ingresstest.Normalize(&got)
 			if !reflect.DeepEqual(got, tt.want) {
 				gj, _ := json.MarshalIndent(got, "", "  ")
 				wj, _ := json.MarshalIndent(tt.want, "", "  ")
@@ -152,16 +119,6 @@ func TestDecodeChatRequestFixtures(t *testing.T) {
 			}
 		})
 	}
-}
-
-// chatBody wraps messages JSON (and optional extra top-level members)
-// into a request body.
-func chatBody(messages string, extra ...string) string {
-	b := `{"model":"m","messages":` + messages
-	for _, e := range extra {
-		b += "," + e
-	}
-	return b + "}"
 }
 
 const userHi = `[{"role":"user","content":"hi"}]`
@@ -177,7 +134,7 @@ func TestDecodeChatRequestErrors(t *testing.T) {
 		{"truncated JSON", `{"model": "x",`, "", CodeInvalidJSON, "byte offset 14"},
 		{"bad literal", `{"model": "x", "stream": tru}`, "", CodeInvalidJSON, "byte offset 25"},
 		{"trailing comma", `{"model":"m","messages":[],}`, "", CodeInvalidJSON, "expected a string object key"},
-		{"trailing data", chatBody(userHi) + ` {}`, "", CodeInvalidJSON, "after the top-level value"},
+		{"trailing data", ingresstest.ChatBody(userHi) + ` {}`, "", CodeInvalidJSON, "after the top-level value"},
 		{"raw control char in string", "{\"model\":\"a\x01b\"}", "", CodeInvalidJSON, "control character"},
 		{"bad escape", `{"model":"a\qb"}`, "", CodeInvalidJSON, "invalid escape"},
 		{"invalid UTF-8", "{\"model\":\"\xff\"}", "", CodeInvalidJSON, "not valid UTF-8 (byte offset 10)"},
@@ -188,83 +145,83 @@ func TestDecodeChatRequestErrors(t *testing.T) {
 		{"empty model", `{"model":"","messages":` + userHi + `}`, "model", CodeMissingRequired, "model is required"},
 		{"model not a string", `{"model":1,"messages":` + userHi + `}`, "model", CodeInvalidType, "model must be a string"},
 		{"missing messages", `{"model":"m"}`, "messages", CodeMissingRequired, "messages is required"},
-		{"empty messages", chatBody(`[]`), "messages", CodeMissingRequired, "messages is required"},
-		{"messages not an array", chatBody(`{}`), "messages", CodeInvalidType, "messages must be an array"},
-		{"message not an object", chatBody(`["hi"]`), "messages[0]", CodeInvalidType, "messages[0] must be an object"},
-		{"content wrong type", chatBody(`[{"role":"user","content":"a"},{"role":"assistant","content":"b"},{"role":"user","content":5}]`),
+		{"empty messages", ingresstest.ChatBody(`[]`), "messages", CodeMissingRequired, "messages is required"},
+		{"messages not an array", ingresstest.ChatBody(`{}`), "messages", CodeInvalidType, "messages must be an array"},
+		{"message not an object", ingresstest.ChatBody(`["hi"]`), "messages[0]", CodeInvalidType, "messages[0] must be an object"},
+		{"content wrong type", ingresstest.ChatBody(`[{"role":"user","content":"a"},{"role":"assistant","content":"b"},{"role":"user","content":5}]`),
 			"messages[2].content", CodeInvalidType, "messages[2].content must be a string or an array of content parts"},
-		{"role missing", chatBody(`[{"content":"hi"}]`), "messages[0].role", CodeMissingRequired, "messages[0].role is required"},
-		{"role unknown", chatBody(`[{"role":"robot","content":"hi"}]`), "messages[0].role", CodeInvalidValue, "must be one of"},
-		{"role function", chatBody(`[{"role":"function","name":"f","content":"hi"}]`), "messages[0].role", CodeUnsupported, `use "tool"`},
-		{"role not a string", chatBody(`[{"role":1,"content":"hi"}]`), "messages[0].role", CodeInvalidType, "must be a string"},
-		{"user content missing", chatBody(`[{"role":"user"}]`), "messages[0].content", CodeMissingRequired, "is required"},
-		{"user content null", chatBody(`[{"role":"user","content":null}]`), "messages[0].content", CodeMissingRequired, "is required"},
-		{"assistant without content or calls", chatBody(`[{"role":"assistant","content":null}]`), "messages[0].content", CodeMissingRequired, "is required"},
-		{"tool without tool_call_id", chatBody(`[{"role":"user","content":"q"},{"role":"tool","content":"r"}]`), "messages[1].tool_call_id", CodeMissingRequired, "is required"},
-		{"image in system message", chatBody(`[{"role":"system","content":[{"type":"text","text":"a"},{"type":"image_url","image_url":{"url":"https://x/y.png"}}]}]`),
+		{"role missing", ingresstest.ChatBody(`[{"content":"hi"}]`), "messages[0].role", CodeMissingRequired, "messages[0].role is required"},
+		{"role unknown", ingresstest.ChatBody(`[{"role":"robot","content":"hi"}]`), "messages[0].role", CodeInvalidValue, "must be one of"},
+		{"role function", ingresstest.ChatBody(`[{"role":"function","name":"f","content":"hi"}]`), "messages[0].role", CodeUnsupported, `use "tool"`},
+		{"role not a string", ingresstest.ChatBody(`[{"role":1,"content":"hi"}]`), "messages[0].role", CodeInvalidType, "must be a string"},
+		{"user content missing", ingresstest.ChatBody(`[{"role":"user"}]`), "messages[0].content", CodeMissingRequired, "is required"},
+		{"user content null", ingresstest.ChatBody(`[{"role":"user","content":null}]`), "messages[0].content", CodeMissingRequired, "is required"},
+		{"assistant without content or calls", ingresstest.ChatBody(`[{"role":"assistant","content":null}]`), "messages[0].content", CodeMissingRequired, "is required"},
+		{"tool without tool_call_id", ingresstest.ChatBody(`[{"role":"user","content":"q"},{"role":"tool","content":"r"}]`), "messages[1].tool_call_id", CodeMissingRequired, "is required"},
+		{"image in system message", ingresstest.ChatBody(`[{"role":"system","content":[{"type":"text","text":"a"},{"type":"image_url","image_url":{"url":"https://x/y.png"}}]}]`),
 			"messages[0].content[1]", CodeInvalidValue, "only allowed in user messages"},
-		{"unsupported part", chatBody(`[{"role":"user","content":[{"type":"input_audio","input_audio":{"data":"","format":"wav"}}]}]`),
+		{"unsupported part", ingresstest.ChatBody(`[{"role":"user","content":[{"type":"input_audio","input_audio":{"data":"","format":"wav"}}]}]`),
 			"messages[0].content[0].type", CodeUnsupported, `"input_audio" is not supported`},
-		{"part without type", chatBody(`[{"role":"user","content":[{"text":"a"}]}]`), "messages[0].content[0].type", CodeMissingRequired, "is required"},
-		{"part not an object", chatBody(`[{"role":"user","content":["a"]}]`), "messages[0].content[0]", CodeInvalidType, "content part object"},
-		{"text part without text", chatBody(`[{"role":"user","content":[{"type":"text"}]}]`), "messages[0].content[0].text", CodeMissingRequired, "is required"},
-		{"text part text not a string", chatBody(`[{"role":"user","content":[{"type":"text","text":1}]}]`), "messages[0].content[0].text", CodeInvalidType, "must be a string"},
-		{"image without url", chatBody(`[{"role":"user","content":[{"type":"image_url","image_url":{}}]}]`), "messages[0].content[0].image_url.url", CodeMissingRequired, "is required"},
-		{"image bad detail", chatBody(`[{"role":"user","content":[{"type":"image_url","image_url":{"url":"u","detail":"max"}}]}]`),
+		{"part without type", ingresstest.ChatBody(`[{"role":"user","content":[{"text":"a"}]}]`), "messages[0].content[0].type", CodeMissingRequired, "is required"},
+		{"part not an object", ingresstest.ChatBody(`[{"role":"user","content":["a"]}]`), "messages[0].content[0]", CodeInvalidType, "content part object"},
+		{"text part without text", ingresstest.ChatBody(`[{"role":"user","content":[{"type":"text"}]}]`), "messages[0].content[0].text", CodeMissingRequired, "is required"},
+		{"text part text not a string", ingresstest.ChatBody(`[{"role":"user","content":[{"type":"text","text":1}]}]`), "messages[0].content[0].text", CodeInvalidType, "must be a string"},
+		{"image without url", ingresstest.ChatBody(`[{"role":"user","content":[{"type":"image_url","image_url":{}}]}]`), "messages[0].content[0].image_url.url", CodeMissingRequired, "is required"},
+		{"image bad detail", ingresstest.ChatBody(`[{"role":"user","content":[{"type":"image_url","image_url":{"url":"u","detail":"max"}}]}]`),
 			"messages[0].content[0].image_url.detail", CodeInvalidValue, "auto, low, high"},
-		{"empty content array", chatBody(`[{"role":"user","content":[]}]`), "messages[0].content", CodeInvalidValue, "must not be an empty array"},
-		{"tool_calls on user", chatBody(`[{"role":"user","content":"a","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}]}]`),
+		{"empty content array", ingresstest.ChatBody(`[{"role":"user","content":[]}]`), "messages[0].content", CodeInvalidValue, "must not be an empty array"},
+		{"tool_calls on user", ingresstest.ChatBody(`[{"role":"user","content":"a","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}]}]`),
 			"messages[0].tool_calls", CodeInvalidValue, "only allowed in assistant messages"},
-		{"tool call without id", chatBody(`[{"role":"assistant","tool_calls":[{"type":"function","function":{"name":"f","arguments":"{}"}}]}]`),
+		{"tool call without id", ingresstest.ChatBody(`[{"role":"assistant","tool_calls":[{"type":"function","function":{"name":"f","arguments":"{}"}}]}]`),
 			"messages[0].tool_calls[0].id", CodeMissingRequired, "is required"},
-		{"tool call without name", chatBody(`[{"role":"assistant","tool_calls":[{"id":"c","function":{"arguments":"{}"}}]}]`),
+		{"tool call without name", ingresstest.ChatBody(`[{"role":"assistant","tool_calls":[{"id":"c","function":{"arguments":"{}"}}]}]`),
 			"messages[0].tool_calls[0].function.name", CodeMissingRequired, "is required"},
-		{"tool call arguments wrong type", chatBody(`[{"role":"assistant","tool_calls":[{"id":"c","function":{"name":"f","arguments":5}}]}]`),
+		{"tool call arguments wrong type", ingresstest.ChatBody(`[{"role":"assistant","tool_calls":[{"id":"c","function":{"name":"f","arguments":5}}]}]`),
 			"messages[0].tool_calls[0].function.arguments", CodeInvalidType, "must be a string"},
-		{"tool call type", chatBody(`[{"role":"assistant","tool_calls":[{"id":"c","type":"custom","function":{"name":"f"}}]}]`),
+		{"tool call type", ingresstest.ChatBody(`[{"role":"assistant","tool_calls":[{"id":"c","type":"custom","function":{"name":"f"}}]}]`),
 			"messages[0].tool_calls[0].type", CodeUnsupported, `"custom" is not supported`},
-		{"temperature too high", chatBody(userHi, `"temperature":2.5`), "temperature", CodeInvalidValue, "temperature must be between 0 and 2"},
-		{"temperature negative", chatBody(userHi, `"temperature":-0.1`), "temperature", CodeInvalidValue, "between 0 and 2"},
-		{"temperature string", chatBody(userHi, `"temperature":"hot"`), "temperature", CodeInvalidType, "temperature must be a number"},
-		{"top_p", chatBody(userHi, `"top_p":1.5`), "top_p", CodeInvalidValue, "top_p must be between 0 and 1"},
-		{"presence_penalty", chatBody(userHi, `"presence_penalty":-3`), "presence_penalty", CodeInvalidValue, "between -2 and 2"},
-		{"frequency_penalty", chatBody(userHi, `"frequency_penalty":2.01`), "frequency_penalty", CodeInvalidValue, "between -2 and 2"},
-		{"max_tokens zero", chatBody(userHi, `"max_tokens":0`), "max_tokens", CodeInvalidValue, "max_tokens must be at least 1"},
-		{"max_tokens fraction", chatBody(userHi, `"max_tokens":1.5`), "max_tokens", CodeInvalidType, "max_tokens must be an integer"},
-		{"max_tokens huge", chatBody(userHi, `"max_tokens":99999999999`), "max_tokens", CodeInvalidValue, "out of range"},
-		{"max_completion_tokens negative", chatBody(userHi, `"max_completion_tokens":-1`), "max_completion_tokens", CodeInvalidValue, "at least 1"},
-		{"n two", chatBody(userHi, `"n":2`), "n", CodeUnsupported, "n > 1 is not supported"},
-		{"n zero", chatBody(userHi, `"n":0`), "n", CodeInvalidValue, "n must be 1"},
-		{"too many stops", chatBody(userHi, `"stop":["a","b","c","d","e"]`), "stop", CodeInvalidValue, "at most 4"},
-		{"stop element not a string", chatBody(userHi, `"stop":["a",1]`), "stop[1]", CodeInvalidType, "stop[1] must be a string"},
-		{"stop wrong type", chatBody(userHi, `"stop":1`), "stop", CodeInvalidType, "a string or an array of strings"},
-		{"seed fraction", chatBody(userHi, `"seed":1.5`), "seed", CodeInvalidType, "seed must be an integer"},
-		{"seed overflow", chatBody(userHi, `"seed":99999999999999999999`), "seed", CodeInvalidValue, "out of range"},
-		{"response_format type", chatBody(userHi, `"response_format":{"type":"xml"}`), "response_format.type", CodeInvalidValue, "text, json_object, json_schema"},
-		{"response_format no type", chatBody(userHi, `"response_format":{}`), "response_format.type", CodeMissingRequired, "is required"},
-		{"json_schema missing", chatBody(userHi, `"response_format":{"type":"json_schema"}`), "response_format.json_schema", CodeMissingRequired, "is required"},
-		{"json_schema no name", chatBody(userHi, `"response_format":{"type":"json_schema","json_schema":{"schema":{}}}`), "response_format.json_schema.name", CodeMissingRequired, "is required"},
-		{"json_schema schema not object", chatBody(userHi, `"response_format":{"type":"json_schema","json_schema":{"name":"n","schema":[]}}`),
+		{"temperature too high", ingresstest.ChatBody(userHi, `"temperature":2.5`), "temperature", CodeInvalidValue, "temperature must be between 0 and 2"},
+		{"temperature negative", ingresstest.ChatBody(userHi, `"temperature":-0.1`), "temperature", CodeInvalidValue, "between 0 and 2"},
+		{"temperature string", ingresstest.ChatBody(userHi, `"temperature":"hot"`), "temperature", CodeInvalidType, "temperature must be a number"},
+		{"top_p", ingresstest.ChatBody(userHi, `"top_p":1.5`), "top_p", CodeInvalidValue, "top_p must be between 0 and 1"},
+		{"presence_penalty", ingresstest.ChatBody(userHi, `"presence_penalty":-3`), "presence_penalty", CodeInvalidValue, "between -2 and 2"},
+		{"frequency_penalty", ingresstest.ChatBody(userHi, `"frequency_penalty":2.01`), "frequency_penalty", CodeInvalidValue, "between -2 and 2"},
+		{"max_tokens zero", ingresstest.ChatBody(userHi, `"max_tokens":0`), "max_tokens", CodeInvalidValue, "max_tokens must be at least 1"},
+		{"max_tokens fraction", ingresstest.ChatBody(userHi, `"max_tokens":1.5`), "max_tokens", CodeInvalidType, "max_tokens must be an integer"},
+		{"max_tokens huge", ingresstest.ChatBody(userHi, `"max_tokens":99999999999`), "max_tokens", CodeInvalidValue, "out of range"},
+		{"max_completion_tokens negative", ingresstest.ChatBody(userHi, `"max_completion_tokens":-1`), "max_completion_tokens", CodeInvalidValue, "at least 1"},
+		{"n two", ingresstest.ChatBody(userHi, `"n":2`), "n", CodeUnsupported, "n > 1 is not supported"},
+		{"n zero", ingresstest.ChatBody(userHi, `"n":0`), "n", CodeInvalidValue, "n must be 1"},
+		{"too many stops", ingresstest.ChatBody(userHi, `"stop":["a","b","c","d","e"]`), "stop", CodeInvalidValue, "at most 4"},
+		{"stop element not a string", ingresstest.ChatBody(userHi, `"stop":["a",1]`), "stop[1]", CodeInvalidType, "stop[1] must be a string"},
+		{"stop wrong type", ingresstest.ChatBody(userHi, `"stop":1`), "stop", CodeInvalidType, "a string or an array of strings"},
+		{"seed fraction", ingresstest.ChatBody(userHi, `"seed":1.5`), "seed", CodeInvalidType, "seed must be an integer"},
+		{"seed overflow", ingresstest.ChatBody(userHi, `"seed":99999999999999999999`), "seed", CodeInvalidValue, "out of range"},
+		{"response_format type", ingresstest.ChatBody(userHi, `"response_format":{"type":"xml"}`), "response_format.type", CodeInvalidValue, "text, json_object, json_schema"},
+		{"response_format no type", ingresstest.ChatBody(userHi, `"response_format":{}`), "response_format.type", CodeMissingRequired, "is required"},
+		{"json_schema missing", ingresstest.ChatBody(userHi, `"response_format":{"type":"json_schema"}`), "response_format.json_schema", CodeMissingRequired, "is required"},
+		{"json_schema no name", ingresstest.ChatBody(userHi, `"response_format":{"type":"json_schema","json_schema":{"schema":{}}}`), "response_format.json_schema.name", CodeMissingRequired, "is required"},
+		{"json_schema schema not object", ingresstest.ChatBody(userHi, `"response_format":{"type":"json_schema","json_schema":{"name":"n","schema":[]}}`),
 			"response_format.json_schema.schema", CodeInvalidType, "JSON Schema object"},
-		{"tools wrong type", chatBody(userHi, `"tools":{}`), "tools", CodeInvalidType, "tools must be an array"},
-		{"tool type", chatBody(userHi, `"tools":[{"type":"code_interpreter"}]`), "tools[0].type", CodeUnsupported, `only "function"`},
-		{"tool without function", chatBody(userHi, `"tools":[{"type":"function"}]`), "tools[0].function", CodeMissingRequired, "is required"},
-		{"tool bad name", chatBody(userHi, `"tools":[{"type":"function","function":{"name":"get weather"}}]`), "tools[0].function.name", CodeInvalidValue, "a-z, A-Z, 0-9"},
-		{"tool parameters wrong type", chatBody(userHi, `"tools":[{"type":"function","function":{"name":"f","parameters":"{}"}}]`),
+		{"tools wrong type", ingresstest.ChatBody(userHi, `"tools":{}`), "tools", CodeInvalidType, "tools must be an array"},
+		{"tool type", ingresstest.ChatBody(userHi, `"tools":[{"type":"code_interpreter"}]`), "tools[0].type", CodeUnsupported, `only "function"`},
+		{"tool without function", ingresstest.ChatBody(userHi, `"tools":[{"type":"function"}]`), "tools[0].function", CodeMissingRequired, "is required"},
+		{"tool bad name", ingresstest.ChatBody(userHi, `"tools":[{"type":"function","function":{"name":"get weather"}}]`), "tools[0].function.name", CodeInvalidValue, "a-z, A-Z, 0-9"},
+		{"tool parameters wrong type", ingresstest.ChatBody(userHi, `"tools":[{"type":"function","function":{"name":"f","parameters":"{}"}}]`),
 			"tools[0].function.parameters", CodeInvalidType, "JSON Schema object"},
-		{"too many tools", chatBody(userHi, `"tools":[`+strings.Repeat(`{"type":"function","function":{"name":"f"}},`, MaxTools)+`{"type":"function","function":{"name":"f"}}]`),
+		{"too many tools", ingresstest.ChatBody(userHi, `"tools":[`+strings.Repeat(`{"type":"function","function":{"name":"f"}},`, MaxTools)+`{"type":"function","function":{"name":"f"}}]`),
 			"tools", CodeInvalidValue, "at most 128"},
-		{"tool_choice word", chatBody(userHi, `"tools":[{"type":"function","function":{"name":"f"}}]`, `"tool_choice":"sometimes"`), "tool_choice", CodeInvalidValue, `"auto", "none", "required"`},
-		{"tool_choice no name", chatBody(userHi, `"tools":[{"type":"function","function":{"name":"f"}}]`, `"tool_choice":{"type":"function","function":{}}`),
+		{"tool_choice word", ingresstest.ChatBody(userHi, `"tools":[{"type":"function","function":{"name":"f"}}]`, `"tool_choice":"sometimes"`), "tool_choice", CodeInvalidValue, `"auto", "none", "required"`},
+		{"tool_choice no name", ingresstest.ChatBody(userHi, `"tools":[{"type":"function","function":{"name":"f"}}]`, `"tool_choice":{"type":"function","function":{}}`),
 			"tool_choice.function.name", CodeMissingRequired, "is required"},
-		{"tool_choice allowed_tools", chatBody(userHi, `"tools":[{"type":"function","function":{"name":"f"}}]`, `"tool_choice":{"type":"allowed_tools"}`),
+		{"tool_choice allowed_tools", ingresstest.ChatBody(userHi, `"tools":[{"type":"function","function":{"name":"f"}}]`, `"tool_choice":{"type":"allowed_tools"}`),
 			"tool_choice.type", CodeUnsupported, "is not supported"},
-		{"tool_choice without tools", chatBody(userHi, `"tool_choice":"required"`), "tool_choice", CodeInvalidValue, "only allowed when tools are specified"},
-		{"parallel_tool_calls", chatBody(userHi, `"parallel_tool_calls":"yes"`), "parallel_tool_calls", CodeInvalidType, "must be a boolean"},
-		{"stream", chatBody(userHi, `"stream":"yes"`), "stream", CodeInvalidType, "stream must be a boolean"},
-		{"include_usage", chatBody(userHi, `"stream_options":{"include_usage":1}`), "stream_options.include_usage", CodeInvalidType, "must be a boolean"},
-		{"user", chatBody(userHi, `"user":42`), "user", CodeInvalidType, "user must be a string"},
-		{"too many extras", chatBody(userHi, manyExtras(MaxExtraFields+1)), "x64", CodeInvalidValue, "more than 64 unrecognized fields"},
+		{"tool_choice without tools", ingresstest.ChatBody(userHi, `"tool_choice":"required"`), "tool_choice", CodeInvalidValue, "only allowed when tools are specified"},
+		{"parallel_tool_calls", ingresstest.ChatBody(userHi, `"parallel_tool_calls":"yes"`), "parallel_tool_calls", CodeInvalidType, "must be a boolean"},
+		{"stream", ingresstest.ChatBody(userHi, `"stream":"yes"`), "stream", CodeInvalidType, "stream must be a boolean"},
+		{"include_usage", ingresstest.ChatBody(userHi, `"stream_options":{"include_usage":1}`), "stream_options.include_usage", CodeInvalidType, "must be a boolean"},
+		{"user", ingresstest.ChatBody(userHi, `"user":42`), "user", CodeInvalidType, "user must be a string"},
+		{"too many extras", ingresstest.ChatBody(userHi, manyExtras(MaxExtraFields+1)), "x64", CodeInvalidValue, "more than 64 unrecognized fields"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -307,49 +264,49 @@ func TestDecodeChatRequestAccepts(t *testing.T) {
 		body  string
 		check func(t *testing.T, r *llm.ChatRequest)
 	}{
-		{"nulls are unset", chatBody(userHi, `"temperature":null,"top_p":null,"max_tokens":null,"stop":null,"seed":null,"tools":null,"tool_choice":null,"response_format":null,"user":null,"n":null,"stream_options":null`),
+		{"nulls are unset", ingresstest.ChatBody(userHi, `"temperature":null,"top_p":null,"max_tokens":null,"stop":null,"seed":null,"tools":null,"tool_choice":null,"response_format":null,"user":null,"n":null,"stream_options":null`),
 			func(t *testing.T, r *llm.ChatRequest) {
 				if r.Temperature != nil || r.TopP != nil || r.MaxTokens != nil || r.Stop != nil || r.Seed != nil || r.Tools != nil || r.ToolChoice != nil || r.ResponseFormat != nil {
 					t.Errorf("null fields were set: %+v", r)
 				}
 			}},
-		{"stop string", chatBody(userHi, `"stop":"END"`), func(t *testing.T, r *llm.ChatRequest) {
+		{"stop string", ingresstest.ChatBody(userHi, `"stop":"END"`), func(t *testing.T, r *llm.ChatRequest) {
 			if !reflect.DeepEqual(r.Stop, []string{"END"}) {
 				t.Errorf("Stop = %q", r.Stop)
 			}
 		}},
-		{"max_tokens alone", chatBody(userHi, `"max_tokens":7`), func(t *testing.T, r *llm.ChatRequest) {
+		{"max_tokens alone", ingresstest.ChatBody(userHi, `"max_tokens":7`), func(t *testing.T, r *llm.ChatRequest) {
 			if r.MaxTokens == nil || *r.MaxTokens != 7 {
 				t.Errorf("MaxTokens = %v", r.MaxTokens)
 			}
 		}},
-		{"max_completion_tokens wins", chatBody(userHi, `"max_completion_tokens":9,"max_tokens":7`), func(t *testing.T, r *llm.ChatRequest) {
+		{"max_completion_tokens wins", ingresstest.ChatBody(userHi, `"max_completion_tokens":9,"max_tokens":7`), func(t *testing.T, r *llm.ChatRequest) {
 			if r.MaxTokens == nil || *r.MaxTokens != 9 {
 				t.Errorf("MaxTokens = %v", r.MaxTokens)
 			}
 		}},
-		{"escapes and surrogates", chatBody(`[{"role":"user","content":"a\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00\ud800x"}]`), func(t *testing.T, r *llm.ChatRequest) {
+		{"escapes and surrogates", ingresstest.ChatBody(`[{"role":"user","content":"a\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00\ud800x"}]`), func(t *testing.T, r *llm.ChatRequest) {
 			if got, want := r.Messages[0].Text(), "a\"\\/\b\f\n\r\t\u00e9\U0001F600\uFFFDx"; got != want {
 				t.Errorf("text = %q, want %q", got, want)
 			}
 		}},
-		{"image_url as string", chatBody(`[{"role":"user","content":[{"type":"image_url","image_url":"data:image/png;base64,AAAA"}]}]`), func(t *testing.T, r *llm.ChatRequest) {
+		{"image_url as string", ingresstest.ChatBody(`[{"role":"user","content":[{"type":"image_url","image_url":"data:image/png;base64,AAAA"}]}]`), func(t *testing.T, r *llm.ChatRequest) {
 			p := r.Messages[0].Content[0]
 			if p.Type != llm.PartImage || p.ImageURL != "data:image/png;base64,AAAA" {
 				t.Errorf("part = %+v", p)
 			}
 		}},
-		{"arguments as object", chatBody(`[{"role":"assistant","tool_calls":[{"id":"c","function":{"name":"f","arguments":{"a": 1}}}]}]`), func(t *testing.T, r *llm.ChatRequest) {
+		{"arguments as object", ingresstest.ChatBody(`[{"role":"assistant","tool_calls":[{"id":"c","function":{"name":"f","arguments":{"a": 1}}}]}]`), func(t *testing.T, r *llm.ChatRequest) {
 			if got := r.Messages[0].ToolCalls[0].Arguments; got != `{"a": 1}` {
 				t.Errorf("Arguments = %q", got)
 			}
 		}},
-		{"tool_choice none without tools", chatBody(userHi, `"tool_choice":"none"`), func(t *testing.T, r *llm.ChatRequest) {
+		{"tool_choice none without tools", ingresstest.ChatBody(userHi, `"tool_choice":"none"`), func(t *testing.T, r *llm.ChatRequest) {
 			if r.ToolChoice == nil || r.ToolChoice.Mode != "none" {
 				t.Errorf("ToolChoice = %+v", r.ToolChoice)
 			}
 		}},
-		{"unknown message and part fields ignored", chatBody(`[{"role":"user","content":[{"type":"text","text":"a","cache_control":{"type":"ephemeral"}}],"x":1}]`), func(t *testing.T, r *llm.ChatRequest) {
+		{"unknown message and part fields ignored", ingresstest.ChatBody(`[{"role":"user","content":[{"type":"text","text":"a","cache_control":{"type":"ephemeral"}}],"x":1}]`), func(t *testing.T, r *llm.ChatRequest) {
 			if r.Messages[0].Text() != "a" {
 				t.Errorf("text = %q", r.Messages[0].Text())
 			}
@@ -399,7 +356,7 @@ func TestDecodeChatRequestExtraPassThrough(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			key, _ := json.Marshal(tt.field)
-			body := chatBody(userHi, string(key)+`:`+tt.raw)
+			body := ingresstest.ChatBody(userHi, string(key)+`:`+tt.raw)
 			var req llm.ChatRequest
 			if _, err := DecodeChatRequest([]byte(body), &req); err != nil {
 				t.Fatalf("DecodeChatRequest: %v", err)
@@ -422,21 +379,21 @@ func TestDecodeChatRequestExtraPassThrough(t *testing.T) {
 
 func TestDecodeChatRequestReuse(t *testing.T) {
 	var req llm.ChatRequest
-	full := readFixture(t, "chat_request_full.json")
+	full := ingresstest.Fixture(t, "chat_request_full.json")
 	if _, err := DecodeChatRequest(full, &req); err != nil {
 		t.Fatal(err)
 	}
 	// A second, smaller request into the same value must not keep
 	// anything of the first.
-	if _, err := DecodeChatRequest(readFixture(t, "chat_request_basic.json"), &req); err != nil {
+	if _, err := DecodeChatRequest(ingresstest.Fixture(t, "chat_request_basic.json"), &req); err != nil {
 		t.Fatal(err)
 	}
 	var fresh llm.ChatRequest
-	if _, err := DecodeChatRequest(readFixture(t, "chat_request_basic.json"), &fresh); err != nil {
+	if _, err := DecodeChatRequest(ingresstest.Fixture(t, "chat_request_basic.json"), &fresh); err != nil {
 		t.Fatal(err)
 	}
-	normalize(&req)
-	normalize(&fresh)
+	ingresstest.Normalize(&req)
+	ingresstest.Normalize(&fresh)
 	if !reflect.DeepEqual(req, fresh) {
 		t.Errorf("reused request differs from a fresh one:\n%+v\n%+v", req, fresh)
 	}
@@ -454,7 +411,7 @@ func TestDecodeChatRequestReuse(t *testing.T) {
 }
 
 func TestDecodeChatRequestAllocs(t *testing.T) {
-	body := readFixture(t, "chat_request_basic.json")
+	body := ingresstest.Fixture(t, "chat_request_basic.json")
 	var req llm.ChatRequest
 	allocs := testing.AllocsPerRun(200, func() {
 		if _, err := DecodeChatRequest(body, &req); err != nil {

@@ -74,34 +74,27 @@ func (s *chatStream) consume(data []byte, emit func(*llm.Chunk) error) error {
 		return s.c.up.Malformed("chat", errors.New("chunk is not a JSON object"))
 	}
 	r.OpenObject()
-	var n int
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil {
-			return s.c.up.Malformed("chat", err)
-		}
-		if !more {
-			break
-		}
-		switch string(key) {
+	var it wire.Iter
+	for r.Member(&it) {
+		switch string(it.Key) {
 		case "error":
 			if r.Peek() == 'n' {
-				err = r.Literal("null")
+				it.Err = r.Literal("null")
 				break
 			}
 			return s.c.up.EventError("chat", data)
 		case "model":
-			err = s.modelName()
+			it.Err = s.modelName()
 		case "choices":
-			err = s.choices()
+			it.Err = s.choices()
 		case "usage":
-			err = s.usageObject()
+			it.Err = s.usageObject()
 		default:
-			err = r.Skip()
+			it.Err = r.Skip()
 		}
-		if err != nil {
-			return s.c.up.Malformed("chat", err)
-		}
+	}
+	if it.Err != nil {
+		return s.c.up.Malformed("chat", it.Err)
 	}
 	if err := r.End(); err != nil {
 		return s.c.up.Malformed("chat", err)
@@ -148,38 +141,28 @@ func (s *chatStream) choices() error {
 		return errors.New("choices is not an array")
 	}
 	r.OpenArray()
-	var n int
-	for {
-		more, err := r.ArrNext(&n)
-		if err != nil || !more {
-			return err
-		}
+	var it wire.Iter
+	for r.Elem(&it) {
 		if r.Peek() != '{' {
 			return errors.New("choice is not an object")
 		}
 		r.OpenObject()
-		var m int
-		for {
-			key, more, err := r.ObjNext(&m)
-			if err != nil {
-				return err
-			}
-			if !more {
-				break
-			}
-			switch string(key) {
+		var field wire.Iter
+		for r.Member(&field) {
+			switch string(field.Key) {
 			case "delta", "message":
-				err = s.delta()
+				field.Err = s.delta()
 			case "finish_reason":
-				err = s.finishReason()
+				field.Err = s.finishReason()
 			default:
-				err = r.Skip()
-			}
-			if err != nil {
-				return err
+				field.Err = r.Skip()
 			}
 		}
+		if field.Err != nil {
+			return field.Err
+		}
 	}
+	return it.Err
 }
 
 func (s *chatStream) delta() error {
@@ -192,42 +175,35 @@ func (s *chatStream) delta() error {
 	}
 	r.OpenObject()
 	var (
-		n       int
+		it      wire.Iter
 		refusal string
 	)
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
-		switch string(key) {
+	for r.Member(&it) {
+		switch string(it.Key) {
 		case "role":
 			var role string
-			if role, err = s.r.OptStr(); role != "" {
+			if role, it.Err = s.r.OptStr(); role != "" {
 				c.Role = llm.RoleAssistant
 			}
 		case "content":
-			c.Text, err = s.r.OptStr()
+			c.Text, it.Err = s.r.OptStr()
 		case "refusal":
-			refusal, err = s.r.OptStr()
+			refusal, it.Err = s.r.OptStr()
 		case "reasoning_content", "reasoning":
 			// DeepSeek and llama-server say reasoning_content; vLLM and
 			// OpenRouter say reasoning.
 			var t string
-			if t, err = s.r.OptStr(); t != "" {
+			if t, it.Err = s.r.OptStr(); t != "" {
 				c.Reasoning = t
 			}
 		case "tool_calls":
-			err = s.toolCalls()
+			it.Err = s.toolCalls()
 		default:
-			err = r.Skip()
+			it.Err = r.Skip()
 		}
-		if err != nil {
-			return err
-		}
+	}
+	if it.Err != nil {
+		return it.Err
 	}
 	if c.Text == "" && refusal != "" {
 		// A refusal is what the model said; clients must see it.
@@ -271,45 +247,34 @@ func (s *chatStream) toolCalls() error {
 		return errors.New("tool_calls is not an array")
 	}
 	r.OpenArray()
-	var n int
-	for {
-		more, err := r.ArrNext(&n)
-		if err != nil || !more {
-			return err
-		}
+	var it wire.Iter
+	for r.Elem(&it) {
 		if r.Peek() != '{' {
 			return errors.New("tool call is not an object")
 		}
 		r.OpenObject()
 		var (
-			m        int
+			field    wire.Iter
 			d        llm.ToolCallDelta
 			hasIndex bool
 		)
-		for {
-			key, more, err := r.ObjNext(&m)
-			if err != nil {
-				return err
-			}
-			if !more {
-				break
-			}
-			switch string(key) {
+		for r.Member(&field) {
+			switch string(field.Key) {
 			case "index":
 				var v int64
-				if v, err = s.r.Count(); err == nil {
+				if v, field.Err = s.r.Count(); field.Err == nil {
 					d.Index, hasIndex = int(v), true
 				}
 			case "id":
-				d.ID, err = s.r.OptStr()
+				d.ID, field.Err = s.r.OptStr()
 			case "function":
-				err = s.toolFunction(&d)
+				field.Err = s.toolFunction(&d)
 			default:
-				err = r.Skip()
+				field.Err = r.Skip()
 			}
-			if err != nil {
-				return err
-			}
+		}
+		if field.Err != nil {
+			return field.Err
 		}
 		if !hasIndex {
 			d.Index = s.indexFor(d.ID)
@@ -317,6 +282,7 @@ func (s *chatStream) toolCalls() error {
 		s.lastTool = d.Index
 		c.ToolCalls = append(c.ToolCalls, d)
 	}
+	return it.Err
 }
 
 // indexFor numbers a call that came without an index: a new id is the
@@ -346,31 +312,25 @@ func (s *chatStream) toolFunction(d *llm.ToolCallDelta) error {
 		return errors.New("function is not an object")
 	}
 	r.OpenObject()
-	var n int
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil || !more {
-			return err
-		}
-		switch string(key) {
+	var it wire.Iter
+	for r.Member(&it) {
+		switch string(it.Key) {
 		case "name":
-			d.Name, err = s.r.OptStr()
+			d.Name, it.Err = s.r.OptStr()
 		case "arguments":
 			if r.Peek() == '{' {
 				// Some servers send the arguments object, not its text.
 				var raw []byte
-				raw, err = r.Raw()
+				raw, it.Err = r.Raw()
 				d.Arguments = string(raw)
 			} else {
-				d.Arguments, err = s.r.OptStr()
+				d.Arguments, it.Err = s.r.OptStr()
 			}
 		default:
-			err = r.Skip()
-		}
-		if err != nil {
-			return err
+			it.Err = r.Skip()
 		}
 	}
+	return it.Err
 }
 
 func (s *chatStream) usageObject() error {
@@ -383,40 +343,33 @@ func (s *chatStream) usageObject() error {
 	}
 	r.OpenObject()
 	var (
-		n int
-		u llm.Usage
+		it wire.Iter
+		u  llm.Usage
 	)
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
+	for r.Member(&it) {
 		var v int64
-		switch string(key) {
+		switch string(it.Key) {
 		case "prompt_tokens":
-			v, err = s.r.Count()
+			v, it.Err = s.r.Count()
 			u.PromptTokens = int(v)
 		case "completion_tokens":
-			v, err = s.r.Count()
+			v, it.Err = s.r.Count()
 			u.CompletionTokens = int(v)
 		case "total_tokens":
-			v, err = s.r.Count()
+			v, it.Err = s.r.Count()
 			u.TotalTokens = int(v)
 		case "prompt_cache_hit_tokens":
 			// DeepSeek's name for cached prompt tokens.
-			v, err = s.r.Count()
+			v, it.Err = s.r.Count()
 			u.CachedTokens = int(v)
 		case "prompt_tokens_details":
-			err = s.cachedTokens(&u)
+			it.Err = s.cachedTokens(&u)
 		default:
-			err = r.Skip()
+			it.Err = r.Skip()
 		}
-		if err != nil {
-			return err
-		}
+	}
+	if it.Err != nil {
+		return it.Err
 	}
 	if u.TotalTokens == 0 {
 		u.TotalTokens = u.PromptTokens + u.CompletionTokens
@@ -435,21 +388,15 @@ func (s *chatStream) cachedTokens(u *llm.Usage) error {
 		return errors.New("prompt_tokens_details is not an object")
 	}
 	r.OpenObject()
-	var n int
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil || !more {
-			return err
-		}
-		if string(key) == "cached_tokens" {
+	var it wire.Iter
+	for r.Member(&it) {
+		if string(it.Key) == "cached_tokens" {
 			var v int64
-			v, err = s.r.Count()
+			v, it.Err = s.r.Count()
 			u.CachedTokens = int(v)
 		} else {
-			err = r.Skip()
-		}
-		if err != nil {
-			return err
+			it.Err = r.Skip()
 		}
 	}
+	return it.Err
 }

@@ -268,16 +268,11 @@ func (d *Decoder) OpenObject(field, want string) error {
 
 // SkipMembers skips the rest of an object whose '{' was consumed.
 func (d *Decoder) SkipMembers() error {
-	var n int
-	for {
-		_, more, err := d.R.ObjNext(&n)
-		if err != nil || !more {
-			return err
-		}
-		if err := d.R.Skip(); err != nil {
-			return err
-		}
+	var it wire.Iter
+	for d.R.Member(&it) {
+		it.Err = d.R.Skip()
 	}
+	return it.Err
 }
 
 // RawObject copies an object's JSON text (a schema, say), or reads null
@@ -312,30 +307,25 @@ func (d *Decoder) Strings(dst []string, field, want string, max int, unit string
 	if !ok || err != nil {
 		return nil, err
 	}
-	var n int
-	for {
-		more, err := r.ArrNext(&n)
-		if err != nil || !more {
-			if len(dst) == 0 {
-				dst = nil
-			}
-			return dst, err
-		}
+	var it wire.Iter
+	for r.Elem(&it) {
 		if len(dst) == max {
 			return dst, d.TooMany(field, max, unit)
 		}
 		if r.Peek() != '"' {
-			d.Enter(field, n-1)
+			d.Enter(field, it.Index())
 			err := d.WrongType("", d.l.Words[KindString])
 			d.Leave()
 			return dst, err
 		}
-		s, err := r.Str()
-		if err != nil {
-			return dst, err
-		}
+		var s string
+		s, it.Err = r.Str()
 		dst = append(dst, s)
 	}
+	if len(dst) == 0 {
+		dst = nil
+	}
+	return dst, it.Err
 }
 
 // AppendMessage appends an empty message to msgs, reusing the slot past

@@ -15,7 +15,7 @@
 //
 // Paths are kept as a stack of names and indexes and formatted only when
 // an error names one, so a request that decodes costs no strings beyond
-// the values it keeps. Object members are walked with explicit loops
+// the values it keeps. Objects and arrays are walked with wire.Iter loops
 // rather than a callback: a closure call per member cost 5-7% on small
 // requests.
 package ingress

@@ -64,27 +64,21 @@ func (d *Decoder) Tools(dst []llm.Tool, f *Functions) ([]llm.Tool, error) {
 	if !ok || err != nil {
 		return nil, err
 	}
-	var n int
-	for {
-		more, err := r.ArrNext(&n)
-		if err != nil || !more {
-			if len(dst) == 0 {
-				dst = nil
-			}
-			return dst, err
-		}
+	var it wire.Iter
+	for r.Elem(&it) {
 		if len(dst) == f.MaxTools {
 			return dst, d.TooMany("tools", f.MaxTools, "tools")
 		}
 		j := len(dst)
 		dst = append(dst, llm.Tool{})
 		d.Enter("tools", j)
-		err = d.tool(&dst[j], f)
+		it.Err = d.tool(&dst[j], f)
 		d.Leave()
-		if err != nil {
-			return dst, err
-		}
 	}
+	if len(dst) == 0 {
+		dst = nil
+	}
+	return dst, it.Err
 }
 
 func (d *Decoder) tool(t *llm.Tool, f *Functions) error {
@@ -93,31 +87,24 @@ func (d *Decoder) tool(t *llm.Tool, f *Functions) error {
 		return err
 	}
 	var (
-		n       int
+		it      wire.Iter
 		hasFunc bool
 	)
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
-		switch string(key) {
+	for r.Member(&it) {
+		switch string(it.Key) {
 		case "type":
-			err = d.FunctionType(f)
+			it.Err = d.FunctionType(f)
 		case "function":
 			hasFunc = true
 			d.Enter("function", -1)
-			err = d.toolFunction(t, f)
+			it.Err = d.toolFunction(t, f)
 			d.Leave()
 		default:
-			err = r.Skip()
+			it.Err = r.Skip()
 		}
-		if err != nil {
-			return err
-		}
+	}
+	if it.Err != nil {
+		return it.Err
 	}
 	switch {
 	case !hasFunc:
@@ -135,32 +122,26 @@ func (d *Decoder) toolFunction(t *llm.Tool, f *Functions) error {
 	if err := d.OpenObject("", ""); err != nil {
 		return err
 	}
-	var n int
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil || !more {
-			return err
-		}
-		switch string(key) {
+	var it wire.Iter
+	for r.Member(&it) {
+		switch string(it.Key) {
 		case "name":
-			t.Name, err = d.OptString("name")
+			t.Name, it.Err = d.OptString("name")
 		case "description":
-			t.Description, err = d.OptString("description")
+			t.Description, it.Err = d.OptString("description")
 		case "parameters":
-			t.Parameters, err = d.RawObject("parameters", "a JSON Schema object")
+			t.Parameters, it.Err = d.RawObject("parameters", "a JSON Schema object")
 		case "strict":
 			if f.Lenient {
-				err = r.Skip()
+				it.Err = r.Skip()
 			} else {
-				t.Strict, err = d.OptBoolPtr("strict")
+				t.Strict, it.Err = d.OptBoolPtr("strict")
 			}
 		default:
-			err = r.Skip()
-		}
-		if err != nil {
-			return err
+			it.Err = r.Skip()
 		}
 	}
+	return it.Err
 }
 
 // ToolCalls reads an assistant's tool_calls into dst (reset first).
@@ -170,21 +151,15 @@ func (d *Decoder) ToolCalls(dst []llm.ToolCall, f *Functions) ([]llm.ToolCall, e
 	if ok, err := d.Array("tool_calls", "an array of tool calls"); !ok || err != nil {
 		return dst, err
 	}
-	var n int
-	for {
-		more, err := r.ArrNext(&n)
-		if err != nil || !more {
-			return dst, err
-		}
+	var it wire.Iter
+	for r.Elem(&it) {
 		j := len(dst)
 		dst = append(dst, llm.ToolCall{})
 		d.Enter("tool_calls", j)
-		err = d.toolCall(&dst[j], f)
+		it.Err = d.toolCall(&dst[j], f)
 		d.Leave()
-		if err != nil {
-			return dst, err
-		}
 	}
+	return dst, it.Err
 }
 
 func (d *Decoder) toolCall(tc *llm.ToolCall, f *Functions) error {
@@ -193,33 +168,26 @@ func (d *Decoder) toolCall(tc *llm.ToolCall, f *Functions) error {
 		return err
 	}
 	var (
-		n       int
+		it      wire.Iter
 		hasFunc bool
 	)
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
-		switch string(key) {
+	for r.Member(&it) {
+		switch string(it.Key) {
 		case "id":
-			tc.ID, err = d.OptString("id")
+			tc.ID, it.Err = d.OptString("id")
 		case "type":
-			err = d.FunctionType(f)
+			it.Err = d.FunctionType(f)
 		case "function":
 			hasFunc = true
 			d.Enter("function", -1)
-			err = d.callFunction(tc, f)
+			it.Err = d.callFunction(tc, f)
 			d.Leave()
 		default:
-			err = r.Skip()
+			it.Err = r.Skip()
 		}
-		if err != nil {
-			return err
-		}
+	}
+	if it.Err != nil {
+		return it.Err
 	}
 	switch {
 	case !f.Lenient && tc.ID == "":
@@ -240,30 +208,24 @@ func (d *Decoder) callFunction(tc *llm.ToolCall, f *Functions) error {
 	if err := d.OpenObject("", ""); err != nil {
 		return err
 	}
-	var n int
-	for {
-		key, more, err := r.ObjNext(&n)
-		if err != nil || !more {
-			return err
-		}
-		switch string(key) {
+	var it wire.Iter
+	for r.Member(&it) {
+		switch string(it.Key) {
 		case "name":
-			tc.Name, err = d.OptString("name")
+			tc.Name, it.Err = d.OptString("name")
 		case "arguments":
-			tc.Arguments, err = d.arguments(f)
+			tc.Arguments, it.Err = d.arguments(f)
 		case "index":
 			if f.Lenient {
-				_, _, err = d.Int("index")
+				_, _, it.Err = d.Int("index")
 			} else {
-				err = r.Skip()
+				it.Err = r.Skip()
 			}
 		default:
-			err = r.Skip()
-		}
-		if err != nil {
-			return err
+			it.Err = r.Skip()
 		}
 	}
+	return it.Err
 }
 
 // arguments reads a call's arguments as JSON text, the form llm.ToolCall

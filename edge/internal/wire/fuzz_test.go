@@ -4,28 +4,18 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"testing/iotest"
 	"unicode/utf8"
-)
 
-// readFixture returns testdata/name.
-func readFixture(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+	"github.com/edgeway/edgeway/edge/internal/ingress/ingresstest"
+)
 
 func FuzzSSEReader(f *testing.F) {
 	for _, name := range []string{"openai_tool_calls.sse", "openai_error_event.sse", "anthropic_tool_use.sse", "gemini_text.sse"} {
-		f.Add(readFixture(f, name), uint16(4096))
+		f.Add(ingresstest.Fixture(f, name), uint16(4096))
 	}
 	f.Add([]byte("data: a\r\n\r\ndata: b\r\rdata:c\n:comment\nevent: e\ndata\n\n"), uint16(8))
 	f.Add([]byte("\xef\xbb\xbfdata: x"), uint16(1))

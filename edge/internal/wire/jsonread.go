@@ -103,68 +103,108 @@ func (r *Reader) Unexpected() error {
 // OpenObject consumes '{'; the caller has peeked it.
 func (r *Reader) OpenObject() { r.i++ }
 
-// ObjNext advances to the next member of an object whose '{' was consumed;
-// n counts the members read so far and starts at 0. It returns the
-// unescaped key, or more=false after consuming the closing '}'.
-func (r *Reader) ObjNext(n *int) (key []byte, more bool, err error) {
+// OpenArray consumes '['; the caller has peeked it.
+func (r *Reader) OpenArray() { r.i++ }
+
+// Iter walks the members of an object or the elements of an array whose
+// opening byte was consumed, in the style of bufio.Scanner:
+//
+//	var it wire.Iter
+//	for r.Member(&it) {
+//		switch string(it.Key) {
+//		case "model":
+//			req.Model, it.Err = r.Str()
+//		default:
+//			it.Err = r.Skip()
+//		}
+//	}
+//	return it.Err
+//
+// The first error, the walk's own or one the loop body stores in Err,
+// ends the walk. It is a plain loop rather than a callback per member
+// because a closure call per member cost 5-7% on small requests. The zero
+// Iter starts a walk; an Iter walks one object or array.
+type Iter struct {
+	// Key is the unescaped key of the current member (Member only); it
+	// aliases like StrBytes' result.
+	Key []byte
+	// Err is the first error of the walk or of its body.
+	Err error
+	n   int
+}
+
+// Index is the 0-based position of the current member or element.
+func (it *Iter) Index() int { return it.n - 1 }
+
+// Member advances it to the next member of an object and reports whether
+// there is one; it consumes the closing '}' after the last.
+func (r *Reader) Member(it *Iter) bool {
+	if it.Err != nil {
+		return false
+	}
 	c := r.Peek()
 	if c == '}' {
 		r.i++
-		return nil, false, nil
+		return false
 	}
-	if *n > 0 {
+	if it.n > 0 {
 		if c != ',' {
-			if c == 0 {
-				return nil, false, r.Unexpected()
-			}
-			return nil, false, r.Fail("expected ',' or '}' after object member")
+			return r.stop(it, r.expected(c, "',' or '}' after object member"))
 		}
 		r.i++
 		c = r.Peek()
 	}
 	if c != '"' {
-		if c == 0 {
-			return nil, false, r.Unexpected()
-		}
-		return nil, false, r.Fail("expected a string object key")
+		return r.stop(it, r.expected(c, "a string object key"))
 	}
-	key, err = r.StrBytes()
-	if err != nil {
-		return nil, false, err
+	if it.Key, it.Err = r.StrBytes(); it.Err != nil {
+		return false
 	}
 	if r.Peek() != ':' {
-		return nil, false, r.Fail("expected ':' after object key")
+		return r.stop(it, r.Fail("expected ':' after object key"))
 	}
 	r.i++
-	*n++
-	return key, true, nil
+	it.n++
+	return true
 }
 
-// OpenArray consumes '['; the caller has peeked it.
-func (r *Reader) OpenArray() { r.i++ }
-
-// ArrNext advances to the next element of an array whose '[' was consumed;
-// n counts elements read so far. It returns false after consuming ']'.
-func (r *Reader) ArrNext(n *int) (bool, error) {
+// Elem advances it to the next element of an array and reports whether
+// there is one; it consumes the closing ']' after the last.
+func (r *Reader) Elem(it *Iter) bool {
+	if it.Err != nil {
+		return false
+	}
 	c := r.Peek()
 	if c == ']' {
 		r.i++
-		return false, nil
+		return false
 	}
-	if *n > 0 {
+	if it.n > 0 {
 		if c != ',' {
-			if c == 0 {
-				return false, r.Unexpected()
-			}
-			return false, r.Fail("expected ',' or ']' after array element")
+			return r.stop(it, r.expected(c, "',' or ']' after array element"))
 		}
 		r.i++
 		if c = r.Peek(); c == ']' || c == 0 {
-			return false, r.Unexpected()
+			return r.stop(it, r.Unexpected())
 		}
 	}
-	*n++
-	return true, nil
+	it.n++
+	return true
+}
+
+// stop ends a walk with err.
+func (r *Reader) stop(it *Iter, err error) bool {
+	it.Err = err
+	return false
+}
+
+// expected reports that what was wanted is not the byte c at the cursor,
+// or that the input ended.
+func (r *Reader) expected(c byte, what string) error {
+	if c == 0 {
+		return r.Unexpected()
+	}
+	return r.Fail("expected " + what)
 }
 
 // StrBytes reads a string at the cursor and returns its unescaped bytes.
@@ -413,40 +453,39 @@ func (r *Reader) skipDepth(depth int) error {
 			return r.Fail("nesting exceeds " + strconv.Itoa(maxJSONDepth) + " levels")
 		}
 		r.i++
-		var n int
+		var it Iter
+		if c == '[' {
+			for r.Elem(&it) {
+				it.Err = r.skipDepth(depth + 1)
+			}
+			return it.Err
+		}
+		// Not Member: keys are skipped, not unescaped, so a skip never
+		// overwrites the scratch buffer, and this loop is Skip's hot path.
 		for {
-			if c == '{' {
-				// Keys are skipped, not unescaped, so a skip never
-				// overwrites the scratch buffer.
-				cc := r.Peek()
-				if cc == '}' {
-					r.i++
-					return nil
-				}
-				if n > 0 {
-					if cc != ',' {
-						return r.Fail("expected ',' or '}' after object member")
-					}
-					r.i++
-					cc = r.Peek()
-				}
-				if cc != '"' {
-					return r.Fail("expected a string object key")
-				}
-				if err := r.SkipStr(); err != nil {
-					return err
-				}
-				if r.Peek() != ':' {
-					return r.Fail("expected ':' after object key")
+			cc := r.Peek()
+			if cc == '}' {
+				r.i++
+				return nil
+			}
+			if it.n > 0 {
+				if cc != ',' {
+					return r.Fail("expected ',' or '}' after object member")
 				}
 				r.i++
-				n++
-			} else {
-				more, err := r.ArrNext(&n)
-				if err != nil || !more {
-					return err
-				}
+				cc = r.Peek()
 			}
+			if cc != '"' {
+				return r.Fail("expected a string object key")
+			}
+			if err := r.SkipStr(); err != nil {
+				return err
+			}
+			if r.Peek() != ':' {
+				return r.Fail("expected ':' after object key")
+			}
+			r.i++
+			it.n++
 			if err := r.skipDepth(depth + 1); err != nil {
 				return err
 			}

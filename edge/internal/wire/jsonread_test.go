@@ -16,34 +16,22 @@ func walk(r *Reader) (any, error) {
 	case '{':
 		r.OpenObject()
 		m := map[string]any{}
-		var n int
-		for {
-			key, more, err := r.ObjNext(&n)
-			if err != nil || !more {
-				return m, err
-			}
-			k := string(key)
-			v, err := walk(r)
-			if err != nil {
-				return nil, err
-			}
-			m[k] = v
+		var it Iter
+		for r.Member(&it) {
+			k := string(it.Key)
+			m[k], it.Err = walk(r)
 		}
+		return m, it.Err
 	case '[':
 		r.OpenArray()
 		a := []any{}
-		var n int
-		for {
-			more, err := r.ArrNext(&n)
-			if err != nil || !more {
-				return a, err
-			}
-			v, err := walk(r)
-			if err != nil {
-				return nil, err
-			}
+		var it Iter
+		for r.Elem(&it) {
+			var v any
+			v, it.Err = walk(r)
 			a = append(a, v)
 		}
+		return a, it.Err
 	case '"':
 		return r.Str()
 	case 't', 'f':
@@ -247,10 +235,9 @@ func TestReaderRawAndRewind(t *testing.T) {
 	var r Reader
 	r.Reset([]byte(`{"tools": [ {"a":"\u0041"} , 1 ], "type":"x"}`))
 	r.OpenObject()
-	var n int
-	key, _, err := r.ObjNext(&n)
-	if err != nil || string(key) != "tools" {
-		t.Fatalf("key = %q, %v", key, err)
+	var it Iter
+	if !r.Member(&it) || string(it.Key) != "tools" {
+		t.Fatalf("key = %q, %v", it.Key, it.Err)
 	}
 	start := r.Offset()
 	raw, err := r.Raw()
@@ -264,15 +251,14 @@ func TestReaderRawAndRewind(t *testing.T) {
 	if err := r.Skip(); err != nil {
 		t.Fatal(err)
 	}
-	key, more, err := r.ObjNext(&n)
-	if err != nil || !more || string(key) != "type" {
-		t.Fatalf("second key = %q, %v, %v", key, more, err)
+	if !r.Member(&it) || string(it.Key) != "type" || it.Index() != 1 {
+		t.Fatalf("second key = %q at %d, %v", it.Key, it.Index(), it.Err)
 	}
 	if err := r.Skip(); err != nil {
 		t.Fatal(err)
 	}
-	if _, more, err = r.ObjNext(&n); err != nil || more {
-		t.Fatalf("end of object: more = %v, err = %v", more, err)
+	if r.Member(&it) || it.Err != nil {
+		t.Fatalf("end of object: key %q, err = %v", it.Key, it.Err)
 	}
 	if err := r.End(); err != nil {
 		t.Fatal(err)
@@ -286,16 +272,9 @@ func TestReaderNullAndBoolean(t *testing.T) {
 	var r Reader
 	r.Reset([]byte(`[null, true, false, 1]`))
 	r.OpenArray()
-	var n int
+	var it Iter
 	var got []string
-	for {
-		more, err := r.ArrNext(&n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !more {
-			break
-		}
+	for r.Elem(&it) {
 		if isNull, err := r.Null(); err != nil {
 			t.Fatal(err)
 		} else if isNull {
@@ -314,6 +293,9 @@ func TestReaderNullAndBoolean(t *testing.T) {
 			t.Fatal(err)
 		}
 		got = append(got, "other")
+	}
+	if it.Err != nil {
+		t.Fatal(it.Err)
 	}
 	if want := "null true false other"; strings.Join(got, " ") != want {
 		t.Errorf("got %v, want %s", got, want)
@@ -364,57 +346,33 @@ func TestReaderAllocs(t *testing.T) {
 	read := func() {
 		r.Reset(doc)
 		r.OpenObject()
-		var n int
-		for {
-			key, more, err := r.ObjNext(&n)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !more {
-				break
-			}
-			switch string(key) {
+		var it Iter
+		for r.Member(&it) {
+			switch string(it.Key) {
 			case "messages":
 				r.OpenArray()
-				var m int
-				for {
-					more, err := r.ArrNext(&m)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if !more {
-						break
-					}
+				var msg Iter
+				for r.Elem(&msg) {
 					r.OpenObject()
-					var k int
-					for {
-						_, more, err := r.ObjNext(&k)
-						if err != nil {
-							t.Fatal(err)
-						}
-						if !more {
-							break
-						}
-						if _, err := r.StrBytes(); err != nil {
-							t.Fatal(err)
-						}
+					var field Iter
+					for r.Member(&field) {
+						_, field.Err = r.StrBytes()
 					}
+					msg.Err = field.Err
 				}
+				it.Err = msg.Err
 			case "temperature", "max_tokens":
-				text, _, err := r.Number()
-				if err != nil {
-					t.Fatal(err)
-				}
+				var text []byte
+				text, _, it.Err = r.Number()
 				ParseInt(text)
 			case "extra":
-				if _, err := r.Raw(); err != nil {
-					t.Fatal(err)
-				}
+				_, it.Err = r.Raw()
 			default:
-				if err := r.Skip(); err != nil {
-					t.Fatal(err)
-				}
+				it.Err = r.Skip()
 			}
+		}
+		if it.Err != nil {
+			t.Fatal(it.Err)
 		}
 		if err := r.End(); err != nil {
 			t.Fatal(err)

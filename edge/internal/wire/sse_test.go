@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"github.com/edgeway/edgeway/edge/internal/ingress/ingresstest"
 )
 
 type sseEvent struct{ Event, Data string }
@@ -145,7 +147,7 @@ func TestSSEReaderAllocs(t *testing.T) {
 }
 
 func BenchmarkSSEReader(b *testing.B) {
-	stream := readFixture(b, "openai_tool_calls.sse")
+	stream := ingresstest.Fixture(b, "openai_tool_calls.sse")
 	events, err := readEvents(bytes.NewReader(stream), 1<<20)
 	if err != nil {
 		b.Fatal(err)

@@ -1,0 +1,59 @@
+// Package ingresstest holds the test helpers the dialect packages and
+// edge/internal/wire share: reading a testdata fixture, building a chat
+// body, and comparing decoded requests by meaning. It is a plain package,
+// not a _test file, so that one copy serves every package's tests.
+package ingresstest
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/edgeway/edgeway/edge/llm"
+)
+
+// Fixture returns testdata/name of the package under test.
+func Fixture(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// ChatBody wraps messages JSON (and optional extra top-level members)
+// into a chat request body for model "m".
+func ChatBody(messages string, extra ...string) string {
+	b := `{"model":"m","messages":` + messages
+	for _, e := range extra {
+		b += "," + e
+	}
+	return b + "}"
+}
+
+// Normalize makes empty slices nil so reflect.DeepEqual compares meaning,
+// not whether a decoder reused a slice.
+func Normalize(r *llm.ChatRequest) {
+	if len(r.Messages) == 0 {
+		r.Messages = nil
+	}
+	for i := range r.Messages {
+		m := &r.Messages[i]
+		if len(m.Content) == 0 {
+			m.Content = nil
+		}
+		if len(m.ToolCalls) == 0 {
+			m.ToolCalls = nil
+		}
+	}
+	if len(r.Stop) == 0 {
+		r.Stop = nil
+	}
+	if len(r.Tools) == 0 {
+		r.Tools = nil
+	}
+	if len(r.Extra) == 0 {
+		r.Extra = nil
+	}
+}

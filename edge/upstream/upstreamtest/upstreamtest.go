@@ -246,3 +246,28 @@ func ReadFixture(tb testing.TB, name string) []byte {
 	}
 	return b
 }
+
+// ParseEvents checks an event stream's framing exactly, as a strict client
+// would: a sequence of "data: <payload>" events each ended by EventSep,
+// and nothing else. It returns the payloads.
+func (fr Framing) ParseEvents(tb testing.TB, body []byte) [][]byte {
+	tb.Helper()
+	var out [][]byte
+	rest := body
+	for len(rest) > 0 {
+		if !bytes.HasPrefix(rest, []byte("data: ")) {
+			tb.Fatalf("event does not start with %q: %q", "data: ", rest)
+		}
+		end := bytes.Index(rest, []byte(fr.EventSep))
+		if end < 0 {
+			tb.Fatalf("unterminated event: %q", rest)
+		}
+		payload := rest[len("data: "):end]
+		if bytes.ContainsAny(payload, "\r\n") {
+			tb.Fatalf("payload spans lines: %q", payload)
+		}
+		out = append(out, payload)
+		rest = rest[end+len(fr.EventSep):]
+	}
+	return out
+}

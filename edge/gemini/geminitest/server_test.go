@@ -14,7 +14,6 @@ import (
 
 	"github.com/edgeway/edgeway/edge/gemini/geminitest"
 	"github.com/edgeway/edgeway/edge/testkit"
-
 	"github.com/edgeway/edgeway/edge/upstream/upstreamtest"
 )
 

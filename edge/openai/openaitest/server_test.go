@@ -18,7 +18,6 @@ import (
 
 	"github.com/edgeway/edgeway/edge/openai/openaitest"
 	"github.com/edgeway/edgeway/edge/testkit"
-
 	"github.com/edgeway/edgeway/edge/upstream/upstreamtest"
 )
 

@@ -22,6 +22,7 @@ import (
 	"github.com/edgeway/edgeway/edge/openai"
 	"github.com/edgeway/edgeway/edge/openai/openaitest"
 	up "github.com/edgeway/edgeway/edge/upstream"
+	"github.com/edgeway/edgeway/edge/upstream/upstreamtest"
 	"github.com/edgeway/edgeway/runtime/ollama"
 )
 
@@ -152,36 +153,11 @@ func (u *upstream) chat(t *testing.T, req *llm.ChatRequest) ([]llm.Chunk, llm.Us
 	r.Model = u.model
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	var chunks []llm.Chunk
-	usage, err := u.provider.Chat(ctx, &r, func(c *llm.Chunk) error {
-		chunks = append(chunks, copyChunk(c))
-		return nil
-	})
+	chunks, _, usage, err := upstreamtest.CollectCtx(ctx, u.provider.Chat, &r)
 	if err != nil {
 		t.Fatalf("%s: Chat: %v", u.name, err)
 	}
 	return chunks, usage
-}
-
-// copyChunk deep-copies c, which the provider reuses after emit returns.
-func copyChunk(c *llm.Chunk) llm.Chunk {
-	out := *c
-	out.ToolCalls = append([]llm.ToolCallDelta(nil), c.ToolCalls...)
-	if c.Usage != nil {
-		u := *c.Usage
-		out.Usage = &u
-	}
-	return out
-}
-
-// readFile reads a file under testdata.
-func readFile(t *testing.T, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 // writeGolden writes b to testdata/name, creating its folder.
@@ -211,7 +187,7 @@ func checkJSONGolden(t *testing.T, name string, got []byte) {
 		writeGolden(t, name, out.Bytes())
 		return
 	}
-	want := readFile(t, name)
+	want := upstreamtest.ReadFixture(t, name)
 	var g, w any
 	if err := json.Unmarshal(got, &g); err != nil {
 		t.Fatalf("%s: body is not JSON: %v\n%s", name, err, got)
@@ -304,7 +280,7 @@ func checkGolden(t *testing.T, name string, got []byte) {
 		writeGolden(t, name, got)
 		return
 	}
-	want := readFile(t, name)
+	want := upstreamtest.ReadFixture(t, name)
 	if !bytes.Equal(got, want) {
 		t.Errorf("%s differs from the golden file (run with -update to see the diff in git):\n%s", name, got)
 	}

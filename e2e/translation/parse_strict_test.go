@@ -3,6 +3,8 @@ package translation
 import (
 	"strings"
 	"testing"
+
+	"github.com/edgeway/edgeway/edge/upstream/upstreamtest"
 )
 
 // TestParsersRejectBroken checks that the strict parsers the matrix relies
@@ -39,7 +41,7 @@ func TestParsersRejectBroken(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			good := string(readFile(t, tc.file))
+			good := string(upstreamtest.ReadFixture(t, tc.file))
 			if strings.HasPrefix(tc.file, "whole/") {
 				// Whole goldens are stored indented; the wire form is
 				// one line.

@@ -12,6 +12,7 @@ import (
 	"github.com/edgeway/edgeway/edge/anthropic/anthropictest"
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/testkit"
+	"github.com/edgeway/edgeway/edge/upstream/upstreamtest"
 )
 
 func fakeClient(t *testing.T, fake *anthropictest.Server, mod ...func(*Options)) *Client {
@@ -95,16 +96,12 @@ func TestChatAgainstFake(t *testing.T) {
 			}
 			fake := anthropictest.NewT(t, tt.opts)
 			fake.SetModeN(tt.mode, 1)
-			var mods []func(*Options)
-			if tt.client != nil {
-				mods = append(mods, tt.client)
-			}
-			c := fakeClient(t, fake, mods...)
+			c := fakeClient(t, fake, tt.client)
 			req := simpleRequest()
 			if tt.req != nil {
 				tt.req(req)
 			}
-			chunks, agg, u, err := collect(t, c, req)
+			chunks, agg, u, err := upstreamtest.Collect(c.Chat, req)
 			if tt.wantKind != llm.KindUnknown {
 				var le *llm.Error
 				if !errors.As(err, &le) || le.Kind != tt.wantKind {

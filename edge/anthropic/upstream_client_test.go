@@ -5,12 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,108 +15,17 @@ import (
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/testkit"
 	"github.com/edgeway/edgeway/edge/upstream"
+	"github.com/edgeway/edgeway/edge/upstream/upstreamtest"
 )
 
-// recorded is one request the fake upstream saw.
-type recorded struct {
-	Method, Path, Query string
-	Header              http.Header
-	Body                []byte
-}
-
-// fakeUpstream is an httptest server on 127.0.0.1:0 that records requests
-// and answers with handler.
-type fakeUpstream struct {
-	srv  *httptest.Server
-	mu   sync.Mutex
-	reqs []recorded
-}
-
-func newFake(t *testing.T, handler http.HandlerFunc) *fakeUpstream {
-	t.Helper()
-	f := &fakeUpstream{}
-	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		f.mu.Lock()
-		f.reqs = append(f.reqs, recorded{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Clone(), body})
-		f.mu.Unlock()
-		handler(w, r)
-	}))
-	t.Cleanup(f.srv.Close)
-	return f
-}
-
-func (f *fakeUpstream) last(t *testing.T) recorded {
-	t.Helper()
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if len(f.reqs) == 0 {
-		t.Fatal("the fake upstream saw no request")
-	}
-	return f.reqs[len(f.reqs)-1]
-}
+// frame is how the fake upstream frames its answers: Anthropic types its
+// event streams with a charset.
+var frame = upstreamtest.Framing{JSONType: "application/json", EventType: "text/event-stream; charset=utf-8", EventSep: "\n\n"}
 
 func newTestClient(t *testing.T, baseURL string, mod ...func(*Options)) *Client {
 	t.Helper()
 	o := Options{Endpoint: upstream.Endpoint{Name: "fake", BaseURL: baseURL + "/v1/", APIKey: "sk-ant-test", Headers: map[string]string{"anthropic-beta": "fake-beta"}}}
-	for _, m := range mod {
-		m(&o)
-	}
-	c, err := New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.CloseIdleConnections)
-	return c
-}
-
-// sseHandler answers with body as an event stream, flushing each event.
-func sseHandler(body string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
-		fl := w.(http.Flusher)
-		for _, ev := range strings.SplitAfter(body, "\n\n") {
-			io.WriteString(w, ev)
-			fl.Flush()
-		}
-	}
-}
-
-func jsonHandler(status int, header map[string]string, body string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		for k, v := range header {
-			w.Header().Set(k, v)
-		}
-		if w.Header().Get("Content-Type") == "" {
-			w.Header().Set("Content-Type", "application/json")
-		}
-		w.WriteHeader(status)
-		io.WriteString(w, body)
-	}
-}
-
-// collect runs Chat and returns copies of the emitted chunks and their
-// aggregate.
-func collect(t *testing.T, c *Client, req *llm.ChatRequest) ([]llm.Chunk, *llm.Aggregate, llm.Usage, error) {
-	t.Helper()
-	return collectCtx(context.Background(), c, req)
-}
-
-func collectCtx(ctx context.Context, c *Client, req *llm.ChatRequest) ([]llm.Chunk, *llm.Aggregate, llm.Usage, error) {
-	var chunks []llm.Chunk
-	agg := &llm.Aggregate{}
-	u, err := c.Chat(ctx, req, func(ch *llm.Chunk) error {
-		cp := *ch
-		cp.ToolCalls = append([]llm.ToolCallDelta(nil), ch.ToolCalls...)
-		if ch.Usage != nil {
-			uu := *ch.Usage
-			cp.Usage = &uu
-		}
-		chunks = append(chunks, cp)
-		agg.Add(ch)
-		return nil
-	})
-	return chunks, agg, u, err
+	return upstreamtest.NewClient(t, New, o, mod...)
 }
 
 func simpleRequest() *llm.ChatRequest {
@@ -127,9 +33,9 @@ func simpleRequest() *llm.ChatRequest {
 }
 
 func TestChatStreamText(t *testing.T) {
-	f := newFake(t, sseHandler(string(readFixture(t, "stream_text.sse"))))
-	c := newTestClient(t, f.srv.URL)
-	chunks, agg, usage, err := collect(t, c, simpleRequest())
+	f := upstreamtest.NewFake(t, frame.SSE(string(readFixture(t, "stream_text.sse"))))
+	c := newTestClient(t, f.URL)
+	chunks, agg, usage, err := upstreamtest.Collect(c.Chat, simpleRequest())
 	if err != nil {
 		t.Fatalf("Chat: %v", err)
 	}
@@ -151,7 +57,7 @@ func TestChatStreamText(t *testing.T) {
 	if len(chunks) != 3 {
 		t.Errorf("emitted %d chunks, want 3 (two texts, finish with usage)", len(chunks))
 	}
-	req := f.last(t)
+	req := f.Last(t)
 	if req.Method != http.MethodPost || req.Path != "/v1/messages" {
 		t.Errorf("request = %s %s", req.Method, req.Path)
 	}
@@ -173,9 +79,9 @@ func TestChatStreamText(t *testing.T) {
 }
 
 func TestChatToolUseStream(t *testing.T) {
-	f := newFake(t, sseHandler(string(readFixture(t, "stream_tool_use.sse"))))
-	c := newTestClient(t, f.srv.URL)
-	chunks, agg, usage, err := collect(t, c, simpleRequest())
+	f := upstreamtest.NewFake(t, frame.SSE(string(readFixture(t, "stream_tool_use.sse"))))
+	c := newTestClient(t, f.URL)
+	chunks, agg, usage, err := upstreamtest.Collect(c.Chat, simpleRequest())
 	if err != nil {
 		t.Fatalf("Chat: %v", err)
 	}
@@ -207,9 +113,9 @@ func TestChatToolUseStream(t *testing.T) {
 }
 
 func TestChatThinkingAndCacheUsage(t *testing.T) {
-	f := newFake(t, sseHandler(string(readFixture(t, "stream_thinking.sse"))))
-	c := newTestClient(t, f.srv.URL)
-	_, agg, usage, err := collect(t, c, simpleRequest())
+	f := upstreamtest.NewFake(t, frame.SSE(string(readFixture(t, "stream_thinking.sse"))))
+	c := newTestClient(t, f.URL)
+	_, agg, usage, err := upstreamtest.Collect(c.Chat, simpleRequest())
 	if err != nil {
 		t.Fatalf("Chat: %v", err)
 	}
@@ -231,8 +137,8 @@ func TestChatStopReasons(t *testing.T) {
 			stream := "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":3}}}\n\n" +
 				"event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"" + reason + "\"},\"usage\":{\"output_tokens\":1}}\n\n" +
 				"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"
-			f := newFake(t, sseHandler(stream))
-			_, agg, _, err := collect(t, newTestClient(t, f.srv.URL), simpleRequest())
+			f := upstreamtest.NewFake(t, frame.SSE(stream))
+			_, agg, _, err := upstreamtest.Collect(newTestClient(t, f.URL).Chat, simpleRequest())
 			if err != nil || agg.FinishReason != want {
 				t.Errorf("finish = %q (%v), want %q", agg.FinishReason, err, want)
 			}
@@ -241,9 +147,9 @@ func TestChatStopReasons(t *testing.T) {
 }
 
 func TestChatJSONFallback(t *testing.T) {
-	f := newFake(t, jsonHandler(200, nil, string(readFixture(t, "message_tool_use.json"))))
-	c := newTestClient(t, f.srv.URL)
-	chunks, agg, usage, err := collect(t, c, simpleRequest())
+	f := upstreamtest.NewFake(t, frame.JSON(200, nil, string(readFixture(t, "message_tool_use.json"))))
+	c := newTestClient(t, f.URL)
+	chunks, agg, usage, err := upstreamtest.Collect(c.Chat, simpleRequest())
 	if err != nil {
 		t.Fatalf("Chat: %v", err)
 	}
@@ -316,7 +222,7 @@ func TestChatRequestBodyGolden(t *testing.T) {
 	// The real wire format accepts it: the fake validates like Anthropic.
 	fake := anthropictest.NewT(t, anthropictest.Options{APIKey: "sk-ant-test"})
 	c := newTestClient(t, strings.TrimSuffix(fake.URL(), "/v1"))
-	if _, _, _, err := collect(t, c, canonicalFull()); err != nil {
+	if _, _, _, err := upstreamtest.Collect(c.Chat, canonicalFull()); err != nil {
 		t.Errorf("the fake refused the body: %v", err)
 	}
 }
@@ -433,25 +339,19 @@ func TestChatRequestTranslation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFake(t, sseHandler(string(readFixture(t, "stream_text.sse"))))
-			var mods []func(*Options)
-			if tt.opts != nil {
-				mods = append(mods, tt.opts)
-			}
-			c := newTestClient(t, f.srv.URL, mods...)
+			f := upstreamtest.NewFake(t, frame.SSE(string(readFixture(t, "stream_text.sse"))))
+			c := newTestClient(t, f.URL, tt.opts)
 			req := simpleRequest()
 			if tt.mod != nil {
 				tt.mod(req)
 			}
-			_, _, _, err := collect(t, c, req)
+			_, _, _, err := upstreamtest.Collect(c.Chat, req)
 			if tt.wantErr != "" {
 				var le *llm.Error
 				if !errors.As(err, &le) || le.Kind != llm.KindBadRequest || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Errorf("error = %v, want a bad_request containing %q", err, tt.wantErr)
 				}
-				f.mu.Lock()
-				defer f.mu.Unlock()
-				if len(f.reqs) != 0 {
+				if len(f.All()) != 0 {
 					t.Error("an invalid request was sent upstream")
 				}
 				return
@@ -460,7 +360,7 @@ func TestChatRequestTranslation(t *testing.T) {
 				t.Fatal(err)
 			}
 			var body map[string]any
-			if err := json.Unmarshal(f.last(t).Body, &body); err != nil {
+			if err := json.Unmarshal(f.Last(t).Body, &body); err != nil {
 				t.Fatal(err)
 			}
 			tt.check(t, body)
@@ -482,57 +382,57 @@ func TestChatErrors(t *testing.T) {
 		wantMessage string // substring of Message
 		wantIs      error
 	}{
-		{name: "400 prompt too long", handler: jsonHandler(400, nil, fixture("error_prompt_too_long.json")),
+		{name: "400 prompt too long", handler: frame.JSON(400, nil, fixture("error_prompt_too_long.json")),
 			wantKind: llm.KindContextLength, wantStatus: 400, wantMessage: "prompt is too long: 208310 tokens > 200000 maximum"},
-		{name: "400 invalid request", handler: jsonHandler(400, nil, fixture("error_invalid_request.json")),
+		{name: "400 invalid request", handler: frame.JSON(400, nil, fixture("error_invalid_request.json")),
 			wantKind: llm.KindBadRequest, wantStatus: 400, wantMessage: "max_tokens: Field required"},
-		{name: "400 low credit", handler: jsonHandler(400, nil, `{"type":"error","error":{"type":"invalid_request_error","message":"Your credit balance is too low to access the Anthropic API."}}`),
+		{name: "400 low credit", handler: frame.JSON(400, nil, `{"type":"error","error":{"type":"invalid_request_error","message":"Your credit balance is too low to access the Anthropic API."}}`),
 			wantKind: llm.KindAuth, wantStatus: 400, wantMessage: "credit balance", wantIs: ErrBilling},
-		{name: "401", handler: jsonHandler(401, nil, fixture("error_authentication.json")),
+		{name: "401", handler: frame.JSON(401, nil, fixture("error_authentication.json")),
 			wantKind: llm.KindAuth, wantStatus: 401, wantMessage: "invalid x-api-key"},
-		{name: "402 billing", handler: jsonHandler(402, nil, fixture("error_billing.json")),
+		{name: "402 billing", handler: frame.JSON(402, nil, fixture("error_billing.json")),
 			wantKind: llm.KindAuth, wantStatus: 402, wantMessage: "credit balance is too low", wantIs: ErrBilling},
-		{name: "403", handler: jsonHandler(403, nil, fixture("error_permission.json")),
+		{name: "403", handler: frame.JSON(403, nil, fixture("error_permission.json")),
 			wantKind: llm.KindAuth, wantStatus: 403, wantMessage: "does not have permission"},
-		{name: "404 model", handler: jsonHandler(404, nil, fixture("error_not_found.json")),
+		{name: "404 model", handler: frame.JSON(404, nil, fixture("error_not_found.json")),
 			wantKind: llm.KindNotFound, wantStatus: 404, wantMessage: "model: claude-3-opus-latest"},
-		{name: "413", handler: jsonHandler(413, nil, fixture("error_request_too_large.json")),
+		{name: "413", handler: frame.JSON(413, nil, fixture("error_request_too_large.json")),
 			wantKind: llm.KindContextLength, wantStatus: 413, wantMessage: "maximum allowed number of bytes"},
-		{name: "429 retry-after", handler: jsonHandler(429, map[string]string{"Retry-After": "7"}, fixture("error_rate_limit.json")),
+		{name: "429 retry-after", handler: frame.JSON(429, map[string]string{"Retry-After": "7"}, fixture("error_rate_limit.json")),
 			wantKind: llm.KindRateLimited, wantStatus: 429, wantRetry: 7 * time.Second, wantMessage: "rate limit"},
-		{name: "500", handler: jsonHandler(500, nil, fixture("error_api.json")),
+		{name: "500", handler: frame.JSON(500, nil, fixture("error_api.json")),
 			wantKind: llm.KindServer, wantStatus: 500, wantMessage: "Internal server error"},
-		{name: "504 timeout_error", handler: jsonHandler(504, nil, fixture("error_timeout.json")),
+		{name: "504 timeout_error", handler: frame.JSON(504, nil, fixture("error_timeout.json")),
 			wantKind: llm.KindTimeout, wantStatus: 504, wantMessage: "Request timed out"},
-		{name: "529 overloaded", handler: jsonHandler(529, map[string]string{"Retry-After": "3"}, fixture("error_overloaded.json")),
+		{name: "529 overloaded", handler: frame.JSON(529, map[string]string{"Retry-After": "3"}, fixture("error_overloaded.json")),
 			wantKind: llm.KindOverloaded, wantStatus: 529, wantRetry: 3 * time.Second, wantMessage: "Overloaded"},
-		{name: "500 saying overloaded", handler: jsonHandler(500, nil, fixture("error_overloaded.json")),
+		{name: "500 saying overloaded", handler: frame.JSON(500, nil, fixture("error_overloaded.json")),
 			wantKind: llm.KindOverloaded, wantStatus: 500},
-		{name: "SSE overloaded mid-stream", handler: sseHandler(fixture("stream_error.sse")),
+		{name: "SSE overloaded mid-stream", handler: frame.SSE(fixture("stream_error.sse")),
 			wantKind: llm.KindOverloaded, wantMessage: "Overloaded"},
-		{name: "SSE prompt too long", handler: sseHandler(start + "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\",\"message\":\"prompt is too long\"}}\n\n"),
+		{name: "SSE prompt too long", handler: frame.SSE(start + "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\",\"message\":\"prompt is too long\"}}\n\n"),
 			wantKind: llm.KindContextLength},
-		{name: "SSE rate limit", handler: sseHandler("event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"rate_limit_error\",\"message\":\"slow down\"}}\n\n"),
+		{name: "SSE rate limit", handler: frame.SSE("event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"rate_limit_error\",\"message\":\"slow down\"}}\n\n"),
 			wantKind: llm.KindRateLimited, wantMessage: "slow down"},
-		{name: "SSE unknown error type", handler: sseHandler("event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"brand_new_error\",\"message\":\"?\"}}\n\n"),
+		{name: "SSE unknown error type", handler: frame.SSE("event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"brand_new_error\",\"message\":\"?\"}}\n\n"),
 			wantKind: llm.KindServer},
-		{name: "SSE error not JSON", handler: sseHandler("event: error\ndata: oops\n\n"), wantKind: llm.KindServer, wantIs: llm.ErrMalformed},
-		{name: "event not JSON", handler: sseHandler(start + "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\"\n\n"),
+		{name: "SSE error not JSON", handler: frame.SSE("event: error\ndata: oops\n\n"), wantKind: llm.KindServer, wantIs: llm.ErrMalformed},
+		{name: "event not JSON", handler: frame.SSE(start + "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\"\n\n"),
 			wantKind: llm.KindServer, wantIs: llm.ErrMalformed},
-		{name: "delta without index", handler: sseHandler(start + "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"delta\":{\"type\":\"text_delta\",\"text\":\"x\"}}\n\n"),
+		{name: "delta without index", handler: frame.SSE(start + "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"delta\":{\"type\":\"text_delta\",\"text\":\"x\"}}\n\n"),
 			wantKind: llm.KindServer, wantIs: llm.ErrMalformed},
-		{name: "hostile block index", handler: sseHandler(start + "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":99999999,\"content_block\":{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"f\",\"input\":{}}}\n\n"),
+		{name: "hostile block index", handler: frame.SSE(start + "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":99999999,\"content_block\":{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"f\",\"input\":{}}}\n\n"),
 			wantKind: llm.KindServer, wantIs: llm.ErrMalformed},
-		{name: "stream cut without message_stop", handler: sseHandler(start + delta),
+		{name: "stream cut without message_stop", handler: frame.SSE(start + delta),
 			wantKind: llm.KindServer, wantIs: llm.ErrStreamCut},
-		{name: "stream cut after message_delta", handler: sseHandler(start + delta + "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":2}}\n\n"),
+		{name: "stream cut after message_delta", handler: frame.SSE(start + delta + "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":2}}\n\n"),
 			wantKind: llm.KindServer, wantIs: llm.ErrStreamCut},
-		{name: "empty stream", handler: sseHandler(""), wantKind: llm.KindServer, wantIs: llm.ErrStreamCut},
-		{name: "JSON error with 200", handler: jsonHandler(200, nil, fixture("error_overloaded.json")), wantKind: llm.KindOverloaded, wantMessage: "Overloaded"},
-		{name: "JSON body cut", handler: jsonHandler(200, nil, `{"id":"msg","type":"message","content":[{"type":"text","text":"Hel`), wantKind: llm.KindServer, wantIs: llm.ErrMalformed},
+		{name: "empty stream", handler: frame.SSE(""), wantKind: llm.KindServer, wantIs: llm.ErrStreamCut},
+		{name: "JSON error with 200", handler: frame.JSON(200, nil, fixture("error_overloaded.json")), wantKind: llm.KindOverloaded, wantMessage: "Overloaded"},
+		{name: "JSON body cut", handler: frame.JSON(200, nil, `{"id":"msg","type":"message","content":[{"type":"text","text":"Hel`), wantKind: llm.KindServer, wantIs: llm.ErrMalformed},
 		{name: "429 tokens reset", handler: func(w http.ResponseWriter, r *http.Request) {
 			now := time.Now().UTC()
-			jsonHandler(429, map[string]string{
+			frame.JSON(429, map[string]string{
 				"anthropic-ratelimit-requests-remaining": "10", "anthropic-ratelimit-requests-reset": now.Add(50 * time.Second).Format(time.RFC3339),
 				"anthropic-ratelimit-tokens-remaining": "0", "anthropic-ratelimit-tokens-reset": now.Add(20 * time.Second).Format(time.RFC3339),
 			}, fixture("error_rate_limit.json"))(w, r)
@@ -540,36 +440,13 @@ func TestChatErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFake(t, tt.handler)
-			var mods []func(*Options)
-			if tt.opts != nil {
-				mods = append(mods, tt.opts)
-			}
-			c := newTestClient(t, f.srv.URL, mods...)
-			_, _, _, err := collect(t, c, simpleRequest())
-			var le *llm.Error
-			if !errors.As(err, &le) {
-				t.Fatalf("error = %v (%T), want *llm.Error", err, err)
-			}
-			if le.Provider != "fake" {
-				t.Errorf("Provider = %q", le.Provider)
-			}
-			if le.Kind != tt.wantKind {
-				t.Errorf("Kind = %v, want %v (%v)", le.Kind, tt.wantKind, err)
-			}
-			if le.Status != tt.wantStatus {
-				t.Errorf("Status = %d, want %d", le.Status, tt.wantStatus)
-			}
-			// Reset times have one-second resolution: allow for it.
-			if d := le.RetryAfter - tt.wantRetry; d > 0 || d < -time.Second || (tt.wantRetry == 0) != (le.RetryAfter == 0) {
-				t.Errorf("RetryAfter = %v, want %v", le.RetryAfter, tt.wantRetry)
-			}
-			if !strings.Contains(le.Message, tt.wantMessage) {
-				t.Errorf("Message = %q, want it to contain %q", le.Message, tt.wantMessage)
-			}
-			if tt.wantIs != nil && !errors.Is(err, tt.wantIs) {
-				t.Errorf("error %v is not %v", err, tt.wantIs)
-			}
+			f := upstreamtest.NewFake(t, tt.handler)
+			c := newTestClient(t, f.URL, tt.opts)
+			_, _, _, err := upstreamtest.Collect(c.Chat, simpleRequest())
+			upstreamtest.CheckError(t, err, upstreamtest.WantError{Kind: tt.wantKind, Status: tt.wantStatus, Retry: tt.wantRetry, Message: tt.wantMessage, Is: tt.wantIs,
+				// Reset times have one-second resolution: allow for it.
+				RetrySlack: time.Second,
+			})
 		})
 	}
 }
@@ -618,16 +495,16 @@ func TestChatEmitErrorPassesThrough(t *testing.T) {
 
 func TestModels(t *testing.T) {
 	page := 0
-	f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
+	f := upstreamtest.NewFake(t, func(w http.ResponseWriter, r *http.Request) {
 		page++
 		switch r.URL.Query().Get("after_id") {
 		case "":
-			jsonHandler(200, nil, `{"data":[{"type":"model","id":"claude-sonnet-4-5-20250929","display_name":"Claude Sonnet 4.5","created_at":"2025-09-29T00:00:00Z"},{"type":"model","id":""}],"has_more":true,"first_id":"claude-sonnet-4-5-20250929","last_id":"claude-sonnet-4-5-20250929"}`)(w, r)
+			frame.JSON(200, nil, `{"data":[{"type":"model","id":"claude-sonnet-4-5-20250929","display_name":"Claude Sonnet 4.5","created_at":"2025-09-29T00:00:00Z"},{"type":"model","id":""}],"has_more":true,"first_id":"claude-sonnet-4-5-20250929","last_id":"claude-sonnet-4-5-20250929"}`)(w, r)
 		default:
-			jsonHandler(200, nil, `{"data":[{"type":"model","id":"claude-haiku-4-5","created_at":"bad"}],"has_more":false,"last_id":"claude-haiku-4-5"}`)(w, r)
+			frame.JSON(200, nil, `{"data":[{"type":"model","id":"claude-haiku-4-5","created_at":"bad"}],"has_more":false,"last_id":"claude-haiku-4-5"}`)(w, r)
 		}
 	})
-	c := newTestClient(t, f.srv.URL)
+	c := newTestClient(t, f.URL)
 	got, err := c.Models(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -639,17 +516,17 @@ func TestModels(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("models = %+v, want %+v", got, want)
 	}
-	r := f.last(t)
+	r := f.Last(t)
 	if r.Method != http.MethodGet || r.Path != "/v1/models" || r.Query != "after_id=claude-sonnet-4-5-20250929&limit=1000" || r.Header.Get("X-Api-Key") != "sk-ant-test" {
 		t.Errorf("request = %s %s?%s %v", r.Method, r.Path, r.Query, r.Header)
 	}
 	t.Run("pages are bounded", func(t *testing.T) {
 		n := 0
-		f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
+		f := upstreamtest.NewFake(t, func(w http.ResponseWriter, r *http.Request) {
 			n++
-			jsonHandler(200, nil, fmt.Sprintf(`{"data":[{"id":"m%d"}],"has_more":true,"last_id":"m%d"}`, n, n))(w, r)
+			frame.JSON(200, nil, fmt.Sprintf(`{"data":[{"id":"m%d"}],"has_more":true,"last_id":"m%d"}`, n, n))(w, r)
 		})
-		got, err := newTestClient(t, f.srv.URL).Models(context.Background())
+		got, err := newTestClient(t, f.URL).Models(context.Background())
 		if err != nil || len(got) != maxModelPages || n != maxModelPages {
 			t.Errorf("%d models from %d pages (%v), want %d", len(got), n, err, maxModelPages)
 		}
@@ -662,8 +539,8 @@ func TestModels(t *testing.T) {
 		}
 	})
 	t.Run("auth error", func(t *testing.T) {
-		f := newFake(t, jsonHandler(401, nil, string(readFixture(t, "error_authentication.json"))))
-		if _, err := newTestClient(t, f.srv.URL).Models(context.Background()); llm.KindOf(err) != llm.KindAuth {
+		f := upstreamtest.NewFake(t, frame.JSON(401, nil, string(readFixture(t, "error_authentication.json"))))
+		if _, err := newTestClient(t, f.URL).Models(context.Background()); llm.KindOf(err) != llm.KindAuth {
 			t.Errorf("error = %v", err)
 		}
 	})
@@ -674,18 +551,18 @@ func TestPing(t *testing.T) {
 		name    string
 		handler http.HandlerFunc
 	}{
-		{"200", jsonHandler(200, nil, `{"data":[]}`)},
-		{"401 still proves the link", jsonHandler(401, nil, `{"type":"error","error":{"type":"authentication_error","message":"x"}}`)},
-		{"529 still proves the link", jsonHandler(529, nil, `oops`)},
+		{"200", frame.JSON(200, nil, `{"data":[]}`)},
+		{"401 still proves the link", frame.JSON(401, nil, `{"type":"error","error":{"type":"authentication_error","message":"x"}}`)},
+		{"529 still proves the link", frame.JSON(529, nil, `oops`)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFake(t, tt.handler)
-			c := newTestClient(t, f.srv.URL, func(o *Options) { o.APIKey = "" })
+			f := upstreamtest.NewFake(t, tt.handler)
+			c := newTestClient(t, f.URL, func(o *Options) { o.APIKey = "" })
 			if err := c.Ping(context.Background()); err != nil {
 				t.Errorf("Ping = %v", err)
 			}
-			r := f.last(t)
+			r := f.Last(t)
 			if r.Path != "/v1/models" || r.Query != "limit=1" || r.Header.Get("X-Api-Key") != "" {
 				t.Errorf("request %s?%s with key %q", r.Path, r.Query, r.Header.Get("X-Api-Key"))
 			}

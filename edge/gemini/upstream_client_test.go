@@ -12,19 +12,19 @@ import (
 	"testing"
 
 	"github.com/edgeway/edgeway/edge/llm"
-	"github.com/edgeway/edgeway/edge/testkit"
 	"github.com/edgeway/edgeway/edge/upstream"
+	"github.com/edgeway/edgeway/edge/upstream/upstreamtest"
 )
 
 func TestChatRequestWire(t *testing.T) {
-	f := newFake(t, sseHandler(string(readFixture(t, "stream_text.sse"))))
-	c := newTestClient(t, f.srv.URL)
+	f := upstreamtest.NewFake(t, frame.SSE(string(readFixture(t, "stream_text.sse"))))
+	c := newTestClient(t, f.URL)
 	req := simpleRequest()
 	req.Model = "models/gemini-2.5-flash"
-	if _, _, _, err := collect(t, c, req); err != nil {
+	if _, _, _, err := upstreamtest.Collect(c.Chat, req); err != nil {
 		t.Fatalf("Chat: %v", err)
 	}
-	r := f.last(t)
+	r := f.Last(t)
 	if r.Method != http.MethodPost || r.Path != "/v1beta/models/gemini-2.5-flash:streamGenerateContent" || r.Query != "alt=sse" {
 		t.Errorf("request = %s %s?%s", r.Method, r.Path, r.Query)
 	}
@@ -42,15 +42,15 @@ func TestChatRequestWire(t *testing.T) {
 }
 
 func TestChatBadRequestNotSent(t *testing.T) {
-	f := newFake(t, sseHandler(""))
-	c := newTestClient(t, f.srv.URL)
+	f := upstreamtest.NewFake(t, frame.SSE(""))
+	c := newTestClient(t, f.URL)
 	for name, req := range map[string]*llm.ChatRequest{
 		"bad parameters": {Model: "m", Messages: []llm.Message{user("x")}, Tools: []llm.Tool{{Name: "f", Parameters: json.RawMessage(`{"type":`)}}},
 		"bad model":      {Model: "a/b", Messages: []llm.Message{user("x")}},
 		"no model":       {Messages: []llm.Message{user("x")}},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, _, _, err := collect(t, c, req)
+			_, _, _, err := upstreamtest.Collect(c.Chat, req)
 			if k := llm.KindOf(err); k != llm.KindBadRequest {
 				t.Errorf("Kind = %v, want bad_request (%v)", k, err)
 			}
@@ -59,7 +59,7 @@ func TestChatBadRequestNotSent(t *testing.T) {
 			}
 		})
 	}
-	if n := len(f.all()); n != 0 {
+	if n := len(f.All()); n != 0 {
 		t.Errorf("%d invalid requests were sent upstream", n)
 	}
 }
@@ -67,36 +67,17 @@ func TestChatBadRequestNotSent(t *testing.T) {
 func TestChatJSONAnswer(t *testing.T) {
 	// A proxy that dropped ?alt=sse gets the JSON array form.
 	body := `[{"candidates":[{"content":{"parts":[{"text":"Hi"}],"role":"model"},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":2,"candidatesTokenCount":1,"totalTokenCount":3}}]`
-	f := newFake(t, jsonHandler(200, nil, body))
-	c := newTestClient(t, f.srv.URL)
-	_, agg, usage, err := collect(t, c, simpleRequest())
+	f := upstreamtest.NewFake(t, frame.JSON(200, nil, body))
+	c := newTestClient(t, f.URL)
+	_, agg, usage, err := upstreamtest.Collect(c.Chat, simpleRequest())
 	if err != nil || agg.Text.String() != "Hi" || usage.TotalTokens != 3 || agg.FinishReason != llm.FinishStop {
 		t.Errorf("err %v text %q usage %+v", err, agg.Text.String(), usage)
 	}
 }
 
-// blockingStream writes one event, then holds the stream open until the
-// client goes away, reporting that on gone.
-func blockingStream(gone chan<- struct{}) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/event-stream")
-		io.WriteString(w, event(`{"candidates":[{"content":{"parts":[{"text":"Hel"}],"role":"model"},"index":0}]}`))
-		w.(http.Flusher).Flush()
-		<-r.Context().Done()
-		close(gone)
-	}
-}
-
 func TestChatEmitErrorPassesThrough(t *testing.T) {
-	gone := make(chan struct{})
-	f := newFake(t, blockingStream(gone))
-	c := newTestClient(t, f.srv.URL)
-	stop := errors.New("client write failed")
-	_, err := c.Chat(context.Background(), simpleRequest(), func(*llm.Chunk) error { return stop })
-	if err != stop {
-		t.Errorf("error = %v, want the emit error unchanged", err)
-	}
-	testkit.Closed(t, "the upstream request aborted", gone)
+	frame.CheckEmitAbort(t, event(`{"candidates":[{"content":{"parts":[{"text":"Hel"}],"role":"model"},"index":0}]}`), simpleRequest(),
+		func(url string) upstreamtest.ChatFunc { return newTestClient(t, url).Chat })
 }
 
 // embedHandler answers batchEmbedContents with vectors [i, len(text)] for
@@ -134,8 +115,8 @@ func embedHandler(t *testing.T, short bool) http.HandlerFunc {
 
 func TestEmbed(t *testing.T) {
 	t.Run("batches of MaxEmbedBatch in order", func(t *testing.T) {
-		f := newFake(t, embedHandler(t, false))
-		c := newTestClient(t, f.srv.URL)
+		f := upstreamtest.NewFake(t, embedHandler(t, false))
+		c := newTestClient(t, f.URL)
 		inputs := make([]string, 2*MaxEmbedBatch+5)
 		for i := range inputs {
 			inputs[i] = strings.Repeat("x", i)
@@ -152,7 +133,7 @@ func TestEmbed(t *testing.T) {
 				t.Fatalf("vector %d = %v, want %v", i, v, want)
 			}
 		}
-		reqs := f.all()
+		reqs := f.All()
 		if len(reqs) != 3 {
 			t.Fatalf("%d upstream calls, want 3", len(reqs))
 		}
@@ -169,8 +150,8 @@ func TestEmbed(t *testing.T) {
 		}
 	})
 	t.Run("wrong vector count", func(t *testing.T) {
-		f := newFake(t, embedHandler(t, true))
-		c := newTestClient(t, f.srv.URL)
+		f := upstreamtest.NewFake(t, embedHandler(t, true))
+		c := newTestClient(t, f.URL)
 		_, err := c.Embed(context.Background(), &llm.EmbedRequest{Model: "e", Input: []string{"a", "b"}})
 		if !errors.Is(err, llm.ErrMalformed) || llm.KindOf(err) != llm.KindServer {
 			t.Errorf("error = %v", err)
@@ -182,16 +163,16 @@ func TestEmbed(t *testing.T) {
 		"wrong types":  `{"embeddings":[{"values":["a"]}]}`,
 	} {
 		t.Run(name, func(t *testing.T) {
-			f := newFake(t, jsonHandler(200, nil, body))
-			c := newTestClient(t, f.srv.URL)
+			f := upstreamtest.NewFake(t, frame.JSON(200, nil, body))
+			c := newTestClient(t, f.URL)
 			if _, err := c.Embed(context.Background(), &llm.EmbedRequest{Model: "e", Input: []string{"a"}}); !errors.Is(err, llm.ErrMalformed) {
 				t.Errorf("error = %v", err)
 			}
 		})
 	}
 	t.Run("upstream error", func(t *testing.T) {
-		f := newFake(t, jsonHandler(404, nil, string(readFixture(t, "error_404.json"))))
-		c := newTestClient(t, f.srv.URL)
+		f := upstreamtest.NewFake(t, frame.JSON(404, nil, string(readFixture(t, "error_404.json"))))
+		c := newTestClient(t, f.URL)
 		_, err := c.Embed(context.Background(), &llm.EmbedRequest{Model: "e", Input: []string{"a"}})
 		if k := llm.KindOf(err); k != llm.KindNotFound {
 			t.Errorf("Kind = %v (%v)", k, err)
@@ -220,10 +201,10 @@ func TestModels(t *testing.T) {
 			"nextPageToken":"p2"}`,
 		"p2": `{"models":[{"name":"models/gemini-embedding-001","supportedGenerationMethods":["embedContent"]},{"name":"models/gemini-2.5-flash"},{"name":""}]}`,
 	}
-	f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
+	f := upstreamtest.NewFake(t, func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, pages[r.URL.Query().Get("pageToken")])
 	})
-	c := newTestClient(t, f.srv.URL)
+	c := newTestClient(t, f.URL)
 	got, err := c.Models(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -236,7 +217,7 @@ func TestModels(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("models = %+v, want %+v", got, want)
 	}
-	reqs := f.all()
+	reqs := f.All()
 	if len(reqs) != 2 || reqs[0].Method != http.MethodGet || reqs[0].Path != "/v1beta/models" ||
 		reqs[0].Query != "pageSize=1000" || reqs[1].Query != "pageSize=1000&pageToken=p2" {
 		t.Errorf("requests = %+v", reqs)
@@ -245,28 +226,28 @@ func TestModels(t *testing.T) {
 
 func TestModelsPagesBounded(t *testing.T) {
 	n := 0
-	f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
+	f := upstreamtest.NewFake(t, func(w http.ResponseWriter, r *http.Request) {
 		n++
 		fmt.Fprintf(w, `{"models":[{"name":"models/m%d"}],"nextPageToken":"t%d"}`, n, n)
 	})
-	c := newTestClient(t, f.srv.URL)
+	c := newTestClient(t, f.URL)
 	got, err := c.Models(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != maxModelPages || len(f.all()) != maxModelPages {
-		t.Errorf("%d models from %d requests, want %d", len(got), len(f.all()), maxModelPages)
+	if len(got) != maxModelPages || len(f.All()) != maxModelPages {
+		t.Errorf("%d models from %d requests, want %d", len(got), len(f.All()), maxModelPages)
 	}
 }
 
 func TestModelsErrors(t *testing.T) {
 	for name, h := range map[string]http.HandlerFunc{
-		"403":      jsonHandler(403, nil, string(readFixture(t, "error_403.json"))),
-		"not JSON": jsonHandler(200, nil, `{"models":[`),
+		"403":      frame.JSON(403, nil, string(readFixture(t, "error_403.json"))),
+		"not JSON": frame.JSON(200, nil, `{"models":[`),
 	} {
 		t.Run(name, func(t *testing.T) {
-			f := newFake(t, h)
-			c := newTestClient(t, f.srv.URL)
+			f := upstreamtest.NewFake(t, h)
+			c := newTestClient(t, f.URL)
 			if _, err := c.Models(context.Background()); err == nil {
 				t.Error("Models succeeded")
 			}
@@ -276,17 +257,17 @@ func TestModelsErrors(t *testing.T) {
 
 func TestPing(t *testing.T) {
 	for name, h := range map[string]http.HandlerFunc{
-		"200":                       jsonHandler(200, nil, `{"models":[]}`),
-		"403 still proves the link": jsonHandler(403, nil, `{"error":{"code":403}}`),
-		"500 still proves the link": jsonHandler(500, nil, `oops`),
+		"200":                       frame.JSON(200, nil, `{"models":[]}`),
+		"403 still proves the link": frame.JSON(403, nil, `{"error":{"code":403}}`),
+		"500 still proves the link": frame.JSON(500, nil, `oops`),
 	} {
 		t.Run(name, func(t *testing.T) {
-			f := newFake(t, h)
-			c := newTestClient(t, f.srv.URL)
+			f := upstreamtest.NewFake(t, h)
+			c := newTestClient(t, f.URL)
 			if err := c.Ping(context.Background()); err != nil {
 				t.Errorf("Ping = %v", err)
 			}
-			if r := f.last(t); r.Path != "/v1beta/models" || r.Query != "pageSize=1" {
+			if r := f.Last(t); r.Path != "/v1beta/models" || r.Query != "pageSize=1" {
 				t.Errorf("request %s?%s", r.Path, r.Query)
 			}
 		})

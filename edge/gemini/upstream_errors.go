@@ -1,7 +1,6 @@
 package gemini
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"strconv"
@@ -56,13 +55,9 @@ type errorInfo struct {
 // it is not JSON of the known shape. The API sometimes wraps the object in
 // an array (streams without alt=sse do).
 func parseErrorBody(b []byte) (info errorInfo, ok bool) {
-	b = bytes.TrimSpace(b)
-	if len(b) > 0 && b[0] == '[' {
-		var list []json.RawMessage
-		if json.Unmarshal(b, &list) != nil || len(list) == 0 {
-			return info, false
-		}
-		b = list[0]
+	b, ok = upstream.FirstOfArray(b)
+	if !ok {
+		return info, false
 	}
 	var w struct {
 		Error *wireStatus `json:"error"`

@@ -1,14 +1,13 @@
 package gemini
 
 import (
-	"errors"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/upstream"
+	"github.com/edgeway/edgeway/edge/upstream/upstreamtest"
 )
 
 func TestChatErrors(t *testing.T) {
@@ -24,75 +23,47 @@ func TestChatErrors(t *testing.T) {
 		wantIs      error
 		wantErrText string // substring of Error()
 	}{
-		{name: "400 INVALID_ARGUMENT", handler: jsonHandler(400, nil, fixture("error_400.json")),
+		{name: "400 INVALID_ARGUMENT", handler: frame.JSON(400, nil, fixture("error_400.json")),
 			wantKind: llm.KindBadRequest, wantStatus: 400, wantMessage: "temperature: must be in [0, 2]", wantErrText: "chat: INVALID_ARGUMENT"},
-		{name: "400 input token count", handler: jsonHandler(400, nil, fixture("error_400_context.json")),
+		{name: "400 input token count", handler: frame.JSON(400, nil, fixture("error_400_context.json")),
 			wantKind: llm.KindContextLength, wantStatus: 400, wantMessage: "exceeds the maximum number of tokens allowed (1048576)"},
-		{name: "400 payload size", handler: jsonHandler(400, nil, `{"error":{"code":400,"message":"Request payload size exceeds the limit: 20971520 bytes.","status":"INVALID_ARGUMENT"}}`),
+		{name: "400 payload size", handler: frame.JSON(400, nil, `{"error":{"code":400,"message":"Request payload size exceeds the limit: 20971520 bytes.","status":"INVALID_ARGUMENT"}}`),
 			wantKind: llm.KindContextLength, wantStatus: 400},
-		{name: "400 API key not valid", handler: jsonHandler(400, nil, fixture("error_400_api_key.json")),
+		{name: "400 API key not valid", handler: frame.JSON(400, nil, fixture("error_400_api_key.json")),
 			wantKind: llm.KindAuth, wantStatus: 400, wantMessage: "API key not valid"},
-		{name: "400 wrapped in an array", handler: jsonHandler(400, nil, fixture("error_array.json")),
+		{name: "400 wrapped in an array", handler: frame.JSON(400, nil, fixture("error_array.json")),
 			wantKind: llm.KindAuth, wantStatus: 400, wantMessage: "API key not valid"},
-		{name: "400 FAILED_PRECONDITION", handler: jsonHandler(400, nil, fixture("error_400_precondition.json")),
+		{name: "400 FAILED_PRECONDITION", handler: frame.JSON(400, nil, fixture("error_400_precondition.json")),
 			wantKind: llm.KindAuth, wantStatus: 400, wantMessage: "User location is not supported"},
-		{name: "401 UNAUTHENTICATED", handler: jsonHandler(401, nil, `{"error":{"code":401,"message":"Request had invalid authentication credentials.","status":"UNAUTHENTICATED"}}`),
+		{name: "401 UNAUTHENTICATED", handler: frame.JSON(401, nil, `{"error":{"code":401,"message":"Request had invalid authentication credentials.","status":"UNAUTHENTICATED"}}`),
 			wantKind: llm.KindAuth, wantStatus: 401, wantMessage: "invalid authentication credentials"},
-		{name: "403 PERMISSION_DENIED", handler: jsonHandler(403, nil, fixture("error_403.json")),
+		{name: "403 PERMISSION_DENIED", handler: frame.JSON(403, nil, fixture("error_403.json")),
 			wantKind: llm.KindAuth, wantStatus: 403, wantMessage: "unregistered callers"},
-		{name: "404 NOT_FOUND", handler: jsonHandler(404, nil, fixture("error_404.json")),
+		{name: "404 NOT_FOUND", handler: frame.JSON(404, nil, fixture("error_404.json")),
 			wantKind: llm.KindNotFound, wantStatus: 404, wantMessage: "models/gemini-9-ultra is not found"},
-		{name: "429 RetryInfo", handler: jsonHandler(429, map[string]string{"Retry-After": "2"}, fixture("error_429.json")),
+		{name: "429 RetryInfo", handler: frame.JSON(429, map[string]string{"Retry-After": "2"}, fixture("error_429.json")),
 			wantKind: llm.KindRateLimited, wantStatus: 429, wantRetry: 13 * time.Second, wantMessage: "exceeded your current quota"},
-		{name: "429 daily quota", handler: jsonHandler(429, nil, fixture("error_429_daily.json")),
+		{name: "429 daily quota", handler: frame.JSON(429, nil, fixture("error_429_daily.json")),
 			wantKind: llm.KindRateLimited, wantStatus: 429, wantRetry: 42500 * time.Millisecond, wantIs: ErrQuotaExhausted},
-		{name: "429 Retry-After header only", handler: jsonHandler(429, map[string]string{"Retry-After": "7"}, `{"error":{"code":429,"message":"Resource has been exhausted (e.g. check quota).","status":"RESOURCE_EXHAUSTED"}}`),
+		{name: "429 Retry-After header only", handler: frame.JSON(429, map[string]string{"Retry-After": "7"}, `{"error":{"code":429,"message":"Resource has been exhausted (e.g. check quota).","status":"RESOURCE_EXHAUSTED"}}`),
 			wantKind: llm.KindRateLimited, wantStatus: 429, wantRetry: 7 * time.Second},
-		{name: "500 INTERNAL", handler: jsonHandler(500, nil, fixture("error_500.json")),
+		{name: "500 INTERNAL", handler: frame.JSON(500, nil, fixture("error_500.json")),
 			wantKind: llm.KindServer, wantStatus: 500, wantMessage: "An internal error has occurred"},
-		{name: "503 UNAVAILABLE", handler: jsonHandler(503, nil, fixture("error_503.json")),
+		{name: "503 UNAVAILABLE", handler: frame.JSON(503, nil, fixture("error_503.json")),
 			wantKind: llm.KindOverloaded, wantStatus: 503, wantMessage: "The model is overloaded"},
-		{name: "504 DEADLINE_EXCEEDED", handler: jsonHandler(504, nil, fixture("error_504.json")),
+		{name: "504 DEADLINE_EXCEEDED", handler: frame.JSON(504, nil, fixture("error_504.json")),
 			wantKind: llm.KindTimeout, wantStatus: 504, wantMessage: "Deadline expired"},
-		{name: "stream without finishReason", handler: sseHandler(fixture("stream_cut.sse")), wantKind: llm.KindServer, wantIs: llm.ErrStreamCut},
-		{name: "error event in the stream", handler: sseHandler(fixture("stream_error_event.sse")),
+		{name: "stream without finishReason", handler: frame.SSE(fixture("stream_cut.sse")), wantKind: llm.KindServer, wantIs: llm.ErrStreamCut},
+		{name: "error event in the stream", handler: frame.SSE(fixture("stream_error_event.sse")),
 			wantKind: llm.KindOverloaded, wantStatus: 503, wantMessage: "overloaded"},
-		{name: "malformed event", handler: sseHandler(event(`{"candidates":[{`)), wantKind: llm.KindServer, wantIs: llm.ErrMalformed},
+		{name: "malformed event", handler: frame.SSE(event(`{"candidates":[{`)), wantKind: llm.KindServer, wantIs: llm.ErrMalformed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFake(t, tt.handler)
-			var mods []func(*Options)
-			if tt.opts != nil {
-				mods = append(mods, tt.opts)
-			}
-			c := newTestClient(t, f.srv.URL, mods...)
-			_, _, _, err := collect(t, c, simpleRequest())
-			var le *llm.Error
-			if !errors.As(err, &le) {
-				t.Fatalf("error = %v (%T), want *llm.Error", err, err)
-			}
-			if le.Provider != "fake" {
-				t.Errorf("Provider = %q", le.Provider)
-			}
-			if le.Kind != tt.wantKind {
-				t.Errorf("Kind = %v, want %v (%v)", le.Kind, tt.wantKind, err)
-			}
-			if le.Status != tt.wantStatus {
-				t.Errorf("Status = %d, want %d", le.Status, tt.wantStatus)
-			}
-			if le.RetryAfter != tt.wantRetry {
-				t.Errorf("RetryAfter = %v, want %v", le.RetryAfter, tt.wantRetry)
-			}
-			if !strings.Contains(le.Message, tt.wantMessage) {
-				t.Errorf("Message = %q, want it to contain %q", le.Message, tt.wantMessage)
-			}
-			if tt.wantIs != nil && !errors.Is(err, tt.wantIs) {
-				t.Errorf("error %v is not %v", err, tt.wantIs)
-			}
-			if !strings.Contains(err.Error(), tt.wantErrText) {
-				t.Errorf("Error() = %q, want it to contain %q", err, tt.wantErrText)
-			}
+			f := upstreamtest.NewFake(t, tt.handler)
+			c := newTestClient(t, f.URL, tt.opts)
+			_, _, _, err := upstreamtest.Collect(c.Chat, simpleRequest())
+			upstreamtest.CheckError(t, err, upstreamtest.WantError{Kind: tt.wantKind, Status: tt.wantStatus, Retry: tt.wantRetry, Message: tt.wantMessage, Is: tt.wantIs, Text: tt.wantErrText})
 		})
 	}
 }

@@ -3,117 +3,24 @@ package openai
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/edgeway/edgeway/edge/llm"
-	"github.com/edgeway/edgeway/edge/testkit"
 	"github.com/edgeway/edgeway/edge/upstream"
+	"github.com/edgeway/edgeway/edge/upstream/upstreamtest"
 )
 
-// recorded is one request the fake upstream saw.
-type recorded struct {
-	Method, Path string
-	Header       http.Header
-	Body         []byte
-}
-
-// fakeUpstream is an httptest server on 127.0.0.1:0 that records requests
-// and answers with handler.
-type fakeUpstream struct {
-	srv  *httptest.Server
-	mu   sync.Mutex
-	reqs []recorded
-}
-
-func newFake(t *testing.T, handler http.HandlerFunc) *fakeUpstream {
-	t.Helper()
-	f := &fakeUpstream{}
-	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		f.mu.Lock()
-		f.reqs = append(f.reqs, recorded{r.Method, r.URL.Path, r.Header.Clone(), body})
-		f.mu.Unlock()
-		handler(w, r)
-	}))
-	t.Cleanup(f.srv.Close)
-	return f
-}
-
-func (f *fakeUpstream) last(t *testing.T) recorded {
-	t.Helper()
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if len(f.reqs) == 0 {
-		t.Fatal("the fake upstream saw no request")
-	}
-	return f.reqs[len(f.reqs)-1]
-}
+// frame is how the fake upstream frames its answers.
+var frame = upstreamtest.Plain
 
 func newTestClient(t *testing.T, baseURL string, mod ...func(*Options)) *Client {
 	t.Helper()
 	o := Options{Endpoint: upstream.Endpoint{Name: "fake", BaseURL: baseURL + "/v1/", APIKey: "sk-test", Headers: map[string]string{"X-Title": "edgeway-test"}}}
-	for _, m := range mod {
-		m(&o)
-	}
-	c, err := New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.CloseIdleConnections)
-	return c
-}
-
-// sseHandler answers with body as an event stream, flushing each event.
-func sseHandler(body string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/event-stream")
-		fl := w.(http.Flusher)
-		for _, ev := range strings.SplitAfter(body, "\n\n") {
-			io.WriteString(w, ev)
-			fl.Flush()
-		}
-	}
-}
-
-func jsonHandler(status int, header map[string]string, body string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		for k, v := range header {
-			w.Header().Set(k, v)
-		}
-		if w.Header().Get("Content-Type") == "" {
-			w.Header().Set("Content-Type", "application/json")
-		}
-		w.WriteHeader(status)
-		io.WriteString(w, body)
-	}
-}
-
-// collect runs Chat and returns copies of the emitted chunks and their
-// aggregate.
-func collect(t *testing.T, c *Client, req *llm.ChatRequest) ([]llm.Chunk, *llm.Aggregate, llm.Usage, error) {
-	t.Helper()
-	var chunks []llm.Chunk
-	agg := &llm.Aggregate{}
-	u, err := c.Chat(context.Background(), req, func(ch *llm.Chunk) error {
-		cp := *ch
-		cp.ToolCalls = append([]llm.ToolCallDelta(nil), ch.ToolCalls...)
-		if ch.Usage != nil {
-			uu := *ch.Usage
-			cp.Usage = &uu
-		}
-		chunks = append(chunks, cp)
-		agg.Add(ch)
-		return nil
-	})
-	return chunks, agg, u, err
+	return upstreamtest.NewClient(t, New, o, mod...)
 }
 
 func simpleRequest() *llm.ChatRequest {
@@ -121,9 +28,9 @@ func simpleRequest() *llm.ChatRequest {
 }
 
 func TestChatStreamText(t *testing.T) {
-	f := newFake(t, sseHandler(string(readFixture(t, "stream_text.sse"))))
-	c := newTestClient(t, f.srv.URL)
-	chunks, agg, usage, err := collect(t, c, simpleRequest())
+	f := upstreamtest.NewFake(t, frame.SSE(string(readFixture(t, "stream_text.sse"))))
+	c := newTestClient(t, f.URL)
+	chunks, agg, usage, err := upstreamtest.Collect(c.Chat, simpleRequest())
 	if err != nil {
 		t.Fatalf("Chat: %v", err)
 	}
@@ -146,7 +53,7 @@ func TestChatStreamText(t *testing.T) {
 		t.Errorf("emitted %d chunks, want 6 (role, 3 texts, finish, usage)", len(chunks))
 	}
 
-	req := f.last(t)
+	req := f.Last(t)
 	if req.Method != http.MethodPost || req.Path != "/v1/chat/completions" {
 		t.Errorf("request = %s %s", req.Method, req.Path)
 	}
@@ -168,9 +75,9 @@ func TestChatStreamText(t *testing.T) {
 }
 
 func TestChatToolCallStream(t *testing.T) {
-	f := newFake(t, sseHandler(string(readFixture(t, "stream_tool_calls.sse"))))
-	c := newTestClient(t, f.srv.URL)
-	chunks, agg, usage, err := collect(t, c, simpleRequest())
+	f := upstreamtest.NewFake(t, frame.SSE(string(readFixture(t, "stream_tool_calls.sse"))))
+	c := newTestClient(t, f.URL)
+	chunks, agg, usage, err := upstreamtest.Collect(c.Chat, simpleRequest())
 	if err != nil {
 		t.Fatalf("Chat: %v", err)
 	}
@@ -194,9 +101,9 @@ func TestChatToolCallStream(t *testing.T) {
 }
 
 func TestChatJSONFallback(t *testing.T) {
-	f := newFake(t, jsonHandler(200, nil, string(readFixture(t, "chat_completion.json"))))
-	c := newTestClient(t, f.srv.URL)
-	chunks, agg, usage, err := collect(t, c, simpleRequest())
+	f := upstreamtest.NewFake(t, frame.JSON(200, nil, string(readFixture(t, "chat_completion.json"))))
+	c := newTestClient(t, f.URL)
+	chunks, agg, usage, err := upstreamtest.Collect(c.Chat, simpleRequest())
 	if err != nil {
 		t.Fatalf("Chat: %v", err)
 	}
@@ -232,16 +139,12 @@ func TestChatRequestBody(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFake(t, sseHandler(string(readFixture(t, "stream_text.sse"))))
-			var mods []func(*Options)
-			if tt.mod != nil {
-				mods = append(mods, tt.mod)
-			}
-			c := newTestClient(t, f.srv.URL, mods...)
-			if _, _, _, err := collect(t, c, &full); err != nil {
+			f := upstreamtest.NewFake(t, frame.SSE(string(readFixture(t, "stream_text.sse"))))
+			c := newTestClient(t, f.URL, tt.mod)
+			if _, _, _, err := upstreamtest.Collect(c.Chat, &full); err != nil {
 				t.Fatal(err)
 			}
-			raw := f.last(t).Body
+			raw := f.Last(t).Body
 			var body map[string]any
 			if err := json.Unmarshal(raw, &body); err != nil {
 				t.Fatalf("upstream body is not JSON: %v\n%s", err, raw)
@@ -275,122 +178,76 @@ func TestChatErrors(t *testing.T) {
 		wantMessage string // substring of Message
 		wantIs      error
 	}{
-		{name: "400 context length", handler: jsonHandler(400, nil, fixture("error_context_length.json")),
+		{name: "400 context length", handler: frame.JSON(400, nil, fixture("error_context_length.json")),
 			wantKind: llm.KindContextLength, wantStatus: 400, wantMessage: "maximum context length is 128000 tokens"},
-		{name: "400 bad request", handler: jsonHandler(400, nil, `{"error":{"message":"Invalid value for 'temperature'","type":"invalid_request_error","param":"temperature","code":"invalid_value"}}`),
+		{name: "400 bad request", handler: frame.JSON(400, nil, `{"error":{"message":"Invalid value for 'temperature'","type":"invalid_request_error","param":"temperature","code":"invalid_value"}}`),
 			wantKind: llm.KindBadRequest, wantStatus: 400, wantMessage: "Invalid value for 'temperature'"},
-		{name: "400 llama-server context", handler: jsonHandler(400, nil, `{"error":{"code":400,"message":"the request exceeds the available context size, try increasing it","type":"exceed_context_size_error"}}`),
+		{name: "400 llama-server context", handler: frame.JSON(400, nil, `{"error":{"code":400,"message":"the request exceeds the available context size, try increasing it","type":"exceed_context_size_error"}}`),
 			wantKind: llm.KindContextLength, wantStatus: 400, wantMessage: "exceeds the available context size"},
-		{name: "400 model not found", handler: jsonHandler(400, nil, fixture("error_model_not_found.json")),
+		{name: "400 model not found", handler: frame.JSON(400, nil, fixture("error_model_not_found.json")),
 			wantKind: llm.KindNotFound, wantStatus: 400, wantMessage: "does not exist"},
-		{name: "401 bad key", handler: jsonHandler(401, nil, fixture("error_invalid_api_key.json")),
+		{name: "401 bad key", handler: frame.JSON(401, nil, fixture("error_invalid_api_key.json")),
 			wantKind: llm.KindAuth, wantStatus: 401, wantMessage: "Incorrect API key"},
-		{name: "403", handler: jsonHandler(403, nil, `{"error":{"message":"Country, region, or territory not supported","type":"request_forbidden","code":"unsupported_country_region_territory"}}`),
+		{name: "403", handler: frame.JSON(403, nil, `{"error":{"message":"Country, region, or territory not supported","type":"request_forbidden","code":"unsupported_country_region_territory"}}`),
 			wantKind: llm.KindAuth, wantStatus: 403, wantMessage: "not supported"},
-		{name: "404 model not found", handler: jsonHandler(404, nil, fixture("error_model_not_found.json")),
+		{name: "404 model not found", handler: frame.JSON(404, nil, fixture("error_model_not_found.json")),
 			wantKind: llm.KindNotFound, wantStatus: 404, wantMessage: "gpt-5-ultra"},
-		{name: "429 token reset", handler: jsonHandler(429, map[string]string{
+		{name: "429 token reset", handler: frame.JSON(429, map[string]string{
 			"x-ratelimit-remaining-requests": "499", "x-ratelimit-remaining-tokens": "0",
 			"x-ratelimit-reset-requests": "120ms", "x-ratelimit-reset-tokens": "6m0s"}, fixture("error_rate_limit.json")),
 			wantKind: llm.KindRateLimited, wantStatus: 429, wantRetry: 6 * time.Minute},
-		{name: "429 insufficient quota", handler: jsonHandler(429, nil, fixture("error_insufficient_quota.json")),
+		{name: "429 insufficient quota", handler: frame.JSON(429, nil, fixture("error_insufficient_quota.json")),
 			wantKind: llm.KindRateLimited, wantStatus: 429, wantMessage: "exceeded your current quota", wantIs: ErrInsufficientQuota},
-		{name: "500", handler: jsonHandler(500, nil, fixture("error_server.json")),
+		{name: "500", handler: frame.JSON(500, nil, fixture("error_server.json")),
 			wantKind: llm.KindServer, wantStatus: 500, wantMessage: "The server had an error"},
-		{name: "503 Retry-After", handler: jsonHandler(503, map[string]string{"Retry-After": "3"}, `{"error":{"message":"The engine is currently overloaded, please try again later","type":"server_error"}}`),
+		{name: "503 Retry-After", handler: frame.JSON(503, map[string]string{"Retry-After": "3"}, `{"error":{"message":"The engine is currently overloaded, please try again later","type":"server_error"}}`),
 			wantKind: llm.KindOverloaded, wantStatus: 503, wantRetry: 3 * time.Second, wantMessage: "overloaded"},
-		{name: "vLLM error shape", handler: jsonHandler(400, nil, `{"object":"error","message":"This model's maximum context length is 4096 tokens.","type":"BadRequestError","param":null,"code":400}`),
+		{name: "vLLM error shape", handler: frame.JSON(400, nil, `{"object":"error","message":"This model's maximum context length is 4096 tokens.","type":"BadRequestError","param":null,"code":400}`),
 			wantKind: llm.KindContextLength, wantStatus: 400, wantMessage: "4096"},
-		{name: "Gemini array shape", handler: jsonHandler(400, nil, `[{"error":{"code":400,"message":"API key not valid.","status":"INVALID_ARGUMENT"}}]`),
+		{name: "Gemini array shape", handler: frame.JSON(400, nil, `[{"error":{"code":400,"message":"API key not valid.","status":"INVALID_ARGUMENT"}}]`),
 			wantKind: llm.KindBadRequest, wantStatus: 400, wantMessage: "API key not valid."},
-		{name: "string error", handler: jsonHandler(404, nil, `{"error":"model \"tiny\" not found, try pulling it first"}`),
+		{name: "string error", handler: frame.JSON(404, nil, `{"error":"model \"tiny\" not found, try pulling it first"}`),
 			wantKind: llm.KindNotFound, wantStatus: 404, wantMessage: "try pulling it first"},
-		{name: "malformed chunk JSON", handler: sseHandler("data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}\n\ndata: [DONE]\n\n"),
+		{name: "malformed chunk JSON", handler: frame.SSE("data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}\n\ndata: [DONE]\n\n"),
 			wantKind: llm.KindServer, wantIs: llm.ErrMalformed},
-		{name: "chunk not an object", handler: sseHandler("data: 42\n\n"), wantKind: llm.KindServer, wantIs: llm.ErrMalformed},
-		{name: "stream cut without finish", handler: sseHandler(textChunk + textChunk),
+		{name: "chunk not an object", handler: frame.SSE("data: 42\n\n"), wantKind: llm.KindServer, wantIs: llm.ErrMalformed},
+		{name: "stream cut without finish", handler: frame.SSE(textChunk + textChunk),
 			wantKind: llm.KindServer, wantIs: llm.ErrStreamCut},
-		{name: "empty stream", handler: sseHandler(""), wantKind: llm.KindServer, wantIs: llm.ErrStreamCut},
-		{name: "SSE error event", handler: sseHandler(fixture("stream_error_event.sse")),
+		{name: "empty stream", handler: frame.SSE(""), wantKind: llm.KindServer, wantIs: llm.ErrStreamCut},
+		{name: "SSE error event", handler: frame.SSE(fixture("stream_error_event.sse")),
 			wantKind: llm.KindServer, wantMessage: "The server had an error"},
-		{name: "SSE error event context length", handler: sseHandler(textChunk + `data: {"error":{"message":"too long","code":"context_length_exceeded"}}` + "\n\n"),
+		{name: "SSE error event context length", handler: frame.SSE(textChunk + `data: {"error":{"message":"too long","code":"context_length_exceeded"}}` + "\n\n"),
 			wantKind: llm.KindContextLength, wantMessage: "too long"},
-		{name: "SSE error event numeric code", handler: sseHandler(`data: {"error":{"message":"Provider returned error","code":429}}` + "\n\n"),
+		{name: "SSE error event numeric code", handler: frame.SSE(`data: {"error":{"message":"Provider returned error","code":429}}` + "\n\n"),
 			wantKind: llm.KindRateLimited, wantStatus: 429, wantMessage: "Provider returned error"},
-		{name: "SSE error event type", handler: sseHandler("event: error\ndata: {\"message\":\"boom\",\"type\":\"overloaded_error\"}\n\n"),
+		{name: "SSE error event type", handler: frame.SSE("event: error\ndata: {\"message\":\"boom\",\"type\":\"overloaded_error\"}\n\n"),
 			wantKind: llm.KindOverloaded, wantMessage: "boom"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFake(t, tt.handler)
-			var mods []func(*Options)
-			if tt.opts != nil {
-				mods = append(mods, tt.opts)
-			}
-			c := newTestClient(t, f.srv.URL, mods...)
-			_, _, _, err := collect(t, c, simpleRequest())
-			var le *llm.Error
-			if !errors.As(err, &le) {
-				t.Fatalf("error = %v (%T), want *llm.Error", err, err)
-			}
-			if le.Provider != "fake" {
-				t.Errorf("Provider = %q", le.Provider)
-			}
-			if le.Kind != tt.wantKind {
-				t.Errorf("Kind = %v, want %v (%v)", le.Kind, tt.wantKind, err)
-			}
-			if le.Status != tt.wantStatus {
-				t.Errorf("Status = %d, want %d", le.Status, tt.wantStatus)
-			}
-			if le.RetryAfter != tt.wantRetry {
-				t.Errorf("RetryAfter = %v, want %v", le.RetryAfter, tt.wantRetry)
-			}
-			if !strings.Contains(le.Message, tt.wantMessage) {
-				t.Errorf("Message = %q, want it to contain %q", le.Message, tt.wantMessage)
-			}
-			if tt.wantIs != nil && !errors.Is(err, tt.wantIs) {
-				t.Errorf("error %v is not %v", err, tt.wantIs)
-			}
+			f := upstreamtest.NewFake(t, tt.handler)
+			c := newTestClient(t, f.URL, tt.opts)
+			_, _, _, err := upstreamtest.Collect(c.Chat, simpleRequest())
+			upstreamtest.CheckError(t, err, upstreamtest.WantError{Kind: tt.wantKind, Status: tt.wantStatus, Retry: tt.wantRetry, Message: tt.wantMessage, Is: tt.wantIs})
 		})
 	}
 }
 
-// blockingStream writes one chunk, then holds the stream open until the
-// client goes away, reporting that on gone.
-func blockingStream(gone chan<- struct{}) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/event-stream")
-		io.WriteString(w, `data: {"choices":[{"index":0,"delta":{"role":"assistant","content":"Hel"}}]}`+"\n\n")
-		w.(http.Flusher).Flush()
-		<-r.Context().Done()
-		close(gone)
-	}
-}
-
 func TestChatEmitErrorPassesThrough(t *testing.T) {
-	gone := make(chan struct{})
-	f := newFake(t, blockingStream(gone))
-	c := newTestClient(t, f.srv.URL)
-	stop := errors.New("client write failed")
-	_, err := c.Chat(context.Background(), simpleRequest(), func(*llm.Chunk) error { return stop })
-	if err != stop {
-		t.Errorf("error = %v, want the emit error unchanged", err)
-	}
-	testkit.Closed(t, "the upstream request aborted", gone)
+	frame.CheckEmitAbort(t, `data: {"choices":[{"index":0,"delta":{"role":"assistant","content":"Hel"}}]}`+"\n\n", simpleRequest(),
+		func(url string) upstreamtest.ChatFunc { return newTestClient(t, url).Chat })
 }
 
 func TestChatBadRawJSON(t *testing.T) {
-	f := newFake(t, sseHandler(""))
-	c := newTestClient(t, f.srv.URL)
+	f := upstreamtest.NewFake(t, frame.SSE(""))
+	c := newTestClient(t, f.URL)
 	req := simpleRequest()
 	req.Tools = []llm.Tool{{Name: "f", Parameters: json.RawMessage(`{"type":`)}}
-	_, _, _, err := collect(t, c, req)
+	_, _, _, err := upstreamtest.Collect(c.Chat, req)
 	if k := llm.KindOf(err); k != llm.KindBadRequest {
 		t.Errorf("Kind = %v, want bad_request (%v)", k, err)
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if len(f.reqs) != 0 {
+	if len(f.All()) != 0 {
 		t.Error("an invalid request was sent upstream")
 	}
 }
@@ -416,8 +273,8 @@ func TestEmbed(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFake(t, jsonHandler(200, nil, tt.body))
-			c := newTestClient(t, f.srv.URL)
+			f := upstreamtest.NewFake(t, frame.JSON(200, nil, tt.body))
+			c := newTestClient(t, f.URL)
 			resp, err := c.Embed(context.Background(), &llm.EmbedRequest{Model: "e", Input: []string{"a", "b"}, Dimensions: ptr(2), User: "u"})
 			if tt.wantKind != llm.KindUnknown {
 				if k := llm.KindOf(err); k != tt.wantKind {
@@ -431,7 +288,7 @@ func TestEmbed(t *testing.T) {
 			if !reflect.DeepEqual(resp.Vectors, tt.want) || resp.Usage.PromptTokens != 4 {
 				t.Errorf("resp = %+v", resp)
 			}
-			req := f.last(t)
+			req := f.Last(t)
 			var body map[string]any
 			json.Unmarshal(req.Body, &body)
 			want := map[string]any{"model": "e", "input": []any{"a", "b"}, "encoding_format": "float", "dimensions": 2.0, "user": "u"}
@@ -441,8 +298,8 @@ func TestEmbed(t *testing.T) {
 		})
 	}
 	t.Run("upstream error", func(t *testing.T) {
-		f := newFake(t, jsonHandler(404, nil, `{"error":{"message":"no such model","code":"model_not_found"}}`))
-		c := newTestClient(t, f.srv.URL)
+		f := upstreamtest.NewFake(t, frame.JSON(404, nil, `{"error":{"message":"no such model","code":"model_not_found"}}`))
+		c := newTestClient(t, f.URL)
 		_, err := c.Embed(context.Background(), &llm.EmbedRequest{Model: "e", Input: []string{"a"}})
 		if k := llm.KindOf(err); k != llm.KindNotFound {
 			t.Errorf("Kind = %v (%v)", k, err)
@@ -457,8 +314,8 @@ func TestEmbed(t *testing.T) {
 }
 
 func TestModels(t *testing.T) {
-	f := newFake(t, jsonHandler(200, nil, `{"object":"list","data":[{"id":"gpt-4o","object":"model","created":1715367049,"owned_by":"system"},{"id":"","object":"model"},{"id":"local","object":"model"}]}`))
-	c := newTestClient(t, f.srv.URL)
+	f := upstreamtest.NewFake(t, frame.JSON(200, nil, `{"object":"list","data":[{"id":"gpt-4o","object":"model","created":1715367049,"owned_by":"system"},{"id":"","object":"model"},{"id":"local","object":"model"}]}`))
+	c := newTestClient(t, f.URL)
 	got, err := c.Models(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -470,7 +327,7 @@ func TestModels(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("models = %+v, want %+v", got, want)
 	}
-	if r := f.last(t); r.Method != http.MethodGet || r.Path != "/v1/models" || r.Header.Get("Authorization") != "Bearer sk-test" {
+	if r := f.Last(t); r.Method != http.MethodGet || r.Path != "/v1/models" || r.Header.Get("Authorization") != "Bearer sk-test" {
 		t.Errorf("request = %s %s %v", r.Method, r.Path, r.Header)
 	}
 }
@@ -480,18 +337,18 @@ func TestPing(t *testing.T) {
 		name    string
 		handler http.HandlerFunc
 	}{
-		{"200", jsonHandler(200, nil, `{"data":[]}`)},
-		{"401 still proves the link", jsonHandler(401, nil, `{"error":{"message":"bad key"}}`)},
-		{"500 still proves the link", jsonHandler(500, nil, `oops`)},
+		{"200", frame.JSON(200, nil, `{"data":[]}`)},
+		{"401 still proves the link", frame.JSON(401, nil, `{"error":{"message":"bad key"}}`)},
+		{"500 still proves the link", frame.JSON(500, nil, `oops`)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFake(t, tt.handler)
-			c := newTestClient(t, f.srv.URL, func(o *Options) { o.APIKey = "" })
+			f := upstreamtest.NewFake(t, tt.handler)
+			c := newTestClient(t, f.URL, func(o *Options) { o.APIKey = "" })
 			if err := c.Ping(context.Background()); err != nil {
 				t.Errorf("Ping = %v", err)
 			}
-			r := f.last(t)
+			r := f.Last(t)
 			if r.Path != "/v1/models" || r.Header.Get("Authorization") != "" {
 				t.Errorf("request %s with Authorization %q", r.Path, r.Header.Get("Authorization"))
 			}
@@ -543,18 +400,18 @@ func TestResetDelay(t *testing.T) {
 // TestNonStreamingAsksForJSON: a non-streaming client's request goes
 // upstream as stream:false (one JSON answer), without stream_options.
 func TestNonStreamingAsksForJSON(t *testing.T) {
-	f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
+	f := upstreamtest.NewFake(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(readFixture(t, "chat_completion.json"))
 	})
-	c := newTestClient(t, f.srv.URL)
+	c := newTestClient(t, f.URL)
 	req := &llm.ChatRequest{Model: "m", Messages: []llm.Message{{Role: llm.RoleUser, Content: []llm.Part{{Text: "hi"}}}}}
-	_, agg, u, err := collect(t, c, req)
+	_, agg, u, err := upstreamtest.Collect(c.Chat, req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var body map[string]any
-	if err := json.Unmarshal(f.last(t).Body, &body); err != nil {
+	if err := json.Unmarshal(f.Last(t).Body, &body); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := body["stream_options"]; ok || body["stream"] != false {

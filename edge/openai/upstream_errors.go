@@ -1,7 +1,6 @@
 package openai
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -49,14 +48,10 @@ type wireErrorBody struct {
 // parseErrorBody extracts what it can from an error body; ok is false
 // when it is not JSON of a known shape.
 func parseErrorBody(b []byte) (info errorInfo, ok bool) {
-	b = bytes.TrimSpace(b)
-	if len(b) > 0 && b[0] == '[' {
-		// Gemini's OpenAI endpoint wraps the error object in an array.
-		var list []json.RawMessage
-		if json.Unmarshal(b, &list) != nil || len(list) == 0 {
-			return info, false
-		}
-		b = list[0]
+	// Gemini's OpenAI endpoint wraps the error object in an array.
+	b, ok = upstream.FirstOfArray(b)
+	if !ok {
+		return info, false
 	}
 	var w wireErrorBody
 	if json.Unmarshal(b, &w) != nil {

@@ -7,14 +7,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/testkit"
+	"github.com/edgeway/edgeway/edge/upstream/upstreamtest"
 )
 
 // fakeParser reads {"type":…,"message":…} bodies, standing in for a
@@ -56,44 +55,6 @@ func fakeReset(h http.Header, _ time.Time) time.Duration {
 	return d
 }
 
-type recorded struct {
-	method, path string
-	header       http.Header
-	body         []byte
-}
-
-// fake is an upstream that records requests and answers with handler.
-type fake struct {
-	url  string
-	mu   sync.Mutex
-	reqs []recorded
-}
-
-func newFake(t *testing.T, handler http.HandlerFunc) *fake {
-	t.Helper()
-	f := &fake{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		f.mu.Lock()
-		f.reqs = append(f.reqs, recorded{r.Method, r.URL.RequestURI(), r.Header.Clone(), body})
-		f.mu.Unlock()
-		handler(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	f.url = srv.URL
-	return f
-}
-
-func (f *fake) last(t *testing.T) recorded {
-	t.Helper()
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if len(f.reqs) == 0 {
-		t.Fatal("the fake upstream saw no request")
-	}
-	return f.reqs[len(f.reqs)-1]
-}
-
 func newTestClient(t *testing.T, base string, mod ...func(*ClientOptions)) *Client {
 	t.Helper()
 	o := ClientOptions{
@@ -102,28 +63,7 @@ func newTestClient(t *testing.T, base string, mod ...func(*ClientOptions)) *Clie
 		ParseError: fakeParser,
 		ResetDelay: fakeReset,
 	}
-	for _, m := range mod {
-		m(&o)
-	}
-	c, err := NewClient("fake", o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.CloseIdleConnections)
-	return c
-}
-
-func answer(status int, header map[string]string, body string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		for k, v := range header {
-			w.Header().Set(k, v)
-		}
-		if w.Header().Get("Content-Type") == "" {
-			w.Header().Set("Content-Type", "application/json")
-		}
-		w.WriteHeader(status)
-		io.WriteString(w, body)
-	}
+	return upstreamtest.NewClient(t, func(o ClientOptions) (*Client, error) { return NewClient("fake", o) }, o, mod...)
 }
 
 // hijackCut writes a 200 chunked response with a partial body, then
@@ -202,41 +142,41 @@ func TestSendHeaders(t *testing.T) {
 		{auth: GoogAPIKeyAuth, want: map[string]string{"X-Goog-Api-Key": "sk-test-0123456789"}, wantAbsent: "Authorization"},
 	} {
 		t.Run(tt.auth.Header, func(t *testing.T) {
-			f := newFake(t, answer(200, nil, `{}`))
-			c := newTestClient(t, f.url, func(o *ClientOptions) { o.Auth, o.Fixed = tt.auth, tt.fixed })
+			f := upstreamtest.NewFake(t, upstreamtest.Plain.JSON(200, nil, `{}`))
+			c := newTestClient(t, f.URL, func(o *ClientOptions) { o.Auth, o.Fixed = tt.auth, tt.fixed })
 			resp, err := c.Send(context.Background(), "chat", http.MethodPost, "/chat", []byte(`{}`), "text/event-stream")
 			if err != nil {
 				t.Fatal(err)
 			}
 			resp.Body.Close()
-			r := f.last(t)
-			if r.method != http.MethodPost || r.path != "/v1/chat" || string(r.body) != `{}` {
-				t.Errorf("request = %s %s %s", r.method, r.path, r.body)
+			r := f.Last(t)
+			if r.Method != http.MethodPost || r.URI != "/v1/chat" || string(r.Body) != `{}` {
+				t.Errorf("request = %s %s %s", r.Method, r.URI, r.Body)
 			}
 			want := map[string]string{"User-Agent": "edgeway", "Accept": "text/event-stream", "Content-Type": "application/json", "X-Title": "edgeway-test"}
 			for k, v := range tt.want {
 				want[k] = v
 			}
 			for k, v := range want {
-				if got := r.header.Get(k); got != v {
+				if got := r.Header.Get(k); got != v {
 					t.Errorf("header %s = %q, want %q", k, got, v)
 				}
 			}
-			if tt.wantAbsent != "" && r.header.Get(tt.wantAbsent) != "" {
+			if tt.wantAbsent != "" && r.Header.Get(tt.wantAbsent) != "" {
 				t.Errorf("%s sent", tt.wantAbsent)
 			}
 		})
 	}
 	t.Run("GET sends no Content-Type, no key when none", func(t *testing.T) {
-		f := newFake(t, answer(200, nil, `{"a":1}`))
-		c := newTestClient(t, f.url, func(o *ClientOptions) { o.APIKey = "" })
+		f := upstreamtest.NewFake(t, upstreamtest.Plain.JSON(200, nil, `{"a":1}`))
+		c := newTestClient(t, f.URL, func(o *ClientOptions) { o.APIKey = "" })
 		var v struct{ A int }
 		if err := c.JSON(context.Background(), "models", "/models?limit=1", nil, &v); err != nil || v.A != 1 {
 			t.Fatalf("JSON = %+v, %v", v, err)
 		}
-		r := f.last(t)
-		if r.method != http.MethodGet || r.path != "/v1/models?limit=1" || r.header.Get("Content-Type") != "" || r.header.Get("Authorization") != "" {
-			t.Errorf("request = %s %s %v", r.method, r.path, r.header)
+		r := f.Last(t)
+		if r.Method != http.MethodGet || r.URI != "/v1/models?limit=1" || r.Header.Get("Content-Type") != "" || r.Header.Get("Authorization") != "" {
+			t.Errorf("request = %s %s %v", r.Method, r.URI, r.Header)
 		}
 	})
 }
@@ -246,28 +186,7 @@ func TestSendHeaders(t *testing.T) {
 // wrapped sentinel.
 func checkError(t *testing.T, err error, kind llm.Kind, status int, retry time.Duration, msg string, is error) {
 	t.Helper()
-	var le *llm.Error
-	if !errors.As(err, &le) {
-		t.Fatalf("error = %v (%T), want *llm.Error", err, err)
-	}
-	if le.Provider != "fake" {
-		t.Errorf("Provider = %q", le.Provider)
-	}
-	if le.Kind != kind {
-		t.Errorf("Kind = %v, want %v (%v)", le.Kind, kind, err)
-	}
-	if le.Status != status {
-		t.Errorf("Status = %d, want %d", le.Status, status)
-	}
-	if le.RetryAfter != retry {
-		t.Errorf("RetryAfter = %v, want %v", le.RetryAfter, retry)
-	}
-	if !strings.Contains(le.Message, msg) {
-		t.Errorf("Message = %q, want it to contain %q", le.Message, msg)
-	}
-	if is != nil && !errors.Is(err, is) {
-		t.Errorf("error %v is not %v", err, is)
-	}
+	upstreamtest.CheckError(t, err, upstreamtest.WantError{Kind: kind, Status: status, Retry: retry, Message: msg, Is: is})
 }
 
 func TestStatusError(t *testing.T) {
@@ -283,52 +202,52 @@ func TestStatusError(t *testing.T) {
 		errText   string // substring of Error()
 		parseless bool   // a provider without an error parser
 	}{
-		{name: "400 body refines the kind", handler: answer(400, nil, `{"type":"invalid","message":"context too long"}`),
+		{name: "400 body refines the kind", handler: upstreamtest.Plain.JSON(400, nil, `{"type":"invalid","message":"context too long"}`),
 			kind: llm.KindContextLength, status: 400, msg: "context too long", errText: "chat: invalid"},
-		{name: "401 by status", handler: answer(401, nil, `{"message":"bad key"}`), kind: llm.KindAuth, status: 401, msg: "bad key"},
-		{name: "404 by status", handler: answer(404, nil, `{}`), kind: llm.KindNotFound, status: 404, msg: "Not Found"},
-		{name: "413 plain text", handler: answer(413, map[string]string{"Content-Type": "text/plain"}, "request entity too large"),
+		{name: "401 by status", handler: upstreamtest.Plain.JSON(401, nil, `{"message":"bad key"}`), kind: llm.KindAuth, status: 401, msg: "bad key"},
+		{name: "404 by status", handler: upstreamtest.Plain.JSON(404, nil, `{}`), kind: llm.KindNotFound, status: 404, msg: "Not Found"},
+		{name: "413 plain text", handler: upstreamtest.Plain.JSON(413, map[string]string{"Content-Type": "text/plain"}, "request entity too large"),
 			kind: llm.KindContextLength, status: 413, msg: "request entity too large"},
-		{name: "429 Retry-After", handler: answer(429, map[string]string{"Retry-After": "7"}, `{"message":"slow"}`),
+		{name: "429 Retry-After", handler: upstreamtest.Plain.JSON(429, map[string]string{"Retry-After": "7"}, `{"message":"slow"}`),
 			kind: llm.KindRateLimited, status: 429, retry: 7 * time.Second, msg: "slow"},
-		{name: "429 Retry-After date", handler: answer(429, map[string]string{"Retry-After": now.Add(90 * time.Second).UTC().Format(http.TimeFormat)}, `{}`),
+		{name: "429 Retry-After date", handler: upstreamtest.Plain.JSON(429, map[string]string{"Retry-After": now.Add(90 * time.Second).UTC().Format(http.TimeFormat)}, `{}`),
 			kind: llm.KindRateLimited, status: 429, retry: -1},
-		{name: "429 retry-after-ms wins", handler: answer(429, map[string]string{"retry-after-ms": "20", "Retry-After": "1"}, `{}`),
+		{name: "429 retry-after-ms wins", handler: upstreamtest.Plain.JSON(429, map[string]string{"retry-after-ms": "20", "Retry-After": "1"}, `{}`),
 			kind: llm.KindRateLimited, status: 429, retry: 20 * time.Millisecond},
-		{name: "429 retry-after-ms fractional", handler: answer(429, map[string]string{"retry-after-ms": "1500.5"}, `{}`),
+		{name: "429 retry-after-ms fractional", handler: upstreamtest.Plain.JSON(429, map[string]string{"retry-after-ms": "1500.5"}, `{}`),
 			kind: llm.KindRateLimited, status: 429, retry: 1500*time.Millisecond + 500*time.Microsecond},
-		{name: "429 retry-after-ms NaN ignored", handler: answer(429, map[string]string{"retry-after-ms": "NaN", "Retry-After": "9"}, `{}`),
+		{name: "429 retry-after-ms NaN ignored", handler: upstreamtest.Plain.JSON(429, map[string]string{"retry-after-ms": "NaN", "Retry-After": "9"}, `{}`),
 			kind: llm.KindRateLimited, status: 429, retry: 9 * time.Second},
-		{name: "429 retry-after-ms capped", handler: answer(429, map[string]string{"retry-after-ms": "1e12"}, `{}`),
+		{name: "429 retry-after-ms capped", handler: upstreamtest.Plain.JSON(429, map[string]string{"retry-after-ms": "1e12"}, `{}`),
 			kind: llm.KindRateLimited, status: 429, retry: MaxRetryAfter},
-		{name: "429 Retry-After capped", handler: answer(429, map[string]string{"Retry-After": "86400"}, `{}`),
+		{name: "429 Retry-After capped", handler: upstreamtest.Plain.JSON(429, map[string]string{"Retry-After": "86400"}, `{}`),
 			kind: llm.KindRateLimited, status: 429, retry: MaxRetryAfter},
-		{name: "429 reset headers", handler: answer(429, map[string]string{"x-reset": "6m"}, `{}`),
+		{name: "429 reset headers", handler: upstreamtest.Plain.JSON(429, map[string]string{"x-reset": "6m"}, `{}`),
 			kind: llm.KindRateLimited, status: 429, retry: 6 * time.Minute},
-		{name: "429 reset headers capped", handler: answer(429, map[string]string{"x-reset": "24h"}, `{}`),
+		{name: "429 reset headers capped", handler: upstreamtest.Plain.JSON(429, map[string]string{"x-reset": "24h"}, `{}`),
 			kind: llm.KindRateLimited, status: 429, retry: MaxRetryAfter},
-		{name: "reset headers ignored off 429", handler: answer(500, map[string]string{"x-reset": "6m"}, `{}`),
+		{name: "reset headers ignored off 429", handler: upstreamtest.Plain.JSON(500, map[string]string{"x-reset": "6m"}, `{}`),
 			kind: llm.KindServer, status: 500, msg: "Internal Server Error"},
-		{name: "body delay wins over headers", handler: answer(429, map[string]string{"Retry-After": "2"}, `{"type":"delay"}`),
+		{name: "body delay wins over headers", handler: upstreamtest.Plain.JSON(429, map[string]string{"Retry-After": "2"}, `{"type":"delay"}`),
 			kind: llm.KindRateLimited, status: 429, retry: 13 * time.Second, errText: "chat: delay"},
-		{name: "sentinel", handler: answer(429, nil, `{"type":"quota","message":"out of credit"}`),
+		{name: "sentinel", handler: upstreamtest.Plain.JSON(429, nil, `{"type":"quota","message":"out of credit"}`),
 			kind: llm.KindRateLimited, status: 429, msg: "out of credit", is: errFakeQuota, errText: "chat: fake quota"},
-		{name: "502 HTML", handler: answer(502, map[string]string{"Content-Type": "text/html"}, "<html><body>Bad Gateway</body></html>"),
+		{name: "502 HTML", handler: upstreamtest.Plain.JSON(502, map[string]string{"Content-Type": "text/html"}, "<html><body>Bad Gateway</body></html>"),
 			kind: llm.KindServer, status: 502, msg: "Bad Gateway"},
-		{name: "503 Retry-After", handler: answer(503, map[string]string{"Retry-After": "3"}, `{"message":"busy"}`),
+		{name: "503 Retry-After", handler: upstreamtest.Plain.JSON(503, map[string]string{"Retry-After": "3"}, `{"message":"busy"}`),
 			kind: llm.KindOverloaded, status: 503, retry: 3 * time.Second, msg: "busy"},
-		{name: "504 empty", handler: answer(504, nil, ``), kind: llm.KindTimeout, status: 504, msg: "Gateway Timeout"},
-		{name: "long plain text is not a message", handler: answer(500, map[string]string{"Content-Type": "text/plain"}, strings.Repeat("x", 600)),
+		{name: "504 empty", handler: upstreamtest.Plain.JSON(504, nil, ``), kind: llm.KindTimeout, status: 504, msg: "Gateway Timeout"},
+		{name: "long plain text is not a message", handler: upstreamtest.Plain.JSON(500, map[string]string{"Content-Type": "text/plain"}, strings.Repeat("x", 600)),
 			kind: llm.KindServer, status: 500, msg: "Internal Server Error"},
-		{name: "key echoed back is redacted", handler: answer(401, nil, `{"message":"Incorrect API key provided: sk-test-0123456789"}`),
+		{name: "key echoed back is redacted", handler: upstreamtest.Plain.JSON(401, nil, `{"message":"Incorrect API key provided: sk-test-0123456789"}`),
 			kind: llm.KindAuth, status: 401, msg: "Incorrect API key provided: [redacted]"},
-		{name: "no parser", handler: answer(400, nil, `{"message":"context"}`), parseless: true,
+		{name: "no parser", handler: upstreamtest.Plain.JSON(400, nil, `{"message":"context"}`), parseless: true,
 			kind: llm.KindBadRequest, status: 400, msg: `{"message":"context"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFake(t, tt.handler)
-			c := newTestClient(t, f.url, func(o *ClientOptions) {
+			f := upstreamtest.NewFake(t, tt.handler)
+			c := newTestClient(t, f.URL, func(o *ClientOptions) {
 				if tt.parseless {
 					o.ParseError = nil
 				}
@@ -369,16 +288,16 @@ func TestReadBodyAndStream(t *testing.T) {
 		max     int64
 		is      error
 	}{
-		{name: "oversized body", handler: answer(200, nil, strings.Repeat("x", 200)), max: 100, is: llm.ErrMalformed},
+		{name: "oversized body", handler: upstreamtest.Plain.JSON(200, nil, strings.Repeat("x", 200)), max: 100, is: llm.ErrMalformed},
 		{name: "body cut", handler: hijackCut, is: llm.ErrStreamCut},
-		{name: "oversized event", handler: answer(200, map[string]string{"Content-Type": "text/event-stream"}, "data: "+strings.Repeat("x", 2000)+"\n\n"),
+		{name: "oversized event", handler: upstreamtest.Plain.JSON(200, map[string]string{"Content-Type": "text/event-stream"}, "data: "+strings.Repeat("x", 2000)+"\n\n"),
 			stream: true, max: 1024, is: llm.ErrMalformed},
 		{name: "stream cut", handler: hijackCut, stream: true, is: llm.ErrStreamCut},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFake(t, tt.handler)
-			c := newTestClient(t, f.url, func(o *ClientOptions) { o.MaxResponseBytes = tt.max })
+			f := upstreamtest.NewFake(t, tt.handler)
+			c := newTestClient(t, f.URL, func(o *ClientOptions) { o.MaxResponseBytes = tt.max })
 			ctx := context.Background()
 			resp, err := c.Send(ctx, "chat", http.MethodGet, "/x", nil, "text/event-stream")
 			if err != nil {
@@ -437,14 +356,14 @@ func TestTransportErrors(t *testing.T) {
 	})
 	t.Run("canceled mid-stream", func(t *testing.T) {
 		gone := make(chan struct{})
-		f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
+		f := upstreamtest.NewFake(t, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "text/event-stream")
 			io.WriteString(w, "data: {}\n\n")
 			w.(http.Flusher).Flush()
 			<-r.Context().Done()
 			close(gone)
 		})
-		c := newTestClient(t, f.url)
+		c := newTestClient(t, f.URL)
 		ctx, cancel := context.WithCancel(context.Background())
 		resp, err := c.Send(ctx, "chat", http.MethodPost, "/chat", []byte(`{}`), "text/event-stream")
 		if err != nil {
@@ -467,13 +386,13 @@ func TestTransportErrors(t *testing.T) {
 func TestPing(t *testing.T) {
 	for _, status := range []int{200, 401, 500} {
 		t.Run(fmt.Sprint(status), func(t *testing.T) {
-			f := newFake(t, answer(status, nil, `oops`))
-			c := newTestClient(t, f.url)
+			f := upstreamtest.NewFake(t, upstreamtest.Plain.JSON(status, nil, `oops`))
+			c := newTestClient(t, f.URL)
 			if err := c.Ping(context.Background(), "/models?limit=1"); err != nil {
 				t.Errorf("Ping = %v: any answer proves the link", err)
 			}
-			if r := f.last(t); r.method != http.MethodGet || r.path != "/v1/models?limit=1" {
-				t.Errorf("request %s %s", r.method, r.path)
+			if r := f.Last(t); r.Method != http.MethodGet || r.URI != "/v1/models?limit=1" {
+				t.Errorf("request %s %s", r.Method, r.URI)
 			}
 		})
 	}

@@ -1,7 +1,9 @@
 package upstream
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -241,4 +243,19 @@ func (c *Client) StreamError(ctx context.Context, op string, err error) *llm.Err
 		return c.StreamCut(op, "connection closed", err)
 	}
 	return c.TransportError(ctx, op, err)
+}
+
+// FirstOfArray returns b without surrounding space, or its first element
+// when b is a JSON array: Gemini (and its OpenAI endpoint) wraps error
+// objects in one. ok is false for an empty or broken array.
+func FirstOfArray(b []byte) (_ []byte, ok bool) {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 || b[0] != '[' {
+		return b, true
+	}
+	var list []json.RawMessage
+	if json.Unmarshal(b, &list) != nil || len(list) == 0 {
+		return nil, false
+	}
+	return list[0], true
 }

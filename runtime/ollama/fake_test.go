@@ -4,10 +4,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/edgeway/edgeway/edge/upstream/upstreamtest"
 )
 
 // reply is what the fake answers on one path.
@@ -85,11 +85,7 @@ func (f *fake) serve(w http.ResponseWriter, r *http.Request) {
 
 func fixture(t testing.TB, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return upstreamtest.ReadFixture(t, name)
 }
 
 // provider returns a Provider pointed at f.

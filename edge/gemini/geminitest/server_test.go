@@ -14,6 +14,7 @@ import (
 
 	"github.com/edgeway/edgeway/edge/gemini/geminitest"
 	"github.com/edgeway/edgeway/edge/testkit"
+	"github.com/edgeway/edgeway/edge/upstream/upstreamtest"
 )
 
 const (
@@ -83,24 +84,7 @@ func decode[T any](t *testing.T, b []byte) T {
 // nothing else, as Gemini frames them. It returns the payloads.
 func parseSSE(t *testing.T, body []byte) [][]byte {
 	t.Helper()
-	var out [][]byte
-	rest := body
-	for len(rest) > 0 {
-		if !bytes.HasPrefix(rest, []byte("data: ")) {
-			t.Fatalf("event does not start with %q: %q", "data: ", rest)
-		}
-		end := bytes.Index(rest, []byte("\r\n\r\n"))
-		if end < 0 {
-			t.Fatalf("unterminated event: %q", rest)
-		}
-		payload := rest[len("data: "):end]
-		if bytes.ContainsAny(payload, "\r\n") {
-			t.Fatalf("payload spans lines: %q", payload)
-		}
-		out = append(out, payload)
-		rest = rest[end+4:]
-	}
-	return out
+	return upstreamtest.Framing{EventSep: "\r\n\r\n"}.ParseEvents(t, body)
 }
 
 func text(r response) string {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/edgeway/edgeway/edge/openai/openaitest"
 	"github.com/edgeway/edgeway/edge/testkit"
+	"github.com/edgeway/edgeway/edge/upstream/upstreamtest"
 )
 
 // frontends runs a test against both HTTP stacks.
@@ -66,24 +67,7 @@ func decodeStrict(t *testing.T, data []byte, v any) {
 // "data: <payload>\n\n" events and nothing else. It returns the payloads.
 func parseSSE(t *testing.T, body []byte) [][]byte {
 	t.Helper()
-	var out [][]byte
-	rest := body
-	for len(rest) > 0 {
-		if !bytes.HasPrefix(rest, []byte("data: ")) {
-			t.Fatalf("event does not start with %q: %q", "data: ", rest)
-		}
-		end := bytes.Index(rest, []byte("\n\n"))
-		if end < 0 {
-			t.Fatalf("unterminated event: %q", rest)
-		}
-		payload := rest[len("data: "):end]
-		if bytes.ContainsAny(payload, "\r\n") {
-			t.Fatalf("payload spans lines: %q", payload)
-		}
-		out = append(out, payload)
-		rest = rest[end+2:]
-	}
-	return out
+	return upstreamtest.Plain.ParseEvents(t, body)
 }
 
 // streamChunks parses a complete stream, checks it ends with [DONE] and

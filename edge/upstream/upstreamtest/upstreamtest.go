@@ -1,0 +1,273 @@
+// Package upstreamtest is the test frame of edgeway's HTTP provider
+// clients (edge/upstream and the openai, anthropic and gemini packages on
+// top of it): a fake upstream that records what it was sent, canned
+// answers in a provider's framing, and the checks every client test makes
+// the same way. It lives outside _test files so that each provider's tests
+// keep only their wire mapping cases, not a copy of this frame.
+package upstreamtest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/testkit"
+)
+
+// Request is one request the fake upstream saw.
+type Request struct {
+	Method string
+	Path   string // unescaped URL path
+	Query  string // raw query
+	URI    string // request URI as sent: escaped path and query
+	Header http.Header
+	Body   []byte
+}
+
+// Fake is an httptest server on 127.0.0.1:0 that records every request and
+// answers with its handler.
+type Fake struct {
+	URL string
+
+	mu   sync.Mutex
+	reqs []Request
+}
+
+// NewFake starts a Fake, closed when the test ends. The handler may read
+// the request body again: the recorded copy is handed on.
+func NewFake(tb testing.TB, handler http.HandlerFunc) *Fake {
+	tb.Helper()
+	f := &Fake{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		f.mu.Lock()
+		f.reqs = append(f.reqs, Request{r.Method, r.URL.Path, r.URL.RawQuery, r.URL.RequestURI(), r.Header.Clone(), body})
+		f.mu.Unlock()
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		handler(w, r)
+	}))
+	tb.Cleanup(srv.Close)
+	f.URL = srv.URL
+	return f
+}
+
+// Last returns the latest request, failing the test if there was none.
+func (f *Fake) Last(tb testing.TB) Request {
+	tb.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.reqs) == 0 {
+		tb.Fatal("the fake upstream saw no request")
+	}
+	return f.reqs[len(f.reqs)-1]
+}
+
+// All returns a copy of every request so far, oldest first.
+func (f *Fake) All() []Request {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]Request(nil), f.reqs...)
+}
+
+// Framing is how a provider frames its answers. The providers differ here
+// on purpose (Anthropic adds a charset to its event streams, Gemini to its
+// JSON and ends events with CRLF), and the clients must cope with each.
+type Framing struct {
+	JSONType  string // Content-Type of JSON answers
+	EventType string // Content-Type of event streams
+	EventSep  string // what ends one event
+}
+
+// Plain is the framing of OpenAI and of most compatible servers.
+var Plain = Framing{JSONType: "application/json", EventType: "text/event-stream", EventSep: "\n\n"}
+
+// JSON answers with status, the given headers and body, typed as JSON
+// unless header names another Content-Type.
+func (fr Framing) JSON(status int, header map[string]string, body string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		for k, v := range header {
+			w.Header().Set(k, v)
+		}
+		if w.Header().Get("Content-Type") == "" {
+			w.Header().Set("Content-Type", fr.JSONType)
+		}
+		w.WriteHeader(status)
+		io.WriteString(w, body)
+	}
+}
+
+// SSE answers with body as an event stream, flushing after each event so
+// that the client reads them as they would arrive from a real upstream.
+func (fr Framing) SSE(body string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", fr.EventType)
+		fl := w.(http.Flusher)
+		for _, ev := range strings.SplitAfter(body, fr.EventSep) {
+			io.WriteString(w, ev)
+			fl.Flush()
+		}
+	}
+}
+
+// CheckEmitAbort checks that an error from emit comes back from Chat
+// unchanged and ends the upstream request: the fake sends the event first,
+// then holds the stream open until the client chatAt(fake URL) goes away.
+func (fr Framing) CheckEmitAbort(tb testing.TB, first string, req *llm.ChatRequest, chatAt func(url string) ChatFunc) {
+	tb.Helper()
+	gone := make(chan struct{})
+	f := NewFake(tb, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", fr.EventType)
+		io.WriteString(w, first)
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+		close(gone)
+	})
+	stop := errors.New("client write failed")
+	_, err := chatAt(f.URL)(context.Background(), req, func(*llm.Chunk) error { return stop })
+	if err != stop {
+		tb.Errorf("error = %v, want the emit error unchanged", err)
+	}
+	testkit.Closed(tb, "the upstream request aborted", gone)
+}
+
+// ChatFunc is a provider client's Chat method.
+type ChatFunc func(ctx context.Context, req *llm.ChatRequest, emit func(*llm.Chunk) error) (llm.Usage, error)
+
+// CopyChunk copies what a receiver must copy out of an emitted chunk: the
+// client reuses the chunk and its slices once emit returns.
+func CopyChunk(ch *llm.Chunk) llm.Chunk {
+	cp := *ch
+	cp.ToolCalls = append([]llm.ToolCallDelta(nil), ch.ToolCalls...)
+	if ch.Usage != nil {
+		u := *ch.Usage
+		cp.Usage = &u
+	}
+	return cp
+}
+
+// Collect runs chat and returns copies of the emitted chunks and their
+// aggregate.
+func Collect(chat ChatFunc, req *llm.ChatRequest) ([]llm.Chunk, *llm.Aggregate, llm.Usage, error) {
+	return CollectCtx(context.Background(), chat, req)
+}
+
+// CollectCtx is Collect under ctx.
+func CollectCtx(ctx context.Context, chat ChatFunc, req *llm.ChatRequest) ([]llm.Chunk, *llm.Aggregate, llm.Usage, error) {
+	var chunks []llm.Chunk
+	agg := &llm.Aggregate{}
+	u, err := chat(ctx, req, func(ch *llm.Chunk) error {
+		chunks = append(chunks, CopyChunk(ch))
+		agg.Add(ch)
+		return nil
+	})
+	return chunks, agg, u, err
+}
+
+// NewClient builds a client with newClient from o changed by each non-nil
+// mod in turn, failing the test on error, and closes its idle connections
+// when the test ends.
+func NewClient[O any, C interface{ CloseIdleConnections() }](tb testing.TB, newClient func(O) (C, error), o O, mod ...func(*O)) C {
+	tb.Helper()
+	for _, m := range mod {
+		if m != nil {
+			m(&o)
+		}
+	}
+	c, err := newClient(o)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(c.CloseIdleConnections)
+	return c
+}
+
+// WantError is what a client test expects of a failed call. Message and
+// Text need only be contained; Is is checked when set.
+type WantError struct {
+	Kind    llm.Kind
+	Status  int
+	Retry   time.Duration
+	Message string
+	Is      error
+	Text    string // in err.Error()
+
+	// RetrySlack allows Retry to come out up to this much short, for
+	// delays computed from reset times of one-second resolution.
+	RetrySlack time.Duration
+}
+
+// CheckError checks that err is an *llm.Error from the provider "fake" as
+// want describes.
+func CheckError(tb testing.TB, err error, want WantError) {
+	tb.Helper()
+	var le *llm.Error
+	if !errors.As(err, &le) {
+		tb.Fatalf("error = %v (%T), want *llm.Error", err, err)
+	}
+	if le.Provider != "fake" {
+		tb.Errorf("Provider = %q", le.Provider)
+	}
+	if le.Kind != want.Kind {
+		tb.Errorf("Kind = %v, want %v (%v)", le.Kind, want.Kind, err)
+	}
+	if le.Status != want.Status {
+		tb.Errorf("Status = %d, want %d", le.Status, want.Status)
+	}
+	if d := le.RetryAfter - want.Retry; d > 0 || d < -want.RetrySlack || (want.Retry == 0) != (le.RetryAfter == 0) {
+		tb.Errorf("RetryAfter = %v, want %v", le.RetryAfter, want.Retry)
+	}
+	if !strings.Contains(le.Message, want.Message) {
+		tb.Errorf("Message = %q, want it to contain %q", le.Message, want.Message)
+	}
+	if want.Is != nil && !errors.Is(err, want.Is) {
+		tb.Errorf("error %v is not %v", err, want.Is)
+	}
+	if !strings.Contains(err.Error(), want.Text) {
+		tb.Errorf("Error() = %q, want it to contain %q", err, want.Text)
+	}
+}
+
+// ReadFixture returns testdata/name of the package under test.
+func ReadFixture(tb testing.TB, name string) []byte {
+	tb.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// ParseEvents checks an event stream's framing exactly, as a strict client
+// would: a sequence of "data: <payload>" events each ended by EventSep,
+// and nothing else. It returns the payloads.
+func (fr Framing) ParseEvents(tb testing.TB, body []byte) [][]byte {
+	tb.Helper()
+	var out [][]byte
+	rest := body
+	for len(rest) > 0 {
+		if !bytes.HasPrefix(rest, []byte("data: ")) {
+			tb.Fatalf("event does not start with %q: %q", "data: ", rest)
+		}
+		end := bytes.Index(rest, []byte(fr.EventSep))
+		if end < 0 {
+			tb.Fatalf("unterminated event: %q", rest)
+		}
+		payload := rest[len("data: "):end]
+		if bytes.ContainsAny(payload, "\r\n") {
+			tb.Fatalf("payload spans lines: %q", payload)
+		}
+		out = append(out, payload)
+		rest = rest[end+len(fr.EventSep):]
+	}
+	return out
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/openai"
 	"github.com/edgeway/edgeway/edge/openai/openaitest"
+	"github.com/edgeway/edgeway/edge/testkit"
 	up "github.com/edgeway/edgeway/edge/upstream"
 	"github.com/edgeway/edgeway/edge/upstream/upstreamtest"
 	"github.com/edgeway/edgeway/runtime/ollama"
@@ -187,7 +188,7 @@ func checkJSONGolden(t *testing.T, name string, got []byte) {
 		writeGolden(t, name, out.Bytes())
 		return
 	}
-	want := upstreamtest.ReadFixture(t, name)
+	want := testkit.Fixture(t, name)
 	var g, w any
 	if err := json.Unmarshal(got, &g); err != nil {
 		t.Fatalf("%s: body is not JSON: %v\n%s", name, err, got)
@@ -280,7 +281,7 @@ func checkGolden(t *testing.T, name string, got []byte) {
 		writeGolden(t, name, got)
 		return
 	}
-	want := upstreamtest.ReadFixture(t, name)
+	want := testkit.Fixture(t, name)
 	if !bytes.Equal(got, want) {
 		t.Errorf("%s differs from the golden file (run with -update to see the diff in git):\n%s", name, got)
 	}

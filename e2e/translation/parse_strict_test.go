@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/edgeway/edgeway/edge/upstream/upstreamtest"
+	"github.com/edgeway/edgeway/edge/testkit"
 )
 
 // TestParsersRejectBroken checks that the strict parsers the matrix relies
@@ -41,7 +41,7 @@ func TestParsersRejectBroken(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			good := string(upstreamtest.ReadFixture(t, tc.file))
+			good := string(testkit.Fixture(t, tc.file))
 			if strings.HasPrefix(tc.file, "whole/") {
 				// Whole goldens are stored indented; the wire form is
 				// one line.

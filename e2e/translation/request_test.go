@@ -10,14 +10,14 @@ import (
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/ollamaapi"
 	"github.com/edgeway/edgeway/edge/openai"
-	"github.com/edgeway/edgeway/edge/upstream/upstreamtest"
+	"github.com/edgeway/edgeway/edge/testkit"
 )
 
 // decodeIngress decodes testdata/ingress/<dialect>.json with that
 // dialect's ingress decoder.
 func decodeIngress(t *testing.T, dialect string) *llm.ChatRequest {
 	t.Helper()
-	body := upstreamtest.ReadFixture(t, "ingress/"+dialect+".json")
+	body := testkit.Fixture(t, "ingress/"+dialect+".json")
 	req := &llm.ChatRequest{}
 	var err error
 	switch dialect {

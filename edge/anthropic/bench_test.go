@@ -9,15 +9,15 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/edgeway/edgeway/edge/internal/ingress/ingresstest"
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/testkit"
 	"github.com/edgeway/edgeway/edge/upstream"
 )
 
 func BenchmarkDecodeMessagesRequest(b *testing.B) {
 	for _, name := range []string{"request_basic.json", "request_full.json"} {
 		b.Run(strings.TrimSuffix(name, ".json"), func(b *testing.B) {
-			body := ingresstest.Fixture(b, name)
+			body := testkit.Fixture(b, name)
 			var req llm.ChatRequest
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()

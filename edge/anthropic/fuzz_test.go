@@ -10,8 +10,8 @@ import (
 	"testing/iotest"
 
 	"github.com/edgeway/edgeway/edge/internal/ingress"
-	"github.com/edgeway/edgeway/edge/internal/ingress/ingresstest"
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/testkit"
 	"github.com/edgeway/edgeway/edge/upstream"
 )
 
@@ -21,7 +21,7 @@ import (
 // decoding that body and translating again gives the same bytes.
 func FuzzDecodeMessagesRequest(f *testing.F) {
 	for _, name := range []string{"request_basic.json", "request_full.json", "upstream_request_full.json"} {
-		f.Add(ingresstest.Fixture(f, name))
+		f.Add(testkit.Fixture(f, name))
 	}
 	for _, s := range []string{
 		`{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"a.b","is_error":true},{"type":"text","text":" "}]},{"role":"assistant","content":"x "}]}`,
@@ -81,7 +81,7 @@ func toolChoiceName(req *llm.ChatRequest) string {
 // upstream sent them, whole and one byte at a time.
 func FuzzStream(f *testing.F) {
 	for _, name := range []string{"stream_text.sse", "stream_tool_use.sse", "stream_thinking.sse", "stream_error.sse"} {
-		f.Add(ingresstest.Fixture(f, name))
+		f.Add(testkit.Fixture(f, name))
 	}
 	f.Add([]byte("event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":3,\"content_block\":{\"type\":\"tool_use\",\"id\":\"a\",\"name\":\"f\"}}\n\n" +
 		"data: {\"type\":\"content_block_delta\",\"index\":3,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{}\"}}\n\n" +

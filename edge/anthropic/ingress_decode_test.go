@@ -8,12 +8,12 @@ import (
 	"testing"
 
 	"github.com/edgeway/edgeway/edge/internal/ingress"
-	"github.com/edgeway/edgeway/edge/internal/ingress/ingresstest"
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/testkit"
 )
 
 // readFixture is the name the upstream client tests know the helper by.
-var readFixture = ingresstest.Fixture
+var readFixture = testkit.Fixture
 
 func ptr[T any](v T) *T { return &v }
 
@@ -23,7 +23,7 @@ func textParts(s string) []llm.Part { return []llm.Part{text(s)} }
 
 func TestDecodeMessagesRequestFull(t *testing.T) {
 	var req llm.ChatRequest
-	if err := DecodeMessagesRequest(ingresstest.Fixture(t, "request_full.json"), &req); err != nil {
+	if err := DecodeMessagesRequest(testkit.Fixture(t, "request_full.json"), &req); err != nil {
 		t.Fatal(err)
 	}
 	want := llm.ChatRequest{
@@ -309,10 +309,10 @@ func TestDecodeCountTokensRequest(t *testing.T) {
 
 func TestDecodeReusesRequest(t *testing.T) {
 	var req llm.ChatRequest
-	if err := DecodeMessagesRequest(ingresstest.Fixture(t, "request_full.json"), &req); err != nil {
+	if err := DecodeMessagesRequest(testkit.Fixture(t, "request_full.json"), &req); err != nil {
 		t.Fatal(err)
 	}
-	if err := DecodeMessagesRequest(ingresstest.Fixture(t, "request_basic.json"), &req); err != nil {
+	if err := DecodeMessagesRequest(testkit.Fixture(t, "request_basic.json"), &req); err != nil {
 		t.Fatal(err)
 	}
 	want := llm.ChatRequest{Model: "claude-sonnet-4-5", MaxTokens: ptr(1024), Messages: []llm.Message{{Role: llm.RoleUser, Content: textParts("Hello, Claude")}}}
@@ -326,13 +326,13 @@ func TestDecodeReusesRequest(t *testing.T) {
 	if err := DecodeMessagesRequest([]byte(`{"model":"x","max_tokens":1,"messages":[{"role":"user","content":"a"},{"role":"bad"}]}`), &req); err == nil {
 		t.Fatal("bad request accepted")
 	}
-	if err := DecodeMessagesRequest(ingresstest.Fixture(t, "request_basic.json"), &req); err != nil || len(req.Messages) != 1 {
+	if err := DecodeMessagesRequest(testkit.Fixture(t, "request_basic.json"), &req); err != nil || len(req.Messages) != 1 {
 		t.Errorf("after a failure: %v, %d messages", err, len(req.Messages))
 	}
 }
 
 func TestDecodeAllocs(t *testing.T) {
-	body := ingresstest.Fixture(t, "request_basic.json")
+	body := testkit.Fixture(t, "request_basic.json")
 	var req llm.ChatRequest
 	allocs := testing.AllocsPerRun(200, func() {
 		if err := DecodeMessagesRequest(body, &req); err != nil {

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/edgeway/edgeway/edge/internal/ingress/ingresstest"
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/testkit"
 )
 
 // wireEvent is one strictly parsed SSE event of an Anthropic stream.
@@ -414,7 +414,7 @@ func TestAppendMessageResponse(t *testing.T) {
 	}
 	// The shape matches the documented response (testdata) key by key.
 	var doc map[string]any
-	json.Unmarshal(ingresstest.Fixture(t, "message_text.json"), &doc)
+	json.Unmarshal(testkit.Fixture(t, "message_text.json"), &doc)
 	var a2 llm.Aggregate
 	a2.Add(&llm.Chunk{Text: "Hi! My name is Claude.", FinishReason: llm.FinishStop, Usage: &llm.Usage{PromptTokens: 2095, CompletionTokens: 503}})
 	var mine map[string]any
@@ -440,7 +440,7 @@ func TestAppendErrors(t *testing.T) {
 	if err := json.Unmarshal(body, &w); err != nil || w.Type != "error" || w.Error.Type != "invalid_request_error" || w.Error.Message != "max_tokens: Field required" {
 		t.Errorf("AppendError = %s", body)
 	}
-	fixture := bytes.TrimSpace(ingresstest.Fixture(t, "error_overloaded.json"))
+	fixture := bytes.TrimSpace(testkit.Fixture(t, "error_overloaded.json"))
 	var doc, mine map[string]any
 	json.Unmarshal(fixture, &doc)
 	delete(doc, "request_id")

@@ -6,13 +6,14 @@ import (
 	"testing"
 
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/testkit"
 	"github.com/edgeway/edgeway/edge/upstream"
 	"github.com/edgeway/edgeway/edge/upstream/upstreamtest"
 )
 
 func readFixture(t testing.TB, name string) []byte {
 	t.Helper()
-	return upstreamtest.ReadFixture(t, name)
+	return testkit.Fixture(t, name)
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -16,6 +16,7 @@ import (
 	"github.com/edgeway/edgeway/edge/internal/ingress/ingresstest"
 	"github.com/edgeway/edgeway/edge/internal/wire"
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/testkit"
 )
 
 // validRequest reports what is wrong with an accepted request, or nil: the
@@ -158,7 +159,7 @@ func fuzzDecode(t *testing.T, body []byte, decode func([]byte, *llm.ChatRequest)
 
 func FuzzDecodeChatRequest(f *testing.F) {
 	for _, name := range []string{"chat_request_basic.json", "chat_request_tools_history.json", "chat_request_full.json"} {
-		f.Add(ingresstest.Fixture(f, name))
+		f.Add(testkit.Fixture(f, name))
 	}
 	for _, s := range []string{
 		ingresstest.ChatBody(userHi),
@@ -179,7 +180,7 @@ func FuzzDecodeChatRequest(f *testing.F) {
 
 func FuzzDecodeGenerateRequest(f *testing.F) {
 	for _, name := range []string{"generate_request_basic.json", "generate_request_full.json", "generate_request_schema.json"} {
-		f.Add(ingresstest.Fixture(f, name))
+		f.Add(testkit.Fixture(f, name))
 	}
 	for _, s := range []string{
 		`{"model":"m","prompt":""}`,
@@ -194,7 +195,7 @@ func FuzzDecodeGenerateRequest(f *testing.F) {
 }
 
 func FuzzDecodeEmbedRequest(f *testing.F) {
-	f.Add(ingresstest.Fixture(f, "embed_request.json"))
+	f.Add(testkit.Fixture(f, "embed_request.json"))
 	for _, s := range []string{`{"model":"e","input":"a"}`, `{"model":"e","input":["a",""]}`, `{"model":"e","dimensions":-3}`} {
 		f.Add([]byte(s))
 	}

@@ -20,8 +20,8 @@ import (
 	"github.com/ollama/ollama/types/model"
 
 	"github.com/edgeway/edgeway/edge/internal/ingress"
-	"github.com/edgeway/edgeway/edge/internal/ingress/ingresstest"
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/testkit"
 )
 
 // These tests read the encoders' output with the wire types of
@@ -41,7 +41,7 @@ func TestChatOutputReadsAsOllamaTypes(t *testing.T) {
 		content, thinking strings.Builder
 		last              api.ChatResponse
 	)
-	lines := ndjsonLines(t, ingresstest.Fixture(t, "chat_stream.ndjson"))
+	lines := ndjsonLines(t, testkit.Fixture(t, "chat_stream.ndjson"))
 	for i, b := range lines {
 		var r api.ChatResponse
 		if err := json.Unmarshal(b, &r); err != nil {
@@ -70,7 +70,7 @@ func TestChatOutputReadsAsOllamaTypes(t *testing.T) {
 	}
 
 	var whole api.ChatResponse
-	if err := json.Unmarshal(ingresstest.Fixture(t, "chat_whole_tools.json"), &whole); err != nil {
+	if err := json.Unmarshal(testkit.Fixture(t, "chat_whole_tools.json"), &whole); err != nil {
 		t.Fatal(err)
 	}
 	calls := whole.Message.ToolCalls
@@ -85,7 +85,7 @@ func TestChatOutputReadsAsOllamaTypes(t *testing.T) {
 	}
 
 	var load api.ChatResponse
-	if err := json.Unmarshal(ingresstest.Fixture(t, "chat_load.json"), &load); err != nil || !load.Done || load.DoneReason != "load" {
+	if err := json.Unmarshal(testkit.Fixture(t, "chat_load.json"), &load); err != nil || !load.Done || load.DoneReason != "load" {
 		t.Errorf("load = %+v, %v", load, err)
 	}
 }
@@ -93,7 +93,7 @@ func TestChatOutputReadsAsOllamaTypes(t *testing.T) {
 func TestGenerateOutputReadsAsOllamaTypes(t *testing.T) {
 	var text strings.Builder
 	var last api.GenerateResponse
-	for i, b := range ndjsonLines(t, ingresstest.Fixture(t, "generate_stream.ndjson")) {
+	for i, b := range ndjsonLines(t, testkit.Fixture(t, "generate_stream.ndjson")) {
 		var r api.GenerateResponse
 		if err := json.Unmarshal(b, &r); err != nil {
 			t.Fatalf("line %d: %v", i, err)
@@ -105,7 +105,7 @@ func TestGenerateOutputReadsAsOllamaTypes(t *testing.T) {
 		t.Errorf("text %q, final %+v", text.String(), last)
 	}
 	var whole api.GenerateResponse
-	if err := json.Unmarshal(ingresstest.Fixture(t, "generate_whole.json"), &whole); err != nil {
+	if err := json.Unmarshal(testkit.Fixture(t, "generate_whole.json"), &whole); err != nil {
 		t.Fatal(err)
 	}
 	if whole.Response != text.String() || whole.Thinking != "Rayleigh scattering." || whole.DoneReason != "stop" {
@@ -115,7 +115,7 @@ func TestGenerateOutputReadsAsOllamaTypes(t *testing.T) {
 
 func TestModelOutputReadsAsOllamaTypes(t *testing.T) {
 	var list api.ListResponse
-	if err := json.Unmarshal(ingresstest.Fixture(t, "tags.json"), &list); err != nil {
+	if err := json.Unmarshal(testkit.Fixture(t, "tags.json"), &list); err != nil {
 		t.Fatal(err)
 	}
 	if len(list.Models) != 2 {
@@ -132,7 +132,7 @@ func TestModelOutputReadsAsOllamaTypes(t *testing.T) {
 	}
 
 	var show api.ShowResponse
-	if err := json.Unmarshal(ingresstest.Fixture(t, "show.json"), &show); err != nil {
+	if err := json.Unmarshal(testkit.Fixture(t, "show.json"), &show); err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Contains(show.Capabilities, model.CapabilityCompletion) || show.ModelInfo == nil || show.RemoteHost != "" ||

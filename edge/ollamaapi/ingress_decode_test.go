@@ -10,6 +10,7 @@ import (
 	"github.com/edgeway/edgeway/edge/internal/ingress"
 	"github.com/edgeway/edgeway/edge/internal/ingress/ingresstest"
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/testkit"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -122,7 +123,7 @@ func TestDecodeChatRequestFixtures(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got llm.ChatRequest
-			stream, err := DecodeChatRequest(ingresstest.Fixture(t, tt.file), &got)
+			stream, err := DecodeChatRequest(testkit.Fixture(t, tt.file), &got)
 			if err != nil {
 				t.Fatalf("DecodeChatRequest: %v", err)
 			}
@@ -201,7 +202,7 @@ func TestDecodeGenerateRequestFixtures(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got llm.ChatRequest
-			stream, err := DecodeGenerateRequest(ingresstest.Fixture(t, tt.file), &got)
+			stream, err := DecodeGenerateRequest(testkit.Fixture(t, tt.file), &got)
 			if err != nil {
 				t.Fatalf("DecodeGenerateRequest: %v", err)
 			}
@@ -646,13 +647,13 @@ func TestDecodeGenerateRequestMapping(t *testing.T) {
 
 func TestDecodeChatRequestReuse(t *testing.T) {
 	var req llm.ChatRequest
-	full := ingresstest.Fixture(t, "chat_request_full.json")
+	full := testkit.Fixture(t, "chat_request_full.json")
 	if _, err := DecodeChatRequest(full, &req); err != nil {
 		t.Fatal(err)
 	}
 	// A second, smaller request into the same value must keep nothing of
 	// the first.
-	basic := ingresstest.Fixture(t, "chat_request_tools_history.json")
+	basic := testkit.Fixture(t, "chat_request_tools_history.json")
 	if _, err := DecodeChatRequest(basic, &req); err != nil {
 		t.Fatal(err)
 	}
@@ -691,7 +692,7 @@ func TestDecodeEmbedRequest(t *testing.T) {
 		want    llm.EmbedRequest
 		wantErr string
 	}{
-		{"fixture", string(ingresstest.Fixture(t, "embed_request.json")),
+		{"fixture", string(testkit.Fixture(t, "embed_request.json")),
 			llm.EmbedRequest{Model: "all-minilm", Input: []string{"Why is the sky blue?", "Why is the grass green?"}, Dimensions: ptr(384)}, ""},
 		{"one string", `{"model":"e","input":"hello"}`, llm.EmbedRequest{Model: "e", Input: []string{"hello"}}, ""},
 		{"empty string loads", `{"model":"e","input":""}`, llm.EmbedRequest{Model: "e"}, ""},

@@ -12,12 +12,13 @@ import (
 	"github.com/edgeway/edgeway/edge/internal/ingress"
 	"github.com/edgeway/edgeway/edge/internal/ingress/ingresstest"
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/testkit"
 	"github.com/edgeway/edgeway/edge/upstream"
 )
 
 func FuzzDecodeChatRequest(f *testing.F) {
 	for _, name := range []string{"chat_request_basic.json", "chat_request_full.json", "upstream_request_full.json"} {
-		f.Add(ingresstest.Fixture(f, name))
+		f.Add(testkit.Fixture(f, name))
 	}
 	for _, s := range []string{
 		ingresstest.ChatBody(userHi),
@@ -101,7 +102,7 @@ func FuzzDecodeEmbedRequest(f *testing.F) {
 // an upstream sent them.
 func FuzzChatStream(f *testing.F) {
 	for _, name := range []string{"stream_text.sse", "stream_tool_calls.sse", "stream_error_event.sse", "chat_completion.json"} {
-		f.Add(ingresstest.Fixture(f, name))
+		f.Add(testkit.Fixture(f, name))
 	}
 	f.Add([]byte(`data: {"choices":[{"delta":{"tool_calls":[{"id":"a","function":{"arguments":{"x":1}}},{"function":{"arguments":"y"}}]},"finish_reason":"eos"}],"usage":{"prompt_tokens":1.0}}` + "\n\n"))
 	c, err := New(Options{Endpoint: upstream.Endpoint{Name: "fuzz", BaseURL: "http://127.0.0.1:1/v1", MaxResponseBytes: 4096}})

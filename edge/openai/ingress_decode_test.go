@@ -11,10 +11,11 @@ import (
 	"github.com/edgeway/edgeway/edge/internal/ingress"
 	"github.com/edgeway/edgeway/edge/internal/ingress/ingresstest"
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/testkit"
 )
 
 // readFixture is the name the upstream client tests know the helper by.
-var readFixture = ingresstest.Fixture
+var readFixture = testkit.Fixture
 
 func ptr[T any](v T) *T { return &v }
 
@@ -104,7 +105,7 @@ func TestDecodeChatRequestFixtures(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got llm.ChatRequest
-			inc, err := DecodeChatRequest(ingresstest.Fixture(t, tt.file), &got)
+			inc, err := DecodeChatRequest(testkit.Fixture(t, tt.file), &got)
 			if err != nil {
 				t.Fatalf("DecodeChatRequest: %v", err)
 			}
@@ -379,17 +380,17 @@ func TestDecodeChatRequestExtraPassThrough(t *testing.T) {
 
 func TestDecodeChatRequestReuse(t *testing.T) {
 	var req llm.ChatRequest
-	full := ingresstest.Fixture(t, "chat_request_full.json")
+	full := testkit.Fixture(t, "chat_request_full.json")
 	if _, err := DecodeChatRequest(full, &req); err != nil {
 		t.Fatal(err)
 	}
 	// A second, smaller request into the same value must not keep
 	// anything of the first.
-	if _, err := DecodeChatRequest(ingresstest.Fixture(t, "chat_request_basic.json"), &req); err != nil {
+	if _, err := DecodeChatRequest(testkit.Fixture(t, "chat_request_basic.json"), &req); err != nil {
 		t.Fatal(err)
 	}
 	var fresh llm.ChatRequest
-	if _, err := DecodeChatRequest(ingresstest.Fixture(t, "chat_request_basic.json"), &fresh); err != nil {
+	if _, err := DecodeChatRequest(testkit.Fixture(t, "chat_request_basic.json"), &fresh); err != nil {
 		t.Fatal(err)
 	}
 	ingresstest.Normalize(&req)
@@ -411,7 +412,7 @@ func TestDecodeChatRequestReuse(t *testing.T) {
 }
 
 func TestDecodeChatRequestAllocs(t *testing.T) {
-	body := ingresstest.Fixture(t, "chat_request_basic.json")
+	body := testkit.Fixture(t, "chat_request_basic.json")
 	var req llm.ChatRequest
 	allocs := testing.AllocsPerRun(200, func() {
 		if _, err := DecodeChatRequest(body, &req); err != nil {

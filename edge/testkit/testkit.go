@@ -6,6 +6,8 @@ package testkit
 import (
 	"errors"
 	"net"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -74,4 +76,14 @@ func Closed[T any](tb testing.TB, what string, ch <-chan T) {
 	case <-t.C:
 		tb.Fatalf("%s: not so after %v", what, Patience)
 	}
+}
+
+// Fixture returns the file name under the test's testdata directory.
+func Fixture(tb testing.TB, name string) []byte {
+	tb.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
 }

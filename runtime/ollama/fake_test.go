@@ -7,7 +7,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/edgeway/edgeway/edge/upstream/upstreamtest"
+	"github.com/edgeway/edgeway/edge/testkit"
 )
 
 // reply is what the fake answers on one path.
@@ -85,7 +85,7 @@ func (f *fake) serve(w http.ResponseWriter, r *http.Request) {
 
 func fixture(t testing.TB, name string) []byte {
 	t.Helper()
-	return upstreamtest.ReadFixture(t, name)
+	return testkit.Fixture(t, name)
 }
 
 // provider returns a Provider pointed at f.

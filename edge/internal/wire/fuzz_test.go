@@ -10,12 +10,12 @@ import (
 	"testing/iotest"
 	"unicode/utf8"
 
-	"github.com/edgeway/edgeway/edge/internal/ingress/ingresstest"
+	"github.com/edgeway/edgeway/edge/testkit"
 )
 
 func FuzzSSEReader(f *testing.F) {
 	for _, name := range []string{"openai_tool_calls.sse", "openai_error_event.sse", "anthropic_tool_use.sse", "gemini_text.sse"} {
-		f.Add(ingresstest.Fixture(f, name), uint16(4096))
+		f.Add(testkit.Fixture(f, name), uint16(4096))
 	}
 	f.Add([]byte("data: a\r\n\r\ndata: b\r\rdata:c\n:comment\nevent: e\ndata\n\n"), uint16(8))
 	f.Add([]byte("\xef\xbb\xbfdata: x"), uint16(1))

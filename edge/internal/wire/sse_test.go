@@ -9,7 +9,7 @@ import (
 	"testing"
 	"testing/iotest"
 
-	"github.com/edgeway/edgeway/edge/internal/ingress/ingresstest"
+	"github.com/edgeway/edgeway/edge/testkit"
 )
 
 type sseEvent struct{ Event, Data string }
@@ -147,7 +147,7 @@ func TestSSEReaderAllocs(t *testing.T) {
 }
 
 func BenchmarkSSEReader(b *testing.B) {
-	stream := ingresstest.Fixture(b, "openai_tool_calls.sse")
+	stream := testkit.Fixture(b, "openai_tool_calls.sse")
 	events, err := readEvents(bytes.NewReader(stream), 1<<20)
 	if err != nil {
 		b.Fatal(err)

@@ -13,8 +13,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -235,16 +233,6 @@ func CheckError(tb testing.TB, err error, want WantError) {
 	if !strings.Contains(err.Error(), want.Text) {
 		tb.Errorf("Error() = %q, want it to contain %q", err, want.Text)
 	}
-}
-
-// ReadFixture returns testdata/name of the package under test.
-func ReadFixture(tb testing.TB, name string) []byte {
-	tb.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return b
 }
 
 // ParseEvents checks an event stream's framing exactly, as a strict client

@@ -5,22 +5,8 @@
 package ingresstest
 
 import (
-	"os"
-	"path/filepath"
-	"testing"
-
 	"github.com/edgeway/edgeway/edge/llm"
 )
-
-// Fixture returns testdata/name of the package under test.
-func Fixture(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // ChatBody wraps messages JSON (and optional extra top-level members)
 // into a chat request body for model "m".

@@ -52,11 +52,12 @@ func (s *Server) complete(c *fasthttp.RequestCtx, req *llm.ChatRequest, d dialec
 	if req.Stream {
 		ex.events = make(chan []byte, streamQueue)
 	}
-	ex.w.start(c, ex.work)
 	if req.Stream {
+		ex.w.start(c, ex.work)
 		ex.stream()
 		return
 	}
+	ex.w.run(c, ex.cancel, ex.work)
 	ex.whole()
 }
 
@@ -140,7 +141,6 @@ func (ex *exchange) setRouteHeaders(served bool) {
 // whole serves a non-streaming client once the worker is done: the router
 // collected the answer into ex.answer (and could fail over until then).
 func (ex *exchange) whole() {
-	ex.w.await(ex.cancel, nil)
 	defer ex.finish()
 	if ex.hit != nil {
 		ex.s.serveCached(ex.c, ex.req, ex.d, ex.hit, "semantic", ex.sim)

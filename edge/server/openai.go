@@ -95,8 +95,7 @@ func (s *Server) embed(c *fasthttp.RequestCtx, req *llm.EmbedRequest, d dialect)
 		resp *llm.EmbedResponse
 		err  error
 	)
-	w.start(c, func() { resp, err = s.opts.Router.Embed(ctx, req, &st) })
-	w.await(cancel, nil)
+	w.run(c, cancel, func() { resp, err = s.opts.Router.Embed(ctx, req, &st) })
 	cancel()
 	if err == nil && st.Provider != "" {
 		c.Response.Header.Set("x-edgeway-provider", st.Provider)

@@ -11,13 +11,14 @@ import (
 )
 
 // watcher runs the slow part of a request (a semantic lookup, routing, an
-// embedding) on one goroutine of its own while the goroutine that will
-// write the answer watches the client's connection, so a client that hangs
-// up cancels the upstream request at once instead of leaving it to
-// generate tokens nobody will read. That worker is the only goroutine a
-// request adds: a stream's body is written by fasthttp's connection
-// goroutine pulling from the exchange (exchange.Read), which waits for
-// each next chunk the same way.
+// embedding) while the client's connection is watched, so a client that
+// hangs up cancels the upstream request at once instead of leaving it to
+// generate tokens nobody will read. A stream's work runs on one goroutine
+// of its own (start) while the goroutine that writes the answer waits for
+// chunks and watches; a whole answer's work runs on the handler (run) and
+// a goroutine watches only if it lasts. A stream's body is written by
+// fasthttp's connection goroutine pulling from the exchange
+// (exchange.Read), which waits for each next chunk the same way.
 //
 // fasthttp gives handlers no disconnect signal, and while a response is
 // being worked on nothing reads the connection. So the waiting goroutine
@@ -29,6 +30,7 @@ type watcher struct {
 	conn    net.Conn // nil when the connection cannot be watched
 	done    chan struct{}
 	waiting atomic.Bool // a Wait is (about to be) blocked on conn
+	delay   *time.Timer // see await
 
 	// Used only by the goroutine that waits (the handler's, then the
 	// connection's, which fasthttp runs after it).
@@ -45,6 +47,37 @@ func (w *watcher) start(c *fasthttp.RequestCtx, work func()) {
 		defer close(w.done)
 		work()
 	}()
+}
+
+// watchDelay is how long a wait lasts before the connection is watched:
+// far below what a client notices, far above a fast answer.
+const watchDelay = 20 * time.Millisecond
+
+// run does work on the calling goroutine: for an answer that is written
+// whole, nothing needs to wait for a first chunk, so handing work to another
+// goroutine would only add a wake-up to every request. Should work last
+// watchDelay, a goroutine watches the connection until it returns.
+func (w *watcher) run(c *fasthttp.RequestCtx, cancel, work func()) {
+	w.done = make(chan struct{})
+	w.conn = c.Conn()
+	if w.conn == nil {
+		work()
+		close(w.done)
+		return
+	}
+	exited := make(chan struct{})
+	t := time.AfterFunc(watchDelay, func() {
+		defer close(exited)
+		for !w.off && !w.gone && !w.finished() {
+			w.watch(cancel, nil)
+		}
+	})
+	work()
+	close(w.done)
+	if !t.Stop() {
+		w.wake()
+		<-exited
+	}
 }
 
 // aLongTimeAgo is a read deadline in the past: it ends a Wait at once.
@@ -72,6 +105,24 @@ func (w *watcher) finished() bool {
 // client hangs up it calls cancel, and the worker ends soon after. events
 // may be nil.
 func (w *watcher) await(cancel func(), events chan []byte) []byte {
+	if w.conn != nil && !w.off && !w.gone && len(events) == 0 && !w.finished() {
+		// Most waits end within microseconds (a fast upstream, the next
+		// chunk of a stream); peeking costs a syscall and two wake-ups, so
+		// the connection is watched only once a wait has lasted watchDelay.
+		if w.delay == nil {
+			w.delay = time.NewTimer(watchDelay)
+		} else {
+			w.delay.Reset(watchDelay)
+		}
+		select {
+		case b := <-events:
+			w.delay.Stop()
+			return b
+		case <-w.done:
+			w.delay.Stop()
+		case <-w.delay.C:
+		}
+	}
 	for w.conn != nil && !w.off && !w.gone && len(events) == 0 && !w.finished() {
 		w.watch(cancel, events)
 	}

@@ -2,12 +2,17 @@ package server
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net"
 	"net/http"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/router"
 )
 
 // rawPost sends a chat request on conn as HTTP/1.1 bytes, with no client
@@ -67,7 +72,13 @@ func TestStreamGoroutines(t *testing.T) {
 // request while the first is being worked on gets both answers on the
 // same connection.
 func TestPipelinedRequestSurvivesWatch(t *testing.T) {
-	base := startServer(t, &fakeRouter{route: replyWords}, Options{})
+	// A slow upstream (not a synchronisation): each answer takes longer
+	// than watchDelay, so the watch runs while the next request waits.
+	slow := func(ctx context.Context, req *llm.ChatRequest, st *router.Status, emit func(*llm.Chunk) error) (llm.Usage, error) {
+		time.Sleep(2 * watchDelay)
+		return replyWords(ctx, req, st, emit)
+	}
+	base := startServer(t, &fakeRouter{route: slow}, Options{})
 	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
 	if err != nil {
 		t.Fatal(err)

@@ -7,14 +7,13 @@ import "github.com/edgeway/edgeway/edge/internal/fakeupstream"
 // feels Refuse, so health probes do not eat SetModeN budgets.
 type Mode int
 
-// Fault modes.
+// Fault modes: first the faults every fake injects, as
+// fakeupstream.ModeOK to ModeUnauthorized describe them, in Anthropic's
+// words.
 const (
 	// OK answers normally.
 	OK Mode = iota
-	// Refuse closes the listener so connections are refused; SetMode(OK)
-	// listens again at the same address. Under SetModeN the listener stays
-	// open and each counted request has its connection closed without a
-	// response instead, because a closed listener cannot count requests.
+	// Refuse refuses connections (see SetMode and SetModeN).
 	Refuse
 	// Error500 answers 500 api_error.
 	Error500
@@ -47,47 +46,24 @@ const (
 	numModes
 )
 
-// The shared frame knows OK and Refuse by number.
-var _ = [1]int{}[OK-fakeupstream.ModeOK] + [1]int{}[Refuse-fakeupstream.ModeRefuse]
+// The shared frame knows the modes up to Unauthorized by number.
+var _ = [1]int{}[OverloadedMidStream-fakeupstream.ModeOwn]
 
-var modeNames = [numModes]string{
-	OK:                  "ok",
-	Refuse:              "refuse",
-	Error500:            "500",
+var modes = fakeupstream.NewModes("anthropictest", []string{
 	Overloaded529:       "529",
-	RateLimit429:        "429",
-	Stall:               "stall",
-	CutMidStream:        "cut",
-	MalformedJSON:       "malformed",
 	PromptTooLong:       "prompt_too_long",
-	Unauthorized:        "401",
 	OverloadedMidStream: "overloaded_mid_stream",
-}
-
-// modeAliases are extra spellings ParseMode accepts.
-var modeAliases = map[string]Mode{
-	"error500":      Error500,
-	"overloaded":    Overloaded529,
+}, map[string]Mode{
 	"overloaded529": Overloaded529,
-	"ratelimit":     RateLimit429,
-	"ratelimit429":  RateLimit429,
-	"cutmidstream":  CutMidStream,
-	"malformedjson": MalformedJSON,
 	"prompttoolong": PromptTooLong,
-	"context":       PromptTooLong,
-	"unauthorized":  Unauthorized,
-	"refused":       Refuse,
-	"hang":          Stall,
 	"error_event":   OverloadedMidStream,
-}
+})
 
 // String returns the mode's short name as ParseMode accepts it.
-func (m Mode) String() string { return fakeupstream.ModeName(modeNames[:], m) }
+func (m Mode) String() string { return modes.Name(m) }
 
 // ParseMode turns a name ("ok", "refuse", "500", "529", "429", "stall",
 // "cut", "malformed", "prompt_too_long", "401", "overloaded_mid_stream",
 // or a long form such as "ratelimit") into a Mode. It is
 // case-insensitive.
-func ParseMode(s string) (Mode, error) {
-	return fakeupstream.ParseMode("anthropictest", modeNames[:], modeAliases, s)
-}
+func ParseMode(s string) (Mode, error) { return modes.Parse(s) }

@@ -26,17 +26,16 @@ const (
 	contentTypeSSE = "text/event-stream; charset=utf-8"
 )
 
-// ServeHTTP serves one request of the epoch.
-func (e *epoch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s := e.s
+// serveHTTP serves one request of epoch e.
+func (s *Server) serveHTTP(e *fakeupstream.Epoch, w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Request-Id", newRequestID())
 	path := strings.TrimSuffix(r.URL.Path, "/")
 	switch {
 	case path == "/v1/messages" && r.Method == http.MethodPost:
-		e.messages(w, r, false)
+		s.messages(e, w, r, false)
 	case path == "/v1/messages/count_tokens" && r.Method == http.MethodPost:
-		e.messages(w, r, true)
+		s.messages(e, w, r, true)
 	case path == "/v1/models" && r.Method == http.MethodGet:
 		if s.authorize(w, r) {
 			s.models(w, r)
@@ -83,8 +82,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) bool {
 }
 
 // messages serves POST /v1/messages and, with count, count_tokens.
-func (e *epoch) messages(w http.ResponseWriter, r *http.Request, count bool) {
-	s := e.s
+func (s *Server) messages(e *fakeupstream.Epoch, w http.ResponseWriter, r *http.Request, count bool) {
 	body, err := fakeupstream.ReadBody(r.Body, nil, r.ContentLength, MaxBodyBytes)
 	if errors.Is(err, fakeupstream.ErrTooLarge) {
 		writeError(w, http.StatusRequestEntityTooLarge, "request_too_large", msgTooLarge)
@@ -100,13 +98,10 @@ func (e *epoch) messages(w http.ResponseWriter, r *http.Request, count bool) {
 		return
 	}
 	mode := fakeupstream.Take(&s.frame)
-	if s.opt.Latency > 0 && mode != Refuse && mode != Stall && !e.Wait(r.Context().Done(), s.opt.Latency) {
+	if !e.Begin(w, r.Context().Done(), int(mode), s.opt.Latency) {
 		return
 	}
 	switch mode {
-	case Refuse:
-		fakeupstream.Drop(w)
-		return
 	case Error500:
 		writeError(w, http.StatusInternalServerError, "api_error", msgAPIError)
 		return
@@ -122,10 +117,6 @@ func (e *epoch) messages(w http.ResponseWriter, r *http.Request, count bool) {
 		return
 	case PromptTooLong:
 		writeError(w, http.StatusBadRequest, "invalid_request_error", msgPromptLong)
-		return
-	case Stall:
-		e.Stall(r.Context().Done())
-		fakeupstream.Drop(w)
 		return
 	}
 	var req messagesRequest
@@ -143,10 +134,10 @@ func (e *epoch) messages(w http.ResponseWriter, r *http.Request, count bool) {
 			writeError(w, 529, "overloaded_error", msgOverloaded)
 			return
 		}
-		e.whole(w, a, mode)
+		whole(w, a, mode)
 		return
 	}
-	e.stream(w, r, a, mode)
+	stream(e, w, r, a, mode)
 }
 
 func writeJSON(w http.ResponseWriter, body string) {
@@ -257,7 +248,7 @@ func (a *answer) stopSequenceJSON() string {
 }
 
 // whole answers a non-streaming request with one message object.
-func (e *epoch) whole(w http.ResponseWriter, a *answer, mode Mode) {
+func whole(w http.ResponseWriter, a *answer, mode Mode) {
 	var content []string
 	if a.thinking != "" {
 		content = append(content, `{"type":"thinking","thinking":`+jstr(a.thinking)+`,"signature":"ZmFrZQ=="}`)
@@ -342,7 +333,7 @@ func (a *answer) events() []string {
 }
 
 // stream answers a streaming request, event by event.
-func (e *epoch) stream(w http.ResponseWriter, r *http.Request, a *answer, mode Mode) {
+func stream(e *fakeupstream.Epoch, w http.ResponseWriter, r *http.Request, a *answer, mode Mode) {
 	ev := a.events()
 	switch mode {
 	case CutMidStream:

@@ -1,6 +1,7 @@
 package anthropictest
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -95,31 +96,16 @@ type Server struct {
 
 type frame = fakeupstream.Frame[Mode]
 
-// epoch is one period of listening as the handlers see it.
-type epoch struct {
-	*fakeupstream.Epoch
-	s *Server
-}
-
-func (s *Server) handle(fe *fakeupstream.Epoch, w http.ResponseWriter, r *http.Request) {
-	e := epoch{fe, s}
-	e.ServeHTTP(w, r)
-}
-
 // New starts a fake on Options.Addr (127.0.0.1:0 by default).
 func New(o Options) (*Server, error) {
 	if err := normalize(&o); err != nil {
 		return nil, err
 	}
 	s := &Server{opt: o}
-	err := fakeupstream.Start(&s.frame, fakeupstream.Config{
+	return fakeupstream.Start(s, &s.frame, fakeupstream.Config{
 		Name: "anthropictest", Addr: o.Addr, ChunkDelay: o.ChunkDelay,
-		Serve: fakeupstream.HTTP(s.handle),
+		Serve: fakeupstream.HTTP(s.serveHTTP),
 	})
-	if err != nil {
-		return nil, err
-	}
-	return s, nil
 }
 
 // NewT is New for tests: it fails t on error and closes the server in
@@ -131,9 +117,7 @@ func NewT(t testing.TB, o Options) *Server {
 
 func normalize(o *Options) error {
 	var errs []error
-	if o.Reply == "" {
-		o.Reply = DefaultReply
-	}
+	o.Reply = cmp.Or(o.Reply, DefaultReply)
 	if len(o.Models) == 0 {
 		o.Models = DefaultModels
 	}
@@ -150,9 +134,7 @@ func normalize(o *Options) error {
 			o.ToolUse = &cp
 		}
 	}
-	errs = append(errs,
-		fakeupstream.CheckShape("anthropictest", o.Chunks, o.Latency, o.ChunkDelay),
-		fakeupstream.CheckAddr("anthropictest", &o.Addr))
+	errs = append(errs, fakeupstream.Check("anthropictest", o.Chunks, o.Latency, o.ChunkDelay, &o.Addr))
 	return errors.Join(errs...)
 }
 

@@ -50,9 +50,8 @@ var msgTokens = fmt.Sprintf("The input token count (%d) exceeds the maximum numb
 // functionName is what Google accepts as a function name.
 var functionName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_.:-]{0,63}$`)
 
-// ServeHTTP serves one request of the epoch.
-func (e *epoch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s := e.s
+// serveHTTP serves one request of epoch e.
+func (s *Server) serveHTTP(e *fakeupstream.Epoch, w http.ResponseWriter, r *http.Request) {
 	rest, ok := strings.CutPrefix(r.URL.Path, "/v1beta")
 	if !ok {
 		rest, ok = strings.CutPrefix(r.URL.Path, "/v1")
@@ -83,7 +82,7 @@ func (e *epoch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case isCall && r.Method == http.MethodPost && modelID != "":
 			switch method {
 			case "generateContent", "streamGenerateContent", "embedContent", "batchEmbedContents":
-				e.work(w, r, modelID, method)
+				s.work(e, w, r, modelID, method)
 				return
 			}
 		}
@@ -146,8 +145,7 @@ func badRequest(w http.ResponseWriter, message string) {
 }
 
 // work serves the generate and embed methods, applying the mode.
-func (e *epoch) work(w http.ResponseWriter, r *http.Request, modelID, method string) {
-	s := e.s
+func (s *Server) work(e *fakeupstream.Epoch, w http.ResponseWriter, r *http.Request, modelID, method string) {
 	// Reading to EOF also lets net/http watch the connection, so the
 	// request context ends when the client goes away.
 	body, err := fakeupstream.ReadBody(r.Body, nil, r.ContentLength, MaxBodyBytes)
@@ -165,18 +163,10 @@ func (e *epoch) work(w http.ResponseWriter, r *http.Request, modelID, method str
 		s.embeds.Add(1)
 	}
 	mode := fakeupstream.Take(&s.frame)
-	ctx := r.Context()
-	if s.opt.Latency > 0 && mode != Stall && mode != Refuse && !e.Wait(ctx.Done(), s.opt.Latency) {
+	if !e.Begin(w, r.Context().Done(), int(mode), s.opt.Latency) {
 		return
 	}
 	switch mode {
-	case Refuse:
-		fakeupstream.Drop(w)
-		return
-	case Stall:
-		e.Stall(ctx.Done())
-		fakeupstream.Drop(w)
-		return
 	case Error500:
 		writeError(w, 500, "INTERNAL", msgInternal)
 		return
@@ -201,13 +191,13 @@ func (e *epoch) work(w http.ResponseWriter, r *http.Request, modelID, method str
 	}
 	switch method {
 	case "generateContent":
-		e.generate(w, r, body, modelID, mode, false, false)
+		s.generate(e, w, r, body, modelID, mode, false, false)
 	case "streamGenerateContent":
-		e.generate(w, r, body, modelID, mode, true, r.URL.Query().Get("alt") == "sse")
+		s.generate(e, w, r, body, modelID, mode, true, r.URL.Query().Get("alt") == "sse")
 	case "embedContent":
-		e.embed(w, body, modelID, mode, false)
+		s.embed(w, body, modelID, mode, false)
 	case "batchEmbedContents":
-		e.embed(w, body, modelID, mode, true)
+		s.embed(w, body, modelID, mode, true)
 	}
 }
 
@@ -238,8 +228,7 @@ func decodeStrict(w http.ResponseWriter, body []byte, v any) bool {
 
 // generate answers generateContent and streamGenerateContent (as SSE when
 // sse, else as a JSON array, as the real API does without alt=sse).
-func (e *epoch) generate(w http.ResponseWriter, r *http.Request, body []byte, modelID string, mode Mode, stream, sse bool) {
-	s := e.s
+func (s *Server) generate(e *fakeupstream.Epoch, w http.ResponseWriter, r *http.Request, body []byte, modelID string, mode Mode, stream, sse bool) {
 	var req generateRequest
 	if !decodeStrict(w, body, &req) {
 		return
@@ -283,7 +272,7 @@ func (e *epoch) generate(w http.ResponseWriter, r *http.Request, body []byte, mo
 
 	if !stream {
 		b, _ := json.Marshal(events[0])
-		e.respond(w, b, mode)
+		respond(w, b, mode)
 		return
 	}
 	frames := make([][]byte, len(events))
@@ -315,7 +304,7 @@ func (e *epoch) generate(w http.ResponseWriter, r *http.Request, body []byte, mo
 	if !sse {
 		ct = contentTypeJSON
 	}
-	e.stream(w, r.Context(), ct, frames, mode)
+	writeStream(e, w, r.Context(), ct, frames, mode)
 }
 
 // textEvents splits the reply into the stream's events; a non-streaming
@@ -570,8 +559,7 @@ func validateSchema(at string, sc *schema) string {
 
 // embed answers embedContent and batchEmbedContents with deterministic
 // vectors.
-func (e *epoch) embed(w http.ResponseWriter, body []byte, modelID string, mode Mode, batch bool) {
-	s := e.s
+func (s *Server) embed(w http.ResponseWriter, body []byte, modelID string, mode Mode, batch bool) {
 	var reqs []embedRequest
 	if batch {
 		var b batchEmbedRequest
@@ -634,7 +622,7 @@ func (e *epoch) embed(w http.ResponseWriter, body []byte, modelID string, mode M
 			Embedding embedding `json:"embedding"`
 		}{vecs[0]})
 	}
-	e.respond(w, b, mode)
+	respond(w, b, mode)
 }
 
 // Vector returns the fake's embedding of text with dims components: a
@@ -668,7 +656,7 @@ func Vector(text string, dims int) []float32 {
 
 // respond sends a whole JSON answer, honouring CutMidStream and
 // MalformedJSON.
-func (e *epoch) respond(w http.ResponseWriter, b []byte, mode Mode) {
+func respond(w http.ResponseWriter, b []byte, mode Mode) {
 	if mode == MalformedJSON {
 		b = b[:len(b)/2]
 	}
@@ -683,9 +671,9 @@ func (e *epoch) respond(w http.ResponseWriter, b []byte, mode Mode) {
 	_, _ = w.Write(b)
 }
 
-// stream writes frames, pausing ChunkDelay between them. CutMidStream
+// writeStream writes frames, pausing ChunkDelay between them. CutMidStream
 // sends at most two (never the last) and drops the connection.
-func (e *epoch) stream(w http.ResponseWriter, ctx context.Context, contentType string, frames [][]byte, mode Mode) {
+func writeStream(e *fakeupstream.Epoch, w http.ResponseWriter, ctx context.Context, contentType string, frames [][]byte, mode Mode) {
 	n := len(frames)
 	if mode == CutMidStream {
 		n = min(2, len(frames)-1)

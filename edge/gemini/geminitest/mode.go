@@ -8,14 +8,13 @@ import "github.com/edgeway/edgeway/edge/internal/fakeupstream"
 // because health probes must not eat SetModeN budgets.
 type Mode int
 
-// Fault modes.
+// Fault modes: first the faults every fake injects, as
+// fakeupstream.ModeOK to ModeUnauthorized describe them, in Google's
+// words.
 const (
 	// OK answers normally.
 	OK Mode = iota
-	// Refuse closes the listener so connections are refused; SetMode(OK)
-	// listens again at the same address. Under SetModeN the listener stays
-	// open and each counted request has its connection closed without a
-	// response instead, because a closed listener cannot count requests.
+	// Refuse refuses connections (see SetMode and SetModeN).
 	Refuse
 	// Error500 answers 500 INTERNAL.
 	Error500
@@ -44,52 +43,27 @@ const (
 	// Blocked answers 200 with promptFeedback.blockReason SAFETY and no
 	// candidates, as for a prompt the safety filters refuse.
 	Blocked
-
-	numModes
 )
 
-// The shared frame knows OK and Refuse by number.
-var _ = [1]int{}[OK-fakeupstream.ModeOK] + [1]int{}[Refuse-fakeupstream.ModeRefuse]
+// The shared frame knows the modes up to Unauthorized by number.
+var _ = [1]int{}[Blocked-fakeupstream.ModeOwn]
 
-var modeNames = [numModes]string{
-	OK:             "ok",
-	Refuse:         "refuse",
-	Error500:       "500",
+var modes = fakeupstream.NewModes("geminitest", []string{
 	Unavailable503: "503",
-	RateLimit429:   "429",
-	Stall:          "stall",
-	CutMidStream:   "cut",
-	MalformedJSON:  "malformed",
 	TooManyTokens:  "tokens",
-	Unauthorized:   "401",
 	Blocked:        "blocked",
-}
-
-// modeAliases are extra spellings ParseMode accepts.
-var modeAliases = map[string]Mode{
-	"refused":        Refuse,
-	"error500":       Error500,
+}, map[string]Mode{
 	"internal":       Error500,
 	"unavailable":    Unavailable503,
 	"unavailable503": Unavailable503,
-	"overloaded":     Unavailable503,
-	"ratelimit":      RateLimit429,
-	"ratelimit429":   RateLimit429,
-	"hang":           Stall,
-	"cutmidstream":   CutMidStream,
-	"malformedjson":  MalformedJSON,
 	"toomanytokens":  TooManyTokens,
-	"context":        TooManyTokens,
-	"unauthorized":   Unauthorized,
 	"safety":         Blocked,
-}
+})
 
 // String returns the mode's short name as ParseMode accepts it.
-func (m Mode) String() string { return fakeupstream.ModeName(modeNames[:], m) }
+func (m Mode) String() string { return modes.Name(m) }
 
 // ParseMode turns a name ("ok", "refuse", "500", "503", "429", "stall",
 // "cut", "malformed", "tokens", "401", "blocked", or a long form such as
 // "ratelimit") into a Mode. It is case-insensitive.
-func ParseMode(s string) (Mode, error) {
-	return fakeupstream.ParseMode("geminitest", modeNames[:], modeAliases, s)
-}
+func ParseMode(s string) (Mode, error) { return modes.Parse(s) }

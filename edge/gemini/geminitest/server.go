@@ -1,10 +1,9 @@
 package geminitest
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"net/http"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -95,31 +94,16 @@ type Server struct {
 
 type frame = fakeupstream.Frame[Mode]
 
-// epoch is one period of listening as the handlers see it.
-type epoch struct {
-	*fakeupstream.Epoch
-	s *Server
-}
-
-func (s *Server) handle(fe *fakeupstream.Epoch, w http.ResponseWriter, r *http.Request) {
-	e := epoch{fe, s}
-	e.ServeHTTP(w, r)
-}
-
 // New starts a fake on Options.Addr (127.0.0.1:0 by default).
 func New(o Options) (*Server, error) {
 	if err := normalize(&o); err != nil {
 		return nil, err
 	}
 	s := &Server{opt: o}
-	err := fakeupstream.Start(&s.frame, fakeupstream.Config{
+	return fakeupstream.Start(s, &s.frame, fakeupstream.Config{
 		Name: "geminitest", Addr: o.Addr, ChunkDelay: o.ChunkDelay,
-		Serve: fakeupstream.HTTP(s.handle),
+		Serve: fakeupstream.HTTP(s.serveHTTP),
 	})
-	if err != nil {
-		return nil, err
-	}
-	return s, nil
 }
 
 // NewT is New for tests: it fails t on error and closes the server in
@@ -130,16 +114,8 @@ func NewT(t testing.TB, o Options) *Server {
 }
 
 func normalize(o *Options) error {
-	var errs []error
-	if o.Reply == "" {
-		o.Reply = DefaultReply
-	}
-	if o.EmbeddingDims == 0 {
-		o.EmbeddingDims = DefaultEmbeddingDims
-	}
-	if o.EmbeddingDims < 0 || o.EmbeddingDims > MaxEmbeddingDims {
-		errs = append(errs, fmt.Errorf("geminitest: EmbeddingDims %d is outside 1..%d", o.EmbeddingDims, MaxEmbeddingDims))
-	}
+	o.Reply = cmp.Or(o.Reply, DefaultReply)
+	errs := []error{fakeupstream.CheckDims("geminitest", &o.EmbeddingDims, DefaultEmbeddingDims, MaxEmbeddingDims)}
 	if len(o.Models) == 0 {
 		o.Models = DefaultModels
 	}
@@ -151,9 +127,7 @@ func normalize(o *Options) error {
 			errs = append(errs, errors.New("geminitest: FunctionCall.Args is not valid JSON"))
 		}
 	}
-	errs = append(errs,
-		fakeupstream.CheckShape("geminitest", o.Chunks, o.Latency, o.ChunkDelay),
-		fakeupstream.CheckAddr("geminitest", &o.Addr))
+	errs = append(errs, fakeupstream.Check("geminitest", o.Chunks, o.Latency, o.ChunkDelay, &o.Addr))
 	return errors.Join(errs...)
 }
 

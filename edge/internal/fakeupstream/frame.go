@@ -8,8 +8,9 @@
 // the timing of answers: latency, paced streams, stalls, cut connections
 // and the count of clients that went away.
 //
-// Modes are each fake's own type; the frame only knows that mode 0 is OK
-// and mode 1 is Refuse.
+// Modes are each fake's own type. The faults every fake injects come
+// first, in the order of ModeOK to ModeUnauthorized, so the frame can name
+// and parse them and act on Refuse and Stall itself.
 package fakeupstream
 
 import (
@@ -23,15 +24,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-)
-
-// The two modes the frame itself acts on.
-const (
-	// ModeOK answers normally.
-	ModeOK = 0
-	// ModeRefuse under SetMode closes the listener and every connection;
-	// leaving it listens again at the same address.
-	ModeRefuse = 1
 )
 
 // Bounds.
@@ -75,7 +67,7 @@ type core struct {
 type Config struct {
 	// Name is the fake's package name, prefixing errors.
 	Name string
-	// Addr is a loopback host:port, as CheckAddr leaves it.
+	// Addr is a loopback host:port, as Check leaves it.
 	Addr string
 	// ChunkDelay pauses WriteEvents between events.
 	ChunkDelay time.Duration
@@ -87,18 +79,19 @@ type Config struct {
 // closed the listener and every connection.
 type ServeFunc func(e *Epoch, ln net.Listener) (serve, stop func())
 
-// Start listens on c.Addr and serves the first epoch.
-func Start[M ~int](f *Frame[M], c Config) error {
+// Start listens on c.Addr and serves the first epoch of f, the frame of
+// the fake s: it is the end of a fake's New, returning s or the error.
+func Start[S any, M ~int](s *S, f *Frame[M], c Config) (*S, error) {
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
-		return fmt.Errorf("%s: listen: %w", c.Name, err)
+		return nil, fmt.Errorf("%s: listen: %w", c.Name, err)
 	}
 	fc := &f.c
 	fc.name, fc.addr, fc.serve, fc.chunkDelay = c.Name, ln.Addr().String(), c.Serve, c.ChunkDelay
 	fc.mu.Lock()
 	fc.cur = fc.startEpoch(ln)
 	fc.mu.Unlock()
-	return nil
+	return s, nil
 }
 
 // NewT is a fake's NewT: it starts a server with newServer(o), fails tb
@@ -365,6 +358,23 @@ func (e *Epoch) Stall(gone <-chan struct{}) {
 	case <-gone:
 		e.Abort()
 	}
+}
+
+// Begin acts on the modes every fake handles alike before it answers a
+// work request: Refuse drops the connection, Stall holds the request and
+// then drops it, and any other mode first waits latency. It reports
+// whether the handler goes on to answer.
+func (e *Epoch) Begin(w http.ResponseWriter, gone <-chan struct{}, mode int, latency time.Duration) bool {
+	switch mode {
+	case ModeRefuse:
+		Drop(w)
+		return false
+	case ModeStall:
+		e.Stall(gone)
+		Drop(w)
+		return false
+	}
+	return latency <= 0 || e.Wait(gone, latency)
 }
 
 // Drop closes the connection without (the rest of) a response.

@@ -4,30 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strings"
 	"time"
 	"unicode/utf8"
 )
 
-// CheckAddr defaults *addr to "127.0.0.1:0" and accepts only loopback
-// hosts; name prefixes the error.
-func CheckAddr(name string, addr *string) error {
-	if *addr == "" {
-		*addr = "127.0.0.1:0"
-	}
-	host, _, err := net.SplitHostPort(*addr)
-	if err != nil {
-		return fmt.Errorf("%s: Addr: %w", name, err)
-	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return fmt.Errorf("%s: Addr %q is not a loopback address", name, *addr)
-	}
-	return nil
-}
-
-// CheckShape checks the options every fake has: Chunks, Latency and
-// ChunkDelay must not be negative.
-func CheckShape(name string, chunks int, latency, chunkDelay time.Duration) error {
+// Check checks the options every fake has: Chunks, Latency and
+// ChunkDelay must not be negative, and *addr, defaulted to "127.0.0.1:0",
+// must be a loopback host:port. name prefixes the errors.
+func Check(name string, chunks int, latency, chunkDelay time.Duration, addr *string) error {
 	var errs []error
 	if chunks < 0 {
 		errs = append(errs, fmt.Errorf("%s: Chunks %d is negative", name, chunks))
@@ -35,30 +19,28 @@ func CheckShape(name string, chunks int, latency, chunkDelay time.Duration) erro
 	if latency < 0 || chunkDelay < 0 {
 		errs = append(errs, fmt.Errorf("%s: Latency %v and ChunkDelay %v must not be negative", name, latency, chunkDelay))
 	}
+	if *addr == "" {
+		*addr = "127.0.0.1:0"
+	}
+	host, _, err := net.SplitHostPort(*addr)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("%s: Addr: %w", name, err))
+	} else if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		errs = append(errs, fmt.Errorf("%s: Addr %q is not a loopback address", name, *addr))
+	}
 	return errors.Join(errs...)
 }
 
-// ModeName returns names[m], or "Mode(m)" outside the table.
-func ModeName[M ~int](names []string, m M) string {
-	if m >= 0 && int(m) < len(names) {
-		return names[m]
+// CheckDims defaults *dims, an embedding length, to def and checks that it
+// lies in 1..max.
+func CheckDims(name string, dims *int, def, max int) error {
+	if *dims == 0 {
+		*dims = def
 	}
-	return fmt.Sprintf("Mode(%d)", int(m))
-}
-
-// ParseMode turns a name from names (indexed by mode) or aliases into a
-// mode, case-insensitively; name prefixes the error.
-func ParseMode[M ~int](name string, names []string, aliases map[string]M, s string) (M, error) {
-	key := strings.ToLower(strings.TrimSpace(s))
-	for m, n := range names {
-		if n == key {
-			return M(m), nil
-		}
+	if *dims < 1 || *dims > max {
+		return fmt.Errorf("%s: EmbeddingDims %d is outside 1..%d", name, *dims, max)
 	}
-	if m, ok := aliases[key]; ok {
-		return m, nil
-	}
-	return ModeOK, fmt.Errorf("%s: unknown mode %q (want one of %s)", name, s, strings.Join(names, ", "))
+	return nil
 }
 
 // IsSpace matches the ASCII separators strings.Fields splits on.

@@ -7,14 +7,12 @@ import "github.com/edgeway/edgeway/edge/internal/fakeupstream"
 // feels Refuse, because health probes must not eat SetModeN budgets.
 type Mode int
 
-// Fault modes.
+// Fault modes: the faults every fake injects, as fakeupstream.ModeOK to
+// ModeUnauthorized describe them, in OpenAI's words.
 const (
 	// OK answers normally.
 	OK Mode = iota
-	// Refuse closes the listener so connections are refused; SetMode(OK)
-	// listens again at the same address. Under SetModeN the listener stays
-	// open and each counted request has its connection closed without a
-	// response instead, because a closed listener cannot count requests.
+	// Refuse refuses connections (see SetMode and SetModeN).
 	Refuse
 	// Error500 answers 500 with OpenAI's server_error body.
 	Error500
@@ -36,53 +34,29 @@ const (
 	ContextTooLong
 	// Unauthorized answers 401 invalid_api_key whatever key was sent.
 	Unauthorized
-
-	numModes
 )
 
-// The shared frame knows OK and Refuse by number.
-var _ = [1]int{}[OK-fakeupstream.ModeOK] + [1]int{}[Refuse-fakeupstream.ModeRefuse]
+// The shared frame knows the modes by number.
+var _ = [1]int{}[Unauthorized-fakeupstream.ModeUnauthorized]
 
-var modeNames = [numModes]string{
-	OK:             "ok",
-	Refuse:         "refuse",
-	Error500:       "500",
+var modes = fakeupstream.NewModes("openaitest", []string{
 	Overloaded503:  "503",
-	RateLimit429:   "429",
-	Stall:          "stall",
-	CutMidStream:   "cut",
-	MalformedJSON:  "malformed",
 	ContextTooLong: "context",
-	Unauthorized:   "401",
-}
-
-// modeAliases are extra spellings ParseMode accepts.
-var modeAliases = map[string]Mode{
-	"error500":         Error500,
-	"overloaded":       Overloaded503,
+}, map[string]Mode{
 	"overloaded503":    Overloaded503,
-	"ratelimit":        RateLimit429,
-	"ratelimit429":     RateLimit429,
-	"cutmidstream":     CutMidStream,
-	"malformedjson":    MalformedJSON,
 	"contexttoolong":   ContextTooLong,
 	"context_length":   ContextTooLong,
-	"unauthorized":     Unauthorized,
-	"refused":          Refuse,
 	"connrefused":      Refuse,
 	"stalled":          Stall,
-	"hang":             Stall,
 	"malformed_json":   MalformedJSON,
 	"cut_mid_stream":   CutMidStream,
 	"context_too_long": ContextTooLong,
-}
+})
 
 // String returns the mode's short name as ParseMode accepts it.
-func (m Mode) String() string { return fakeupstream.ModeName(modeNames[:], m) }
+func (m Mode) String() string { return modes.Name(m) }
 
 // ParseMode turns a name ("ok", "refuse", "500", "503", "429", "stall",
 // "cut", "malformed", "context", "401", or a long form such as
 // "ratelimit") into a Mode. It is case-insensitive.
-func ParseMode(s string) (Mode, error) {
-	return fakeupstream.ParseMode("openaitest", modeNames[:], modeAliases, s)
-}
+func ParseMode(s string) (Mode, error) { return modes.Parse(s) }

@@ -1,10 +1,10 @@
 package openaitest
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -109,13 +109,9 @@ func New(o Options) (*Server, error) {
 	if o.FastHTTP {
 		serve = s.serveFast
 	}
-	err := fakeupstream.Start(&s.frame, fakeupstream.Config{
+	return fakeupstream.Start(s, &s.frame, fakeupstream.Config{
 		Name: "openaitest", Addr: o.Addr, ChunkDelay: o.ChunkDelay, Serve: serve,
 	})
-	if err != nil {
-		return nil, err
-	}
-	return s, nil
 }
 
 // NewT is New for tests: it fails t on error and closes the server in
@@ -126,25 +122,15 @@ func NewT(t testing.TB, o Options) *Server {
 }
 
 func normalize(o *Options) error {
-	var errs []error
-	if o.Reply == "" {
-		o.Reply = DefaultReply
-	}
-	if o.EmbeddingDims == 0 {
-		o.EmbeddingDims = DefaultEmbeddingDims
-	}
-	if o.EmbeddingDims < 0 || o.EmbeddingDims > MaxEmbeddingDims {
-		errs = append(errs, fmt.Errorf("openaitest: EmbeddingDims %d is outside 1..%d", o.EmbeddingDims, MaxEmbeddingDims))
-	}
+	o.Reply = cmp.Or(o.Reply, DefaultReply)
+	errs := []error{fakeupstream.CheckDims("openaitest", &o.EmbeddingDims, DefaultEmbeddingDims, MaxEmbeddingDims)}
 	if len(o.Models) == 0 {
 		o.Models = DefaultModels
 	}
 	if o.ToolCall != nil && o.ToolCall.Name == "" {
 		errs = append(errs, errors.New("openaitest: ToolCall.Name is empty"))
 	}
-	errs = append(errs,
-		fakeupstream.CheckShape("openaitest", o.Chunks, o.Latency, o.ChunkDelay),
-		fakeupstream.CheckAddr("openaitest", &o.Addr))
+	errs = append(errs, fakeupstream.Check("openaitest", o.Chunks, o.Latency, o.ChunkDelay, &o.Addr))
 	return errors.Join(errs...)
 }
 

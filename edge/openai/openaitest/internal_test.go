@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/edgeway/edgeway/edge/internal/wire"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/golden files")
@@ -113,16 +115,16 @@ func TestAppendJSONString(t *testing.T) {
 
 func checkJSONString(t *testing.T, s string) {
 	t.Helper()
-	b := appendJSONString(nil, s)
+	b := wire.AppendString(nil, s)
 	var got string
 	if err := json.Unmarshal(b, &got); err != nil {
-		t.Fatalf("appendJSONString(%q) = %s: %v", s, b, err)
+		t.Fatalf("AppendString(%q) = %s: %v", s, b, err)
 	}
 	ref, _ := json.Marshal(s)
 	var want string
 	_ = json.Unmarshal(ref, &want)
 	if got != want {
-		t.Fatalf("appendJSONString(%q) decodes to %q, encoding/json gives %q", s, got, want)
+		t.Fatalf("AppendString(%q) decodes to %q, encoding/json gives %q", s, got, want)
 	}
 }
 
@@ -325,7 +327,7 @@ func FuzzAppendJSONString(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		checkJSONString(t, s)
-		if n := countWordsJSONString(appendJSONString(nil, s)); n != countWords(strings.ToValidUTF8(s, "\ufffd")) && utf8.ValidString(s) {
+		if n := countWordsJSONString(wire.AppendString(nil, s)); n != countWords(strings.ToValidUTF8(s, "\ufffd")) && utf8.ValidString(s) {
 			t.Fatalf("word count %d for %q", n, s)
 		}
 	})

@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/edgeway/edgeway/edge/internal/fakeupstream"
+	"github.com/edgeway/edgeway/edge/internal/wire"
 )
 
 // endpoint is what a request path and method resolved to.
@@ -269,9 +270,9 @@ const (
 // param or code is written as null.
 func appendError(b []byte, message, typ, param, code string) []byte {
 	b = append(b, `{"error":{"message":`...)
-	b = appendJSONString(b, message)
+	b = wire.AppendString(b, message)
 	b = append(b, `,"type":`...)
-	b = appendJSONString(b, typ)
+	b = wire.AppendString(b, typ)
 	b = append(b, `,"param":`...)
 	b = appendNullable(b, param)
 	b = append(b, `,"code":`...)
@@ -283,7 +284,7 @@ func appendNullable(b []byte, s string) []byte {
 	if s == "" {
 		return append(b, "null"...)
 	}
-	return appendJSONString(b, s)
+	return wire.AppendString(b, s)
 }
 
 // precomputed holds the response bytes that depend only on Options.
@@ -312,21 +313,21 @@ func precompute(o *Options) *precomputed {
 		pieces = fakeupstream.SplitWords(o.Reply)
 	}
 	for _, p := range pieces {
-		w.pieces = append(w.pieces, appendJSONStringBody(nil, p))
+		w.pieces = append(w.pieces, escaped(p))
 	}
 	if tc := o.ToolCall; tc != nil {
 		id := tc.ID
 		if id == "" {
 			id = "call_fake0001"
 		}
-		w.toolID = appendJSONString(nil, id)
-		w.toolName = appendJSONString(nil, tc.Name)
+		w.toolID = wire.AppendString(nil, id)
+		w.toolName = wire.AppendString(nil, tc.Name)
 		n := o.Chunks
 		if n == 0 {
 			n = defaultToolArgChunks
 		}
 		for _, p := range fakeupstream.SplitEven(tc.Arguments, n) {
-			w.argPieces = append(w.argPieces, appendJSONStringBody(nil, p))
+			w.argPieces = append(w.argPieces, escaped(p))
 		}
 	}
 	w.models = append(w.models, `{"object":"list","data":[`...)
@@ -348,9 +349,17 @@ func precompute(o *Options) *precomputed {
 	return w
 }
 
+// escaped returns s escaped as inside a JSON string, without the quotes.
+// Escaping goes rune by rune, so the pieces of a string split at rune
+// boundaries escape to the pieces of the escaped whole.
+func escaped(s string) []byte {
+	b := wire.AppendString(nil, s)
+	return b[1 : len(b)-1]
+}
+
 func appendModel(b []byte, id string) []byte {
 	b = append(b, `{"id":`...)
-	b = appendJSONString(b, id)
+	b = wire.AppendString(b, id)
 	b = append(b, `,"object":"model","created":`...)
 	b = strconv.AppendInt(b, fakeCreated, 10)
 	return append(b, `,"owned_by":"system"}`...)
@@ -561,7 +570,7 @@ func appendEcho(b []byte, lit json.RawMessage) []byte {
 	}
 	var s string
 	_ = json.Unmarshal(lit, &s)
-	return appendJSONString(b, s)
+	return wire.AppendString(b, s)
 }
 
 func malformedPrefix(stream bool) string {

@@ -3,7 +3,6 @@ package openaitest
 import (
 	"bytes"
 	"encoding/json"
-	"unicode/utf8"
 )
 
 // The request types below mirror only the fields of OpenAI's request bodies
@@ -182,64 +181,6 @@ func promptWords(msgs []chatMessage, parts *[]contentPart) int {
 }
 
 const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string literal. Invalid UTF-8 becomes
-// U+FFFD; U+2028 and U+2029 are escaped so the output is also valid
-// JavaScript.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	b = appendJSONStringBody(b, s)
-	return append(b, '"')
-}
-
-// appendJSONStringBody appends the escaped characters of s without quotes.
-// Escaping works rune by rune, so escaping the pieces of a string split at
-// rune boundaries and concatenating them equals escaping the whole.
-func appendJSONStringBody(b []byte, s string) []byte {
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	return append(b, s[start:]...)
-}
 
 // appendHex appends v as exactly 16 lowercase hex digits.
 func appendHex(b []byte, v uint64) []byte {

@@ -498,6 +498,21 @@ func badBody(x *exchange, body []byte, err error) {
 	x.failMsg(400, "Invalid request body: "+err.Error(), "invalid_request_error", "", "")
 }
 
+// decode resets r, decodes body into it and checks the model it names
+// (*model, a field of r), answering 400 as OpenAI does when either fails.
+func (x *exchange) decode(body []byte, r interface{ reset() }, model *json.RawMessage) bool {
+	r.reset()
+	if err := json.Unmarshal(body, r); err != nil {
+		badBody(x, body, err)
+		return false
+	}
+	if !nonEmptyString(*model) {
+		x.failMsg(400, msgNoModel, "invalid_request_error", "", "")
+		return false
+	}
+	return true
+}
+
 func toolChoiceNone(raw []byte) bool {
 	return string(bytes.TrimSpace(raw)) == `"none"`
 }
@@ -506,13 +521,7 @@ func toolChoiceNone(raw []byte) bool {
 // MalformedJSON.
 func (s *Server) chat(x *exchange, body []byte, mode Mode) {
 	r := &x.chat
-	r.reset()
-	if err := json.Unmarshal(body, r); err != nil {
-		badBody(x, body, err)
-		return
-	}
-	if !nonEmptyString(r.Model) {
-		x.failMsg(400, msgNoModel, "invalid_request_error", "", "")
+	if !x.decode(body, r, &r.Model) {
 		return
 	}
 	if len(r.Messages) == 0 {
@@ -697,13 +706,7 @@ func (s *Server) chatStream(x *exchange, created int64, prompt int, pieces [][]b
 // MalformedJSON.
 func (s *Server) embeddings(x *exchange, body []byte, mode Mode) {
 	r := &x.emb
-	r.reset()
-	if err := json.Unmarshal(body, r); err != nil {
-		badBody(x, body, err)
-		return
-	}
-	if !nonEmptyString(r.Model) {
-		x.failMsg(400, msgNoModel, "invalid_request_error", "", "")
+	if !x.decode(body, r, &r.Model) {
 		return
 	}
 	if isJSONNull(r.Input) {

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"math"
 	"net/http"
@@ -630,23 +629,8 @@ func (s *Server) embed(w http.ResponseWriter, body []byte, modelID string, mode 
 // A shorter vector is a renormalised prefix of a longer one, as Gemini's
 // Matryoshka embeddings are. Tests use it to predict answers.
 func Vector(text string, dims int) []float32 {
-	h := fnv.New64a()
-	_, _ = io.WriteString(h, text)
-	state := h.Sum64()
 	v := make([]float32, dims)
-	var norm float64
-	for i := range v {
-		// splitmix64: stable across Go releases, unlike math/rand.
-		state += 0x9e3779b97f4a7c15
-		z := state
-		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
-		z = (z ^ (z >> 27)) * 0x94d049bb133111eb
-		z ^= z >> 31
-		f := float64(z>>11)/(1<<53)*2 - 1
-		v[i] = float32(f)
-		norm += f * f
-	}
-	if norm = math.Sqrt(norm); norm > 0 {
+	if norm := math.Sqrt(fakeupstream.Splitmix(v, fakeupstream.FNV64a(text))); norm > 0 {
 		for i := range v {
 			v[i] = float32(float64(v[i]) / norm)
 		}

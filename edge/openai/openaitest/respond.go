@@ -835,20 +835,20 @@ func (x *exchange) splitInputs(raw json.RawMessage) (ins []json.RawMessage, ok b
 func (x *exchange) inputSeed(in json.RawMessage) (seed uint64, words int) {
 	if in[0] == '[' {
 		if json.Unmarshal(in, &x.tokens) != nil {
-			return fnv64a(in), 0
+			return fakeupstream.FNV64a(in), 0
 		}
-		return fnv64a(in), len(x.tokens)
+		return fakeupstream.FNV64a(in), len(x.tokens)
 	}
 	if bytes.IndexByte(in, '\\') < 0 {
 		text := in[1 : len(in)-1]
-		return fnv64a(text), countWords(text)
+		return fakeupstream.FNV64a(text), countWords(text)
 	}
 	var s string
 	if json.Unmarshal(in, &s) != nil {
-		return fnv64a(in), 0
+		return fakeupstream.FNV64a(in), 0
 	}
 	x.scratch = append(x.scratch[:0], s...)
-	return fnv64a(x.scratch), countWords(s)
+	return fakeupstream.FNV64a(x.scratch), countWords(s)
 }
 
 // vector fills x.vec with a unit vector of dims derived from seed.
@@ -857,18 +857,7 @@ func (x *exchange) vector(seed uint64, dims int) {
 		x.vec = make([]float32, dims)
 	}
 	x.vec = x.vec[:dims]
-	var sum float64
-	st := seed
-	for i := range x.vec {
-		st += 0x9e3779b97f4a7c15
-		z := st
-		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
-		z = (z ^ (z >> 27)) * 0x94d049bb133111eb
-		z ^= z >> 31
-		v := float64(z>>11)/(1<<53)*2 - 1
-		x.vec[i] = float32(v)
-		sum += v * v
-	}
+	sum := fakeupstream.Splitmix(x.vec, seed)
 	if sum == 0 {
 		x.vec[0] = 1
 		return
@@ -877,14 +866,4 @@ func (x *exchange) vector(seed uint64, dims int) {
 	for i := range x.vec {
 		x.vec[i] = float32(float64(x.vec[i]) * inv)
 	}
-}
-
-// fnv64a is the 64-bit FNV-1a hash.
-func fnv64a(b []byte) uint64 {
-	h := uint64(14695981039346656037)
-	for _, c := range b {
-		h ^= uint64(c)
-		h *= 1099511628211
-	}
-	return h
 }

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+
+	"github.com/edgeway/edgeway/edge/internal/ingress"
 )
 
 // The request types below mirror Anthropic's Messages API request bodies,
@@ -128,19 +130,6 @@ func decodeRequest(body []byte, req *messagesRequest, count bool) *invalid {
 
 var imageMediaTypes = map[string]bool{"image/jpeg": true, "image/png": true, "image/gif": true, "image/webp": true}
 
-func validID(s string, max int) bool {
-	if s == "" || len(s) > max {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
 func validate(req *messagesRequest, count bool) *invalid {
 	switch {
 	case req.Model == nil:
@@ -180,7 +169,7 @@ func validate(req *messagesRequest, count bool) *invalid {
 		if t.Type != "" && t.Type != "custom" {
 			return &invalid{p + ".type", "server tools are not supported by this fake"}
 		}
-		if !validID(t.Name, 128) {
+		if !ingress.ValidName(t.Name, 128) {
 			return &invalid{p + ".custom.name", "String should match pattern '^[a-zA-Z0-9_-]{1,128}$'"}
 		}
 		var schema struct {
@@ -291,7 +280,7 @@ func validateBlock(bp, role string, b *block) *invalid {
 		if role != "assistant" {
 			return tag("'text', 'image', 'tool_result'")
 		}
-		if !validID(b.ID, 256) {
+		if !ingress.ValidName(b.ID, 256) {
 			return &invalid{bp + ".id", "String should match pattern '^[a-zA-Z0-9_-]+$'"}
 		}
 		if b.Name == "" {
@@ -304,7 +293,7 @@ func validateBlock(bp, role string, b *block) *invalid {
 		if role != "user" {
 			return tag("'text', 'tool_use', 'thinking', 'redacted_thinking'")
 		}
-		if !validID(b.ToolUseID, 256) {
+		if !ingress.ValidName(b.ToolUseID, 256) {
 			return &invalid{bp + ".tool_use_id", "String should match pattern '^[a-zA-Z0-9_-]+$'"}
 		}
 		if len(b.Content) > 0 && b.Content[0] == '[' {

@@ -349,16 +349,7 @@ func (e *Epoch) Wait(gone <-chan struct{}, d time.Duration) bool {
 
 // Stall holds a request until its client leaves (gone closes, which counts
 // an abort), the epoch ends or StallLimit passes.
-func (e *Epoch) Stall(gone <-chan struct{}) {
-	t := time.NewTimer(StallLimit)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-e.done:
-	case <-gone:
-		e.Abort()
-	}
-}
+func (e *Epoch) Stall(gone <-chan struct{}) { e.Wait(gone, StallLimit) }
 
 // Begin acts on the modes every fake handles alike before it answers a
 // work request: Refuse drops the connection, Stall holds the request and

@@ -1,6 +1,7 @@
 package anthropictest
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"io"
@@ -206,11 +207,7 @@ func (s *Server) answer(req *messagesRequest) *answer {
 	}
 	if tu := s.opt.ToolUse; tu != nil && offersTools(req) {
 		a.tool, a.preamble, a.stopReason = tu, tu.Preamble, "tool_use"
-		n := s.opt.Chunks
-		if n == 0 {
-			n = defaultToolChunks
-		}
-		a.pieces = fakeupstream.SplitEven(tu.Input, n)
+		a.pieces = fakeupstream.SplitEven(tu.Input, cmp.Or(s.opt.Chunks, defaultToolChunks))
 		return a
 	}
 	reply := s.opt.Reply
@@ -219,11 +216,7 @@ func (s *Server) answer(req *messagesRequest) *answer {
 			reply, a.stopReason, a.stopSequence = reply[:i], "stop_sequence", stop
 		}
 	}
-	if s.opt.Chunks > 0 {
-		a.pieces = fakeupstream.SplitEven(reply, s.opt.Chunks)
-	} else {
-		a.pieces = fakeupstream.SplitWords(reply)
-	}
+	a.pieces = fakeupstream.Pieces(reply, s.opt.Chunks)
 	if req.MaxTokens != nil && *req.MaxTokens < len(a.pieces) {
 		a.pieces, a.stopReason, a.stopSequence = a.pieces[:*req.MaxTokens], "max_tokens", ""
 	}

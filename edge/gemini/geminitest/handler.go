@@ -311,12 +311,7 @@ func (s *Server) generate(e *fakeupstream.Epoch, w http.ResponseWriter, r *http.
 // token. Usage counts are cumulative on every event, as Gemini reports
 // them, and the finishReason rides on the last piece.
 func (s *Server) textEvents(req *generateRequest, prompt int, stream bool) []generateResponse {
-	var pieces []string
-	if s.opt.Chunks > 0 {
-		pieces = fakeupstream.SplitEven(s.opt.Reply, s.opt.Chunks)
-	} else {
-		pieces = fakeupstream.SplitWords(s.opt.Reply)
-	}
+	pieces := fakeupstream.Pieces(s.opt.Reply, s.opt.Chunks)
 	finish := "STOP"
 	if gc := req.GenerationConfig; gc != nil && gc.MaxOutputTokens != nil && *gc.MaxOutputTokens > 0 && *gc.MaxOutputTokens < len(pieces) {
 		pieces = pieces[:*gc.MaxOutputTokens]

@@ -48,6 +48,15 @@ func IsSpace(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
 }
 
+// Pieces splits a reply the way every fake streams it: into chunks pieces
+// of nearly equal length when chunks is positive, else into words.
+func Pieces(reply string, chunks int) []string {
+	if chunks > 0 {
+		return SplitEven(reply, chunks)
+	}
+	return SplitWords(reply)
+}
+
 // SplitWords splits s where whitespace follows a word, so each piece after
 // the first starts with its whitespace, like a model's tokens, and the
 // pieces concatenate back to s: "Hello from it" -> "Hello", " from", " it".

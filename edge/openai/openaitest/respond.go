@@ -2,6 +2,7 @@ package openaitest
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
@@ -306,13 +307,7 @@ const fingerprint = `"fp_edgeway_fake"`
 
 func precompute(o *Options) *precomputed {
 	w := &precomputed{model: make(map[string][]byte, len(o.Models))}
-	var pieces []string
-	if o.Chunks > 0 {
-		pieces = fakeupstream.SplitEven(o.Reply, o.Chunks)
-	} else {
-		pieces = fakeupstream.SplitWords(o.Reply)
-	}
-	for _, p := range pieces {
+	for _, p := range fakeupstream.Pieces(o.Reply, o.Chunks) {
 		w.pieces = append(w.pieces, escaped(p))
 	}
 	if tc := o.ToolCall; tc != nil {
@@ -322,11 +317,7 @@ func precompute(o *Options) *precomputed {
 		}
 		w.toolID = wire.AppendString(nil, id)
 		w.toolName = wire.AppendString(nil, tc.Name)
-		n := o.Chunks
-		if n == 0 {
-			n = defaultToolArgChunks
-		}
-		for _, p := range fakeupstream.SplitEven(tc.Arguments, n) {
+		for _, p := range fakeupstream.SplitEven(tc.Arguments, cmp.Or(o.Chunks, defaultToolArgChunks)) {
 			w.argPieces = append(w.argPieces, escaped(p))
 		}
 	}

@@ -3,6 +3,8 @@ package openaitest
 import (
 	"bytes"
 	"encoding/json"
+
+	"github.com/edgeway/edgeway/edge/internal/fakeupstream"
 )
 
 // The request types below mirror only the fields of OpenAI's request bodies
@@ -107,18 +109,13 @@ func nonEmptyArray(raw []byte) bool {
 	return len(rest) > 0 && rest[0] != ']'
 }
 
-// isASCIISpace matches the separators strings.Fields splits ASCII text on.
-func isASCIISpace(c byte) bool {
-	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
-}
-
 // countWords counts runs of non-whitespace bytes, where whitespace is ASCII
 // space, \t, \n, \v, \f and \r.
 func countWords[T ~string | ~[]byte](s T) int {
 	n := 0
 	in := false
 	for i := 0; i < len(s); i++ {
-		if isASCIISpace(s[i]) {
+		if fakeupstream.IsSpace(s[i]) {
 			in = false
 		} else if !in {
 			in = true

@@ -44,3 +44,24 @@ func TestSplitEven(t *testing.T) {
 		}
 	}
 }
+
+func TestModes(t *testing.T) {
+	type mode int
+	const own = mode(ModeOwn)
+	m := NewModes("fake", []string{ModeOverloaded: "529", ModeTooLong: "long", own: "mine"}, map[string]mode{"theirs": own})
+	for name, want := range map[string]mode{"ok": ModeOK, "529": ModeOverloaded, "LONG": ModeTooLong, " mine ": own,
+		"theirs": own, "hang": ModeStall, "context": ModeTooLong, "401": ModeUnauthorized} {
+		if got, err := m.Parse(name); err != nil || got != want {
+			t.Errorf("Parse(%q) = %v, %v; want %v", name, got, err, want)
+		}
+	}
+	if got := m.Name(ModeCut); got != "cut" {
+		t.Errorf("Name(ModeCut) = %q", got)
+	}
+	if got := m.Name(own + 1); got != "Mode(11)" {
+		t.Errorf("Name(own+1) = %q", got)
+	}
+	if _, err := m.Parse("nope"); err == nil || !strings.HasPrefix(err.Error(), `fake: unknown mode "nope" (want one of ok, refuse, 500, 529,`) {
+		t.Errorf("Parse(nope) error %v", err)
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -55,9 +54,7 @@ func writeError(w http.ResponseWriter, status int, typ, msg string) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	body := `{"type":"error","error":{"type":` + jstr(typ) + `,"message":` + jstr(msg) + `},"request_id":` + jstr(h.Get("Request-Id")) + `}`
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(status)
-	_, _ = io.WriteString(w, body)
+	fakeupstream.WriteWhole(w, status, []byte(body))
 }
 
 // authorize checks the key and the anthropic-version header.
@@ -144,9 +141,8 @@ func (s *Server) messages(e *fakeupstream.Epoch, w http.ResponseWriter, r *http.
 func writeJSON(w http.ResponseWriter, body string) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
 	okHeaders(h)
-	_, _ = io.WriteString(w, body)
+	fakeupstream.WriteWhole(w, http.StatusOK, []byte(body))
 }
 
 // okHeaders sets the rate limit headers of an answer within limits.

@@ -134,9 +134,7 @@ func rateLimitDetails(model string) []any {
 func writeError(w http.ResponseWriter, code int, status, message string, details ...any) {
 	b, _ := json.Marshal(apiError{Error: rpcStatus{Code: code, Message: message, Status: status, Details: details}})
 	w.Header().Set("Content-Type", contentTypeJSON)
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(code)
-	_, _ = w.Write(b)
+	fakeupstream.WriteWhole(w, code, b)
 }
 
 func badRequest(w http.ResponseWriter, message string) {
@@ -639,15 +637,12 @@ func respond(w http.ResponseWriter, b []byte, mode Mode) {
 	if mode == MalformedJSON {
 		b = b[:len(b)/2]
 	}
-	h := w.Header()
-	h.Set("Content-Type", contentTypeJSON)
+	w.Header().Set("Content-Type", contentTypeJSON)
 	if mode == CutMidStream {
 		fakeupstream.WriteCut(w, 200, b)
 		return
 	}
-	h.Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(200)
-	_, _ = w.Write(b)
+	fakeupstream.WriteWhole(w, 200, b)
 }
 
 // writeStream writes frames, pausing ChunkDelay between them. CutMidStream

@@ -60,6 +60,14 @@ func (e *Epoch) WriteEvents(w http.ResponseWriter, gone <-chan struct{}, status 
 	return true
 }
 
+// WriteWhole answers status with body and its Content-Length. The caller
+// sets Content-Type.
+func WriteWhole(w http.ResponseWriter, status int, body []byte) {
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
 // WriteCut answers status with headers announcing all of body but sends
 // only its first half, then closes the connection: a non-streaming answer
 // cut mid-way. The caller sets Content-Type.

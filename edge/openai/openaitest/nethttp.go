@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"strconv"
 
 	"github.com/edgeway/edgeway/edge/internal/fakeupstream"
 )
@@ -102,9 +101,7 @@ func (e *epoch) deliverNet(w http.ResponseWriter, r *http.Request, x *exchange) 
 	ev := fakeupstream.Events{Body: x.body, Marks: x.marks}
 	switch x.act {
 	case actRespond:
-		h["Content-Length"] = []string{strconv.Itoa(len(x.body))}
-		w.WriteHeader(x.status)
-		_, _ = w.Write(x.body)
+		fakeupstream.WriteWhole(w, x.status, x.body)
 	case actStream:
 		e.WriteEvents(w, gone, x.status, ev, ev.Len())
 	case actCut:

@@ -204,10 +204,7 @@ func (d *decoder) decode() error {
 			}
 		}
 	}
-	if it.Err != nil {
-		return it.Err
-	}
-	if err := r.End(); err != nil {
+	if err := d.EndBody(it.Err); err != nil {
 		return err
 	}
 	switch {
@@ -293,10 +290,9 @@ func (d *decoder) stopSequences() (err error) {
 
 func (d *decoder) metadata() error {
 	r := &d.R
-	if ok, err := d.Object("metadata", ""); !ok || err != nil {
+	if ok, err := d.EnterObject("metadata", ""); !ok || err != nil {
 		return err
 	}
-	d.Enter("metadata", -1)
 	defer d.Leave()
 	var it wire.Iter
 	for r.Member(&it) {
@@ -1017,10 +1013,9 @@ func (d *decoder) tool(t *llm.Tool) error {
 
 func (d *decoder) toolChoice() error {
 	r := &d.R
-	if ok, err := d.Object("tool_choice", ""); !ok || err != nil {
+	if ok, err := d.EnterObject("tool_choice", ""); !ok || err != nil {
 		return err
 	}
-	d.Enter("tool_choice", -1)
 	defer d.Leave()
 	var (
 		it         wire.Iter
@@ -1075,10 +1070,9 @@ func (d *decoder) toolChoice() error {
 // its other members (effort, ...) are ignored.
 func (d *decoder) outputConfig() error {
 	r := &d.R
-	if ok, err := d.Object("output_config", ""); !ok || err != nil {
+	if ok, err := d.EnterObject("output_config", ""); !ok || err != nil {
 		return err
 	}
-	d.Enter("output_config", -1)
 	defer d.Leave()
 	var it wire.Iter
 	for r.Member(&it) {

@@ -143,10 +143,7 @@ func (d *decoder) chat(req *llm.ChatRequest) (bool, error) {
 			}
 		}
 	}
-	if it.Err != nil {
-		return false, it.Err
-	}
-	if err := r.End(); err != nil {
+	if err := d.EndBody(it.Err); err != nil {
 		return false, err
 	}
 	if req.Model == "" {
@@ -190,10 +187,7 @@ func (d *decoder) generate(req *llm.ChatRequest) (bool, error) {
 			}
 		}
 	}
-	if it.Err != nil {
-		return false, it.Err
-	}
-	if err := r.End(); err != nil {
+	if err := d.EndBody(it.Err); err != nil {
 		return false, err
 	}
 	switch {
@@ -316,10 +310,9 @@ func (d *decoder) format() (*llm.ResponseFormat, error) {
 // meaning, so they stay valid for any upstream.
 func (d *decoder) options(req *llm.ChatRequest) error {
 	r := &d.R
-	if ok, err := d.Object("options", "an object"); !ok || err != nil {
+	if ok, err := d.EnterObject("options", "an object"); !ok || err != nil {
 		return err
 	}
-	d.Enter("options", -1)
 	defer d.Leave()
 	var it wire.Iter
 	for r.Member(&it) {
@@ -421,10 +414,7 @@ func (d *decoder) images(dst []llm.Part) ([]llm.Part, error) {
 	var it wire.Iter
 	for r.Elem(&it) {
 		if r.Peek() != '"' {
-			d.Enter("images", it.Index())
-			err := d.WrongType("", "a base64 string")
-			d.Leave()
-			return dst, err
+			return dst, d.WrongTypeAt("images", it.Index(), "a base64 string")
 		}
 		var b []byte
 		if b, it.Err = r.StrBytes(); it.Err != nil {
@@ -432,10 +422,7 @@ func (d *decoder) images(dst []llm.Part) ([]llm.Part, error) {
 		}
 		url, why := ingress.ImageDataURL(b)
 		if why != "" {
-			d.Enter("images", it.Index())
-			err := d.Fail("", why)
-			d.Leave()
-			return dst, err
+			return dst, d.FailAt("images", it.Index(), why)
 		}
 		dst = append(dst, llm.Part{Type: llm.PartImage, ImageURL: url})
 	}

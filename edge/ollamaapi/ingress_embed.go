@@ -1,9 +1,14 @@
 package ollamaapi
 
 import (
+	"github.com/edgeway/edgeway/edge/internal/ingress"
 	"github.com/edgeway/edgeway/edge/internal/wire"
 	"github.com/edgeway/edgeway/edge/llm"
 )
+
+// inputs are Ollama's rules for /api/embed's input. An empty string in
+// the array is refused: Ollama would embed it; no other upstream will.
+var inputs = ingress.Inputs{Max: MaxEmbedInputs, Empty: "must not be empty", EmptyLoads: true}
 
 // DecodeEmbedRequest parses and validates an /api/embed body into req,
 // which it resets first (reusing req.Input's capacity; req keeps no
@@ -35,7 +40,7 @@ func (d *decoder) embed(req *llm.EmbedRequest) error {
 		case "model":
 			req.Model, it.Err = d.OptString("model")
 		case "input":
-			it.Err = d.embedInput(req)
+			req.Input, it.Err = d.Inputs(req.Input, &inputs)
 		case "dimensions":
 			var v int64
 			var ok bool
@@ -60,56 +65,13 @@ func (d *decoder) embed(req *llm.EmbedRequest) error {
 			it.Err = r.Skip()
 		}
 	}
-	if it.Err != nil {
-		return it.Err
-	}
-	if err := r.End(); err != nil {
+	if err := d.EndBody(it.Err); err != nil {
 		return err
 	}
 	if req.Model == "" {
 		return d.Missing("model")
 	}
 	return nil
-}
-
-func (d *decoder) embedInput(req *llm.EmbedRequest) error {
-	r := &d.R
-	req.Input = req.Input[:0]
-	if r.Peek() == '"' {
-		s, err := r.Str()
-		if err == nil && s != "" {
-			req.Input = append(req.Input, s)
-		}
-		return err
-	}
-	if ok, err := d.Array("input", "a string or an array of strings"); !ok || err != nil {
-		return err
-	}
-	var it wire.Iter
-	for r.Elem(&it) {
-		if r.Peek() != '"' {
-			d.Enter("input", it.Index())
-			err := d.WrongType("", "a string")
-			d.Leave()
-			return err
-		}
-		if len(req.Input) == MaxEmbedInputs {
-			return d.TooMany("input", MaxEmbedInputs, "items")
-		}
-		var s string
-		if s, it.Err = r.Str(); it.Err != nil {
-			break
-		}
-		if s == "" {
-			// Ollama would embed it; no other upstream will.
-			d.Enter("input", it.Index())
-			err := d.Fail("", "must not be empty")
-			d.Leave()
-			return err
-		}
-		req.Input = append(req.Input, s)
-	}
-	return it.Err
 }
 
 // DecodeLegacyEmbeddingsRequest parses the deprecated /api/embeddings body
@@ -153,10 +115,7 @@ func (d *decoder) legacyEmbeddings(req *llm.EmbedRequest) error {
 			it.Err = r.Skip()
 		}
 	}
-	if it.Err != nil {
-		return it.Err
-	}
-	if err := r.End(); err != nil {
+	if err := d.EndBody(it.Err); err != nil {
 		return err
 	}
 	if req.Model == "" {
@@ -199,10 +158,7 @@ func (d *decoder) show() (string, error) {
 			it.Err = r.Skip()
 		}
 	}
-	if it.Err != nil {
-		return "", it.Err
-	}
-	if err := r.End(); err != nil {
+	if err := d.EndBody(it.Err); err != nil {
 		return "", err
 	}
 	if model == "" {

@@ -102,6 +102,20 @@ func (d *Decoder) TooMany(field string, max int, unit string) error {
 	return d.Fail(field, d.l.AtMost+strconv.Itoa(max)+" "+unit)
 }
 
+// FailAt is Fail for element i of the list at field.
+func (d *Decoder) FailAt(field string, i int, msg string) error {
+	d.Enter(field, i)
+	defer d.Leave()
+	return d.Fail("", msg)
+}
+
+// WrongTypeAt is WrongType for element i of the list at field.
+func (d *Decoder) WrongTypeAt(field string, i int, want string) error {
+	d.Enter(field, i)
+	defer d.Leave()
+	return d.WrongType("", want)
+}
+
 // TypeError reports that field is not want, a type in the dialect's words.
 func (d *Decoder) TypeError(field, want string) error {
 	return d.l.Field(d.Param(field), FaultType, d.l.MustBe+want)
@@ -133,6 +147,15 @@ func (d *Decoder) OpenBody() error {
 	}
 	d.R.OpenObject()
 	return nil
+}
+
+// EndBody ends the walk of a body's members: the walk's error, or an
+// error unless only whitespace follows the body.
+func (d *Decoder) EndBody(err error) error {
+	if err != nil {
+		return err
+	}
+	return d.R.End()
 }
 
 // OptString reads a string, or null as "".
@@ -257,6 +280,17 @@ func (d *Decoder) Array(field, want string) (bool, error) {
 	return false, d.wrong(field, KindArray, want)
 }
 
+// EnterObject is Object for a nested object whose fields are named
+// below field: when it reports true, field is on the path until the
+// caller's Leave.
+func (d *Decoder) EnterObject(field, want string) (bool, error) {
+	ok, err := d.Object(field, want)
+	if ok {
+		d.Enter(field, -1)
+	}
+	return ok, err
+}
+
 // OpenObject consumes the '{' of a value that must be an object.
 func (d *Decoder) OpenObject(field, want string) error {
 	if d.R.Peek() != '{' {
@@ -313,10 +347,7 @@ func (d *Decoder) Strings(dst []string, field, want string, max int, unit string
 			return dst, d.TooMany(field, max, unit)
 		}
 		if r.Peek() != '"' {
-			d.Enter(field, it.Index())
-			err := d.WrongType("", d.l.Words[KindString])
-			d.Leave()
-			return dst, err
+			return dst, d.WrongTypeAt(field, it.Index(), d.l.Words[KindString])
 		}
 		var s string
 		s, it.Err = r.Str()

@@ -306,45 +306,50 @@ func (d *decoder) metadata() error {
 }
 
 // systemPrompt reads "system": a string or an array of text blocks.
-func (d *decoder) systemPrompt() error {
+func (d *decoder) systemPrompt() (err error) {
+	d.system, err = d.blocks("system", nil, false)
+	d.hasSystem = len(d.system) > 0
+	return err
+}
+
+// blocks reads what system and a tool_result's content hold, a string or
+// an array of text blocks (and of image blocks when images is set), into
+// parts appended to dst.
+func (d *decoder) blocks(field string, dst []llm.Part, images bool) ([]llm.Part, error) {
 	r := &d.R
-	d.system, d.hasSystem = nil, false
 	switch r.Peek() {
 	case '"':
 		s, err := r.Str()
-		if err != nil || s == "" {
-			return err
+		if err == nil && s != "" {
+			dst = append(dst, llm.Part{Type: llm.PartText, Text: s})
 		}
-		d.system, d.hasSystem = []llm.Part{{Type: llm.PartText, Text: s}}, true
-		return nil
+		return dst, err
 	case 'n':
-		return r.Literal("null")
+		return dst, r.Literal("null")
 	case '[':
 	default:
-		return d.WrongType("system", msgString)
+		return dst, d.WrongType(field, msgString)
+	}
+	want := "'text'"
+	if images {
+		want = "'text', 'image'"
 	}
 	r.OpenArray()
 	var it wire.Iter
 	for r.Elem(&it) {
-		d.Enter("system", it.Index())
+		d.Enter(field, it.Index())
 		var p llm.Part
 		kind, err := d.block(&p, nil, nil)
-		if err == nil && kind != blockText {
-			err = d.tagError(kind, "'text'")
+		if err == nil && kind != blockText && (kind != blockImage || !images) {
+			err = d.tagError(kind, want)
 		}
 		d.Leave()
 		if err != nil {
-			return err
+			return dst, err
 		}
-		if p.Text != "" {
-			d.system = append(d.system, p)
-		}
+		dst = append(dst, p)
 	}
-	if it.Err != nil {
-		return it.Err
-	}
-	d.hasSystem = len(d.system) > 0
-	return nil
+	return dst, it.Err
 }
 
 // messages decodes the messages array, reusing the message slots (and
@@ -757,10 +762,9 @@ func (d *decoder) imageBlock(p *llm.Part) error {
 
 func (d *decoder) imageSource(p *llm.Part) error {
 	r := &d.R
-	if r.Peek() != '{' {
-		return d.WrongType("", msgDict)
+	if err := d.OpenObject("", ""); err != nil {
+		return err
 	}
-	r.OpenObject()
 	var (
 		it              wire.Iter
 		typ, media, url string
@@ -880,9 +884,7 @@ func (d *decoder) toolResultBlock(tr *toolResult) error {
 		case "is_error":
 			isError, it.Err = d.OptBool("is_error")
 		case "content":
-			d.Enter("content", -1)
-			it.Err = d.toolResultContent(tr)
-			d.Leave()
+			tr.parts, it.Err = d.blocks("content", tr.parts, true)
 		default:
 			it.Err = r.Skip()
 		}
@@ -901,41 +903,6 @@ func (d *decoder) toolResultBlock(tr *toolResult) error {
 		}
 	}
 	return nil
-}
-
-// toolResultContent reads a tool_result's content: a string, or text and
-// image blocks.
-func (d *decoder) toolResultContent(tr *toolResult) error {
-	r := &d.R
-	switch r.Peek() {
-	case '"':
-		s, err := r.Str()
-		if err == nil && s != "" {
-			tr.parts = append(tr.parts, llm.Part{Type: llm.PartText, Text: s})
-		}
-		return err
-	case 'n':
-		return r.Literal("null")
-	case '[':
-	default:
-		return d.WrongType("", msgString)
-	}
-	r.OpenArray()
-	var it wire.Iter
-	for r.Elem(&it) {
-		d.Enter("", it.Index())
-		var p llm.Part
-		kind, err := d.block(&p, nil, nil)
-		if err == nil && kind != blockText && kind != blockImage {
-			err = d.tagError(kind, "'text', 'image'")
-		}
-		d.Leave()
-		if err != nil {
-			return err
-		}
-		tr.parts = append(tr.parts, p)
-	}
-	return it.Err
 }
 
 func (d *decoder) tools() error {
@@ -965,10 +932,9 @@ func (d *decoder) tools() error {
 
 func (d *decoder) tool(t *llm.Tool) error {
 	r := &d.R
-	if r.Peek() != '{' {
-		return d.WrongType("", msgDict)
+	if err := d.OpenObject("", ""); err != nil {
+		return err
 	}
-	r.OpenObject()
 	var (
 		it        wire.Iter
 		typ       string

@@ -452,10 +452,9 @@ func (d *decoder) messages(req *llm.ChatRequest) error {
 
 func (d *decoder) message(m *llm.Message, turn int) error {
 	r := &d.R
-	if r.Peek() != '{' {
-		return d.WrongType("", "an object")
+	if err := d.OpenObject("", ""); err != nil {
+		return err
 	}
-	r.OpenObject()
 	var (
 		it                              wire.Iter
 		role, content, toolName, callID string

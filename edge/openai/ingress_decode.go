@@ -266,10 +266,9 @@ func (d *chatDecoder) messages() error {
 
 func (d *chatDecoder) message(m *llm.Message) error {
 	r := &d.R
-	if r.Peek() != '{' {
-		return d.WrongType("", "an object")
+	if err := d.OpenObject("", ""); err != nil {
+		return err
 	}
-	r.OpenObject()
 	var (
 		it         wire.Iter
 		hasContent bool
@@ -389,10 +388,9 @@ const (
 
 func (d *chatDecoder) part(p *llm.Part) error {
 	r := &d.R
-	if r.Peek() != '{' {
-		return d.WrongType("", "a content part object")
+	if err := d.OpenObject("", "a content part object"); err != nil {
+		return err
 	}
-	r.OpenObject()
 	var (
 		it              wire.Iter
 		typ             = partNone
@@ -471,10 +469,9 @@ func (d *chatDecoder) imageURL(p *llm.Part) error {
 		p.ImageURL = s
 		return err
 	}
-	if r.Peek() != '{' {
-		return d.WrongType("", "an object")
+	if err := d.OpenObject("", ""); err != nil {
+		return err
 	}
-	r.OpenObject()
 	var it wire.Iter
 	for r.Member(&it) {
 		switch string(it.Key) {

@@ -20,58 +20,7 @@ var inputs = ingress.Inputs{Max: MaxEmbedInputs, Empty: "must not be empty", Emp
 // checked and dropped: truncation and model options are the runtime's
 // configuration. Errors are *ingress.Error.
 func DecodeEmbedRequest(body []byte, req *llm.EmbedRequest) error {
-	*req = llm.EmbedRequest{Input: req.Input[:0]}
-	if err := checkBody(body); err != nil {
-		return err
-	}
-	var d decoder
-	d.Reset(&dialect, body)
-	return dialect.Wrap(d.embed(req))
-}
-
-func (d *decoder) embed(req *llm.EmbedRequest) error {
-	r := &d.R
-	if err := d.OpenBody(); err != nil {
-		return err
-	}
-	var it wire.Iter
-	for r.Member(&it) {
-		switch string(it.Key) {
-		case "model":
-			req.Model, it.Err = d.OptString("model")
-		case "input":
-			req.Input, it.Err = d.Inputs(req.Input, &inputs)
-		case "dimensions":
-			var v int64
-			var ok bool
-			if v, ok, it.Err = d.Int("dimensions"); ok {
-				switch {
-				case v > 1<<31-1:
-					it.Err = d.Fail("dimensions", "is out of range")
-				case v > 0:
-					dim := int(v)
-					req.Dimensions = &dim
-				default:
-					req.Dimensions = nil
-				}
-			}
-		case "truncate":
-			_, it.Err = d.OptBool("truncate")
-		case "options":
-			it.Err = d.skipObject("options")
-		case "keep_alive":
-			it.Err = d.keepAlive()
-		default:
-			it.Err = r.Skip()
-		}
-	}
-	if err := d.EndBody(it.Err); err != nil {
-		return err
-	}
-	if req.Model == "" {
-		return d.Missing("model")
-	}
-	return nil
+	return decodeEmbed(body, req, false)
 }
 
 // DecodeLegacyEmbeddingsRequest parses the deprecated /api/embeddings body
@@ -80,16 +29,22 @@ func (d *decoder) embed(req *llm.EmbedRequest) error {
 // AppendLegacyEmbeddingsResponse. options and keep_alive are checked and
 // dropped. Errors are *ingress.Error.
 func DecodeLegacyEmbeddingsRequest(body []byte, req *llm.EmbedRequest) error {
+	return decodeEmbed(body, req, true)
+}
+
+// decodeEmbed serves both embeddings bodies: they share model, options
+// and keep_alive, and the legacy one has only its prompt besides.
+func decodeEmbed(body []byte, req *llm.EmbedRequest, legacy bool) error {
 	*req = llm.EmbedRequest{Input: req.Input[:0]}
 	if err := checkBody(body); err != nil {
 		return err
 	}
 	var d decoder
 	d.Reset(&dialect, body)
-	return dialect.Wrap(d.legacyEmbeddings(req))
+	return dialect.Wrap(d.embed(req, legacy))
 }
 
-func (d *decoder) legacyEmbeddings(req *llm.EmbedRequest) error {
+func (d *decoder) embed(req *llm.EmbedRequest, legacy bool) error {
 	r := &d.R
 	if err := d.OpenBody(); err != nil {
 		return err
@@ -99,20 +54,16 @@ func (d *decoder) legacyEmbeddings(req *llm.EmbedRequest) error {
 		switch string(it.Key) {
 		case "model":
 			req.Model, it.Err = d.OptString("model")
-		case "prompt":
-			var s string
-			if s, it.Err = d.OptString("prompt"); it.Err == nil {
-				req.Input = req.Input[:0]
-				if s != "" {
-					req.Input = append(req.Input, s)
-				}
-			}
 		case "options":
 			it.Err = d.skipObject("options")
 		case "keep_alive":
 			it.Err = d.keepAlive()
 		default:
-			it.Err = r.Skip()
+			if legacy {
+				it.Err = d.legacyMember(it.Key, req)
+			} else {
+				it.Err = d.embedMember(it.Key, req)
+			}
 		}
 	}
 	if err := d.EndBody(it.Err); err != nil {
@@ -122,6 +73,48 @@ func (d *decoder) legacyEmbeddings(req *llm.EmbedRequest) error {
 		return d.Missing("model")
 	}
 	return nil
+}
+
+// embedMember reads a member only /api/embed takes.
+func (d *decoder) embedMember(key []byte, req *llm.EmbedRequest) (err error) {
+	switch string(key) {
+	case "input":
+		req.Input, err = d.Inputs(req.Input, &inputs)
+	case "dimensions":
+		var v int64
+		var ok bool
+		if v, ok, err = d.Int("dimensions"); ok {
+			switch {
+			case v > 1<<31-1:
+				err = d.Fail("dimensions", "is out of range")
+			case v > 0:
+				dim := int(v)
+				req.Dimensions = &dim
+			default:
+				req.Dimensions = nil
+			}
+		}
+	case "truncate":
+		_, err = d.OptBool("truncate")
+	default:
+		err = d.R.Skip()
+	}
+	return err
+}
+
+// legacyMember reads a member only /api/embeddings takes: its prompt.
+func (d *decoder) legacyMember(key []byte, req *llm.EmbedRequest) error {
+	if string(key) != "prompt" {
+		return d.R.Skip()
+	}
+	s, err := d.OptString("prompt")
+	if err == nil {
+		req.Input = req.Input[:0]
+		if s != "" {
+			req.Input = append(req.Input, s)
+		}
+	}
+	return err
 }
 
 // DecodeShowRequest parses an /api/show body and returns the model it

@@ -905,29 +905,13 @@ func (d *decoder) toolResultBlock(tr *toolResult) error {
 	return nil
 }
 
-func (d *decoder) tools() error {
-	r, req := &d.R, d.req
-	req.Tools = req.Tools[:0]
-	ok, err := d.Array("tools", "")
-	if !ok || err != nil {
-		req.Tools = nil
-		return err
-	}
-	var it wire.Iter
-	for r.Elem(&it) {
-		if len(req.Tools) == MaxTools {
-			return d.TooMany("tools", MaxTools, "items")
-		}
-		j := len(req.Tools)
-		req.Tools = append(req.Tools, llm.Tool{})
-		d.Enter("tools", j)
-		it.Err = d.tool(&req.Tools[j])
-		d.Leave()
-	}
+func (d *decoder) tools() (err error) {
+	req := d.req
+	req.Tools, err = ingress.List(&d.Decoder, req.Tools, "tools", "", MaxTools, "items", d.tool)
 	if len(req.Tools) == 0 {
 		req.Tools = nil
 	}
-	return it.Err
+	return err
 }
 
 func (d *decoder) tool(t *llm.Tool) error {

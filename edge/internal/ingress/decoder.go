@@ -332,31 +332,43 @@ func ResetChat(req *llm.ChatRequest) {
 	*req = llm.ChatRequest{Messages: msgs, Stop: stop, Tools: tools}
 }
 
-// Strings reads an array of strings, or null, at field into dst (reset
-// first; nil when empty), refusing more than max of unit.
-func (d *Decoder) Strings(dst []string, field, want string, max int, unit string) ([]string, error) {
+// List reads an array, or null, at field into dst (reset first): elem
+// reads each element into a new zero T, with the element on the path. It
+// refuses more than max elements of unit, unless max is 0.
+func List[T any](d *Decoder, dst []T, field, want string, max int, unit string, elem func(*T) error) ([]T, error) {
 	r := &d.R
 	dst = dst[:0]
-	ok, err := d.Array(field, want)
-	if !ok || err != nil {
-		return nil, err
+	if ok, err := d.Array(field, want); !ok || err != nil {
+		return dst, err
 	}
 	var it wire.Iter
 	for r.Elem(&it) {
-		if len(dst) == max {
+		if len(dst) == max && max > 0 {
 			return dst, d.TooMany(field, max, unit)
 		}
-		if r.Peek() != '"' {
-			return dst, d.WrongTypeAt(field, it.Index(), d.l.Words[KindString])
-		}
-		var s string
-		s, it.Err = r.Str()
-		dst = append(dst, s)
+		var zero T
+		dst = append(dst, zero)
+		d.Enter(field, it.Index())
+		it.Err = elem(&dst[len(dst)-1])
+		d.Leave()
 	}
+	return dst, it.Err
+}
+
+// Strings reads an array of strings, or null, at field into dst (reset
+// first; nil when empty), refusing more than max of unit.
+func (d *Decoder) Strings(dst []string, field, want string, max int, unit string) ([]string, error) {
+	dst, err := List(d, dst, field, want, max, unit, func(s *string) (err error) {
+		if d.R.Peek() != '"' {
+			return d.WrongType("", d.l.Words[KindString])
+		}
+		*s, err = d.R.Str()
+		return err
+	})
 	if len(dst) == 0 {
 		dst = nil
 	}
-	return dst, it.Err
+	return dst, err
 }
 
 // AppendMessage appends an empty message to msgs, reusing the slot past

@@ -58,27 +58,13 @@ func (d *Decoder) FunctionType(f *Functions) error {
 // Tools reads a tools array into dst (reset first), nil when it holds
 // none.
 func (d *Decoder) Tools(dst []llm.Tool, f *Functions) ([]llm.Tool, error) {
-	r := &d.R
-	dst = dst[:0]
-	ok, err := d.Array("tools", "an array of tools")
-	if !ok || err != nil {
-		return nil, err
-	}
-	var it wire.Iter
-	for r.Elem(&it) {
-		if len(dst) == f.MaxTools {
-			return dst, d.TooMany("tools", f.MaxTools, "tools")
-		}
-		j := len(dst)
-		dst = append(dst, llm.Tool{})
-		d.Enter("tools", j)
-		it.Err = d.tool(&dst[j], f)
-		d.Leave()
-	}
+	dst, err := List(d, dst, "tools", "an array of tools", f.MaxTools, "tools", func(t *llm.Tool) error {
+		return d.tool(t, f)
+	})
 	if len(dst) == 0 {
 		dst = nil
 	}
-	return dst, it.Err
+	return dst, err
 }
 
 func (d *Decoder) tool(t *llm.Tool, f *Functions) error {
@@ -146,20 +132,9 @@ func (d *Decoder) toolFunction(t *llm.Tool, f *Functions) error {
 
 // ToolCalls reads an assistant's tool_calls into dst (reset first).
 func (d *Decoder) ToolCalls(dst []llm.ToolCall, f *Functions) ([]llm.ToolCall, error) {
-	r := &d.R
-	dst = dst[:0]
-	if ok, err := d.Array("tool_calls", "an array of tool calls"); !ok || err != nil {
-		return dst, err
-	}
-	var it wire.Iter
-	for r.Elem(&it) {
-		j := len(dst)
-		dst = append(dst, llm.ToolCall{})
-		d.Enter("tool_calls", j)
-		it.Err = d.toolCall(&dst[j], f)
-		d.Leave()
-	}
-	return dst, it.Err
+	return List(d, dst, "tool_calls", "an array of tool calls", 0, "", func(tc *llm.ToolCall) error {
+		return d.toolCall(tc, f)
+	})
 }
 
 func (d *Decoder) toolCall(tc *llm.ToolCall, f *Functions) error {

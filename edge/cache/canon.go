@@ -58,62 +58,33 @@ func skipValue[T text](s T, i, depth int) (int, bool) {
 		return i, false
 	}
 	switch c := s[i]; {
-	case c == '{':
+	case c == '{' || c == '[':
 		if depth >= maxJSONDepth {
 			return i, false
 		}
-		i = skipWS(s, i+1)
-		if i < len(s) && s[i] == '}' {
-			return i + 1, true
-		}
-		for {
-			if i >= len(s) || s[i] != '"' {
-				return i, false
-			}
-			var ok bool
-			if i, ok = skipString(s, i); !ok {
-				return i, false
-			}
-			i = skipWS(s, i)
-			if i >= len(s) || s[i] != ':' {
-				return i, false
-			}
-			if i, ok = skipValue(s, skipWS(s, i+1), depth+1); !ok {
-				return i, false
-			}
-			i = skipWS(s, i)
-			if i >= len(s) {
-				return i, false
-			}
-			if s[i] == '}' {
-				return i + 1, true
-			}
-			if s[i] != ',' {
-				return i, false
-			}
-			i = skipWS(s, i+1)
-		}
-	case c == '[':
-		if depth >= maxJSONDepth {
-			return i, false
+		end := byte(']')
+		if c == '{' {
+			end = '}'
 		}
 		i = skipWS(s, i+1)
-		if i < len(s) && s[i] == ']' {
+		if i < len(s) && s[i] == end {
 			return i + 1, true
 		}
 		for {
 			var ok bool
+			if c == '{' {
+				if i, ok = skipKey(s, i); !ok {
+					return i, false
+				}
+			}
 			if i, ok = skipValue(s, i, depth+1); !ok {
 				return i, false
 			}
 			i = skipWS(s, i)
-			if i >= len(s) {
-				return i, false
-			}
-			if s[i] == ']' {
+			if i < len(s) && s[i] == end {
 				return i + 1, true
 			}
-			if s[i] != ',' {
+			if i >= len(s) || s[i] != ',' {
 				return i, false
 			}
 			i = skipWS(s, i+1)
@@ -130,6 +101,23 @@ func skipValue[T text](s T, i, depth int) (int, bool) {
 		return skipLit(s, i, "null")
 	}
 	return i, false
+}
+
+// skipKey validates an object key and the ':' after it, and returns the
+// offset of the member's value.
+func skipKey[T text](s T, i int) (int, bool) {
+	if i >= len(s) || s[i] != '"' {
+		return i, false
+	}
+	i, ok := skipString(s, i)
+	if !ok {
+		return i, false
+	}
+	i = skipWS(s, i)
+	if i >= len(s) || s[i] != ':' {
+		return i, false
+	}
+	return skipWS(s, i+1), true
 }
 
 func skipLit[T text](s T, i int, lit string) (int, bool) {

@@ -1,11 +1,15 @@
 package cache
 
-import "unicode/utf8"
+import (
+	"unicode/utf8"
+
+	"github.com/edgeway/edgeway/edge/internal/wire"
+)
 
 // text is the input a canonicaliser reads: JSON arrives as json.RawMessage
 // (tool parameters, schemas, Extra values) and as string (tool call
 // arguments), and converting either to the other would allocate.
-type text interface{ ~string | ~[]byte }
+type text = wire.Text
 
 // maxJSONDepth bounds nesting in canonicalised JSON. Deeper documents are
 // hashed as raw bytes instead: still deterministic, only not normalised, and
@@ -92,7 +96,8 @@ func skipValue[T text](s T, i, depth int) (int, bool) {
 	case c == '"':
 		return skipString(s, i)
 	case c == '-' || (c >= '0' && c <= '9'):
-		return skipNumber(s, i)
+		end, _, ok, _ := wire.ScanNumber(s, i)
+		return end, ok
 	case c == 't':
 		return skipLit(s, i, "true")
 	case c == 'f':
@@ -152,13 +157,8 @@ func skipString[T text](s T, i int) (int, bool) {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 				i += 2
 			case 'u':
-				if len(s)-i < 6 {
+				if _, ok := wire.Hex4(s, i+2); !ok {
 					return i, false
-				}
-				for j := 2; j < 6; j++ {
-					if hexVal(s[i+j]) < 0 {
-						return i, false
-					}
 				}
 				i += 6
 			default:
@@ -169,61 +169,6 @@ func skipString[T text](s T, i int) (int, bool) {
 		}
 	}
 	return i, false
-}
-
-func skipNumber[T text](s T, i int) (int, bool) {
-	if s[i] == '-' {
-		i++
-	}
-	if i >= len(s) {
-		return i, false
-	}
-	switch {
-	case s[i] == '0':
-		i++
-	case s[i] >= '1' && s[i] <= '9':
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-	default:
-		return i, false
-	}
-	if i < len(s) && s[i] == '.' {
-		i++
-		start := i
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		if i == start {
-			return i, false
-		}
-	}
-	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
-		i++
-		if i < len(s) && (s[i] == '+' || s[i] == '-') {
-			i++
-		}
-		start := i
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		if i == start {
-			return i, false
-		}
-	}
-	return i, true
-}
-
-func hexVal(c byte) int {
-	switch {
-	case c >= '0' && c <= '9':
-		return int(c - '0')
-	case c >= 'a' && c <= 'f':
-		return int(c-'a') + 10
-	case c >= 'A' && c <= 'F':
-		return int(c-'A') + 10
-	}
-	return -1
 }
 
 // emitValue writes the canonical form of the already validated value at
@@ -271,7 +216,7 @@ func emitValue[T text](st *keyState, s T, i int) int {
 		case 'n':
 			end = i + 4
 		default:
-			end, _ = skipNumber(s, i)
+			end, _, _, _ = wire.ScanNumber(s, i)
 		}
 		writeText(st, s[i:end])
 		return end
@@ -401,11 +346,8 @@ func nextRune[T text](s T, i int) (rune, int) {
 }
 
 func hex4[T text](s T, i int) rune {
-	var r rune
-	for j := 0; j < 4; j++ {
-		r = r<<4 | rune(hexVal(s[i+j]))
-	}
-	return r
+	v, _ := wire.Hex4(s, i) // valid: the string was validated
+	return rune(v)
 }
 
 // emitString writes a raw JSON string body in canonical form: quoted,

@@ -141,34 +141,8 @@ func skipLit[T text](s T, i int, lit string) (int, bool) {
 // characters are rejected as JSON requires; invalid UTF-8 is accepted (as
 // encoding/json does) and kept byte for byte.
 func skipString[T text](s T, i int) (int, bool) {
-	i++
-	for i < len(s) {
-		c := s[i]
-		switch {
-		case c == '"':
-			return i + 1, true
-		case c < 0x20:
-			return i, false
-		case c == '\\':
-			if i+1 >= len(s) {
-				return i, false
-			}
-			switch s[i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				i += 2
-			case 'u':
-				if _, ok := wire.Hex4(s, i+2); !ok {
-					return i, false
-				}
-				i += 6
-			default:
-				return i, false
-			}
-		default:
-			i++
-		}
-	}
-	return i, false
+	end, why := wire.ScanString(s, i)
+	return end, why == ""
 }
 
 // emitValue writes the canonical form of the already validated value at

@@ -309,40 +309,12 @@ func (r *Reader) strSlow(start, esc int) ([]byte, error) {
 // SkipStr validates and skips a string without unescaping it; the caller
 // has peeked its opening '"'.
 func (r *Reader) SkipStr() error {
-	i := r.i + 1
-	for i < len(r.b) {
-		c := r.b[i]
-		switch {
-		case c == '"':
-			r.i = i + 1
-			return nil
-		case c < 0x20:
-			r.i = i
-			return r.Fail("control character in string")
-		case c == '\\':
-			if i+1 >= len(r.b) {
-				r.i = len(r.b)
-				return r.Fail("unterminated string")
-			}
-			switch r.b[i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				i += 2
-			case 'u':
-				if _, ok := Hex4(r.b, i+2); !ok {
-					r.i = i
-					return r.Fail("invalid \\u escape in string")
-				}
-				i += 6
-			default:
-				r.i = i
-				return r.Fail("invalid escape in string")
-			}
-		default:
-			i++
-		}
+	end, why := ScanString(r.b, r.i)
+	r.i = end
+	if why != "" {
+		return r.Fail(why)
 	}
-	r.i = len(r.b)
-	return r.Fail("unterminated string")
+	return nil
 }
 
 // Number reads a number at the cursor and returns its text. integer is

@@ -52,6 +52,40 @@ func digits[T Text](s T, i int) int {
 	return i
 }
 
+// ScanString validates the JSON string whose opening '"' is at s[i] and
+// returns the offset just past its closing '"'. When it is not a valid
+// string, end is the offset of the offending byte and why says what is
+// wrong.
+func ScanString[T Text](s T, i int) (end int, why string) {
+	for i++; i < len(s); {
+		c := s[i]
+		switch {
+		case c == '"':
+			return i + 1, ""
+		case c < 0x20:
+			return i, "control character in string"
+		case c == '\\':
+			if i+1 >= len(s) {
+				return len(s), "unterminated string"
+			}
+			switch s[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if _, ok := Hex4(s, i+2); !ok {
+					return i, "invalid \\u escape in string"
+				}
+				i += 6
+			default:
+				return i, "invalid escape in string"
+			}
+		default:
+			i++
+		}
+	}
+	return len(s), "unterminated string"
+}
+
 // Hex4 reads the four hex digits of a \u escape at s[i].
 func Hex4[T Text](s T, i int) (uint16, bool) {
 	if i+4 > len(s) {

@@ -68,31 +68,10 @@ func (d *Decoder) Tools(dst []llm.Tool, f *Functions) ([]llm.Tool, error) {
 }
 
 func (d *Decoder) tool(t *llm.Tool, f *Functions) error {
-	r := &d.R
-	if err := d.OpenObject("", ""); err != nil {
-		return err
-	}
-	var (
-		it      wire.Iter
-		hasFunc bool
-	)
-	for r.Member(&it) {
-		switch string(it.Key) {
-		case "type":
-			it.Err = d.FunctionType(f)
-		case "function":
-			hasFunc = true
-			d.Enter("function", -1)
-			it.Err = d.toolFunction(t, f)
-			d.Leave()
-		default:
-			it.Err = r.Skip()
-		}
-	}
-	if it.Err != nil {
-		return it.Err
-	}
+	hasFunc, err := d.function(f, nil, func() error { return d.toolFunction(t, f) })
 	switch {
+	case err != nil:
+		return err
 	case !hasFunc:
 		return d.Missing("function")
 	case t.Name == "":
@@ -101,6 +80,40 @@ func (d *Decoder) tool(t *llm.Tool, f *Functions) error {
 		return d.Fail("function.name", f.NameRule)
 	}
 	return nil
+}
+
+// function reads the {"type":"function","function":{...}} object that
+// tools and calls share, and the call's id when id is not nil; body reads
+// the inner object. It reports whether there was one.
+func (d *Decoder) function(f *Functions, id *string, body func() error) (bool, error) {
+	r := &d.R
+	if err := d.OpenObject("", ""); err != nil {
+		return false, err
+	}
+	var (
+		it      wire.Iter
+		hasFunc bool
+	)
+	for r.Member(&it) {
+		switch string(it.Key) {
+		case "id":
+			if id == nil {
+				it.Err = r.Skip()
+			} else {
+				*id, it.Err = d.OptString("id")
+			}
+		case "type":
+			it.Err = d.FunctionType(f)
+		case "function":
+			hasFunc = true
+			d.Enter("function", -1)
+			it.Err = body()
+			d.Leave()
+		default:
+			it.Err = r.Skip()
+		}
+	}
+	return hasFunc, it.Err
 }
 
 func (d *Decoder) toolFunction(t *llm.Tool, f *Functions) error {
@@ -138,33 +151,10 @@ func (d *Decoder) ToolCalls(dst []llm.ToolCall, f *Functions) ([]llm.ToolCall, e
 }
 
 func (d *Decoder) toolCall(tc *llm.ToolCall, f *Functions) error {
-	r := &d.R
-	if err := d.OpenObject("", ""); err != nil {
-		return err
-	}
-	var (
-		it      wire.Iter
-		hasFunc bool
-	)
-	for r.Member(&it) {
-		switch string(it.Key) {
-		case "id":
-			tc.ID, it.Err = d.OptString("id")
-		case "type":
-			it.Err = d.FunctionType(f)
-		case "function":
-			hasFunc = true
-			d.Enter("function", -1)
-			it.Err = d.callFunction(tc, f)
-			d.Leave()
-		default:
-			it.Err = r.Skip()
-		}
-	}
-	if it.Err != nil {
-		return it.Err
-	}
+	hasFunc, err := d.function(f, &tc.ID, func() error { return d.callFunction(tc, f) })
 	switch {
+	case err != nil:
+		return err
 	case !f.Lenient && tc.ID == "":
 		return d.Missing("id")
 	case f.Lenient && !hasFunc:

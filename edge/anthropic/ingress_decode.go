@@ -403,15 +403,9 @@ func (d *decoder) newMessage(role llm.Role) int {
 // come after the content, so a first pass finds it and a second decodes.
 func (d *decoder) message() (role llm.Role, empty bool, err error) {
 	r := &d.R
-	if r.Peek() != '{' {
-		return "", false, d.WrongType("", msgDict)
-	}
-	start := r.Offset()
 	if role, err = d.messageRole(); err != nil {
 		return "", false, err
 	}
-	r.Rewind(start)
-	r.OpenObject()
 	var (
 		it         wire.Iter
 		hasContent bool
@@ -442,43 +436,66 @@ func (d *decoder) message() (role llm.Role, empty bool, err error) {
 	return role, empty, nil
 }
 
-// messageRole scans a message object for its role without decoding the
-// rest; it leaves the reader past the object.
+// roles are the roles a turn may have, as tagOf reads them.
+var roles = []string{string(llm.RoleUser), string(llm.RoleAssistant)}
+
+// messageRole reads a turn's role, ahead of the rest of it.
 func (d *decoder) messageRole() (llm.Role, error) {
+	const want = "Input should be 'user' or 'assistant'"
+	i, err := d.tagOf("role", want, roles, func([]byte) error { return d.Fail("role", want) })
+	if err != nil {
+		return "", err
+	}
+	return llm.Role(roles[i]), nil
+}
+
+// tagOf reads the member key of the object at the cursor, a string that
+// must be one of tags, without decoding the rest: the first pass over an
+// object whose tag (a turn's role, a block's type) decides how the rest
+// is read, and may come last. It returns the tag's index and leaves the
+// reader just inside the object, for the second pass; want is the type
+// error's words and unknown words the error for any other string.
+func (d *decoder) tagOf(key, want string, tags []string, unknown func(tag []byte) error) (int, error) {
 	r := &d.R
+	if r.Peek() != '{' {
+		return 0, d.WrongType("", msgDict)
+	}
+	start := r.Offset()
 	r.OpenObject()
-	var (
-		it   wire.Iter
-		role llm.Role
-	)
+	var it wire.Iter
+	found := -1
 	for r.Member(&it) {
-		if string(it.Key) != "role" {
+		if string(it.Key) != key {
 			it.Err = r.Skip()
 			continue
 		}
 		if r.Peek() != '"' {
-			return "", d.WrongType("role", "Input should be 'user' or 'assistant'")
+			return 0, d.WrongType(key, want)
 		}
 		var b []byte
 		if b, it.Err = r.StrBytes(); it.Err != nil {
 			break
 		}
-		switch string(b) {
-		case "user":
-			role = llm.RoleUser
-		case "assistant":
-			role = llm.RoleAssistant
-		default:
-			return "", d.Fail("role", "Input should be 'user' or 'assistant'")
+		found = -1
+		for i, t := range tags {
+			if string(b) == t {
+				found = i
+				break
+			}
+		}
+		if found < 0 {
+			return 0, unknown(b)
 		}
 	}
-	if it.Err != nil {
-		return "", it.Err
+	switch {
+	case it.Err != nil:
+		return 0, it.Err
+	case found < 0:
+		return 0, d.Fail(key, msgRequired)
 	}
-	if role == "" {
-		return "", d.Fail("role", msgRequired)
-	}
-	return role, nil
+	r.Rewind(start)
+	r.OpenObject()
+	return found, nil
 }
 
 // content decodes a turn's content into canonical messages: a string, or
@@ -616,11 +633,6 @@ var unsupportedBlocks = map[string]bool{
 // block decodes one content block. tc is nil where tool_use is not
 // allowed, tr where tool_result is not.
 func (d *decoder) block(p *llm.Part, tc *llm.ToolCall, tr *toolResult) (blockKind, error) {
-	r := &d.R
-	if r.Peek() != '{' {
-		return 0, d.WrongType("", msgDict)
-	}
-	start := r.Offset()
 	kind, err := d.blockType()
 	if err != nil {
 		return 0, err
@@ -631,8 +643,6 @@ func (d *decoder) block(p *llm.Part, tc *llm.ToolCall, tr *toolResult) (blockKin
 	case kind == blockToolResult && tr == nil:
 		return 0, d.tagError(kind, "'text', 'tool_use', 'thinking', 'redacted_thinking'")
 	}
-	r.Rewind(start)
-	r.OpenObject()
 	switch kind {
 	case blockText:
 		err = d.textBlock(p)
@@ -648,54 +658,19 @@ func (d *decoder) block(p *llm.Part, tc *llm.ToolCall, tr *toolResult) (blockKin
 	return kind, err
 }
 
-// blockType scans a block object for its "type" without decoding the
-// rest; it leaves the reader past the object.
+// blockTypes are the block types a request may carry, in blockKind's
+// order; the last, redacted_thinking, is blockSkipped as thinking is.
+var blockTypes = []string{"text", "image", "tool_use", "tool_result", "thinking", "redacted_thinking"}
+
+// blockType reads a block's type, ahead of the rest of it.
 func (d *decoder) blockType() (blockKind, error) {
-	r := &d.R
-	r.OpenObject()
-	var (
-		it      wire.Iter
-		kind    blockKind
-		hasType bool
-	)
-	for r.Member(&it) {
-		if string(it.Key) != "type" {
-			it.Err = r.Skip()
-			continue
+	i, err := d.tagOf("type", msgString, blockTypes, func(b []byte) error {
+		if unsupportedBlocks[string(b)] {
+			return d.Fail("type", "'"+string(b)+"' blocks are not supported by this gateway")
 		}
-		if r.Peek() != '"' {
-			return 0, d.WrongType("type", msgString)
-		}
-		var b []byte
-		if b, it.Err = r.StrBytes(); it.Err != nil {
-			break
-		}
-		hasType = true
-		switch string(b) {
-		case "text":
-			kind = blockText
-		case "image":
-			kind = blockImage
-		case "tool_use":
-			kind = blockToolUse
-		case "tool_result":
-			kind = blockToolResult
-		case "thinking", "redacted_thinking":
-			kind = blockSkipped
-		default:
-			if unsupportedBlocks[string(b)] {
-				return 0, d.Fail("type", "'"+string(b)+"' blocks are not supported by this gateway")
-			}
-			return 0, d.Fail("type", "Input tag '"+string(b)+"' found using 'type' does not match any of the expected tags: 'text', 'image', 'tool_use', 'tool_result', 'thinking', 'redacted_thinking'")
-		}
-	}
-	if it.Err != nil {
-		return 0, it.Err
-	}
-	if !hasType {
-		return 0, d.Fail("type", msgRequired)
-	}
-	return kind, nil
+		return d.Fail("type", "Input tag '"+string(b)+"' found using 'type' does not match any of the expected tags: 'text', 'image', 'tool_use', 'tool_result', 'thinking', 'redacted_thinking'")
+	})
+	return blockKind(min(i, int(blockSkipped))), err
 }
 
 func (d *decoder) textBlock(p *llm.Part) error {

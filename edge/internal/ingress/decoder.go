@@ -258,26 +258,24 @@ func (d *Decoder) Int(field string) (v int64, present bool, err error) {
 // reports false for null. want describes the object for a type error;
 // empty means the dialect's word for an object.
 func (d *Decoder) Object(field, want string) (bool, error) {
-	switch d.R.Peek() {
-	case '{':
-		d.R.OpenObject()
-		return true, nil
-	case 'n':
-		return false, d.R.Literal("null")
-	}
-	return false, d.wrong(field, KindObject, want)
+	return d.open('{', KindObject, field, want)
 }
 
 // Array is Object's twin for arrays.
 func (d *Decoder) Array(field, want string) (bool, error) {
+	return d.open('[', KindArray, field, want)
+}
+
+// open consumes c, the opening byte of a value of kind k, or null.
+func (d *Decoder) open(c byte, k Kind, field, want string) (bool, error) {
 	switch d.R.Peek() {
-	case '[':
-		d.R.OpenArray()
+	case c:
+		d.R.OpenObject() // the same step as OpenArray
 		return true, nil
 	case 'n':
 		return false, d.R.Literal("null")
 	}
-	return false, d.wrong(field, KindArray, want)
+	return false, d.wrong(field, k, want)
 }
 
 // EnterObject is Object for a nested object whose fields are named

@@ -135,7 +135,8 @@ func (d *decoder) chat(req *llm.ChatRequest) (bool, error) {
 		if known, it.Err = d.common(it.Key, req, &stream); !known {
 			switch string(it.Key) {
 			case "messages":
-				it.Err = d.messages(req)
+				d.calls = d.calls[:0]
+				req.Messages, it.Err = d.Messages(req.Messages, d.message)
 			case "tools":
 				req.Tools, it.Err = d.Tools(req.Tools, &functions)
 			default:
@@ -427,27 +428,6 @@ func (d *decoder) images(dst []llm.Part) ([]llm.Part, error) {
 		dst = append(dst, llm.Part{Type: llm.PartImage, ImageURL: url})
 	}
 	return dst, it.Err
-}
-
-// messages decodes the messages array, reusing the message slots (and
-// their Content and ToolCalls capacity) already in req.Messages.
-func (d *decoder) messages(req *llm.ChatRequest) error {
-	r := &d.R
-	msgs := req.Messages[:0]
-	defer func() { req.Messages = msgs }()
-	d.calls = d.calls[:0]
-	if ok, err := d.Array("messages", "an array of message objects"); !ok || err != nil {
-		return err
-	}
-	var it wire.Iter
-	for r.Elem(&it) {
-		i := len(msgs)
-		msgs = ingress.AppendMessage(msgs)
-		d.Enter("messages", i)
-		it.Err = d.message(&msgs[i], i)
-		d.Leave()
-	}
-	return it.Err
 }
 
 func (d *decoder) message(m *llm.Message, turn int) error {

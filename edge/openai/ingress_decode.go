@@ -101,7 +101,9 @@ func (d *chatDecoder) decode() error {
 		case "model":
 			req.Model, it.Err = d.OptString("model")
 		case "messages":
-			it.Err = d.messages()
+			req.Messages, it.Err = d.Messages(req.Messages, func(m *llm.Message, _ int) error {
+				return d.message(m)
+			})
 		case "stream":
 			req.Stream, it.Err = d.OptBool("stream")
 		case "stream_options":
@@ -242,26 +244,6 @@ func (d *chatDecoder) extra(key []byte) error {
 	}
 	req.Extra[k] = append(json.RawMessage(nil), raw...)
 	return nil
-}
-
-// messages decodes the messages array, reusing the message slots (and
-// their Content and ToolCalls capacity) already in req.Messages.
-func (d *chatDecoder) messages() error {
-	r, req := &d.R, d.req
-	msgs := req.Messages[:0]
-	defer func() { req.Messages = msgs }()
-	if ok, err := d.Array("messages", "an array of message objects"); !ok || err != nil {
-		return err
-	}
-	var it wire.Iter
-	for r.Elem(&it) {
-		i := len(msgs)
-		msgs = ingress.AppendMessage(msgs)
-		d.Enter("messages", i)
-		it.Err = d.message(&msgs[i])
-		d.Leave()
-	}
-	return it.Err
 }
 
 func (d *chatDecoder) message(m *llm.Message) error {

@@ -369,6 +369,26 @@ func (d *Decoder) Strings(dst []string, field, want string, max int, unit string
 	return dst, err
 }
 
+// Messages reads a messages array into msgs (reset first), reusing the
+// message slots past its end (see AppendMessage): message reads message
+// i, with it on the path.
+func (d *Decoder) Messages(msgs []llm.Message, message func(m *llm.Message, i int) error) ([]llm.Message, error) {
+	r := &d.R
+	msgs = msgs[:0]
+	if ok, err := d.Array("messages", "an array of message objects"); !ok || err != nil {
+		return msgs, err
+	}
+	var it wire.Iter
+	for r.Elem(&it) {
+		i := len(msgs)
+		msgs = AppendMessage(msgs)
+		d.Enter("messages", i)
+		it.Err = message(&msgs[i], i)
+		d.Leave()
+	}
+	return msgs, it.Err
+}
+
 // AppendMessage appends an empty message to msgs, reusing the slot past
 // its end (and that slot's Content and ToolCalls capacity) when there is
 // one: decoding into a used request then allocates no message again.

@@ -253,14 +253,7 @@ func AppendEmbeddingResponse(dst []byte, model string, r *llm.EmbedResponse, bas
 		if base64 {
 			dst = appendBase64Floats(dst, v)
 		} else {
-			dst = append(dst, '[')
-			for j, f := range v {
-				if j > 0 {
-					dst = append(dst, ',')
-				}
-				dst = wire.AppendFloat(dst, float64(f), 32)
-			}
-			dst = append(dst, ']')
+			dst = wire.AppendFloats(dst, v)
 		}
 		dst = append(dst, '}')
 	}

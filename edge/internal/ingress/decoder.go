@@ -270,7 +270,7 @@ func (d *Decoder) Array(field, want string) (bool, error) {
 func (d *Decoder) open(c byte, k Kind, field, want string) (bool, error) {
 	switch d.R.Peek() {
 	case c:
-		d.R.OpenObject() // the same step as OpenArray
+		d.R.OpenObject() // one step past c, as OpenArray would take
 		return true, nil
 	case 'n':
 		return false, d.R.Literal("null")

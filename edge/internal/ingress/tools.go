@@ -84,7 +84,7 @@ func (d *Decoder) tool(t *llm.Tool, f *Functions) error {
 
 // function reads the {"type":"function","function":{...}} object that
 // tools and calls share, and the call's id when id is not nil; body reads
-// the inner object. It reports whether there was one.
+// the members of the inner object. It reports whether there was one.
 func (d *Decoder) function(f *Functions, id *string, body func() error) (bool, error) {
 	r := &d.R
 	if err := d.OpenObject("", ""); err != nil {
@@ -107,7 +107,9 @@ func (d *Decoder) function(f *Functions, id *string, body func() error) (bool, e
 		case "function":
 			hasFunc = true
 			d.Enter("function", -1)
-			it.Err = body()
+			if it.Err = d.OpenObject("", ""); it.Err == nil {
+				it.Err = body()
+			}
 			d.Leave()
 		default:
 			it.Err = r.Skip()
@@ -116,11 +118,9 @@ func (d *Decoder) function(f *Functions, id *string, body func() error) (bool, e
 	return hasFunc, it.Err
 }
 
+// toolFunction reads the members of a tool's function object.
 func (d *Decoder) toolFunction(t *llm.Tool, f *Functions) error {
 	r := &d.R
-	if err := d.OpenObject("", ""); err != nil {
-		return err
-	}
 	var it wire.Iter
 	for r.Member(&it) {
 		switch string(it.Key) {
@@ -168,11 +168,9 @@ func (d *Decoder) toolCall(tc *llm.ToolCall, f *Functions) error {
 	return nil
 }
 
+// callFunction reads the members of a call's function object.
 func (d *Decoder) callFunction(tc *llm.ToolCall, f *Functions) error {
 	r := &d.R
-	if err := d.OpenObject("", ""); err != nil {
-		return err
-	}
 	var it wire.Iter
 	for r.Member(&it) {
 		switch string(it.Key) {

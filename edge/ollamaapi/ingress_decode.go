@@ -341,21 +341,9 @@ func (d *decoder) options(req *llm.ChatRequest) error {
 				req.TopK = &k
 			}
 		case "num_predict":
-			var v int64
-			var ok bool
-			if v, ok, it.Err = d.Int("num_predict"); ok {
-				switch {
-				case v > 1<<31-1:
-					it.Err = d.Fail("num_predict", "is out of range")
-				case v > 0:
-					m := int(v)
-					req.MaxTokens = &m
-				default:
-					// -1 (no limit), -2 (until the context is full) and 0
-					// all leave the length to the model in Ollama.
-					req.MaxTokens = nil
-				}
-			}
+			// -1 (no limit), -2 (until the context is full) and 0 all
+			// leave the length to the model in Ollama.
+			it.Err = d.limit("num_predict", &req.MaxTokens)
 		case "seed":
 			var v int64
 			var ok bool
@@ -372,6 +360,24 @@ func (d *decoder) options(req *llm.ChatRequest) error {
 		}
 	}
 	return it.Err
+}
+
+// limit reads an integer where 0 and below mean no limit (nil), as
+// num_predict and dimensions are; null leaves *dst as it is.
+func (d *decoder) limit(field string, dst **int) error {
+	v, ok, err := d.Int(field)
+	switch {
+	case !ok:
+		return err
+	case v > 1<<31-1:
+		return d.Fail(field, "is out of range")
+	case v > 0:
+		n := int(v)
+		*dst = &n
+	default:
+		*dst = nil
+	}
+	return nil
 }
 
 // floatOption reads a finite number option, or null as nil.

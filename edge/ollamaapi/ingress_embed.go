@@ -81,19 +81,7 @@ func (d *decoder) embedMember(key []byte, req *llm.EmbedRequest) (err error) {
 	case "input":
 		req.Input, err = d.Inputs(req.Input, &inputs)
 	case "dimensions":
-		var v int64
-		var ok bool
-		if v, ok, err = d.Int("dimensions"); ok {
-			switch {
-			case v > 1<<31-1:
-				err = d.Fail("dimensions", "is out of range")
-			case v > 0:
-				dim := int(v)
-				req.Dimensions = &dim
-			default:
-				req.Dimensions = nil
-			}
-		}
+		err = d.limit("dimensions", &req.Dimensions)
 	case "truncate":
 		_, err = d.OptBool("truncate")
 	default:

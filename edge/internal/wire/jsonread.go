@@ -139,9 +139,20 @@ func (it *Iter) Index() int { return it.n - 1 }
 // Member advances it to the next member of an object and reports whether
 // there is one; it consumes the closing '}' after the last.
 func (r *Reader) Member(it *Iter) bool {
-	c, more := r.next(it, '}', "',' or '}' after object member")
-	if !more {
+	if it.Err != nil {
 		return false
+	}
+	c := r.Peek()
+	if c == '}' {
+		r.i++
+		return false
+	}
+	if it.n > 0 {
+		if c != ',' {
+			return r.stop(it, r.expected(c, "',' or '}' after object member"))
+		}
+		r.i++
+		c = r.Peek()
 	}
 	if c != '"' {
 		return r.stop(it, r.expected(c, "a string object key"))
@@ -160,37 +171,25 @@ func (r *Reader) Member(it *Iter) bool {
 // Elem advances it to the next element of an array and reports whether
 // there is one; it consumes the closing ']' after the last.
 func (r *Reader) Elem(it *Iter) bool {
-	c, more := r.next(it, ']', "',' or ']' after array element")
-	if !more {
+	if it.Err != nil {
 		return false
 	}
-	if it.n > 0 && (c == ']' || c == 0) {
-		return r.stop(it, r.Unexpected())
-	}
-	it.n++
-	return true
-}
-
-// next is the walk both Member and Elem take: past the ',' before the
-// next member or element, or past close after the last (more is then
-// false). c is the byte the next one starts with.
-func (r *Reader) next(it *Iter, close byte, sep string) (c byte, more bool) {
-	if it.Err != nil {
-		return 0, false
-	}
-	c = r.Peek()
-	if c == close {
+	c := r.Peek()
+	if c == ']' {
 		r.i++
-		return c, false
+		return false
 	}
 	if it.n > 0 {
 		if c != ',' {
-			return c, r.stop(it, r.expected(c, sep))
+			return r.stop(it, r.expected(c, "',' or ']' after array element"))
 		}
 		r.i++
-		c = r.Peek()
+		if c = r.Peek(); c == ']' || c == 0 {
+			return r.stop(it, r.Unexpected())
+		}
 	}
-	return c, true
+	it.n++
+	return true
 }
 
 // stop ends a walk with err.

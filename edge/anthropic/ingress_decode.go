@@ -204,10 +204,7 @@ func (d *decoder) decode() error {
 			}
 		}
 	}
-	if it.Err != nil {
-		return it.Err
-	}
-	if err := r.End(); err != nil {
+	if err := d.EndBody(it.Err); err != nil {
 		return err
 	}
 	switch {
@@ -293,10 +290,9 @@ func (d *decoder) stopSequences() (err error) {
 
 func (d *decoder) metadata() error {
 	r := &d.R
-	if ok, err := d.Object("metadata", ""); !ok || err != nil {
+	if ok, err := d.EnterObject("metadata", ""); !ok || err != nil {
 		return err
 	}
-	d.Enter("metadata", -1)
 	defer d.Leave()
 	var it wire.Iter
 	for r.Member(&it) {
@@ -310,45 +306,50 @@ func (d *decoder) metadata() error {
 }
 
 // systemPrompt reads "system": a string or an array of text blocks.
-func (d *decoder) systemPrompt() error {
+func (d *decoder) systemPrompt() (err error) {
+	d.system, err = d.blocks("system", nil, false)
+	d.hasSystem = len(d.system) > 0
+	return err
+}
+
+// blocks reads what system and a tool_result's content hold, a string or
+// an array of text blocks (and of image blocks when images is set), into
+// parts appended to dst.
+func (d *decoder) blocks(field string, dst []llm.Part, images bool) ([]llm.Part, error) {
 	r := &d.R
-	d.system, d.hasSystem = nil, false
 	switch r.Peek() {
 	case '"':
 		s, err := r.Str()
-		if err != nil || s == "" {
-			return err
+		if err == nil && s != "" {
+			dst = append(dst, llm.Part{Type: llm.PartText, Text: s})
 		}
-		d.system, d.hasSystem = []llm.Part{{Type: llm.PartText, Text: s}}, true
-		return nil
+		return dst, err
 	case 'n':
-		return r.Literal("null")
+		return dst, r.Literal("null")
 	case '[':
 	default:
-		return d.WrongType("system", msgString)
+		return dst, d.WrongType(field, msgString)
+	}
+	want := "'text'"
+	if images {
+		want = "'text', 'image'"
 	}
 	r.OpenArray()
 	var it wire.Iter
 	for r.Elem(&it) {
-		d.Enter("system", it.Index())
+		d.Enter(field, it.Index())
 		var p llm.Part
 		kind, err := d.block(&p, nil, nil)
-		if err == nil && kind != blockText {
-			err = d.tagError(kind, "'text'")
+		if err == nil && kind != blockText && (kind != blockImage || !images) {
+			err = d.tagError(kind, want)
 		}
 		d.Leave()
 		if err != nil {
-			return err
+			return dst, err
 		}
-		if p.Text != "" {
-			d.system = append(d.system, p)
-		}
+		dst = append(dst, p)
 	}
-	if it.Err != nil {
-		return it.Err
-	}
-	d.hasSystem = len(d.system) > 0
-	return nil
+	return dst, it.Err
 }
 
 // messages decodes the messages array, reusing the message slots (and
@@ -402,15 +403,9 @@ func (d *decoder) newMessage(role llm.Role) int {
 // come after the content, so a first pass finds it and a second decodes.
 func (d *decoder) message() (role llm.Role, empty bool, err error) {
 	r := &d.R
-	if r.Peek() != '{' {
-		return "", false, d.WrongType("", msgDict)
-	}
-	start := r.Offset()
 	if role, err = d.messageRole(); err != nil {
 		return "", false, err
 	}
-	r.Rewind(start)
-	r.OpenObject()
 	var (
 		it         wire.Iter
 		hasContent bool
@@ -441,43 +436,66 @@ func (d *decoder) message() (role llm.Role, empty bool, err error) {
 	return role, empty, nil
 }
 
-// messageRole scans a message object for its role without decoding the
-// rest; it leaves the reader past the object.
+// roles are the roles a turn may have, as tagOf reads them.
+var roles = []string{string(llm.RoleUser), string(llm.RoleAssistant)}
+
+// messageRole reads a turn's role, ahead of the rest of it.
 func (d *decoder) messageRole() (llm.Role, error) {
+	const want = "Input should be 'user' or 'assistant'"
+	i, err := d.tagOf("role", want, roles, func([]byte) error { return d.Fail("role", want) })
+	if err != nil {
+		return "", err
+	}
+	return llm.Role(roles[i]), nil
+}
+
+// tagOf reads the member key of the object at the cursor, a string that
+// must be one of tags, without decoding the rest: the first pass over an
+// object whose tag (a turn's role, a block's type) decides how the rest
+// is read, and may come last. It returns the tag's index and leaves the
+// reader just inside the object, for the second pass; want is the type
+// error's words and unknown words the error for any other string.
+func (d *decoder) tagOf(key, want string, tags []string, unknown func(tag []byte) error) (int, error) {
 	r := &d.R
+	if r.Peek() != '{' {
+		return 0, d.WrongType("", msgDict)
+	}
+	start := r.Offset()
 	r.OpenObject()
-	var (
-		it   wire.Iter
-		role llm.Role
-	)
+	var it wire.Iter
+	found := -1
 	for r.Member(&it) {
-		if string(it.Key) != "role" {
+		if string(it.Key) != key {
 			it.Err = r.Skip()
 			continue
 		}
 		if r.Peek() != '"' {
-			return "", d.WrongType("role", "Input should be 'user' or 'assistant'")
+			return 0, d.WrongType(key, want)
 		}
 		var b []byte
 		if b, it.Err = r.StrBytes(); it.Err != nil {
 			break
 		}
-		switch string(b) {
-		case "user":
-			role = llm.RoleUser
-		case "assistant":
-			role = llm.RoleAssistant
-		default:
-			return "", d.Fail("role", "Input should be 'user' or 'assistant'")
+		found = -1
+		for i, t := range tags {
+			if string(b) == t {
+				found = i
+				break
+			}
+		}
+		if found < 0 {
+			return 0, unknown(b)
 		}
 	}
-	if it.Err != nil {
-		return "", it.Err
+	switch {
+	case it.Err != nil:
+		return 0, it.Err
+	case found < 0:
+		return 0, d.Fail(key, msgRequired)
 	}
-	if role == "" {
-		return "", d.Fail("role", msgRequired)
-	}
-	return role, nil
+	r.Rewind(start)
+	r.OpenObject()
+	return found, nil
 }
 
 // content decodes a turn's content into canonical messages: a string, or
@@ -615,11 +633,6 @@ var unsupportedBlocks = map[string]bool{
 // block decodes one content block. tc is nil where tool_use is not
 // allowed, tr where tool_result is not.
 func (d *decoder) block(p *llm.Part, tc *llm.ToolCall, tr *toolResult) (blockKind, error) {
-	r := &d.R
-	if r.Peek() != '{' {
-		return 0, d.WrongType("", msgDict)
-	}
-	start := r.Offset()
 	kind, err := d.blockType()
 	if err != nil {
 		return 0, err
@@ -630,8 +643,6 @@ func (d *decoder) block(p *llm.Part, tc *llm.ToolCall, tr *toolResult) (blockKin
 	case kind == blockToolResult && tr == nil:
 		return 0, d.tagError(kind, "'text', 'tool_use', 'thinking', 'redacted_thinking'")
 	}
-	r.Rewind(start)
-	r.OpenObject()
 	switch kind {
 	case blockText:
 		err = d.textBlock(p)
@@ -647,54 +658,19 @@ func (d *decoder) block(p *llm.Part, tc *llm.ToolCall, tr *toolResult) (blockKin
 	return kind, err
 }
 
-// blockType scans a block object for its "type" without decoding the
-// rest; it leaves the reader past the object.
+// blockTypes are the block types a request may carry, in blockKind's
+// order; the last, redacted_thinking, is blockSkipped as thinking is.
+var blockTypes = []string{"text", "image", "tool_use", "tool_result", "thinking", "redacted_thinking"}
+
+// blockType reads a block's type, ahead of the rest of it.
 func (d *decoder) blockType() (blockKind, error) {
-	r := &d.R
-	r.OpenObject()
-	var (
-		it      wire.Iter
-		kind    blockKind
-		hasType bool
-	)
-	for r.Member(&it) {
-		if string(it.Key) != "type" {
-			it.Err = r.Skip()
-			continue
+	i, err := d.tagOf("type", msgString, blockTypes, func(b []byte) error {
+		if unsupportedBlocks[string(b)] {
+			return d.Fail("type", "'"+string(b)+"' blocks are not supported by this gateway")
 		}
-		if r.Peek() != '"' {
-			return 0, d.WrongType("type", msgString)
-		}
-		var b []byte
-		if b, it.Err = r.StrBytes(); it.Err != nil {
-			break
-		}
-		hasType = true
-		switch string(b) {
-		case "text":
-			kind = blockText
-		case "image":
-			kind = blockImage
-		case "tool_use":
-			kind = blockToolUse
-		case "tool_result":
-			kind = blockToolResult
-		case "thinking", "redacted_thinking":
-			kind = blockSkipped
-		default:
-			if unsupportedBlocks[string(b)] {
-				return 0, d.Fail("type", "'"+string(b)+"' blocks are not supported by this gateway")
-			}
-			return 0, d.Fail("type", "Input tag '"+string(b)+"' found using 'type' does not match any of the expected tags: 'text', 'image', 'tool_use', 'tool_result', 'thinking', 'redacted_thinking'")
-		}
-	}
-	if it.Err != nil {
-		return 0, it.Err
-	}
-	if !hasType {
-		return 0, d.Fail("type", msgRequired)
-	}
-	return kind, nil
+		return d.Fail("type", "Input tag '"+string(b)+"' found using 'type' does not match any of the expected tags: 'text', 'image', 'tool_use', 'tool_result', 'thinking', 'redacted_thinking'")
+	})
+	return blockKind(min(i, int(blockSkipped))), err
 }
 
 func (d *decoder) textBlock(p *llm.Part) error {
@@ -761,10 +737,9 @@ func (d *decoder) imageBlock(p *llm.Part) error {
 
 func (d *decoder) imageSource(p *llm.Part) error {
 	r := &d.R
-	if r.Peek() != '{' {
-		return d.WrongType("", msgDict)
+	if err := d.OpenObject("", ""); err != nil {
+		return err
 	}
-	r.OpenObject()
 	var (
 		it              wire.Iter
 		typ, media, url string
@@ -884,9 +859,7 @@ func (d *decoder) toolResultBlock(tr *toolResult) error {
 		case "is_error":
 			isError, it.Err = d.OptBool("is_error")
 		case "content":
-			d.Enter("content", -1)
-			it.Err = d.toolResultContent(tr)
-			d.Leave()
+			tr.parts, it.Err = d.blocks("content", tr.parts, true)
 		default:
 			it.Err = r.Skip()
 		}
@@ -907,72 +880,20 @@ func (d *decoder) toolResultBlock(tr *toolResult) error {
 	return nil
 }
 
-// toolResultContent reads a tool_result's content: a string, or text and
-// image blocks.
-func (d *decoder) toolResultContent(tr *toolResult) error {
-	r := &d.R
-	switch r.Peek() {
-	case '"':
-		s, err := r.Str()
-		if err == nil && s != "" {
-			tr.parts = append(tr.parts, llm.Part{Type: llm.PartText, Text: s})
-		}
-		return err
-	case 'n':
-		return r.Literal("null")
-	case '[':
-	default:
-		return d.WrongType("", msgString)
-	}
-	r.OpenArray()
-	var it wire.Iter
-	for r.Elem(&it) {
-		d.Enter("", it.Index())
-		var p llm.Part
-		kind, err := d.block(&p, nil, nil)
-		if err == nil && kind != blockText && kind != blockImage {
-			err = d.tagError(kind, "'text', 'image'")
-		}
-		d.Leave()
-		if err != nil {
-			return err
-		}
-		tr.parts = append(tr.parts, p)
-	}
-	return it.Err
-}
-
-func (d *decoder) tools() error {
-	r, req := &d.R, d.req
-	req.Tools = req.Tools[:0]
-	ok, err := d.Array("tools", "")
-	if !ok || err != nil {
-		req.Tools = nil
-		return err
-	}
-	var it wire.Iter
-	for r.Elem(&it) {
-		if len(req.Tools) == MaxTools {
-			return d.TooMany("tools", MaxTools, "items")
-		}
-		j := len(req.Tools)
-		req.Tools = append(req.Tools, llm.Tool{})
-		d.Enter("tools", j)
-		it.Err = d.tool(&req.Tools[j])
-		d.Leave()
-	}
+func (d *decoder) tools() (err error) {
+	req := d.req
+	req.Tools, err = ingress.List(&d.Decoder, req.Tools, "tools", "", MaxTools, "items", d.tool)
 	if len(req.Tools) == 0 {
 		req.Tools = nil
 	}
-	return it.Err
+	return err
 }
 
 func (d *decoder) tool(t *llm.Tool) error {
 	r := &d.R
-	if r.Peek() != '{' {
-		return d.WrongType("", msgDict)
+	if err := d.OpenObject("", ""); err != nil {
+		return err
 	}
-	r.OpenObject()
 	var (
 		it        wire.Iter
 		typ       string
@@ -1017,10 +938,9 @@ func (d *decoder) tool(t *llm.Tool) error {
 
 func (d *decoder) toolChoice() error {
 	r := &d.R
-	if ok, err := d.Object("tool_choice", ""); !ok || err != nil {
+	if ok, err := d.EnterObject("tool_choice", ""); !ok || err != nil {
 		return err
 	}
-	d.Enter("tool_choice", -1)
 	defer d.Leave()
 	var (
 		it         wire.Iter
@@ -1075,10 +995,9 @@ func (d *decoder) toolChoice() error {
 // its other members (effort, ...) are ignored.
 func (d *decoder) outputConfig() error {
 	r := &d.R
-	if ok, err := d.Object("output_config", ""); !ok || err != nil {
+	if ok, err := d.EnterObject("output_config", ""); !ok || err != nil {
 		return err
 	}
-	d.Enter("output_config", -1)
 	defer d.Leave()
 	var it wire.Iter
 	for r.Member(&it) {

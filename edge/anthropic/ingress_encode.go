@@ -4,53 +4,39 @@ import (
 	"encoding/json"
 	"strconv"
 
+	"github.com/edgeway/edgeway/edge/internal/ingress"
 	"github.com/edgeway/edgeway/edge/internal/wire"
 	"github.com/edgeway/edgeway/edge/llm"
 )
 
 // Anthropic error types, for AppendError and AppendStreamError.
 const (
-	TypeInvalidRequest  = "invalid_request_error"
-	TypeAuthentication  = "authentication_error"
+	TypeInvalidRequest  = ingress.TypeInvalidRequest
+	TypeAuthentication  = ingress.TypeAuthentication
 	TypeBilling         = "billing_error"
-	TypePermission      = "permission_error"
-	TypeNotFound        = "not_found_error"
+	TypePermission      = ingress.TypePermission
+	TypeNotFound        = ingress.TypeNotFound
 	TypeRequestTooLarge = "request_too_large"
-	TypeRateLimit       = "rate_limit_error"
-	TypeAPI             = "api_error"
+	TypeRateLimit       = ingress.TypeRateLimit
+	TypeAPI             = ingress.TypeAPI
 	TypeTimeout         = "timeout_error"
-	TypeOverloaded      = "overloaded_error"
+	TypeOverloaded      = ingress.TypeOverloaded
 )
 
 // ErrorType returns the Anthropic error type for an HTTP status, as
-// Anthropic's error reference pairs them: 400 invalid_request_error, 401
-// authentication_error, 402 billing_error, 403 permission_error, 404
-// not_found_error, 413 request_too_large, 429 rate_limit_error, 500
-// api_error, 504 timeout_error, 529 overloaded_error. 503 is
-// overloaded_error too; other 4xx are invalid_request_error and other 5xx
-// api_error.
+// Anthropic's error reference pairs them: OpenAI's pairs (see
+// ingress.ErrorType) and 402 billing_error, 413 request_too_large, 504
+// timeout_error.
 func ErrorType(status int) string {
-	switch {
-	case status == 401:
-		return TypeAuthentication
-	case status == 402:
+	switch status {
+	case 402:
 		return TypeBilling
-	case status == 403:
-		return TypePermission
-	case status == 404:
-		return TypeNotFound
-	case status == 413:
+	case 413:
 		return TypeRequestTooLarge
-	case status == 429:
-		return TypeRateLimit
-	case status == 504:
+	case 504:
 		return TypeTimeout
-	case status == 503 || status == 529:
-		return TypeOverloaded
-	case status >= 500:
-		return TypeAPI
 	}
-	return TypeInvalidRequest
+	return ingress.ErrorType(status)
 }
 
 // AppendError appends Anthropic's error body

@@ -97,6 +97,14 @@ type SemanticOptions struct {
 	EmbedTimeout time.Duration
 }
 
+// orDefault sets *v to def when it is unset (zero).
+func orDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
+}
+
 func (o Options) withDefaults() (Options, error) {
 	var errs []error
 	neg := func(name string, v int64) {
@@ -108,18 +116,10 @@ func (o Options) withDefaults() (Options, error) {
 	neg("DefaultTTL", int64(o.DefaultTTL))
 	neg("MaxEntryBytes", int64(o.MaxEntryBytes))
 	neg("WriteQueue", int64(o.WriteQueue))
-	if o.MaxBytes == 0 {
-		o.MaxBytes = DefaultMaxBytes
-	}
-	if o.DefaultTTL == 0 {
-		o.DefaultTTL = DefaultTTL
-	}
-	if o.MaxEntryBytes == 0 {
-		o.MaxEntryBytes = DefaultMaxEntryBytes
-	}
-	if o.WriteQueue == 0 {
-		o.WriteQueue = DefaultWriteQueue
-	}
+	orDefault(&o.MaxBytes, DefaultMaxBytes)
+	orDefault(&o.DefaultTTL, DefaultTTL)
+	orDefault(&o.MaxEntryBytes, DefaultMaxEntryBytes)
+	orDefault(&o.WriteQueue, DefaultWriteQueue)
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -136,15 +136,9 @@ func (o Options) withDefaults() (Options, error) {
 		}
 		neg("Semantic.MaxEntries", int64(so.MaxEntries))
 		neg("Semantic.EmbedTimeout", int64(so.EmbedTimeout))
-		if so.Threshold == 0 {
-			so.Threshold = DefaultThreshold
-		}
-		if so.MaxEntries == 0 {
-			so.MaxEntries = DefaultMaxSemanticEntries
-		}
-		if so.EmbedTimeout == 0 {
-			so.EmbedTimeout = DefaultEmbedTimeout
-		}
+		orDefault(&so.Threshold, DefaultThreshold)
+		orDefault(&so.MaxEntries, DefaultMaxSemanticEntries)
+		orDefault(&so.EmbedTimeout, DefaultEmbedTimeout)
 		o.Semantic = &so
 	}
 	if len(errs) > 0 {

@@ -1,11 +1,15 @@
 package cache
 
-import "unicode/utf8"
+import (
+	"unicode/utf8"
+
+	"github.com/edgeway/edgeway/edge/internal/wire"
+)
 
 // text is the input a canonicaliser reads: JSON arrives as json.RawMessage
 // (tool parameters, schemas, Extra values) and as string (tool call
 // arguments), and converting either to the other would allocate.
-type text interface{ ~string | ~[]byte }
+type text = wire.Text
 
 // maxJSONDepth bounds nesting in canonicalised JSON. Deeper documents are
 // hashed as raw bytes instead: still deterministic, only not normalised, and
@@ -58,62 +62,33 @@ func skipValue[T text](s T, i, depth int) (int, bool) {
 		return i, false
 	}
 	switch c := s[i]; {
-	case c == '{':
+	case c == '{' || c == '[':
 		if depth >= maxJSONDepth {
 			return i, false
 		}
-		i = skipWS(s, i+1)
-		if i < len(s) && s[i] == '}' {
-			return i + 1, true
-		}
-		for {
-			if i >= len(s) || s[i] != '"' {
-				return i, false
-			}
-			var ok bool
-			if i, ok = skipString(s, i); !ok {
-				return i, false
-			}
-			i = skipWS(s, i)
-			if i >= len(s) || s[i] != ':' {
-				return i, false
-			}
-			if i, ok = skipValue(s, skipWS(s, i+1), depth+1); !ok {
-				return i, false
-			}
-			i = skipWS(s, i)
-			if i >= len(s) {
-				return i, false
-			}
-			if s[i] == '}' {
-				return i + 1, true
-			}
-			if s[i] != ',' {
-				return i, false
-			}
-			i = skipWS(s, i+1)
-		}
-	case c == '[':
-		if depth >= maxJSONDepth {
-			return i, false
+		end := byte(']')
+		if c == '{' {
+			end = '}'
 		}
 		i = skipWS(s, i+1)
-		if i < len(s) && s[i] == ']' {
+		if i < len(s) && s[i] == end {
 			return i + 1, true
 		}
 		for {
 			var ok bool
+			if c == '{' {
+				if i, ok = skipKey(s, i); !ok {
+					return i, false
+				}
+			}
 			if i, ok = skipValue(s, i, depth+1); !ok {
 				return i, false
 			}
 			i = skipWS(s, i)
-			if i >= len(s) {
-				return i, false
-			}
-			if s[i] == ']' {
+			if i < len(s) && s[i] == end {
 				return i + 1, true
 			}
-			if s[i] != ',' {
+			if i >= len(s) || s[i] != ',' {
 				return i, false
 			}
 			i = skipWS(s, i+1)
@@ -121,7 +96,8 @@ func skipValue[T text](s T, i, depth int) (int, bool) {
 	case c == '"':
 		return skipString(s, i)
 	case c == '-' || (c >= '0' && c <= '9'):
-		return skipNumber(s, i)
+		end, _, ok, _ := wire.ScanNumber(s, i)
+		return end, ok
 	case c == 't':
 		return skipLit(s, i, "true")
 	case c == 'f':
@@ -130,6 +106,23 @@ func skipValue[T text](s T, i, depth int) (int, bool) {
 		return skipLit(s, i, "null")
 	}
 	return i, false
+}
+
+// skipKey validates an object key and the ':' after it, and returns the
+// offset of the member's value.
+func skipKey[T text](s T, i int) (int, bool) {
+	if i >= len(s) || s[i] != '"' {
+		return i, false
+	}
+	i, ok := skipString(s, i)
+	if !ok {
+		return i, false
+	}
+	i = skipWS(s, i)
+	if i >= len(s) || s[i] != ':' {
+		return i, false
+	}
+	return skipWS(s, i+1), true
 }
 
 func skipLit[T text](s T, i int, lit string) (int, bool) {
@@ -148,94 +141,8 @@ func skipLit[T text](s T, i int, lit string) (int, bool) {
 // characters are rejected as JSON requires; invalid UTF-8 is accepted (as
 // encoding/json does) and kept byte for byte.
 func skipString[T text](s T, i int) (int, bool) {
-	i++
-	for i < len(s) {
-		c := s[i]
-		switch {
-		case c == '"':
-			return i + 1, true
-		case c < 0x20:
-			return i, false
-		case c == '\\':
-			if i+1 >= len(s) {
-				return i, false
-			}
-			switch s[i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				i += 2
-			case 'u':
-				if len(s)-i < 6 {
-					return i, false
-				}
-				for j := 2; j < 6; j++ {
-					if hexVal(s[i+j]) < 0 {
-						return i, false
-					}
-				}
-				i += 6
-			default:
-				return i, false
-			}
-		default:
-			i++
-		}
-	}
-	return i, false
-}
-
-func skipNumber[T text](s T, i int) (int, bool) {
-	if s[i] == '-' {
-		i++
-	}
-	if i >= len(s) {
-		return i, false
-	}
-	switch {
-	case s[i] == '0':
-		i++
-	case s[i] >= '1' && s[i] <= '9':
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-	default:
-		return i, false
-	}
-	if i < len(s) && s[i] == '.' {
-		i++
-		start := i
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		if i == start {
-			return i, false
-		}
-	}
-	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
-		i++
-		if i < len(s) && (s[i] == '+' || s[i] == '-') {
-			i++
-		}
-		start := i
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		if i == start {
-			return i, false
-		}
-	}
-	return i, true
-}
-
-func hexVal(c byte) int {
-	switch {
-	case c >= '0' && c <= '9':
-		return int(c - '0')
-	case c >= 'a' && c <= 'f':
-		return int(c-'a') + 10
-	case c >= 'A' && c <= 'F':
-		return int(c-'A') + 10
-	}
-	return -1
+	end, why := wire.ScanString(s, i)
+	return end, why == ""
 }
 
 // emitValue writes the canonical form of the already validated value at
@@ -283,7 +190,7 @@ func emitValue[T text](st *keyState, s T, i int) int {
 		case 'n':
 			end = i + 4
 		default:
-			end, _ = skipNumber(s, i)
+			end, _, _, _ = wire.ScanNumber(s, i)
 		}
 		writeText(st, s[i:end])
 		return end
@@ -413,11 +320,8 @@ func nextRune[T text](s T, i int) (rune, int) {
 }
 
 func hex4[T text](s T, i int) rune {
-	var r rune
-	for j := 0; j < 4; j++ {
-		r = r<<4 | rune(hexVal(s[i+j]))
-	}
-	return r
+	v, _ := wire.Hex4(s, i) // valid: the string was validated
+	return rune(v)
 }
 
 // emitString writes a raw JSON string body in canonical form: quoted,

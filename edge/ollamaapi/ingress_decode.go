@@ -135,7 +135,8 @@ func (d *decoder) chat(req *llm.ChatRequest) (bool, error) {
 		if known, it.Err = d.common(it.Key, req, &stream); !known {
 			switch string(it.Key) {
 			case "messages":
-				it.Err = d.messages(req)
+				d.calls = d.calls[:0]
+				req.Messages, it.Err = d.Messages(req.Messages, d.message)
 			case "tools":
 				req.Tools, it.Err = d.Tools(req.Tools, &functions)
 			default:
@@ -143,10 +144,7 @@ func (d *decoder) chat(req *llm.ChatRequest) (bool, error) {
 			}
 		}
 	}
-	if it.Err != nil {
-		return false, it.Err
-	}
-	if err := r.End(); err != nil {
+	if err := d.EndBody(it.Err); err != nil {
 		return false, err
 	}
 	if req.Model == "" {
@@ -190,10 +188,7 @@ func (d *decoder) generate(req *llm.ChatRequest) (bool, error) {
 			}
 		}
 	}
-	if it.Err != nil {
-		return false, it.Err
-	}
-	if err := r.End(); err != nil {
+	if err := d.EndBody(it.Err); err != nil {
 		return false, err
 	}
 	switch {
@@ -316,10 +311,9 @@ func (d *decoder) format() (*llm.ResponseFormat, error) {
 // meaning, so they stay valid for any upstream.
 func (d *decoder) options(req *llm.ChatRequest) error {
 	r := &d.R
-	if ok, err := d.Object("options", "an object"); !ok || err != nil {
+	if ok, err := d.EnterObject("options", "an object"); !ok || err != nil {
 		return err
 	}
-	d.Enter("options", -1)
 	defer d.Leave()
 	var it wire.Iter
 	for r.Member(&it) {
@@ -347,21 +341,9 @@ func (d *decoder) options(req *llm.ChatRequest) error {
 				req.TopK = &k
 			}
 		case "num_predict":
-			var v int64
-			var ok bool
-			if v, ok, it.Err = d.Int("num_predict"); ok {
-				switch {
-				case v > 1<<31-1:
-					it.Err = d.Fail("num_predict", "is out of range")
-				case v > 0:
-					m := int(v)
-					req.MaxTokens = &m
-				default:
-					// -1 (no limit), -2 (until the context is full) and 0
-					// all leave the length to the model in Ollama.
-					req.MaxTokens = nil
-				}
-			}
+			// -1 (no limit), -2 (until the context is full) and 0 all
+			// leave the length to the model in Ollama.
+			it.Err = d.limit("num_predict", &req.MaxTokens)
 		case "seed":
 			var v int64
 			var ok bool
@@ -378,6 +360,24 @@ func (d *decoder) options(req *llm.ChatRequest) error {
 		}
 	}
 	return it.Err
+}
+
+// limit reads an integer where 0 and below mean no limit (nil), as
+// num_predict and dimensions are; null leaves *dst as it is.
+func (d *decoder) limit(field string, dst **int) error {
+	v, ok, err := d.Int(field)
+	switch {
+	case !ok:
+		return err
+	case v > 1<<31-1:
+		return d.Fail(field, "is out of range")
+	case v > 0:
+		n := int(v)
+		*dst = &n
+	default:
+		*dst = nil
+	}
+	return nil
 }
 
 // floatOption reads a finite number option, or null as nil.
@@ -421,10 +421,7 @@ func (d *decoder) images(dst []llm.Part) ([]llm.Part, error) {
 	var it wire.Iter
 	for r.Elem(&it) {
 		if r.Peek() != '"' {
-			d.Enter("images", it.Index())
-			err := d.WrongType("", "a base64 string")
-			d.Leave()
-			return dst, err
+			return dst, d.WrongTypeAt("images", it.Index(), "a base64 string")
 		}
 		var b []byte
 		if b, it.Err = r.StrBytes(); it.Err != nil {
@@ -432,43 +429,18 @@ func (d *decoder) images(dst []llm.Part) ([]llm.Part, error) {
 		}
 		url, why := ingress.ImageDataURL(b)
 		if why != "" {
-			d.Enter("images", it.Index())
-			err := d.Fail("", why)
-			d.Leave()
-			return dst, err
+			return dst, d.FailAt("images", it.Index(), why)
 		}
 		dst = append(dst, llm.Part{Type: llm.PartImage, ImageURL: url})
 	}
 	return dst, it.Err
 }
 
-// messages decodes the messages array, reusing the message slots (and
-// their Content and ToolCalls capacity) already in req.Messages.
-func (d *decoder) messages(req *llm.ChatRequest) error {
-	r := &d.R
-	msgs := req.Messages[:0]
-	defer func() { req.Messages = msgs }()
-	d.calls = d.calls[:0]
-	if ok, err := d.Array("messages", "an array of message objects"); !ok || err != nil {
-		return err
-	}
-	var it wire.Iter
-	for r.Elem(&it) {
-		i := len(msgs)
-		msgs = ingress.AppendMessage(msgs)
-		d.Enter("messages", i)
-		it.Err = d.message(&msgs[i], i)
-		d.Leave()
-	}
-	return it.Err
-}
-
 func (d *decoder) message(m *llm.Message, turn int) error {
 	r := &d.R
-	if r.Peek() != '{' {
-		return d.WrongType("", "an object")
+	if err := d.OpenObject("", ""); err != nil {
+		return err
 	}
-	r.OpenObject()
 	var (
 		it                              wire.Iter
 		role, content, toolName, callID string

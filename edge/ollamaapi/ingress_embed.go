@@ -1,9 +1,14 @@
 package ollamaapi
 
 import (
+	"github.com/edgeway/edgeway/edge/internal/ingress"
 	"github.com/edgeway/edgeway/edge/internal/wire"
 	"github.com/edgeway/edgeway/edge/llm"
 )
+
+// inputs are Ollama's rules for /api/embed's input. An empty string in
+// the array is refused: Ollama would embed it; no other upstream will.
+var inputs = ingress.Inputs{Max: MaxEmbedInputs, Empty: "must not be empty", EmptyLoads: true}
 
 // DecodeEmbedRequest parses and validates an /api/embed body into req,
 // which it resets first (reusing req.Input's capacity; req keeps no
@@ -15,101 +20,7 @@ import (
 // checked and dropped: truncation and model options are the runtime's
 // configuration. Errors are *ingress.Error.
 func DecodeEmbedRequest(body []byte, req *llm.EmbedRequest) error {
-	*req = llm.EmbedRequest{Input: req.Input[:0]}
-	if err := checkBody(body); err != nil {
-		return err
-	}
-	var d decoder
-	d.Reset(&dialect, body)
-	return dialect.Wrap(d.embed(req))
-}
-
-func (d *decoder) embed(req *llm.EmbedRequest) error {
-	r := &d.R
-	if err := d.OpenBody(); err != nil {
-		return err
-	}
-	var it wire.Iter
-	for r.Member(&it) {
-		switch string(it.Key) {
-		case "model":
-			req.Model, it.Err = d.OptString("model")
-		case "input":
-			it.Err = d.embedInput(req)
-		case "dimensions":
-			var v int64
-			var ok bool
-			if v, ok, it.Err = d.Int("dimensions"); ok {
-				switch {
-				case v > 1<<31-1:
-					it.Err = d.Fail("dimensions", "is out of range")
-				case v > 0:
-					dim := int(v)
-					req.Dimensions = &dim
-				default:
-					req.Dimensions = nil
-				}
-			}
-		case "truncate":
-			_, it.Err = d.OptBool("truncate")
-		case "options":
-			it.Err = d.skipObject("options")
-		case "keep_alive":
-			it.Err = d.keepAlive()
-		default:
-			it.Err = r.Skip()
-		}
-	}
-	if it.Err != nil {
-		return it.Err
-	}
-	if err := r.End(); err != nil {
-		return err
-	}
-	if req.Model == "" {
-		return d.Missing("model")
-	}
-	return nil
-}
-
-func (d *decoder) embedInput(req *llm.EmbedRequest) error {
-	r := &d.R
-	req.Input = req.Input[:0]
-	if r.Peek() == '"' {
-		s, err := r.Str()
-		if err == nil && s != "" {
-			req.Input = append(req.Input, s)
-		}
-		return err
-	}
-	if ok, err := d.Array("input", "a string or an array of strings"); !ok || err != nil {
-		return err
-	}
-	var it wire.Iter
-	for r.Elem(&it) {
-		if r.Peek() != '"' {
-			d.Enter("input", it.Index())
-			err := d.WrongType("", "a string")
-			d.Leave()
-			return err
-		}
-		if len(req.Input) == MaxEmbedInputs {
-			return d.TooMany("input", MaxEmbedInputs, "items")
-		}
-		var s string
-		if s, it.Err = r.Str(); it.Err != nil {
-			break
-		}
-		if s == "" {
-			// Ollama would embed it; no other upstream will.
-			d.Enter("input", it.Index())
-			err := d.Fail("", "must not be empty")
-			d.Leave()
-			return err
-		}
-		req.Input = append(req.Input, s)
-	}
-	return it.Err
+	return decodeEmbed(body, req, false)
 }
 
 // DecodeLegacyEmbeddingsRequest parses the deprecated /api/embeddings body
@@ -118,16 +29,22 @@ func (d *decoder) embedInput(req *llm.EmbedRequest) error {
 // AppendLegacyEmbeddingsResponse. options and keep_alive are checked and
 // dropped. Errors are *ingress.Error.
 func DecodeLegacyEmbeddingsRequest(body []byte, req *llm.EmbedRequest) error {
+	return decodeEmbed(body, req, true)
+}
+
+// decodeEmbed serves both embeddings bodies: they share model, options
+// and keep_alive, and the legacy one has only its prompt besides.
+func decodeEmbed(body []byte, req *llm.EmbedRequest, legacy bool) error {
 	*req = llm.EmbedRequest{Input: req.Input[:0]}
 	if err := checkBody(body); err != nil {
 		return err
 	}
 	var d decoder
 	d.Reset(&dialect, body)
-	return dialect.Wrap(d.legacyEmbeddings(req))
+	return dialect.Wrap(d.embed(req, legacy))
 }
 
-func (d *decoder) legacyEmbeddings(req *llm.EmbedRequest) error {
+func (d *decoder) embed(req *llm.EmbedRequest, legacy bool) error {
 	r := &d.R
 	if err := d.OpenBody(); err != nil {
 		return err
@@ -137,32 +54,55 @@ func (d *decoder) legacyEmbeddings(req *llm.EmbedRequest) error {
 		switch string(it.Key) {
 		case "model":
 			req.Model, it.Err = d.OptString("model")
-		case "prompt":
-			var s string
-			if s, it.Err = d.OptString("prompt"); it.Err == nil {
-				req.Input = req.Input[:0]
-				if s != "" {
-					req.Input = append(req.Input, s)
-				}
-			}
 		case "options":
 			it.Err = d.skipObject("options")
 		case "keep_alive":
 			it.Err = d.keepAlive()
 		default:
-			it.Err = r.Skip()
+			if legacy {
+				it.Err = d.legacyMember(it.Key, req)
+			} else {
+				it.Err = d.embedMember(it.Key, req)
+			}
 		}
 	}
-	if it.Err != nil {
-		return it.Err
-	}
-	if err := r.End(); err != nil {
+	if err := d.EndBody(it.Err); err != nil {
 		return err
 	}
 	if req.Model == "" {
 		return d.Missing("model")
 	}
 	return nil
+}
+
+// embedMember reads a member only /api/embed takes.
+func (d *decoder) embedMember(key []byte, req *llm.EmbedRequest) (err error) {
+	switch string(key) {
+	case "input":
+		req.Input, err = d.Inputs(req.Input, &inputs)
+	case "dimensions":
+		err = d.limit("dimensions", &req.Dimensions)
+	case "truncate":
+		_, err = d.OptBool("truncate")
+	default:
+		err = d.R.Skip()
+	}
+	return err
+}
+
+// legacyMember reads a member only /api/embeddings takes: its prompt.
+func (d *decoder) legacyMember(key []byte, req *llm.EmbedRequest) error {
+	if string(key) != "prompt" {
+		return d.R.Skip()
+	}
+	s, err := d.OptString("prompt")
+	if err == nil {
+		req.Input = req.Input[:0]
+		if s != "" {
+			req.Input = append(req.Input, s)
+		}
+	}
+	return err
 }
 
 // DecodeShowRequest parses an /api/show body and returns the model it
@@ -199,10 +139,7 @@ func (d *decoder) show() (string, error) {
 			it.Err = r.Skip()
 		}
 	}
-	if it.Err != nil {
-		return "", it.Err
-	}
-	if err := r.End(); err != nil {
+	if err := d.EndBody(it.Err); err != nil {
 		return "", err
 	}
 	if model == "" {

@@ -26,7 +26,7 @@ func AppendEmbedResponse(dst []byte, model string, r *llm.EmbedResponse) []byte 
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendVector(dst, v)
+		dst = wire.AppendFloats(dst, v)
 	}
 	dst = append(dst, `],"total_duration":0,"load_duration":0,"prompt_eval_count":`...)
 	dst = strconv.AppendInt(dst, int64(max(r.Usage.PromptTokens, 0)), 10)
@@ -39,22 +39,11 @@ func AppendEmbedResponse(dst []byte, model string, r *llm.EmbedResponse) []byte 
 func AppendLegacyEmbeddingsResponse(dst []byte, r *llm.EmbedResponse) []byte {
 	dst = append(dst, `{"embedding":`...)
 	if r != nil && len(r.Vectors) > 0 {
-		dst = appendVector(dst, r.Vectors[0])
+		dst = wire.AppendFloats(dst, r.Vectors[0])
 	} else {
 		dst = append(dst, "[]"...)
 	}
 	return append(dst, '}')
-}
-
-func appendVector(dst []byte, v []float32) []byte {
-	dst = append(dst, '[')
-	for j, f := range v {
-		if j > 0 {
-			dst = append(dst, ',')
-		}
-		dst = wire.AppendFloat(dst, float64(f), 32)
-	}
-	return append(dst, ']')
 }
 
 // modelDigest is the digest /api/tags reports for a model name. edgeway's

@@ -50,6 +50,13 @@ var dialect = func() ingress.Dialect {
 // functions are OpenAI's rules for function tools and calls.
 var functions = ingress.Functions{MaxTools: MaxTools, NameRule: nameRule, MaxName: maxNameLen}
 
+// inputs are OpenAI's rules for an embeddings request's input.
+var inputs = ingress.Inputs{
+	Max:    MaxEmbedInputs,
+	Empty:  "must not be an empty string",
+	Tokens: "input as token arrays is not supported; send text",
+}
+
 // nameRule is OpenAI's rule for function and schema names.
 // DecodeChatRequest parses and validates a /v1/chat/completions body into
 // req, which it resets first. It reuses the capacity of req's slices, so
@@ -94,7 +101,9 @@ func (d *chatDecoder) decode() error {
 		case "model":
 			req.Model, it.Err = d.OptString("model")
 		case "messages":
-			it.Err = d.messages()
+			req.Messages, it.Err = d.Messages(req.Messages, func(m *llm.Message, _ int) error {
+				return d.message(m)
+			})
 		case "stream":
 			req.Stream, it.Err = d.OptBool("stream")
 		case "stream_options":
@@ -139,10 +148,7 @@ func (d *chatDecoder) decode() error {
 			it.Err = d.extra(it.Key)
 		}
 	}
-	if it.Err != nil {
-		return it.Err
-	}
-	if err := r.End(); err != nil {
+	if err := d.EndBody(it.Err); err != nil {
 		return err
 	}
 	// max_completion_tokens replaced max_tokens; when both are sent the
@@ -197,10 +203,9 @@ func (d *chatDecoder) optTokens(field string) (*int, error) {
 
 func (d *chatDecoder) streamOptions() error {
 	r := &d.R
-	if ok, err := d.Object("stream_options", "an object"); !ok || err != nil {
+	if ok, err := d.EnterObject("stream_options", "an object"); !ok || err != nil {
 		return err
 	}
-	d.Enter("stream_options", -1)
 	defer d.Leave()
 	var it wire.Iter
 	for r.Member(&it) {
@@ -241,32 +246,11 @@ func (d *chatDecoder) extra(key []byte) error {
 	return nil
 }
 
-// messages decodes the messages array, reusing the message slots (and
-// their Content and ToolCalls capacity) already in req.Messages.
-func (d *chatDecoder) messages() error {
-	r, req := &d.R, d.req
-	msgs := req.Messages[:0]
-	defer func() { req.Messages = msgs }()
-	if ok, err := d.Array("messages", "an array of message objects"); !ok || err != nil {
-		return err
-	}
-	var it wire.Iter
-	for r.Elem(&it) {
-		i := len(msgs)
-		msgs = ingress.AppendMessage(msgs)
-		d.Enter("messages", i)
-		it.Err = d.message(&msgs[i])
-		d.Leave()
-	}
-	return it.Err
-}
-
 func (d *chatDecoder) message(m *llm.Message) error {
 	r := &d.R
-	if r.Peek() != '{' {
-		return d.WrongType("", "an object")
+	if err := d.OpenObject("", ""); err != nil {
+		return err
 	}
-	r.OpenObject()
 	var (
 		it         wire.Iter
 		hasContent bool
@@ -386,10 +370,9 @@ const (
 
 func (d *chatDecoder) part(p *llm.Part) error {
 	r := &d.R
-	if r.Peek() != '{' {
-		return d.WrongType("", "a content part object")
+	if err := d.OpenObject("", "a content part object"); err != nil {
+		return err
 	}
-	r.OpenObject()
 	var (
 		it              wire.Iter
 		typ             = partNone
@@ -468,10 +451,9 @@ func (d *chatDecoder) imageURL(p *llm.Part) error {
 		p.ImageURL = s
 		return err
 	}
-	if r.Peek() != '{' {
-		return d.WrongType("", "an object")
+	if err := d.OpenObject("", ""); err != nil {
+		return err
 	}
-	r.OpenObject()
 	var it wire.Iter
 	for r.Member(&it) {
 		switch string(it.Key) {
@@ -496,10 +478,9 @@ const nameRule = "must be 1 to 64 characters of a-z, A-Z, 0-9, underscores and d
 
 func (d *chatDecoder) responseFormat() (*llm.ResponseFormat, error) {
 	r := &d.R
-	if ok, err := d.Object("response_format", "an object"); !ok || err != nil {
+	if ok, err := d.EnterObject("response_format", "an object"); !ok || err != nil {
 		return nil, err
 	}
-	d.Enter("response_format", -1)
 	defer d.Leave()
 	rf := &llm.ResponseFormat{}
 	var (
@@ -583,10 +564,9 @@ func (d *chatDecoder) toolChoice() (*llm.ToolChoice, error) {
 		}
 		return nil, d.Fail("tool_choice", `must be "auto", "none", "required" or a function choice object`)
 	}
-	if ok, err := d.Object("tool_choice", "a string or an object"); !ok || err != nil {
+	if ok, err := d.EnterObject("tool_choice", "a string or an object"); !ok || err != nil {
 		return nil, err
 	}
-	d.Enter("tool_choice", -1)
 	defer d.Leave()
 	var (
 		it            wire.Iter
@@ -664,7 +644,7 @@ func (d *chatDecoder) decodeEmbed(req *llm.EmbedRequest) (string, error) {
 			req.Model, it.Err = d.OptString("model")
 		case "input":
 			hasInput = true
-			it.Err = d.embedInput(req)
+			req.Input, it.Err = d.Inputs(req.Input, &inputs)
 		case "dimensions":
 			req.Dimensions, it.Err = d.optTokens("dimensions")
 		case "encoding_format":
@@ -685,10 +665,7 @@ func (d *chatDecoder) decodeEmbed(req *llm.EmbedRequest) (string, error) {
 			it.Err = r.Skip()
 		}
 	}
-	if it.Err != nil {
-		return "", it.Err
-	}
-	if err := r.End(); err != nil {
+	if err := d.EndBody(it.Err); err != nil {
 		return "", err
 	}
 	switch {
@@ -698,55 +675,4 @@ func (d *chatDecoder) decodeEmbed(req *llm.EmbedRequest) (string, error) {
 		return "", d.Missing("input")
 	}
 	return format, nil
-}
-
-func (d *chatDecoder) embedInput(req *llm.EmbedRequest) error {
-	r := &d.R
-	const tokens = "input as token arrays is not supported; send text"
-	req.Input = req.Input[:0]
-	if r.Peek() == '"' {
-		s, err := r.Str()
-		if err != nil {
-			return err
-		}
-		if s == "" {
-			return d.Fail("input", "must not be an empty string")
-		}
-		req.Input = append(req.Input, s)
-		return nil
-	}
-	if c := r.Peek(); c == '-' || c >= '0' && c <= '9' {
-		return ingress.NewError("input", CodeUnsupported, tokens)
-	}
-	if ok, err := d.Array("input", "a string or an array of strings"); !ok || err != nil {
-		return err
-	}
-	var it wire.Iter
-	for r.Elem(&it) {
-		switch c := r.Peek(); {
-		case c == '"':
-		case c == '[' || c == '-' || c >= '0' && c <= '9':
-			return ingress.NewError("input", CodeUnsupported, tokens)
-		default:
-			d.Enter("input", it.Index())
-			err := d.WrongType("", "a string")
-			d.Leave()
-			return err
-		}
-		if len(req.Input) == MaxEmbedInputs {
-			return d.TooMany("input", MaxEmbedInputs, "items")
-		}
-		var s string
-		if s, it.Err = r.Str(); it.Err != nil {
-			break
-		}
-		if s == "" {
-			d.Enter("input", it.Index())
-			err := d.Fail("", "must not be an empty string")
-			d.Leave()
-			return err
-		}
-		req.Input = append(req.Input, s)
-	}
-	return it.Err
 }

@@ -6,39 +6,24 @@ import (
 	"math"
 	"strconv"
 
+	"github.com/edgeway/edgeway/edge/internal/ingress"
 	"github.com/edgeway/edgeway/edge/internal/wire"
 	"github.com/edgeway/edgeway/edge/llm"
 )
 
 // OpenAI error types, for AppendError and AppendStreamError.
 const (
-	TypeInvalidRequest = "invalid_request_error"
-	TypeAuthentication = "authentication_error"
-	TypePermission     = "permission_error"
-	TypeNotFound       = "not_found_error"
-	TypeRateLimit      = "rate_limit_error"
-	TypeAPI            = "api_error"
-	TypeOverloaded     = "overloaded_error"
+	TypeInvalidRequest = ingress.TypeInvalidRequest
+	TypeAuthentication = ingress.TypeAuthentication
+	TypePermission     = ingress.TypePermission
+	TypeNotFound       = ingress.TypeNotFound
+	TypeRateLimit      = ingress.TypeRateLimit
+	TypeAPI            = ingress.TypeAPI
+	TypeOverloaded     = ingress.TypeOverloaded
 )
 
 // ErrorType returns the OpenAI error type for an HTTP status.
-func ErrorType(status int) string {
-	switch {
-	case status == 401:
-		return TypeAuthentication
-	case status == 403:
-		return TypePermission
-	case status == 404:
-		return TypeNotFound
-	case status == 429:
-		return TypeRateLimit
-	case status == 503 || status == 529:
-		return TypeOverloaded
-	case status >= 500:
-		return TypeAPI
-	}
-	return TypeInvalidRequest
-}
+func ErrorType(status int) string { return ingress.ErrorType(status) }
 
 // reasoningField is the delta and message field reasoning text travels in.
 // OpenAI's Chat Completions has none; DeepSeek's name is the one most
@@ -268,14 +253,7 @@ func AppendEmbeddingResponse(dst []byte, model string, r *llm.EmbedResponse, bas
 		if base64 {
 			dst = appendBase64Floats(dst, v)
 		} else {
-			dst = append(dst, '[')
-			for j, f := range v {
-				if j > 0 {
-					dst = append(dst, ',')
-				}
-				dst = wire.AppendFloat(dst, float64(f), 32)
-			}
-			dst = append(dst, ']')
+			dst = wire.AppendFloats(dst, v)
 		}
 		dst = append(dst, '}')
 	}

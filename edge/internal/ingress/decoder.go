@@ -102,6 +102,20 @@ func (d *Decoder) TooMany(field string, max int, unit string) error {
 	return d.Fail(field, d.l.AtMost+strconv.Itoa(max)+" "+unit)
 }
 
+// FailAt is Fail for element i of the list at field.
+func (d *Decoder) FailAt(field string, i int, msg string) error {
+	d.Enter(field, i)
+	defer d.Leave()
+	return d.Fail("", msg)
+}
+
+// WrongTypeAt is WrongType for element i of the list at field.
+func (d *Decoder) WrongTypeAt(field string, i int, want string) error {
+	d.Enter(field, i)
+	defer d.Leave()
+	return d.WrongType("", want)
+}
+
 // TypeError reports that field is not want, a type in the dialect's words.
 func (d *Decoder) TypeError(field, want string) error {
 	return d.l.Field(d.Param(field), FaultType, d.l.MustBe+want)
@@ -133,6 +147,15 @@ func (d *Decoder) OpenBody() error {
 	}
 	d.R.OpenObject()
 	return nil
+}
+
+// EndBody ends the walk of a body's members: the walk's error, or an
+// error unless only whitespace follows the body.
+func (d *Decoder) EndBody(err error) error {
+	if err != nil {
+		return err
+	}
+	return d.R.End()
 }
 
 // OptString reads a string, or null as "".
@@ -235,26 +258,35 @@ func (d *Decoder) Int(field string) (v int64, present bool, err error) {
 // reports false for null. want describes the object for a type error;
 // empty means the dialect's word for an object.
 func (d *Decoder) Object(field, want string) (bool, error) {
-	switch d.R.Peek() {
-	case '{':
-		d.R.OpenObject()
-		return true, nil
-	case 'n':
-		return false, d.R.Literal("null")
-	}
-	return false, d.wrong(field, KindObject, want)
+	return d.open('{', KindObject, field, want)
 }
 
 // Array is Object's twin for arrays.
 func (d *Decoder) Array(field, want string) (bool, error) {
+	return d.open('[', KindArray, field, want)
+}
+
+// open consumes c, the opening byte of a value of kind k, or null.
+func (d *Decoder) open(c byte, k Kind, field, want string) (bool, error) {
 	switch d.R.Peek() {
-	case '[':
-		d.R.OpenArray()
+	case c:
+		d.R.OpenObject() // one step past c, as OpenArray would take
 		return true, nil
 	case 'n':
 		return false, d.R.Literal("null")
 	}
-	return false, d.wrong(field, KindArray, want)
+	return false, d.wrong(field, k, want)
+}
+
+// EnterObject is Object for a nested object whose fields are named
+// below field: when it reports true, field is on the path until the
+// caller's Leave.
+func (d *Decoder) EnterObject(field, want string) (bool, error) {
+	ok, err := d.Object(field, want)
+	if ok {
+		d.Enter(field, -1)
+	}
+	return ok, err
 }
 
 // OpenObject consumes the '{' of a value that must be an object.
@@ -298,34 +330,63 @@ func ResetChat(req *llm.ChatRequest) {
 	*req = llm.ChatRequest{Messages: msgs, Stop: stop, Tools: tools}
 }
 
-// Strings reads an array of strings, or null, at field into dst (reset
-// first; nil when empty), refusing more than max of unit.
-func (d *Decoder) Strings(dst []string, field, want string, max int, unit string) ([]string, error) {
+// List reads an array, or null, at field into dst (reset first): elem
+// reads each element into a new zero T, with the element on the path. It
+// refuses more than max elements of unit, unless max is 0.
+func List[T any](d *Decoder, dst []T, field, want string, max int, unit string, elem func(*T) error) ([]T, error) {
 	r := &d.R
 	dst = dst[:0]
-	ok, err := d.Array(field, want)
-	if !ok || err != nil {
-		return nil, err
+	if ok, err := d.Array(field, want); !ok || err != nil {
+		return dst, err
 	}
 	var it wire.Iter
 	for r.Elem(&it) {
-		if len(dst) == max {
+		if len(dst) == max && max > 0 {
 			return dst, d.TooMany(field, max, unit)
 		}
-		if r.Peek() != '"' {
-			d.Enter(field, it.Index())
-			err := d.WrongType("", d.l.Words[KindString])
-			d.Leave()
-			return dst, err
-		}
-		var s string
-		s, it.Err = r.Str()
-		dst = append(dst, s)
+		var zero T
+		dst = append(dst, zero)
+		d.Enter(field, it.Index())
+		it.Err = elem(&dst[len(dst)-1])
+		d.Leave()
 	}
+	return dst, it.Err
+}
+
+// Strings reads an array of strings, or null, at field into dst (reset
+// first; nil when empty), refusing more than max of unit.
+func (d *Decoder) Strings(dst []string, field, want string, max int, unit string) ([]string, error) {
+	dst, err := List(d, dst, field, want, max, unit, func(s *string) (err error) {
+		if d.R.Peek() != '"' {
+			return d.WrongType("", d.l.Words[KindString])
+		}
+		*s, err = d.R.Str()
+		return err
+	})
 	if len(dst) == 0 {
 		dst = nil
 	}
-	return dst, it.Err
+	return dst, err
+}
+
+// Messages reads a messages array into msgs (reset first), reusing the
+// message slots past its end (see AppendMessage): message reads message
+// i, with it on the path.
+func (d *Decoder) Messages(msgs []llm.Message, message func(m *llm.Message, i int) error) ([]llm.Message, error) {
+	r := &d.R
+	msgs = msgs[:0]
+	if ok, err := d.Array("messages", "an array of message objects"); !ok || err != nil {
+		return msgs, err
+	}
+	var it wire.Iter
+	for r.Elem(&it) {
+		i := len(msgs)
+		msgs = AppendMessage(msgs)
+		d.Enter("messages", i)
+		it.Err = message(&msgs[i], i)
+		d.Leave()
+	}
+	return msgs, it.Err
 }
 
 // AppendMessage appends an empty message to msgs, reusing the slot past

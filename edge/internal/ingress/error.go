@@ -165,3 +165,36 @@ func Plain() Dialect {
 		NotObject:  "request body must be a JSON object",
 	}
 }
+
+// Error types OpenAI and Anthropic both use.
+const (
+	TypeInvalidRequest = "invalid_request_error"
+	TypeAuthentication = "authentication_error"
+	TypePermission     = "permission_error"
+	TypeNotFound       = "not_found_error"
+	TypeRateLimit      = "rate_limit_error"
+	TypeAPI            = "api_error"
+	TypeOverloaded     = "overloaded_error"
+)
+
+// ErrorType returns the error type OpenAI and Anthropic both pair with an
+// HTTP status: 401 authentication_error, 403 permission_error, 404
+// not_found_error, 429 rate_limit_error, 503 and 529 overloaded_error,
+// other 5xx api_error and the rest invalid_request_error.
+func ErrorType(status int) string {
+	switch {
+	case status == 401:
+		return TypeAuthentication
+	case status == 403:
+		return TypePermission
+	case status == 404:
+		return TypeNotFound
+	case status == 429:
+		return TypeRateLimit
+	case status == 503 || status == 529:
+		return TypeOverloaded
+	case status >= 500:
+		return TypeAPI
+	}
+	return TypeInvalidRequest
+}

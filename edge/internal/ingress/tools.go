@@ -58,55 +58,20 @@ func (d *Decoder) FunctionType(f *Functions) error {
 // Tools reads a tools array into dst (reset first), nil when it holds
 // none.
 func (d *Decoder) Tools(dst []llm.Tool, f *Functions) ([]llm.Tool, error) {
-	r := &d.R
-	dst = dst[:0]
-	ok, err := d.Array("tools", "an array of tools")
-	if !ok || err != nil {
-		return nil, err
-	}
-	var it wire.Iter
-	for r.Elem(&it) {
-		if len(dst) == f.MaxTools {
-			return dst, d.TooMany("tools", f.MaxTools, "tools")
-		}
-		j := len(dst)
-		dst = append(dst, llm.Tool{})
-		d.Enter("tools", j)
-		it.Err = d.tool(&dst[j], f)
-		d.Leave()
-	}
+	dst, err := List(d, dst, "tools", "an array of tools", f.MaxTools, "tools", func(t *llm.Tool) error {
+		return d.tool(t, f)
+	})
 	if len(dst) == 0 {
 		dst = nil
 	}
-	return dst, it.Err
+	return dst, err
 }
 
 func (d *Decoder) tool(t *llm.Tool, f *Functions) error {
-	r := &d.R
-	if err := d.OpenObject("", ""); err != nil {
-		return err
-	}
-	var (
-		it      wire.Iter
-		hasFunc bool
-	)
-	for r.Member(&it) {
-		switch string(it.Key) {
-		case "type":
-			it.Err = d.FunctionType(f)
-		case "function":
-			hasFunc = true
-			d.Enter("function", -1)
-			it.Err = d.toolFunction(t, f)
-			d.Leave()
-		default:
-			it.Err = r.Skip()
-		}
-	}
-	if it.Err != nil {
-		return it.Err
-	}
+	hasFunc, err := d.function(f, nil, func() error { return d.toolFunction(t, f) })
 	switch {
+	case err != nil:
+		return err
 	case !hasFunc:
 		return d.Missing("function")
 	case t.Name == "":
@@ -117,11 +82,45 @@ func (d *Decoder) tool(t *llm.Tool, f *Functions) error {
 	return nil
 }
 
-func (d *Decoder) toolFunction(t *llm.Tool, f *Functions) error {
+// function reads the {"type":"function","function":{...}} object that
+// tools and calls share, and the call's id when id is not nil; body reads
+// the members of the inner object. It reports whether there was one.
+func (d *Decoder) function(f *Functions, id *string, body func() error) (bool, error) {
 	r := &d.R
 	if err := d.OpenObject("", ""); err != nil {
-		return err
+		return false, err
 	}
+	var (
+		it      wire.Iter
+		hasFunc bool
+	)
+	for r.Member(&it) {
+		switch string(it.Key) {
+		case "id":
+			if id == nil {
+				it.Err = r.Skip()
+			} else {
+				*id, it.Err = d.OptString("id")
+			}
+		case "type":
+			it.Err = d.FunctionType(f)
+		case "function":
+			hasFunc = true
+			d.Enter("function", -1)
+			if it.Err = d.OpenObject("", ""); it.Err == nil {
+				it.Err = body()
+			}
+			d.Leave()
+		default:
+			it.Err = r.Skip()
+		}
+	}
+	return hasFunc, it.Err
+}
+
+// toolFunction reads the members of a tool's function object.
+func (d *Decoder) toolFunction(t *llm.Tool, f *Functions) error {
+	r := &d.R
 	var it wire.Iter
 	for r.Member(&it) {
 		switch string(it.Key) {
@@ -146,50 +145,16 @@ func (d *Decoder) toolFunction(t *llm.Tool, f *Functions) error {
 
 // ToolCalls reads an assistant's tool_calls into dst (reset first).
 func (d *Decoder) ToolCalls(dst []llm.ToolCall, f *Functions) ([]llm.ToolCall, error) {
-	r := &d.R
-	dst = dst[:0]
-	if ok, err := d.Array("tool_calls", "an array of tool calls"); !ok || err != nil {
-		return dst, err
-	}
-	var it wire.Iter
-	for r.Elem(&it) {
-		j := len(dst)
-		dst = append(dst, llm.ToolCall{})
-		d.Enter("tool_calls", j)
-		it.Err = d.toolCall(&dst[j], f)
-		d.Leave()
-	}
-	return dst, it.Err
+	return List(d, dst, "tool_calls", "an array of tool calls", 0, "", func(tc *llm.ToolCall) error {
+		return d.toolCall(tc, f)
+	})
 }
 
 func (d *Decoder) toolCall(tc *llm.ToolCall, f *Functions) error {
-	r := &d.R
-	if err := d.OpenObject("", ""); err != nil {
-		return err
-	}
-	var (
-		it      wire.Iter
-		hasFunc bool
-	)
-	for r.Member(&it) {
-		switch string(it.Key) {
-		case "id":
-			tc.ID, it.Err = d.OptString("id")
-		case "type":
-			it.Err = d.FunctionType(f)
-		case "function":
-			hasFunc = true
-			d.Enter("function", -1)
-			it.Err = d.callFunction(tc, f)
-			d.Leave()
-		default:
-			it.Err = r.Skip()
-		}
-	}
-	if it.Err != nil {
-		return it.Err
-	}
+	hasFunc, err := d.function(f, &tc.ID, func() error { return d.callFunction(tc, f) })
 	switch {
+	case err != nil:
+		return err
 	case !f.Lenient && tc.ID == "":
 		return d.Missing("id")
 	case f.Lenient && !hasFunc:
@@ -203,11 +168,9 @@ func (d *Decoder) toolCall(tc *llm.ToolCall, f *Functions) error {
 	return nil
 }
 
+// callFunction reads the members of a call's function object.
 func (d *Decoder) callFunction(tc *llm.ToolCall, f *Functions) error {
 	r := &d.R
-	if err := d.OpenObject("", ""); err != nil {
-		return err
-	}
 	var it wire.Iter
 	for r.Member(&it) {
 		switch string(it.Key) {

@@ -274,7 +274,7 @@ func (r *Reader) strSlow(start, esc int) ([]byte, error) {
 			out = append(out, '\t')
 		case 'u':
 			r.i = i
-			c1, ok := hex4(r.b, i+2)
+			c1, ok := Hex4(r.b, i+2)
 			if !ok {
 				return nil, r.Fail("invalid \\u escape in string")
 			}
@@ -284,7 +284,7 @@ func (r *Reader) strSlow(start, esc int) ([]byte, error) {
 				// A lone surrogate becomes U+FFFD, as encoding/json does.
 				ru = utf8.RuneError
 				if i+1 < len(r.b) && r.b[i] == '\\' && r.b[i+1] == 'u' {
-					if c2, ok := hex4(r.b, i+2); ok {
+					if c2, ok := Hex4(r.b, i+2); ok {
 						if p := utf16.DecodeRune(rune(c1), rune(c2)); p != utf8.RuneError {
 							ru = p
 							i += 6
@@ -305,116 +305,31 @@ func (r *Reader) strSlow(start, esc int) ([]byte, error) {
 	return nil, r.Fail("unterminated string")
 }
 
-func hex4(b []byte, i int) (uint16, bool) {
-	if i+4 > len(b) {
-		return 0, false
-	}
-	var v uint16
-	for _, c := range b[i : i+4] {
-		switch {
-		case c >= '0' && c <= '9':
-			c -= '0'
-		case c >= 'a' && c <= 'f':
-			c -= 'a' - 10
-		case c >= 'A' && c <= 'F':
-			c -= 'A' - 10
-		default:
-			return 0, false
-		}
-		v = v<<4 | uint16(c)
-	}
-	return v, true
-}
-
 // SkipStr validates and skips a string without unescaping it; the caller
 // has peeked its opening '"'.
 func (r *Reader) SkipStr() error {
-	i := r.i + 1
-	for i < len(r.b) {
-		c := r.b[i]
-		switch {
-		case c == '"':
-			r.i = i + 1
-			return nil
-		case c < 0x20:
-			r.i = i
-			return r.Fail("control character in string")
-		case c == '\\':
-			if i+1 >= len(r.b) {
-				r.i = len(r.b)
-				return r.Fail("unterminated string")
-			}
-			switch r.b[i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				i += 2
-			case 'u':
-				if _, ok := hex4(r.b, i+2); !ok {
-					r.i = i
-					return r.Fail("invalid \\u escape in string")
-				}
-				i += 6
-			default:
-				r.i = i
-				return r.Fail("invalid escape in string")
-			}
-		default:
-			i++
-		}
+	end, why := ScanString(r.b, r.i)
+	r.i = end
+	if why != "" {
+		return r.Fail(why)
 	}
-	r.i = len(r.b)
-	return r.Fail("unterminated string")
+	return nil
 }
 
 // Number reads a number at the cursor and returns its text. integer is
 // true when it has no fraction or exponent.
 func (r *Reader) Number() (text []byte, integer bool, err error) {
 	r.ws()
-	start, i := r.i, r.i
-	b := r.b
-	if i < len(b) && b[i] == '-' {
-		i++
-	}
+	start := r.i
+	end, integer, ok, why := ScanNumber(r.b, start)
+	r.i = end
 	switch {
-	case i < len(b) && b[i] == '0':
-		i++
-	case i < len(b) && b[i] >= '1' && b[i] <= '9':
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-	default:
-		r.i = i
+	case ok:
+		return r.b[start:end], integer, nil
+	case why == "":
 		return nil, false, r.Unexpected()
 	}
-	integer = true
-	if i < len(b) && b[i] == '.' {
-		integer = false
-		i++
-		d := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		if i == d {
-			r.i = i
-			return nil, false, r.Fail("expected a digit after the decimal point")
-		}
-	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		integer = false
-		i++
-		if i < len(b) && (b[i] == '+' || b[i] == '-') {
-			i++
-		}
-		d := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		if i == d {
-			r.i = i
-			return nil, false, r.Fail("expected a digit in the exponent")
-		}
-	}
-	r.i = i
-	return b[start:i], integer, nil
+	return nil, false, r.Fail(why)
 }
 
 // Literal consumes the literal word (true, false, null) at the cursor.

@@ -81,6 +81,18 @@ func AppendFloat(dst []byte, f float64, bits int) []byte {
 	return strconv.AppendFloat(dst, f, 'g', -1, bits)
 }
 
+// AppendFloats appends v, an embedding, as a JSON array of numbers.
+func AppendFloats(dst []byte, v []float32) []byte {
+	dst = append(dst, '[')
+	for i, f := range v {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = AppendFloat(dst, float64(f), 32)
+	}
+	return append(dst, ']')
+}
+
 func maxFloat(bits int) float64 {
 	if bits == 32 {
 		return 3.4028234663852886e38

@@ -1,9 +1,7 @@
 package anthropic
 
 import (
-	"context"
 	"errors"
-	"io"
 	"strconv"
 
 	"github.com/edgeway/edgeway/edge/internal/wire"
@@ -153,29 +151,15 @@ type msgStream struct {
 	blockMap []int32 // content block index → tool call index + 1
 }
 
-// read consumes an SSE body until message_stop or its end.
-func (s *msgStream) read(ctx context.Context, body io.Reader, emit func(*llm.Chunk) error) (llm.Usage, error) {
-	s.wire.reset()
-	sr := s.c.up.SSE(body)
-	for {
-		name, data, err := sr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return s.usage, s.c.up.StreamError(ctx, "chat", err)
-		}
-		if len(data) == 0 {
-			continue
-		}
-		if err := s.consume(name, data, emit); err != nil {
-			return s.usage, err
-		}
-		if s.stopped {
-			return s.usage, nil
-		}
-	}
-	return s.usage, s.c.up.StreamCut("chat", "no message_stop", nil)
+// Event takes one SSE event; message_stop ends the stream.
+func (s *msgStream) Event(name, data []byte, emit func(*llm.Chunk) error) (bool, error) {
+	err := s.consume(name, data, emit)
+	return s.stopped, err
+}
+
+// End reports a stream cut before message_stop.
+func (s *msgStream) End(func(*llm.Chunk) error) error {
+	return s.c.up.StreamCut("chat", "no message_stop", nil)
 }
 
 // consume parses one event and acts on it. name is the SSE event name,
@@ -462,9 +446,9 @@ func (s *msgStream) usageObject(u *wireUsage) error {
 	return it.Err
 }
 
-// whole handles a complete message object, which a proxy that ignored
+// Whole handles a complete message object, which a proxy that ignored
 // stream:true may answer with: it emits one chunk holding everything.
-func (s *msgStream) whole(data []byte, emit func(*llm.Chunk) error) error {
+func (s *msgStream) Whole(data []byte, emit func(*llm.Chunk) error) error {
 	s.wire.reset()
 	r := &s.r
 	r.Reset(data)

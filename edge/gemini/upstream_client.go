@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -103,9 +102,8 @@ func modelPath(model string) (string, error) {
 
 // Chat streams the completion of req from
 // {base}/models/{model}:streamGenerateContent?alt=sse to emit, passing each
-// chunk on as it arrives and reusing one llm.Chunk. Canceling ctx aborts
-// the upstream request at once. Errors from emit are returned unchanged;
-// every other failure is an *llm.Error.
+// chunk on as it arrives and reusing one llm.Chunk (see
+// upstream.Client.Chat).
 func (c *Client) Chat(ctx context.Context, req *llm.ChatRequest, emit func(*llm.Chunk) error) (llm.Usage, error) {
 	path, err := modelPath(req.Model)
 	if err != nil {
@@ -115,27 +113,9 @@ func (c *Client) Chat(ctx context.Context, req *llm.ChatRequest, emit func(*llm.
 	if err != nil {
 		return llm.Usage{}, c.up.BadRequest("chat", err)
 	}
-	ctx, cancel := c.up.WithTimeout(ctx)
-	defer cancel()
-	resp, err := c.up.Send(ctx, "chat", http.MethodPost, path+":streamGenerateContent?alt=sse", body, "text/event-stream")
-	if err != nil {
-		return llm.Usage{}, err
-	}
-	// Closing an unfinished body drops the connection, which is what
-	// tells the upstream to stop generating.
-	defer resp.Body.Close()
 	s := chatStream{c: c}
-	if upstream.IsJSON(resp.Header.Get("Content-Type")) {
-		// Without alt=sse (a proxy dropped the query) the API answers
-		// with a JSON array of the same responses; a non-streaming proxy
-		// answers with one object.
-		b, err := c.up.ReadBody(ctx, resp.Body, "chat")
-		if err != nil {
-			return llm.Usage{}, err
-		}
-		return s.consumeJSON(b, emit)
-	}
-	return s.read(ctx, resp.Body, emit)
+	err = c.up.Chat(ctx, path+":streamGenerateContent?alt=sse", body, true, &s, emit)
+	return s.usage, err
 }
 
 // Embed computes embeddings of req.Input, one vector per input in order,

@@ -2,9 +2,7 @@ package openai
 
 import (
 	"bytes"
-	"context"
 	"errors"
-	"io"
 
 	"github.com/edgeway/edgeway/edge/internal/wire"
 	"github.com/edgeway/edgeway/edge/llm"
@@ -32,34 +30,29 @@ type chatStream struct {
 	lastTool int
 }
 
-// read consumes an SSE body until [DONE] or its end.
-func (s *chatStream) read(ctx context.Context, body io.Reader, emit func(*llm.Chunk) error) (llm.Usage, error) {
-	sr := s.c.up.SSE(body)
-	for {
-		event, data, err := sr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return s.usage, s.c.up.StreamError(ctx, "chat", err)
-		}
-		if len(data) == 0 {
-			continue
-		}
-		if bytes.Equal(data, doneData) {
-			return s.usage, nil
-		}
-		if string(event) == "error" {
-			return s.usage, s.c.up.EventError("chat", data)
-		}
-		if err := s.consume(data, emit); err != nil {
-			return s.usage, err
-		}
+// Event takes one SSE event; [DONE] ends the stream.
+func (s *chatStream) Event(name, data []byte, emit func(*llm.Chunk) error) (bool, error) {
+	if bytes.Equal(data, doneData) {
+		return true, nil
 	}
+	if string(name) == "error" {
+		return true, s.c.up.EventError("chat", data)
+	}
+	return false, s.consume(data, emit)
+}
+
+// End accepts a stream without [DONE] when a finish_reason arrived.
+func (s *chatStream) End(func(*llm.Chunk) error) error {
 	if !s.finished {
-		return s.usage, s.c.up.StreamCut("chat", "no [DONE] and no finish_reason", nil)
+		return s.c.up.StreamCut("chat", "no [DONE] and no finish_reason", nil)
 	}
-	return s.usage, nil
+	return nil
+}
+
+// Whole takes a chat.completion object: a non-streaming answer, or a
+// server's that ignored stream:true.
+func (s *chatStream) Whole(b []byte, emit func(*llm.Chunk) error) error {
+	return s.consume(b, emit)
 }
 
 // consume parses one chunk (or a whole completion) and emits it when it

@@ -6,6 +6,7 @@ import (
 
 	"github.com/edgeway/edgeway/edge/internal/wire"
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/upstream"
 )
 
 // maxStreamBlocks bounds the content block indexes a stream may use, so a
@@ -317,13 +318,9 @@ func (s *msgStream) parseEvent(data []byte) error {
 // block reads a content_block or delta object.
 func (s *msgStream) block() error {
 	r, ev := &s.r, &s.ev
-	if null, err := r.Null(); null || err != nil {
+	if ok, err := upstream.Object(r, "content block"); !ok {
 		return err
 	}
-	if r.Peek() != '{' {
-		return errors.New("content block is not an object")
-	}
-	r.OpenObject()
 	var it wire.Iter
 	for r.Member(&it) {
 		switch string(it.Key) {
@@ -380,7 +377,7 @@ func (s *msgStream) messageObject() error {
 	for r.Member(&it) {
 		switch string(it.Key) {
 		case "model":
-			ev.model, it.Err = s.modelName()
+			ev.model, it.Err = upstream.Reuse(&s.r, s.model)
 		case "usage":
 			it.Err = s.usageObject(&ev.usage)
 			ev.hasUsage = it.Err == nil
@@ -391,33 +388,12 @@ func (s *msgStream) messageObject() error {
 	return it.Err
 }
 
-// modelName returns the model the upstream reports, allocating only when
-// it changes.
-func (s *msgStream) modelName() (string, error) {
-	r := &s.r
-	if null, err := r.Null(); null || err != nil {
-		return "", err
-	}
-	b, err := r.StrBytes()
-	if err != nil {
-		return "", err
-	}
-	if string(b) != s.model {
-		return string(b), nil
-	}
-	return s.model, nil
-}
-
 // usageObject reads a usage object into u; absent and null fields stay -1.
 func (s *msgStream) usageObject(u *wireUsage) error {
 	r := &s.r
-	if null, err := r.Null(); null || err != nil {
+	if ok, err := upstream.Object(r, "usage"); !ok {
 		return err
 	}
-	if r.Peek() != '{' {
-		return errors.New("usage is not an object")
-	}
-	r.OpenObject()
 	var it wire.Iter
 	for r.Member(&it) {
 		var field *int64
@@ -472,7 +448,7 @@ func (s *msgStream) Whole(data []byte, emit func(*llm.Chunk) error) error {
 				return s.c.up.EventError("chat", data)
 			}
 		case "model":
-			s.model, it.Err = s.modelName()
+			s.model, it.Err = upstream.Reuse(&s.r, s.model)
 		case "content":
 			it.Err = s.wholeContent(&text, &thinking)
 		case "stop_reason":
@@ -512,64 +488,57 @@ func (s *msgStream) Whole(data []byte, emit func(*llm.Chunk) error) error {
 // wholeContent reads a message's content blocks, appending text and
 // thinking and collecting tool calls in the chunk.
 func (s *msgStream) wholeContent(text, thinking *[]byte) error {
+	return upstream.EachObject(&s.r, "content", "content block", func() error {
+		return s.wholeBlock(text, thinking)
+	})
+}
+
+// wholeBlock reads one content block of a message.
+func (s *msgStream) wholeBlock(text, thinking *[]byte) error {
 	r := &s.r
-	if null, err := r.Null(); null || err != nil {
-		return err
-	}
-	if r.Peek() != '[' {
-		return errors.New("content is not an array")
-	}
-	r.OpenArray()
-	var it wire.Iter
-	for r.Elem(&it) {
-		if r.Peek() != '{' {
-			return errors.New("content block is not an object")
-		}
-		r.OpenObject()
-		var (
-			field wire.Iter
-			kind  uint8
-			d     llm.ToolCallDelta
-			input []byte
-			txt   string
-		)
-		for r.Member(&field) {
-			switch string(field.Key) {
-			case "type":
-				var b []byte
-				if b, field.Err = r.StrBytes(); field.Err == nil {
-					kind = contentKind(b)
-				}
-			case "text", "thinking":
-				txt, field.Err = s.r.OptStr()
-			case "id":
-				d.ID, field.Err = s.r.OptStr()
-			case "name":
-				d.Name, field.Err = s.r.OptStr()
-			case "input":
-				input, field.Err = r.Raw()
-				if field.Err == nil {
-					d.Arguments = string(input)
-				}
-			default:
-				field.Err = r.Skip()
+	var (
+		it    wire.Iter
+		kind  uint8
+		d     llm.ToolCallDelta
+		input []byte
+		txt   string
+	)
+	for r.Member(&it) {
+		switch string(it.Key) {
+		case "type":
+			var b []byte
+			if b, it.Err = r.StrBytes(); it.Err == nil {
+				kind = contentKind(b)
 			}
-		}
-		if field.Err != nil {
-			return field.Err
-		}
-		switch kind {
-		case kindText:
-			*text = append(*text, txt...)
-		case kindThinking:
-			*thinking = append(*thinking, txt...)
-		case kindToolUse:
-			if len(s.chunk.ToolCalls) >= maxStreamBlocks {
-				return errors.New("too many tool calls")
+		case "text", "thinking":
+			txt, it.Err = s.r.OptStr()
+		case "id":
+			d.ID, it.Err = s.r.OptStr()
+		case "name":
+			d.Name, it.Err = s.r.OptStr()
+		case "input":
+			input, it.Err = r.Raw()
+			if it.Err == nil {
+				d.Arguments = string(input)
 			}
-			d.Index = len(s.chunk.ToolCalls)
-			s.chunk.ToolCalls = append(s.chunk.ToolCalls, d)
+		default:
+			it.Err = r.Skip()
 		}
 	}
-	return it.Err
+	if it.Err != nil {
+		return it.Err
+	}
+	switch kind {
+	case kindText:
+		*text = append(*text, txt...)
+	case kindThinking:
+		*thinking = append(*thinking, txt...)
+	case kindToolUse:
+		if len(s.chunk.ToolCalls) >= maxStreamBlocks {
+			return errors.New("too many tool calls")
+		}
+		d.Index = len(s.chunk.ToolCalls)
+		s.chunk.ToolCalls = append(s.chunk.ToolCalls, d)
+	}
+	return nil
 }

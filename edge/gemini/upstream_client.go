@@ -185,10 +185,7 @@ func appendEmbedRequest(dst []byte, model string, inputs []string, dims *int) []
 		dst = append(dst, `,"content":{"parts":[{"text":`...)
 		dst = wire.AppendString(dst, s)
 		dst = append(dst, `}]}`...)
-		if dims != nil {
-			dst = append(dst, `,"outputDimensionality":`...)
-			dst = strconv.AppendInt(dst, int64(*dims), 10)
-		}
+		dst = upstream.AppendIntField(dst, "outputDimensionality", dims)
 		dst = append(dst, '}')
 	}
 	return append(dst, "]}"...)

@@ -60,9 +60,6 @@ var (
 // New validates o and returns a Client. It reports every problem in o at
 // once.
 func New(o Options) (*Client, error) {
-	if o.Name == "" {
-		o.Name = DefaultName
-	}
 	if o.BaseURL == "" {
 		o.BaseURL = DefaultBaseURL
 	}
@@ -77,7 +74,7 @@ func New(o Options) (*Client, error) {
 	case o.DefaultMaxTokens == 0:
 		wo.defaultMaxTokens = DefaultMaxTokens
 	}
-	up, err := upstream.NewClient("anthropic", upstream.ClientOptions{
+	up, err := upstream.NewClient(DefaultName, upstream.ClientOptions{
 		Endpoint: o.Endpoint, Auth: upstream.XAPIKeyAuth,
 		Fixed:      []upstream.FixedHeader{{Name: "anthropic-version", Value: o.Version, Option: "Version"}},
 		ParseError: parseError, ResetDelay: resetDelay,

@@ -52,9 +52,6 @@ var (
 // New validates o and returns a Client. It reports every problem in o at
 // once.
 func New(o Options) (*Client, error) {
-	if o.Name == "" {
-		o.Name = DefaultName
-	}
 	var errs []error
 	if o.BaseURL == "" {
 		o.BaseURL = DefaultBaseURL
@@ -62,7 +59,7 @@ func New(o Options) (*Client, error) {
 			errs = append(errs, errors.New("APIKey is required for "+DefaultBaseURL))
 		}
 	}
-	up, err := upstream.NewClient("gemini", upstream.ClientOptions{
+	up, err := upstream.NewClient(DefaultName, upstream.ClientOptions{
 		Endpoint: o.Endpoint, Auth: upstream.GoogAPIKeyAuth,
 		ParseError: parseError,
 	}, errs...)

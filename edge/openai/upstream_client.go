@@ -51,16 +51,13 @@ var (
 // New validates o and returns a Client. It reports every problem in o at
 // once.
 func New(o Options) (*Client, error) {
-	if o.Name == "" {
-		o.Name = DefaultName
-	}
 	var errs []error
 	switch o.MaxTokensField {
 	case "", "max_tokens", "max_completion_tokens":
 	default:
 		errs = append(errs, fmt.Errorf("MaxTokensField %q: must be max_tokens or max_completion_tokens", o.MaxTokensField))
 	}
-	up, err := upstream.NewClient("openai", upstream.ClientOptions{
+	up, err := upstream.NewClient(DefaultName, upstream.ClientOptions{
 		Endpoint: o.Endpoint, Auth: upstream.BearerAuth,
 		ParseError: parseError, ResetDelay: resetDelay,
 	}, errs...)

@@ -301,24 +301,35 @@ func appendUserBlocks(dst []byte, run []llm.Message) ([]byte, error) {
 		if m.Role == llm.RoleTool || m.Role == llm.RoleSystem {
 			continue
 		}
-		for _, p := range m.Content {
-			if p.Type == llm.PartText && p.Text == "" {
-				continue
-			}
-			if comma {
-				dst = append(dst, ',')
-			}
-			comma = true
-			if p.Type == llm.PartImage {
-				if dst, err = appendImageBlock(dst, p.ImageURL); err != nil {
-					return nil, err
-				}
-				continue
-			}
-			dst = appendTextBlock(dst, p.Text)
+		if dst, comma, err = appendPartBlocks(dst, m.Content, comma); err != nil {
+			return nil, err
 		}
 	}
 	return dst, nil
+}
+
+// appendPartBlocks writes parts as text and image blocks, leaving out
+// empty texts; comma says a block stands before them, and the result
+// whether one does after.
+func appendPartBlocks(dst []byte, parts []llm.Part, comma bool) ([]byte, bool, error) {
+	var err error
+	for _, p := range parts {
+		if p.Type == llm.PartText && p.Text == "" {
+			continue
+		}
+		if comma {
+			dst = append(dst, ',')
+		}
+		comma = true
+		if p.Type == llm.PartImage {
+			if dst, err = appendImageBlock(dst, p.ImageURL); err != nil {
+				return nil, false, err
+			}
+			continue
+		}
+		dst = appendTextBlock(dst, p.Text)
+	}
+	return dst, comma, nil
 }
 
 // appendToolResultContent writes a tool_result's content: a string for
@@ -344,24 +355,9 @@ func appendToolResultContent(dst []byte, parts []llm.Part) ([]byte, error) {
 			}
 		}
 	}
-	dst = append(dst, `,"content":[`...)
-	comma := false
-	var err error
-	for _, p := range parts {
-		if p.Type == llm.PartText && p.Text == "" {
-			continue
-		}
-		if comma {
-			dst = append(dst, ',')
-		}
-		comma = true
-		if p.Type == llm.PartImage {
-			if dst, err = appendImageBlock(dst, p.ImageURL); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		dst = appendTextBlock(dst, p.Text)
+	dst, _, err := appendPartBlocks(append(dst, `,"content":[`...), parts, false)
+	if err != nil {
+		return nil, err
 	}
 	return append(dst, ']'), nil
 }

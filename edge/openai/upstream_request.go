@@ -194,27 +194,33 @@ func appendMessage(dst []byte, m *llm.Message) []byte {
 		dst = wire.AppendString(dst, m.Name)
 	}
 	if len(m.ToolCalls) > 0 {
-		dst = append(dst, `,"tool_calls":[`...)
-		for i := range m.ToolCalls {
-			tc := &m.ToolCalls[i]
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = append(dst, `{"id":`...)
-			dst = wire.AppendString(dst, tc.ID)
-			dst = append(dst, `,"type":"function","function":{"name":`...)
-			dst = wire.AppendString(dst, tc.Name)
-			dst = append(dst, `,"arguments":`...)
-			dst = wire.AppendString(dst, tc.Arguments)
-			dst = append(dst, "}}"...)
-		}
-		dst = append(dst, ']')
+		dst = appendToolCalls(append(dst, `,"tool_calls":`...), m.ToolCalls)
 	}
 	if m.ToolCallID != "" {
 		dst = append(dst, `,"tool_call_id":`...)
 		dst = wire.AppendString(dst, m.ToolCallID)
 	}
 	return append(dst, '}')
+}
+
+// appendToolCalls writes calls as an OpenAI tool_calls array, the same
+// in a request's history and in a completion.
+func appendToolCalls(dst []byte, calls []llm.ToolCall) []byte {
+	dst = append(dst, '[')
+	for i := range calls {
+		tc := &calls[i]
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"id":`...)
+		dst = wire.AppendString(dst, tc.ID)
+		dst = append(dst, `,"type":"function","function":{"name":`...)
+		dst = wire.AppendString(dst, tc.Name)
+		dst = append(dst, `,"arguments":`...)
+		dst = wire.AppendString(dst, tc.Arguments)
+		dst = append(dst, "}}"...)
+	}
+	return append(dst, ']')
 }
 
 // appendEmbedRequest appends the upstream /embeddings body. It asks for

@@ -3,7 +3,6 @@ package anthropic
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"net/url"
 	"time"
 
@@ -61,9 +60,6 @@ var (
 // New validates o and returns a Client. It reports every problem in o at
 // once.
 func New(o Options) (*Client, error) {
-	if o.Name == "" {
-		o.Name = DefaultName
-	}
 	if o.BaseURL == "" {
 		o.BaseURL = DefaultBaseURL
 	}
@@ -78,7 +74,7 @@ func New(o Options) (*Client, error) {
 	case o.DefaultMaxTokens == 0:
 		wo.defaultMaxTokens = DefaultMaxTokens
 	}
-	up, err := upstream.NewClient("anthropic", upstream.ClientOptions{
+	up, err := upstream.NewClient(DefaultName, upstream.ClientOptions{
 		Endpoint: o.Endpoint, Auth: upstream.XAPIKeyAuth,
 		Fixed:      []upstream.FixedHeader{{Name: "anthropic-version", Value: o.Version, Option: "Version"}},
 		ParseError: parseError, ResetDelay: resetDelay,
@@ -99,34 +95,17 @@ func (c *Client) CloseIdleConnections() { c.up.CloseIdleConnections() }
 // asks for an SSE stream and passes each chunk on as it arrives, reusing
 // one llm.Chunk; the role and model ride on the first chunk that carries
 // content, so an error event right after message_start still reaches
-// the caller before anything was emitted. Canceling ctx aborts the
-// upstream request at once. Errors from emit are returned unchanged;
-// every other failure is an *llm.Error. See appendMessagesRequest for
-// how the request is translated.
+// the caller before anything was emitted (see upstream.Client.Chat). See
+// appendMessagesRequest for how the request is translated.
 func (c *Client) Chat(ctx context.Context, req *llm.ChatRequest, emit func(*llm.Chunk) error) (llm.Usage, error) {
 	body, err := appendMessagesRequest(make([]byte, 0, 1024), req, c.wire)
 	if err != nil {
 		return llm.Usage{}, c.up.BadRequest("chat", err)
 	}
-	ctx, cancel := c.up.WithTimeout(ctx)
-	defer cancel()
-	resp, err := c.up.Send(ctx, "chat", http.MethodPost, "/messages", body, "text/event-stream")
-	if err != nil {
-		return llm.Usage{}, err
-	}
-	// Closing an unfinished body drops the connection, which is what
-	// tells the upstream to stop generating.
-	defer resp.Body.Close()
 	s := msgStream{c: c}
-	if upstream.IsJSON(resp.Header.Get("Content-Type")) {
-		// A proxy that ignored stream:true answers with one message.
-		b, err := c.up.ReadBody(ctx, resp.Body, "chat")
-		if err != nil {
-			return llm.Usage{}, err
-		}
-		return s.usage, s.whole(b, emit)
-	}
-	return s.read(ctx, resp.Body, emit)
+	s.wire.reset()
+	err = c.up.Chat(ctx, "/messages", body, true, &s, emit)
+	return s.usage, err
 }
 
 // wireModels is a page of GET /v1/models.

@@ -137,9 +137,5 @@ func parseReset(v string, now time.Time) time.Duration {
 	if err != nil {
 		return 0
 	}
-	d := t.Sub(now)
-	if d <= 0 {
-		return 0
-	}
-	return min(d, upstream.MaxRetryAfter)
+	return upstream.Delay(float64(t.Sub(now)), time.Nanosecond)
 }

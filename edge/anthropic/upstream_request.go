@@ -8,6 +8,7 @@ import (
 
 	"github.com/edgeway/edgeway/edge/internal/wire"
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/upstream"
 )
 
 // wireOptions shape the upstream body.
@@ -60,26 +61,16 @@ func appendMessagesRequest(dst []byte, req *llm.ChatRequest, o wireOptions) ([]b
 		return nil, err
 	}
 	dst = append(dst, `],"stream":true`...)
-	dst = appendFloatField(dst, "temperature", req.Temperature)
+	dst = upstream.AppendFloatField(dst, "temperature", req.Temperature)
 	if req.Temperature == nil {
 		// Current Claude models refuse temperature and top_p together
 		// ("use only one"); OpenAI and Ollama clients often send both, so
 		// temperature, the one every client sets, wins.
-		dst = appendFloatField(dst, "top_p", req.TopP)
+		dst = upstream.AppendFloatField(dst, "top_p", req.TopP)
 	}
-	if req.TopK != nil {
-		dst = append(dst, `,"top_k":`...)
-		dst = strconv.AppendInt(dst, int64(*req.TopK), 10)
-	}
+	dst = upstream.AppendIntField(dst, "top_k", req.TopK)
 	if len(req.Stop) > 0 {
-		dst = append(dst, `,"stop_sequences":[`...)
-		for i, s := range req.Stop {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = wire.AppendString(dst, s)
-		}
-		dst = append(dst, ']')
+		dst = upstream.AppendStrings(append(dst, `,"stop_sequences":`...), req.Stop)
 	}
 	if len(req.Tools) > 0 {
 		if dst, err = appendTools(dst, req); err != nil {
@@ -105,16 +96,6 @@ func appendMessagesRequest(dst []byte, req *llm.ChatRequest, o wireOptions) ([]b
 // errNotJSON is returned when raw JSON carried by a request (a schema)
 // does not parse, so it cannot be spliced into the upstream body.
 var errNotJSON = errors.New("is not valid JSON")
-
-func appendFloatField(dst []byte, name string, v *float64) []byte {
-	if v == nil {
-		return dst
-	}
-	dst = append(dst, `,"`...)
-	dst = append(dst, name...)
-	dst = append(dst, `":`...)
-	return wire.AppendFloat(dst, *v, 64)
-}
 
 // appendSystem writes the top-level system from every system message: a
 // string when there is one text part, else text blocks.
@@ -320,24 +301,35 @@ func appendUserBlocks(dst []byte, run []llm.Message) ([]byte, error) {
 		if m.Role == llm.RoleTool || m.Role == llm.RoleSystem {
 			continue
 		}
-		for _, p := range m.Content {
-			if p.Type == llm.PartText && p.Text == "" {
-				continue
-			}
-			if comma {
-				dst = append(dst, ',')
-			}
-			comma = true
-			if p.Type == llm.PartImage {
-				if dst, err = appendImageBlock(dst, p.ImageURL); err != nil {
-					return nil, err
-				}
-				continue
-			}
-			dst = appendTextBlock(dst, p.Text)
+		if dst, comma, err = appendPartBlocks(dst, m.Content, comma); err != nil {
+			return nil, err
 		}
 	}
 	return dst, nil
+}
+
+// appendPartBlocks writes parts as text and image blocks, leaving out
+// empty texts; comma says a block stands before them, and the result
+// whether one does after.
+func appendPartBlocks(dst []byte, parts []llm.Part, comma bool) ([]byte, bool, error) {
+	var err error
+	for _, p := range parts {
+		if p.Type == llm.PartText && p.Text == "" {
+			continue
+		}
+		if comma {
+			dst = append(dst, ',')
+		}
+		comma = true
+		if p.Type == llm.PartImage {
+			if dst, err = appendImageBlock(dst, p.ImageURL); err != nil {
+				return nil, false, err
+			}
+			continue
+		}
+		dst = appendTextBlock(dst, p.Text)
+	}
+	return dst, comma, nil
 }
 
 // appendToolResultContent writes a tool_result's content: a string for
@@ -363,24 +355,9 @@ func appendToolResultContent(dst []byte, parts []llm.Part) ([]byte, error) {
 			}
 		}
 	}
-	dst = append(dst, `,"content":[`...)
-	comma := false
-	var err error
-	for _, p := range parts {
-		if p.Type == llm.PartText && p.Text == "" {
-			continue
-		}
-		if comma {
-			dst = append(dst, ',')
-		}
-		comma = true
-		if p.Type == llm.PartImage {
-			if dst, err = appendImageBlock(dst, p.ImageURL); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		dst = appendTextBlock(dst, p.Text)
+	dst, _, err := appendPartBlocks(append(dst, `,"content":[`...), parts, false)
+	if err != nil {
+		return nil, err
 	}
 	return append(dst, ']'), nil
 }
@@ -458,12 +435,7 @@ func appendTools(dst []byte, req *llm.ChatRequest) ([]byte, error) {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = append(dst, `{"name":`...)
-		dst = wire.AppendString(dst, t.Name)
-		if t.Description != "" {
-			dst = append(dst, `,"description":`...)
-			dst = wire.AppendString(dst, t.Description)
-		}
+		dst = upstream.AppendNamed(append(dst, '{'), t.Name, t.Description)
 		dst = append(dst, `,"input_schema":`...)
 		if len(t.Parameters) == 0 || string(t.Parameters) == "null" {
 			dst = append(dst, emptySchema...)
@@ -473,10 +445,7 @@ func appendTools(dst []byte, req *llm.ChatRequest) ([]byte, error) {
 			}
 			dst = append(dst, t.Parameters...)
 		}
-		if t.Strict != nil {
-			dst = append(dst, `,"strict":`...)
-			dst = strconv.AppendBool(dst, *t.Strict)
-		}
+		dst = upstream.AppendBoolField(dst, "strict", t.Strict)
 		dst = append(dst, '}')
 	}
 	dst = append(dst, ']')

@@ -1,13 +1,12 @@
 package anthropic
 
 import (
-	"context"
 	"errors"
-	"io"
 	"strconv"
 
 	"github.com/edgeway/edgeway/edge/internal/wire"
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/upstream"
 )
 
 // maxStreamBlocks bounds the content block indexes a stream may use, so a
@@ -153,29 +152,15 @@ type msgStream struct {
 	blockMap []int32 // content block index → tool call index + 1
 }
 
-// read consumes an SSE body until message_stop or its end.
-func (s *msgStream) read(ctx context.Context, body io.Reader, emit func(*llm.Chunk) error) (llm.Usage, error) {
-	s.wire.reset()
-	sr := s.c.up.SSE(body)
-	for {
-		name, data, err := sr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return s.usage, s.c.up.StreamError(ctx, "chat", err)
-		}
-		if len(data) == 0 {
-			continue
-		}
-		if err := s.consume(name, data, emit); err != nil {
-			return s.usage, err
-		}
-		if s.stopped {
-			return s.usage, nil
-		}
-	}
-	return s.usage, s.c.up.StreamCut("chat", "no message_stop", nil)
+// Event takes one SSE event; message_stop ends the stream.
+func (s *msgStream) Event(name, data []byte, emit func(*llm.Chunk) error) (bool, error) {
+	err := s.consume(name, data, emit)
+	return s.stopped, err
+}
+
+// End reports a stream cut before message_stop.
+func (s *msgStream) End(func(*llm.Chunk) error) error {
+	return s.c.up.StreamCut("chat", "no message_stop", nil)
 }
 
 // consume parses one event and acts on it. name is the SSE event name,
@@ -333,13 +318,9 @@ func (s *msgStream) parseEvent(data []byte) error {
 // block reads a content_block or delta object.
 func (s *msgStream) block() error {
 	r, ev := &s.r, &s.ev
-	if null, err := r.Null(); null || err != nil {
+	if ok, err := upstream.Object(r, "content block"); !ok {
 		return err
 	}
-	if r.Peek() != '{' {
-		return errors.New("content block is not an object")
-	}
-	r.OpenObject()
 	var it wire.Iter
 	for r.Member(&it) {
 		switch string(it.Key) {
@@ -396,7 +377,7 @@ func (s *msgStream) messageObject() error {
 	for r.Member(&it) {
 		switch string(it.Key) {
 		case "model":
-			ev.model, it.Err = s.modelName()
+			ev.model, it.Err = upstream.Reuse(&s.r, s.model)
 		case "usage":
 			it.Err = s.usageObject(&ev.usage)
 			ev.hasUsage = it.Err == nil
@@ -407,33 +388,12 @@ func (s *msgStream) messageObject() error {
 	return it.Err
 }
 
-// modelName returns the model the upstream reports, allocating only when
-// it changes.
-func (s *msgStream) modelName() (string, error) {
-	r := &s.r
-	if null, err := r.Null(); null || err != nil {
-		return "", err
-	}
-	b, err := r.StrBytes()
-	if err != nil {
-		return "", err
-	}
-	if string(b) != s.model {
-		return string(b), nil
-	}
-	return s.model, nil
-}
-
 // usageObject reads a usage object into u; absent and null fields stay -1.
 func (s *msgStream) usageObject(u *wireUsage) error {
 	r := &s.r
-	if null, err := r.Null(); null || err != nil {
+	if ok, err := upstream.Object(r, "usage"); !ok {
 		return err
 	}
-	if r.Peek() != '{' {
-		return errors.New("usage is not an object")
-	}
-	r.OpenObject()
 	var it wire.Iter
 	for r.Member(&it) {
 		var field *int64
@@ -462,9 +422,9 @@ func (s *msgStream) usageObject(u *wireUsage) error {
 	return it.Err
 }
 
-// whole handles a complete message object, which a proxy that ignored
+// Whole handles a complete message object, which a proxy that ignored
 // stream:true may answer with: it emits one chunk holding everything.
-func (s *msgStream) whole(data []byte, emit func(*llm.Chunk) error) error {
+func (s *msgStream) Whole(data []byte, emit func(*llm.Chunk) error) error {
 	s.wire.reset()
 	r := &s.r
 	r.Reset(data)
@@ -488,7 +448,7 @@ func (s *msgStream) whole(data []byte, emit func(*llm.Chunk) error) error {
 				return s.c.up.EventError("chat", data)
 			}
 		case "model":
-			s.model, it.Err = s.modelName()
+			s.model, it.Err = upstream.Reuse(&s.r, s.model)
 		case "content":
 			it.Err = s.wholeContent(&text, &thinking)
 		case "stop_reason":
@@ -528,64 +488,57 @@ func (s *msgStream) whole(data []byte, emit func(*llm.Chunk) error) error {
 // wholeContent reads a message's content blocks, appending text and
 // thinking and collecting tool calls in the chunk.
 func (s *msgStream) wholeContent(text, thinking *[]byte) error {
+	return upstream.EachObject(&s.r, "content", "content block", func() error {
+		return s.wholeBlock(text, thinking)
+	})
+}
+
+// wholeBlock reads one content block of a message.
+func (s *msgStream) wholeBlock(text, thinking *[]byte) error {
 	r := &s.r
-	if null, err := r.Null(); null || err != nil {
-		return err
-	}
-	if r.Peek() != '[' {
-		return errors.New("content is not an array")
-	}
-	r.OpenArray()
-	var it wire.Iter
-	for r.Elem(&it) {
-		if r.Peek() != '{' {
-			return errors.New("content block is not an object")
-		}
-		r.OpenObject()
-		var (
-			field wire.Iter
-			kind  uint8
-			d     llm.ToolCallDelta
-			input []byte
-			txt   string
-		)
-		for r.Member(&field) {
-			switch string(field.Key) {
-			case "type":
-				var b []byte
-				if b, field.Err = r.StrBytes(); field.Err == nil {
-					kind = contentKind(b)
-				}
-			case "text", "thinking":
-				txt, field.Err = s.r.OptStr()
-			case "id":
-				d.ID, field.Err = s.r.OptStr()
-			case "name":
-				d.Name, field.Err = s.r.OptStr()
-			case "input":
-				input, field.Err = r.Raw()
-				if field.Err == nil {
-					d.Arguments = string(input)
-				}
-			default:
-				field.Err = r.Skip()
+	var (
+		it    wire.Iter
+		kind  uint8
+		d     llm.ToolCallDelta
+		input []byte
+		txt   string
+	)
+	for r.Member(&it) {
+		switch string(it.Key) {
+		case "type":
+			var b []byte
+			if b, it.Err = r.StrBytes(); it.Err == nil {
+				kind = contentKind(b)
 			}
-		}
-		if field.Err != nil {
-			return field.Err
-		}
-		switch kind {
-		case kindText:
-			*text = append(*text, txt...)
-		case kindThinking:
-			*thinking = append(*thinking, txt...)
-		case kindToolUse:
-			if len(s.chunk.ToolCalls) >= maxStreamBlocks {
-				return errors.New("too many tool calls")
+		case "text", "thinking":
+			txt, it.Err = s.r.OptStr()
+		case "id":
+			d.ID, it.Err = s.r.OptStr()
+		case "name":
+			d.Name, it.Err = s.r.OptStr()
+		case "input":
+			input, it.Err = r.Raw()
+			if it.Err == nil {
+				d.Arguments = string(input)
 			}
-			d.Index = len(s.chunk.ToolCalls)
-			s.chunk.ToolCalls = append(s.chunk.ToolCalls, d)
+		default:
+			it.Err = r.Skip()
 		}
 	}
-	return it.Err
+	if it.Err != nil {
+		return it.Err
+	}
+	switch kind {
+	case kindText:
+		*text = append(*text, txt...)
+	case kindThinking:
+		*thinking = append(*thinking, txt...)
+	case kindToolUse:
+		if len(s.chunk.ToolCalls) >= maxStreamBlocks {
+			return errors.New("too many tool calls")
+		}
+		d.Index = len(s.chunk.ToolCalls)
+		s.chunk.ToolCalls = append(s.chunk.ToolCalls, d)
+	}
+	return nil
 }

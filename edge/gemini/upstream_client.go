@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -53,9 +52,6 @@ var (
 // New validates o and returns a Client. It reports every problem in o at
 // once.
 func New(o Options) (*Client, error) {
-	if o.Name == "" {
-		o.Name = DefaultName
-	}
 	var errs []error
 	if o.BaseURL == "" {
 		o.BaseURL = DefaultBaseURL
@@ -63,7 +59,7 @@ func New(o Options) (*Client, error) {
 			errs = append(errs, errors.New("APIKey is required for "+DefaultBaseURL))
 		}
 	}
-	up, err := upstream.NewClient("gemini", upstream.ClientOptions{
+	up, err := upstream.NewClient(DefaultName, upstream.ClientOptions{
 		Endpoint: o.Endpoint, Auth: upstream.GoogAPIKeyAuth,
 		ParseError: parseError,
 	}, errs...)
@@ -103,9 +99,8 @@ func modelPath(model string) (string, error) {
 
 // Chat streams the completion of req from
 // {base}/models/{model}:streamGenerateContent?alt=sse to emit, passing each
-// chunk on as it arrives and reusing one llm.Chunk. Canceling ctx aborts
-// the upstream request at once. Errors from emit are returned unchanged;
-// every other failure is an *llm.Error.
+// chunk on as it arrives and reusing one llm.Chunk (see
+// upstream.Client.Chat).
 func (c *Client) Chat(ctx context.Context, req *llm.ChatRequest, emit func(*llm.Chunk) error) (llm.Usage, error) {
 	path, err := modelPath(req.Model)
 	if err != nil {
@@ -115,27 +110,9 @@ func (c *Client) Chat(ctx context.Context, req *llm.ChatRequest, emit func(*llm.
 	if err != nil {
 		return llm.Usage{}, c.up.BadRequest("chat", err)
 	}
-	ctx, cancel := c.up.WithTimeout(ctx)
-	defer cancel()
-	resp, err := c.up.Send(ctx, "chat", http.MethodPost, path+":streamGenerateContent?alt=sse", body, "text/event-stream")
-	if err != nil {
-		return llm.Usage{}, err
-	}
-	// Closing an unfinished body drops the connection, which is what
-	// tells the upstream to stop generating.
-	defer resp.Body.Close()
 	s := chatStream{c: c}
-	if upstream.IsJSON(resp.Header.Get("Content-Type")) {
-		// Without alt=sse (a proxy dropped the query) the API answers
-		// with a JSON array of the same responses; a non-streaming proxy
-		// answers with one object.
-		b, err := c.up.ReadBody(ctx, resp.Body, "chat")
-		if err != nil {
-			return llm.Usage{}, err
-		}
-		return s.consumeJSON(b, emit)
-	}
-	return s.read(ctx, resp.Body, emit)
+	err = c.up.Chat(ctx, path+":streamGenerateContent?alt=sse", body, true, &s, emit)
+	return s.usage, err
 }
 
 // Embed computes embeddings of req.Input, one vector per input in order,
@@ -205,10 +182,7 @@ func appendEmbedRequest(dst []byte, model string, inputs []string, dims *int) []
 		dst = append(dst, `,"content":{"parts":[{"text":`...)
 		dst = wire.AppendString(dst, s)
 		dst = append(dst, `}]}`...)
-		if dims != nil {
-			dst = append(dst, `,"outputDimensionality":`...)
-			dst = strconv.AppendInt(dst, int64(*dims), 10)
-		}
+		dst = upstream.AppendIntField(dst, "outputDimensionality", dims)
 		dst = append(dst, '}')
 	}
 	return append(dst, "]}"...)

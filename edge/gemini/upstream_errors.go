@@ -98,13 +98,10 @@ func parseDuration(s string) time.Duration {
 		return 0
 	}
 	secs, err := strconv.ParseFloat(v, 64)
-	switch {
-	case err != nil || secs != secs || secs <= 0:
+	if err != nil {
 		return 0
-	case secs >= upstream.MaxRetryAfter.Seconds():
-		return upstream.MaxRetryAfter
 	}
-	return time.Duration(secs * float64(time.Second))
+	return upstream.Delay(secs, time.Second)
 }
 
 // statusKinds maps the canonical google.rpc code names to kinds.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/edgeway/edgeway/edge/internal/wire"
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/upstream"
 )
 
 // dummySignature is the value Google documents for function calls whose
@@ -314,12 +315,7 @@ func appendTools(dst []byte, tools []llm.Tool) ([]byte, error) {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = append(dst, `{"name":`...)
-		dst = wire.AppendString(dst, t.Name)
-		if t.Description != "" {
-			dst = append(dst, `,"description":`...)
-			dst = wire.AppendString(dst, t.Description)
-		}
+		dst = upstream.AppendNamed(append(dst, '{'), t.Name, t.Description)
 		if len(bytes.TrimSpace(t.Parameters)) > 0 && string(bytes.TrimSpace(t.Parameters)) != "null" {
 			schema, _, err := sanitizeSchema(t.Parameters, false)
 			if err != nil {
@@ -393,14 +389,7 @@ func appendGenerationConfig(dst []byte, req *llm.ChatRequest) ([]byte, error) {
 	}
 	if len(req.Stop) > 0 {
 		field("stopSequences")
-		dst = append(dst, '[')
-		for i, s := range req.Stop {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = wire.AppendString(dst, s)
-		}
-		dst = append(dst, ']')
+		dst = upstream.AppendStrings(dst, req.Stop)
 	}
 	if req.Seed != nil {
 		seed := *req.Seed

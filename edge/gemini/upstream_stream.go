@@ -2,10 +2,8 @@ package gemini
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"strconv"
 
 	"github.com/edgeway/edgeway/edge/llm"
@@ -69,62 +67,49 @@ type chatStream struct {
 	model    string
 }
 
-// read consumes an SSE body to its end. The stream has no terminator:
-// it is complete when a finishReason (or a prompt block) arrived.
-func (s *chatStream) read(ctx context.Context, body io.Reader, emit func(*llm.Chunk) error) (llm.Usage, error) {
-	sr := s.c.up.SSE(body)
-	for {
-		_, data, err := sr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return s.usage, s.c.up.StreamError(ctx, "chat", err)
-		}
-		data = bytes.TrimSpace(data)
-		if len(data) == 0 || string(data) == "[DONE]" {
-			continue
-		}
-		if err := s.consume(data, emit); err != nil {
-			return s.usage, err
-		}
+// Event takes one SSE event. The stream has no terminator: it is
+// complete when a finishReason (or a prompt block) arrived.
+func (s *chatStream) Event(_, data []byte, emit func(*llm.Chunk) error) (bool, error) {
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 || string(data) == "[DONE]" {
+		return false, nil
 	}
-	return s.end(emit)
+	return false, s.consume(data, emit)
 }
 
-// consumeJSON handles a JSON answer: an array of responses or one.
-func (s *chatStream) consumeJSON(b []byte, emit func(*llm.Chunk) error) (llm.Usage, error) {
+// Whole takes a JSON answer: without alt=sse (a proxy dropped the query)
+// the API answers with an array of the same responses; a non-streaming
+// proxy answers with one object.
+func (s *chatStream) Whole(b []byte, emit func(*llm.Chunk) error) error {
 	b = bytes.TrimSpace(b)
 	if len(b) > 0 && b[0] == '[' {
 		var list []json.RawMessage
 		if err := json.Unmarshal(b, &list); err != nil {
-			return s.usage, s.c.up.Malformed("chat", err)
+			return s.c.up.Malformed("chat", err)
 		}
 		for _, raw := range list {
 			if err := s.consume(raw, emit); err != nil {
-				return s.usage, err
+				return err
 			}
 		}
 	} else if err := s.consume(b, emit); err != nil {
-		return s.usage, err
+		return err
 	}
-	return s.end(emit)
+	return s.End(emit)
 }
 
-// end checks that the stream finished and emits usage that arrived after
+// End checks that the answer finished and emits usage that arrived after
 // the finishing chunk.
-func (s *chatStream) end(emit func(*llm.Chunk) error) (llm.Usage, error) {
+func (s *chatStream) End(emit func(*llm.Chunk) error) error {
 	if !s.finished {
-		return s.usage, s.c.up.StreamCut("chat", "no finishReason", nil)
+		return s.c.up.StreamCut("chat", "no finishReason", nil)
 	}
 	if s.hasUsage && s.usage != s.sent {
 		s.chunk = llm.Chunk{ToolCalls: s.chunk.ToolCalls[:0], Usage: &s.usage, Model: s.model}
 		s.sent = s.usage
-		if err := s.emit(emit); err != nil {
-			return s.usage, err
-		}
+		return s.emit(emit)
 	}
-	return s.usage, nil
+	return nil
 }
 
 // consume parses one GenerateContentResponse and emits a chunk when it

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"reflect"
 	"strings"
 	"testing"
@@ -11,6 +12,12 @@ import (
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/upstream"
 )
+
+// read decodes an SSE body as Chat does, for tests that feed one directly.
+func (s *chatStream) read(ctx context.Context, body io.Reader, emit func(*llm.Chunk) error) (llm.Usage, error) {
+	err := s.c.up.Stream(ctx, body, s, emit)
+	return s.usage, err
+}
 
 // runStream feeds body to a chatStream as an SSE answer.
 func runStream(t *testing.T, body []byte) ([]llm.Chunk, *llm.Aggregate, llm.Usage, error) {
@@ -203,14 +210,15 @@ func TestStreamJSONAnswer(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			var agg llm.Aggregate
 			s := chatStream{c: c}
-			u, err := s.consumeJSON([]byte(body), func(ch *llm.Chunk) error { agg.Add(ch); return nil })
+			err := s.Whole([]byte(body), func(ch *llm.Chunk) error { agg.Add(ch); return nil })
+			u := s.usage
 			if err != nil || agg.Text.String() != "Hello" || u.TotalTokens != 3 || agg.FinishReason != llm.FinishStop {
 				t.Errorf("err %v text %q usage %+v finish %q", err, agg.Text.String(), u, agg.FinishReason)
 			}
 		})
 	}
 	s := chatStream{c: c}
-	if _, err := s.consumeJSON([]byte(`[{`), func(*llm.Chunk) error { return nil }); !errors.Is(err, llm.ErrMalformed) {
+	if err := s.Whole([]byte(`[{`), func(*llm.Chunk) error { return nil }); !errors.Is(err, llm.ErrMalformed) {
 		t.Errorf("bad array: %v", err)
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net/http"
 	"time"
 
 	"github.com/edgeway/edgeway/edge/llm"
@@ -52,16 +51,13 @@ var (
 // New validates o and returns a Client. It reports every problem in o at
 // once.
 func New(o Options) (*Client, error) {
-	if o.Name == "" {
-		o.Name = DefaultName
-	}
 	var errs []error
 	switch o.MaxTokensField {
 	case "", "max_tokens", "max_completion_tokens":
 	default:
 		errs = append(errs, fmt.Errorf("MaxTokensField %q: must be max_tokens or max_completion_tokens", o.MaxTokensField))
 	}
-	up, err := upstream.NewClient("openai", upstream.ClientOptions{
+	up, err := upstream.NewClient(DefaultName, upstream.ClientOptions{
 		Endpoint: o.Endpoint, Auth: upstream.BearerAuth,
 		ParseError: parseError, ResetDelay: resetDelay,
 	}, errs...)
@@ -80,40 +76,16 @@ func (c *Client) CloseIdleConnections() { c.up.CloseIdleConnections() }
 // Chat streams the completion of req from the upstream to emit. For a
 // streaming request it asks for an SSE stream (with usage, unless
 // NoStreamOptions) and passes each chunk on as it arrives, reusing one
-// llm.Chunk; otherwise it asks for one JSON answer and emits it whole. Canceling ctx aborts
-// the upstream request at once. Errors from emit are returned unchanged;
-// every other failure is an *llm.Error.
+// llm.Chunk; otherwise it asks for one JSON answer and emits it whole
+// (see upstream.Client.Chat).
 func (c *Client) Chat(ctx context.Context, req *llm.ChatRequest, emit func(*llm.Chunk) error) (llm.Usage, error) {
 	body, err := appendChatRequest(make([]byte, 0, 1024), req, c.wire)
 	if err != nil {
 		return llm.Usage{}, c.up.BadRequest("chat", err)
 	}
-	ctx, cancel := c.up.WithTimeout(ctx)
-	defer cancel()
-	accept := "application/json"
-	if req.Stream {
-		accept = "text/event-stream"
-	}
-	resp, err := c.up.Send(ctx, "chat", http.MethodPost, "/chat/completions", body, accept)
-	if err != nil {
-		return llm.Usage{}, err
-	}
-	// Closing an unfinished body drops the connection, which is what
-	// tells the upstream to stop generating.
-	defer resp.Body.Close()
 	s := chatStream{c: c}
-	if upstream.IsJSON(resp.Header.Get("Content-Type")) {
-		// A non-streaming answer, or a server that ignored stream:true.
-		b, err := c.up.ReadBody(ctx, resp.Body, "chat")
-		if err != nil {
-			return llm.Usage{}, err
-		}
-		if err := s.consume(b, emit); err != nil {
-			return s.usage, err
-		}
-		return s.usage, nil
-	}
-	return s.read(ctx, resp.Body, emit)
+	err = c.up.Chat(ctx, "/chat/completions", body, req.Stream, &s, emit)
+	return s.usage, err
 }
 
 // Embed computes embeddings of req.Input, one vector per input in order.

@@ -189,19 +189,12 @@ func parseReset(v string) time.Duration {
 	if v == "" {
 		return 0
 	}
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		secs, err := strconv.ParseFloat(v, 64)
-		if err != nil || secs != secs {
-			return 0
-		}
-		if secs >= upstream.MaxRetryAfter.Seconds() {
-			return upstream.MaxRetryAfter
-		}
-		d = time.Duration(secs * float64(time.Second))
+	if d, err := time.ParseDuration(v); err == nil {
+		return upstream.Delay(float64(d), time.Nanosecond)
 	}
-	if d <= 0 {
+	secs, err := strconv.ParseFloat(v, 64)
+	if err != nil {
 		return 0
 	}
-	return min(d, upstream.MaxRetryAfter)
+	return upstream.Delay(secs, time.Second)
 }

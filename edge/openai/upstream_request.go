@@ -8,6 +8,7 @@ import (
 
 	"github.com/edgeway/edgeway/edge/internal/wire"
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/upstream"
 )
 
 // reservedFields are the request fields appendChatRequest writes itself;
@@ -54,34 +55,19 @@ func appendChatRequest(dst []byte, req *llm.ChatRequest, o wireOptions) ([]byte,
 		// JSON answer is cheaper for both sides than an SSE stream.
 		dst = append(dst, `],"stream":false`...)
 	}
-	dst = appendFloatField(dst, "temperature", req.Temperature)
-	dst = appendFloatField(dst, "top_p", req.TopP)
-	if req.MaxTokens != nil {
-		field := o.maxTokensField
-		if field == "" {
-			field = "max_tokens"
-		}
-		dst = append(dst, `,"`...)
-		dst = append(dst, field...)
-		dst = append(dst, `":`...)
-		dst = strconv.AppendInt(dst, int64(*req.MaxTokens), 10)
+	dst = upstream.AppendFloatField(dst, "temperature", req.Temperature)
+	dst = upstream.AppendFloatField(dst, "top_p", req.TopP)
+	maxTokens := o.maxTokensField
+	if maxTokens == "" {
+		maxTokens = "max_tokens"
 	}
+	dst = upstream.AppendIntField(dst, maxTokens, req.MaxTokens)
 	if len(req.Stop) > 0 {
-		dst = append(dst, `,"stop":[`...)
-		for i, s := range req.Stop {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = wire.AppendString(dst, s)
-		}
-		dst = append(dst, ']')
+		dst = upstream.AppendStrings(append(dst, `,"stop":`...), req.Stop)
 	}
-	if req.Seed != nil {
-		dst = append(dst, `,"seed":`...)
-		dst = strconv.AppendInt(dst, *req.Seed, 10)
-	}
-	dst = appendFloatField(dst, "presence_penalty", req.PresencePenalty)
-	dst = appendFloatField(dst, "frequency_penalty", req.FrequencyPenalty)
+	dst = upstream.AppendIntField(dst, "seed", req.Seed)
+	dst = upstream.AppendFloatField(dst, "presence_penalty", req.PresencePenalty)
+	dst = upstream.AppendFloatField(dst, "frequency_penalty", req.FrequencyPenalty)
 	if rf := req.ResponseFormat; rf != nil {
 		var err error
 		if dst, err = appendResponseFormat(dst, rf); err != nil {
@@ -95,12 +81,8 @@ func appendChatRequest(dst []byte, req *llm.ChatRequest, o wireOptions) ([]byte,
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = append(dst, `{"type":"function","function":{"name":`...)
-			dst = wire.AppendString(dst, t.Name)
-			if t.Description != "" {
-				dst = append(dst, `,"description":`...)
-				dst = wire.AppendString(dst, t.Description)
-			}
+			dst = append(dst, `{"type":"function","function":{`...)
+			dst = upstream.AppendNamed(dst, t.Name, t.Description)
 			if len(t.Parameters) > 0 {
 				if !json.Valid(t.Parameters) {
 					return nil, errors.New("tools[" + strconv.Itoa(i) + "].parameters " + errNotJSON.Error())
@@ -108,7 +90,7 @@ func appendChatRequest(dst []byte, req *llm.ChatRequest, o wireOptions) ([]byte,
 				dst = append(dst, `,"parameters":`...)
 				dst = append(dst, t.Parameters...)
 			}
-			dst = appendBoolField(dst, "strict", t.Strict)
+			dst = upstream.AppendBoolField(dst, "strict", t.Strict)
 			dst = append(dst, "}}"...)
 		}
 		dst = append(dst, ']')
@@ -124,7 +106,7 @@ func appendChatRequest(dst []byte, req *llm.ChatRequest, o wireOptions) ([]byte,
 			dst = wire.AppendString(dst, tc.Mode)
 		}
 	}
-	dst = appendBoolField(dst, "parallel_tool_calls", req.ParallelToolCalls)
+	dst = upstream.AppendBoolField(dst, "parallel_tool_calls", req.ParallelToolCalls)
 	if req.User != "" {
 		dst = append(dst, `,"user":`...)
 		dst = wire.AppendString(dst, req.User)
@@ -151,36 +133,12 @@ func appendChatRequest(dst []byte, req *llm.ChatRequest, o wireOptions) ([]byte,
 	return append(dst, '}'), nil
 }
 
-func appendFloatField(dst []byte, name string, v *float64) []byte {
-	if v == nil {
-		return dst
-	}
-	dst = append(dst, `,"`...)
-	dst = append(dst, name...)
-	dst = append(dst, `":`...)
-	return wire.AppendFloat(dst, *v, 64)
-}
-
-func appendBoolField(dst []byte, name string, v *bool) []byte {
-	if v == nil {
-		return dst
-	}
-	dst = append(dst, `,"`...)
-	dst = append(dst, name...)
-	dst = append(dst, `":`...)
-	return strconv.AppendBool(dst, *v)
-}
-
 func appendResponseFormat(dst []byte, rf *llm.ResponseFormat) ([]byte, error) {
 	dst = append(dst, `,"response_format":{"type":`...)
 	dst = wire.AppendString(dst, rf.Type)
 	if rf.Type == "json_schema" {
-		dst = append(dst, `,"json_schema":{"name":`...)
-		dst = wire.AppendString(dst, rf.Name)
-		if rf.Description != "" {
-			dst = append(dst, `,"description":`...)
-			dst = wire.AppendString(dst, rf.Description)
-		}
+		dst = append(dst, `,"json_schema":{`...)
+		dst = upstream.AppendNamed(dst, rf.Name, rf.Description)
 		if len(rf.Schema) > 0 {
 			if !json.Valid(rf.Schema) {
 				return nil, errors.New("response_format.json_schema.schema " + errNotJSON.Error())
@@ -188,7 +146,7 @@ func appendResponseFormat(dst []byte, rf *llm.ResponseFormat) ([]byte, error) {
 			dst = append(dst, `,"schema":`...)
 			dst = append(dst, rf.Schema...)
 		}
-		dst = appendBoolField(dst, "strict", rf.Strict)
+		dst = upstream.AppendBoolField(dst, "strict", rf.Strict)
 		dst = append(dst, '}')
 	}
 	return append(dst, '}'), nil
@@ -236,21 +194,7 @@ func appendMessage(dst []byte, m *llm.Message) []byte {
 		dst = wire.AppendString(dst, m.Name)
 	}
 	if len(m.ToolCalls) > 0 {
-		dst = append(dst, `,"tool_calls":[`...)
-		for i := range m.ToolCalls {
-			tc := &m.ToolCalls[i]
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = append(dst, `{"id":`...)
-			dst = wire.AppendString(dst, tc.ID)
-			dst = append(dst, `,"type":"function","function":{"name":`...)
-			dst = wire.AppendString(dst, tc.Name)
-			dst = append(dst, `,"arguments":`...)
-			dst = wire.AppendString(dst, tc.Arguments)
-			dst = append(dst, "}}"...)
-		}
-		dst = append(dst, ']')
+		dst = appendToolCalls(append(dst, `,"tool_calls":`...), m.ToolCalls)
 	}
 	if m.ToolCallID != "" {
 		dst = append(dst, `,"tool_call_id":`...)
@@ -259,23 +203,34 @@ func appendMessage(dst []byte, m *llm.Message) []byte {
 	return append(dst, '}')
 }
 
+// appendToolCalls writes calls as an OpenAI tool_calls array, the same
+// in a request's history and in a completion.
+func appendToolCalls(dst []byte, calls []llm.ToolCall) []byte {
+	dst = append(dst, '[')
+	for i := range calls {
+		tc := &calls[i]
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"id":`...)
+		dst = wire.AppendString(dst, tc.ID)
+		dst = append(dst, `,"type":"function","function":{"name":`...)
+		dst = wire.AppendString(dst, tc.Name)
+		dst = append(dst, `,"arguments":`...)
+		dst = wire.AppendString(dst, tc.Arguments)
+		dst = append(dst, "}}"...)
+	}
+	return append(dst, ']')
+}
+
 // appendEmbedRequest appends the upstream /embeddings body. It asks for
 // floats: every compatible server speaks them, not all speak base64.
 func appendEmbedRequest(dst []byte, req *llm.EmbedRequest) []byte {
 	dst = append(dst, `{"model":`...)
 	dst = wire.AppendString(dst, req.Model)
-	dst = append(dst, `,"input":[`...)
-	for i, s := range req.Input {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = wire.AppendString(dst, s)
-	}
-	dst = append(dst, `],"encoding_format":"float"`...)
-	if req.Dimensions != nil {
-		dst = append(dst, `,"dimensions":`...)
-		dst = strconv.AppendInt(dst, int64(*req.Dimensions), 10)
-	}
+	dst = upstream.AppendStrings(append(dst, `,"input":`...), req.Input)
+	dst = append(dst, `,"encoding_format":"float"`...)
+	dst = upstream.AppendIntField(dst, "dimensions", req.Dimensions)
 	if req.User != "" {
 		dst = append(dst, `,"user":`...)
 		dst = wire.AppendString(dst, req.User)

@@ -2,12 +2,11 @@ package openai
 
 import (
 	"bytes"
-	"context"
 	"errors"
-	"io"
 
 	"github.com/edgeway/edgeway/edge/internal/wire"
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/upstream"
 )
 
 // maxStreamToolCalls bounds the tool call ids a stream tracks for servers
@@ -32,34 +31,29 @@ type chatStream struct {
 	lastTool int
 }
 
-// read consumes an SSE body until [DONE] or its end.
-func (s *chatStream) read(ctx context.Context, body io.Reader, emit func(*llm.Chunk) error) (llm.Usage, error) {
-	sr := s.c.up.SSE(body)
-	for {
-		event, data, err := sr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return s.usage, s.c.up.StreamError(ctx, "chat", err)
-		}
-		if len(data) == 0 {
-			continue
-		}
-		if bytes.Equal(data, doneData) {
-			return s.usage, nil
-		}
-		if string(event) == "error" {
-			return s.usage, s.c.up.EventError("chat", data)
-		}
-		if err := s.consume(data, emit); err != nil {
-			return s.usage, err
-		}
+// Event takes one SSE event; [DONE] ends the stream.
+func (s *chatStream) Event(name, data []byte, emit func(*llm.Chunk) error) (bool, error) {
+	if bytes.Equal(data, doneData) {
+		return true, nil
 	}
+	if string(name) == "error" {
+		return true, s.c.up.EventError("chat", data)
+	}
+	return false, s.consume(data, emit)
+}
+
+// End accepts a stream without [DONE] when a finish_reason arrived.
+func (s *chatStream) End(func(*llm.Chunk) error) error {
 	if !s.finished {
-		return s.usage, s.c.up.StreamCut("chat", "no [DONE] and no finish_reason", nil)
+		return s.c.up.StreamCut("chat", "no [DONE] and no finish_reason", nil)
 	}
-	return s.usage, nil
+	return nil
+}
+
+// Whole takes a chat.completion object: a non-streaming answer, or a
+// server's that ignored stream:true.
+func (s *chatStream) Whole(b []byte, emit func(*llm.Chunk) error) error {
+	return s.consume(b, emit)
 }
 
 // consume parses one chunk (or a whole completion) and emits it when it
@@ -115,51 +109,28 @@ func (s *chatStream) consume(data []byte, emit func(*llm.Chunk) error) error {
 // modelName keeps the model the upstream reports, allocating only when it
 // changes.
 func (s *chatStream) modelName() error {
-	r := &s.r
-	if null, err := r.Null(); null || err != nil {
-		return err
-	}
-	b, err := r.StrBytes()
-	if err != nil {
-		return err
-	}
-	if string(b) != s.model {
-		s.model = string(b)
-	}
-	s.chunk.Model = s.model
-	return nil
+	m, err := upstream.Reuse(&s.r, s.model)
+	s.model, s.chunk.Model = m, m
+	return err
 }
 
 // choices reads the choices array. edgeway never asks for n > 1, so every
 // choice is the one choice.
 func (s *chatStream) choices() error {
+	return upstream.EachObject(&s.r, "choices", "choice", s.choice)
+}
+
+func (s *chatStream) choice() error {
 	r := &s.r
-	if null, err := r.Null(); null || err != nil {
-		return err
-	}
-	if r.Peek() != '[' {
-		return errors.New("choices is not an array")
-	}
-	r.OpenArray()
 	var it wire.Iter
-	for r.Elem(&it) {
-		if r.Peek() != '{' {
-			return errors.New("choice is not an object")
-		}
-		r.OpenObject()
-		var field wire.Iter
-		for r.Member(&field) {
-			switch string(field.Key) {
-			case "delta", "message":
-				field.Err = s.delta()
-			case "finish_reason":
-				field.Err = s.finishReason()
-			default:
-				field.Err = r.Skip()
-			}
-		}
-		if field.Err != nil {
-			return field.Err
+	for r.Member(&it) {
+		switch string(it.Key) {
+		case "delta", "message":
+			it.Err = s.delta()
+		case "finish_reason":
+			it.Err = s.finishReason()
+		default:
+			it.Err = r.Skip()
 		}
 	}
 	return it.Err
@@ -167,13 +138,9 @@ func (s *chatStream) choices() error {
 
 func (s *chatStream) delta() error {
 	r, c := &s.r, &s.chunk
-	if null, err := r.Null(); null || err != nil {
+	if ok, err := upstream.Object(r, "delta"); !ok {
 		return err
 	}
-	if r.Peek() != '{' {
-		return errors.New("delta is not an object")
-	}
-	r.OpenObject()
 	var (
 		it      wire.Iter
 		refusal string
@@ -213,14 +180,11 @@ func (s *chatStream) delta() error {
 }
 
 func (s *chatStream) finishReason() error {
-	r, c := &s.r, &s.chunk
-	if null, err := r.Null(); null || err != nil {
-		return err
-	}
-	b, err := r.StrBytes()
+	b, err := upstream.StrBytes(&s.r)
 	if err != nil {
 		return err
 	}
+	c := &s.chunk
 	switch string(b) {
 	case "":
 		return nil
@@ -239,50 +203,40 @@ func (s *chatStream) finishReason() error {
 }
 
 func (s *chatStream) toolCalls() error {
-	r, c := &s.r, &s.chunk
-	if null, err := r.Null(); null || err != nil {
-		return err
-	}
-	if r.Peek() != '[' {
-		return errors.New("tool_calls is not an array")
-	}
-	r.OpenArray()
-	var it wire.Iter
-	for r.Elem(&it) {
-		if r.Peek() != '{' {
-			return errors.New("tool call is not an object")
-		}
-		r.OpenObject()
-		var (
-			field    wire.Iter
-			d        llm.ToolCallDelta
-			hasIndex bool
-		)
-		for r.Member(&field) {
-			switch string(field.Key) {
-			case "index":
-				var v int64
-				if v, field.Err = s.r.Count(); field.Err == nil {
-					d.Index, hasIndex = int(v), true
-				}
-			case "id":
-				d.ID, field.Err = s.r.OptStr()
-			case "function":
-				field.Err = s.toolFunction(&d)
-			default:
-				field.Err = r.Skip()
+	return upstream.EachObject(&s.r, "tool_calls", "tool call", s.toolCall)
+}
+
+func (s *chatStream) toolCall() error {
+	r := &s.r
+	var (
+		it       wire.Iter
+		d        llm.ToolCallDelta
+		hasIndex bool
+	)
+	for r.Member(&it) {
+		switch string(it.Key) {
+		case "index":
+			var v int64
+			if v, it.Err = s.r.Count(); it.Err == nil {
+				d.Index, hasIndex = int(v), true
 			}
+		case "id":
+			d.ID, it.Err = s.r.OptStr()
+		case "function":
+			it.Err = s.toolFunction(&d)
+		default:
+			it.Err = r.Skip()
 		}
-		if field.Err != nil {
-			return field.Err
-		}
-		if !hasIndex {
-			d.Index = s.indexFor(d.ID)
-		}
-		s.lastTool = d.Index
-		c.ToolCalls = append(c.ToolCalls, d)
 	}
-	return it.Err
+	if it.Err != nil {
+		return it.Err
+	}
+	if !hasIndex {
+		d.Index = s.indexFor(d.ID)
+	}
+	s.lastTool = d.Index
+	s.chunk.ToolCalls = append(s.chunk.ToolCalls, d)
+	return nil
 }
 
 // indexFor numbers a call that came without an index: a new id is the
@@ -305,13 +259,9 @@ func (s *chatStream) indexFor(id string) int {
 
 func (s *chatStream) toolFunction(d *llm.ToolCallDelta) error {
 	r := &s.r
-	if null, err := r.Null(); null || err != nil {
+	if ok, err := upstream.Object(r, "function"); !ok {
 		return err
 	}
-	if r.Peek() != '{' {
-		return errors.New("function is not an object")
-	}
-	r.OpenObject()
 	var it wire.Iter
 	for r.Member(&it) {
 		switch string(it.Key) {
@@ -335,13 +285,9 @@ func (s *chatStream) toolFunction(d *llm.ToolCallDelta) error {
 
 func (s *chatStream) usageObject() error {
 	r := &s.r
-	if null, err := r.Null(); null || err != nil {
+	if ok, err := upstream.Object(r, "usage"); !ok {
 		return err
 	}
-	if r.Peek() != '{' {
-		return errors.New("usage is not an object")
-	}
-	r.OpenObject()
 	var (
 		it wire.Iter
 		u  llm.Usage
@@ -381,13 +327,9 @@ func (s *chatStream) usageObject() error {
 
 func (s *chatStream) cachedTokens(u *llm.Usage) error {
 	r := &s.r
-	if null, err := r.Null(); null || err != nil {
+	if ok, err := upstream.Object(r, "prompt_tokens_details"); !ok {
 		return err
 	}
-	if r.Peek() != '{' {
-		return errors.New("prompt_tokens_details is not an object")
-	}
-	r.OpenObject()
 	var it wire.Iter
 	for r.Member(&it) {
 		if string(it.Key) == "cached_tokens" {

@@ -97,7 +97,8 @@ type ResetDelay func(h http.Header, now time.Time) time.Duration
 // its credential, and its bounds. Provider Options embed it, so the
 // configuration is mapped onto it in one place.
 type Endpoint struct {
-	// Name is the provider name in errors ("openai", "mistral", ...).
+	// Name is the provider name in errors ("openai", "mistral", ...);
+	// empty is the provider package's own.
 	Name string
 	// BaseURL is the API root including its version path. Required; a
 	// trailing slash is ignored.
@@ -150,11 +151,15 @@ type Client struct {
 	resetDelay ResetDelay
 }
 
-// NewClient validates o and returns a Client. The error names component
-// and reports every problem in o at once, with extra: problems the
-// provider found in its own options.
+// NewClient validates o and returns a Client. component is the provider
+// package, whose name is the default Name. The error names component and
+// reports every problem in o at once, with extra: problems the provider
+// found in its own options.
 func NewClient(component string, o ClientOptions, extra ...error) (*Client, error) {
 	errs := extra
+	if o.Name == "" {
+		o.Name = component
+	}
 	c := &Client{
 		name:       o.Name,
 		apiKey:     o.APIKey,

@@ -117,7 +117,7 @@ func TestNewClient(t *testing.T) {
 			if err == nil {
 				t.Fatal("NewClient succeeded")
 			}
-			if !strings.HasPrefix(err.Error(), `comp: new ""`) {
+			if !strings.HasPrefix(err.Error(), `comp: new "comp"`) {
 				t.Errorf("error %q lacks the component prefix", err)
 			}
 			for _, w := range tt.wantErr {

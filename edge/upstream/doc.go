@@ -5,9 +5,12 @@
 // defaults, auth and extra headers, sending, bounded reads, Ping, and the
 // mapping of every failure to an *llm.Error (status to kind, Retry-After,
 // stream cuts, malformed answers), with credentials redacted from any
-// upstream text that comes back. A provider package supplies only its wire
-// mapping and two hooks: an ErrorParser for its error bodies and a
-// ResetDelay for its rate-limit headers.
+// upstream text that comes back. Client.Chat is the one chat exchange:
+// send, then a JSON answer whole or an SSE stream event by event into the
+// provider's ChatDecoder. A provider package supplies only its wire
+// mapping (with the body and decode helpers here for the pieces every
+// provider writes and reads alike) and two hooks: an ErrorParser for its
+// error bodies and a ResetDelay for its rate-limit headers.
 //
 // Transport implements http.RoundTripper for HTTP/1.1 on fasthttp's
 // connection pool and wire code, and does every read and write in the

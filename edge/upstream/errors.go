@@ -144,13 +144,23 @@ func retryAfterMS(v string) time.Duration {
 		return 0
 	}
 	ms, err := strconv.ParseFloat(v, 64)
-	switch {
-	case err != nil || ms != ms || ms <= 0:
+	if err != nil {
 		return 0
-	case ms >= float64(MaxRetryAfter/time.Millisecond):
+	}
+	return Delay(ms, time.Millisecond)
+}
+
+// Delay is a retry delay an upstream gave as n units (seconds,
+// milliseconds, or the nanoseconds of a time.Duration), capped at
+// MaxRetryAfter; 0 when n is not a positive number.
+func Delay(n float64, unit time.Duration) time.Duration {
+	switch {
+	case n != n || n <= 0:
+		return 0
+	case n >= float64(MaxRetryAfter/unit):
 		return MaxRetryAfter
 	}
-	return time.Duration(ms * float64(time.Millisecond))
+	return time.Duration(n * float64(unit))
 }
 
 // opError is the Err of an upstream error: the operation, the upstream's

@@ -61,19 +61,11 @@ func TestChatStreamText(t *testing.T) {
 	if req.Method != http.MethodPost || req.Path != "/v1/messages" {
 		t.Errorf("request = %s %s", req.Method, req.Path)
 	}
-	for k, want := range map[string]string{
+	req.CheckHeaders(t, map[string]string{
 		"X-Api-Key": "sk-ant-test", "Anthropic-Version": "2023-06-01", "Accept": "text/event-stream",
 		"Content-Type": "application/json", "Anthropic-Beta": "fake-beta", "Authorization": "",
-	} {
-		if got := req.Header.Get(k); got != want {
-			t.Errorf("header %s = %q, want %q", k, got, want)
-		}
-	}
-	var body map[string]any
-	if err := json.Unmarshal(req.Body, &body); err != nil {
-		t.Fatal(err)
-	}
-	if body["stream"] != true || body["max_tokens"] != float64(DefaultMaxTokens) {
+	})
+	if body := req.JSONBody(t); body["stream"] != true || body["max_tokens"] != float64(DefaultMaxTokens) {
 		t.Errorf("body = %s", req.Body)
 	}
 }
@@ -359,11 +351,7 @@ func TestChatRequestTranslation(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var body map[string]any
-			if err := json.Unmarshal(f.Last(t).Body, &body); err != nil {
-				t.Fatal(err)
-			}
-			tt.check(t, body)
+			tt.check(t, f.Last(t).JSONBody(t))
 		})
 	}
 }

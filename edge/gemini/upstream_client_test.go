@@ -28,14 +28,10 @@ func TestChatRequestWire(t *testing.T) {
 	if r.Method != http.MethodPost || r.Path != "/v1beta/models/gemini-2.5-flash:streamGenerateContent" || r.Query != "alt=sse" {
 		t.Errorf("request = %s %s?%s", r.Method, r.Path, r.Query)
 	}
-	for k, want := range map[string]string{
+	r.CheckHeaders(t, map[string]string{
 		"X-Goog-Api-Key": "AIza-test", "Accept": "text/event-stream", "Content-Type": "application/json",
 		"X-Title": "edgeway-test", "User-Agent": "edgeway", "Authorization": "",
-	} {
-		if got := r.Header.Get(k); got != want {
-			t.Errorf("header %s = %q, want %q", k, got, want)
-		}
-	}
+	})
 	if want := `{"contents":[{"role":"user","parts":[{"text":"Hello!"}]}]}`; string(r.Body) != want {
 		t.Errorf("body = %s, want %s", r.Body, want)
 	}

@@ -57,19 +57,11 @@ func TestChatStreamText(t *testing.T) {
 	if req.Method != http.MethodPost || req.Path != "/v1/chat/completions" {
 		t.Errorf("request = %s %s", req.Method, req.Path)
 	}
-	for k, want := range map[string]string{
+	req.CheckHeaders(t, map[string]string{
 		"Authorization": "Bearer sk-test", "Accept": "text/event-stream",
 		"Content-Type": "application/json", "X-Title": "edgeway-test",
-	} {
-		if got := req.Header.Get(k); got != want {
-			t.Errorf("header %s = %q, want %q", k, got, want)
-		}
-	}
-	var body map[string]any
-	if err := json.Unmarshal(req.Body, &body); err != nil {
-		t.Fatal(err)
-	}
-	if body["stream"] != true || !reflect.DeepEqual(body["stream_options"], map[string]any{"include_usage": true}) {
+	})
+	if body := req.JSONBody(t); body["stream"] != true || !reflect.DeepEqual(body["stream_options"], map[string]any{"include_usage": true}) {
 		t.Errorf("body does not ask for a stream with usage: %s", req.Body)
 	}
 }
@@ -144,11 +136,8 @@ func TestChatRequestBody(t *testing.T) {
 			if _, _, _, err := upstreamtest.Collect(c.Chat, &full); err != nil {
 				t.Fatal(err)
 			}
-			raw := f.Last(t).Body
-			var body map[string]any
-			if err := json.Unmarshal(raw, &body); err != nil {
-				t.Fatalf("upstream body is not JSON: %v\n%s", err, raw)
-			}
+			last := f.Last(t)
+			raw, body := last.Body, last.JSONBody(t)
 			if tt.golden != "" {
 				var want map[string]any
 				if err := json.Unmarshal(readFixture(t, tt.golden), &want); err != nil {
@@ -289,8 +278,7 @@ func TestEmbed(t *testing.T) {
 				t.Errorf("resp = %+v", resp)
 			}
 			req := f.Last(t)
-			var body map[string]any
-			json.Unmarshal(req.Body, &body)
+			body := req.JSONBody(t)
 			want := map[string]any{"model": "e", "input": []any{"a", "b"}, "encoding_format": "float", "dimensions": 2.0, "user": "u"}
 			if req.Path != "/v1/embeddings" || !reflect.DeepEqual(body, want) {
 				t.Errorf("request %s %s", req.Path, req.Body)
@@ -410,10 +398,7 @@ func TestNonStreamingAsksForJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var body map[string]any
-	if err := json.Unmarshal(f.Last(t).Body, &body); err != nil {
-		t.Fatal(err)
-	}
+	body := f.Last(t).JSONBody(t)
 	if _, ok := body["stream_options"]; ok || body["stream"] != false {
 		t.Errorf("stream = %v, stream_options = %v", body["stream"], body["stream_options"])
 	}

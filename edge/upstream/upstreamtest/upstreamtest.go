@@ -9,6 +9,7 @@ package upstreamtest
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -258,4 +259,64 @@ func (fr Framing) ParseEvents(tb testing.TB, body []byte) [][]byte {
 		rest = rest[end+len(fr.EventSep):]
 	}
 	return out
+}
+
+// CheckHeaders checks each header of r against want; an empty value
+// wants the header absent.
+func (r Request) CheckHeaders(tb testing.TB, want map[string]string) {
+	tb.Helper()
+	for k, v := range want {
+		if got := r.Header.Get(k); got != v {
+			tb.Errorf("header %s = %q, want %q", k, got, v)
+		}
+	}
+}
+
+// JSONBody decodes r's body as a JSON object, failing the test if it is
+// not one.
+func (r Request) JSONBody(tb testing.TB) map[string]any {
+	tb.Helper()
+	var body map[string]any
+	if err := json.Unmarshal(r.Body, &body); err != nil {
+		tb.Fatalf("upstream body is not JSON: %v\n%s", err, r.Body)
+	}
+	return body
+}
+
+// MemClient returns an HTTP client that answers every request with body as
+// an event stream, so that a benchmark measures the provider client rather
+// than the loopback network.
+func MemClient(body []byte) *http.Client {
+	return &http.Client{Transport: memTransport{body}}
+}
+
+type memTransport struct{ body []byte }
+
+func (m memTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil {
+		io.Copy(io.Discard, r.Body)
+		r.Body.Close()
+	}
+	return &http.Response{
+		StatusCode: 200,
+		Header:     http.Header{"Content-Type": {"text/event-stream"}},
+		Body:       io.NopCloser(bytes.NewReader(m.body)),
+		Request:    r,
+	}, nil
+}
+
+// BenchChat runs chat on req in b's loop, counting body's bytes for each
+// call, and fails unless every call succeeds with wantTokens in total.
+func BenchChat(b *testing.B, chat ChatFunc, req *llm.ChatRequest, body []byte, wantTokens int) {
+	b.Helper()
+	ctx := context.Background()
+	emit := func(*llm.Chunk) error { return nil }
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		u, err := chat(ctx, req, emit)
+		if err != nil || u.TotalTokens != wantTokens {
+			b.Fatal(u, err)
+		}
+	}
 }

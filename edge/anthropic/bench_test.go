@@ -6,26 +6,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/edgeway/edgeway/edge/internal/ingress/ingresstest"
 	"github.com/edgeway/edgeway/edge/llm"
-	"github.com/edgeway/edgeway/edge/testkit"
 	"github.com/edgeway/edgeway/edge/upstream"
 	"github.com/edgeway/edgeway/edge/upstream/upstreamtest"
 )
 
 func BenchmarkDecodeMessagesRequest(b *testing.B) {
-	for _, name := range []string{"request_basic.json", "request_full.json"} {
-		b.Run(strings.TrimSuffix(name, ".json"), func(b *testing.B) {
-			body := testkit.Fixture(b, name)
-			var req llm.ChatRequest
-			b.SetBytes(int64(len(body)))
-			b.ReportAllocs()
-			for b.Loop() {
-				if err := DecodeMessagesRequest(body, &req); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
+	decode := func(body []byte, req *llm.ChatRequest) (bool, error) { return false, DecodeMessagesRequest(body, req) }
+	ingresstest.BenchDecode(b, decode, "request_basic.json", "request_full.json")
 }
 
 func BenchmarkStreamEncoderChunk(b *testing.B) {

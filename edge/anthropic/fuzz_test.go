@@ -10,6 +10,7 @@ import (
 	"testing/iotest"
 
 	"github.com/edgeway/edgeway/edge/internal/ingress"
+	"github.com/edgeway/edgeway/edge/internal/ingress/ingresstest"
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/testkit"
 	"github.com/edgeway/edgeway/edge/upstream"
@@ -36,10 +37,7 @@ func FuzzDecodeMessagesRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var req llm.ChatRequest
 		if err := DecodeMessagesRequest(body, &req); err != nil {
-			var re *ingress.Error
-			if !errors.As(err, &re) || re.Status != 400 || re.Message == "" {
-				t.Fatalf("error %v (%T) is not a complete *ingress.Error", err, err)
-			}
+			ingresstest.CheckRefused(t, err)
 			return
 		}
 		o := wireOptions{defaultMaxTokens: DefaultMaxTokens}

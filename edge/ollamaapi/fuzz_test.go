@@ -127,9 +127,8 @@ func fuzzDecode(t *testing.T, body []byte, decode func([]byte, *llm.ChatRequest)
 	var req llm.ChatRequest
 	stream, err := decode(body, &req)
 	if err != nil {
-		var re *ingress.Error
-		if !errors.As(err, &re) || re.Status != 400 || re.Message == "" || !utf8.ValidString(re.Message) {
-			t.Fatalf("error %v (%T) is not a complete *ingress.Error", err, err)
+		if re := ingresstest.CheckRefused(t, err); !utf8.ValidString(re.Message) {
+			t.Fatalf("error message %q is not UTF-8", re.Message)
 		}
 		return
 	}

@@ -130,12 +130,7 @@ func TestDecodeChatRequestFixtures(t *testing.T) {
 			if stream != tt.stream || got.Stream != tt.stream {
 				t.Errorf("stream = %v (req.Stream %v), want %v", stream, got.Stream, tt.stream)
 			}
-			ingresstest.Normalize(&got)
-			if !reflect.DeepEqual(got, tt.want) {
-				gj, _ := json.MarshalIndent(got, "", "  ")
-				wj, _ := json.MarshalIndent(tt.want, "", "  ")
-				t.Errorf("decoded request differs\ngot:  %s\nwant: %s", gj, wj)
-			}
+			ingresstest.CheckRequest(t, &got, &tt.want)
 		})
 	}
 }
@@ -209,12 +204,7 @@ func TestDecodeGenerateRequestFixtures(t *testing.T) {
 			if stream != tt.stream {
 				t.Errorf("stream = %v, want %v", stream, tt.stream)
 			}
-			ingresstest.Normalize(&got)
-			if !reflect.DeepEqual(got, tt.want) {
-				gj, _ := json.MarshalIndent(got, "", "  ")
-				wj, _ := json.MarshalIndent(tt.want, "", "  ")
-				t.Errorf("decoded request differs\ngot:  %s\nwant: %s", gj, wj)
-			}
+			ingresstest.CheckRequest(t, &got, &tt.want)
 		})
 	}
 }
@@ -646,43 +636,7 @@ func TestDecodeGenerateRequestMapping(t *testing.T) {
 }
 
 func TestDecodeChatRequestReuse(t *testing.T) {
-	var req llm.ChatRequest
-	full := testkit.Fixture(t, "chat_request_full.json")
-	if _, err := DecodeChatRequest(full, &req); err != nil {
-		t.Fatal(err)
-	}
-	// A second, smaller request into the same value must keep nothing of
-	// the first.
-	basic := testkit.Fixture(t, "chat_request_tools_history.json")
-	if _, err := DecodeChatRequest(basic, &req); err != nil {
-		t.Fatal(err)
-	}
-	var fresh llm.ChatRequest
-	if _, err := DecodeChatRequest(basic, &fresh); err != nil {
-		t.Fatal(err)
-	}
-	ingresstest.Normalize(&req)
-	ingresstest.Normalize(&fresh)
-	if !reflect.DeepEqual(req, fresh) {
-		t.Errorf("reused request differs from a fresh one:\n%+v\n%+v", req, fresh)
-	}
-	// The server reuses the body buffer: nothing decoded may alias it.
-	body := append([]byte(nil), full...)
-	if _, err := DecodeChatRequest(body, &req); err != nil {
-		t.Fatal(err)
-	}
-	var want llm.ChatRequest
-	if _, err := DecodeChatRequest(full, &want); err != nil {
-		t.Fatal(err)
-	}
-	for i := range body {
-		body[i] = 'X'
-	}
-	ingresstest.Normalize(&req)
-	ingresstest.Normalize(&want)
-	if !reflect.DeepEqual(req, want) {
-		t.Error("decoded request changed when the body was overwritten: it aliases the body")
-	}
+	ingresstest.CheckReuse(t, DecodeChatRequest, testkit.Fixture(t, "chat_request_full.json"), testkit.Fixture(t, "chat_request_tools_history.json"))
 }
 
 func TestDecodeEmbedRequest(t *testing.T) {

@@ -36,10 +36,7 @@ func FuzzDecodeChatRequest(f *testing.F) {
 		var req llm.ChatRequest
 		inc, err := DecodeChatRequest(body, &req)
 		if err != nil {
-			var re *ingress.Error
-			if !errors.As(err, &re) || re.Status != 400 || re.Message == "" {
-				t.Fatalf("error %v (%T) is not a complete *ingress.Error", err, err)
-			}
+			ingresstest.CheckRefused(t, err)
 			return
 		}
 		_ = inc

@@ -1,7 +1,8 @@
-// Package ingresstest holds the test helpers the dialect packages and
-// edge/internal/wire share: reading a testdata fixture, building a chat
-// body, and comparing decoded requests by meaning. It is a plain package,
-// not a _test file, so that one copy serves every package's tests.
+// Package ingresstest holds the test helpers the dialect packages share:
+// building a chat body, comparing decoded requests by meaning, and the
+// checks and benchmarks every chat decoder gets the same way. It is a
+// plain package, not a _test file, so that one copy serves every
+// package's tests.
 package ingresstest
 
 import (

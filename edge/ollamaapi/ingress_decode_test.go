@@ -32,12 +32,7 @@ func image(media, b64 string) llm.Part {
 
 func TestDecodeChatRequestFixtures(t *testing.T) {
 	weatherParams := `{"type": "object", "properties": {"city": {"type": "string"}, "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}}, "required": ["city"]}`
-	tests := []struct {
-		name   string
-		file   string
-		stream bool
-		want   llm.ChatRequest
-	}{
+	tests := []fixtureCase{
 		{
 			name:   "docs streaming example",
 			file:   "chat_request_basic.json",
@@ -120,28 +115,11 @@ func TestDecodeChatRequestFixtures(t *testing.T) {
 			},
 		},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var got llm.ChatRequest
-			stream, err := DecodeChatRequest(testkit.Fixture(t, tt.file), &got)
-			if err != nil {
-				t.Fatalf("DecodeChatRequest: %v", err)
-			}
-			if stream != tt.stream || got.Stream != tt.stream {
-				t.Errorf("stream = %v (req.Stream %v), want %v", stream, got.Stream, tt.stream)
-			}
-			ingresstest.CheckRequest(t, &got, &tt.want)
-		})
-	}
+	runFixtures(t, DecodeChatRequest, tests)
 }
 
 func TestDecodeGenerateRequestFixtures(t *testing.T) {
-	tests := []struct {
-		name   string
-		file   string
-		stream bool
-		want   llm.ChatRequest
-	}{
+	tests := []fixtureCase{
 		{
 			name:   "docs streaming example",
 			file:   "generate_request_basic.json",
@@ -194,22 +172,74 @@ func TestDecodeGenerateRequestFixtures(t *testing.T) {
 			},
 		},
 	}
+	runFixtures(t, DecodeGenerateRequest, tests)
+}
+
+const userHi = `[{"role":"user","content":"hi"}]`
+
+// fixtureCase is a testdata body and what it decodes to.
+type fixtureCase struct {
+	name   string
+	file   string
+	stream bool
+	want   llm.ChatRequest
+}
+
+func runFixtures(t *testing.T, decode ingresstest.Decoder, tests []fixtureCase) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got llm.ChatRequest
-			stream, err := DecodeGenerateRequest(testkit.Fixture(t, tt.file), &got)
+			stream, err := decode(testkit.Fixture(t, tt.file), &got)
 			if err != nil {
-				t.Fatalf("DecodeGenerateRequest: %v", err)
+				t.Fatalf("decode: %v", err)
 			}
-			if stream != tt.stream {
-				t.Errorf("stream = %v, want %v", stream, tt.stream)
+			if stream != tt.stream || got.Stream != tt.stream {
+				t.Errorf("stream = %v (req.Stream %v), want %v", stream, got.Stream, tt.stream)
 			}
 			ingresstest.CheckRequest(t, &got, &tt.want)
 		})
 	}
 }
 
-const userHi = `[{"role":"user","content":"hi"}]`
+// errorCase is a body the decoder refuses and a substring of its message.
+type errorCase struct {
+	name string
+	body string
+	want string
+}
+
+func runErrors(t *testing.T, decode ingresstest.Decoder, tests []errorCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var req llm.ChatRequest
+			_, err := decode([]byte(tt.body), &req)
+			wantRequestError(t, err, tt.want)
+		})
+	}
+}
+
+// mappingCase is a body and a check of what it decodes to.
+type mappingCase struct {
+	name  string
+	body  string
+	check func(t *testing.T, r *llm.ChatRequest, stream bool)
+}
+
+func runMapping(t *testing.T, decode ingresstest.Decoder, tests []mappingCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var req llm.ChatRequest
+			stream, err := decode([]byte(tt.body), &req)
+			if err != nil {
+				t.Fatalf("decode: %v", err)
+			}
+			tt.check(t, &req, stream)
+		})
+	}
+}
 
 // wantRequestError checks that err is a 400 *ingress.Error whose message
 // contains want.
@@ -231,11 +261,7 @@ func wantRequestError(t *testing.T, err error, want string) {
 }
 
 func TestDecodeChatRequestErrors(t *testing.T) {
-	tests := []struct {
-		name string
-		body string
-		want string // substring of the message
-	}{
+	tests := []errorCase{
 		{"empty body", ``, "missing request body"},
 		{"blank body", " \n\t", "missing request body"},
 		{"truncated JSON", `{"model": "x",`, "invalid JSON at byte offset 14"},
@@ -298,21 +324,11 @@ func TestDecodeChatRequestErrors(t *testing.T) {
 		{"truncate string", ingresstest.ChatBody(userHi, `"truncate":"yes"`), "truncate must be a boolean"},
 		{"top_logprobs fraction string", ingresstest.ChatBody(userHi, `"top_logprobs":"5"`), "top_logprobs must be an integer"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var req llm.ChatRequest
-			_, err := DecodeChatRequest([]byte(tt.body), &req)
-			wantRequestError(t, err, tt.want)
-		})
-	}
+	runErrors(t, DecodeChatRequest, tests)
 }
 
 func TestDecodeGenerateRequestErrors(t *testing.T) {
-	tests := []struct {
-		name string
-		body string
-		want string
-	}{
+	tests := []errorCase{
 		{"missing model", `{"prompt":"hi"}`, "model is required"},
 		{"suffix", `{"model":"codellama:code","prompt":"def f(a, b):","suffix":"    return result"}`, "suffix is not supported"},
 		{"context", `{"model":"m","prompt":"hi","context":[1,2,3]}`, "context is not supported; use /api/chat"},
@@ -326,21 +342,11 @@ func TestDecodeGenerateRequestErrors(t *testing.T) {
 		{"format", `{"model":"m","prompt":"hi","format":1}`, `format must be "json" or a JSON schema object`},
 		{"raw not a bool", `{"model":"m","prompt":"hi","raw":"true"}`, "raw must be a boolean"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var req llm.ChatRequest
-			_, err := DecodeGenerateRequest([]byte(tt.body), &req)
-			wantRequestError(t, err, tt.want)
-		})
-	}
+	runErrors(t, DecodeGenerateRequest, tests)
 }
 
 func TestDecodeChatRequestMapping(t *testing.T) {
-	tests := []struct {
-		name  string
-		body  string
-		check func(t *testing.T, r *llm.ChatRequest, stream bool)
-	}{
+	tests := []mappingCase{
 		{"stream defaults to true", ingresstest.ChatBody(userHi), func(t *testing.T, r *llm.ChatRequest, stream bool) {
 			if !stream || !r.Stream {
 				t.Error("stream is off by default")
@@ -505,16 +511,7 @@ func TestDecodeChatRequestMapping(t *testing.T) {
 			}
 		}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var req llm.ChatRequest
-			stream, err := DecodeChatRequest([]byte(tt.body), &req)
-			if err != nil {
-				t.Fatalf("DecodeChatRequest: %v", err)
-			}
-			tt.check(t, &req, stream)
-		})
-	}
+	runMapping(t, DecodeChatRequest, tests)
 }
 
 // TestToolResultLinking covers how a result finds the call it answers
@@ -586,11 +583,7 @@ func TestToolResultLinking(t *testing.T) {
 }
 
 func TestDecodeGenerateRequestMapping(t *testing.T) {
-	tests := []struct {
-		name  string
-		body  string
-		check func(t *testing.T, r *llm.ChatRequest, stream bool)
-	}{
+	tests := []mappingCase{
 		{"empty prompt is a load request", `{"model":"m","prompt":"","system":"s","images":["` + pngB64 + `"]}`, func(t *testing.T, r *llm.ChatRequest, stream bool) {
 			if len(r.Messages) != 0 || !stream {
 				t.Errorf("req = %+v, stream %v", r, stream)
@@ -623,16 +616,7 @@ func TestDecodeGenerateRequestMapping(t *testing.T) {
 			}
 		}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var req llm.ChatRequest
-			stream, err := DecodeGenerateRequest([]byte(tt.body), &req)
-			if err != nil {
-				t.Fatalf("DecodeGenerateRequest: %v", err)
-			}
-			tt.check(t, &req, stream)
-		})
-	}
+	runMapping(t, DecodeGenerateRequest, tests)
 }
 
 func TestDecodeChatRequestReuse(t *testing.T) {

@@ -37,7 +37,7 @@ func FuzzDecodeMessagesRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var req llm.ChatRequest
 		if err := DecodeMessagesRequest(body, &req); err != nil {
-			ingresstest.CheckRefused(t, err)
+			ingresstest.CheckRefused(t, err, "")
 			return
 		}
 		o := wireOptions{defaultMaxTokens: DefaultMaxTokens}

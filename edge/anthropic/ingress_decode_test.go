@@ -2,12 +2,11 @@ package anthropic
 
 import (
 	"encoding/json"
-	"errors"
 	"reflect"
 	"strings"
 	"testing"
 
-	"github.com/edgeway/edgeway/edge/internal/ingress"
+	"github.com/edgeway/edgeway/edge/internal/ingress/ingresstest"
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/testkit"
 )
@@ -270,18 +269,9 @@ func TestDecodeMessagesRequestErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var req llm.ChatRequest
 			err := DecodeMessagesRequest([]byte(tt.body), &req)
-			var re *ingress.Error
-			if !errors.As(err, &re) {
-				t.Fatalf("error = %v (%T), want *ingress.Error", err, err)
-			}
-			if re.Status != 400 {
-				t.Errorf("Status = %d", re.Status)
-			}
+			re := ingresstest.CheckRefused(t, err, tt.wantMsg)
 			if re.Param != tt.wantParam {
 				t.Errorf("Param = %q, want %q", re.Param, tt.wantParam)
-			}
-			if !strings.Contains(re.Message, tt.wantMsg) {
-				t.Errorf("Message = %q, want it to contain %q", re.Message, tt.wantMsg)
 			}
 			if re.Param != "" && !strings.HasPrefix(re.Message, re.Param+": ") {
 				t.Errorf("Message %q does not start with its param %q", re.Message, re.Param)

@@ -2,12 +2,10 @@ package ollamaapi
 
 import (
 	"encoding/json"
-	"errors"
 	"reflect"
 	"strings"
 	"testing"
 
-	"github.com/edgeway/edgeway/edge/internal/ingress"
 	"github.com/edgeway/edgeway/edge/internal/ingress/ingresstest"
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/testkit"
@@ -215,7 +213,7 @@ func runErrors(t *testing.T, decode ingresstest.Decoder, tests []errorCase) {
 		t.Run(tt.name, func(t *testing.T) {
 			var req llm.ChatRequest
 			_, err := decode([]byte(tt.body), &req)
-			wantRequestError(t, err, tt.want)
+			ingresstest.CheckRefused(t, err, tt.want)
 		})
 	}
 }
@@ -238,25 +236,6 @@ func runMapping(t *testing.T, decode ingresstest.Decoder, tests []mappingCase) {
 			}
 			tt.check(t, &req, stream)
 		})
-	}
-}
-
-// wantRequestError checks that err is a 400 *ingress.Error whose message
-// contains want.
-func wantRequestError(t *testing.T, err error, want string) {
-	t.Helper()
-	var re *ingress.Error
-	if !errors.As(err, &re) {
-		t.Fatalf("error = %v (%T), want *ingress.Error", err, err)
-	}
-	if re.Status != 400 {
-		t.Errorf("Status = %d, want 400", re.Status)
-	}
-	if !strings.Contains(re.Message, want) {
-		t.Errorf("Message = %q, want it to contain %q", re.Message, want)
-	}
-	if re.Error() != re.Message {
-		t.Errorf("Error() = %q, want the message", re.Error())
 	}
 }
 
@@ -652,7 +631,7 @@ func TestDecodeEmbedRequest(t *testing.T) {
 			req := llm.EmbedRequest{Input: []string{"left over"}}
 			err := DecodeEmbedRequest([]byte(tt.body), &req)
 			if tt.wantErr != "" {
-				wantRequestError(t, err, tt.wantErr)
+				ingresstest.CheckRefused(t, err, tt.wantErr)
 				return
 			}
 			if err != nil {
@@ -685,7 +664,7 @@ func TestDecodeLegacyEmbeddingsRequest(t *testing.T) {
 			var req llm.EmbedRequest
 			err := DecodeLegacyEmbeddingsRequest([]byte(tt.body), &req)
 			if tt.wantErr != "" {
-				wantRequestError(t, err, tt.wantErr)
+				ingresstest.CheckRefused(t, err, tt.wantErr)
 				return
 			}
 			if err != nil {
@@ -716,7 +695,7 @@ func TestDecodeShowRequest(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := DecodeShowRequest([]byte(tt.body))
 			if tt.wantErr != "" {
-				wantRequestError(t, err, tt.wantErr)
+				ingresstest.CheckRefused(t, err, tt.wantErr)
 				return
 			}
 			if err != nil || got != tt.want {

@@ -356,87 +356,74 @@ func TestChatRequestTranslation(t *testing.T) {
 	}
 }
 
+// want is what a row of an error table expects.
+type want = upstreamtest.WantError
+
 func TestChatErrors(t *testing.T) {
 	fixture := func(name string) string { return string(readFixture(t, name)) }
 	const start = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"usage\":{\"input_tokens\":3,\"output_tokens\":1}}}\n\n"
 	const delta = "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hel\"}}\n\n"
-	tests := []struct {
-		name        string
-		handler     http.HandlerFunc
-		opts        func(*Options)
-		wantKind    llm.Kind
-		wantStatus  int
-		wantRetry   time.Duration
-		wantMessage string // substring of Message
-		wantIs      error
-	}{
-		{name: "400 prompt too long", handler: frame.JSON(400, nil, fixture("error_prompt_too_long.json")),
-			wantKind: llm.KindContextLength, wantStatus: 400, wantMessage: "prompt is too long: 208310 tokens > 200000 maximum"},
-		{name: "400 invalid request", handler: frame.JSON(400, nil, fixture("error_invalid_request.json")),
-			wantKind: llm.KindBadRequest, wantStatus: 400, wantMessage: "max_tokens: Field required"},
-		{name: "400 low credit", handler: frame.JSON(400, nil, `{"type":"error","error":{"type":"invalid_request_error","message":"Your credit balance is too low to access the Anthropic API."}}`),
-			wantKind: llm.KindAuth, wantStatus: 400, wantMessage: "credit balance", wantIs: ErrBilling},
-		{name: "401", handler: frame.JSON(401, nil, fixture("error_authentication.json")),
-			wantKind: llm.KindAuth, wantStatus: 401, wantMessage: "invalid x-api-key"},
-		{name: "402 billing", handler: frame.JSON(402, nil, fixture("error_billing.json")),
-			wantKind: llm.KindAuth, wantStatus: 402, wantMessage: "credit balance is too low", wantIs: ErrBilling},
-		{name: "403", handler: frame.JSON(403, nil, fixture("error_permission.json")),
-			wantKind: llm.KindAuth, wantStatus: 403, wantMessage: "does not have permission"},
-		{name: "404 model", handler: frame.JSON(404, nil, fixture("error_not_found.json")),
-			wantKind: llm.KindNotFound, wantStatus: 404, wantMessage: "model: claude-3-opus-latest"},
-		{name: "413", handler: frame.JSON(413, nil, fixture("error_request_too_large.json")),
-			wantKind: llm.KindContextLength, wantStatus: 413, wantMessage: "maximum allowed number of bytes"},
-		{name: "429 retry-after", handler: frame.JSON(429, map[string]string{"Retry-After": "7"}, fixture("error_rate_limit.json")),
-			wantKind: llm.KindRateLimited, wantStatus: 429, wantRetry: 7 * time.Second, wantMessage: "rate limit"},
-		{name: "500", handler: frame.JSON(500, nil, fixture("error_api.json")),
-			wantKind: llm.KindServer, wantStatus: 500, wantMessage: "Internal server error"},
-		{name: "504 timeout_error", handler: frame.JSON(504, nil, fixture("error_timeout.json")),
-			wantKind: llm.KindTimeout, wantStatus: 504, wantMessage: "Request timed out"},
-		{name: "529 overloaded", handler: frame.JSON(529, map[string]string{"Retry-After": "3"}, fixture("error_overloaded.json")),
-			wantKind: llm.KindOverloaded, wantStatus: 529, wantRetry: 3 * time.Second, wantMessage: "Overloaded"},
-		{name: "500 saying overloaded", handler: frame.JSON(500, nil, fixture("error_overloaded.json")),
-			wantKind: llm.KindOverloaded, wantStatus: 500},
-		{name: "SSE overloaded mid-stream", handler: frame.SSE(fixture("stream_error.sse")),
-			wantKind: llm.KindOverloaded, wantMessage: "Overloaded"},
-		{name: "SSE prompt too long", handler: frame.SSE(start + "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\",\"message\":\"prompt is too long\"}}\n\n"),
-			wantKind: llm.KindContextLength},
-		{name: "SSE rate limit", handler: frame.SSE("event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"rate_limit_error\",\"message\":\"slow down\"}}\n\n"),
-			wantKind: llm.KindRateLimited, wantMessage: "slow down"},
-		{name: "SSE unknown error type", handler: frame.SSE("event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"brand_new_error\",\"message\":\"?\"}}\n\n"),
-			wantKind: llm.KindServer},
-		{name: "SSE error not JSON", handler: frame.SSE("event: error\ndata: oops\n\n"), wantKind: llm.KindServer, wantIs: llm.ErrMalformed},
-		{name: "event not JSON", handler: frame.SSE(start + "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\"\n\n"),
-			wantKind: llm.KindServer, wantIs: llm.ErrMalformed},
-		{name: "delta without index", handler: frame.SSE(start + "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"delta\":{\"type\":\"text_delta\",\"text\":\"x\"}}\n\n"),
-			wantKind: llm.KindServer, wantIs: llm.ErrMalformed},
-		{name: "hostile block index", handler: frame.SSE(start + "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":99999999,\"content_block\":{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"f\",\"input\":{}}}\n\n"),
-			wantKind: llm.KindServer, wantIs: llm.ErrMalformed},
-		{name: "stream cut without message_stop", handler: frame.SSE(start + delta),
-			wantKind: llm.KindServer, wantIs: llm.ErrStreamCut},
-		{name: "stream cut after message_delta", handler: frame.SSE(start + delta + "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":2}}\n\n"),
-			wantKind: llm.KindServer, wantIs: llm.ErrStreamCut},
-		{name: "empty stream", handler: frame.SSE(""), wantKind: llm.KindServer, wantIs: llm.ErrStreamCut},
-		{name: "JSON error with 200", handler: frame.JSON(200, nil, fixture("error_overloaded.json")), wantKind: llm.KindOverloaded, wantMessage: "Overloaded"},
-		{name: "JSON body cut", handler: frame.JSON(200, nil, `{"id":"msg","type":"message","content":[{"type":"text","text":"Hel`), wantKind: llm.KindServer, wantIs: llm.ErrMalformed},
-		{name: "429 tokens reset", handler: func(w http.ResponseWriter, r *http.Request) {
+	tests := []upstreamtest.ErrorCase[Options]{
+		{Name: "400 prompt too long", Handler: frame.JSON(400, nil, fixture("error_prompt_too_long.json")),
+			Want: want{Kind: llm.KindContextLength, Status: 400, Message: "prompt is too long: 208310 tokens > 200000 maximum"}},
+		{Name: "400 invalid request", Handler: frame.JSON(400, nil, fixture("error_invalid_request.json")),
+			Want: want{Kind: llm.KindBadRequest, Status: 400, Message: "max_tokens: Field required"}},
+		{Name: "400 low credit", Handler: frame.JSON(400, nil, `{"type":"error","error":{"type":"invalid_request_error","message":"Your credit balance is too low to access the Anthropic API."}}`),
+			Want: want{Kind: llm.KindAuth, Status: 400, Message: "credit balance", Is: ErrBilling}},
+		{Name: "401", Handler: frame.JSON(401, nil, fixture("error_authentication.json")),
+			Want: want{Kind: llm.KindAuth, Status: 401, Message: "invalid x-api-key"}},
+		{Name: "402 billing", Handler: frame.JSON(402, nil, fixture("error_billing.json")),
+			Want: want{Kind: llm.KindAuth, Status: 402, Message: "credit balance is too low", Is: ErrBilling}},
+		{Name: "403", Handler: frame.JSON(403, nil, fixture("error_permission.json")),
+			Want: want{Kind: llm.KindAuth, Status: 403, Message: "does not have permission"}},
+		{Name: "404 model", Handler: frame.JSON(404, nil, fixture("error_not_found.json")),
+			Want: want{Kind: llm.KindNotFound, Status: 404, Message: "model: claude-3-opus-latest"}},
+		{Name: "413", Handler: frame.JSON(413, nil, fixture("error_request_too_large.json")),
+			Want: want{Kind: llm.KindContextLength, Status: 413, Message: "maximum allowed number of bytes"}},
+		{Name: "429 retry-after", Handler: frame.JSON(429, map[string]string{"Retry-After": "7"}, fixture("error_rate_limit.json")),
+			Want: want{Kind: llm.KindRateLimited, Status: 429, Retry: 7 * time.Second, Message: "rate limit"}},
+		{Name: "500", Handler: frame.JSON(500, nil, fixture("error_api.json")),
+			Want: want{Kind: llm.KindServer, Status: 500, Message: "Internal server error"}},
+		{Name: "504 timeout_error", Handler: frame.JSON(504, nil, fixture("error_timeout.json")),
+			Want: want{Kind: llm.KindTimeout, Status: 504, Message: "Request timed out"}},
+		{Name: "529 overloaded", Handler: frame.JSON(529, map[string]string{"Retry-After": "3"}, fixture("error_overloaded.json")),
+			Want: want{Kind: llm.KindOverloaded, Status: 529, Retry: 3 * time.Second, Message: "Overloaded"}},
+		{Name: "500 saying overloaded", Handler: frame.JSON(500, nil, fixture("error_overloaded.json")),
+			Want: want{Kind: llm.KindOverloaded, Status: 500}},
+		{Name: "SSE overloaded mid-stream", Handler: frame.SSE(fixture("stream_error.sse")),
+			Want: want{Kind: llm.KindOverloaded, Message: "Overloaded"}},
+		{Name: "SSE prompt too long", Handler: frame.SSE(start + "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\",\"message\":\"prompt is too long\"}}\n\n"),
+			Want: want{Kind: llm.KindContextLength}},
+		{Name: "SSE rate limit", Handler: frame.SSE("event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"rate_limit_error\",\"message\":\"slow down\"}}\n\n"),
+			Want: want{Kind: llm.KindRateLimited, Message: "slow down"}},
+		{Name: "SSE unknown error type", Handler: frame.SSE("event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"brand_new_error\",\"message\":\"?\"}}\n\n"),
+			Want: want{Kind: llm.KindServer}},
+		{Name: "SSE error not JSON", Handler: frame.SSE("event: error\ndata: oops\n\n"), Want: want{Kind: llm.KindServer, Is: llm.ErrMalformed}},
+		{Name: "event not JSON", Handler: frame.SSE(start + "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\"\n\n"),
+			Want: want{Kind: llm.KindServer, Is: llm.ErrMalformed}},
+		{Name: "delta without index", Handler: frame.SSE(start + "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"delta\":{\"type\":\"text_delta\",\"text\":\"x\"}}\n\n"),
+			Want: want{Kind: llm.KindServer, Is: llm.ErrMalformed}},
+		{Name: "hostile block index", Handler: frame.SSE(start + "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":99999999,\"content_block\":{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"f\",\"input\":{}}}\n\n"),
+			Want: want{Kind: llm.KindServer, Is: llm.ErrMalformed}},
+		{Name: "stream cut without message_stop", Handler: frame.SSE(start + delta),
+			Want: want{Kind: llm.KindServer, Is: llm.ErrStreamCut}},
+		{Name: "stream cut after message_delta", Handler: frame.SSE(start + delta + "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":2}}\n\n"),
+			Want: want{Kind: llm.KindServer, Is: llm.ErrStreamCut}},
+		{Name: "empty stream", Handler: frame.SSE(""), Want: want{Kind: llm.KindServer, Is: llm.ErrStreamCut}},
+		{Name: "JSON error with 200", Handler: frame.JSON(200, nil, fixture("error_overloaded.json")), Want: want{Kind: llm.KindOverloaded, Message: "Overloaded"}},
+		{Name: "JSON body cut", Handler: frame.JSON(200, nil, `{"id":"msg","type":"message","content":[{"type":"text","text":"Hel`), Want: want{Kind: llm.KindServer, Is: llm.ErrMalformed}},
+		// Reset times have one-second resolution: allow for it.
+		{Name: "429 tokens reset", Handler: func(w http.ResponseWriter, r *http.Request) {
 			now := time.Now().UTC()
 			frame.JSON(429, map[string]string{
 				"anthropic-ratelimit-requests-remaining": "10", "anthropic-ratelimit-requests-reset": now.Add(50 * time.Second).Format(time.RFC3339),
 				"anthropic-ratelimit-tokens-remaining": "0", "anthropic-ratelimit-tokens-reset": now.Add(20 * time.Second).Format(time.RFC3339),
 			}, fixture("error_rate_limit.json"))(w, r)
-		}, wantKind: llm.KindRateLimited, wantStatus: 429, wantRetry: 20 * time.Second},
+		}, Want: want{Kind: llm.KindRateLimited, Status: 429, Retry: 20 * time.Second, RetrySlack: time.Second}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f := upstreamtest.NewFake(t, tt.handler)
-			c := newTestClient(t, f.URL, tt.opts)
-			_, _, _, err := upstreamtest.Collect(c.Chat, simpleRequest())
-			upstreamtest.CheckError(t, err, upstreamtest.WantError{Kind: tt.wantKind, Status: tt.wantStatus, Retry: tt.wantRetry, Message: tt.wantMessage, Is: tt.wantIs,
-				// Reset times have one-second resolution: allow for it.
-				RetrySlack: time.Second,
-			})
-		})
-	}
+	upstreamtest.CheckErrors(t, tests, simpleRequest, func(t *testing.T, url string, o func(*Options)) upstreamtest.ChatFunc {
+		return newTestClient(t, url, o).Chat
+	})
 }
 
 func TestResetDelay(t *testing.T) {

@@ -154,72 +154,61 @@ func TestChatRequestBody(t *testing.T) {
 	}
 }
 
+// want is what a row of an error table expects.
+type want = upstreamtest.WantError
+
 func TestChatErrors(t *testing.T) {
 	fixture := func(name string) string { return string(readFixture(t, name)) }
 	const textChunk = `data: {"choices":[{"index":0,"delta":{"content":"Hel"},"finish_reason":null}]}` + "\n\n"
-	tests := []struct {
-		name        string
-		handler     http.HandlerFunc
-		opts        func(*Options)
-		wantKind    llm.Kind
-		wantStatus  int
-		wantRetry   time.Duration
-		wantMessage string // substring of Message
-		wantIs      error
-	}{
-		{name: "400 context length", handler: frame.JSON(400, nil, fixture("error_context_length.json")),
-			wantKind: llm.KindContextLength, wantStatus: 400, wantMessage: "maximum context length is 128000 tokens"},
-		{name: "400 bad request", handler: frame.JSON(400, nil, `{"error":{"message":"Invalid value for 'temperature'","type":"invalid_request_error","param":"temperature","code":"invalid_value"}}`),
-			wantKind: llm.KindBadRequest, wantStatus: 400, wantMessage: "Invalid value for 'temperature'"},
-		{name: "400 llama-server context", handler: frame.JSON(400, nil, `{"error":{"code":400,"message":"the request exceeds the available context size, try increasing it","type":"exceed_context_size_error"}}`),
-			wantKind: llm.KindContextLength, wantStatus: 400, wantMessage: "exceeds the available context size"},
-		{name: "400 model not found", handler: frame.JSON(400, nil, fixture("error_model_not_found.json")),
-			wantKind: llm.KindNotFound, wantStatus: 400, wantMessage: "does not exist"},
-		{name: "401 bad key", handler: frame.JSON(401, nil, fixture("error_invalid_api_key.json")),
-			wantKind: llm.KindAuth, wantStatus: 401, wantMessage: "Incorrect API key"},
-		{name: "403", handler: frame.JSON(403, nil, `{"error":{"message":"Country, region, or territory not supported","type":"request_forbidden","code":"unsupported_country_region_territory"}}`),
-			wantKind: llm.KindAuth, wantStatus: 403, wantMessage: "not supported"},
-		{name: "404 model not found", handler: frame.JSON(404, nil, fixture("error_model_not_found.json")),
-			wantKind: llm.KindNotFound, wantStatus: 404, wantMessage: "gpt-5-ultra"},
-		{name: "429 token reset", handler: frame.JSON(429, map[string]string{
+	tests := []upstreamtest.ErrorCase[Options]{
+		{Name: "400 context length", Handler: frame.JSON(400, nil, fixture("error_context_length.json")),
+			Want: want{Kind: llm.KindContextLength, Status: 400, Message: "maximum context length is 128000 tokens"}},
+		{Name: "400 bad request", Handler: frame.JSON(400, nil, `{"error":{"message":"Invalid value for 'temperature'","type":"invalid_request_error","param":"temperature","code":"invalid_value"}}`),
+			Want: want{Kind: llm.KindBadRequest, Status: 400, Message: "Invalid value for 'temperature'"}},
+		{Name: "400 llama-server context", Handler: frame.JSON(400, nil, `{"error":{"code":400,"message":"the request exceeds the available context size, try increasing it","type":"exceed_context_size_error"}}`),
+			Want: want{Kind: llm.KindContextLength, Status: 400, Message: "exceeds the available context size"}},
+		{Name: "400 model not found", Handler: frame.JSON(400, nil, fixture("error_model_not_found.json")),
+			Want: want{Kind: llm.KindNotFound, Status: 400, Message: "does not exist"}},
+		{Name: "401 bad key", Handler: frame.JSON(401, nil, fixture("error_invalid_api_key.json")),
+			Want: want{Kind: llm.KindAuth, Status: 401, Message: "Incorrect API key"}},
+		{Name: "403", Handler: frame.JSON(403, nil, `{"error":{"message":"Country, region, or territory not supported","type":"request_forbidden","code":"unsupported_country_region_territory"}}`),
+			Want: want{Kind: llm.KindAuth, Status: 403, Message: "not supported"}},
+		{Name: "404 model not found", Handler: frame.JSON(404, nil, fixture("error_model_not_found.json")),
+			Want: want{Kind: llm.KindNotFound, Status: 404, Message: "gpt-5-ultra"}},
+		{Name: "429 token reset", Handler: frame.JSON(429, map[string]string{
 			"x-ratelimit-remaining-requests": "499", "x-ratelimit-remaining-tokens": "0",
 			"x-ratelimit-reset-requests": "120ms", "x-ratelimit-reset-tokens": "6m0s"}, fixture("error_rate_limit.json")),
-			wantKind: llm.KindRateLimited, wantStatus: 429, wantRetry: 6 * time.Minute},
-		{name: "429 insufficient quota", handler: frame.JSON(429, nil, fixture("error_insufficient_quota.json")),
-			wantKind: llm.KindRateLimited, wantStatus: 429, wantMessage: "exceeded your current quota", wantIs: ErrInsufficientQuota},
-		{name: "500", handler: frame.JSON(500, nil, fixture("error_server.json")),
-			wantKind: llm.KindServer, wantStatus: 500, wantMessage: "The server had an error"},
-		{name: "503 Retry-After", handler: frame.JSON(503, map[string]string{"Retry-After": "3"}, `{"error":{"message":"The engine is currently overloaded, please try again later","type":"server_error"}}`),
-			wantKind: llm.KindOverloaded, wantStatus: 503, wantRetry: 3 * time.Second, wantMessage: "overloaded"},
-		{name: "vLLM error shape", handler: frame.JSON(400, nil, `{"object":"error","message":"This model's maximum context length is 4096 tokens.","type":"BadRequestError","param":null,"code":400}`),
-			wantKind: llm.KindContextLength, wantStatus: 400, wantMessage: "4096"},
-		{name: "Gemini array shape", handler: frame.JSON(400, nil, `[{"error":{"code":400,"message":"API key not valid.","status":"INVALID_ARGUMENT"}}]`),
-			wantKind: llm.KindBadRequest, wantStatus: 400, wantMessage: "API key not valid."},
-		{name: "string error", handler: frame.JSON(404, nil, `{"error":"model \"tiny\" not found, try pulling it first"}`),
-			wantKind: llm.KindNotFound, wantStatus: 404, wantMessage: "try pulling it first"},
-		{name: "malformed chunk JSON", handler: frame.SSE("data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}\n\ndata: [DONE]\n\n"),
-			wantKind: llm.KindServer, wantIs: llm.ErrMalformed},
-		{name: "chunk not an object", handler: frame.SSE("data: 42\n\n"), wantKind: llm.KindServer, wantIs: llm.ErrMalformed},
-		{name: "stream cut without finish", handler: frame.SSE(textChunk + textChunk),
-			wantKind: llm.KindServer, wantIs: llm.ErrStreamCut},
-		{name: "empty stream", handler: frame.SSE(""), wantKind: llm.KindServer, wantIs: llm.ErrStreamCut},
-		{name: "SSE error event", handler: frame.SSE(fixture("stream_error_event.sse")),
-			wantKind: llm.KindServer, wantMessage: "The server had an error"},
-		{name: "SSE error event context length", handler: frame.SSE(textChunk + `data: {"error":{"message":"too long","code":"context_length_exceeded"}}` + "\n\n"),
-			wantKind: llm.KindContextLength, wantMessage: "too long"},
-		{name: "SSE error event numeric code", handler: frame.SSE(`data: {"error":{"message":"Provider returned error","code":429}}` + "\n\n"),
-			wantKind: llm.KindRateLimited, wantStatus: 429, wantMessage: "Provider returned error"},
-		{name: "SSE error event type", handler: frame.SSE("event: error\ndata: {\"message\":\"boom\",\"type\":\"overloaded_error\"}\n\n"),
-			wantKind: llm.KindOverloaded, wantMessage: "boom"},
+			Want: want{Kind: llm.KindRateLimited, Status: 429, Retry: 6 * time.Minute}},
+		{Name: "429 insufficient quota", Handler: frame.JSON(429, nil, fixture("error_insufficient_quota.json")),
+			Want: want{Kind: llm.KindRateLimited, Status: 429, Message: "exceeded your current quota", Is: ErrInsufficientQuota}},
+		{Name: "500", Handler: frame.JSON(500, nil, fixture("error_server.json")),
+			Want: want{Kind: llm.KindServer, Status: 500, Message: "The server had an error"}},
+		{Name: "503 Retry-After", Handler: frame.JSON(503, map[string]string{"Retry-After": "3"}, `{"error":{"message":"The engine is currently overloaded, please try again later","type":"server_error"}}`),
+			Want: want{Kind: llm.KindOverloaded, Status: 503, Retry: 3 * time.Second, Message: "overloaded"}},
+		{Name: "vLLM error shape", Handler: frame.JSON(400, nil, `{"object":"error","message":"This model's maximum context length is 4096 tokens.","type":"BadRequestError","param":null,"code":400}`),
+			Want: want{Kind: llm.KindContextLength, Status: 400, Message: "4096"}},
+		{Name: "Gemini array shape", Handler: frame.JSON(400, nil, `[{"error":{"code":400,"message":"API key not valid.","status":"INVALID_ARGUMENT"}}]`),
+			Want: want{Kind: llm.KindBadRequest, Status: 400, Message: "API key not valid."}},
+		{Name: "string error", Handler: frame.JSON(404, nil, `{"error":"model \"tiny\" not found, try pulling it first"}`),
+			Want: want{Kind: llm.KindNotFound, Status: 404, Message: "try pulling it first"}},
+		{Name: "malformed chunk JSON", Handler: frame.SSE("data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}\n\ndata: [DONE]\n\n"),
+			Want: want{Kind: llm.KindServer, Is: llm.ErrMalformed}},
+		{Name: "chunk not an object", Handler: frame.SSE("data: 42\n\n"), Want: want{Kind: llm.KindServer, Is: llm.ErrMalformed}},
+		{Name: "stream cut without finish", Handler: frame.SSE(textChunk + textChunk),
+			Want: want{Kind: llm.KindServer, Is: llm.ErrStreamCut}},
+		{Name: "empty stream", Handler: frame.SSE(""), Want: want{Kind: llm.KindServer, Is: llm.ErrStreamCut}},
+		{Name: "SSE error event", Handler: frame.SSE(fixture("stream_error_event.sse")),
+			Want: want{Kind: llm.KindServer, Message: "The server had an error"}},
+		{Name: "SSE error event context length", Handler: frame.SSE(textChunk + `data: {"error":{"message":"too long","code":"context_length_exceeded"}}` + "\n\n"),
+			Want: want{Kind: llm.KindContextLength, Message: "too long"}},
+		{Name: "SSE error event numeric code", Handler: frame.SSE(`data: {"error":{"message":"Provider returned error","code":429}}` + "\n\n"),
+			Want: want{Kind: llm.KindRateLimited, Status: 429, Message: "Provider returned error"}},
+		{Name: "SSE error event type", Handler: frame.SSE("event: error\ndata: {\"message\":\"boom\",\"type\":\"overloaded_error\"}\n\n"),
+			Want: want{Kind: llm.KindOverloaded, Message: "boom"}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f := upstreamtest.NewFake(t, tt.handler)
-			c := newTestClient(t, f.URL, tt.opts)
-			_, _, _, err := upstreamtest.Collect(c.Chat, simpleRequest())
-			upstreamtest.CheckError(t, err, upstreamtest.WantError{Kind: tt.wantKind, Status: tt.wantStatus, Retry: tt.wantRetry, Message: tt.wantMessage, Is: tt.wantIs})
-		})
-	}
+	upstreamtest.CheckErrors(t, tests, simpleRequest, func(t *testing.T, url string, o func(*Options)) upstreamtest.ChatFunc {
+		return newTestClient(t, url, o).Chat
+	})
 }
 
 func TestChatEmitErrorPassesThrough(t *testing.T) {

@@ -236,6 +236,29 @@ func CheckError(tb testing.TB, err error, want WantError) {
 	}
 }
 
+// ErrorCase is a row of a client's error table: the fake upstream answers
+// with Handler, the client is built with Opts, and Chat fails as Want
+// says.
+type ErrorCase[O any] struct {
+	Name    string
+	Handler http.HandlerFunc
+	Opts    func(*O)
+	Want    WantError
+}
+
+// CheckErrors runs each case as a subtest: chatAt builds the client on the
+// fake's URL with the case's Opts, and it is sent req.
+func CheckErrors[O any](t *testing.T, cases []ErrorCase[O], req func() *llm.ChatRequest, chatAt func(t *testing.T, url string, opts func(*O)) ChatFunc) {
+	t.Helper()
+	for _, tt := range cases {
+		t.Run(tt.Name, func(t *testing.T) {
+			f := NewFake(t, tt.Handler)
+			_, _, _, err := Collect(chatAt(t, f.URL, tt.Opts), req())
+			CheckError(t, err, tt.Want)
+		})
+	}
+}
+
 // ParseEvents checks an event stream's framing exactly, as a strict client
 // would: a sequence of "data: <payload>" events each ended by EventSep,
 // and nothing else. It returns the payloads.

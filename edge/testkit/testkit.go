@@ -87,3 +87,14 @@ func Fixture(tb testing.TB, name string) []byte {
 	}
 	return b
 }
+
+// Seed adds each named testdata fixture, then each body, to f's corpus.
+func Seed(f *testing.F, fixtures []string, bodies ...string) {
+	f.Helper()
+	for _, name := range fixtures {
+		f.Add(Fixture(f, name))
+	}
+	for _, s := range bodies {
+		f.Add([]byte(s))
+	}
+}

@@ -343,3 +343,28 @@ func BenchChat(b *testing.B, chat ChatFunc, req *llm.ChatRequest, body []byte, w
 		}
 	}
 }
+
+// CheckFuzzedStream runs read, a client's stream parser fed arbitrary
+// bytes, and checks what every parser must keep: the role on the first
+// chunk only, and failure only with an *llm.Error of the provider "fuzz".
+// each, when not nil, checks every chunk besides.
+func CheckFuzzedStream(tb testing.TB, read func(emit func(*llm.Chunk) error) error, each func(*llm.Chunk)) {
+	tb.Helper()
+	n := 0
+	err := read(func(ch *llm.Chunk) error {
+		if (ch.Role != "") != (n == 0) {
+			tb.Fatalf("chunk %d has role %q", n, ch.Role)
+		}
+		if each != nil {
+			each(ch)
+		}
+		n++
+		return nil
+	})
+	if err != nil {
+		var le *llm.Error
+		if !errors.As(err, &le) || le.Provider != "fuzz" {
+			tb.Fatalf("error %v (%T) is not an *llm.Error", err, err)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -549,13 +550,13 @@ func TestEmbeddings(t *testing.T) {
 				t.Fatalf("%+v", many)
 			}
 			a, b := floats(t, many.Data[0].Embedding), floats(t, many.Data[1].Embedding)
-			if len(a) != 16 || slicesEqual(a, b) {
+			if len(a) != 16 || slices.Equal(a, b) {
 				t.Errorf("vectors %v %v", a, b)
 			}
 			// Same text, same vector prefix generator: the 8-dim vector is a
 			// different normalisation, so compare 16 with 16.
 			again := get(t, `{"model":"e","input":"the quick brown fox","dimensions":16}`)
-			if !slicesEqual(floats(t, again.Data[0].Embedding), a) {
+			if !slices.Equal(floats(t, again.Data[0].Embedding), a) {
 				t.Errorf("not deterministic")
 			}
 
@@ -615,18 +616,6 @@ func norm(v []float64) float64 {
 		s += x * x
 	}
 	return math.Sqrt(s)
-}
-
-func slicesEqual(a, b []float64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestModels(t *testing.T) {
@@ -708,7 +697,7 @@ func TestSetModeN(t *testing.T) {
 		do(t, c, "GET", s.URL()+"/models", "")
 		got = append(got, do(t, c, "POST", s.URL()+"/chat/completions", chatBody).Status)
 	}
-	if want := []int{500, 500, 200, 200}; !equalInts(got, want) {
+	if want := []int{500, 500, 200, 200}; !slices.Equal(got, want) {
 		t.Errorf("statuses %v, want %v", got, want)
 	}
 	s.SetMode(openaitest.Overloaded503)
@@ -717,7 +706,7 @@ func TestSetModeN(t *testing.T) {
 	for i := 0; i < 2; i++ {
 		got = append(got, do(t, c, "POST", s.URL()+"/chat/completions", chatBody).Status)
 	}
-	if want := []int{429, 200}; !equalInts(got, want) {
+	if want := []int{429, 200}; !slices.Equal(got, want) {
 		t.Errorf("statuses %v, want %v (SetModeN returns to OK)", got, want)
 	}
 	s.SetModeN(openaitest.Error500, 5)
@@ -728,18 +717,6 @@ func TestSetModeN(t *testing.T) {
 	if s.Requests() != 7 {
 		t.Errorf("Requests %d, want 7", s.Requests())
 	}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestRequestsAndLastRequest(t *testing.T) {

@@ -390,10 +390,11 @@ func TestChatStreamFailures(t *testing.T) {
 	}
 }
 
-// slowStream is a handler that sends one token, then waits for the client
-// to go away, reporting that on gone.
-func slowStream(gone chan<- struct{}) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+// slowProvider returns a provider whose upstream sends one token and then
+// stalls, and a channel closed once that upstream request is aborted.
+func slowProvider(t *testing.T) (*Provider, <-chan struct{}) {
+	gone := make(chan struct{})
+	f := newFake(t).on("/api/chat", reply{handler: func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/x-ndjson")
 		w.Write([]byte(`{"model":"m","message":{"role":"assistant","content":"The"},"done":false}` + "\n"))
 		w.(http.Flusher).Flush()
@@ -402,13 +403,12 @@ func slowStream(gone chan<- struct{}) http.HandlerFunc {
 			close(gone)
 		case <-time.After(10 * time.Second):
 		}
-	}
+	}})
+	return f.provider(t, Options{}), gone
 }
 
 func TestChatEmitErrorPassesThrough(t *testing.T) {
-	gone := make(chan struct{})
-	f := newFake(t).on("/api/chat", reply{handler: slowStream(gone)})
-	p := f.provider(t, Options{})
+	p, gone := slowProvider(t)
 	sentinel := errors.New("client went away")
 	_, err := p.Chat(context.Background(), userChat("m", "hi"), func(*llm.Chunk) error { return sentinel })
 	if err != sentinel {
@@ -418,9 +418,7 @@ func TestChatEmitErrorPassesThrough(t *testing.T) {
 }
 
 func TestChatContextCancel(t *testing.T) {
-	gone := make(chan struct{})
-	f := newFake(t).on("/api/chat", reply{handler: slowStream(gone)})
-	p := f.provider(t, Options{})
+	p, gone := slowProvider(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	start := time.Now()
 	_, err := p.Chat(ctx, userChat("m", "hi"), func(*llm.Chunk) error {
@@ -437,9 +435,7 @@ func TestChatContextCancel(t *testing.T) {
 }
 
 func TestChatDeadline(t *testing.T) {
-	gone := make(chan struct{})
-	f := newFake(t).on("/api/chat", reply{handler: slowStream(gone)})
-	p := f.provider(t, Options{})
+	p, gone := slowProvider(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	_, err := p.Chat(ctx, userChat("m", "hi"), func(*llm.Chunk) error { return nil })

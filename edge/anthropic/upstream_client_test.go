@@ -28,17 +28,18 @@ func newTestClient(t *testing.T, baseURL string, mod ...func(*Options)) *Client 
 	return upstreamtest.NewClient(t, New, o, mod...)
 }
 
+// chatAt is newTestClient's Chat, for the frame's helpers that start the
+// fake upstream themselves.
+func chatAt(t *testing.T) func(url string) upstreamtest.ChatFunc {
+	return func(url string) upstreamtest.ChatFunc { return newTestClient(t, url).Chat }
+}
+
 func simpleRequest() *llm.ChatRequest {
 	return &llm.ChatRequest{Model: "claude-sonnet-4-5", Messages: []llm.Message{{Role: llm.RoleUser, Content: textParts("Hello!")}}}
 }
 
 func TestChatStreamText(t *testing.T) {
-	f := upstreamtest.NewFake(t, frame.SSE(string(readFixture(t, "stream_text.sse"))))
-	c := newTestClient(t, f.URL)
-	chunks, agg, usage, err := upstreamtest.Collect(c.Chat, simpleRequest())
-	if err != nil {
-		t.Fatalf("Chat: %v", err)
-	}
+	f, chunks, agg, usage := upstreamtest.MustChat(t, frame.SSE(string(readFixture(t, "stream_text.sse"))), chatAt(t), simpleRequest())
 	if got, want := agg.Text.String(), "Hello!\n\u00e9\u2028"; got != want {
 		t.Errorf("text = %q, want %q", got, want)
 	}
@@ -71,12 +72,7 @@ func TestChatStreamText(t *testing.T) {
 }
 
 func TestChatToolUseStream(t *testing.T) {
-	f := upstreamtest.NewFake(t, frame.SSE(string(readFixture(t, "stream_tool_use.sse"))))
-	c := newTestClient(t, f.URL)
-	chunks, agg, usage, err := upstreamtest.Collect(c.Chat, simpleRequest())
-	if err != nil {
-		t.Fatalf("Chat: %v", err)
-	}
+	_, chunks, agg, usage := upstreamtest.MustChat(t, frame.SSE(string(readFixture(t, "stream_tool_use.sse"))), chatAt(t), simpleRequest())
 	want := []llm.ToolCall{
 		{ID: "toolu_01T1x1fJ34qAmk2tNTrN7Up6", Name: "get_weather", Arguments: `{"location": "San Francisco, CA", "unit": "fahrenheit"}`},
 		{ID: "toolu_02", Name: "get_time", Arguments: `{}`},
@@ -105,12 +101,7 @@ func TestChatToolUseStream(t *testing.T) {
 }
 
 func TestChatThinkingAndCacheUsage(t *testing.T) {
-	f := upstreamtest.NewFake(t, frame.SSE(string(readFixture(t, "stream_thinking.sse"))))
-	c := newTestClient(t, f.URL)
-	_, agg, usage, err := upstreamtest.Collect(c.Chat, simpleRequest())
-	if err != nil {
-		t.Fatalf("Chat: %v", err)
-	}
+	_, _, agg, usage := upstreamtest.MustChat(t, frame.SSE(string(readFixture(t, "stream_thinking.sse"))), chatAt(t), simpleRequest())
 	if agg.Reasoning.String() != "Let me solve this step by step." || agg.Text.String() != "27 * 453 = 12,231" {
 		t.Errorf("reasoning %q text %q", agg.Reasoning.String(), agg.Text.String())
 	}
@@ -139,12 +130,7 @@ func TestChatStopReasons(t *testing.T) {
 }
 
 func TestChatJSONFallback(t *testing.T) {
-	f := upstreamtest.NewFake(t, frame.JSON(200, nil, string(readFixture(t, "message_tool_use.json"))))
-	c := newTestClient(t, f.URL)
-	chunks, agg, usage, err := upstreamtest.Collect(c.Chat, simpleRequest())
-	if err != nil {
-		t.Fatalf("Chat: %v", err)
-	}
+	_, chunks, agg, usage := upstreamtest.MustChat(t, frame.JSON(200, nil, string(readFixture(t, "message_tool_use.json"))), chatAt(t), simpleRequest())
 	want := []llm.ToolCall{{ID: "toolu_01A09q90qw90lq917835lq9", Name: "get_weather", Arguments: `{"location": "San Francisco, CA", "unit": "celsius"}`}}
 	if !reflect.DeepEqual(agg.ToolCalls, want) || agg.FinishReason != llm.FinishToolCalls || agg.Text.String() != "I'll check the weather." ||
 		agg.Reasoning.String() != "I should look it up." || len(chunks) != 1 || usage.PromptTokens != 502 || usage.CachedTokens != 20 {

@@ -17,13 +17,9 @@ import (
 )
 
 func TestChatRequestWire(t *testing.T) {
-	f := upstreamtest.NewFake(t, frame.SSE(string(readFixture(t, "stream_text.sse"))))
-	c := newTestClient(t, f.URL)
 	req := simpleRequest()
 	req.Model = "models/gemini-2.5-flash"
-	if _, _, _, err := upstreamtest.Collect(c.Chat, req); err != nil {
-		t.Fatalf("Chat: %v", err)
-	}
+	f, _, _, _ := upstreamtest.MustChat(t, frame.SSE(string(readFixture(t, "stream_text.sse"))), chatAt(t), req)
 	r := f.Last(t)
 	if r.Method != http.MethodPost || r.Path != "/v1beta/models/gemini-2.5-flash:streamGenerateContent" || r.Query != "alt=sse" {
 		t.Errorf("request = %s %s?%s", r.Method, r.Path, r.Query)
@@ -72,8 +68,7 @@ func TestChatJSONAnswer(t *testing.T) {
 }
 
 func TestChatEmitErrorPassesThrough(t *testing.T) {
-	frame.CheckEmitAbort(t, event(`{"candidates":[{"content":{"parts":[{"text":"Hel"}],"role":"model"},"index":0}]}`), simpleRequest(),
-		func(url string) upstreamtest.ChatFunc { return newTestClient(t, url).Chat })
+	frame.CheckEmitAbort(t, event(`{"candidates":[{"content":{"parts":[{"text":"Hel"}],"role":"model"},"index":0}]}`), simpleRequest(), chatAt(t))
 }
 
 // embedHandler answers batchEmbedContents with vectors [i, len(text)] for

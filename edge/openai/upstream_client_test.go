@@ -23,17 +23,18 @@ func newTestClient(t *testing.T, baseURL string, mod ...func(*Options)) *Client 
 	return upstreamtest.NewClient(t, New, o, mod...)
 }
 
+// chatAt is newTestClient's Chat, for the frame's helpers that start the
+// fake upstream themselves.
+func chatAt(t *testing.T) func(url string) upstreamtest.ChatFunc {
+	return func(url string) upstreamtest.ChatFunc { return newTestClient(t, url).Chat }
+}
+
 func simpleRequest() *llm.ChatRequest {
 	return &llm.ChatRequest{Model: "gpt-4o-mini", Stream: true, Messages: []llm.Message{{Role: llm.RoleUser, Content: textParts("Hello!")}}}
 }
 
 func TestChatStreamText(t *testing.T) {
-	f := upstreamtest.NewFake(t, frame.SSE(string(readFixture(t, "stream_text.sse"))))
-	c := newTestClient(t, f.URL)
-	chunks, agg, usage, err := upstreamtest.Collect(c.Chat, simpleRequest())
-	if err != nil {
-		t.Fatalf("Chat: %v", err)
-	}
+	f, chunks, agg, usage := upstreamtest.MustChat(t, frame.SSE(string(readFixture(t, "stream_text.sse"))), chatAt(t), simpleRequest())
 	if got, want := agg.Text.String(), "Hello! How can I help?\n\u00e9\u2028"; got != want {
 		t.Errorf("text = %q, want %q", got, want)
 	}
@@ -67,12 +68,7 @@ func TestChatStreamText(t *testing.T) {
 }
 
 func TestChatToolCallStream(t *testing.T) {
-	f := upstreamtest.NewFake(t, frame.SSE(string(readFixture(t, "stream_tool_calls.sse"))))
-	c := newTestClient(t, f.URL)
-	chunks, agg, usage, err := upstreamtest.Collect(c.Chat, simpleRequest())
-	if err != nil {
-		t.Fatalf("Chat: %v", err)
-	}
+	_, chunks, agg, usage := upstreamtest.MustChat(t, frame.SSE(string(readFixture(t, "stream_tool_calls.sse"))), chatAt(t), simpleRequest())
 	want := []llm.ToolCall{
 		{ID: "call_weather", Name: "get_weather", Arguments: `{"city":"Paris","unit":"c"}`},
 		{ID: "call_time", Name: "get_time", Arguments: `{"tz":"Europe/Paris"}`},
@@ -93,12 +89,7 @@ func TestChatToolCallStream(t *testing.T) {
 }
 
 func TestChatJSONFallback(t *testing.T) {
-	f := upstreamtest.NewFake(t, frame.JSON(200, nil, string(readFixture(t, "chat_completion.json"))))
-	c := newTestClient(t, f.URL)
-	chunks, agg, usage, err := upstreamtest.Collect(c.Chat, simpleRequest())
-	if err != nil {
-		t.Fatalf("Chat: %v", err)
-	}
+	_, chunks, agg, usage := upstreamtest.MustChat(t, frame.JSON(200, nil, string(readFixture(t, "chat_completion.json"))), chatAt(t), simpleRequest())
 	want := []llm.ToolCall{{ID: "call_1", Name: "get_weather", Arguments: `{"city":"Oslo"}`}, {ID: "call_2", Name: "get_time", Arguments: `{}`}}
 	if !reflect.DeepEqual(agg.ToolCalls, want) || agg.FinishReason != llm.FinishToolCalls || usage.TotalTokens != 70 || len(chunks) != 1 {
 		t.Errorf("calls %+v finish %q usage %+v chunks %d", agg.ToolCalls, agg.FinishReason, usage, len(chunks))
@@ -212,8 +203,7 @@ func TestChatErrors(t *testing.T) {
 }
 
 func TestChatEmitErrorPassesThrough(t *testing.T) {
-	frame.CheckEmitAbort(t, `data: {"choices":[{"index":0,"delta":{"role":"assistant","content":"Hel"}}]}`+"\n\n", simpleRequest(),
-		func(url string) upstreamtest.ChatFunc { return newTestClient(t, url).Chat })
+	frame.CheckEmitAbort(t, `data: {"choices":[{"index":0,"delta":{"role":"assistant","content":"Hel"}}]}`+"\n\n", simpleRequest(), chatAt(t))
 }
 
 func TestChatBadRawJSON(t *testing.T) {

@@ -172,6 +172,19 @@ func CollectCtx(ctx context.Context, chat ChatFunc, req *llm.ChatRequest) ([]llm
 	return chunks, agg, u, err
 }
 
+// MustChat has a fake upstream answer with h, sends req through the
+// client chatAt builds on the fake's URL, and fails the test if Chat
+// fails. It returns the fake and what Collect returns.
+func MustChat(tb testing.TB, h http.HandlerFunc, chatAt func(url string) ChatFunc, req *llm.ChatRequest) (*Fake, []llm.Chunk, *llm.Aggregate, llm.Usage) {
+	tb.Helper()
+	f := NewFake(tb, h)
+	chunks, agg, u, err := Collect(chatAt(f.URL), req)
+	if err != nil {
+		tb.Fatalf("Chat: %v", err)
+	}
+	return f, chunks, agg, u
+}
+
 // NewClient builds a client with newClient from o changed by each non-nil
 // mod in turn, failing the test on error, and closes its idle connections
 // when the test ends.

@@ -28,18 +28,12 @@ func newTestClient(t *testing.T, baseURL string, mod ...func(*Options)) *Client 
 	return upstreamtest.NewClient(t, New, o, mod...)
 }
 
-// chatAt is newTestClient's Chat, for the frame's helpers that start the
-// fake upstream themselves.
-func chatAt(t *testing.T) func(url string) upstreamtest.ChatFunc {
-	return func(url string) upstreamtest.ChatFunc { return newTestClient(t, url).Chat }
-}
-
 func simpleRequest() *llm.ChatRequest {
 	return &llm.ChatRequest{Model: "claude-sonnet-4-5", Messages: []llm.Message{{Role: llm.RoleUser, Content: textParts("Hello!")}}}
 }
 
 func TestChatStreamText(t *testing.T) {
-	f, chunks, agg, usage := upstreamtest.MustChat(t, frame.SSE(string(readFixture(t, "stream_text.sse"))), chatAt(t), simpleRequest())
+	f, chunks, agg, usage := upstreamtest.MustChat(t, frame.SSE(string(readFixture(t, "stream_text.sse"))), newTestClient, simpleRequest())
 	if got, want := agg.Text.String(), "Hello!\n\u00e9\u2028"; got != want {
 		t.Errorf("text = %q, want %q", got, want)
 	}
@@ -72,7 +66,7 @@ func TestChatStreamText(t *testing.T) {
 }
 
 func TestChatToolUseStream(t *testing.T) {
-	_, chunks, agg, usage := upstreamtest.MustChat(t, frame.SSE(string(readFixture(t, "stream_tool_use.sse"))), chatAt(t), simpleRequest())
+	_, chunks, agg, usage := upstreamtest.MustChat(t, frame.SSE(string(readFixture(t, "stream_tool_use.sse"))), newTestClient, simpleRequest())
 	want := []llm.ToolCall{
 		{ID: "toolu_01T1x1fJ34qAmk2tNTrN7Up6", Name: "get_weather", Arguments: `{"location": "San Francisco, CA", "unit": "fahrenheit"}`},
 		{ID: "toolu_02", Name: "get_time", Arguments: `{}`},
@@ -101,7 +95,7 @@ func TestChatToolUseStream(t *testing.T) {
 }
 
 func TestChatThinkingAndCacheUsage(t *testing.T) {
-	_, _, agg, usage := upstreamtest.MustChat(t, frame.SSE(string(readFixture(t, "stream_thinking.sse"))), chatAt(t), simpleRequest())
+	_, _, agg, usage := upstreamtest.MustChat(t, frame.SSE(string(readFixture(t, "stream_thinking.sse"))), newTestClient, simpleRequest())
 	if agg.Reasoning.String() != "Let me solve this step by step." || agg.Text.String() != "27 * 453 = 12,231" {
 		t.Errorf("reasoning %q text %q", agg.Reasoning.String(), agg.Text.String())
 	}
@@ -130,7 +124,7 @@ func TestChatStopReasons(t *testing.T) {
 }
 
 func TestChatJSONFallback(t *testing.T) {
-	_, chunks, agg, usage := upstreamtest.MustChat(t, frame.JSON(200, nil, string(readFixture(t, "message_tool_use.json"))), chatAt(t), simpleRequest())
+	_, chunks, agg, usage := upstreamtest.MustChat(t, frame.JSON(200, nil, string(readFixture(t, "message_tool_use.json"))), newTestClient, simpleRequest())
 	want := []llm.ToolCall{{ID: "toolu_01A09q90qw90lq917835lq9", Name: "get_weather", Arguments: `{"location": "San Francisco, CA", "unit": "celsius"}`}}
 	if !reflect.DeepEqual(agg.ToolCalls, want) || agg.FinishReason != llm.FinishToolCalls || agg.Text.String() != "I'll check the weather." ||
 		agg.Reasoning.String() != "I should look it up." || len(chunks) != 1 || usage.PromptTokens != 502 || usage.CachedTokens != 20 {
@@ -407,9 +401,7 @@ func TestChatErrors(t *testing.T) {
 			}, fixture("error_rate_limit.json"))(w, r)
 		}, Want: want{Kind: llm.KindRateLimited, Status: 429, Retry: 20 * time.Second, RetrySlack: time.Second}},
 	}
-	upstreamtest.CheckErrors(t, tests, simpleRequest, func(t *testing.T, url string, o func(*Options)) upstreamtest.ChatFunc {
-		return newTestClient(t, url, o).Chat
-	})
+	upstreamtest.CheckErrors(t, tests, simpleRequest, newTestClient)
 }
 
 func TestResetDelay(t *testing.T) {

@@ -59,12 +59,6 @@ func newTestClient(t *testing.T, baseURL string, mod ...func(*Options)) *Client 
 	return upstreamtest.NewClient(t, New, o, mod...)
 }
 
-// chatAt is newTestClient's Chat, for the frame's helpers that start the
-// fake upstream themselves.
-func chatAt(t *testing.T) func(url string) upstreamtest.ChatFunc {
-	return func(url string) upstreamtest.ChatFunc { return newTestClient(t, url).Chat }
-}
-
 // copyChunk is kept for the stream tests.
 var copyChunk = upstreamtest.CopyChunk
 

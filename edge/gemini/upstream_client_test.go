@@ -19,7 +19,7 @@ import (
 func TestChatRequestWire(t *testing.T) {
 	req := simpleRequest()
 	req.Model = "models/gemini-2.5-flash"
-	f, _, _, _ := upstreamtest.MustChat(t, frame.SSE(string(readFixture(t, "stream_text.sse"))), chatAt(t), req)
+	f, _, _, _ := upstreamtest.MustChat(t, frame.SSE(string(readFixture(t, "stream_text.sse"))), newTestClient, req)
 	r := f.Last(t)
 	if r.Method != http.MethodPost || r.Path != "/v1beta/models/gemini-2.5-flash:streamGenerateContent" || r.Query != "alt=sse" {
 		t.Errorf("request = %s %s?%s", r.Method, r.Path, r.Query)
@@ -68,7 +68,7 @@ func TestChatJSONAnswer(t *testing.T) {
 }
 
 func TestChatEmitErrorPassesThrough(t *testing.T) {
-	frame.CheckEmitAbort(t, event(`{"candidates":[{"content":{"parts":[{"text":"Hel"}],"role":"model"},"index":0}]}`), simpleRequest(), chatAt(t))
+	upstreamtest.CheckEmitAbort(t, frame, event(`{"candidates":[{"content":{"parts":[{"text":"Hel"}],"role":"model"},"index":0}]}`), simpleRequest(), newTestClient)
 }
 
 // embedHandler answers batchEmbedContents with vectors [i, len(text)] for

@@ -50,9 +50,7 @@ func TestChatErrors(t *testing.T) {
 			Want: want{Kind: llm.KindOverloaded, Status: 503, Message: "overloaded"}},
 		{Name: "malformed event", Handler: frame.SSE(event(`{"candidates":[{`)), Want: want{Kind: llm.KindServer, Is: llm.ErrMalformed}},
 	}
-	upstreamtest.CheckErrors(t, tests, simpleRequest, func(t *testing.T, url string, o func(*Options)) upstreamtest.ChatFunc {
-		return newTestClient(t, url, o).Chat
-	})
+	upstreamtest.CheckErrors(t, tests, simpleRequest, newTestClient)
 }
 
 func TestKindOf(t *testing.T) {

@@ -23,18 +23,12 @@ func newTestClient(t *testing.T, baseURL string, mod ...func(*Options)) *Client 
 	return upstreamtest.NewClient(t, New, o, mod...)
 }
 
-// chatAt is newTestClient's Chat, for the frame's helpers that start the
-// fake upstream themselves.
-func chatAt(t *testing.T) func(url string) upstreamtest.ChatFunc {
-	return func(url string) upstreamtest.ChatFunc { return newTestClient(t, url).Chat }
-}
-
 func simpleRequest() *llm.ChatRequest {
 	return &llm.ChatRequest{Model: "gpt-4o-mini", Stream: true, Messages: []llm.Message{{Role: llm.RoleUser, Content: textParts("Hello!")}}}
 }
 
 func TestChatStreamText(t *testing.T) {
-	f, chunks, agg, usage := upstreamtest.MustChat(t, frame.SSE(string(readFixture(t, "stream_text.sse"))), chatAt(t), simpleRequest())
+	f, chunks, agg, usage := upstreamtest.MustChat(t, frame.SSE(string(readFixture(t, "stream_text.sse"))), newTestClient, simpleRequest())
 	if got, want := agg.Text.String(), "Hello! How can I help?\n\u00e9\u2028"; got != want {
 		t.Errorf("text = %q, want %q", got, want)
 	}
@@ -68,7 +62,7 @@ func TestChatStreamText(t *testing.T) {
 }
 
 func TestChatToolCallStream(t *testing.T) {
-	_, chunks, agg, usage := upstreamtest.MustChat(t, frame.SSE(string(readFixture(t, "stream_tool_calls.sse"))), chatAt(t), simpleRequest())
+	_, chunks, agg, usage := upstreamtest.MustChat(t, frame.SSE(string(readFixture(t, "stream_tool_calls.sse"))), newTestClient, simpleRequest())
 	want := []llm.ToolCall{
 		{ID: "call_weather", Name: "get_weather", Arguments: `{"city":"Paris","unit":"c"}`},
 		{ID: "call_time", Name: "get_time", Arguments: `{"tz":"Europe/Paris"}`},
@@ -89,7 +83,7 @@ func TestChatToolCallStream(t *testing.T) {
 }
 
 func TestChatJSONFallback(t *testing.T) {
-	_, chunks, agg, usage := upstreamtest.MustChat(t, frame.JSON(200, nil, string(readFixture(t, "chat_completion.json"))), chatAt(t), simpleRequest())
+	_, chunks, agg, usage := upstreamtest.MustChat(t, frame.JSON(200, nil, string(readFixture(t, "chat_completion.json"))), newTestClient, simpleRequest())
 	want := []llm.ToolCall{{ID: "call_1", Name: "get_weather", Arguments: `{"city":"Oslo"}`}, {ID: "call_2", Name: "get_time", Arguments: `{}`}}
 	if !reflect.DeepEqual(agg.ToolCalls, want) || agg.FinishReason != llm.FinishToolCalls || usage.TotalTokens != 70 || len(chunks) != 1 {
 		t.Errorf("calls %+v finish %q usage %+v chunks %d", agg.ToolCalls, agg.FinishReason, usage, len(chunks))
@@ -197,13 +191,11 @@ func TestChatErrors(t *testing.T) {
 		{Name: "SSE error event type", Handler: frame.SSE("event: error\ndata: {\"message\":\"boom\",\"type\":\"overloaded_error\"}\n\n"),
 			Want: want{Kind: llm.KindOverloaded, Message: "boom"}},
 	}
-	upstreamtest.CheckErrors(t, tests, simpleRequest, func(t *testing.T, url string, o func(*Options)) upstreamtest.ChatFunc {
-		return newTestClient(t, url, o).Chat
-	})
+	upstreamtest.CheckErrors(t, tests, simpleRequest, newTestClient)
 }
 
 func TestChatEmitErrorPassesThrough(t *testing.T) {
-	frame.CheckEmitAbort(t, `data: {"choices":[{"index":0,"delta":{"role":"assistant","content":"Hel"}}]}`+"\n\n", simpleRequest(), chatAt(t))
+	upstreamtest.CheckEmitAbort(t, frame, `data: {"choices":[{"index":0,"delta":{"role":"assistant","content":"Hel"}}]}`+"\n\n", simpleRequest(), newTestClient)
 }
 
 func TestChatBadRawJSON(t *testing.T) {

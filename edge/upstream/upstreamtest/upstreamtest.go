@@ -120,11 +120,12 @@ func (fr Framing) SSE(body string) http.HandlerFunc {
 
 // CheckEmitAbort checks that an error from emit comes back from Chat
 // unchanged and ends the upstream request: the fake sends the event first,
-// then holds the stream open until the client chatAt(fake URL) goes away.
-func (fr Framing) CheckEmitAbort(tb testing.TB, first string, req *llm.ChatRequest, chatAt func(url string) ChatFunc) {
-	tb.Helper()
+// then holds the stream open until the client newClient built on its URL
+// goes away.
+func CheckEmitAbort[O any, C Chatter](t *testing.T, fr Framing, first string, req *llm.ChatRequest, newClient NewTestClient[O, C]) {
+	t.Helper()
 	gone := make(chan struct{})
-	f := NewFake(tb, func(w http.ResponseWriter, r *http.Request) {
+	f := NewFake(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", fr.EventType)
 		io.WriteString(w, first)
 		w.(http.Flusher).Flush()
@@ -132,15 +133,24 @@ func (fr Framing) CheckEmitAbort(tb testing.TB, first string, req *llm.ChatReque
 		close(gone)
 	})
 	stop := errors.New("client write failed")
-	_, err := chatAt(f.URL)(context.Background(), req, func(*llm.Chunk) error { return stop })
+	_, err := newClient(t, f.URL).Chat(context.Background(), req, func(*llm.Chunk) error { return stop })
 	if err != stop {
-		tb.Errorf("error = %v, want the emit error unchanged", err)
+		t.Errorf("error = %v, want the emit error unchanged", err)
 	}
-	testkit.Closed(tb, "the upstream request aborted", gone)
+	testkit.Closed(t, "the upstream request aborted", gone)
 }
 
 // ChatFunc is a provider client's Chat method.
 type ChatFunc func(ctx context.Context, req *llm.ChatRequest, emit func(*llm.Chunk) error) (llm.Usage, error)
+
+// Chatter is a provider client.
+type Chatter interface {
+	Chat(ctx context.Context, req *llm.ChatRequest, emit func(*llm.Chunk) error) (llm.Usage, error)
+}
+
+// NewTestClient is a client test's constructor: a client of the upstream
+// at url, its options changed by each mod.
+type NewTestClient[O any, C Chatter] func(t *testing.T, url string, mod ...func(*O)) C
 
 // CopyChunk copies what a receiver must copy out of an emitted chunk: the
 // client reuses the chunk and its slices once emit returns.
@@ -173,14 +183,14 @@ func CollectCtx(ctx context.Context, chat ChatFunc, req *llm.ChatRequest) ([]llm
 }
 
 // MustChat has a fake upstream answer with h, sends req through the
-// client chatAt builds on the fake's URL, and fails the test if Chat
+// client newClient builds on the fake's URL, and fails the test if Chat
 // fails. It returns the fake and what Collect returns.
-func MustChat(tb testing.TB, h http.HandlerFunc, chatAt func(url string) ChatFunc, req *llm.ChatRequest) (*Fake, []llm.Chunk, *llm.Aggregate, llm.Usage) {
-	tb.Helper()
-	f := NewFake(tb, h)
-	chunks, agg, u, err := Collect(chatAt(f.URL), req)
+func MustChat[O any, C Chatter](t *testing.T, h http.HandlerFunc, newClient NewTestClient[O, C], req *llm.ChatRequest) (*Fake, []llm.Chunk, *llm.Aggregate, llm.Usage) {
+	t.Helper()
+	f := NewFake(t, h)
+	chunks, agg, u, err := Collect(newClient(t, f.URL).Chat, req)
 	if err != nil {
-		tb.Fatalf("Chat: %v", err)
+		t.Fatalf("Chat: %v", err)
 	}
 	return f, chunks, agg, u
 }
@@ -259,14 +269,14 @@ type ErrorCase[O any] struct {
 	Want    WantError
 }
 
-// CheckErrors runs each case as a subtest: chatAt builds the client on the
-// fake's URL with the case's Opts, and it is sent req.
-func CheckErrors[O any](t *testing.T, cases []ErrorCase[O], req func() *llm.ChatRequest, chatAt func(t *testing.T, url string, opts func(*O)) ChatFunc) {
+// CheckErrors runs each case as a subtest: newClient builds the client on
+// the fake's URL with the case's Opts, and it is sent req.
+func CheckErrors[O any, C Chatter](t *testing.T, cases []ErrorCase[O], req func() *llm.ChatRequest, newClient NewTestClient[O, C]) {
 	t.Helper()
 	for _, tt := range cases {
 		t.Run(tt.Name, func(t *testing.T) {
 			f := NewFake(t, tt.Handler)
-			_, _, _, err := Collect(chatAt(t, f.URL, tt.Opts), req())
+			_, _, _, err := Collect(newClient(t, f.URL, tt.Opts).Chat, req())
 			CheckError(t, err, tt.Want)
 		})
 	}

@@ -500,27 +500,15 @@ func TestModels(t *testing.T) {
 }
 
 func TestPing(t *testing.T) {
-	tests := []struct {
-		name    string
-		handler http.HandlerFunc
-	}{
-		{"200", frame.JSON(200, nil, `{"data":[]}`)},
-		{"401 still proves the link", frame.JSON(401, nil, `{"type":"error","error":{"type":"authentication_error","message":"x"}}`)},
-		{"529 still proves the link", frame.JSON(529, nil, `oops`)},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f := upstreamtest.NewFake(t, tt.handler)
-			c := newTestClient(t, f.URL, func(o *Options) { o.APIKey = "" })
-			if err := c.Ping(context.Background()); err != nil {
-				t.Errorf("Ping = %v", err)
-			}
-			r := f.Last(t)
-			if r.Path != "/v1/models" || r.Query != "limit=1" || r.Header.Get("X-Api-Key") != "" {
-				t.Errorf("request %s?%s with key %q", r.Path, r.Query, r.Header.Get("X-Api-Key"))
-			}
-		})
-	}
+	upstreamtest.CheckPing(t, newTestClient, func(o *Options) { o.APIKey = "" }, func(t *testing.T, r upstreamtest.Request) {
+		if r.Path != "/v1/models" || r.Query != "limit=1" || r.Header.Get("X-Api-Key") != "" {
+			t.Errorf("request %s?%s with key %q", r.Path, r.Query, r.Header.Get("X-Api-Key"))
+		}
+	},
+		upstreamtest.Answer{Name: "200", Handler: frame.JSON(200, nil, `{"data":[]}`)},
+		upstreamtest.Answer{Name: "401 still proves the link", Handler: frame.JSON(401, nil, `{"type":"error","error":{"type":"authentication_error","message":"x"}}`)},
+		upstreamtest.Answer{Name: "529 still proves the link", Handler: frame.JSON(529, nil, `oops`)},
+	)
 }
 
 func TestNew(t *testing.T) {

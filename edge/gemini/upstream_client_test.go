@@ -247,22 +247,15 @@ func TestModelsErrors(t *testing.T) {
 }
 
 func TestPing(t *testing.T) {
-	for name, h := range map[string]http.HandlerFunc{
-		"200":                       frame.JSON(200, nil, `{"models":[]}`),
-		"403 still proves the link": frame.JSON(403, nil, `{"error":{"code":403}}`),
-		"500 still proves the link": frame.JSON(500, nil, `oops`),
-	} {
-		t.Run(name, func(t *testing.T) {
-			f := upstreamtest.NewFake(t, h)
-			c := newTestClient(t, f.URL)
-			if err := c.Ping(context.Background()); err != nil {
-				t.Errorf("Ping = %v", err)
-			}
-			if r := f.Last(t); r.Path != "/v1beta/models" || r.Query != "pageSize=1" {
-				t.Errorf("request %s?%s", r.Path, r.Query)
-			}
-		})
-	}
+	upstreamtest.CheckPing(t, newTestClient, nil, func(t *testing.T, r upstreamtest.Request) {
+		if r.Path != "/v1beta/models" || r.Query != "pageSize=1" {
+			t.Errorf("request %s?%s", r.Path, r.Query)
+		}
+	},
+		upstreamtest.Answer{Name: "200", Handler: frame.JSON(200, nil, `{"models":[]}`)},
+		upstreamtest.Answer{Name: "403 still proves the link", Handler: frame.JSON(403, nil, `{"error":{"code":403}}`)},
+		upstreamtest.Answer{Name: "500 still proves the link", Handler: frame.JSON(500, nil, `oops`)},
+	)
 }
 
 func TestNew(t *testing.T) {

@@ -292,27 +292,15 @@ func TestModels(t *testing.T) {
 }
 
 func TestPing(t *testing.T) {
-	tests := []struct {
-		name    string
-		handler http.HandlerFunc
-	}{
-		{"200", frame.JSON(200, nil, `{"data":[]}`)},
-		{"401 still proves the link", frame.JSON(401, nil, `{"error":{"message":"bad key"}}`)},
-		{"500 still proves the link", frame.JSON(500, nil, `oops`)},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f := upstreamtest.NewFake(t, tt.handler)
-			c := newTestClient(t, f.URL, func(o *Options) { o.APIKey = "" })
-			if err := c.Ping(context.Background()); err != nil {
-				t.Errorf("Ping = %v", err)
-			}
-			r := f.Last(t)
-			if r.Path != "/v1/models" || r.Header.Get("Authorization") != "" {
-				t.Errorf("request %s with Authorization %q", r.Path, r.Header.Get("Authorization"))
-			}
-		})
-	}
+	upstreamtest.CheckPing(t, newTestClient, func(o *Options) { o.APIKey = "" }, func(t *testing.T, r upstreamtest.Request) {
+		if r.Path != "/v1/models" || r.Header.Get("Authorization") != "" {
+			t.Errorf("request %s with Authorization %q", r.Path, r.Header.Get("Authorization"))
+		}
+	},
+		upstreamtest.Answer{Name: "200", Handler: frame.JSON(200, nil, `{"data":[]}`)},
+		upstreamtest.Answer{Name: "401 still proves the link", Handler: frame.JSON(401, nil, `{"error":{"message":"bad key"}}`)},
+		upstreamtest.Answer{Name: "500 still proves the link", Handler: frame.JSON(500, nil, `oops`)},
+	)
 }
 
 func TestNew(t *testing.T) {

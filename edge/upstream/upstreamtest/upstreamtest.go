@@ -282,6 +282,28 @@ func CheckErrors[O any, C Chatter](t *testing.T, cases []ErrorCase[O], req func(
 	}
 }
 
+// Answer is a named answer of the fake upstream.
+type Answer struct {
+	Name    string
+	Handler http.HandlerFunc
+}
+
+// CheckPing checks, as a subtest an answer, that Ping succeeds whatever
+// the upstream answers (any answer proves the link) from a client that
+// newClient builds with mod; check looks at the request it sent.
+func CheckPing[O any, C interface{ Ping(context.Context) error }](t *testing.T, newClient func(t *testing.T, url string, mod ...func(*O)) C, mod func(*O), check func(t *testing.T, r Request), answers ...Answer) {
+	t.Helper()
+	for _, a := range answers {
+		t.Run(a.Name, func(t *testing.T) {
+			f := NewFake(t, a.Handler)
+			if err := newClient(t, f.URL, mod).Ping(context.Background()); err != nil {
+				t.Errorf("Ping = %v", err)
+			}
+			check(t, f.Last(t))
+		})
+	}
+}
+
 // ParseEvents checks an event stream's framing exactly, as a strict client
 // would: a sequence of "data: <payload>" events each ended by EventSep,
 // and nothing else. It returns the payloads.

@@ -37,13 +37,7 @@ func TestChatStreamText(t *testing.T) {
 	if got, want := agg.Text.String(), "Hello!\n\u00e9\u2028"; got != want {
 		t.Errorf("text = %q, want %q", got, want)
 	}
-	if agg.FinishReason != llm.FinishStop || agg.Model != "claude-sonnet-4-5-20250929" || agg.Role != llm.RoleAssistant {
-		t.Errorf("aggregate = finish %q model %q role %q", agg.FinishReason, agg.Model, agg.Role)
-	}
-	wantUsage := llm.Usage{PromptTokens: 25, CompletionTokens: 15, TotalTokens: 40}
-	if usage != wantUsage || agg.Usage != wantUsage {
-		t.Errorf("usage = %+v / %+v, want %+v", usage, agg.Usage, wantUsage)
-	}
+	upstreamtest.CheckAnswer(t, agg, usage, llm.FinishStop, "claude-sonnet-4-5-20250929", llm.Usage{PromptTokens: 25, CompletionTokens: 15, TotalTokens: 40})
 	for i, ch := range chunks {
 		if (ch.Role != "") != (i == 0) || (ch.Model != "") != (i == 0) {
 			t.Errorf("chunk %d role %q model %q; they belong on the first chunk only", i, ch.Role, ch.Model)

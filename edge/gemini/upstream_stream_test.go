@@ -10,6 +10,7 @@ import (
 
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/upstream"
+	"github.com/edgeway/edgeway/edge/upstream/upstreamtest"
 )
 
 // runStream feeds body to a chatStream as an SSE answer.
@@ -72,20 +73,11 @@ func TestStreamFixtures(t *testing.T) {
 			if !reflect.DeepEqual(agg.ToolCalls, tt.wantCalls) && (len(agg.ToolCalls) != 0 || len(tt.wantCalls) != 0) {
 				t.Errorf("tool calls = %+v, want %+v", agg.ToolCalls, tt.wantCalls)
 			}
-			if agg.FinishReason != tt.wantFinish || agg.Model != tt.wantModel || agg.Role != llm.RoleAssistant {
-				t.Errorf("finish %q model %q role %q", agg.FinishReason, agg.Model, agg.Role)
-			}
-			if usage != tt.wantUsage || agg.Usage != tt.wantUsage {
-				t.Errorf("usage = %+v / %+v, want %+v", usage, agg.Usage, tt.wantUsage)
-			}
+			upstreamtest.CheckAnswer(t, agg, usage, tt.wantFinish, tt.wantModel, tt.wantUsage)
 			if len(chunks) != tt.wantChunks {
 				t.Errorf("emitted %d chunks, want %d: %+v", len(chunks), tt.wantChunks, chunks)
 			}
-			for i, ch := range chunks {
-				if (ch.Role != "") != (i == 0) {
-					t.Errorf("chunk %d role = %q; the role belongs on the first chunk only", i, ch.Role)
-				}
-			}
+			upstreamtest.CheckRoleFirst(t, chunks)
 			// Usage goes out once per change: on the finishing chunk, and
 			// again only if it changed after.
 			last := chunks[len(chunks)-1]

@@ -32,18 +32,8 @@ func TestChatStreamText(t *testing.T) {
 	if got, want := agg.Text.String(), "Hello! How can I help?\n\u00e9\u2028"; got != want {
 		t.Errorf("text = %q, want %q", got, want)
 	}
-	if agg.FinishReason != llm.FinishStop || agg.Model != "gpt-4o-mini-2024-07-18" || agg.Role != llm.RoleAssistant {
-		t.Errorf("aggregate = finish %q model %q role %q", agg.FinishReason, agg.Model, agg.Role)
-	}
-	wantUsage := llm.Usage{PromptTokens: 19, CompletionTokens: 10, TotalTokens: 29, CachedTokens: 3}
-	if usage != wantUsage || agg.Usage != wantUsage {
-		t.Errorf("usage = %+v / %+v, want %+v", usage, agg.Usage, wantUsage)
-	}
-	for i, ch := range chunks {
-		if (ch.Role != "") != (i == 0) {
-			t.Errorf("chunk %d role = %q; the role belongs on the first chunk only", i, ch.Role)
-		}
-	}
+	upstreamtest.CheckAnswer(t, agg, usage, llm.FinishStop, "gpt-4o-mini-2024-07-18", llm.Usage{PromptTokens: 19, CompletionTokens: 10, TotalTokens: 29, CachedTokens: 3})
+	upstreamtest.CheckRoleFirst(t, chunks)
 	if len(chunks) != 6 {
 		t.Errorf("emitted %d chunks, want 6 (role, 3 texts, finish, usage)", len(chunks))
 	}

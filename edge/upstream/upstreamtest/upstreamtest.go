@@ -195,6 +195,29 @@ func MustChat[O any, C Chatter](t *testing.T, h http.HandlerFunc, newClient NewT
 	return f, chunks, agg, u
 }
 
+// CheckAnswer checks what every answer's aggregate holds: the finish
+// reason, the model, the assistant role, and usage both as Chat returned
+// it and as the chunks carried it.
+func CheckAnswer(tb testing.TB, agg *llm.Aggregate, u llm.Usage, finish llm.FinishReason, model string, usage llm.Usage) {
+	tb.Helper()
+	if agg.FinishReason != finish || agg.Model != model || agg.Role != llm.RoleAssistant {
+		tb.Errorf("aggregate = finish %q model %q role %q", agg.FinishReason, agg.Model, agg.Role)
+	}
+	if u != usage || agg.Usage != usage {
+		tb.Errorf("usage = %+v / %+v, want %+v", u, agg.Usage, usage)
+	}
+}
+
+// CheckRoleFirst checks that only the first chunk carries the role.
+func CheckRoleFirst(tb testing.TB, chunks []llm.Chunk) {
+	tb.Helper()
+	for i, ch := range chunks {
+		if (ch.Role != "") != (i == 0) {
+			tb.Errorf("chunk %d role = %q; the role belongs on the first chunk only", i, ch.Role)
+		}
+	}
+}
+
 // NewClient builds a client with newClient from o changed by each non-nil
 // mod in turn, failing the test on error, and closes its idle connections
 // when the test ends.

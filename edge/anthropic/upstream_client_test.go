@@ -47,9 +47,7 @@ func TestChatStreamText(t *testing.T) {
 		t.Errorf("emitted %d chunks, want 3 (two texts, finish with usage)", len(chunks))
 	}
 	req := f.Last(t)
-	if req.Method != http.MethodPost || req.Path != "/v1/messages" {
-		t.Errorf("request = %s %s", req.Method, req.Path)
-	}
+	req.CheckCall(t, http.MethodPost, "/v1/messages")
 	req.CheckHeaders(t, map[string]string{
 		"X-Api-Key": "sk-ant-test", "Anthropic-Version": "2023-06-01", "Accept": "text/event-stream",
 		"Content-Type": "application/json", "Anthropic-Beta": "fake-beta", "Authorization": "",
@@ -418,11 +416,7 @@ func TestResetDelay(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := http.Header{}
-			for k, v := range tt.header {
-				h.Set(k, v)
-			}
-			if got := resetDelay(h, now); got != tt.want {
+			if got := resetDelay(upstreamtest.Header(tt.header), now); got != tt.want {
 				t.Errorf("resetDelay = %v, want %v", got, tt.want)
 			}
 		})

@@ -39,9 +39,7 @@ func TestChatStreamText(t *testing.T) {
 	}
 
 	req := f.Last(t)
-	if req.Method != http.MethodPost || req.Path != "/v1/chat/completions" {
-		t.Errorf("request = %s %s", req.Method, req.Path)
-	}
+	req.CheckCall(t, http.MethodPost, "/v1/chat/completions")
 	req.CheckHeaders(t, map[string]string{
 		"Authorization": "Bearer sk-test", "Accept": "text/event-stream",
 		"Content-Type": "application/json", "X-Title": "edgeway-test",
@@ -323,11 +321,7 @@ func TestResetDelay(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := http.Header{}
-			for k, v := range tt.header {
-				h.Set(k, v)
-			}
-			if got := resetDelay(h, time.Time{}); got != tt.want {
+			if got := resetDelay(upstreamtest.Header(tt.header), time.Time{}); got != tt.want {
 				t.Errorf("resetDelay = %v, want %v", got, tt.want)
 			}
 		})

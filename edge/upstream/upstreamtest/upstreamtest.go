@@ -352,6 +352,23 @@ func (fr Framing) ParseEvents(tb testing.TB, body []byte) [][]byte {
 	return out
 }
 
+// Header returns a header holding each name and value of kv.
+func Header(kv map[string]string) http.Header {
+	h := http.Header{}
+	for k, v := range kv {
+		h.Set(k, v)
+	}
+	return h
+}
+
+// CheckCall checks r's method and unescaped path.
+func (r Request) CheckCall(tb testing.TB, method, path string) {
+	tb.Helper()
+	if r.Method != method || r.Path != path {
+		tb.Errorf("request = %s %s, want %s %s", r.Method, r.Path, method, path)
+	}
+}
+
 // CheckHeaders checks each header of r against want; an empty value
 // wants the header absent.
 func (r Request) CheckHeaders(tb testing.TB, want map[string]string) {

@@ -2,6 +2,7 @@ package ollamaapi
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -371,51 +372,6 @@ func TestDecodeChatRequestMapping(t *testing.T) {
 				t.Errorf("ResponseFormat = %+v", r.ResponseFormat)
 			}
 		}},
-		{"num_predict -1 is no limit", ingresstest.ChatBody(userHi, `"options":{"num_predict":-1}`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
-			if r.MaxTokens != nil {
-				t.Errorf("MaxTokens = %d", *r.MaxTokens)
-			}
-		}},
-		{"num_predict -2 is no limit", ingresstest.ChatBody(userHi, `"options":{"num_predict":-2}`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
-			if r.MaxTokens != nil {
-				t.Errorf("MaxTokens = %d", *r.MaxTokens)
-			}
-		}},
-		{"num_predict 0 is no limit", ingresstest.ChatBody(userHi, `"options":{"num_predict":0}`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
-			if r.MaxTokens != nil {
-				t.Errorf("MaxTokens = %d", *r.MaxTokens)
-			}
-		}},
-		{"num_predict as float", ingresstest.ChatBody(userHi, `"options":{"num_predict":128.0}`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
-			if r.MaxTokens == nil || *r.MaxTokens != 128 {
-				t.Errorf("MaxTokens = %v", r.MaxTokens)
-			}
-		}},
-		{"seed -1 is random", ingresstest.ChatBody(userHi, `"options":{"seed":-1}`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
-			if r.Seed != nil {
-				t.Errorf("Seed = %d", *r.Seed)
-			}
-		}},
-		{"seed fraction is dropped", ingresstest.ChatBody(userHi, `"options":{"seed":7.9}`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
-			if r.Seed == nil || *r.Seed != 7 {
-				t.Errorf("Seed = %v", r.Seed)
-			}
-		}},
-		{"negative temperature is greedy", ingresstest.ChatBody(userHi, `"options":{"temperature":-1}`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
-			if r.Temperature == nil || *r.Temperature != 0 {
-				t.Errorf("Temperature = %v", r.Temperature)
-			}
-		}},
-		{"top_p clamped", ingresstest.ChatBody(userHi, `"options":{"top_p":1.5}`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
-			if r.TopP == nil || *r.TopP != 1 {
-				t.Errorf("TopP = %v", r.TopP)
-			}
-		}},
-		{"negative top_k is off", ingresstest.ChatBody(userHi, `"options":{"top_k":-5}`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
-			if r.TopK == nil || *r.TopK != 0 {
-				t.Errorf("TopK = %v", r.TopK)
-			}
-		}},
 		{"stop as one string", ingresstest.ChatBody(userHi, `"options":{"stop":"END"}`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
 			if !reflect.DeepEqual(r.Stop, []string{"END"}) {
 				t.Errorf("Stop = %q", r.Stop)
@@ -491,6 +447,48 @@ func TestDecodeChatRequestMapping(t *testing.T) {
 		}},
 	}
 	runMapping(t, DecodeChatRequest, tests)
+}
+
+// TestDecodeChatOptions covers how options map onto the request's
+// sampling fields; want is the field's value, or <nil> for unset.
+func TestDecodeChatOptions(t *testing.T) {
+	field := map[string]func(r *llm.ChatRequest) string{
+		"MaxTokens":   func(r *llm.ChatRequest) string { return show(r.MaxTokens) },
+		"Seed":        func(r *llm.ChatRequest) string { return show(r.Seed) },
+		"Temperature": func(r *llm.ChatRequest) string { return show(r.Temperature) },
+		"TopP":        func(r *llm.ChatRequest) string { return show(r.TopP) },
+		"TopK":        func(r *llm.ChatRequest) string { return show(r.TopK) },
+	}
+	tests := []struct{ name, options, field, want string }{
+		{"num_predict -1 is no limit", `"num_predict":-1`, "MaxTokens", "<nil>"},
+		{"num_predict -2 is no limit", `"num_predict":-2`, "MaxTokens", "<nil>"},
+		{"num_predict 0 is no limit", `"num_predict":0`, "MaxTokens", "<nil>"},
+		{"num_predict as float", `"num_predict":128.0`, "MaxTokens", "128"},
+		{"seed -1 is random", `"seed":-1`, "Seed", "<nil>"},
+		{"seed fraction is dropped", `"seed":7.9`, "Seed", "7"},
+		{"negative temperature is greedy", `"temperature":-1`, "Temperature", "0"},
+		{"top_p clamped", `"top_p":1.5`, "TopP", "1"},
+		{"negative top_k is off", `"top_k":-5`, "TopK", "0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var req llm.ChatRequest
+			if _, err := DecodeChatRequest([]byte(ingresstest.ChatBody(userHi, `"options":{`+tt.options+`}`)), &req); err != nil {
+				t.Fatalf("decode: %v", err)
+			}
+			if got := field[tt.field](&req); got != tt.want {
+				t.Errorf("%s = %s, want %s", tt.field, got, tt.want)
+			}
+		})
+	}
+}
+
+// show prints what p points to, or <nil>.
+func show[T any](p *T) string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprint(*p)
 }
 
 // TestToolResultLinking covers how a result finds the call it answers

@@ -601,12 +601,13 @@ func TestDecodeChatRequestReuse(t *testing.T) {
 }
 
 func TestDecodeEmbedRequest(t *testing.T) {
-	tests := []struct {
+	type embedCase struct {
 		name    string
 		body    string
 		want    llm.EmbedRequest
 		wantErr string
-	}{
+	}
+	tests := []embedCase{
 		{"fixture", string(testkit.Fixture(t, "embed_request.json")),
 			llm.EmbedRequest{Model: "all-minilm", Input: []string{"Why is the sky blue?", "Why is the grass green?"}, Dimensions: ptr(384)}, ""},
 		{"one string", `{"model":"e","input":"hello"}`, llm.EmbedRequest{Model: "e", Input: []string{"hello"}}, ""},
@@ -624,58 +625,37 @@ func TestDecodeEmbedRequest(t *testing.T) {
 		{"options array", `{"model":"e","input":"a","options":[]}`, llm.EmbedRequest{}, "options must be an object"},
 		{"empty body", ``, llm.EmbedRequest{}, "missing request body"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			req := llm.EmbedRequest{Input: []string{"left over"}}
-			err := DecodeEmbedRequest([]byte(tt.body), &req)
-			if tt.wantErr != "" {
-				ingresstest.CheckRefused(t, err, tt.wantErr)
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(req.Input) == 0 {
-				req.Input = nil
-			}
-			if !reflect.DeepEqual(req, tt.want) {
-				t.Errorf("got %+v, want %+v", req, tt.want)
-			}
-		})
+	// /api/embeddings, the legacy endpoint, decodes into the same request.
+	legacy := []embedCase{
+		{"legacy docs example", `{"model":"all-minilm","prompt":"Here is an article about llamas..."}`,
+			llm.EmbedRequest{Model: "all-minilm", Input: []string{"Here is an article about llamas..."}}, ""},
+		{"legacy empty prompt loads", `{"model":"all-minilm","prompt":"","options":null,"keep_alive":-1}`, llm.EmbedRequest{Model: "all-minilm"}, ""},
+		{"legacy missing model", `{"prompt":"x"}`, llm.EmbedRequest{}, "model is required"},
+		{"legacy prompt array", `{"model":"m","prompt":["x"]}`, llm.EmbedRequest{}, "prompt must be a string"},
 	}
-}
-
-func TestDecodeLegacyEmbeddingsRequest(t *testing.T) {
-	tests := []struct {
-		name    string
-		body    string
-		want    []string
-		wantErr string
-	}{
-		{"docs example", `{"model":"all-minilm","prompt":"Here is an article about llamas..."}`, []string{"Here is an article about llamas..."}, ""},
-		{"empty prompt loads", `{"model":"all-minilm","prompt":"","options":null,"keep_alive":-1}`, nil, ""},
-		{"missing model", `{"prompt":"x"}`, nil, "model is required"},
-		{"prompt array", `{"model":"m","prompt":["x"]}`, nil, "prompt must be a string"},
+	run := func(decode func([]byte, *llm.EmbedRequest) error, tests []embedCase) {
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				req := llm.EmbedRequest{Input: []string{"left over"}}
+				err := decode([]byte(tt.body), &req)
+				if tt.wantErr != "" {
+					ingresstest.CheckRefused(t, err, tt.wantErr)
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(req.Input) == 0 {
+					req.Input = nil
+				}
+				if !reflect.DeepEqual(req, tt.want) {
+					t.Errorf("got %+v, want %+v", req, tt.want)
+				}
+			})
+		}
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var req llm.EmbedRequest
-			err := DecodeLegacyEmbeddingsRequest([]byte(tt.body), &req)
-			if tt.wantErr != "" {
-				ingresstest.CheckRefused(t, err, tt.wantErr)
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(req.Input) == 0 {
-				req.Input = nil
-			}
-			if !reflect.DeepEqual(req.Input, tt.want) || req.Model != "all-minilm" {
-				t.Errorf("got %+v, want input %q", req, tt.want)
-			}
-		})
-	}
+	run(DecodeEmbedRequest, tests)
+	run(DecodeLegacyEmbeddingsRequest, legacy)
 }
 
 func TestDecodeShowRequest(t *testing.T) {

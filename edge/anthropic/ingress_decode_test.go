@@ -14,8 +14,6 @@ import (
 // readFixture is the name the upstream client tests know the helper by.
 var readFixture = testkit.Fixture
 
-func ptr[T any](v T) *T { return &v }
-
 func text(s string) llm.Part { return llm.Part{Type: llm.PartText, Text: s} }
 
 func textParts(s string) []llm.Part { return []llm.Part{text(s)} }
@@ -48,20 +46,20 @@ func TestDecodeMessagesRequestFull(t *testing.T) {
 			{Role: llm.RoleAssistant, Content: textParts("It is")},
 		},
 		Stream:      true,
-		Temperature: ptr(0.5),
-		TopP:        ptr(0.9),
-		TopK:        ptr(40),
-		MaxTokens:   ptr(2048),
+		Temperature: new(0.5),
+		TopP:        new(0.9),
+		TopK:        new(40),
+		MaxTokens:   new(2048),
 		Stop:        []string{"\n\nHuman:", "END"},
 		ResponseFormat: &llm.ResponseFormat{Type: "json_schema", Name: ResponseFormatName,
 			Schema: json.RawMessage(`{"type": "object", "properties": {"summary": {"type": "string"}}, "required": ["summary"], "additionalProperties": false}`)},
 		Tools: []llm.Tool{
 			{Name: "get_weather", Description: "Get the current weather in a given location",
 				Parameters: json.RawMessage(`{"type": "object", "properties": {"location": {"type": "string"}, "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}}, "required": ["location"]}`)},
-			{Name: "get_time", Parameters: json.RawMessage(`{"type": "object", "properties": {}}`), Strict: ptr(true)},
+			{Name: "get_time", Parameters: json.RawMessage(`{"type": "object", "properties": {}}`), Strict: new(true)},
 		},
 		ToolChoice:        &llm.ToolChoice{Mode: "required"},
-		ParallelToolCalls: ptr(false),
+		ParallelToolCalls: new(false),
 		User:              "13803d75-b4b5-4c3e-b2a2-6f21399b021b",
 	}
 	if !reflect.DeepEqual(req, want) {
@@ -305,7 +303,7 @@ func TestDecodeReusesRequest(t *testing.T) {
 	if err := DecodeMessagesRequest(testkit.Fixture(t, "request_basic.json"), &req); err != nil {
 		t.Fatal(err)
 	}
-	want := llm.ChatRequest{Model: "claude-sonnet-4-5", MaxTokens: ptr(1024), Messages: []llm.Message{{Role: llm.RoleUser, Content: textParts("Hello, Claude")}}}
+	want := llm.ChatRequest{Model: "claude-sonnet-4-5", MaxTokens: new(1024), Messages: []llm.Message{{Role: llm.RoleUser, Content: textParts("Hello, Claude")}}}
 	// Reused slices keep their capacity; compare what is visible.
 	if req.Model != want.Model || *req.MaxTokens != 1024 || len(req.Messages) != 1 || !reflect.DeepEqual(req.Messages[0].Content, want.Messages[0].Content) ||
 		len(req.Messages[0].ToolCalls) != 0 || req.Messages[0].ToolCallID != "" || len(req.Tools) != 0 || len(req.Stop) != 0 ||

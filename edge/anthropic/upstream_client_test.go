@@ -147,22 +147,22 @@ func canonicalFull() *llm.ChatRequest {
 			{Role: llm.RoleSystem, Content: textParts("Answer in French.")},
 			{Role: llm.RoleAssistant, Content: textParts("Il fait ")},
 		},
-		Temperature:      ptr(0.7),
-		TopP:             ptr(0.9),
-		TopK:             ptr(40),
-		MaxTokens:        ptr(512),
+		Temperature:      new(0.7),
+		TopP:             new(0.9),
+		TopK:             new(40),
+		MaxTokens:        new(512),
 		Stop:             []string{"\n\nHuman:"},
-		Seed:             ptr(int64(7)),
-		PresencePenalty:  ptr(0.5),
-		FrequencyPenalty: ptr(0.5),
-		ResponseFormat: &llm.ResponseFormat{Type: "json_schema", Name: "report", Strict: ptr(true),
+		Seed:             new(int64(7)),
+		PresencePenalty:  new(0.5),
+		FrequencyPenalty: new(0.5),
+		ResponseFormat: &llm.ResponseFormat{Type: "json_schema", Name: "report", Strict: new(true),
 			Schema: json.RawMessage(`{"type":"object","properties":{"summary":{"type":"string"}},"required":["summary"],"additionalProperties":false}`)},
 		Tools: []llm.Tool{
-			{Name: "get_weather", Description: "Current weather", Parameters: json.RawMessage(`{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}`), Strict: ptr(true)},
+			{Name: "get_weather", Description: "Current weather", Parameters: json.RawMessage(`{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}`), Strict: new(true)},
 			{Name: "get_time"},
 		},
 		ToolChoice:        &llm.ToolChoice{Mode: "function", Name: "get_weather"},
-		ParallelToolCalls: ptr(false),
+		ParallelToolCalls: new(false),
 		User:              "user-1234",
 		Extra:             map[string]json.RawMessage{"logprobs": json.RawMessage(`true`)},
 	}
@@ -221,7 +221,7 @@ func TestChatRequestTranslation(t *testing.T) {
 		}},
 		{name: "parallel off without a choice", mod: func(r *llm.ChatRequest) {
 			r.Tools = []llm.Tool{{Name: "f"}}
-			r.ParallelToolCalls = ptr(false)
+			r.ParallelToolCalls = new(false)
 		}, check: func(t *testing.T, b map[string]any) {
 			if !reflect.DeepEqual(b["tool_choice"], map[string]any{"type": "auto", "disable_parallel_tool_use": true}) {
 				t.Errorf("tool_choice = %v", b["tool_choice"])
@@ -238,7 +238,7 @@ func TestChatRequestTranslation(t *testing.T) {
 		{name: "tool choice none takes nothing else", mod: func(r *llm.ChatRequest) {
 			r.Tools = []llm.Tool{{Name: "f"}}
 			r.ToolChoice = &llm.ToolChoice{Mode: "none"}
-			r.ParallelToolCalls = ptr(false)
+			r.ParallelToolCalls = new(false)
 		}, check: func(t *testing.T, b map[string]any) {
 			if !reflect.DeepEqual(b["tool_choice"], map[string]any{"type": "none"}) {
 				t.Errorf("tool_choice = %v", b["tool_choice"])
@@ -287,7 +287,7 @@ func TestChatRequestTranslation(t *testing.T) {
 				t.Errorf("last block = %v, system = %v", last, b["system"])
 			}
 		}},
-		{name: "temperature above 1", mod: func(r *llm.ChatRequest) { r.Temperature = ptr(1.5) }, wantErr: "temperature 1.5 is above Anthropic's maximum of 1"},
+		{name: "temperature above 1", mod: func(r *llm.ChatRequest) { r.Temperature = new(1.5) }, wantErr: "temperature 1.5 is above Anthropic's maximum of 1"},
 		{name: "bad image URL", mod: func(r *llm.ChatRequest) {
 			r.Messages[0].Content = append(r.Messages[0].Content, llm.Part{Type: llm.PartImage, ImageURL: "ftp://x/y.png"})
 		}, wantErr: "image URL must be http(s) or a base64 data: URL"},

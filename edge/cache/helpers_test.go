@@ -71,8 +71,6 @@ func flush(t testing.TB, c *Cache) {
 	}
 }
 
-func ptr[T any](v T) *T { return &v }
-
 func textMsg(role llm.Role, text string) llm.Message {
 	return llm.Message{Role: role, Content: []llm.Part{{Type: llm.PartText, Text: text}}}
 }
@@ -80,7 +78,7 @@ func textMsg(role llm.Role, text string) llm.Message {
 // chat builds a deterministic request: a system prompt, then turns
 // alternating user/assistant, ending with the last user turn.
 func chat(model string, turns ...string) *llm.ChatRequest {
-	r := &llm.ChatRequest{Model: model, Temperature: ptr(0.0)}
+	r := &llm.ChatRequest{Model: model, Temperature: new(0.0)}
 	r.Messages = append(r.Messages, textMsg(llm.RoleSystem, "You are terse."))
 	for i, t := range turns {
 		role := llm.RoleUser

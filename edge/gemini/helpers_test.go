@@ -16,8 +16,6 @@ func readFixture(t testing.TB, name string) []byte {
 	return testkit.Fixture(t, name)
 }
 
-func ptr[T any](v T) *T { return &v }
-
 func textParts(s string) []llm.Part { return []llm.Part{{Type: llm.PartText, Text: s}} }
 
 func user(s string) llm.Message {

@@ -112,7 +112,7 @@ func TestEmbed(t *testing.T) {
 		for i := range inputs {
 			inputs[i] = strings.Repeat("x", i)
 		}
-		resp, err := c.Embed(context.Background(), &llm.EmbedRequest{Model: "gemini-embedding-001", Input: inputs, Dimensions: ptr(768), User: "u"})
+		resp, err := c.Embed(context.Background(), &llm.EmbedRequest{Model: "gemini-embedding-001", Input: inputs, Dimensions: new(768), User: "u"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -171,7 +171,7 @@ func TestEmbed(t *testing.T) {
 	})
 	for name, req := range map[string]*llm.EmbedRequest{
 		"no input":        {Model: "e"},
-		"zero dimensions": {Model: "e", Input: []string{"a"}, Dimensions: ptr(0)},
+		"zero dimensions": {Model: "e", Input: []string{"a"}, Dimensions: new(0)},
 		"bad model":       {Model: "e:x", Input: []string{"a"}},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -12,8 +12,6 @@ import (
 	"github.com/edgeway/edgeway/edge/testkit"
 )
 
-func ptr[T any](v T) *T { return &v }
-
 // Images small enough for table tests: real 1x1 PNG, GIF and WebP files
 // and a JPEG's first and last markers.
 const (
@@ -93,14 +91,14 @@ func TestDecodeChatRequestFixtures(t *testing.T) {
 						image("image/webp", webpB64),
 					}},
 				},
-				Temperature:      ptr(0.8),
-				TopP:             ptr(0.9),
-				TopK:             ptr(20),
-				MaxTokens:        ptr(100),
+				Temperature:      new(0.8),
+				TopP:             new(0.9),
+				TopK:             new(20),
+				MaxTokens:        new(100),
 				Stop:             []string{"\n", "user:"},
-				Seed:             ptr(int64(42)),
-				PresencePenalty:  ptr(1.5),
-				FrequencyPenalty: ptr(1.0),
+				Seed:             new(int64(42)),
+				PresencePenalty:  new(1.5),
+				FrequencyPenalty: new(1.0),
 				ResponseFormat: &llm.ResponseFormat{
 					Type:   "json_schema",
 					Name:   "response",
@@ -141,8 +139,8 @@ func TestDecodeGenerateRequestFixtures(t *testing.T) {
 						image("image/png", pngB64),
 					}},
 				},
-				Temperature:    ptr(0.0),
-				Seed:           ptr(int64(123)),
+				Temperature:    new(0.0),
+				Seed:           new(int64(123)),
 				Stop:           []string{"\n\n"},
 				ResponseFormat: &llm.ResponseFormat{Type: "json_object"},
 			},
@@ -609,7 +607,7 @@ func TestDecodeEmbedRequest(t *testing.T) {
 	}
 	tests := []embedCase{
 		{"fixture", string(testkit.Fixture(t, "embed_request.json")),
-			llm.EmbedRequest{Model: "all-minilm", Input: []string{"Why is the sky blue?", "Why is the grass green?"}, Dimensions: ptr(384)}, ""},
+			llm.EmbedRequest{Model: "all-minilm", Input: []string{"Why is the sky blue?", "Why is the grass green?"}, Dimensions: new(384)}, ""},
 		{"one string", `{"model":"e","input":"hello"}`, llm.EmbedRequest{Model: "e", Input: []string{"hello"}}, ""},
 		{"empty string loads", `{"model":"e","input":""}`, llm.EmbedRequest{Model: "e"}, ""},
 		{"no input loads", `{"model":"e"}`, llm.EmbedRequest{Model: "e"}, ""},

@@ -15,8 +15,6 @@ import (
 // readFixture is the name the upstream client tests know the helper by.
 var readFixture = testkit.Fixture
 
-func ptr[T any](v T) *T { return &v }
-
 func textParts(s string) []llm.Part { return []llm.Part{{Type: llm.PartText, Text: s}} }
 
 func TestDecodeChatRequestFixtures(t *testing.T) {
@@ -36,8 +34,8 @@ func TestDecodeChatRequestFixtures(t *testing.T) {
 					{Role: llm.RoleUser, Content: textParts("Hello!")},
 				},
 				Stream:      true,
-				Temperature: ptr(0.7),
-				MaxTokens:   ptr(256),
+				Temperature: new(0.7),
+				MaxTokens:   new(256),
 			},
 			includeUsage: true,
 		},
@@ -61,30 +59,30 @@ func TestDecodeChatRequestFixtures(t *testing.T) {
 						{Type: llm.PartText, Text: "Je ne peux pas."},
 					}},
 				},
-				Temperature:      ptr(1.5),
-				TopP:             ptr(0.9),
-				MaxTokens:        ptr(512),
+				Temperature:      new(1.5),
+				TopP:             new(0.9),
+				MaxTokens:        new(512),
 				Stop:             []string{"\n\n", "END"},
-				Seed:             ptr(int64(-42)),
-				PresencePenalty:  ptr(-0.5),
-				FrequencyPenalty: ptr(2.0),
+				Seed:             new(int64(-42)),
+				PresencePenalty:  new(-0.5),
+				FrequencyPenalty: new(2.0),
 				ResponseFormat: &llm.ResponseFormat{
 					Type: "json_schema",
 					Name: "weather_report", Description: "A weather report",
 					Schema: json.RawMessage(`{"type": "object", "properties": {"summary": {"type": "string"}}, "required": ["summary"], "additionalProperties": false}`),
-					Strict: ptr(true),
+					Strict: new(true),
 				},
 				Tools: []llm.Tool{
 					{
 						Name:        "get_weather",
 						Description: "Current weather for a city",
 						Parameters:  json.RawMessage(`{"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}`),
-						Strict:      ptr(false),
+						Strict:      new(false),
 					},
 					{Name: "no-params_2"},
 				},
 				ToolChoice:        &llm.ToolChoice{Mode: "function", Name: "get_weather"},
-				ParallelToolCalls: ptr(false),
+				ParallelToolCalls: new(false),
 				User:              "user-1234",
 				Extra: map[string]json.RawMessage{
 					"logprobs":         json.RawMessage(`true`),
@@ -393,7 +391,7 @@ func TestDecodeEmbedRequest(t *testing.T) {
 	}{
 		{name: "string", body: `{"model":"e","input":"hello"}`, want: llm.EmbedRequest{Model: "e", Input: []string{"hello"}}, wantFormat: "float"},
 		{name: "array", body: `{"model":"e","input":["a","b"],"dimensions":256,"encoding_format":"base64","user":"u"}`,
-			want: llm.EmbedRequest{Model: "e", Input: []string{"a", "b"}, Dimensions: ptr(256), User: "u"}, wantFormat: "base64"},
+			want: llm.EmbedRequest{Model: "e", Input: []string{"a", "b"}, Dimensions: new(256), User: "u"}, wantFormat: "base64"},
 		{name: "unknown fields ignored", body: `{"model":"e","input":"x","truncate":true}`, want: llm.EmbedRequest{Model: "e", Input: []string{"x"}}, wantFormat: "float"},
 		{name: "token array", body: `{"model":"e","input":[1,2,3]}`, wantParam: "input", wantMsg: "token arrays is not supported"},
 		{name: "token arrays", body: `{"model":"e","input":[[1,2],[3]]}`, wantParam: "input", wantMsg: "token arrays is not supported"},

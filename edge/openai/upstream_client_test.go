@@ -223,7 +223,7 @@ func TestEmbed(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := upstreamtest.NewFake(t, frame.JSON(200, nil, tt.body))
 			c := newTestClient(t, f.URL)
-			resp, err := c.Embed(context.Background(), &llm.EmbedRequest{Model: "e", Input: []string{"a", "b"}, Dimensions: ptr(2), User: "u"})
+			resp, err := c.Embed(context.Background(), &llm.EmbedRequest{Model: "e", Input: []string{"a", "b"}, Dimensions: new(2), User: "u"})
 			if tt.wantKind != llm.KindUnknown {
 				if k := llm.KindOf(err); k != tt.wantKind {
 					t.Errorf("Kind = %v, want %v (%v)", k, tt.wantKind, err)

@@ -15,8 +15,6 @@ import (
 	"github.com/edgeway/edgeway/edge/testkit"
 )
 
-func ptr[T any](v T) *T { return &v }
-
 func userChat(model, text string) *llm.ChatRequest {
 	return &llm.ChatRequest{
 		Model:    model,
@@ -32,7 +30,7 @@ func collect(t *testing.T, p *Provider, req *llm.ChatRequest) ([]llm.Chunk, llm.
 		cp := *c
 		cp.ToolCalls = slices.Clone(c.ToolCalls)
 		if c.Usage != nil {
-			cp.Usage = ptr(*c.Usage)
+			cp.Usage = new(*c.Usage)
 		}
 		chunks = append(chunks, cp)
 		return nil
@@ -176,13 +174,13 @@ func TestChatRequestMapping(t *testing.T) {
 			{Role: llm.RoleTool, ToolCallID: "call_a", Content: []llm.Part{{Type: llm.PartText, Text: "an image"}}},
 			{Role: llm.RoleTool, ToolCallID: "call_b", Name: "explicit", Content: []llm.Part{{Type: llm.PartText, Text: "ok"}}},
 		},
-		Temperature:      ptr(0.2),
-		TopP:             ptr(0.5),
-		MaxTokens:        ptr(64),
+		Temperature:      new(0.2),
+		TopP:             new(0.5),
+		MaxTokens:        new(64),
 		Stop:             []string{"\n\n", "END"},
-		Seed:             ptr(int64(7)),
-		PresencePenalty:  ptr(0.1),
-		FrequencyPenalty: ptr(0.3),
+		Seed:             new(int64(7)),
+		PresencePenalty:  new(0.1),
+		FrequencyPenalty: new(0.3),
 		ResponseFormat:   &llm.ResponseFormat{Type: "json_schema", Name: "answer", Schema: json.RawMessage(`{"type":"object","properties":{"a":{"type":"string"}}}`)},
 		Tools: []llm.Tool{{
 			Name: "lookup", Description: "Look something up",

@@ -11,9 +11,6 @@ import (
 	"github.com/edgeway/edgeway/edge/testkit"
 )
 
-// readFixture is the name the upstream client tests know the helper by.
-var readFixture = testkit.Fixture
-
 func text(s string) llm.Part { return llm.Part{Type: llm.PartText, Text: s} }
 
 func textParts(s string) []llm.Part { return []llm.Part{text(s)} }

@@ -33,7 +33,7 @@ func simpleRequest() *llm.ChatRequest {
 }
 
 func TestChatStreamText(t *testing.T) {
-	f, chunks, agg, usage := upstreamtest.MustChat(t, frame.SSE(string(readFixture(t, "stream_text.sse"))), newTestClient, simpleRequest())
+	f, chunks, agg, usage := upstreamtest.MustChat(t, frame.SSE(string(testkit.Fixture(t, "stream_text.sse"))), newTestClient, simpleRequest())
 	if got, want := agg.Text.String(), "Hello!\n\u00e9\u2028"; got != want {
 		t.Errorf("text = %q, want %q", got, want)
 	}
@@ -58,7 +58,7 @@ func TestChatStreamText(t *testing.T) {
 }
 
 func TestChatToolUseStream(t *testing.T) {
-	_, chunks, agg, usage := upstreamtest.MustChat(t, frame.SSE(string(readFixture(t, "stream_tool_use.sse"))), newTestClient, simpleRequest())
+	_, chunks, agg, usage := upstreamtest.MustChat(t, frame.SSE(string(testkit.Fixture(t, "stream_tool_use.sse"))), newTestClient, simpleRequest())
 	want := []llm.ToolCall{
 		{ID: "toolu_01T1x1fJ34qAmk2tNTrN7Up6", Name: "get_weather", Arguments: `{"location": "San Francisco, CA", "unit": "fahrenheit"}`},
 		{ID: "toolu_02", Name: "get_time", Arguments: `{}`},
@@ -87,7 +87,7 @@ func TestChatToolUseStream(t *testing.T) {
 }
 
 func TestChatThinkingAndCacheUsage(t *testing.T) {
-	_, _, agg, usage := upstreamtest.MustChat(t, frame.SSE(string(readFixture(t, "stream_thinking.sse"))), newTestClient, simpleRequest())
+	_, _, agg, usage := upstreamtest.MustChat(t, frame.SSE(string(testkit.Fixture(t, "stream_thinking.sse"))), newTestClient, simpleRequest())
 	if agg.Reasoning.String() != "Let me solve this step by step." || agg.Text.String() != "27 * 453 = 12,231" {
 		t.Errorf("reasoning %q text %q", agg.Reasoning.String(), agg.Text.String())
 	}
@@ -116,7 +116,7 @@ func TestChatStopReasons(t *testing.T) {
 }
 
 func TestChatJSONFallback(t *testing.T) {
-	_, chunks, agg, usage := upstreamtest.MustChat(t, frame.JSON(200, nil, string(readFixture(t, "message_tool_use.json"))), newTestClient, simpleRequest())
+	_, chunks, agg, usage := upstreamtest.MustChat(t, frame.JSON(200, nil, string(testkit.Fixture(t, "message_tool_use.json"))), newTestClient, simpleRequest())
 	want := []llm.ToolCall{{ID: "toolu_01A09q90qw90lq917835lq9", Name: "get_weather", Arguments: `{"location": "San Francisco, CA", "unit": "celsius"}`}}
 	if !reflect.DeepEqual(agg.ToolCalls, want) || agg.FinishReason != llm.FinishToolCalls || agg.Text.String() != "I'll check the weather." ||
 		agg.Reasoning.String() != "I should look it up." || len(chunks) != 1 || usage.PromptTokens != 502 || usage.CachedTokens != 20 {
@@ -177,7 +177,7 @@ func TestChatRequestBodyGolden(t *testing.T) {
 	if err := json.Unmarshal(body, &got); err != nil {
 		t.Fatalf("body is not JSON: %v\n%s", err, body)
 	}
-	if err := json.Unmarshal(readFixture(t, "upstream_request_full.json"), &want); err != nil {
+	if err := json.Unmarshal(testkit.Fixture(t, "upstream_request_full.json"), &want); err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -303,7 +303,7 @@ func TestChatRequestTranslation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := upstreamtest.NewFake(t, frame.SSE(string(readFixture(t, "stream_text.sse"))))
+			f := upstreamtest.NewFake(t, frame.SSE(string(testkit.Fixture(t, "stream_text.sse"))))
 			c := newTestClient(t, f.URL, tt.opts)
 			req := simpleRequest()
 			if tt.mod != nil {
@@ -332,7 +332,7 @@ func TestChatRequestTranslation(t *testing.T) {
 type want = upstreamtest.WantError
 
 func TestChatErrors(t *testing.T) {
-	fixture := func(name string) string { return string(readFixture(t, name)) }
+	fixture := func(name string) string { return string(testkit.Fixture(t, name)) }
 	const start = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"usage\":{\"input_tokens\":3,\"output_tokens\":1}}}\n\n"
 	const delta = "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hel\"}}\n\n"
 	tests := []upstreamtest.ErrorCase[Options]{
@@ -480,7 +480,7 @@ func TestModels(t *testing.T) {
 		}
 	})
 	t.Run("auth error", func(t *testing.T) {
-		f := upstreamtest.NewFake(t, frame.JSON(401, nil, string(readFixture(t, "error_authentication.json"))))
+		f := upstreamtest.NewFake(t, frame.JSON(401, nil, string(testkit.Fixture(t, "error_authentication.json"))))
 		if _, err := newTestClient(t, f.URL).Models(context.Background()); llm.KindOf(err) != llm.KindAuth {
 			t.Errorf("error = %v", err)
 		}

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/testkit"
 	"github.com/edgeway/edgeway/edge/upstream"
 	"github.com/edgeway/edgeway/edge/upstream/upstreamtest"
 )
@@ -19,7 +20,7 @@ import (
 func TestChatRequestWire(t *testing.T) {
 	req := simpleRequest()
 	req.Model = "models/gemini-2.5-flash"
-	f, _, _, _ := upstreamtest.MustChat(t, frame.SSE(string(readFixture(t, "stream_text.sse"))), newTestClient, req)
+	f, _, _, _ := upstreamtest.MustChat(t, frame.SSE(string(testkit.Fixture(t, "stream_text.sse"))), newTestClient, req)
 	r := f.Last(t)
 	if r.Method != http.MethodPost || r.Path != "/v1beta/models/gemini-2.5-flash:streamGenerateContent" || r.Query != "alt=sse" {
 		t.Errorf("request = %s %s?%s", r.Method, r.Path, r.Query)
@@ -162,7 +163,7 @@ func TestEmbed(t *testing.T) {
 		})
 	}
 	t.Run("upstream error", func(t *testing.T) {
-		f := upstreamtest.NewFake(t, frame.JSON(404, nil, string(readFixture(t, "error_404.json"))))
+		f := upstreamtest.NewFake(t, frame.JSON(404, nil, string(testkit.Fixture(t, "error_404.json"))))
 		c := newTestClient(t, f.URL)
 		_, err := c.Embed(context.Background(), &llm.EmbedRequest{Model: "e", Input: []string{"a"}})
 		if k := llm.KindOf(err); k != llm.KindNotFound {
@@ -233,7 +234,7 @@ func TestModelsPagesBounded(t *testing.T) {
 
 func TestModelsErrors(t *testing.T) {
 	for name, h := range map[string]http.HandlerFunc{
-		"403":      frame.JSON(403, nil, string(readFixture(t, "error_403.json"))),
+		"403":      frame.JSON(403, nil, string(testkit.Fixture(t, "error_403.json"))),
 		"not JSON": frame.JSON(200, nil, `{"models":[`),
 	} {
 		t.Run(name, func(t *testing.T) {

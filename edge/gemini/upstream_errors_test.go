@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/testkit"
 	"github.com/edgeway/edgeway/edge/upstream"
 	"github.com/edgeway/edgeway/edge/upstream/upstreamtest"
 )
@@ -13,7 +14,7 @@ import (
 type want = upstreamtest.WantError
 
 func TestChatErrors(t *testing.T) {
-	fixture := func(name string) string { return string(readFixture(t, name)) }
+	fixture := func(name string) string { return string(testkit.Fixture(t, name)) }
 	tests := []upstreamtest.ErrorCase[Options]{
 		{Name: "400 INVALID_ARGUMENT", Handler: frame.JSON(400, nil, fixture("error_400.json")),
 			Want: want{Kind: llm.KindBadRequest, Status: 400, Message: "temperature: must be in [0, 2]", Text: "chat: INVALID_ARGUMENT"}},

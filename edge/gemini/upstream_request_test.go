@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/testkit"
 )
 
 // goldenRequests are canonical requests and the Gemini body each must
@@ -83,7 +84,7 @@ func TestGoldenRequests(t *testing.T) {
 			if err != nil {
 				t.Fatalf("appendGenerateRequest: %v", err)
 			}
-			if want := readFixture(t, "requests/"+tt.name+".json"); !jsonEqual(t, got, want) {
+			if want := testkit.Fixture(t, "requests/"+tt.name+".json"); !jsonEqual(t, got, want) {
 				t.Errorf("body differs from testdata/requests/%s.json:\n%s", tt.name, got)
 			}
 			again, _ := appendGenerateRequest(nil, &tt.req)

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/testkit"
 	"github.com/edgeway/edgeway/edge/upstream"
 	"github.com/edgeway/edgeway/edge/upstream/upstreamtest"
 )
@@ -63,7 +64,7 @@ func TestStreamFixtures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.fixture, func(t *testing.T) {
-			chunks, agg, usage, err := runStream(t, readFixture(t, tt.fixture))
+			chunks, agg, usage, err := runStream(t, testkit.Fixture(t, tt.fixture))
 			if err != nil {
 				t.Fatalf("read: %v", err)
 			}
@@ -124,13 +125,13 @@ func TestStreamMapping(t *testing.T) {
 		{name: "keep-alives, comments and [DONE] tolerated", body: ": ping\r\n\r\ndata:\r\n\r\n" + finish("STOP") + "data: [DONE]\r\n\r\n",
 			wantFinish: llm.FinishStop, wantText: "x"},
 		{name: "LF framing", body: strings.ReplaceAll(finish("STOP"), "\r\n", "\n"), wantFinish: llm.FinishStop, wantText: "x"},
-		{name: "stream cut", body: string(readFixture(t, "stream_cut.sse")), wantErr: llm.ErrStreamCut, wantKind: llm.KindServer},
+		{name: "stream cut", body: string(testkit.Fixture(t, "stream_cut.sse")), wantErr: llm.ErrStreamCut, wantKind: llm.KindServer},
 		{name: "empty stream", body: "", wantErr: llm.ErrStreamCut, wantKind: llm.KindServer},
 		{name: "not JSON", body: event(`{"candidates":[`), wantErr: llm.ErrMalformed, wantKind: llm.KindServer},
 		{name: "not an object", body: event(`42`), wantErr: llm.ErrMalformed, wantKind: llm.KindServer},
 		{name: "function call without name", body: event(`{"candidates":[{"content":{"parts":[{"functionCall":{"args":{}}}]}}]}`), wantErr: llm.ErrMalformed, wantKind: llm.KindServer},
 		{name: "function call args not JSON", body: event(`{"candidates":[{"content":{"parts":[{"functionCall":{"name":"f","args":"x"}}]}}]}`), wantFinish: "", wantErr: llm.ErrStreamCut, wantKind: llm.KindServer, wantCalls: 1},
-		{name: "error event", body: string(readFixture(t, "stream_error_event.sse")), wantKind: llm.KindOverloaded},
+		{name: "error event", body: string(testkit.Fixture(t, "stream_error_event.sse")), wantKind: llm.KindOverloaded},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

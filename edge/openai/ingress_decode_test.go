@@ -12,9 +12,6 @@ import (
 	"github.com/edgeway/edgeway/edge/testkit"
 )
 
-// readFixture is the name the upstream client tests know the helper by.
-var readFixture = testkit.Fixture
-
 func textParts(s string) []llm.Part { return []llm.Part{{Type: llm.PartText, Text: s}} }
 
 func TestDecodeChatRequestFixtures(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/testkit"
 	"github.com/edgeway/edgeway/edge/upstream"
 	"github.com/edgeway/edgeway/edge/upstream/upstreamtest"
 )
@@ -28,7 +29,7 @@ func simpleRequest() *llm.ChatRequest {
 }
 
 func TestChatStreamText(t *testing.T) {
-	f, chunks, agg, usage := upstreamtest.MustChat(t, frame.SSE(string(readFixture(t, "stream_text.sse"))), newTestClient, simpleRequest())
+	f, chunks, agg, usage := upstreamtest.MustChat(t, frame.SSE(string(testkit.Fixture(t, "stream_text.sse"))), newTestClient, simpleRequest())
 	if got, want := agg.Text.String(), "Hello! How can I help?\n\u00e9\u2028"; got != want {
 		t.Errorf("text = %q, want %q", got, want)
 	}
@@ -50,7 +51,7 @@ func TestChatStreamText(t *testing.T) {
 }
 
 func TestChatToolCallStream(t *testing.T) {
-	_, chunks, agg, usage := upstreamtest.MustChat(t, frame.SSE(string(readFixture(t, "stream_tool_calls.sse"))), newTestClient, simpleRequest())
+	_, chunks, agg, usage := upstreamtest.MustChat(t, frame.SSE(string(testkit.Fixture(t, "stream_tool_calls.sse"))), newTestClient, simpleRequest())
 	want := []llm.ToolCall{
 		{ID: "call_weather", Name: "get_weather", Arguments: `{"city":"Paris","unit":"c"}`},
 		{ID: "call_time", Name: "get_time", Arguments: `{"tz":"Europe/Paris"}`},
@@ -71,7 +72,7 @@ func TestChatToolCallStream(t *testing.T) {
 }
 
 func TestChatJSONFallback(t *testing.T) {
-	_, chunks, agg, usage := upstreamtest.MustChat(t, frame.JSON(200, nil, string(readFixture(t, "chat_completion.json"))), newTestClient, simpleRequest())
+	_, chunks, agg, usage := upstreamtest.MustChat(t, frame.JSON(200, nil, string(testkit.Fixture(t, "chat_completion.json"))), newTestClient, simpleRequest())
 	want := []llm.ToolCall{{ID: "call_1", Name: "get_weather", Arguments: `{"city":"Oslo"}`}, {ID: "call_2", Name: "get_time", Arguments: `{}`}}
 	if !reflect.DeepEqual(agg.ToolCalls, want) || agg.FinishReason != llm.FinishToolCalls || usage.TotalTokens != 70 || len(chunks) != 1 {
 		t.Errorf("calls %+v finish %q usage %+v chunks %d", agg.ToolCalls, agg.FinishReason, usage, len(chunks))
@@ -80,7 +81,7 @@ func TestChatJSONFallback(t *testing.T) {
 
 func TestChatRequestBody(t *testing.T) {
 	var full llm.ChatRequest
-	if _, err := DecodeChatRequest(readFixture(t, "chat_request_full.json"), &full); err != nil {
+	if _, err := DecodeChatRequest(testkit.Fixture(t, "chat_request_full.json"), &full); err != nil {
 		t.Fatal(err)
 	}
 	full.Stream = true // the golden body is a streaming client's
@@ -104,7 +105,7 @@ func TestChatRequestBody(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := upstreamtest.NewFake(t, frame.SSE(string(readFixture(t, "stream_text.sse"))))
+			f := upstreamtest.NewFake(t, frame.SSE(string(testkit.Fixture(t, "stream_text.sse"))))
 			c := newTestClient(t, f.URL, tt.mod)
 			if _, _, _, err := upstreamtest.Collect(c.Chat, &full); err != nil {
 				t.Fatal(err)
@@ -113,7 +114,7 @@ func TestChatRequestBody(t *testing.T) {
 			raw, body := last.Body, last.JSONBody(t)
 			if tt.golden != "" {
 				var want map[string]any
-				if err := json.Unmarshal(readFixture(t, tt.golden), &want); err != nil {
+				if err := json.Unmarshal(testkit.Fixture(t, tt.golden), &want); err != nil {
 					t.Fatal(err)
 				}
 				if !reflect.DeepEqual(body, want) {
@@ -131,7 +132,7 @@ func TestChatRequestBody(t *testing.T) {
 type want = upstreamtest.WantError
 
 func TestChatErrors(t *testing.T) {
-	fixture := func(name string) string { return string(readFixture(t, name)) }
+	fixture := func(name string) string { return string(testkit.Fixture(t, name)) }
 	const textChunk = `data: {"choices":[{"index":0,"delta":{"content":"Hel"},"finish_reason":null}]}` + "\n\n"
 	tests := []upstreamtest.ErrorCase[Options]{
 		{Name: "400 context length", Handler: frame.JSON(400, nil, fixture("error_context_length.json")),
@@ -333,7 +334,7 @@ func TestResetDelay(t *testing.T) {
 func TestNonStreamingAsksForJSON(t *testing.T) {
 	f := upstreamtest.NewFake(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		w.Write(readFixture(t, "chat_completion.json"))
+		w.Write(testkit.Fixture(t, "chat_completion.json"))
 	})
 	c := newTestClient(t, f.URL)
 	req := &llm.ChatRequest{Model: "m", Messages: []llm.Message{{Role: llm.RoleUser, Content: []llm.Part{{Text: "hi"}}}}}

@@ -129,6 +129,17 @@ func wantAPIError(t *testing.T, r result, status int, typ, param, code string) a
 	return e
 }
 
+// wantAPIErrorSaying is wantAPIError for an error whose message contains
+// msg.
+func wantAPIErrorSaying(t *testing.T, r result, status int, typ, param, code, msg string) apiError {
+	t.Helper()
+	e := wantAPIError(t, r, status, typ, param, code)
+	if !strings.Contains(e.Error.Message, msg) {
+		t.Errorf("message %q lacks %q", e.Error.Message, msg)
+	}
+	return e
+}
+
 func deref(s *string) string {
 	if s == nil {
 		return ""
@@ -242,10 +253,7 @@ func TestChatModes(t *testing.T) {
 			wantOpenAIHeaders(t, r)
 		}},
 		{"503", openaitest.Overloaded503, chatBody, func(t *testing.T, r result) {
-			e := wantAPIError(t, r, 503, "server_error", "", "")
-			if !strings.Contains(e.Error.Message, "overloaded") {
-				t.Errorf("message %q", e.Error.Message)
-			}
+			wantAPIErrorSaying(t, r, 503, "server_error", "", "", "overloaded")
 		}},
 		{"429", openaitest.RateLimit429, chatBody, func(t *testing.T, r result) {
 			wantAPIError(t, r, 429, "requests", "", "rate_limit_exceeded")
@@ -258,10 +266,7 @@ func TestChatModes(t *testing.T) {
 			wantAPIError(t, r, 429, "requests", "", "rate_limit_exceeded")
 		}},
 		{"context too long", openaitest.ContextTooLong, chatBody, func(t *testing.T, r result) {
-			e := wantAPIError(t, r, 400, "invalid_request_error", "messages", "context_length_exceeded")
-			if !strings.Contains(e.Error.Message, "maximum context length") {
-				t.Errorf("message %q", e.Error.Message)
-			}
+			wantAPIErrorSaying(t, r, 400, "invalid_request_error", "messages", "context_length_exceeded", "maximum context length")
 		}},
 		{"unauthorized", openaitest.Unauthorized, chatBody, func(t *testing.T, r result) {
 			wantAPIError(t, r, 401, "invalid_request_error", "", "invalid_api_key")
@@ -473,10 +478,7 @@ func TestBadRequests(t *testing.T) {
 			for _, tc := range cases {
 				t.Run(tc.name, func(t *testing.T) {
 					r := do(t, c, tc.method, s.URL()+tc.path, tc.body)
-					e := wantAPIError(t, r, tc.status, tc.typ, tc.param, tc.code)
-					if !strings.Contains(e.Error.Message, tc.msg) {
-						t.Errorf("message %q lacks %q", e.Error.Message, tc.msg)
-					}
+					wantAPIErrorSaying(t, r, tc.status, tc.typ, tc.param, tc.code, tc.msg)
 				})
 			}
 		})
@@ -493,11 +495,8 @@ func TestAPIKey(t *testing.T) {
 				if path == "/models" {
 					method, body = "GET", ""
 				}
-				e := wantAPIError(t, do(t, c, method, s.URL()+path, body), 401, "invalid_request_error", "", "")
-				if !strings.Contains(e.Error.Message, "didn't provide an API key") {
-					t.Errorf("missing key message %q", e.Error.Message)
-				}
-				e = wantAPIError(t, do(t, c, method, s.URL()+path, body, "Authorization", "Bearer sk-wrong-0000000000"), 401, "invalid_request_error", "", "invalid_api_key")
+				wantAPIErrorSaying(t, do(t, c, method, s.URL()+path, body), 401, "invalid_request_error", "", "", "didn't provide an API key")
+				e := wantAPIError(t, do(t, c, method, s.URL()+path, body, "Authorization", "Bearer sk-wrong-0000000000"), 401, "invalid_request_error", "", "invalid_api_key")
 				if strings.Contains(e.Error.Message, "wrong-00") || !strings.Contains(e.Error.Message, "0000") {
 					t.Errorf("key not masked as OpenAI does: %q", e.Error.Message)
 				}

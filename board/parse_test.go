@@ -1,11 +1,12 @@
 package board
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/edgeway/edgeway/edge/testkit"
 )
 
 func TestParseMeminfo(t *testing.T) {
@@ -71,14 +72,7 @@ func TestParseCPUList(t *testing.T) {
 }
 
 func TestParseCPUInfo(t *testing.T) {
-	read := func(name string) []byte {
-		t.Helper()
-		b, err := os.ReadFile(filepath.Join("testdata", name, "proc", "cpuinfo"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
+	read := func(name string) []byte { return testkit.Fixture(t, filepath.Join(name, "proc", "cpuinfo")) }
 	tests := []struct {
 		name string
 		in   []byte

@@ -292,8 +292,8 @@ type ErrorCase[O any] struct {
 	Want    WantError
 }
 
-// CheckErrors runs each case as a subtest: newClient builds the client on
-// the fake's URL with the case's Opts, and it is sent req.
+// CheckErrors runs each case as a subtest: newClient builds a client on
+// the fake's URL with the case's Opts, and that client is sent req().
 func CheckErrors[O any, C Chatter](t *testing.T, cases []ErrorCase[O], req func() *llm.ChatRequest, newClient NewTestClient[O, C]) {
 	t.Helper()
 	for _, tt := range cases {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/edgeway/edgeway/edge/testkit"
 )
 
 // tree returns the captured tree testdata/<name>.
@@ -30,11 +32,7 @@ var captured = []string{"rpi5", "rpi4", "rpi3", "jetson-orin-nano", "generic-arm
 func seedCaptured(f *testing.F, path string) {
 	f.Helper()
 	for _, name := range captured {
-		b, err := os.ReadFile(filepath.Join("testdata", name, filepath.FromSlash(path)))
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
+		f.Add(testkit.Fixture(f, filepath.Join(name, filepath.FromSlash(path))))
 	}
 }
 

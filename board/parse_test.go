@@ -1,20 +1,36 @@
 package board
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/edgeway/edgeway/edge/testkit"
 )
 
+// okCase is a file's contents and the value and ok a parser must
+// return for them.
+type okCase[T comparable] struct {
+	name, in string
+	want     T
+	wantOK   bool
+}
+
+func checkParse[T comparable](t *testing.T, fname string, parse func([]byte) (T, bool), tests []okCase[T]) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := parse([]byte(tt.in))
+			if got != tt.want || ok != tt.wantOK {
+				t.Errorf("%s = %v, %v; want %v, %v", fname, got, ok, tt.want, tt.wantOK)
+			}
+		})
+	}
+}
+
 func TestParseMeminfo(t *testing.T) {
-	tests := []struct {
-		name   string
-		in     string
-		want   uint64
-		wantOK bool
-	}{
+	checkParse(t, "parseMeminfo", parseMeminfo, []okCase[uint64]{
 		{"kernel format", "MemTotal:        8245424 kB\nMemFree:         6912384 kB\n", 8245424 << 10, true},
 		{"not first line", "MemFree: 1 kB\nMemTotal: 2048 kB\n", 2 << 20, true},
 		{"no unit", "MemTotal: 4096\n", 4096, true},
@@ -29,15 +45,7 @@ func TestParseMeminfo(t *testing.T) {
 		{"overflow after unit", "MemTotal: 18014398509481984 kB\n", 0, false},
 		{"overflow", "MemTotal: 99999999999999999999999 kB\n", 0, false},
 		{"prefix must start the line", " xMemTotal: 5 kB\n", 0, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, ok := parseMeminfo([]byte(tt.in))
-			if got != tt.want || ok != tt.wantOK {
-				t.Errorf("parseMeminfo = %d, %v; want %d, %v", got, ok, tt.want, tt.wantOK)
-			}
-		})
-	}
+	})
 }
 
 func TestParseCPUList(t *testing.T) {
@@ -71,14 +79,7 @@ func TestParseCPUList(t *testing.T) {
 }
 
 func TestParseCPUInfo(t *testing.T) {
-	read := func(name string) []byte {
-		t.Helper()
-		b, err := os.ReadFile(filepath.Join("testdata", name, "proc", "cpuinfo"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
+	read := func(name string) []byte { return testkit.Fixture(t, filepath.Join(name, "proc", "cpuinfo")) }
 	tests := []struct {
 		name string
 		in   []byte
@@ -105,27 +106,15 @@ func TestParseCPUInfo(t *testing.T) {
 }
 
 func TestParseL4TMajor(t *testing.T) {
-	tests := []struct {
-		in     string
-		want   int
-		wantOK bool
-	}{
-		{"# R36 (release), REVISION: 3.0, GCID: 36191598, BOARD: generic, EABI: aarch64, DATE: Mon May  6 17:34:21 UTC 2024\n# KERNEL_VARIANT: oot\n", 36, true},
-		{"# R32 (release), REVISION: 7.4, GCID: 33514132, BOARD: t210ref, EABI: aarch64, DATE: Fri Jun  9 04:25:08 UTC 2023", 32, true},
-		{"", 0, false},
-		{"#", 0, false},
-		{"# Rx (release)", 0, false},
-		{"R36", 0, false},
-		{"# R99999999999999999999", 0, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			got, ok := parseL4TMajor([]byte(tt.in))
-			if got != tt.want || ok != tt.wantOK {
-				t.Errorf("parseL4TMajor = %d, %v; want %d, %v", got, ok, tt.want, tt.wantOK)
-			}
-		})
-	}
+	checkParse(t, "parseL4TMajor", parseL4TMajor, []okCase[int]{
+		{"R36 with kernel variant", "# R36 (release), REVISION: 3.0, GCID: 36191598, BOARD: generic, EABI: aarch64, DATE: Mon May  6 17:34:21 UTC 2024\n# KERNEL_VARIANT: oot\n", 36, true},
+		{"R32 without newline", "# R32 (release), REVISION: 7.4, GCID: 33514132, BOARD: t210ref, EABI: aarch64, DATE: Fri Jun  9 04:25:08 UTC 2023", 32, true},
+		{"empty", "", 0, false},
+		{"hash only", "#", 0, false},
+		{"no number", "# Rx (release)", 0, false},
+		{"no hash", "R36", 0, false},
+		{"overflow", "# R99999999999999999999", 0, false},
+	})
 }
 
 func TestCleanModel(t *testing.T) {

@@ -8,32 +8,6 @@ import (
 	"testing/fstest"
 )
 
-func TestTemperatureCapturedTrees(t *testing.T) {
-	tests := []struct {
-		name   string
-		want   float64
-		wantOK bool
-	}{
-		{"rpi5", 52.7, true},
-		{"rpi4", 61.322, true},
-		{"rpi3", 55.306, true},
-		// CV zones read -256000 (absent sensors) and must not count.
-		{"jetson-orin-nano", 48.437, true},
-		{"generic-arm64", 0, false},
-		// thermal_zone4 (iwlwifi) has no readable temp; cooling_device0 is no zone.
-		{"x86", 56, true},
-		{"empty", 0, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, ok := Temperature(tree(t, tt.name))
-			if got != tt.want || ok != tt.wantOK {
-				t.Errorf("Temperature = %v, %v; want %v, %v", got, ok, tt.want, tt.wantOK)
-			}
-		})
-	}
-}
-
 func TestTemperature(t *testing.T) {
 	zone := func(n, temp string) (string, *fstest.MapFile) {
 		return "sys/class/thermal/thermal_zone" + n + "/temp", &fstest.MapFile{Data: []byte(temp)}
@@ -82,6 +56,16 @@ func TestTemperature(t *testing.T) {
 		{"no thermal class", fstest.MapFS{"proc/cpuinfo": {Data: []byte("x")}}, 0, false},
 		{"thermal class is a file", fstest.MapFS{"sys/class/thermal": {Data: []byte("x")}}, 0, false},
 		{"nil fs", nil, 0, false},
+		// Trees captured from real boards.
+		{"rpi5", tree(t, "rpi5"), 52.7, true},
+		{"rpi4", tree(t, "rpi4"), 61.322, true},
+		{"rpi3", tree(t, "rpi3"), 55.306, true},
+		// CV zones read -256000 (absent sensors) and must not count.
+		{"jetson-orin-nano", tree(t, "jetson-orin-nano"), 48.437, true},
+		{"generic-arm64", tree(t, "generic-arm64"), 0, false},
+		// thermal_zone4 (iwlwifi) has no readable temp; cooling_device0 is no zone.
+		{"x86", tree(t, "x86"), 56, true},
+		{"empty", tree(t, "empty"), 0, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

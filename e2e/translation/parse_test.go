@@ -80,14 +80,20 @@ type oaToolCall struct {
 	Function oaFunction `json:"function"`
 }
 
+// oaHead is what a chunk and a whole completion both carry.
+type oaHead struct {
+	ID                string   `json:"id"`
+	Object            string   `json:"object"`
+	Created           int64    `json:"created"`
+	Model             string   `json:"model"`
+	SystemFingerprint *string  `json:"system_fingerprint"`
+	ServiceTier       *string  `json:"service_tier"`
+	Usage             *oaUsage `json:"usage"`
+}
+
 type oaChunk struct {
-	ID                string  `json:"id"`
-	Object            string  `json:"object"`
-	Created           int64   `json:"created"`
-	Model             string  `json:"model"`
-	SystemFingerprint *string `json:"system_fingerprint"`
-	ServiceTier       *string `json:"service_tier"`
-	Choices           []struct {
+	oaHead
+	Choices []struct {
 		Index int `json:"index"`
 		Delta struct {
 			Role      string       `json:"role"`
@@ -98,17 +104,11 @@ type oaChunk struct {
 		Logprobs     json.RawMessage `json:"logprobs"`
 		FinishReason *string         `json:"finish_reason"`
 	} `json:"choices"`
-	Usage *oaUsage `json:"usage"`
 }
 
 type oaCompletion struct {
-	ID                string  `json:"id"`
-	Object            string  `json:"object"`
-	Created           int64   `json:"created"`
-	Model             string  `json:"model"`
-	SystemFingerprint *string `json:"system_fingerprint"`
-	ServiceTier       *string `json:"service_tier"`
-	Choices           []struct {
+	oaHead
+	Choices []struct {
 		Index   int `json:"index"`
 		Message struct {
 			Role        string          `json:"role"`
@@ -120,7 +120,6 @@ type oaCompletion struct {
 		Logprobs     json.RawMessage `json:"logprobs"`
 		FinishReason string          `json:"finish_reason"`
 	} `json:"choices"`
-	Usage *oaUsage `json:"usage"`
 }
 
 // parseOpenAIStream reads an OpenAI SSE stream: "data: {chunk}\n\n"

@@ -2,32 +2,19 @@ package anthropic
 
 import (
 	"bytes"
-	"context"
-	"io"
-	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/edgeway/edgeway/edge/internal/ingress/ingresstest"
 	"github.com/edgeway/edgeway/edge/llm"
-	"github.com/edgeway/edgeway/edge/testkit"
 	"github.com/edgeway/edgeway/edge/upstream"
+	"github.com/edgeway/edgeway/edge/upstream/upstreamtest"
 )
 
 func BenchmarkDecodeMessagesRequest(b *testing.B) {
-	for _, name := range []string{"request_basic.json", "request_full.json"} {
-		b.Run(strings.TrimSuffix(name, ".json"), func(b *testing.B) {
-			body := testkit.Fixture(b, name)
-			var req llm.ChatRequest
-			b.SetBytes(int64(len(body)))
-			b.ReportAllocs()
-			for b.Loop() {
-				if err := DecodeMessagesRequest(body, &req); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
+	decode := func(body []byte, req *llm.ChatRequest) (bool, error) { return false, DecodeMessagesRequest(body, req) }
+	ingresstest.BenchDecode(b, decode, "request_basic.json", "request_full.json")
 }
 
 func BenchmarkStreamEncoderChunk(b *testing.B) {
@@ -78,38 +65,11 @@ func stream50() []byte {
 	return b.Bytes()
 }
 
-// memTransport answers every request with a fixed SSE body, so the
-// benchmark measures the client rather than the loopback network.
-type memTransport struct{ body []byte }
-
-func (m memTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.Body != nil {
-		io.Copy(io.Discard, r.Body)
-		r.Body.Close()
-	}
-	return &http.Response{
-		StatusCode: 200,
-		Header:     http.Header{"Content-Type": {"text/event-stream"}},
-		Body:       io.NopCloser(bytes.NewReader(m.body)),
-		Request:    r,
-	}, nil
-}
-
 func BenchmarkChatStream(b *testing.B) {
 	body := stream50()
-	req := simpleRequest()
-	c, err := New(Options{Endpoint: upstream.Endpoint{BaseURL: "http://upstream.invalid/v1", HTTPClient: &http.Client{Transport: memTransport{body}}}})
+	c, err := New(Options{Endpoint: upstream.Endpoint{BaseURL: "http://upstream.invalid/v1", HTTPClient: upstreamtest.MemClient(body)}})
 	if err != nil {
 		b.Fatal(err)
 	}
-	ctx := context.Background()
-	emit := func(*llm.Chunk) error { return nil }
-	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	for b.Loop() {
-		u, err := c.Chat(ctx, req, emit)
-		if err != nil || u.TotalTokens != 69 {
-			b.Fatal(u, err)
-		}
-	}
+	upstreamtest.BenchChat(b, c.Chat, simpleRequest(), body, 69)
 }

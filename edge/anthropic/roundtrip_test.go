@@ -39,7 +39,7 @@ func TestChatAgainstFake(t *testing.T) {
 				t.Errorf("text %q finish %q usage %+v", a.Text.String(), a.FinishReason, u)
 			}
 		}},
-		{name: "max tokens", opts: anthropictest.Options{Reply: "One two three."}, req: func(r *llm.ChatRequest) { r.MaxTokens = ptr(2) },
+		{name: "max tokens", opts: anthropictest.Options{Reply: "One two three."}, req: func(r *llm.ChatRequest) { r.MaxTokens = new(2) },
 			check: func(t *testing.T, a *llm.Aggregate, u llm.Usage) {
 				if a.Text.String() != "One two" || a.FinishReason != llm.FinishLength {
 					t.Errorf("text %q finish %q", a.Text.String(), a.FinishReason)

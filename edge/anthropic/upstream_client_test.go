@@ -33,22 +33,11 @@ func simpleRequest() *llm.ChatRequest {
 }
 
 func TestChatStreamText(t *testing.T) {
-	f := upstreamtest.NewFake(t, frame.SSE(string(readFixture(t, "stream_text.sse"))))
-	c := newTestClient(t, f.URL)
-	chunks, agg, usage, err := upstreamtest.Collect(c.Chat, simpleRequest())
-	if err != nil {
-		t.Fatalf("Chat: %v", err)
-	}
+	f, chunks, agg, usage := upstreamtest.MustChat(t, frame.SSE(string(testkit.Fixture(t, "stream_text.sse"))), newTestClient, simpleRequest())
 	if got, want := agg.Text.String(), "Hello!\n\u00e9\u2028"; got != want {
 		t.Errorf("text = %q, want %q", got, want)
 	}
-	if agg.FinishReason != llm.FinishStop || agg.Model != "claude-sonnet-4-5-20250929" || agg.Role != llm.RoleAssistant {
-		t.Errorf("aggregate = finish %q model %q role %q", agg.FinishReason, agg.Model, agg.Role)
-	}
-	wantUsage := llm.Usage{PromptTokens: 25, CompletionTokens: 15, TotalTokens: 40}
-	if usage != wantUsage || agg.Usage != wantUsage {
-		t.Errorf("usage = %+v / %+v, want %+v", usage, agg.Usage, wantUsage)
-	}
+	upstreamtest.CheckAnswer(t, agg, usage, llm.FinishStop, "claude-sonnet-4-5-20250929", llm.Usage{PromptTokens: 25, CompletionTokens: 15, TotalTokens: 40})
 	for i, ch := range chunks {
 		if (ch.Role != "") != (i == 0) || (ch.Model != "") != (i == 0) {
 			t.Errorf("chunk %d role %q model %q; they belong on the first chunk only", i, ch.Role, ch.Model)
@@ -58,33 +47,18 @@ func TestChatStreamText(t *testing.T) {
 		t.Errorf("emitted %d chunks, want 3 (two texts, finish with usage)", len(chunks))
 	}
 	req := f.Last(t)
-	if req.Method != http.MethodPost || req.Path != "/v1/messages" {
-		t.Errorf("request = %s %s", req.Method, req.Path)
-	}
-	for k, want := range map[string]string{
+	req.CheckCall(t, http.MethodPost, "/v1/messages")
+	req.CheckHeaders(t, map[string]string{
 		"X-Api-Key": "sk-ant-test", "Anthropic-Version": "2023-06-01", "Accept": "text/event-stream",
 		"Content-Type": "application/json", "Anthropic-Beta": "fake-beta", "Authorization": "",
-	} {
-		if got := req.Header.Get(k); got != want {
-			t.Errorf("header %s = %q, want %q", k, got, want)
-		}
-	}
-	var body map[string]any
-	if err := json.Unmarshal(req.Body, &body); err != nil {
-		t.Fatal(err)
-	}
-	if body["stream"] != true || body["max_tokens"] != float64(DefaultMaxTokens) {
+	})
+	if body := req.JSONBody(t); body["stream"] != true || body["max_tokens"] != float64(DefaultMaxTokens) {
 		t.Errorf("body = %s", req.Body)
 	}
 }
 
 func TestChatToolUseStream(t *testing.T) {
-	f := upstreamtest.NewFake(t, frame.SSE(string(readFixture(t, "stream_tool_use.sse"))))
-	c := newTestClient(t, f.URL)
-	chunks, agg, usage, err := upstreamtest.Collect(c.Chat, simpleRequest())
-	if err != nil {
-		t.Fatalf("Chat: %v", err)
-	}
+	_, chunks, agg, usage := upstreamtest.MustChat(t, frame.SSE(string(testkit.Fixture(t, "stream_tool_use.sse"))), newTestClient, simpleRequest())
 	want := []llm.ToolCall{
 		{ID: "toolu_01T1x1fJ34qAmk2tNTrN7Up6", Name: "get_weather", Arguments: `{"location": "San Francisco, CA", "unit": "fahrenheit"}`},
 		{ID: "toolu_02", Name: "get_time", Arguments: `{}`},
@@ -113,12 +87,7 @@ func TestChatToolUseStream(t *testing.T) {
 }
 
 func TestChatThinkingAndCacheUsage(t *testing.T) {
-	f := upstreamtest.NewFake(t, frame.SSE(string(readFixture(t, "stream_thinking.sse"))))
-	c := newTestClient(t, f.URL)
-	_, agg, usage, err := upstreamtest.Collect(c.Chat, simpleRequest())
-	if err != nil {
-		t.Fatalf("Chat: %v", err)
-	}
+	_, _, agg, usage := upstreamtest.MustChat(t, frame.SSE(string(testkit.Fixture(t, "stream_thinking.sse"))), newTestClient, simpleRequest())
 	if agg.Reasoning.String() != "Let me solve this step by step." || agg.Text.String() != "27 * 453 = 12,231" {
 		t.Errorf("reasoning %q text %q", agg.Reasoning.String(), agg.Text.String())
 	}
@@ -147,12 +116,7 @@ func TestChatStopReasons(t *testing.T) {
 }
 
 func TestChatJSONFallback(t *testing.T) {
-	f := upstreamtest.NewFake(t, frame.JSON(200, nil, string(readFixture(t, "message_tool_use.json"))))
-	c := newTestClient(t, f.URL)
-	chunks, agg, usage, err := upstreamtest.Collect(c.Chat, simpleRequest())
-	if err != nil {
-		t.Fatalf("Chat: %v", err)
-	}
+	_, chunks, agg, usage := upstreamtest.MustChat(t, frame.JSON(200, nil, string(testkit.Fixture(t, "message_tool_use.json"))), newTestClient, simpleRequest())
 	want := []llm.ToolCall{{ID: "toolu_01A09q90qw90lq917835lq9", Name: "get_weather", Arguments: `{"location": "San Francisco, CA", "unit": "celsius"}`}}
 	if !reflect.DeepEqual(agg.ToolCalls, want) || agg.FinishReason != llm.FinishToolCalls || agg.Text.String() != "I'll check the weather." ||
 		agg.Reasoning.String() != "I should look it up." || len(chunks) != 1 || usage.PromptTokens != 502 || usage.CachedTokens != 20 {
@@ -183,22 +147,22 @@ func canonicalFull() *llm.ChatRequest {
 			{Role: llm.RoleSystem, Content: textParts("Answer in French.")},
 			{Role: llm.RoleAssistant, Content: textParts("Il fait ")},
 		},
-		Temperature:      ptr(0.7),
-		TopP:             ptr(0.9),
-		TopK:             ptr(40),
-		MaxTokens:        ptr(512),
+		Temperature:      new(0.7),
+		TopP:             new(0.9),
+		TopK:             new(40),
+		MaxTokens:        new(512),
 		Stop:             []string{"\n\nHuman:"},
-		Seed:             ptr(int64(7)),
-		PresencePenalty:  ptr(0.5),
-		FrequencyPenalty: ptr(0.5),
-		ResponseFormat: &llm.ResponseFormat{Type: "json_schema", Name: "report", Strict: ptr(true),
+		Seed:             new(int64(7)),
+		PresencePenalty:  new(0.5),
+		FrequencyPenalty: new(0.5),
+		ResponseFormat: &llm.ResponseFormat{Type: "json_schema", Name: "report", Strict: new(true),
 			Schema: json.RawMessage(`{"type":"object","properties":{"summary":{"type":"string"}},"required":["summary"],"additionalProperties":false}`)},
 		Tools: []llm.Tool{
-			{Name: "get_weather", Description: "Current weather", Parameters: json.RawMessage(`{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}`), Strict: ptr(true)},
+			{Name: "get_weather", Description: "Current weather", Parameters: json.RawMessage(`{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}`), Strict: new(true)},
 			{Name: "get_time"},
 		},
 		ToolChoice:        &llm.ToolChoice{Mode: "function", Name: "get_weather"},
-		ParallelToolCalls: ptr(false),
+		ParallelToolCalls: new(false),
 		User:              "user-1234",
 		Extra:             map[string]json.RawMessage{"logprobs": json.RawMessage(`true`)},
 	}
@@ -213,7 +177,7 @@ func TestChatRequestBodyGolden(t *testing.T) {
 	if err := json.Unmarshal(body, &got); err != nil {
 		t.Fatalf("body is not JSON: %v\n%s", err, body)
 	}
-	if err := json.Unmarshal(readFixture(t, "upstream_request_full.json"), &want); err != nil {
+	if err := json.Unmarshal(testkit.Fixture(t, "upstream_request_full.json"), &want); err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -257,7 +221,7 @@ func TestChatRequestTranslation(t *testing.T) {
 		}},
 		{name: "parallel off without a choice", mod: func(r *llm.ChatRequest) {
 			r.Tools = []llm.Tool{{Name: "f"}}
-			r.ParallelToolCalls = ptr(false)
+			r.ParallelToolCalls = new(false)
 		}, check: func(t *testing.T, b map[string]any) {
 			if !reflect.DeepEqual(b["tool_choice"], map[string]any{"type": "auto", "disable_parallel_tool_use": true}) {
 				t.Errorf("tool_choice = %v", b["tool_choice"])
@@ -274,7 +238,7 @@ func TestChatRequestTranslation(t *testing.T) {
 		{name: "tool choice none takes nothing else", mod: func(r *llm.ChatRequest) {
 			r.Tools = []llm.Tool{{Name: "f"}}
 			r.ToolChoice = &llm.ToolChoice{Mode: "none"}
-			r.ParallelToolCalls = ptr(false)
+			r.ParallelToolCalls = new(false)
 		}, check: func(t *testing.T, b map[string]any) {
 			if !reflect.DeepEqual(b["tool_choice"], map[string]any{"type": "none"}) {
 				t.Errorf("tool_choice = %v", b["tool_choice"])
@@ -323,7 +287,7 @@ func TestChatRequestTranslation(t *testing.T) {
 				t.Errorf("last block = %v, system = %v", last, b["system"])
 			}
 		}},
-		{name: "temperature above 1", mod: func(r *llm.ChatRequest) { r.Temperature = ptr(1.5) }, wantErr: "temperature 1.5 is above Anthropic's maximum of 1"},
+		{name: "temperature above 1", mod: func(r *llm.ChatRequest) { r.Temperature = new(1.5) }, wantErr: "temperature 1.5 is above Anthropic's maximum of 1"},
 		{name: "bad image URL", mod: func(r *llm.ChatRequest) {
 			r.Messages[0].Content = append(r.Messages[0].Content, llm.Part{Type: llm.PartImage, ImageURL: "ftp://x/y.png"})
 		}, wantErr: "image URL must be http(s) or a base64 data: URL"},
@@ -339,7 +303,7 @@ func TestChatRequestTranslation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := upstreamtest.NewFake(t, frame.SSE(string(readFixture(t, "stream_text.sse"))))
+			f := upstreamtest.NewFake(t, frame.SSE(string(testkit.Fixture(t, "stream_text.sse"))))
 			c := newTestClient(t, f.URL, tt.opts)
 			req := simpleRequest()
 			if tt.mod != nil {
@@ -359,96 +323,77 @@ func TestChatRequestTranslation(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var body map[string]any
-			if err := json.Unmarshal(f.Last(t).Body, &body); err != nil {
-				t.Fatal(err)
-			}
-			tt.check(t, body)
+			tt.check(t, f.Last(t).JSONBody(t))
 		})
 	}
 }
 
+// want is what a row of an error table expects.
+type want = upstreamtest.WantError
+
 func TestChatErrors(t *testing.T) {
-	fixture := func(name string) string { return string(readFixture(t, name)) }
+	fixture := func(name string) string { return string(testkit.Fixture(t, name)) }
 	const start = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"usage\":{\"input_tokens\":3,\"output_tokens\":1}}}\n\n"
 	const delta = "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hel\"}}\n\n"
-	tests := []struct {
-		name        string
-		handler     http.HandlerFunc
-		opts        func(*Options)
-		wantKind    llm.Kind
-		wantStatus  int
-		wantRetry   time.Duration
-		wantMessage string // substring of Message
-		wantIs      error
-	}{
-		{name: "400 prompt too long", handler: frame.JSON(400, nil, fixture("error_prompt_too_long.json")),
-			wantKind: llm.KindContextLength, wantStatus: 400, wantMessage: "prompt is too long: 208310 tokens > 200000 maximum"},
-		{name: "400 invalid request", handler: frame.JSON(400, nil, fixture("error_invalid_request.json")),
-			wantKind: llm.KindBadRequest, wantStatus: 400, wantMessage: "max_tokens: Field required"},
-		{name: "400 low credit", handler: frame.JSON(400, nil, `{"type":"error","error":{"type":"invalid_request_error","message":"Your credit balance is too low to access the Anthropic API."}}`),
-			wantKind: llm.KindAuth, wantStatus: 400, wantMessage: "credit balance", wantIs: ErrBilling},
-		{name: "401", handler: frame.JSON(401, nil, fixture("error_authentication.json")),
-			wantKind: llm.KindAuth, wantStatus: 401, wantMessage: "invalid x-api-key"},
-		{name: "402 billing", handler: frame.JSON(402, nil, fixture("error_billing.json")),
-			wantKind: llm.KindAuth, wantStatus: 402, wantMessage: "credit balance is too low", wantIs: ErrBilling},
-		{name: "403", handler: frame.JSON(403, nil, fixture("error_permission.json")),
-			wantKind: llm.KindAuth, wantStatus: 403, wantMessage: "does not have permission"},
-		{name: "404 model", handler: frame.JSON(404, nil, fixture("error_not_found.json")),
-			wantKind: llm.KindNotFound, wantStatus: 404, wantMessage: "model: claude-3-opus-latest"},
-		{name: "413", handler: frame.JSON(413, nil, fixture("error_request_too_large.json")),
-			wantKind: llm.KindContextLength, wantStatus: 413, wantMessage: "maximum allowed number of bytes"},
-		{name: "429 retry-after", handler: frame.JSON(429, map[string]string{"Retry-After": "7"}, fixture("error_rate_limit.json")),
-			wantKind: llm.KindRateLimited, wantStatus: 429, wantRetry: 7 * time.Second, wantMessage: "rate limit"},
-		{name: "500", handler: frame.JSON(500, nil, fixture("error_api.json")),
-			wantKind: llm.KindServer, wantStatus: 500, wantMessage: "Internal server error"},
-		{name: "504 timeout_error", handler: frame.JSON(504, nil, fixture("error_timeout.json")),
-			wantKind: llm.KindTimeout, wantStatus: 504, wantMessage: "Request timed out"},
-		{name: "529 overloaded", handler: frame.JSON(529, map[string]string{"Retry-After": "3"}, fixture("error_overloaded.json")),
-			wantKind: llm.KindOverloaded, wantStatus: 529, wantRetry: 3 * time.Second, wantMessage: "Overloaded"},
-		{name: "500 saying overloaded", handler: frame.JSON(500, nil, fixture("error_overloaded.json")),
-			wantKind: llm.KindOverloaded, wantStatus: 500},
-		{name: "SSE overloaded mid-stream", handler: frame.SSE(fixture("stream_error.sse")),
-			wantKind: llm.KindOverloaded, wantMessage: "Overloaded"},
-		{name: "SSE prompt too long", handler: frame.SSE(start + "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\",\"message\":\"prompt is too long\"}}\n\n"),
-			wantKind: llm.KindContextLength},
-		{name: "SSE rate limit", handler: frame.SSE("event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"rate_limit_error\",\"message\":\"slow down\"}}\n\n"),
-			wantKind: llm.KindRateLimited, wantMessage: "slow down"},
-		{name: "SSE unknown error type", handler: frame.SSE("event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"brand_new_error\",\"message\":\"?\"}}\n\n"),
-			wantKind: llm.KindServer},
-		{name: "SSE error not JSON", handler: frame.SSE("event: error\ndata: oops\n\n"), wantKind: llm.KindServer, wantIs: llm.ErrMalformed},
-		{name: "event not JSON", handler: frame.SSE(start + "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\"\n\n"),
-			wantKind: llm.KindServer, wantIs: llm.ErrMalformed},
-		{name: "delta without index", handler: frame.SSE(start + "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"delta\":{\"type\":\"text_delta\",\"text\":\"x\"}}\n\n"),
-			wantKind: llm.KindServer, wantIs: llm.ErrMalformed},
-		{name: "hostile block index", handler: frame.SSE(start + "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":99999999,\"content_block\":{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"f\",\"input\":{}}}\n\n"),
-			wantKind: llm.KindServer, wantIs: llm.ErrMalformed},
-		{name: "stream cut without message_stop", handler: frame.SSE(start + delta),
-			wantKind: llm.KindServer, wantIs: llm.ErrStreamCut},
-		{name: "stream cut after message_delta", handler: frame.SSE(start + delta + "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":2}}\n\n"),
-			wantKind: llm.KindServer, wantIs: llm.ErrStreamCut},
-		{name: "empty stream", handler: frame.SSE(""), wantKind: llm.KindServer, wantIs: llm.ErrStreamCut},
-		{name: "JSON error with 200", handler: frame.JSON(200, nil, fixture("error_overloaded.json")), wantKind: llm.KindOverloaded, wantMessage: "Overloaded"},
-		{name: "JSON body cut", handler: frame.JSON(200, nil, `{"id":"msg","type":"message","content":[{"type":"text","text":"Hel`), wantKind: llm.KindServer, wantIs: llm.ErrMalformed},
-		{name: "429 tokens reset", handler: func(w http.ResponseWriter, r *http.Request) {
+	tests := []upstreamtest.ErrorCase[Options]{
+		{Name: "400 prompt too long", Handler: frame.JSON(400, nil, fixture("error_prompt_too_long.json")),
+			Want: want{Kind: llm.KindContextLength, Status: 400, Message: "prompt is too long: 208310 tokens > 200000 maximum"}},
+		{Name: "400 invalid request", Handler: frame.JSON(400, nil, fixture("error_invalid_request.json")),
+			Want: want{Kind: llm.KindBadRequest, Status: 400, Message: "max_tokens: Field required"}},
+		{Name: "400 low credit", Handler: frame.JSON(400, nil, `{"type":"error","error":{"type":"invalid_request_error","message":"Your credit balance is too low to access the Anthropic API."}}`),
+			Want: want{Kind: llm.KindAuth, Status: 400, Message: "credit balance", Is: ErrBilling}},
+		{Name: "401", Handler: frame.JSON(401, nil, fixture("error_authentication.json")),
+			Want: want{Kind: llm.KindAuth, Status: 401, Message: "invalid x-api-key"}},
+		{Name: "402 billing", Handler: frame.JSON(402, nil, fixture("error_billing.json")),
+			Want: want{Kind: llm.KindAuth, Status: 402, Message: "credit balance is too low", Is: ErrBilling}},
+		{Name: "403", Handler: frame.JSON(403, nil, fixture("error_permission.json")),
+			Want: want{Kind: llm.KindAuth, Status: 403, Message: "does not have permission"}},
+		{Name: "404 model", Handler: frame.JSON(404, nil, fixture("error_not_found.json")),
+			Want: want{Kind: llm.KindNotFound, Status: 404, Message: "model: claude-3-opus-latest"}},
+		{Name: "413", Handler: frame.JSON(413, nil, fixture("error_request_too_large.json")),
+			Want: want{Kind: llm.KindContextLength, Status: 413, Message: "maximum allowed number of bytes"}},
+		{Name: "429 retry-after", Handler: frame.JSON(429, map[string]string{"Retry-After": "7"}, fixture("error_rate_limit.json")),
+			Want: want{Kind: llm.KindRateLimited, Status: 429, Retry: 7 * time.Second, Message: "rate limit"}},
+		{Name: "500", Handler: frame.JSON(500, nil, fixture("error_api.json")),
+			Want: want{Kind: llm.KindServer, Status: 500, Message: "Internal server error"}},
+		{Name: "504 timeout_error", Handler: frame.JSON(504, nil, fixture("error_timeout.json")),
+			Want: want{Kind: llm.KindTimeout, Status: 504, Message: "Request timed out"}},
+		{Name: "529 overloaded", Handler: frame.JSON(529, map[string]string{"Retry-After": "3"}, fixture("error_overloaded.json")),
+			Want: want{Kind: llm.KindOverloaded, Status: 529, Retry: 3 * time.Second, Message: "Overloaded"}},
+		{Name: "500 saying overloaded", Handler: frame.JSON(500, nil, fixture("error_overloaded.json")),
+			Want: want{Kind: llm.KindOverloaded, Status: 500}},
+		{Name: "SSE overloaded mid-stream", Handler: frame.SSE(fixture("stream_error.sse")),
+			Want: want{Kind: llm.KindOverloaded, Message: "Overloaded"}},
+		{Name: "SSE prompt too long", Handler: frame.SSE(start + "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\",\"message\":\"prompt is too long\"}}\n\n"),
+			Want: want{Kind: llm.KindContextLength}},
+		{Name: "SSE rate limit", Handler: frame.SSE("event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"rate_limit_error\",\"message\":\"slow down\"}}\n\n"),
+			Want: want{Kind: llm.KindRateLimited, Message: "slow down"}},
+		{Name: "SSE unknown error type", Handler: frame.SSE("event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"brand_new_error\",\"message\":\"?\"}}\n\n"),
+			Want: want{Kind: llm.KindServer}},
+		{Name: "SSE error not JSON", Handler: frame.SSE("event: error\ndata: oops\n\n"), Want: want{Kind: llm.KindServer, Is: llm.ErrMalformed}},
+		{Name: "event not JSON", Handler: frame.SSE(start + "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\"\n\n"),
+			Want: want{Kind: llm.KindServer, Is: llm.ErrMalformed}},
+		{Name: "delta without index", Handler: frame.SSE(start + "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"delta\":{\"type\":\"text_delta\",\"text\":\"x\"}}\n\n"),
+			Want: want{Kind: llm.KindServer, Is: llm.ErrMalformed}},
+		{Name: "hostile block index", Handler: frame.SSE(start + "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":99999999,\"content_block\":{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"f\",\"input\":{}}}\n\n"),
+			Want: want{Kind: llm.KindServer, Is: llm.ErrMalformed}},
+		{Name: "stream cut without message_stop", Handler: frame.SSE(start + delta),
+			Want: want{Kind: llm.KindServer, Is: llm.ErrStreamCut}},
+		{Name: "stream cut after message_delta", Handler: frame.SSE(start + delta + "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":2}}\n\n"),
+			Want: want{Kind: llm.KindServer, Is: llm.ErrStreamCut}},
+		{Name: "empty stream", Handler: frame.SSE(""), Want: want{Kind: llm.KindServer, Is: llm.ErrStreamCut}},
+		{Name: "JSON error with 200", Handler: frame.JSON(200, nil, fixture("error_overloaded.json")), Want: want{Kind: llm.KindOverloaded, Message: "Overloaded"}},
+		{Name: "JSON body cut", Handler: frame.JSON(200, nil, `{"id":"msg","type":"message","content":[{"type":"text","text":"Hel`), Want: want{Kind: llm.KindServer, Is: llm.ErrMalformed}},
+		// Reset times have one-second resolution: allow for it.
+		{Name: "429 tokens reset", Handler: func(w http.ResponseWriter, r *http.Request) {
 			now := time.Now().UTC()
 			frame.JSON(429, map[string]string{
 				"anthropic-ratelimit-requests-remaining": "10", "anthropic-ratelimit-requests-reset": now.Add(50 * time.Second).Format(time.RFC3339),
 				"anthropic-ratelimit-tokens-remaining": "0", "anthropic-ratelimit-tokens-reset": now.Add(20 * time.Second).Format(time.RFC3339),
 			}, fixture("error_rate_limit.json"))(w, r)
-		}, wantKind: llm.KindRateLimited, wantStatus: 429, wantRetry: 20 * time.Second},
+		}, Want: want{Kind: llm.KindRateLimited, Status: 429, Retry: 20 * time.Second, RetrySlack: time.Second}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f := upstreamtest.NewFake(t, tt.handler)
-			c := newTestClient(t, f.URL, tt.opts)
-			_, _, _, err := upstreamtest.Collect(c.Chat, simpleRequest())
-			upstreamtest.CheckError(t, err, upstreamtest.WantError{Kind: tt.wantKind, Status: tt.wantStatus, Retry: tt.wantRetry, Message: tt.wantMessage, Is: tt.wantIs,
-				// Reset times have one-second resolution: allow for it.
-				RetrySlack: time.Second,
-			})
-		})
-	}
+	upstreamtest.CheckErrors(t, tests, simpleRequest, newTestClient)
 }
 
 func TestResetDelay(t *testing.T) {
@@ -471,11 +416,7 @@ func TestResetDelay(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := http.Header{}
-			for k, v := range tt.header {
-				h.Set(k, v)
-			}
-			if got := resetDelay(h, now); got != tt.want {
+			if got := resetDelay(upstreamtest.Header(tt.header), now); got != tt.want {
 				t.Errorf("resetDelay = %v, want %v", got, tt.want)
 			}
 		})
@@ -539,7 +480,7 @@ func TestModels(t *testing.T) {
 		}
 	})
 	t.Run("auth error", func(t *testing.T) {
-		f := upstreamtest.NewFake(t, frame.JSON(401, nil, string(readFixture(t, "error_authentication.json"))))
+		f := upstreamtest.NewFake(t, frame.JSON(401, nil, string(testkit.Fixture(t, "error_authentication.json"))))
 		if _, err := newTestClient(t, f.URL).Models(context.Background()); llm.KindOf(err) != llm.KindAuth {
 			t.Errorf("error = %v", err)
 		}
@@ -547,27 +488,15 @@ func TestModels(t *testing.T) {
 }
 
 func TestPing(t *testing.T) {
-	tests := []struct {
-		name    string
-		handler http.HandlerFunc
-	}{
-		{"200", frame.JSON(200, nil, `{"data":[]}`)},
-		{"401 still proves the link", frame.JSON(401, nil, `{"type":"error","error":{"type":"authentication_error","message":"x"}}`)},
-		{"529 still proves the link", frame.JSON(529, nil, `oops`)},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f := upstreamtest.NewFake(t, tt.handler)
-			c := newTestClient(t, f.URL, func(o *Options) { o.APIKey = "" })
-			if err := c.Ping(context.Background()); err != nil {
-				t.Errorf("Ping = %v", err)
-			}
-			r := f.Last(t)
-			if r.Path != "/v1/models" || r.Query != "limit=1" || r.Header.Get("X-Api-Key") != "" {
-				t.Errorf("request %s?%s with key %q", r.Path, r.Query, r.Header.Get("X-Api-Key"))
-			}
-		})
-	}
+	upstreamtest.CheckPing(t, newTestClient, func(o *Options) { o.APIKey = "" }, func(t *testing.T, r upstreamtest.Request) {
+		if r.Path != "/v1/models" || r.Query != "limit=1" || r.Header.Get("X-Api-Key") != "" {
+			t.Errorf("request %s?%s with key %q", r.Path, r.Query, r.Header.Get("X-Api-Key"))
+		}
+	},
+		upstreamtest.Answer{Name: "200", Handler: frame.JSON(200, nil, `{"data":[]}`)},
+		upstreamtest.Answer{Name: "401 still proves the link", Handler: frame.JSON(401, nil, `{"type":"error","error":{"type":"authentication_error","message":"x"}}`)},
+		upstreamtest.Answer{Name: "529 still proves the link", Handler: frame.JSON(529, nil, `oops`)},
+	)
 }
 
 func TestNew(t *testing.T) {

@@ -174,24 +174,33 @@ func sweepNow(t *testing.T, c *Cache) {
 	<-done
 }
 
-// checkEmpty asserts that no entry or index row is left.
-func checkEmpty(t *testing.T, db *bbolt.DB) {
+// viewBuckets runs check on the cache's buckets in a read transaction,
+// failing the test if they do not open.
+func viewBuckets(t *testing.T, db *bbolt.DB, check func(b buckets)) {
 	t.Helper()
 	err := db.View(func(tx *bbolt.Tx) error {
 		b, err := openBuckets(tx)
 		if err != nil {
 			return err
 		}
-		for name, bk := range map[string]*bbolt.Bucket{"entries": b.entries, "atime": b.atime, "lru": b.lru, "exp": b.exp, "semidx": b.semIdx, "semvec": b.semVec} {
-			if n := bk.Stats().KeyN; n != 0 {
-				t.Errorf("bucket %s holds %d keys", name, n)
-			}
-		}
+		check(b)
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// checkEmpty asserts that no entry or index row is left.
+func checkEmpty(t *testing.T, db *bbolt.DB) {
+	t.Helper()
+	viewBuckets(t, db, func(b buckets) {
+		for name, bk := range map[string]*bbolt.Bucket{"entries": b.entries, "atime": b.atime, "lru": b.lru, "exp": b.exp, "semidx": b.semIdx, "semvec": b.semVec} {
+			if n := bk.Stats().KeyN; n != 0 {
+				t.Errorf("bucket %s holds %d keys", name, n)
+			}
+		}
+	})
 }
 
 // noise is incompressible text of n bytes, so entry sizes are exact.
@@ -286,11 +295,7 @@ func stored(t *testing.T, db *bbolt.DB, key Key) bool {
 // and the counters equal to what the file holds.
 func checkRows(t *testing.T, db *bbolt.DB) {
 	t.Helper()
-	err := db.View(func(tx *bbolt.Tx) error {
-		b, err := openBuckets(tx)
-		if err != nil {
-			return err
-		}
+	viewBuckets(t, db, func(b buckets) {
 		var n, size int64
 		b.entries.ForEach(func(k, v []byte) error {
 			n++
@@ -311,11 +316,7 @@ func checkRows(t *testing.T, db *bbolt.DB) {
 		if me != n || mb != size {
 			t.Errorf("meta says %d entries, %d bytes; file holds %d, %d", me, mb, n, size)
 		}
-		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 func TestNamespaceIsolation(t *testing.T) {

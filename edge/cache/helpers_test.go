@@ -5,15 +5,14 @@ import (
 	"hash/fnv"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 	"unicode"
 
-	"go.etcd.io/bbolt"
-
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/testkit"
+	"go.etcd.io/bbolt"
 )
 
 func openDB(t testing.TB, path string) *bbolt.DB {
@@ -41,25 +40,8 @@ func newCache(t testing.TB, o Options) (*Cache, *bbolt.DB) {
 	return c, db
 }
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+func newClock() *testkit.Clock {
+	return testkit.NewClock(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
 }
 
 func flush(t testing.TB, c *Cache) {
@@ -71,8 +53,6 @@ func flush(t testing.TB, c *Cache) {
 	}
 }
 
-func ptr[T any](v T) *T { return &v }
-
 func textMsg(role llm.Role, text string) llm.Message {
 	return llm.Message{Role: role, Content: []llm.Part{{Type: llm.PartText, Text: text}}}
 }
@@ -80,7 +60,7 @@ func textMsg(role llm.Role, text string) llm.Message {
 // chat builds a deterministic request: a system prompt, then turns
 // alternating user/assistant, ending with the last user turn.
 func chat(model string, turns ...string) *llm.ChatRequest {
-	r := &llm.ChatRequest{Model: model, Temperature: ptr(0.0)}
+	r := &llm.ChatRequest{Model: model, Temperature: new(0.0)}
 	r.Messages = append(r.Messages, textMsg(llm.RoleSystem, "You are terse."))
 	for i, t := range turns {
 		role := llm.RoleUser

@@ -25,20 +25,20 @@ func baseRequest() *llm.ChatRequest {
 			{Role: llm.RoleTool, ToolCallID: "call_1", Content: []llm.Part{{Type: llm.PartText, Text: `{"found":true}`}}},
 			textMsg(llm.RoleUser, "Thanks. And now?"),
 		},
-		Temperature:      ptr(0.0),
-		TopP:             ptr(0.9),
-		TopK:             ptr(40),
-		MaxTokens:        ptr(256),
+		Temperature:      new(0.0),
+		TopP:             new(0.9),
+		TopK:             new(40),
+		MaxTokens:        new(256),
 		Stop:             []string{"\n\n", "END"},
-		Seed:             ptr(int64(42)),
-		PresencePenalty:  ptr(0.1),
-		FrequencyPenalty: ptr(0.2),
+		Seed:             new(int64(42)),
+		PresencePenalty:  new(0.1),
+		FrequencyPenalty: new(0.2),
 		ResponseFormat: &llm.ResponseFormat{Type: "json_schema", Name: "out", Description: "d",
-			Schema: json.RawMessage(`{"type":"object","properties":{"a":{"type":"string"},"b":{"type":"integer"}},"required":["a"]}`), Strict: ptr(true)},
+			Schema: json.RawMessage(`{"type":"object","properties":{"a":{"type":"string"},"b":{"type":"integer"}},"required":["a"]}`), Strict: new(true)},
 		Tools: []llm.Tool{{Name: "lookup", Description: "Look something up.",
 			Parameters: json.RawMessage(`{"type":"object","properties":{"q":{"type":"string"},"n":{"type":"integer","minimum":1}}}`)}},
 		ToolChoice:        &llm.ToolChoice{Mode: "auto"},
-		ParallelToolCalls: ptr(false),
+		ParallelToolCalls: new(false),
 		User:              "user-1",
 		Extra:             map[string]json.RawMessage{"logprobs": json.RawMessage(`true`), "reasoning_effort": json.RawMessage(`"low"`)},
 	}
@@ -98,7 +98,7 @@ func TestKeyOf(t *testing.T) {
 			r.Messages[2].ToolCalls[0].Arguments = "{\"n\":1,\n \"q\":\"cat\"}"
 		}, true},
 		{"extra value formatting", "", func(r *llm.ChatRequest) { r.Extra["reasoning_effort"] = json.RawMessage(` "low" `) }, true},
-		{"negative zero temperature", "", func(r *llm.ChatRequest) { r.Temperature = ptr(math.Copysign(0, -1)) }, true},
+		{"negative zero temperature", "", func(r *llm.ChatRequest) { r.Temperature = new(math.Copysign(0, -1)) }, true},
 
 		// Anything that can change the answer: different key.
 		{"namespace", "team-b", func(r *llm.ChatRequest) {}, false},
@@ -126,30 +126,30 @@ func TestKeyOf(t *testing.T) {
 		{"tool number written differently", "", func(r *llm.ChatRequest) {
 			r.Tools[0].Parameters = json.RawMessage(`{"type":"object","properties":{"q":{"type":"string"},"n":{"type":"integer","minimum":1.0}}}`)
 		}, false},
-		{"tool strict", "", func(r *llm.ChatRequest) { r.Tools[0].Strict = ptr(true) }, false},
+		{"tool strict", "", func(r *llm.ChatRequest) { r.Tools[0].Strict = new(true) }, false},
 		{"tool added", "", func(r *llm.ChatRequest) { r.Tools = append(r.Tools, llm.Tool{Name: "x"}) }, false},
 		{"tool choice", "", func(r *llm.ChatRequest) { r.ToolChoice = &llm.ToolChoice{Mode: "required"} }, false},
 		{"tool choice unset", "", func(r *llm.ChatRequest) { r.ToolChoice = nil }, false},
-		{"parallel tool calls", "", func(r *llm.ChatRequest) { r.ParallelToolCalls = ptr(true) }, false},
+		{"parallel tool calls", "", func(r *llm.ChatRequest) { r.ParallelToolCalls = new(true) }, false},
 		{"parallel tool calls unset", "", func(r *llm.ChatRequest) { r.ParallelToolCalls = nil }, false},
 		{"response format type", "", func(r *llm.ChatRequest) { r.ResponseFormat = &llm.ResponseFormat{Type: "json_object"} }, false},
 		{"response format unset", "", func(r *llm.ChatRequest) { r.ResponseFormat = nil }, false},
 		{"response schema", "", func(r *llm.ChatRequest) {
 			r.ResponseFormat.Schema = json.RawMessage(`{"type":"object","properties":{"a":{"type":"string"}},"required":["a"]}`)
 		}, false},
-		{"response strict", "", func(r *llm.ChatRequest) { r.ResponseFormat.Strict = ptr(false) }, false},
-		{"temperature", "", func(r *llm.ChatRequest) { r.Temperature = ptr(0.7) }, false},
+		{"response strict", "", func(r *llm.ChatRequest) { r.ResponseFormat.Strict = new(false) }, false},
+		{"temperature", "", func(r *llm.ChatRequest) { r.Temperature = new(0.7) }, false},
 		{"temperature unset", "", func(r *llm.ChatRequest) { r.Temperature = nil }, false},
-		{"top_p", "", func(r *llm.ChatRequest) { r.TopP = ptr(1.0) }, false},
-		{"top_k", "", func(r *llm.ChatRequest) { r.TopK = ptr(41) }, false},
-		{"max_tokens", "", func(r *llm.ChatRequest) { r.MaxTokens = ptr(255) }, false},
+		{"top_p", "", func(r *llm.ChatRequest) { r.TopP = new(1.0) }, false},
+		{"top_k", "", func(r *llm.ChatRequest) { r.TopK = new(41) }, false},
+		{"max_tokens", "", func(r *llm.ChatRequest) { r.MaxTokens = new(255) }, false},
 		{"max_tokens unset", "", func(r *llm.ChatRequest) { r.MaxTokens = nil }, false},
 		{"stop", "", func(r *llm.ChatRequest) { r.Stop = []string{"\n\n"} }, false},
 		{"stop order", "", func(r *llm.ChatRequest) { r.Stop = []string{"END", "\n\n"} }, false},
-		{"seed", "", func(r *llm.ChatRequest) { r.Seed = ptr(int64(43)) }, false},
+		{"seed", "", func(r *llm.ChatRequest) { r.Seed = new(int64(43)) }, false},
 		{"seed unset", "", func(r *llm.ChatRequest) { r.Seed = nil }, false},
-		{"presence penalty", "", func(r *llm.ChatRequest) { r.PresencePenalty = ptr(0.0) }, false},
-		{"frequency penalty", "", func(r *llm.ChatRequest) { r.FrequencyPenalty = ptr(0.3) }, false},
+		{"presence penalty", "", func(r *llm.ChatRequest) { r.PresencePenalty = new(0.0) }, false},
+		{"frequency penalty", "", func(r *llm.ChatRequest) { r.FrequencyPenalty = new(0.3) }, false},
 		{"extra value", "", func(r *llm.ChatRequest) { r.Extra["reasoning_effort"] = json.RawMessage(`"high"`) }, false},
 		{"extra added", "", func(r *llm.ChatRequest) { r.Extra["top_logprobs"] = json.RawMessage(`2`) }, false},
 		{"extra removed", "", func(r *llm.ChatRequest) { delete(r.Extra, "logprobs") }, false},
@@ -171,8 +171,8 @@ func TestKeyOf(t *testing.T) {
 func TestKeyOfDefaults(t *testing.T) {
 	unset := &llm.ChatRequest{Model: "m", Messages: []llm.Message{textMsg(llm.RoleUser, "hi")}}
 	explicit := clone(unset)
-	explicit.Temperature = ptr(1.0)
-	explicit.TopP = ptr(1.0)
+	explicit.Temperature = new(1.0)
+	explicit.TopP = new(1.0)
 	if KeyOf("", unset) == KeyOf("", explicit) {
 		t.Error("explicit defaults gave the same key as unset fields")
 	}

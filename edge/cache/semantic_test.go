@@ -56,7 +56,7 @@ func TestSemanticLookup(t *testing.T) {
 		{"other model", "", chat("m2", "What is the capital of France?"), false, false},
 		{"other sampling", "", func() *llm.ChatRequest {
 			r := chat("m", "What is the capital of France?")
-			r.MaxTokens = ptr(5)
+			r.MaxTokens = new(5)
 			return r
 		}(), false, false},
 		{"other system prompt", "", func() *llm.ChatRequest {

@@ -2,14 +2,12 @@ package gemini
 
 import (
 	"bytes"
-	"context"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/upstream"
+	"github.com/edgeway/edgeway/edge/upstream/upstreamtest"
 )
 
 func BenchmarkAppendGenerateRequest(b *testing.B) {
@@ -56,40 +54,13 @@ func stream50() []byte {
 	return b.Bytes()
 }
 
-// memTransport answers every request with a fixed SSE body, so the
-// benchmark measures the client rather than the loopback network.
-type memTransport struct{ body []byte }
-
-func (m memTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.Body != nil {
-		io.Copy(io.Discard, r.Body)
-		r.Body.Close()
-	}
-	return &http.Response{
-		StatusCode: 200,
-		Header:     http.Header{"Content-Type": {"text/event-stream"}},
-		Body:       io.NopCloser(bytes.NewReader(m.body)),
-		Request:    r,
-	}, nil
-}
-
 func BenchmarkChatStream(b *testing.B) {
 	body := stream50()
-	c, err := New(Options{Endpoint: upstream.Endpoint{BaseURL: "http://upstream.invalid/v1beta", HTTPClient: &http.Client{Transport: memTransport{body}}}})
+	c, err := New(Options{Endpoint: upstream.Endpoint{BaseURL: "http://upstream.invalid/v1beta", HTTPClient: upstreamtest.MemClient(body)}})
 	if err != nil {
 		b.Fatal(err)
 	}
-	req := simpleRequest()
-	ctx := context.Background()
-	emit := func(*llm.Chunk) error { return nil }
-	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	for b.Loop() {
-		u, err := c.Chat(ctx, req, emit)
-		if err != nil || u.TotalTokens != 60 {
-			b.Fatal(u, err)
-		}
-	}
+	upstreamtest.BenchChat(b, c.Chat, simpleRequest(), body, 60)
 }
 
 func TestStream50(t *testing.T) {

@@ -6,17 +6,9 @@ import (
 	"testing"
 
 	"github.com/edgeway/edgeway/edge/llm"
-	"github.com/edgeway/edgeway/edge/testkit"
 	"github.com/edgeway/edgeway/edge/upstream"
 	"github.com/edgeway/edgeway/edge/upstream/upstreamtest"
 )
-
-func readFixture(t testing.TB, name string) []byte {
-	t.Helper()
-	return testkit.Fixture(t, name)
-}
-
-func ptr[T any](v T) *T { return &v }
 
 func textParts(s string) []llm.Part { return []llm.Part{{Type: llm.PartText, Text: s}} }
 

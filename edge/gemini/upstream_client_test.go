@@ -12,30 +12,23 @@ import (
 	"testing"
 
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/testkit"
 	"github.com/edgeway/edgeway/edge/upstream"
 	"github.com/edgeway/edgeway/edge/upstream/upstreamtest"
 )
 
 func TestChatRequestWire(t *testing.T) {
-	f := upstreamtest.NewFake(t, frame.SSE(string(readFixture(t, "stream_text.sse"))))
-	c := newTestClient(t, f.URL)
 	req := simpleRequest()
 	req.Model = "models/gemini-2.5-flash"
-	if _, _, _, err := upstreamtest.Collect(c.Chat, req); err != nil {
-		t.Fatalf("Chat: %v", err)
-	}
+	f, _, _, _ := upstreamtest.MustChat(t, frame.SSE(string(testkit.Fixture(t, "stream_text.sse"))), newTestClient, req)
 	r := f.Last(t)
 	if r.Method != http.MethodPost || r.Path != "/v1beta/models/gemini-2.5-flash:streamGenerateContent" || r.Query != "alt=sse" {
 		t.Errorf("request = %s %s?%s", r.Method, r.Path, r.Query)
 	}
-	for k, want := range map[string]string{
+	r.CheckHeaders(t, map[string]string{
 		"X-Goog-Api-Key": "AIza-test", "Accept": "text/event-stream", "Content-Type": "application/json",
 		"X-Title": "edgeway-test", "User-Agent": "edgeway", "Authorization": "",
-	} {
-		if got := r.Header.Get(k); got != want {
-			t.Errorf("header %s = %q, want %q", k, got, want)
-		}
-	}
+	})
 	if want := `{"contents":[{"role":"user","parts":[{"text":"Hello!"}]}]}`; string(r.Body) != want {
 		t.Errorf("body = %s, want %s", r.Body, want)
 	}
@@ -76,8 +69,7 @@ func TestChatJSONAnswer(t *testing.T) {
 }
 
 func TestChatEmitErrorPassesThrough(t *testing.T) {
-	frame.CheckEmitAbort(t, event(`{"candidates":[{"content":{"parts":[{"text":"Hel"}],"role":"model"},"index":0}]}`), simpleRequest(),
-		func(url string) upstreamtest.ChatFunc { return newTestClient(t, url).Chat })
+	upstreamtest.CheckEmitAbort(t, frame, event(`{"candidates":[{"content":{"parts":[{"text":"Hel"}],"role":"model"},"index":0}]}`), simpleRequest(), newTestClient)
 }
 
 // embedHandler answers batchEmbedContents with vectors [i, len(text)] for
@@ -121,7 +113,7 @@ func TestEmbed(t *testing.T) {
 		for i := range inputs {
 			inputs[i] = strings.Repeat("x", i)
 		}
-		resp, err := c.Embed(context.Background(), &llm.EmbedRequest{Model: "gemini-embedding-001", Input: inputs, Dimensions: ptr(768), User: "u"})
+		resp, err := c.Embed(context.Background(), &llm.EmbedRequest{Model: "gemini-embedding-001", Input: inputs, Dimensions: new(768), User: "u"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -171,7 +163,7 @@ func TestEmbed(t *testing.T) {
 		})
 	}
 	t.Run("upstream error", func(t *testing.T) {
-		f := upstreamtest.NewFake(t, frame.JSON(404, nil, string(readFixture(t, "error_404.json"))))
+		f := upstreamtest.NewFake(t, frame.JSON(404, nil, string(testkit.Fixture(t, "error_404.json"))))
 		c := newTestClient(t, f.URL)
 		_, err := c.Embed(context.Background(), &llm.EmbedRequest{Model: "e", Input: []string{"a"}})
 		if k := llm.KindOf(err); k != llm.KindNotFound {
@@ -180,7 +172,7 @@ func TestEmbed(t *testing.T) {
 	})
 	for name, req := range map[string]*llm.EmbedRequest{
 		"no input":        {Model: "e"},
-		"zero dimensions": {Model: "e", Input: []string{"a"}, Dimensions: ptr(0)},
+		"zero dimensions": {Model: "e", Input: []string{"a"}, Dimensions: new(0)},
 		"bad model":       {Model: "e:x", Input: []string{"a"}},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -242,7 +234,7 @@ func TestModelsPagesBounded(t *testing.T) {
 
 func TestModelsErrors(t *testing.T) {
 	for name, h := range map[string]http.HandlerFunc{
-		"403":      frame.JSON(403, nil, string(readFixture(t, "error_403.json"))),
+		"403":      frame.JSON(403, nil, string(testkit.Fixture(t, "error_403.json"))),
 		"not JSON": frame.JSON(200, nil, `{"models":[`),
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -256,22 +248,15 @@ func TestModelsErrors(t *testing.T) {
 }
 
 func TestPing(t *testing.T) {
-	for name, h := range map[string]http.HandlerFunc{
-		"200":                       frame.JSON(200, nil, `{"models":[]}`),
-		"403 still proves the link": frame.JSON(403, nil, `{"error":{"code":403}}`),
-		"500 still proves the link": frame.JSON(500, nil, `oops`),
-	} {
-		t.Run(name, func(t *testing.T) {
-			f := upstreamtest.NewFake(t, h)
-			c := newTestClient(t, f.URL)
-			if err := c.Ping(context.Background()); err != nil {
-				t.Errorf("Ping = %v", err)
-			}
-			if r := f.Last(t); r.Path != "/v1beta/models" || r.Query != "pageSize=1" {
-				t.Errorf("request %s?%s", r.Path, r.Query)
-			}
-		})
-	}
+	upstreamtest.CheckPing(t, newTestClient, nil, func(t *testing.T, r upstreamtest.Request) {
+		if r.Path != "/v1beta/models" || r.Query != "pageSize=1" {
+			t.Errorf("request %s?%s", r.Path, r.Query)
+		}
+	},
+		upstreamtest.Answer{Name: "200", Handler: frame.JSON(200, nil, `{"models":[]}`)},
+		upstreamtest.Answer{Name: "403 still proves the link", Handler: frame.JSON(403, nil, `{"error":{"code":403}}`)},
+		upstreamtest.Answer{Name: "500 still proves the link", Handler: frame.JSON(500, nil, `oops`)},
+	)
 }
 
 func TestNew(t *testing.T) {

@@ -1,71 +1,57 @@
 package gemini
 
 import (
-	"net/http"
 	"testing"
 	"time"
 
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/testkit"
 	"github.com/edgeway/edgeway/edge/upstream"
 	"github.com/edgeway/edgeway/edge/upstream/upstreamtest"
 )
 
+// want is what a row of an error table expects.
+type want = upstreamtest.WantError
+
 func TestChatErrors(t *testing.T) {
-	fixture := func(name string) string { return string(readFixture(t, name)) }
-	tests := []struct {
-		name        string
-		handler     http.HandlerFunc
-		opts        func(*Options)
-		wantKind    llm.Kind
-		wantStatus  int
-		wantRetry   time.Duration
-		wantMessage string // substring of Message
-		wantIs      error
-		wantErrText string // substring of Error()
-	}{
-		{name: "400 INVALID_ARGUMENT", handler: frame.JSON(400, nil, fixture("error_400.json")),
-			wantKind: llm.KindBadRequest, wantStatus: 400, wantMessage: "temperature: must be in [0, 2]", wantErrText: "chat: INVALID_ARGUMENT"},
-		{name: "400 input token count", handler: frame.JSON(400, nil, fixture("error_400_context.json")),
-			wantKind: llm.KindContextLength, wantStatus: 400, wantMessage: "exceeds the maximum number of tokens allowed (1048576)"},
-		{name: "400 payload size", handler: frame.JSON(400, nil, `{"error":{"code":400,"message":"Request payload size exceeds the limit: 20971520 bytes.","status":"INVALID_ARGUMENT"}}`),
-			wantKind: llm.KindContextLength, wantStatus: 400},
-		{name: "400 API key not valid", handler: frame.JSON(400, nil, fixture("error_400_api_key.json")),
-			wantKind: llm.KindAuth, wantStatus: 400, wantMessage: "API key not valid"},
-		{name: "400 wrapped in an array", handler: frame.JSON(400, nil, fixture("error_array.json")),
-			wantKind: llm.KindAuth, wantStatus: 400, wantMessage: "API key not valid"},
-		{name: "400 FAILED_PRECONDITION", handler: frame.JSON(400, nil, fixture("error_400_precondition.json")),
-			wantKind: llm.KindAuth, wantStatus: 400, wantMessage: "User location is not supported"},
-		{name: "401 UNAUTHENTICATED", handler: frame.JSON(401, nil, `{"error":{"code":401,"message":"Request had invalid authentication credentials.","status":"UNAUTHENTICATED"}}`),
-			wantKind: llm.KindAuth, wantStatus: 401, wantMessage: "invalid authentication credentials"},
-		{name: "403 PERMISSION_DENIED", handler: frame.JSON(403, nil, fixture("error_403.json")),
-			wantKind: llm.KindAuth, wantStatus: 403, wantMessage: "unregistered callers"},
-		{name: "404 NOT_FOUND", handler: frame.JSON(404, nil, fixture("error_404.json")),
-			wantKind: llm.KindNotFound, wantStatus: 404, wantMessage: "models/gemini-9-ultra is not found"},
-		{name: "429 RetryInfo", handler: frame.JSON(429, map[string]string{"Retry-After": "2"}, fixture("error_429.json")),
-			wantKind: llm.KindRateLimited, wantStatus: 429, wantRetry: 13 * time.Second, wantMessage: "exceeded your current quota"},
-		{name: "429 daily quota", handler: frame.JSON(429, nil, fixture("error_429_daily.json")),
-			wantKind: llm.KindRateLimited, wantStatus: 429, wantRetry: 42500 * time.Millisecond, wantIs: ErrQuotaExhausted},
-		{name: "429 Retry-After header only", handler: frame.JSON(429, map[string]string{"Retry-After": "7"}, `{"error":{"code":429,"message":"Resource has been exhausted (e.g. check quota).","status":"RESOURCE_EXHAUSTED"}}`),
-			wantKind: llm.KindRateLimited, wantStatus: 429, wantRetry: 7 * time.Second},
-		{name: "500 INTERNAL", handler: frame.JSON(500, nil, fixture("error_500.json")),
-			wantKind: llm.KindServer, wantStatus: 500, wantMessage: "An internal error has occurred"},
-		{name: "503 UNAVAILABLE", handler: frame.JSON(503, nil, fixture("error_503.json")),
-			wantKind: llm.KindOverloaded, wantStatus: 503, wantMessage: "The model is overloaded"},
-		{name: "504 DEADLINE_EXCEEDED", handler: frame.JSON(504, nil, fixture("error_504.json")),
-			wantKind: llm.KindTimeout, wantStatus: 504, wantMessage: "Deadline expired"},
-		{name: "stream without finishReason", handler: frame.SSE(fixture("stream_cut.sse")), wantKind: llm.KindServer, wantIs: llm.ErrStreamCut},
-		{name: "error event in the stream", handler: frame.SSE(fixture("stream_error_event.sse")),
-			wantKind: llm.KindOverloaded, wantStatus: 503, wantMessage: "overloaded"},
-		{name: "malformed event", handler: frame.SSE(event(`{"candidates":[{`)), wantKind: llm.KindServer, wantIs: llm.ErrMalformed},
+	fixture := func(name string) string { return string(testkit.Fixture(t, name)) }
+	tests := []upstreamtest.ErrorCase[Options]{
+		{Name: "400 INVALID_ARGUMENT", Handler: frame.JSON(400, nil, fixture("error_400.json")),
+			Want: want{Kind: llm.KindBadRequest, Status: 400, Message: "temperature: must be in [0, 2]", Text: "chat: INVALID_ARGUMENT"}},
+		{Name: "400 input token count", Handler: frame.JSON(400, nil, fixture("error_400_context.json")),
+			Want: want{Kind: llm.KindContextLength, Status: 400, Message: "exceeds the maximum number of tokens allowed (1048576)"}},
+		{Name: "400 payload size", Handler: frame.JSON(400, nil, `{"error":{"code":400,"message":"Request payload size exceeds the limit: 20971520 bytes.","status":"INVALID_ARGUMENT"}}`),
+			Want: want{Kind: llm.KindContextLength, Status: 400}},
+		{Name: "400 API key not valid", Handler: frame.JSON(400, nil, fixture("error_400_api_key.json")),
+			Want: want{Kind: llm.KindAuth, Status: 400, Message: "API key not valid"}},
+		{Name: "400 wrapped in an array", Handler: frame.JSON(400, nil, fixture("error_array.json")),
+			Want: want{Kind: llm.KindAuth, Status: 400, Message: "API key not valid"}},
+		{Name: "400 FAILED_PRECONDITION", Handler: frame.JSON(400, nil, fixture("error_400_precondition.json")),
+			Want: want{Kind: llm.KindAuth, Status: 400, Message: "User location is not supported"}},
+		{Name: "401 UNAUTHENTICATED", Handler: frame.JSON(401, nil, `{"error":{"code":401,"message":"Request had invalid authentication credentials.","status":"UNAUTHENTICATED"}}`),
+			Want: want{Kind: llm.KindAuth, Status: 401, Message: "invalid authentication credentials"}},
+		{Name: "403 PERMISSION_DENIED", Handler: frame.JSON(403, nil, fixture("error_403.json")),
+			Want: want{Kind: llm.KindAuth, Status: 403, Message: "unregistered callers"}},
+		{Name: "404 NOT_FOUND", Handler: frame.JSON(404, nil, fixture("error_404.json")),
+			Want: want{Kind: llm.KindNotFound, Status: 404, Message: "models/gemini-9-ultra is not found"}},
+		{Name: "429 RetryInfo", Handler: frame.JSON(429, map[string]string{"Retry-After": "2"}, fixture("error_429.json")),
+			Want: want{Kind: llm.KindRateLimited, Status: 429, Retry: 13 * time.Second, Message: "exceeded your current quota"}},
+		{Name: "429 daily quota", Handler: frame.JSON(429, nil, fixture("error_429_daily.json")),
+			Want: want{Kind: llm.KindRateLimited, Status: 429, Retry: 42500 * time.Millisecond, Is: ErrQuotaExhausted}},
+		{Name: "429 Retry-After header only", Handler: frame.JSON(429, map[string]string{"Retry-After": "7"}, `{"error":{"code":429,"message":"Resource has been exhausted (e.g. check quota).","status":"RESOURCE_EXHAUSTED"}}`),
+			Want: want{Kind: llm.KindRateLimited, Status: 429, Retry: 7 * time.Second}},
+		{Name: "500 INTERNAL", Handler: frame.JSON(500, nil, fixture("error_500.json")),
+			Want: want{Kind: llm.KindServer, Status: 500, Message: "An internal error has occurred"}},
+		{Name: "503 UNAVAILABLE", Handler: frame.JSON(503, nil, fixture("error_503.json")),
+			Want: want{Kind: llm.KindOverloaded, Status: 503, Message: "The model is overloaded"}},
+		{Name: "504 DEADLINE_EXCEEDED", Handler: frame.JSON(504, nil, fixture("error_504.json")),
+			Want: want{Kind: llm.KindTimeout, Status: 504, Message: "Deadline expired"}},
+		{Name: "stream without finishReason", Handler: frame.SSE(fixture("stream_cut.sse")), Want: want{Kind: llm.KindServer, Is: llm.ErrStreamCut}},
+		{Name: "error event in the stream", Handler: frame.SSE(fixture("stream_error_event.sse")),
+			Want: want{Kind: llm.KindOverloaded, Status: 503, Message: "overloaded"}},
+		{Name: "malformed event", Handler: frame.SSE(event(`{"candidates":[{`)), Want: want{Kind: llm.KindServer, Is: llm.ErrMalformed}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f := upstreamtest.NewFake(t, tt.handler)
-			c := newTestClient(t, f.URL, tt.opts)
-			_, _, _, err := upstreamtest.Collect(c.Chat, simpleRequest())
-			upstreamtest.CheckError(t, err, upstreamtest.WantError{Kind: tt.wantKind, Status: tt.wantStatus, Retry: tt.wantRetry, Message: tt.wantMessage, Is: tt.wantIs, Text: tt.wantErrText})
-		})
-	}
+	upstreamtest.CheckErrors(t, tests, simpleRequest, newTestClient)
 }
 
 func TestKindOf(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/testkit"
 )
 
 // goldenRequests are canonical requests and the Gemini body each must
@@ -17,9 +18,9 @@ var goldenRequests = []struct {
 }{
 	{"text", llm.ChatRequest{
 		Model: "gemini-2.5-flash", Messages: []llm.Message{user("Hello!")},
-		Temperature: ptr(0.7), TopP: ptr(0.9), TopK: ptr(40), MaxTokens: ptr(256),
-		Stop: []string{"END", "\n\n"}, Seed: ptr(int64(42)), PresencePenalty: ptr(0.1), FrequencyPenalty: ptr(0.2),
-		User: "u-1", ParallelToolCalls: ptr(true), Extra: map[string]json.RawMessage{"logprobs": json.RawMessage(`true`)},
+		Temperature: new(0.7), TopP: new(0.9), TopK: new(40), MaxTokens: new(256),
+		Stop: []string{"END", "\n\n"}, Seed: new(int64(42)), PresencePenalty: new(0.1), FrequencyPenalty: new(0.2),
+		User: "u-1", ParallelToolCalls: new(true), Extra: map[string]json.RawMessage{"logprobs": json.RawMessage(`true`)},
 	}},
 	{"system", llm.ChatRequest{Model: "m", Messages: []llm.Message{
 		system("Be brief."), user("Hi"), assistant("Hello! How can I help?"), system("Answer in French."),
@@ -35,7 +36,7 @@ var goldenRequests = []struct {
 	}}}}},
 	{"tools", llm.ChatRequest{Model: "m", Messages: []llm.Message{user("Weather in Paris?")},
 		Tools: []llm.Tool{
-			{Name: "get_weather", Description: "Current weather", Strict: ptr(true), Parameters: json.RawMessage(`{
+			{Name: "get_weather", Description: "Current weather", Strict: new(true), Parameters: json.RawMessage(`{
 				"$schema": "http://json-schema.org/draft-07/schema#", "type": "object",
 				"properties": {
 					"city": {"type": "string", "description": "City name"},
@@ -63,8 +64,8 @@ var goldenRequests = []struct {
 		{Role: llm.RoleAssistant, ToolCalls: []llm.ToolCall{{ID: "call_0", Name: "get_weather", Arguments: `not json`}}},
 		toolResult("call_0", "[1,2]"),
 	}, Tools: []llm.Tool{{Name: "get_weather"}, {Name: "get_time"}}, ToolChoice: &llm.ToolChoice{Mode: "auto"}}},
-	{"json_schema", llm.ChatRequest{Model: "m", Messages: []llm.Message{user("Solve 8x + 7 = -23")}, Temperature: ptr(0.0),
-		ResponseFormat: &llm.ResponseFormat{Type: "json_schema", Name: "math_reasoning", Description: "A structured answer", Strict: ptr(true),
+	{"json_schema", llm.ChatRequest{Model: "m", Messages: []llm.Message{user("Solve 8x + 7 = -23")}, Temperature: new(0.0),
+		ResponseFormat: &llm.ResponseFormat{Type: "json_schema", Name: "math_reasoning", Description: "A structured answer", Strict: new(true),
 			Schema: json.RawMessage(`{
 				"$defs": {"Step": {"properties": {"explanation": {"title": "Explanation", "type": "string"}, "output": {"title": "Output", "type": "string"}},
 					"required": ["explanation", "output"], "title": "Step", "type": "object", "additionalProperties": false}},
@@ -83,7 +84,7 @@ func TestGoldenRequests(t *testing.T) {
 			if err != nil {
 				t.Fatalf("appendGenerateRequest: %v", err)
 			}
-			if want := readFixture(t, "requests/"+tt.name+".json"); !jsonEqual(t, got, want) {
+			if want := testkit.Fixture(t, "requests/"+tt.name+".json"); !jsonEqual(t, got, want) {
 				t.Errorf("body differs from testdata/requests/%s.json:\n%s", tt.name, got)
 			}
 			again, _ := appendGenerateRequest(nil, &tt.req)
@@ -118,13 +119,13 @@ func TestRequestMapping(t *testing.T) {
 			req:  llm.ChatRequest{Messages: []llm.Message{user("x")}, ToolChoice: &llm.ToolChoice{Mode: "required"}},
 			want: `{"functionCallingConfig":{"mode":"ANY"}}`},
 		{name: "wide seed folded into int32", key: "generationConfig",
-			req:  llm.ChatRequest{Messages: []llm.Message{user("x")}, Seed: ptr(int64(1) << 40)},
+			req:  llm.ChatRequest{Messages: []llm.Message{user("x")}, Seed: new(int64(1) << 40)},
 			want: `{"seed":0}`},
 		{name: "negative wide seed", key: "generationConfig",
-			req:  llm.ChatRequest{Messages: []llm.Message{user("x")}, Seed: ptr(int64(-1) << 33)},
+			req:  llm.ChatRequest{Messages: []llm.Message{user("x")}, Seed: new(int64(-1) << 33)},
 			want: `{"seed":0}`},
 		{name: "NaN temperature written as a number", key: "generationConfig",
-			req:  llm.ChatRequest{Messages: []llm.Message{user("x")}, Temperature: ptr(nan())},
+			req:  llm.ChatRequest{Messages: []llm.Message{user("x")}, Temperature: new(nan())},
 			want: `{"temperature":0}`},
 		{name: "tool result name from message name", key: "contents",
 			req:  llm.ChatRequest{Messages: []llm.Message{user("x"), {Role: llm.RoleTool, ToolCallID: "zz", Name: "lookup", Content: textParts("ok")}}},
@@ -235,7 +236,7 @@ func TestModelPath(t *testing.T) {
 }
 
 func TestEmbedRequestBody(t *testing.T) {
-	got := appendEmbedRequest(nil, "models/gemini-embedding-001", []string{"a", "b\n"}, ptr(256))
+	got := appendEmbedRequest(nil, "models/gemini-embedding-001", []string{"a", "b\n"}, new(256))
 	want := `{"requests":[
 		{"model":"models/gemini-embedding-001","content":{"parts":[{"text":"a"}]},"outputDimensionality":256},
 		{"model":"models/gemini-embedding-001","content":{"parts":[{"text":"b\n"}]},"outputDimensionality":256}]}`

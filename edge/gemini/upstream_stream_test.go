@@ -10,7 +10,9 @@ import (
 	"testing"
 
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/testkit"
 	"github.com/edgeway/edgeway/edge/upstream"
+	"github.com/edgeway/edgeway/edge/upstream/upstreamtest"
 )
 
 // read decodes an SSE body as Chat does, for tests that feed one directly.
@@ -69,7 +71,7 @@ func TestStreamFixtures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.fixture, func(t *testing.T) {
-			chunks, agg, usage, err := runStream(t, readFixture(t, tt.fixture))
+			chunks, agg, usage, err := runStream(t, testkit.Fixture(t, tt.fixture))
 			if err != nil {
 				t.Fatalf("read: %v", err)
 			}
@@ -79,20 +81,11 @@ func TestStreamFixtures(t *testing.T) {
 			if !reflect.DeepEqual(agg.ToolCalls, tt.wantCalls) && (len(agg.ToolCalls) != 0 || len(tt.wantCalls) != 0) {
 				t.Errorf("tool calls = %+v, want %+v", agg.ToolCalls, tt.wantCalls)
 			}
-			if agg.FinishReason != tt.wantFinish || agg.Model != tt.wantModel || agg.Role != llm.RoleAssistant {
-				t.Errorf("finish %q model %q role %q", agg.FinishReason, agg.Model, agg.Role)
-			}
-			if usage != tt.wantUsage || agg.Usage != tt.wantUsage {
-				t.Errorf("usage = %+v / %+v, want %+v", usage, agg.Usage, tt.wantUsage)
-			}
+			upstreamtest.CheckAnswer(t, agg, usage, tt.wantFinish, tt.wantModel, tt.wantUsage)
 			if len(chunks) != tt.wantChunks {
 				t.Errorf("emitted %d chunks, want %d: %+v", len(chunks), tt.wantChunks, chunks)
 			}
-			for i, ch := range chunks {
-				if (ch.Role != "") != (i == 0) {
-					t.Errorf("chunk %d role = %q; the role belongs on the first chunk only", i, ch.Role)
-				}
-			}
+			upstreamtest.CheckRoleFirst(t, chunks)
 			// Usage goes out once per change: on the finishing chunk, and
 			// again only if it changed after.
 			last := chunks[len(chunks)-1]
@@ -139,13 +132,13 @@ func TestStreamMapping(t *testing.T) {
 		{name: "keep-alives, comments and [DONE] tolerated", body: ": ping\r\n\r\ndata:\r\n\r\n" + finish("STOP") + "data: [DONE]\r\n\r\n",
 			wantFinish: llm.FinishStop, wantText: "x"},
 		{name: "LF framing", body: strings.ReplaceAll(finish("STOP"), "\r\n", "\n"), wantFinish: llm.FinishStop, wantText: "x"},
-		{name: "stream cut", body: string(readFixture(t, "stream_cut.sse")), wantErr: llm.ErrStreamCut, wantKind: llm.KindServer},
+		{name: "stream cut", body: string(testkit.Fixture(t, "stream_cut.sse")), wantErr: llm.ErrStreamCut, wantKind: llm.KindServer},
 		{name: "empty stream", body: "", wantErr: llm.ErrStreamCut, wantKind: llm.KindServer},
 		{name: "not JSON", body: event(`{"candidates":[`), wantErr: llm.ErrMalformed, wantKind: llm.KindServer},
 		{name: "not an object", body: event(`42`), wantErr: llm.ErrMalformed, wantKind: llm.KindServer},
 		{name: "function call without name", body: event(`{"candidates":[{"content":{"parts":[{"functionCall":{"args":{}}}]}}]}`), wantErr: llm.ErrMalformed, wantKind: llm.KindServer},
 		{name: "function call args not JSON", body: event(`{"candidates":[{"content":{"parts":[{"functionCall":{"name":"f","args":"x"}}]}}]}`), wantFinish: "", wantErr: llm.ErrStreamCut, wantKind: llm.KindServer, wantCalls: 1},
-		{name: "error event", body: string(readFixture(t, "stream_error_event.sse")), wantKind: llm.KindOverloaded},
+		{name: "error event", body: string(testkit.Fixture(t, "stream_error_event.sse")), wantKind: llm.KindOverloaded},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

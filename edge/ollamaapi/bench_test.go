@@ -1,28 +1,15 @@
 package ollamaapi
 
 import (
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/edgeway/edgeway/edge/internal/ingress/ingresstest"
 	"github.com/edgeway/edgeway/edge/llm"
-	"github.com/edgeway/edgeway/edge/testkit"
 )
 
 func BenchmarkDecodeChatRequest(b *testing.B) {
-	for _, name := range []string{"chat_request_basic.json", "chat_request_tools_history.json", "chat_request_full.json"} {
-		b.Run(strings.TrimSuffix(name, ".json"), func(b *testing.B) {
-			body := testkit.Fixture(b, name)
-			var req llm.ChatRequest
-			b.SetBytes(int64(len(body)))
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := DecodeChatRequest(body, &req); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
+	ingresstest.BenchDecode(b, DecodeChatRequest, "chat_request_basic.json", "chat_request_tools_history.json", "chat_request_full.json")
 }
 
 func BenchmarkChatEncoderChunk(b *testing.B) {

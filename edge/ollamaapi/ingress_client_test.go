@@ -167,6 +167,18 @@ func (f *fakeOllama) lastRequest() llm.ChatRequest {
 	return f.last
 }
 
+// decodeEmbed decodes r's body with decode, answering a refusal itself;
+// it reports whether there is a request to serve.
+func decodeEmbed(w http.ResponseWriter, r *http.Request, decode func([]byte, *llm.EmbedRequest) error) (llm.EmbedRequest, bool) {
+	body, _ := io.ReadAll(r.Body)
+	var req llm.EmbedRequest
+	if err := decode(body, &req); err != nil {
+		writeRequestError(w, err)
+		return req, false
+	}
+	return req, true
+}
+
 func writeRequestError(w http.ResponseWriter, err error) {
 	var re *ingress.Error
 	if !errors.As(err, &re) {
@@ -237,10 +249,8 @@ func (f *fakeOllama) handler() http.Handler {
 		f.serve(w, r, DecodeGenerateRequest, &GenerateEncoder{})
 	})
 	mux.HandleFunc("POST /api/embed", func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		var req llm.EmbedRequest
-		if err := DecodeEmbedRequest(body, &req); err != nil {
-			writeRequestError(w, err)
+		req, ok := decodeEmbed(w, r, DecodeEmbedRequest)
+		if !ok {
 			return
 		}
 		resp := &llm.EmbedResponse{Usage: llm.Usage{PromptTokens: 3 * len(req.Input)}}
@@ -250,10 +260,8 @@ func (f *fakeOllama) handler() http.Handler {
 		w.Write(AppendEmbedResponse(nil, req.Model, resp))
 	})
 	mux.HandleFunc("POST /api/embeddings", func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		var req llm.EmbedRequest
-		if err := DecodeLegacyEmbeddingsRequest(body, &req); err != nil {
-			writeRequestError(w, err)
+		req, ok := decodeEmbed(w, r, DecodeLegacyEmbeddingsRequest)
+		if !ok {
 			return
 		}
 		resp := &llm.EmbedResponse{}

@@ -2,18 +2,15 @@ package ollamaapi
 
 import (
 	"encoding/json"
-	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
 
-	"github.com/edgeway/edgeway/edge/internal/ingress"
 	"github.com/edgeway/edgeway/edge/internal/ingress/ingresstest"
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/testkit"
 )
-
-func ptr[T any](v T) *T { return &v }
 
 // Images small enough for table tests: real 1x1 PNG, GIF and WebP files
 // and a JPEG's first and last markers.
@@ -32,12 +29,7 @@ func image(media, b64 string) llm.Part {
 
 func TestDecodeChatRequestFixtures(t *testing.T) {
 	weatherParams := `{"type": "object", "properties": {"city": {"type": "string"}, "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}}, "required": ["city"]}`
-	tests := []struct {
-		name   string
-		file   string
-		stream bool
-		want   llm.ChatRequest
-	}{
+	tests := []fixtureCase{
 		{
 			name:   "docs streaming example",
 			file:   "chat_request_basic.json",
@@ -99,14 +91,14 @@ func TestDecodeChatRequestFixtures(t *testing.T) {
 						image("image/webp", webpB64),
 					}},
 				},
-				Temperature:      ptr(0.8),
-				TopP:             ptr(0.9),
-				TopK:             ptr(20),
-				MaxTokens:        ptr(100),
+				Temperature:      new(0.8),
+				TopP:             new(0.9),
+				TopK:             new(20),
+				MaxTokens:        new(100),
 				Stop:             []string{"\n", "user:"},
-				Seed:             ptr(int64(42)),
-				PresencePenalty:  ptr(1.5),
-				FrequencyPenalty: ptr(1.0),
+				Seed:             new(int64(42)),
+				PresencePenalty:  new(1.5),
+				FrequencyPenalty: new(1.0),
 				ResponseFormat: &llm.ResponseFormat{
 					Type:   "json_schema",
 					Name:   "response",
@@ -120,33 +112,11 @@ func TestDecodeChatRequestFixtures(t *testing.T) {
 			},
 		},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var got llm.ChatRequest
-			stream, err := DecodeChatRequest(testkit.Fixture(t, tt.file), &got)
-			if err != nil {
-				t.Fatalf("DecodeChatRequest: %v", err)
-			}
-			if stream != tt.stream || got.Stream != tt.stream {
-				t.Errorf("stream = %v (req.Stream %v), want %v", stream, got.Stream, tt.stream)
-			}
-			ingresstest.Normalize(&got)
-			if !reflect.DeepEqual(got, tt.want) {
-				gj, _ := json.MarshalIndent(got, "", "  ")
-				wj, _ := json.MarshalIndent(tt.want, "", "  ")
-				t.Errorf("decoded request differs\ngot:  %s\nwant: %s", gj, wj)
-			}
-		})
-	}
+	runFixtures(t, DecodeChatRequest, tests)
 }
 
 func TestDecodeGenerateRequestFixtures(t *testing.T) {
-	tests := []struct {
-		name   string
-		file   string
-		stream bool
-		want   llm.ChatRequest
-	}{
+	tests := []fixtureCase{
 		{
 			name:   "docs streaming example",
 			file:   "generate_request_basic.json",
@@ -169,8 +139,8 @@ func TestDecodeGenerateRequestFixtures(t *testing.T) {
 						image("image/png", pngB64),
 					}},
 				},
-				Temperature:    ptr(0.0),
-				Seed:           ptr(int64(123)),
+				Temperature:    new(0.0),
+				Seed:           new(int64(123)),
 				Stop:           []string{"\n\n"},
 				ResponseFormat: &llm.ResponseFormat{Type: "json_object"},
 			},
@@ -199,53 +169,77 @@ func TestDecodeGenerateRequestFixtures(t *testing.T) {
 			},
 		},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var got llm.ChatRequest
-			stream, err := DecodeGenerateRequest(testkit.Fixture(t, tt.file), &got)
-			if err != nil {
-				t.Fatalf("DecodeGenerateRequest: %v", err)
-			}
-			if stream != tt.stream {
-				t.Errorf("stream = %v, want %v", stream, tt.stream)
-			}
-			ingresstest.Normalize(&got)
-			if !reflect.DeepEqual(got, tt.want) {
-				gj, _ := json.MarshalIndent(got, "", "  ")
-				wj, _ := json.MarshalIndent(tt.want, "", "  ")
-				t.Errorf("decoded request differs\ngot:  %s\nwant: %s", gj, wj)
-			}
-		})
-	}
+	runFixtures(t, DecodeGenerateRequest, tests)
 }
 
 const userHi = `[{"role":"user","content":"hi"}]`
 
-// wantRequestError checks that err is a 400 *ingress.Error whose message
-// contains want.
-func wantRequestError(t *testing.T, err error, want string) {
+// fixtureCase is a testdata body and what it decodes to.
+type fixtureCase struct {
+	name   string
+	file   string
+	stream bool
+	want   llm.ChatRequest
+}
+
+func runFixtures(t *testing.T, decode ingresstest.Decoder, tests []fixtureCase) {
 	t.Helper()
-	var re *ingress.Error
-	if !errors.As(err, &re) {
-		t.Fatalf("error = %v (%T), want *ingress.Error", err, err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got llm.ChatRequest
+			stream, err := decode(testkit.Fixture(t, tt.file), &got)
+			if err != nil {
+				t.Fatalf("decode: %v", err)
+			}
+			if stream != tt.stream || got.Stream != tt.stream {
+				t.Errorf("stream = %v (req.Stream %v), want %v", stream, got.Stream, tt.stream)
+			}
+			ingresstest.CheckRequest(t, &got, &tt.want)
+		})
 	}
-	if re.Status != 400 {
-		t.Errorf("Status = %d, want 400", re.Status)
+}
+
+// errorCase is a body the decoder refuses and a substring of its message.
+type errorCase struct {
+	name string
+	body string
+	want string
+}
+
+func runErrors(t *testing.T, decode ingresstest.Decoder, tests []errorCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var req llm.ChatRequest
+			_, err := decode([]byte(tt.body), &req)
+			ingresstest.CheckRefused(t, err, tt.want)
+		})
 	}
-	if !strings.Contains(re.Message, want) {
-		t.Errorf("Message = %q, want it to contain %q", re.Message, want)
-	}
-	if re.Error() != re.Message {
-		t.Errorf("Error() = %q, want the message", re.Error())
+}
+
+// mappingCase is a body and a check of what it decodes to.
+type mappingCase struct {
+	name  string
+	body  string
+	check func(t *testing.T, r *llm.ChatRequest, stream bool)
+}
+
+func runMapping(t *testing.T, decode ingresstest.Decoder, tests []mappingCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var req llm.ChatRequest
+			stream, err := decode([]byte(tt.body), &req)
+			if err != nil {
+				t.Fatalf("decode: %v", err)
+			}
+			tt.check(t, &req, stream)
+		})
 	}
 }
 
 func TestDecodeChatRequestErrors(t *testing.T) {
-	tests := []struct {
-		name string
-		body string
-		want string // substring of the message
-	}{
+	tests := []errorCase{
 		{"empty body", ``, "missing request body"},
 		{"blank body", " \n\t", "missing request body"},
 		{"truncated JSON", `{"model": "x",`, "invalid JSON at byte offset 14"},
@@ -308,21 +302,11 @@ func TestDecodeChatRequestErrors(t *testing.T) {
 		{"truncate string", ingresstest.ChatBody(userHi, `"truncate":"yes"`), "truncate must be a boolean"},
 		{"top_logprobs fraction string", ingresstest.ChatBody(userHi, `"top_logprobs":"5"`), "top_logprobs must be an integer"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var req llm.ChatRequest
-			_, err := DecodeChatRequest([]byte(tt.body), &req)
-			wantRequestError(t, err, tt.want)
-		})
-	}
+	runErrors(t, DecodeChatRequest, tests)
 }
 
 func TestDecodeGenerateRequestErrors(t *testing.T) {
-	tests := []struct {
-		name string
-		body string
-		want string
-	}{
+	tests := []errorCase{
 		{"missing model", `{"prompt":"hi"}`, "model is required"},
 		{"suffix", `{"model":"codellama:code","prompt":"def f(a, b):","suffix":"    return result"}`, "suffix is not supported"},
 		{"context", `{"model":"m","prompt":"hi","context":[1,2,3]}`, "context is not supported; use /api/chat"},
@@ -336,21 +320,11 @@ func TestDecodeGenerateRequestErrors(t *testing.T) {
 		{"format", `{"model":"m","prompt":"hi","format":1}`, `format must be "json" or a JSON schema object`},
 		{"raw not a bool", `{"model":"m","prompt":"hi","raw":"true"}`, "raw must be a boolean"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var req llm.ChatRequest
-			_, err := DecodeGenerateRequest([]byte(tt.body), &req)
-			wantRequestError(t, err, tt.want)
-		})
-	}
+	runErrors(t, DecodeGenerateRequest, tests)
 }
 
 func TestDecodeChatRequestMapping(t *testing.T) {
-	tests := []struct {
-		name  string
-		body  string
-		check func(t *testing.T, r *llm.ChatRequest, stream bool)
-	}{
+	tests := []mappingCase{
 		{"stream defaults to true", ingresstest.ChatBody(userHi), func(t *testing.T, r *llm.ChatRequest, stream bool) {
 			if !stream || !r.Stream {
 				t.Error("stream is off by default")
@@ -394,51 +368,6 @@ func TestDecodeChatRequestMapping(t *testing.T) {
 		{"format empty string", ingresstest.ChatBody(userHi, `"format":""`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
 			if r.ResponseFormat != nil {
 				t.Errorf("ResponseFormat = %+v", r.ResponseFormat)
-			}
-		}},
-		{"num_predict -1 is no limit", ingresstest.ChatBody(userHi, `"options":{"num_predict":-1}`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
-			if r.MaxTokens != nil {
-				t.Errorf("MaxTokens = %d", *r.MaxTokens)
-			}
-		}},
-		{"num_predict -2 is no limit", ingresstest.ChatBody(userHi, `"options":{"num_predict":-2}`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
-			if r.MaxTokens != nil {
-				t.Errorf("MaxTokens = %d", *r.MaxTokens)
-			}
-		}},
-		{"num_predict 0 is no limit", ingresstest.ChatBody(userHi, `"options":{"num_predict":0}`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
-			if r.MaxTokens != nil {
-				t.Errorf("MaxTokens = %d", *r.MaxTokens)
-			}
-		}},
-		{"num_predict as float", ingresstest.ChatBody(userHi, `"options":{"num_predict":128.0}`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
-			if r.MaxTokens == nil || *r.MaxTokens != 128 {
-				t.Errorf("MaxTokens = %v", r.MaxTokens)
-			}
-		}},
-		{"seed -1 is random", ingresstest.ChatBody(userHi, `"options":{"seed":-1}`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
-			if r.Seed != nil {
-				t.Errorf("Seed = %d", *r.Seed)
-			}
-		}},
-		{"seed fraction is dropped", ingresstest.ChatBody(userHi, `"options":{"seed":7.9}`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
-			if r.Seed == nil || *r.Seed != 7 {
-				t.Errorf("Seed = %v", r.Seed)
-			}
-		}},
-		{"negative temperature is greedy", ingresstest.ChatBody(userHi, `"options":{"temperature":-1}`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
-			if r.Temperature == nil || *r.Temperature != 0 {
-				t.Errorf("Temperature = %v", r.Temperature)
-			}
-		}},
-		{"top_p clamped", ingresstest.ChatBody(userHi, `"options":{"top_p":1.5}`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
-			if r.TopP == nil || *r.TopP != 1 {
-				t.Errorf("TopP = %v", r.TopP)
-			}
-		}},
-		{"negative top_k is off", ingresstest.ChatBody(userHi, `"options":{"top_k":-5}`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
-			if r.TopK == nil || *r.TopK != 0 {
-				t.Errorf("TopK = %v", r.TopK)
 			}
 		}},
 		{"stop as one string", ingresstest.ChatBody(userHi, `"options":{"stop":"END"}`), func(t *testing.T, r *llm.ChatRequest, _ bool) {
@@ -515,16 +444,49 @@ func TestDecodeChatRequestMapping(t *testing.T) {
 			}
 		}},
 	}
+	runMapping(t, DecodeChatRequest, tests)
+}
+
+// TestDecodeChatOptions covers how options map onto the request's
+// sampling fields; want is the field's value, or <nil> for unset.
+func TestDecodeChatOptions(t *testing.T) {
+	field := map[string]func(r *llm.ChatRequest) string{
+		"MaxTokens":   func(r *llm.ChatRequest) string { return show(r.MaxTokens) },
+		"Seed":        func(r *llm.ChatRequest) string { return show(r.Seed) },
+		"Temperature": func(r *llm.ChatRequest) string { return show(r.Temperature) },
+		"TopP":        func(r *llm.ChatRequest) string { return show(r.TopP) },
+		"TopK":        func(r *llm.ChatRequest) string { return show(r.TopK) },
+	}
+	tests := []struct{ name, options, field, want string }{
+		{"num_predict -1 is no limit", `"num_predict":-1`, "MaxTokens", "<nil>"},
+		{"num_predict -2 is no limit", `"num_predict":-2`, "MaxTokens", "<nil>"},
+		{"num_predict 0 is no limit", `"num_predict":0`, "MaxTokens", "<nil>"},
+		{"num_predict as float", `"num_predict":128.0`, "MaxTokens", "128"},
+		{"seed -1 is random", `"seed":-1`, "Seed", "<nil>"},
+		{"seed fraction is dropped", `"seed":7.9`, "Seed", "7"},
+		{"negative temperature is greedy", `"temperature":-1`, "Temperature", "0"},
+		{"top_p clamped", `"top_p":1.5`, "TopP", "1"},
+		{"negative top_k is off", `"top_k":-5`, "TopK", "0"},
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var req llm.ChatRequest
-			stream, err := DecodeChatRequest([]byte(tt.body), &req)
-			if err != nil {
-				t.Fatalf("DecodeChatRequest: %v", err)
+			if _, err := DecodeChatRequest([]byte(ingresstest.ChatBody(userHi, `"options":{`+tt.options+`}`)), &req); err != nil {
+				t.Fatalf("decode: %v", err)
 			}
-			tt.check(t, &req, stream)
+			if got := field[tt.field](&req); got != tt.want {
+				t.Errorf("%s = %s, want %s", tt.field, got, tt.want)
+			}
 		})
 	}
+}
+
+// show prints what p points to, or <nil>.
+func show[T any](p *T) string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprint(*p)
 }
 
 // TestToolResultLinking covers how a result finds the call it answers
@@ -596,11 +558,7 @@ func TestToolResultLinking(t *testing.T) {
 }
 
 func TestDecodeGenerateRequestMapping(t *testing.T) {
-	tests := []struct {
-		name  string
-		body  string
-		check func(t *testing.T, r *llm.ChatRequest, stream bool)
-	}{
+	tests := []mappingCase{
 		{"empty prompt is a load request", `{"model":"m","prompt":"","system":"s","images":["` + pngB64 + `"]}`, func(t *testing.T, r *llm.ChatRequest, stream bool) {
 			if len(r.Messages) != 0 || !stream {
 				t.Errorf("req = %+v, stream %v", r, stream)
@@ -633,67 +591,23 @@ func TestDecodeGenerateRequestMapping(t *testing.T) {
 			}
 		}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var req llm.ChatRequest
-			stream, err := DecodeGenerateRequest([]byte(tt.body), &req)
-			if err != nil {
-				t.Fatalf("DecodeGenerateRequest: %v", err)
-			}
-			tt.check(t, &req, stream)
-		})
-	}
+	runMapping(t, DecodeGenerateRequest, tests)
 }
 
 func TestDecodeChatRequestReuse(t *testing.T) {
-	var req llm.ChatRequest
-	full := testkit.Fixture(t, "chat_request_full.json")
-	if _, err := DecodeChatRequest(full, &req); err != nil {
-		t.Fatal(err)
-	}
-	// A second, smaller request into the same value must keep nothing of
-	// the first.
-	basic := testkit.Fixture(t, "chat_request_tools_history.json")
-	if _, err := DecodeChatRequest(basic, &req); err != nil {
-		t.Fatal(err)
-	}
-	var fresh llm.ChatRequest
-	if _, err := DecodeChatRequest(basic, &fresh); err != nil {
-		t.Fatal(err)
-	}
-	ingresstest.Normalize(&req)
-	ingresstest.Normalize(&fresh)
-	if !reflect.DeepEqual(req, fresh) {
-		t.Errorf("reused request differs from a fresh one:\n%+v\n%+v", req, fresh)
-	}
-	// The server reuses the body buffer: nothing decoded may alias it.
-	body := append([]byte(nil), full...)
-	if _, err := DecodeChatRequest(body, &req); err != nil {
-		t.Fatal(err)
-	}
-	var want llm.ChatRequest
-	if _, err := DecodeChatRequest(full, &want); err != nil {
-		t.Fatal(err)
-	}
-	for i := range body {
-		body[i] = 'X'
-	}
-	ingresstest.Normalize(&req)
-	ingresstest.Normalize(&want)
-	if !reflect.DeepEqual(req, want) {
-		t.Error("decoded request changed when the body was overwritten: it aliases the body")
-	}
+	ingresstest.CheckReuse(t, DecodeChatRequest, testkit.Fixture(t, "chat_request_full.json"), testkit.Fixture(t, "chat_request_tools_history.json"))
 }
 
 func TestDecodeEmbedRequest(t *testing.T) {
-	tests := []struct {
+	type embedCase struct {
 		name    string
 		body    string
 		want    llm.EmbedRequest
 		wantErr string
-	}{
+	}
+	tests := []embedCase{
 		{"fixture", string(testkit.Fixture(t, "embed_request.json")),
-			llm.EmbedRequest{Model: "all-minilm", Input: []string{"Why is the sky blue?", "Why is the grass green?"}, Dimensions: ptr(384)}, ""},
+			llm.EmbedRequest{Model: "all-minilm", Input: []string{"Why is the sky blue?", "Why is the grass green?"}, Dimensions: new(384)}, ""},
 		{"one string", `{"model":"e","input":"hello"}`, llm.EmbedRequest{Model: "e", Input: []string{"hello"}}, ""},
 		{"empty string loads", `{"model":"e","input":""}`, llm.EmbedRequest{Model: "e"}, ""},
 		{"no input loads", `{"model":"e"}`, llm.EmbedRequest{Model: "e"}, ""},
@@ -709,58 +623,37 @@ func TestDecodeEmbedRequest(t *testing.T) {
 		{"options array", `{"model":"e","input":"a","options":[]}`, llm.EmbedRequest{}, "options must be an object"},
 		{"empty body", ``, llm.EmbedRequest{}, "missing request body"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			req := llm.EmbedRequest{Input: []string{"left over"}}
-			err := DecodeEmbedRequest([]byte(tt.body), &req)
-			if tt.wantErr != "" {
-				wantRequestError(t, err, tt.wantErr)
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(req.Input) == 0 {
-				req.Input = nil
-			}
-			if !reflect.DeepEqual(req, tt.want) {
-				t.Errorf("got %+v, want %+v", req, tt.want)
-			}
-		})
+	// /api/embeddings, the legacy endpoint, decodes into the same request.
+	legacy := []embedCase{
+		{"legacy docs example", `{"model":"all-minilm","prompt":"Here is an article about llamas..."}`,
+			llm.EmbedRequest{Model: "all-minilm", Input: []string{"Here is an article about llamas..."}}, ""},
+		{"legacy empty prompt loads", `{"model":"all-minilm","prompt":"","options":null,"keep_alive":-1}`, llm.EmbedRequest{Model: "all-minilm"}, ""},
+		{"legacy missing model", `{"prompt":"x"}`, llm.EmbedRequest{}, "model is required"},
+		{"legacy prompt array", `{"model":"m","prompt":["x"]}`, llm.EmbedRequest{}, "prompt must be a string"},
 	}
-}
-
-func TestDecodeLegacyEmbeddingsRequest(t *testing.T) {
-	tests := []struct {
-		name    string
-		body    string
-		want    []string
-		wantErr string
-	}{
-		{"docs example", `{"model":"all-minilm","prompt":"Here is an article about llamas..."}`, []string{"Here is an article about llamas..."}, ""},
-		{"empty prompt loads", `{"model":"all-minilm","prompt":"","options":null,"keep_alive":-1}`, nil, ""},
-		{"missing model", `{"prompt":"x"}`, nil, "model is required"},
-		{"prompt array", `{"model":"m","prompt":["x"]}`, nil, "prompt must be a string"},
+	run := func(decode func([]byte, *llm.EmbedRequest) error, tests []embedCase) {
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				req := llm.EmbedRequest{Input: []string{"left over"}}
+				err := decode([]byte(tt.body), &req)
+				if tt.wantErr != "" {
+					ingresstest.CheckRefused(t, err, tt.wantErr)
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(req.Input) == 0 {
+					req.Input = nil
+				}
+				if !reflect.DeepEqual(req, tt.want) {
+					t.Errorf("got %+v, want %+v", req, tt.want)
+				}
+			})
+		}
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var req llm.EmbedRequest
-			err := DecodeLegacyEmbeddingsRequest([]byte(tt.body), &req)
-			if tt.wantErr != "" {
-				wantRequestError(t, err, tt.wantErr)
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(req.Input) == 0 {
-				req.Input = nil
-			}
-			if !reflect.DeepEqual(req.Input, tt.want) || req.Model != "all-minilm" {
-				t.Errorf("got %+v, want input %q", req, tt.want)
-			}
-		})
-	}
+	run(DecodeEmbedRequest, tests)
+	run(DecodeLegacyEmbeddingsRequest, legacy)
 }
 
 func TestDecodeShowRequest(t *testing.T) {
@@ -778,7 +671,7 @@ func TestDecodeShowRequest(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := DecodeShowRequest([]byte(tt.body))
 			if tt.wantErr != "" {
-				wantRequestError(t, err, tt.wantErr)
+				ingresstest.CheckRefused(t, err, tt.wantErr)
 				return
 			}
 			if err != nil || got != tt.want {

@@ -2,32 +2,20 @@ package openai
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/edgeway/edgeway/edge/internal/ingress/ingresstest"
 	"github.com/edgeway/edgeway/edge/llm"
-	"github.com/edgeway/edgeway/edge/testkit"
 	"github.com/edgeway/edgeway/edge/upstream"
+	"github.com/edgeway/edgeway/edge/upstream/upstreamtest"
 )
 
 func BenchmarkDecodeChatRequest(b *testing.B) {
-	for _, name := range []string{"chat_request_basic.json", "chat_request_full.json"} {
-		b.Run(strings.TrimSuffix(name, ".json"), func(b *testing.B) {
-			body := testkit.Fixture(b, name)
-			var req llm.ChatRequest
-			b.SetBytes(int64(len(body)))
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := DecodeChatRequest(body, &req); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
+	ingresstest.BenchDecode(b, DecodeChatRequest, "chat_request_basic.json", "chat_request_full.json")
 }
 
 func BenchmarkAppendStreamChunk(b *testing.B) {
@@ -64,40 +52,11 @@ func stream50() []byte {
 	return b.Bytes()
 }
 
-// memTransport answers every request with a fixed SSE body, so the
-// benchmark measures the client rather than the loopback network.
-type memTransport struct{ body []byte }
-
-func (m memTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.Body != nil {
-		io.Copy(io.Discard, r.Body)
-		r.Body.Close()
-	}
-	return &http.Response{
-		StatusCode: 200,
-		Header:     http.Header{"Content-Type": {"text/event-stream"}},
-		Body:       io.NopCloser(bytes.NewReader(m.body)),
-		Request:    r,
-	}, nil
-}
-
 func BenchmarkChatStream(b *testing.B) {
 	body := stream50()
-	req := simpleRequest()
-	run := func(b *testing.B, c *Client) {
-		ctx := context.Background()
-		emit := func(*llm.Chunk) error { return nil }
-		b.SetBytes(int64(len(body)))
-		b.ReportAllocs()
-		for b.Loop() {
-			u, err := c.Chat(ctx, req, emit)
-			if err != nil || u.TotalTokens != 69 {
-				b.Fatal(u, err)
-			}
-		}
-	}
+	run := func(b *testing.B, c *Client) { upstreamtest.BenchChat(b, c.Chat, simpleRequest(), body, 69) }
 	b.Run("in-memory", func(b *testing.B) {
-		c, err := New(Options{Endpoint: upstream.Endpoint{BaseURL: "http://upstream.invalid/v1", HTTPClient: &http.Client{Transport: memTransport{body}}}})
+		c, err := New(Options{Endpoint: upstream.Endpoint{BaseURL: "http://upstream.invalid/v1", HTTPClient: upstreamtest.MemClient(body)}})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -4,23 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"reflect"
 	"testing"
 	"unicode/utf8"
 
-	"github.com/edgeway/edgeway/edge/internal/ingress"
 	"github.com/edgeway/edgeway/edge/internal/ingress/ingresstest"
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/testkit"
 	"github.com/edgeway/edgeway/edge/upstream"
+	"github.com/edgeway/edgeway/edge/upstream/upstreamtest"
 )
 
 func FuzzDecodeChatRequest(f *testing.F) {
-	for _, name := range []string{"chat_request_basic.json", "chat_request_full.json", "upstream_request_full.json"} {
-		f.Add(testkit.Fixture(f, name))
-	}
-	for _, s := range []string{
+	testkit.Seed(f, []string{"chat_request_basic.json", "chat_request_full.json", "upstream_request_full.json"},
 		ingresstest.ChatBody(userHi),
 		ingresstest.ChatBody(`[{"role":"assistant","content":"","tool_calls":[{"id":"c","function":{"name":"f","arguments":{"a":[1,{"b":null}]}}}]}]`),
 		ingresstest.ChatBody(`[{"role":"user","content":[{"type":"image_url","image_url":"u"},{"type":"refusal","refusal":"no"}]}]`),
@@ -28,18 +24,13 @@ func FuzzDecodeChatRequest(f *testing.F) {
 		ingresstest.ChatBody(userHi, `"response_format":{"type":"text","json_schema":{"name":"n"}}`),
 		`{"model":"m","messages":[{"role":"tool","tool_call_id":"t","content":"\u2028"}],"":1}`,
 		`{"a":[[[[[[[[]]]]]]]]}`,
-		`{"model":"m","messages":[` + "\xff",
-	} {
-		f.Add([]byte(s))
-	}
+		`{"model":"m","messages":[`+"\xff",
+	)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var req llm.ChatRequest
 		inc, err := DecodeChatRequest(body, &req)
 		if err != nil {
-			var re *ingress.Error
-			if !errors.As(err, &re) || re.Status != 400 || re.Message == "" {
-				t.Fatalf("error %v (%T) is not a complete *ingress.Error", err, err)
-			}
+			ingresstest.CheckRefused(t, err, "")
 			return
 		}
 		_ = inc
@@ -70,21 +61,16 @@ func FuzzDecodeChatRequest(f *testing.F) {
 }
 
 func FuzzDecodeEmbedRequest(f *testing.F) {
-	for _, s := range []string{
+	testkit.Seed(f, nil,
 		`{"model":"e","input":"hello"}`,
 		`{"model":"e","input":["a","b"],"dimensions":3,"encoding_format":"base64","user":"u"}`,
 		`{"model":"e","input":[[1,2]]}`,
-	} {
-		f.Add([]byte(s))
-	}
+	)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var req llm.EmbedRequest
 		format, err := DecodeEmbedRequest(body, &req)
 		if err != nil {
-			var re *ingress.Error
-			if !errors.As(err, &re) || re.Message == "" {
-				t.Fatalf("error %v is not an *ingress.Error", err)
-			}
+			ingresstest.CheckRefused(t, err, "")
 			return
 		}
 		if req.Model == "" || len(req.Input) == 0 || (format != "float" && format != "base64") {
@@ -101,9 +87,7 @@ func FuzzDecodeEmbedRequest(f *testing.F) {
 // FuzzChatStream feeds arbitrary bytes to the client's stream parser as if
 // an upstream sent them.
 func FuzzChatStream(f *testing.F) {
-	for _, name := range []string{"stream_text.sse", "stream_tool_calls.sse", "stream_error_event.sse", "chat_completion.json"} {
-		f.Add(testkit.Fixture(f, name))
-	}
+	testkit.Seed(f, []string{"stream_text.sse", "stream_tool_calls.sse", "stream_error_event.sse", "chat_completion.json"})
 	f.Add([]byte(`data: {"choices":[{"delta":{"tool_calls":[{"id":"a","function":{"arguments":{"x":1}}},{"function":{"arguments":"y"}}]},"finish_reason":"eos"}],"usage":{"prompt_tokens":1.0}}` + "\n\n"))
 	c, err := New(Options{Endpoint: upstream.Endpoint{Name: "fuzz", BaseURL: "http://127.0.0.1:1/v1", MaxResponseBytes: 4096}})
 	if err != nil {
@@ -111,19 +95,9 @@ func FuzzChatStream(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		s := chatStream{c: c}
-		n := 0
-		_, err := s.read(context.Background(), bytes.NewReader(body), func(ch *llm.Chunk) error {
-			if (ch.Role != "") != (n == 0) {
-				t.Fatalf("chunk %d has role %q", n, ch.Role)
-			}
-			n++
-			return nil
-		})
-		if err != nil {
-			var le *llm.Error
-			if !errors.As(err, &le) || le.Provider != "fuzz" {
-				t.Fatalf("error %v (%T) is not an *llm.Error", err, err)
-			}
-		}
+		upstreamtest.CheckFuzzedStream(t, func(emit func(*llm.Chunk) error) error {
+			_, err := s.read(context.Background(), bytes.NewReader(body), emit)
+			return err
+		}, nil)
 	})
 }

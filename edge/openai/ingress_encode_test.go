@@ -11,12 +11,17 @@ import (
 	"github.com/edgeway/edgeway/edge/llm"
 )
 
-// wireChunk is a chat.completion.chunk as a client decodes it.
-type wireChunk struct {
+// wireHead is what a chat.completion and its chunks begin with.
+type wireHead struct {
 	ID      string `json:"id"`
 	Object  string `json:"object"`
 	Created int64  `json:"created"`
 	Model   string `json:"model"`
+}
+
+// wireChunk is a chat.completion.chunk as a client decodes it.
+type wireChunk struct {
+	wireHead
 	Choices []struct {
 		Index int `json:"index"`
 		Delta struct {
@@ -270,10 +275,7 @@ func TestAppendChatResponse(t *testing.T) {
 			}
 			out := AppendChatResponse(nil, "chatcmpl-9", 42, "m", &a)
 			var w struct {
-				ID      string `json:"id"`
-				Object  string `json:"object"`
-				Created int64  `json:"created"`
-				Model   string `json:"model"`
+				wireHead
 				Choices []struct {
 					Index        int            `json:"index"`
 					Message      map[string]any `json:"message"`

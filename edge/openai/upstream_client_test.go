@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/testkit"
 	"github.com/edgeway/edgeway/edge/upstream"
 	"github.com/edgeway/edgeway/edge/upstream/upstreamtest"
 )
@@ -28,59 +29,29 @@ func simpleRequest() *llm.ChatRequest {
 }
 
 func TestChatStreamText(t *testing.T) {
-	f := upstreamtest.NewFake(t, frame.SSE(string(readFixture(t, "stream_text.sse"))))
-	c := newTestClient(t, f.URL)
-	chunks, agg, usage, err := upstreamtest.Collect(c.Chat, simpleRequest())
-	if err != nil {
-		t.Fatalf("Chat: %v", err)
-	}
+	f, chunks, agg, usage := upstreamtest.MustChat(t, frame.SSE(string(testkit.Fixture(t, "stream_text.sse"))), newTestClient, simpleRequest())
 	if got, want := agg.Text.String(), "Hello! How can I help?\n\u00e9\u2028"; got != want {
 		t.Errorf("text = %q, want %q", got, want)
 	}
-	if agg.FinishReason != llm.FinishStop || agg.Model != "gpt-4o-mini-2024-07-18" || agg.Role != llm.RoleAssistant {
-		t.Errorf("aggregate = finish %q model %q role %q", agg.FinishReason, agg.Model, agg.Role)
-	}
-	wantUsage := llm.Usage{PromptTokens: 19, CompletionTokens: 10, TotalTokens: 29, CachedTokens: 3}
-	if usage != wantUsage || agg.Usage != wantUsage {
-		t.Errorf("usage = %+v / %+v, want %+v", usage, agg.Usage, wantUsage)
-	}
-	for i, ch := range chunks {
-		if (ch.Role != "") != (i == 0) {
-			t.Errorf("chunk %d role = %q; the role belongs on the first chunk only", i, ch.Role)
-		}
-	}
+	upstreamtest.CheckAnswer(t, agg, usage, llm.FinishStop, "gpt-4o-mini-2024-07-18", llm.Usage{PromptTokens: 19, CompletionTokens: 10, TotalTokens: 29, CachedTokens: 3})
+	upstreamtest.CheckRoleFirst(t, chunks)
 	if len(chunks) != 6 {
 		t.Errorf("emitted %d chunks, want 6 (role, 3 texts, finish, usage)", len(chunks))
 	}
 
 	req := f.Last(t)
-	if req.Method != http.MethodPost || req.Path != "/v1/chat/completions" {
-		t.Errorf("request = %s %s", req.Method, req.Path)
-	}
-	for k, want := range map[string]string{
+	req.CheckCall(t, http.MethodPost, "/v1/chat/completions")
+	req.CheckHeaders(t, map[string]string{
 		"Authorization": "Bearer sk-test", "Accept": "text/event-stream",
 		"Content-Type": "application/json", "X-Title": "edgeway-test",
-	} {
-		if got := req.Header.Get(k); got != want {
-			t.Errorf("header %s = %q, want %q", k, got, want)
-		}
-	}
-	var body map[string]any
-	if err := json.Unmarshal(req.Body, &body); err != nil {
-		t.Fatal(err)
-	}
-	if body["stream"] != true || !reflect.DeepEqual(body["stream_options"], map[string]any{"include_usage": true}) {
+	})
+	if body := req.JSONBody(t); body["stream"] != true || !reflect.DeepEqual(body["stream_options"], map[string]any{"include_usage": true}) {
 		t.Errorf("body does not ask for a stream with usage: %s", req.Body)
 	}
 }
 
 func TestChatToolCallStream(t *testing.T) {
-	f := upstreamtest.NewFake(t, frame.SSE(string(readFixture(t, "stream_tool_calls.sse"))))
-	c := newTestClient(t, f.URL)
-	chunks, agg, usage, err := upstreamtest.Collect(c.Chat, simpleRequest())
-	if err != nil {
-		t.Fatalf("Chat: %v", err)
-	}
+	_, chunks, agg, usage := upstreamtest.MustChat(t, frame.SSE(string(testkit.Fixture(t, "stream_tool_calls.sse"))), newTestClient, simpleRequest())
 	want := []llm.ToolCall{
 		{ID: "call_weather", Name: "get_weather", Arguments: `{"city":"Paris","unit":"c"}`},
 		{ID: "call_time", Name: "get_time", Arguments: `{"tz":"Europe/Paris"}`},
@@ -101,12 +72,7 @@ func TestChatToolCallStream(t *testing.T) {
 }
 
 func TestChatJSONFallback(t *testing.T) {
-	f := upstreamtest.NewFake(t, frame.JSON(200, nil, string(readFixture(t, "chat_completion.json"))))
-	c := newTestClient(t, f.URL)
-	chunks, agg, usage, err := upstreamtest.Collect(c.Chat, simpleRequest())
-	if err != nil {
-		t.Fatalf("Chat: %v", err)
-	}
+	_, chunks, agg, usage := upstreamtest.MustChat(t, frame.JSON(200, nil, string(testkit.Fixture(t, "chat_completion.json"))), newTestClient, simpleRequest())
 	want := []llm.ToolCall{{ID: "call_1", Name: "get_weather", Arguments: `{"city":"Oslo"}`}, {ID: "call_2", Name: "get_time", Arguments: `{}`}}
 	if !reflect.DeepEqual(agg.ToolCalls, want) || agg.FinishReason != llm.FinishToolCalls || usage.TotalTokens != 70 || len(chunks) != 1 {
 		t.Errorf("calls %+v finish %q usage %+v chunks %d", agg.ToolCalls, agg.FinishReason, usage, len(chunks))
@@ -115,7 +81,7 @@ func TestChatJSONFallback(t *testing.T) {
 
 func TestChatRequestBody(t *testing.T) {
 	var full llm.ChatRequest
-	if _, err := DecodeChatRequest(readFixture(t, "chat_request_full.json"), &full); err != nil {
+	if _, err := DecodeChatRequest(testkit.Fixture(t, "chat_request_full.json"), &full); err != nil {
 		t.Fatal(err)
 	}
 	full.Stream = true // the golden body is a streaming client's
@@ -139,19 +105,16 @@ func TestChatRequestBody(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := upstreamtest.NewFake(t, frame.SSE(string(readFixture(t, "stream_text.sse"))))
+			f := upstreamtest.NewFake(t, frame.SSE(string(testkit.Fixture(t, "stream_text.sse"))))
 			c := newTestClient(t, f.URL, tt.mod)
 			if _, _, _, err := upstreamtest.Collect(c.Chat, &full); err != nil {
 				t.Fatal(err)
 			}
-			raw := f.Last(t).Body
-			var body map[string]any
-			if err := json.Unmarshal(raw, &body); err != nil {
-				t.Fatalf("upstream body is not JSON: %v\n%s", err, raw)
-			}
+			last := f.Last(t)
+			raw, body := last.Body, last.JSONBody(t)
 			if tt.golden != "" {
 				var want map[string]any
-				if err := json.Unmarshal(readFixture(t, tt.golden), &want); err != nil {
+				if err := json.Unmarshal(testkit.Fixture(t, tt.golden), &want); err != nil {
 					t.Fatal(err)
 				}
 				if !reflect.DeepEqual(body, want) {
@@ -165,77 +128,63 @@ func TestChatRequestBody(t *testing.T) {
 	}
 }
 
+// want is what a row of an error table expects.
+type want = upstreamtest.WantError
+
 func TestChatErrors(t *testing.T) {
-	fixture := func(name string) string { return string(readFixture(t, name)) }
+	fixture := func(name string) string { return string(testkit.Fixture(t, name)) }
 	const textChunk = `data: {"choices":[{"index":0,"delta":{"content":"Hel"},"finish_reason":null}]}` + "\n\n"
-	tests := []struct {
-		name        string
-		handler     http.HandlerFunc
-		opts        func(*Options)
-		wantKind    llm.Kind
-		wantStatus  int
-		wantRetry   time.Duration
-		wantMessage string // substring of Message
-		wantIs      error
-	}{
-		{name: "400 context length", handler: frame.JSON(400, nil, fixture("error_context_length.json")),
-			wantKind: llm.KindContextLength, wantStatus: 400, wantMessage: "maximum context length is 128000 tokens"},
-		{name: "400 bad request", handler: frame.JSON(400, nil, `{"error":{"message":"Invalid value for 'temperature'","type":"invalid_request_error","param":"temperature","code":"invalid_value"}}`),
-			wantKind: llm.KindBadRequest, wantStatus: 400, wantMessage: "Invalid value for 'temperature'"},
-		{name: "400 llama-server context", handler: frame.JSON(400, nil, `{"error":{"code":400,"message":"the request exceeds the available context size, try increasing it","type":"exceed_context_size_error"}}`),
-			wantKind: llm.KindContextLength, wantStatus: 400, wantMessage: "exceeds the available context size"},
-		{name: "400 model not found", handler: frame.JSON(400, nil, fixture("error_model_not_found.json")),
-			wantKind: llm.KindNotFound, wantStatus: 400, wantMessage: "does not exist"},
-		{name: "401 bad key", handler: frame.JSON(401, nil, fixture("error_invalid_api_key.json")),
-			wantKind: llm.KindAuth, wantStatus: 401, wantMessage: "Incorrect API key"},
-		{name: "403", handler: frame.JSON(403, nil, `{"error":{"message":"Country, region, or territory not supported","type":"request_forbidden","code":"unsupported_country_region_territory"}}`),
-			wantKind: llm.KindAuth, wantStatus: 403, wantMessage: "not supported"},
-		{name: "404 model not found", handler: frame.JSON(404, nil, fixture("error_model_not_found.json")),
-			wantKind: llm.KindNotFound, wantStatus: 404, wantMessage: "gpt-5-ultra"},
-		{name: "429 token reset", handler: frame.JSON(429, map[string]string{
+	tests := []upstreamtest.ErrorCase[Options]{
+		{Name: "400 context length", Handler: frame.JSON(400, nil, fixture("error_context_length.json")),
+			Want: want{Kind: llm.KindContextLength, Status: 400, Message: "maximum context length is 128000 tokens"}},
+		{Name: "400 bad request", Handler: frame.JSON(400, nil, `{"error":{"message":"Invalid value for 'temperature'","type":"invalid_request_error","param":"temperature","code":"invalid_value"}}`),
+			Want: want{Kind: llm.KindBadRequest, Status: 400, Message: "Invalid value for 'temperature'"}},
+		{Name: "400 llama-server context", Handler: frame.JSON(400, nil, `{"error":{"code":400,"message":"the request exceeds the available context size, try increasing it","type":"exceed_context_size_error"}}`),
+			Want: want{Kind: llm.KindContextLength, Status: 400, Message: "exceeds the available context size"}},
+		{Name: "400 model not found", Handler: frame.JSON(400, nil, fixture("error_model_not_found.json")),
+			Want: want{Kind: llm.KindNotFound, Status: 400, Message: "does not exist"}},
+		{Name: "401 bad key", Handler: frame.JSON(401, nil, fixture("error_invalid_api_key.json")),
+			Want: want{Kind: llm.KindAuth, Status: 401, Message: "Incorrect API key"}},
+		{Name: "403", Handler: frame.JSON(403, nil, `{"error":{"message":"Country, region, or territory not supported","type":"request_forbidden","code":"unsupported_country_region_territory"}}`),
+			Want: want{Kind: llm.KindAuth, Status: 403, Message: "not supported"}},
+		{Name: "404 model not found", Handler: frame.JSON(404, nil, fixture("error_model_not_found.json")),
+			Want: want{Kind: llm.KindNotFound, Status: 404, Message: "gpt-5-ultra"}},
+		{Name: "429 token reset", Handler: frame.JSON(429, map[string]string{
 			"x-ratelimit-remaining-requests": "499", "x-ratelimit-remaining-tokens": "0",
 			"x-ratelimit-reset-requests": "120ms", "x-ratelimit-reset-tokens": "6m0s"}, fixture("error_rate_limit.json")),
-			wantKind: llm.KindRateLimited, wantStatus: 429, wantRetry: 6 * time.Minute},
-		{name: "429 insufficient quota", handler: frame.JSON(429, nil, fixture("error_insufficient_quota.json")),
-			wantKind: llm.KindRateLimited, wantStatus: 429, wantMessage: "exceeded your current quota", wantIs: ErrInsufficientQuota},
-		{name: "500", handler: frame.JSON(500, nil, fixture("error_server.json")),
-			wantKind: llm.KindServer, wantStatus: 500, wantMessage: "The server had an error"},
-		{name: "503 Retry-After", handler: frame.JSON(503, map[string]string{"Retry-After": "3"}, `{"error":{"message":"The engine is currently overloaded, please try again later","type":"server_error"}}`),
-			wantKind: llm.KindOverloaded, wantStatus: 503, wantRetry: 3 * time.Second, wantMessage: "overloaded"},
-		{name: "vLLM error shape", handler: frame.JSON(400, nil, `{"object":"error","message":"This model's maximum context length is 4096 tokens.","type":"BadRequestError","param":null,"code":400}`),
-			wantKind: llm.KindContextLength, wantStatus: 400, wantMessage: "4096"},
-		{name: "Gemini array shape", handler: frame.JSON(400, nil, `[{"error":{"code":400,"message":"API key not valid.","status":"INVALID_ARGUMENT"}}]`),
-			wantKind: llm.KindBadRequest, wantStatus: 400, wantMessage: "API key not valid."},
-		{name: "string error", handler: frame.JSON(404, nil, `{"error":"model \"tiny\" not found, try pulling it first"}`),
-			wantKind: llm.KindNotFound, wantStatus: 404, wantMessage: "try pulling it first"},
-		{name: "malformed chunk JSON", handler: frame.SSE("data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}\n\ndata: [DONE]\n\n"),
-			wantKind: llm.KindServer, wantIs: llm.ErrMalformed},
-		{name: "chunk not an object", handler: frame.SSE("data: 42\n\n"), wantKind: llm.KindServer, wantIs: llm.ErrMalformed},
-		{name: "stream cut without finish", handler: frame.SSE(textChunk + textChunk),
-			wantKind: llm.KindServer, wantIs: llm.ErrStreamCut},
-		{name: "empty stream", handler: frame.SSE(""), wantKind: llm.KindServer, wantIs: llm.ErrStreamCut},
-		{name: "SSE error event", handler: frame.SSE(fixture("stream_error_event.sse")),
-			wantKind: llm.KindServer, wantMessage: "The server had an error"},
-		{name: "SSE error event context length", handler: frame.SSE(textChunk + `data: {"error":{"message":"too long","code":"context_length_exceeded"}}` + "\n\n"),
-			wantKind: llm.KindContextLength, wantMessage: "too long"},
-		{name: "SSE error event numeric code", handler: frame.SSE(`data: {"error":{"message":"Provider returned error","code":429}}` + "\n\n"),
-			wantKind: llm.KindRateLimited, wantStatus: 429, wantMessage: "Provider returned error"},
-		{name: "SSE error event type", handler: frame.SSE("event: error\ndata: {\"message\":\"boom\",\"type\":\"overloaded_error\"}\n\n"),
-			wantKind: llm.KindOverloaded, wantMessage: "boom"},
+			Want: want{Kind: llm.KindRateLimited, Status: 429, Retry: 6 * time.Minute}},
+		{Name: "429 insufficient quota", Handler: frame.JSON(429, nil, fixture("error_insufficient_quota.json")),
+			Want: want{Kind: llm.KindRateLimited, Status: 429, Message: "exceeded your current quota", Is: ErrInsufficientQuota}},
+		{Name: "500", Handler: frame.JSON(500, nil, fixture("error_server.json")),
+			Want: want{Kind: llm.KindServer, Status: 500, Message: "The server had an error"}},
+		{Name: "503 Retry-After", Handler: frame.JSON(503, map[string]string{"Retry-After": "3"}, `{"error":{"message":"The engine is currently overloaded, please try again later","type":"server_error"}}`),
+			Want: want{Kind: llm.KindOverloaded, Status: 503, Retry: 3 * time.Second, Message: "overloaded"}},
+		{Name: "vLLM error shape", Handler: frame.JSON(400, nil, `{"object":"error","message":"This model's maximum context length is 4096 tokens.","type":"BadRequestError","param":null,"code":400}`),
+			Want: want{Kind: llm.KindContextLength, Status: 400, Message: "4096"}},
+		{Name: "Gemini array shape", Handler: frame.JSON(400, nil, `[{"error":{"code":400,"message":"API key not valid.","status":"INVALID_ARGUMENT"}}]`),
+			Want: want{Kind: llm.KindBadRequest, Status: 400, Message: "API key not valid."}},
+		{Name: "string error", Handler: frame.JSON(404, nil, `{"error":"model \"tiny\" not found, try pulling it first"}`),
+			Want: want{Kind: llm.KindNotFound, Status: 404, Message: "try pulling it first"}},
+		{Name: "malformed chunk JSON", Handler: frame.SSE("data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}\n\ndata: [DONE]\n\n"),
+			Want: want{Kind: llm.KindServer, Is: llm.ErrMalformed}},
+		{Name: "chunk not an object", Handler: frame.SSE("data: 42\n\n"), Want: want{Kind: llm.KindServer, Is: llm.ErrMalformed}},
+		{Name: "stream cut without finish", Handler: frame.SSE(textChunk + textChunk),
+			Want: want{Kind: llm.KindServer, Is: llm.ErrStreamCut}},
+		{Name: "empty stream", Handler: frame.SSE(""), Want: want{Kind: llm.KindServer, Is: llm.ErrStreamCut}},
+		{Name: "SSE error event", Handler: frame.SSE(fixture("stream_error_event.sse")),
+			Want: want{Kind: llm.KindServer, Message: "The server had an error"}},
+		{Name: "SSE error event context length", Handler: frame.SSE(textChunk + `data: {"error":{"message":"too long","code":"context_length_exceeded"}}` + "\n\n"),
+			Want: want{Kind: llm.KindContextLength, Message: "too long"}},
+		{Name: "SSE error event numeric code", Handler: frame.SSE(`data: {"error":{"message":"Provider returned error","code":429}}` + "\n\n"),
+			Want: want{Kind: llm.KindRateLimited, Status: 429, Message: "Provider returned error"}},
+		{Name: "SSE error event type", Handler: frame.SSE("event: error\ndata: {\"message\":\"boom\",\"type\":\"overloaded_error\"}\n\n"),
+			Want: want{Kind: llm.KindOverloaded, Message: "boom"}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f := upstreamtest.NewFake(t, tt.handler)
-			c := newTestClient(t, f.URL, tt.opts)
-			_, _, _, err := upstreamtest.Collect(c.Chat, simpleRequest())
-			upstreamtest.CheckError(t, err, upstreamtest.WantError{Kind: tt.wantKind, Status: tt.wantStatus, Retry: tt.wantRetry, Message: tt.wantMessage, Is: tt.wantIs})
-		})
-	}
+	upstreamtest.CheckErrors(t, tests, simpleRequest, newTestClient)
 }
 
 func TestChatEmitErrorPassesThrough(t *testing.T) {
-	frame.CheckEmitAbort(t, `data: {"choices":[{"index":0,"delta":{"role":"assistant","content":"Hel"}}]}`+"\n\n", simpleRequest(),
-		func(url string) upstreamtest.ChatFunc { return newTestClient(t, url).Chat })
+	upstreamtest.CheckEmitAbort(t, frame, `data: {"choices":[{"index":0,"delta":{"role":"assistant","content":"Hel"}}]}`+"\n\n", simpleRequest(), newTestClient)
 }
 
 func TestChatBadRawJSON(t *testing.T) {
@@ -275,7 +224,7 @@ func TestEmbed(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := upstreamtest.NewFake(t, frame.JSON(200, nil, tt.body))
 			c := newTestClient(t, f.URL)
-			resp, err := c.Embed(context.Background(), &llm.EmbedRequest{Model: "e", Input: []string{"a", "b"}, Dimensions: ptr(2), User: "u"})
+			resp, err := c.Embed(context.Background(), &llm.EmbedRequest{Model: "e", Input: []string{"a", "b"}, Dimensions: new(2), User: "u"})
 			if tt.wantKind != llm.KindUnknown {
 				if k := llm.KindOf(err); k != tt.wantKind {
 					t.Errorf("Kind = %v, want %v (%v)", k, tt.wantKind, err)
@@ -289,8 +238,7 @@ func TestEmbed(t *testing.T) {
 				t.Errorf("resp = %+v", resp)
 			}
 			req := f.Last(t)
-			var body map[string]any
-			json.Unmarshal(req.Body, &body)
+			body := req.JSONBody(t)
 			want := map[string]any{"model": "e", "input": []any{"a", "b"}, "encoding_format": "float", "dimensions": 2.0, "user": "u"}
 			if req.Path != "/v1/embeddings" || !reflect.DeepEqual(body, want) {
 				t.Errorf("request %s %s", req.Path, req.Body)
@@ -333,27 +281,15 @@ func TestModels(t *testing.T) {
 }
 
 func TestPing(t *testing.T) {
-	tests := []struct {
-		name    string
-		handler http.HandlerFunc
-	}{
-		{"200", frame.JSON(200, nil, `{"data":[]}`)},
-		{"401 still proves the link", frame.JSON(401, nil, `{"error":{"message":"bad key"}}`)},
-		{"500 still proves the link", frame.JSON(500, nil, `oops`)},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f := upstreamtest.NewFake(t, tt.handler)
-			c := newTestClient(t, f.URL, func(o *Options) { o.APIKey = "" })
-			if err := c.Ping(context.Background()); err != nil {
-				t.Errorf("Ping = %v", err)
-			}
-			r := f.Last(t)
-			if r.Path != "/v1/models" || r.Header.Get("Authorization") != "" {
-				t.Errorf("request %s with Authorization %q", r.Path, r.Header.Get("Authorization"))
-			}
-		})
-	}
+	upstreamtest.CheckPing(t, newTestClient, func(o *Options) { o.APIKey = "" }, func(t *testing.T, r upstreamtest.Request) {
+		if r.Path != "/v1/models" || r.Header.Get("Authorization") != "" {
+			t.Errorf("request %s with Authorization %q", r.Path, r.Header.Get("Authorization"))
+		}
+	},
+		upstreamtest.Answer{Name: "200", Handler: frame.JSON(200, nil, `{"data":[]}`)},
+		upstreamtest.Answer{Name: "401 still proves the link", Handler: frame.JSON(401, nil, `{"error":{"message":"bad key"}}`)},
+		upstreamtest.Answer{Name: "500 still proves the link", Handler: frame.JSON(500, nil, `oops`)},
+	)
 }
 
 func TestNew(t *testing.T) {
@@ -386,11 +322,7 @@ func TestResetDelay(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := http.Header{}
-			for k, v := range tt.header {
-				h.Set(k, v)
-			}
-			if got := resetDelay(h, time.Time{}); got != tt.want {
+			if got := resetDelay(upstreamtest.Header(tt.header), time.Time{}); got != tt.want {
 				t.Errorf("resetDelay = %v, want %v", got, tt.want)
 			}
 		})
@@ -402,7 +334,7 @@ func TestResetDelay(t *testing.T) {
 func TestNonStreamingAsksForJSON(t *testing.T) {
 	f := upstreamtest.NewFake(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		w.Write(readFixture(t, "chat_completion.json"))
+		w.Write(testkit.Fixture(t, "chat_completion.json"))
 	})
 	c := newTestClient(t, f.URL)
 	req := &llm.ChatRequest{Model: "m", Messages: []llm.Message{{Role: llm.RoleUser, Content: []llm.Part{{Text: "hi"}}}}}
@@ -410,10 +342,7 @@ func TestNonStreamingAsksForJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var body map[string]any
-	if err := json.Unmarshal(f.Last(t).Body, &body); err != nil {
-		t.Fatal(err)
-	}
+	body := f.Last(t).JSONBody(t)
 	if _, ok := body["stream_options"]; ok || body["stream"] != false {
 		t.Errorf("stream = %v, stream_options = %v", body["stream"], body["stream_options"])
 	}

@@ -111,7 +111,7 @@ func TestBreakerStateMachine(t *testing.T) {
 				case "record":
 					b.record(clk.Now(), tickets[o.ref], o.o)
 				case "wait":
-					clk.Add(o.d)
+					clk.Advance(o.d)
 				}
 				if s := b.stateAt(clk.Now()); s != o.wantState {
 					t.Fatalf("op %d (%s): state %v, want %v", i, o.do, s, o.wantState)
@@ -176,7 +176,7 @@ func TestBreakerThroughRoute(t *testing.T) {
 		{want: []string{"ollama/m:ok"}, wantCircuit: "closed"},
 	}
 	for i, s := range steps {
-		clk.Add(s.advance)
+		clk.Advance(s.advance)
 		if s.fix {
 			local.mu.Lock()
 			local.steps = []step{{chunks: 1}}
@@ -209,7 +209,7 @@ func TestHalfOpenSingleTrial(t *testing.T) {
 	u := r.byName["ollama"]
 	tk, _ := u.br.allow(clk.Now())
 	u.br.record(clk.Now(), tk, outcomeFailure)
-	clk.Add(DefaultBreakerCooldown)
+	clk.Advance(DefaultBreakerCooldown)
 
 	trial := make(chan []string, 1)
 	go func() {

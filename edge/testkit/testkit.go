@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 )
@@ -86,4 +87,39 @@ func Fixture(tb testing.TB, name string) []byte {
 		tb.Fatal(err)
 	}
 	return b
+}
+
+// Seed adds each named testdata fixture, then each body, to f's corpus.
+func Seed(f *testing.F, fixtures []string, bodies ...string) {
+	f.Helper()
+	for _, name := range fixtures {
+		f.Add(Fixture(f, name))
+	}
+	for _, s := range bodies {
+		f.Add([]byte(s))
+	}
+}
+
+// Clock is a clock for code under test that takes a now function: it
+// stands still until the test advances it.
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewClock returns a Clock standing at start.
+func NewClock(start time.Time) *Clock { return &Clock{t: start} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Advance moves the clock on by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
 }

@@ -157,11 +157,7 @@ func TestSendHeaders(t *testing.T) {
 			for k, v := range tt.want {
 				want[k] = v
 			}
-			for k, v := range want {
-				if got := r.Header.Get(k); got != v {
-					t.Errorf("header %s = %q, want %q", k, got, v)
-				}
-			}
+			r.CheckHeaders(t, want)
 			if tt.wantAbsent != "" && r.Header.Get(tt.wantAbsent) != "" {
 				t.Errorf("%s sent", tt.wantAbsent)
 			}

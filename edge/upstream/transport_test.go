@@ -39,9 +39,23 @@ func get(t *testing.T, c *http.Client, ctx context.Context, method, url, body st
 	return resp, string(b), err
 }
 
+// connCountingServer starts h, closed when the test ends, and counts the
+// connections clients open to it.
+func connCountingServer(t *testing.T, h http.HandlerFunc) (*httptest.Server, *atomic.Int64) {
+	conns := new(atomic.Int64)
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.ConnState = func(c net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv, conns
+}
+
 func TestBodies(t *testing.T) {
-	var conns atomic.Int64
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv, conns := connCountingServer(t, func(w http.ResponseWriter, r *http.Request) {
 		in, _ := io.ReadAll(r.Body)
 		switch r.URL.Path {
 		case "/length":
@@ -58,14 +72,7 @@ func TestBodies(t *testing.T) {
 			w.Header().Set("X-Method", r.Method)
 			w.Write(append([]byte(r.URL.RawQuery+"|"), in...))
 		}
-	}))
-	srv.Config.ConnState = func(c net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	srv.Start()
-	defer srv.Close()
+	})
 	c := newClient(New(Options{}))
 	tests := []struct {
 		name, method, path, body, want string
@@ -138,19 +145,11 @@ func TestCancelAbortsBlockedRead(t *testing.T) {
 }
 
 func TestEarlyCloseDropsConnection(t *testing.T) {
-	var conns atomic.Int64
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv, conns := connCountingServer(t, func(w http.ResponseWriter, r *http.Request) {
 		for i := 0; i < 20000; i++ { // far more than one read buffers
 			fmt.Fprintf(w, "chunk %d\n", i)
 		}
-	}))
-	srv.Config.ConnState = func(c net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	srv.Start()
-	defer srv.Close()
+	})
 	c := newClient(New(Options{}))
 	for i := 0; i < 2; i++ {
 		resp, err := c.Get(srv.URL)

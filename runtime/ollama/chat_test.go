@@ -15,8 +15,6 @@ import (
 	"github.com/edgeway/edgeway/edge/testkit"
 )
 
-func ptr[T any](v T) *T { return &v }
-
 func userChat(model, text string) *llm.ChatRequest {
 	return &llm.ChatRequest{
 		Model:    model,
@@ -32,7 +30,7 @@ func collect(t *testing.T, p *Provider, req *llm.ChatRequest) ([]llm.Chunk, llm.
 		cp := *c
 		cp.ToolCalls = slices.Clone(c.ToolCalls)
 		if c.Usage != nil {
-			cp.Usage = ptr(*c.Usage)
+			cp.Usage = new(*c.Usage)
 		}
 		chunks = append(chunks, cp)
 		return nil
@@ -176,13 +174,13 @@ func TestChatRequestMapping(t *testing.T) {
 			{Role: llm.RoleTool, ToolCallID: "call_a", Content: []llm.Part{{Type: llm.PartText, Text: "an image"}}},
 			{Role: llm.RoleTool, ToolCallID: "call_b", Name: "explicit", Content: []llm.Part{{Type: llm.PartText, Text: "ok"}}},
 		},
-		Temperature:      ptr(0.2),
-		TopP:             ptr(0.5),
-		MaxTokens:        ptr(64),
+		Temperature:      new(0.2),
+		TopP:             new(0.5),
+		MaxTokens:        new(64),
 		Stop:             []string{"\n\n", "END"},
-		Seed:             ptr(int64(7)),
-		PresencePenalty:  ptr(0.1),
-		FrequencyPenalty: ptr(0.3),
+		Seed:             new(int64(7)),
+		PresencePenalty:  new(0.1),
+		FrequencyPenalty: new(0.3),
 		ResponseFormat:   &llm.ResponseFormat{Type: "json_schema", Name: "answer", Schema: json.RawMessage(`{"type":"object","properties":{"a":{"type":"string"}}}`)},
 		Tools: []llm.Tool{{
 			Name: "lookup", Description: "Look something up",
@@ -390,10 +388,11 @@ func TestChatStreamFailures(t *testing.T) {
 	}
 }
 
-// slowStream is a handler that sends one token, then waits for the client
-// to go away, reporting that on gone.
-func slowStream(gone chan<- struct{}) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+// slowProvider returns a provider whose upstream sends one token and then
+// stalls, and a channel closed once that upstream request is aborted.
+func slowProvider(t *testing.T) (*Provider, <-chan struct{}) {
+	gone := make(chan struct{})
+	f := newFake(t).on("/api/chat", reply{handler: func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/x-ndjson")
 		w.Write([]byte(`{"model":"m","message":{"role":"assistant","content":"The"},"done":false}` + "\n"))
 		w.(http.Flusher).Flush()
@@ -402,13 +401,12 @@ func slowStream(gone chan<- struct{}) http.HandlerFunc {
 			close(gone)
 		case <-time.After(10 * time.Second):
 		}
-	}
+	}})
+	return f.provider(t, Options{}), gone
 }
 
 func TestChatEmitErrorPassesThrough(t *testing.T) {
-	gone := make(chan struct{})
-	f := newFake(t).on("/api/chat", reply{handler: slowStream(gone)})
-	p := f.provider(t, Options{})
+	p, gone := slowProvider(t)
 	sentinel := errors.New("client went away")
 	_, err := p.Chat(context.Background(), userChat("m", "hi"), func(*llm.Chunk) error { return sentinel })
 	if err != sentinel {
@@ -418,9 +416,7 @@ func TestChatEmitErrorPassesThrough(t *testing.T) {
 }
 
 func TestChatContextCancel(t *testing.T) {
-	gone := make(chan struct{})
-	f := newFake(t).on("/api/chat", reply{handler: slowStream(gone)})
-	p := f.provider(t, Options{})
+	p, gone := slowProvider(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	start := time.Now()
 	_, err := p.Chat(ctx, userChat("m", "hi"), func(*llm.Chunk) error {
@@ -437,9 +433,7 @@ func TestChatContextCancel(t *testing.T) {
 }
 
 func TestChatDeadline(t *testing.T) {
-	gone := make(chan struct{})
-	f := newFake(t).on("/api/chat", reply{handler: slowStream(gone)})
-	p := f.provider(t, Options{})
+	p, gone := slowProvider(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	_, err := p.Chat(ctx, userChat("m", "hi"), func(*llm.Chunk) error { return nil })

@@ -66,7 +66,7 @@ func TestNewCopiesOptions(t *testing.T) {
 func TestEmbed(t *testing.T) {
 	f := newFake(t).on("/api/embed", reply{fixture: "embed.json"})
 	p := f.provider(t, Options{Options: map[string]any{"num_thread": 1}, KeepAlive: -1})
-	resp, err := p.Embed(context.Background(), &llm.EmbedRequest{Model: "all-minilm", Input: []string{"Why is the sky blue?", "Why is the grass green?"}, Dimensions: ptr(6)})
+	resp, err := p.Embed(context.Background(), &llm.EmbedRequest{Model: "all-minilm", Input: []string{"Why is the sky blue?", "Why is the grass green?"}, Dimensions: new(6)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func TestEmbedFailures(t *testing.T) {
 	}{
 		{name: "no input", req: llm.EmbedRequest{Model: "m"}, kind: llm.KindBadRequest},
 		{name: "no model", req: llm.EmbedRequest{Input: []string{"x"}}, kind: llm.KindBadRequest},
-		{name: "zero dimensions", req: llm.EmbedRequest{Model: "m", Input: []string{"x"}, Dimensions: ptr(0)}, kind: llm.KindBadRequest},
+		{name: "zero dimensions", req: llm.EmbedRequest{Model: "m", Input: []string{"x"}, Dimensions: new(0)}, kind: llm.KindBadRequest},
 		{name: "too few vectors", req: llm.EmbedRequest{Model: "m", Input: []string{"a", "b", "c"}}, rep: reply{fixture: "embed.json"}, kind: llm.KindServer},
 		{name: "not json", req: llm.EmbedRequest{Model: "m", Input: []string{"a"}}, rep: reply{body: "<html>"}, kind: llm.KindServer},
 		{name: "context", req: llm.EmbedRequest{Model: "m", Input: []string{"a"}}, rep: reply{status: 400, fixture: "error_context.json"}, kind: llm.KindContextLength},

@@ -440,35 +440,31 @@ func equalJSON(a, b any) bool {
 	}
 }
 
+// readCase is an input to one Reader method and what it must return.
+type readCase[T comparable] struct {
+	in   string
+	want T
+	err  bool
+}
+
+func checkReads[T comparable](t *testing.T, name string, read func(*Reader) (T, error), cases []readCase[T]) {
+	t.Helper()
+	for _, tc := range cases {
+		var r Reader
+		r.Reset([]byte(tc.in))
+		got, err := read(&r)
+		if got != tc.want || (err != nil) != tc.err {
+			t.Errorf("%s(%s) = %#v, %v", name, tc.in, got, err)
+		}
+	}
+}
+
 func TestCountAndOptStr(t *testing.T) {
-	counts := []struct {
-		in   string
-		want int64
-		err  bool
-	}{
+	checkReads(t, "Count", (*Reader).Count, []readCase[int64]{
 		{"12", 12, false}, {"null", 0, false}, {"12.0", 12, false}, {"0", 0, false},
 		{"-1", 0, true}, {"1.5", 0, true}, {"2147483648", 0, true}, {`"3"`, 0, true},
-	}
-	for _, tc := range counts {
-		var r Reader
-		r.Reset([]byte(tc.in))
-		got, err := r.Count()
-		if got != tc.want || (err != nil) != tc.err {
-			t.Errorf("Count(%s) = %d, %v", tc.in, got, err)
-		}
-	}
-	strs := []struct {
-		in, want string
-		err      bool
-	}{
+	})
+	checkReads(t, "OptStr", (*Reader).OptStr, []readCase[string]{
 		{`"a\nb"`, "a\nb", false}, {"null", "", false}, {"1", "", true}, {"nul", "", true},
-	}
-	for _, tc := range strs {
-		var r Reader
-		r.Reset([]byte(tc.in))
-		got, err := r.OptStr()
-		if got != tc.want || (err != nil) != tc.err {
-			t.Errorf("OptStr(%s) = %q, %v", tc.in, got, err)
-		}
-	}
+	})
 }

@@ -47,6 +47,17 @@ type result = testkit.Result
 
 var newClient = testkit.Client
 
+// onEachFrontend runs test once a frontend, as a subtest: against a fake
+// with o on that frontend, through a client with the given timeout.
+func onEachFrontend(t *testing.T, o openaitest.Options, timeout time.Duration, test func(t *testing.T, s *openaitest.Server, c *http.Client)) {
+	for _, fe := range frontends {
+		t.Run(fe.name, func(t *testing.T) {
+			o.FastHTTP = fe.fast
+			test(t, openaitest.NewT(t, o), newClient(t, timeout))
+		})
+	}
+}
+
 func do(t *testing.T, c *http.Client, method, url, body string, hdr ...string) result {
 	t.Helper()
 	return testkit.Do(t, context.Background(), c, method, url, body, hdr...)
@@ -125,6 +136,17 @@ func wantAPIError(t *testing.T, r result, status int, typ, param, code string) a
 		if _, ok := raw.Error[k]; !ok {
 			t.Errorf("error body lacks %q: %s", k, r.Body)
 		}
+	}
+	return e
+}
+
+// wantAPIErrorSaying is wantAPIError for an error whose message contains
+// msg.
+func wantAPIErrorSaying(t *testing.T, r result, status int, typ, param, code, msg string) apiError {
+	t.Helper()
+	e := wantAPIError(t, r, status, typ, param, code)
+	if !strings.Contains(e.Error.Message, msg) {
+		t.Errorf("message %q lacks %q", e.Error.Message, msg)
 	}
 	return e
 }
@@ -242,10 +264,7 @@ func TestChatModes(t *testing.T) {
 			wantOpenAIHeaders(t, r)
 		}},
 		{"503", openaitest.Overloaded503, chatBody, func(t *testing.T, r result) {
-			e := wantAPIError(t, r, 503, "server_error", "", "")
-			if !strings.Contains(e.Error.Message, "overloaded") {
-				t.Errorf("message %q", e.Error.Message)
-			}
+			wantAPIErrorSaying(t, r, 503, "server_error", "", "", "overloaded")
 		}},
 		{"429", openaitest.RateLimit429, chatBody, func(t *testing.T, r result) {
 			wantAPIError(t, r, 429, "requests", "", "rate_limit_exceeded")
@@ -258,10 +277,7 @@ func TestChatModes(t *testing.T) {
 			wantAPIError(t, r, 429, "requests", "", "rate_limit_exceeded")
 		}},
 		{"context too long", openaitest.ContextTooLong, chatBody, func(t *testing.T, r result) {
-			e := wantAPIError(t, r, 400, "invalid_request_error", "messages", "context_length_exceeded")
-			if !strings.Contains(e.Error.Message, "maximum context length") {
-				t.Errorf("message %q", e.Error.Message)
-			}
+			wantAPIErrorSaying(t, r, 400, "invalid_request_error", "messages", "context_length_exceeded", "maximum context length")
 		}},
 		{"unauthorized", openaitest.Unauthorized, chatBody, func(t *testing.T, r result) {
 			wantAPIError(t, r, 401, "invalid_request_error", "", "invalid_api_key")
@@ -307,89 +323,78 @@ func TestChatModes(t *testing.T) {
 			}
 		}},
 	}
-	for _, fe := range frontends {
-		t.Run(fe.name, func(t *testing.T) {
-			s := openaitest.NewT(t, openaitest.Options{FastHTTP: fe.fast})
-			c := newClient(t, 10*time.Second)
-			for _, tc := range cases {
-				t.Run(tc.name, func(t *testing.T) {
-					s.SetModeN(tc.mode, 1)
-					tc.check(t, do(t, c, "POST", s.URL()+"/chat/completions", tc.body))
-					// Back to OK afterwards, on a fresh connection.
-					c.CloseIdleConnections()
-					if r := do(t, c, "POST", s.URL()+"/chat/completions", chatBody); r.Status != 200 {
-						t.Fatalf("after %s: status %d err %v", tc.name, r.Status, r.Err)
-					}
-				})
-			}
-		})
-	}
+	onEachFrontend(t, openaitest.Options{}, 10*time.Second, func(t *testing.T, s *openaitest.Server, c *http.Client) {
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				s.SetModeN(tc.mode, 1)
+				tc.check(t, do(t, c, "POST", s.URL()+"/chat/completions", tc.body))
+				// Back to OK afterwards, on a fresh connection.
+				c.CloseIdleConnections()
+				if r := do(t, c, "POST", s.URL()+"/chat/completions", chatBody); r.Status != 200 {
+					t.Fatalf("after %s: status %d err %v", tc.name, r.Status, r.Err)
+				}
+			})
+		}
+	})
 }
 
 func TestToolCall(t *testing.T) {
 	opt := openaitest.Options{ToolCall: &openaitest.ToolCall{ID: "call_abc", Name: "get_weather", Arguments: weatherArgs}}
-	for _, fe := range frontends {
-		t.Run(fe.name, func(t *testing.T) {
-			o := opt
-			o.FastHTTP = fe.fast
-			s := openaitest.NewT(t, o)
-			c := newClient(t, 10*time.Second)
+	onEachFrontend(t, opt, 10*time.Second, func(t *testing.T, s *openaitest.Server, c *http.Client) {
+		r := do(t, c, "POST", s.URL()+"/chat/completions", toolsBody)
+		var cc chatCompletion
+		decodeStrict(t, r.Body, &cc)
+		ch := cc.Choices[0]
+		if ch.FinishReason != "tool_calls" || ch.Message.Content != nil || len(ch.Message.ToolCalls) != 1 {
+			t.Fatalf("choice %+v", ch)
+		}
+		if tc := ch.Message.ToolCalls[0]; tc.ID != "call_abc" || tc.Type != "function" || tc.Function.Name != "get_weather" || tc.Function.Arguments != weatherArgs {
+			t.Errorf("tool call %+v", tc)
+		}
+		if cc.Model != "gpt-4o" || cc.Usage.CompletionTokens != 3 {
+			t.Errorf("model %q usage %+v", cc.Model, cc.Usage)
+		}
 
-			r := do(t, c, "POST", s.URL()+"/chat/completions", toolsBody)
-			var cc chatCompletion
+		r = do(t, c, "POST", s.URL()+"/chat/completions", toolsStream)
+		chunks, _ := streamChunks(t, r.Body)
+		// role+call head, 3 argument pieces, finish, usage.
+		if len(chunks) != 6 {
+			t.Fatalf("%d chunks: %s", len(chunks), r.Body)
+		}
+		head := chunks[0].Choices[0].Delta
+		if head.Role != "assistant" || len(head.ToolCalls) != 1 || head.ToolCalls[0].ID != "call_abc" || head.ToolCalls[0].Type != "function" || head.ToolCalls[0].Function.Name != "get_weather" {
+			t.Errorf("head delta %+v", head)
+		}
+		var args strings.Builder
+		for _, c := range chunks[1:4] {
+			d := c.Choices[0].Delta
+			if len(d.ToolCalls) != 1 || d.ToolCalls[0].Index != 0 || d.ToolCalls[0].ID != "" || d.ToolCalls[0].Function.Name != "" {
+				t.Errorf("argument delta %+v", d)
+			}
+			args.WriteString(d.ToolCalls[0].Function.Arguments)
+		}
+		if args.String() != weatherArgs {
+			t.Errorf("arguments %q", args.String())
+		}
+		if fr := deref(chunks[4].Choices[0].FinishReason); fr != "tool_calls" {
+			t.Errorf("finish %q", fr)
+		}
+		if u := chunks[5].Usage; u == nil || u.CompletionTokens != 3 || u.PromptTokens != 1 {
+			t.Errorf("usage %+v", u)
+		}
+
+		// tool_choice "none", or no tools, answers with text.
+		for _, body := range []string{
+			`{"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":"none"}`,
+			`{"model":"m","messages":[{"role":"user","content":"x"}],"tools":[]}`,
+		} {
+			r = do(t, c, "POST", s.URL()+"/chat/completions", body)
 			decodeStrict(t, r.Body, &cc)
-			ch := cc.Choices[0]
-			if ch.FinishReason != "tool_calls" || ch.Message.Content != nil || len(ch.Message.ToolCalls) != 1 {
-				t.Fatalf("choice %+v", ch)
+			if cc.Choices[0].FinishReason != "stop" || deref(cc.Choices[0].Message.Content) != openaitest.DefaultReply {
+				t.Errorf("%s: %s", body, r.Body)
 			}
-			if tc := ch.Message.ToolCalls[0]; tc.ID != "call_abc" || tc.Type != "function" || tc.Function.Name != "get_weather" || tc.Function.Arguments != weatherArgs {
-				t.Errorf("tool call %+v", tc)
-			}
-			if cc.Model != "gpt-4o" || cc.Usage.CompletionTokens != 3 {
-				t.Errorf("model %q usage %+v", cc.Model, cc.Usage)
-			}
-
-			r = do(t, c, "POST", s.URL()+"/chat/completions", toolsStream)
-			chunks, _ := streamChunks(t, r.Body)
-			// role+call head, 3 argument pieces, finish, usage.
-			if len(chunks) != 6 {
-				t.Fatalf("%d chunks: %s", len(chunks), r.Body)
-			}
-			head := chunks[0].Choices[0].Delta
-			if head.Role != "assistant" || len(head.ToolCalls) != 1 || head.ToolCalls[0].ID != "call_abc" || head.ToolCalls[0].Type != "function" || head.ToolCalls[0].Function.Name != "get_weather" {
-				t.Errorf("head delta %+v", head)
-			}
-			var args strings.Builder
-			for _, c := range chunks[1:4] {
-				d := c.Choices[0].Delta
-				if len(d.ToolCalls) != 1 || d.ToolCalls[0].Index != 0 || d.ToolCalls[0].ID != "" || d.ToolCalls[0].Function.Name != "" {
-					t.Errorf("argument delta %+v", d)
-				}
-				args.WriteString(d.ToolCalls[0].Function.Arguments)
-			}
-			if args.String() != weatherArgs {
-				t.Errorf("arguments %q", args.String())
-			}
-			if fr := deref(chunks[4].Choices[0].FinishReason); fr != "tool_calls" {
-				t.Errorf("finish %q", fr)
-			}
-			if u := chunks[5].Usage; u == nil || u.CompletionTokens != 3 || u.PromptTokens != 1 {
-				t.Errorf("usage %+v", u)
-			}
-
-			// tool_choice "none", or no tools, answers with text.
-			for _, body := range []string{
-				`{"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":"none"}`,
-				`{"model":"m","messages":[{"role":"user","content":"x"}],"tools":[]}`,
-			} {
-				r = do(t, c, "POST", s.URL()+"/chat/completions", body)
-				decodeStrict(t, r.Body, &cc)
-				if cc.Choices[0].FinishReason != "stop" || deref(cc.Choices[0].Message.Content) != openaitest.DefaultReply {
-					t.Errorf("%s: %s", body, r.Body)
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 func TestReplyShapes(t *testing.T) {
@@ -466,135 +471,117 @@ func TestBadRequests(t *testing.T) {
 		{"embeddings dims", "POST", "/embeddings", `{"model":"e","input":"a","dimensions":100000}`, 400, "invalid_request_error", "dimensions", "invalid_value", ""},
 		{"embeddings format", "POST", "/embeddings", `{"model":"e","input":"a","encoding_format":"int8"}`, 400, "invalid_request_error", "encoding_format", "invalid_value", ""},
 	}
-	for _, fe := range frontends {
-		t.Run(fe.name, func(t *testing.T) {
-			s := openaitest.NewT(t, openaitest.Options{FastHTTP: fe.fast})
-			c := newClient(t, 10*time.Second)
-			for _, tc := range cases {
-				t.Run(tc.name, func(t *testing.T) {
-					r := do(t, c, tc.method, s.URL()+tc.path, tc.body)
-					e := wantAPIError(t, r, tc.status, tc.typ, tc.param, tc.code)
-					if !strings.Contains(e.Error.Message, tc.msg) {
-						t.Errorf("message %q lacks %q", e.Error.Message, tc.msg)
-					}
-				})
-			}
-		})
-	}
+	onEachFrontend(t, openaitest.Options{}, 10*time.Second, func(t *testing.T, s *openaitest.Server, c *http.Client) {
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				r := do(t, c, tc.method, s.URL()+tc.path, tc.body)
+				wantAPIErrorSaying(t, r, tc.status, tc.typ, tc.param, tc.code, tc.msg)
+			})
+		}
+	})
 }
 
 func TestAPIKey(t *testing.T) {
-	for _, fe := range frontends {
-		t.Run(fe.name, func(t *testing.T) {
-			s := openaitest.NewT(t, openaitest.Options{APIKey: "sk-test-1234567890", FastHTTP: fe.fast})
-			c := newClient(t, 10*time.Second)
-			for _, path := range []string{"/chat/completions", "/models"} {
-				method, body := "POST", chatBody
-				if path == "/models" {
-					method, body = "GET", ""
-				}
-				e := wantAPIError(t, do(t, c, method, s.URL()+path, body), 401, "invalid_request_error", "", "")
-				if !strings.Contains(e.Error.Message, "didn't provide an API key") {
-					t.Errorf("missing key message %q", e.Error.Message)
-				}
-				e = wantAPIError(t, do(t, c, method, s.URL()+path, body, "Authorization", "Bearer sk-wrong-0000000000"), 401, "invalid_request_error", "", "invalid_api_key")
-				if strings.Contains(e.Error.Message, "wrong-00") || !strings.Contains(e.Error.Message, "0000") {
-					t.Errorf("key not masked as OpenAI does: %q", e.Error.Message)
-				}
-				if r := do(t, c, method, s.URL()+path, body, "Authorization", "Bearer sk-test-1234567890"); r.Status != 200 {
-					t.Errorf("right key: status %d %s", r.Status, r.Body)
-				}
+	onEachFrontend(t, openaitest.Options{APIKey: "sk-test-1234567890"}, 10*time.Second, func(t *testing.T, s *openaitest.Server, c *http.Client) {
+		for _, path := range []string{"/chat/completions", "/models"} {
+			method, body := "POST", chatBody
+			if path == "/models" {
+				method, body = "GET", ""
 			}
-		})
-	}
+			wantAPIErrorSaying(t, do(t, c, method, s.URL()+path, body), 401, "invalid_request_error", "", "", "didn't provide an API key")
+			e := wantAPIError(t, do(t, c, method, s.URL()+path, body, "Authorization", "Bearer sk-wrong-0000000000"), 401, "invalid_request_error", "", "invalid_api_key")
+			if strings.Contains(e.Error.Message, "wrong-00") || !strings.Contains(e.Error.Message, "0000") {
+				t.Errorf("key not masked as OpenAI does: %q", e.Error.Message)
+			}
+			if r := do(t, c, method, s.URL()+path, body, "Authorization", "Bearer sk-test-1234567890"); r.Status != 200 {
+				t.Errorf("right key: status %d %s", r.Status, r.Body)
+			}
+		}
+	})
 }
 
 func TestEmbeddings(t *testing.T) {
-	for _, fe := range frontends {
-		t.Run(fe.name, func(t *testing.T) {
-			s := openaitest.NewT(t, openaitest.Options{FastHTTP: fe.fast})
-			c := newClient(t, 10*time.Second)
-			get := func(t *testing.T, body string) embeddingList {
-				t.Helper()
-				r := do(t, c, "POST", s.URL()+"/embeddings", body)
-				if r.Status != 200 {
-					t.Fatalf("status %d: %s", r.Status, r.Body)
-				}
-				wantOpenAIHeaders(t, r)
-				var l embeddingList
-				decodeStrict(t, r.Body, &l)
-				if l.Object != "list" {
-					t.Errorf("object %q", l.Object)
-				}
-				for i, d := range l.Data {
-					if d.Object != "embedding" || d.Index != i {
-						t.Errorf("data[%d] %+v", i, d)
-					}
-				}
-				return l
+	onEachFrontend(t, openaitest.Options{}, 10*time.Second, func(t *testing.T, s *openaitest.Server, c *http.Client) {
+		get := func(t *testing.T, body string) embeddingList {
+			t.Helper()
+			r := do(t, c, "POST", s.URL()+"/embeddings", body)
+			if r.Status != 200 {
+				t.Fatalf("status %d: %s", r.Status, r.Body)
 			}
-			one := get(t, embeddingsBody)
-			if len(one.Data) != 1 || one.Model != "text-embedding-3-small" || one.Usage.PromptTokens != 4 || one.Usage.TotalTokens != 4 {
-				t.Fatalf("%+v", one)
+			wantOpenAIHeaders(t, r)
+			var l embeddingList
+			decodeStrict(t, r.Body, &l)
+			if l.Object != "list" {
+				t.Errorf("object %q", l.Object)
 			}
-			v := floats(t, one.Data[0].Embedding)
-			if len(v) != openaitest.DefaultEmbeddingDims {
-				t.Errorf("dims %d", len(v))
-			}
-			if n := norm(v); math.Abs(n-1) > 1e-5 {
-				t.Errorf("norm %v", n)
-			}
-
-			many := get(t, `{"model":"e","input":["the quick brown fox","other text"],"dimensions":16}`)
-			if len(many.Data) != 2 || many.Usage.PromptTokens != 6 {
-				t.Fatalf("%+v", many)
-			}
-			a, b := floats(t, many.Data[0].Embedding), floats(t, many.Data[1].Embedding)
-			if len(a) != 16 || slices.Equal(a, b) {
-				t.Errorf("vectors %v %v", a, b)
-			}
-			// Same text, same vector prefix generator: the 8-dim vector is a
-			// different normalisation, so compare 16 with 16.
-			again := get(t, `{"model":"e","input":"the quick brown fox","dimensions":16}`)
-			if !slices.Equal(floats(t, again.Data[0].Embedding), a) {
-				t.Errorf("not deterministic")
-			}
-
-			b64 := get(t, `{"model":"e","input":"the quick brown fox","dimensions":16,"encoding_format":"base64"}`)
-			raw, err := base64.StdEncoding.DecodeString(b64.Data[0].Embedding.(string))
-			if err != nil || len(raw) != 16*4 {
-				t.Fatalf("base64 %v %d", err, len(raw))
-			}
-			for i := range a {
-				f := math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
-				if f != float32(a[i]) {
-					t.Errorf("base64[%d] %v != %v", i, f, a[i])
+			for i, d := range l.Data {
+				if d.Object != "embedding" || d.Index != i {
+					t.Errorf("data[%d] %+v", i, d)
 				}
 			}
+			return l
+		}
+		one := get(t, embeddingsBody)
+		if len(one.Data) != 1 || one.Model != "text-embedding-3-small" || one.Usage.PromptTokens != 4 || one.Usage.TotalTokens != 4 {
+			t.Fatalf("%+v", one)
+		}
+		v := floats(t, one.Data[0].Embedding)
+		if len(v) != openaitest.DefaultEmbeddingDims {
+			t.Errorf("dims %d", len(v))
+		}
+		if n := norm(v); math.Abs(n-1) > 1e-5 {
+			t.Errorf("norm %v", n)
+		}
 
-			tok := get(t, `{"model":"e","input":[1,2,3]}`)
-			if len(tok.Data) != 1 || tok.Usage.PromptTokens != 3 {
-				t.Errorf("token input %+v", tok)
-			}
-			toks := get(t, `{"model":"e","input":[[1,2],[3]]}`)
-			if len(toks.Data) != 2 || toks.Usage.PromptTokens != 3 {
-				t.Errorf("token inputs %+v", toks)
-			}
+		many := get(t, `{"model":"e","input":["the quick brown fox","other text"],"dimensions":16}`)
+		if len(many.Data) != 2 || many.Usage.PromptTokens != 6 {
+			t.Fatalf("%+v", many)
+		}
+		a, b := floats(t, many.Data[0].Embedding), floats(t, many.Data[1].Embedding)
+		if len(a) != 16 || slices.Equal(a, b) {
+			t.Errorf("vectors %v %v", a, b)
+		}
+		// Same text, same vector prefix generator: the 8-dim vector is a
+		// different normalisation, so compare 16 with 16.
+		again := get(t, `{"model":"e","input":"the quick brown fox","dimensions":16}`)
+		if !slices.Equal(floats(t, again.Data[0].Embedding), a) {
+			t.Errorf("not deterministic")
+		}
 
-			// Fault modes apply to embeddings too.
-			s.SetModeN(openaitest.ContextTooLong, 1)
-			wantAPIError(t, do(t, c, "POST", s.URL()+"/embeddings", embeddingsBody), 400, "invalid_request_error", "input", "context_length_exceeded")
-			s.SetModeN(openaitest.RateLimit429, 1)
-			wantAPIError(t, do(t, c, "POST", s.URL()+"/embeddings", embeddingsBody), 429, "requests", "", "rate_limit_exceeded")
-			s.SetModeN(openaitest.MalformedJSON, 1)
-			if r := do(t, c, "POST", s.URL()+"/embeddings", embeddingsBody); r.Status != 200 || json.Valid(r.Body) {
-				t.Errorf("malformed: %d %s", r.Status, r.Body)
+		b64 := get(t, `{"model":"e","input":"the quick brown fox","dimensions":16,"encoding_format":"base64"}`)
+		raw, err := base64.StdEncoding.DecodeString(b64.Data[0].Embedding.(string))
+		if err != nil || len(raw) != 16*4 {
+			t.Fatalf("base64 %v %d", err, len(raw))
+		}
+		for i := range a {
+			f := math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+			if f != float32(a[i]) {
+				t.Errorf("base64[%d] %v != %v", i, f, a[i])
 			}
-			if s.Requests() != 0 {
-				t.Errorf("embeddings counted as chat requests: %d", s.Requests())
-			}
-		})
-	}
+		}
+
+		tok := get(t, `{"model":"e","input":[1,2,3]}`)
+		if len(tok.Data) != 1 || tok.Usage.PromptTokens != 3 {
+			t.Errorf("token input %+v", tok)
+		}
+		toks := get(t, `{"model":"e","input":[[1,2],[3]]}`)
+		if len(toks.Data) != 2 || toks.Usage.PromptTokens != 3 {
+			t.Errorf("token inputs %+v", toks)
+		}
+
+		// Fault modes apply to embeddings too.
+		s.SetModeN(openaitest.ContextTooLong, 1)
+		wantAPIError(t, do(t, c, "POST", s.URL()+"/embeddings", embeddingsBody), 400, "invalid_request_error", "input", "context_length_exceeded")
+		s.SetModeN(openaitest.RateLimit429, 1)
+		wantAPIError(t, do(t, c, "POST", s.URL()+"/embeddings", embeddingsBody), 429, "requests", "", "rate_limit_exceeded")
+		s.SetModeN(openaitest.MalformedJSON, 1)
+		if r := do(t, c, "POST", s.URL()+"/embeddings", embeddingsBody); r.Status != 200 || json.Valid(r.Body) {
+			t.Errorf("malformed: %d %s", r.Status, r.Body)
+		}
+		if s.Requests() != 0 {
+			t.Errorf("embeddings counted as chat requests: %d", s.Requests())
+		}
+	})
 }
 
 func floats(t *testing.T, v any) []float64 {
@@ -619,72 +606,64 @@ func norm(v []float64) float64 {
 }
 
 func TestModels(t *testing.T) {
-	for _, fe := range frontends {
-		t.Run(fe.name, func(t *testing.T) {
-			s := openaitest.NewT(t, openaitest.Options{FastHTTP: fe.fast})
-			c := newClient(t, 10*time.Second)
-			// Modes do not touch /v1/models.
-			s.SetMode(openaitest.Error500)
-			r := do(t, c, "GET", s.URL()+"/models", "")
-			if r.Status != 200 {
-				t.Fatalf("status %d", r.Status)
+	onEachFrontend(t, openaitest.Options{}, 10*time.Second, func(t *testing.T, s *openaitest.Server, c *http.Client) {
+		// Modes do not touch /v1/models.
+		s.SetMode(openaitest.Error500)
+		r := do(t, c, "GET", s.URL()+"/models", "")
+		if r.Status != 200 {
+			t.Fatalf("status %d", r.Status)
+		}
+		wantOpenAIHeaders(t, r)
+		var l modelList
+		decodeStrict(t, r.Body, &l)
+		if l.Object != "list" || len(l.Data) != 2 || l.Data[0].ID != "gpt-4o-mini" || l.Data[1].ID != "text-embedding-3-small" {
+			t.Fatalf("%+v", l)
+		}
+		for _, m := range l.Data {
+			if m.Object != "model" || m.Created == 0 || m.OwnedBy == "" {
+				t.Errorf("model %+v", m)
 			}
-			wantOpenAIHeaders(t, r)
-			var l modelList
-			decodeStrict(t, r.Body, &l)
-			if l.Object != "list" || len(l.Data) != 2 || l.Data[0].ID != "gpt-4o-mini" || l.Data[1].ID != "text-embedding-3-small" {
-				t.Fatalf("%+v", l)
-			}
-			for _, m := range l.Data {
-				if m.Object != "model" || m.Created == 0 || m.OwnedBy == "" {
-					t.Errorf("model %+v", m)
-				}
-			}
-			r = do(t, c, "GET", s.URL()+"/models/text-embedding-3-small", "")
-			var m model
-			decodeStrict(t, r.Body, &m)
-			if m.ID != "text-embedding-3-small" || m.Object != "model" {
-				t.Errorf("%+v", m)
-			}
-		})
-	}
+		}
+		r = do(t, c, "GET", s.URL()+"/models/text-embedding-3-small", "")
+		var m model
+		decodeStrict(t, r.Body, &m)
+		if m.ID != "text-embedding-3-small" || m.Object != "model" {
+			t.Errorf("%+v", m)
+		}
+	})
 }
 
 func TestRefuseThenOK(t *testing.T) {
-	for _, fe := range frontends {
-		t.Run(fe.name, func(t *testing.T) {
-			s := openaitest.NewT(t, openaitest.Options{FastHTTP: fe.fast})
-			c := newClient(t, 5*time.Second)
-			url := s.URL()
-			if r := do(t, c, "POST", url+"/chat/completions", chatBody); r.Status != 200 {
-				t.Fatalf("status %d", r.Status)
+	onEachFrontend(t, openaitest.Options{}, 5*time.Second, func(t *testing.T, s *openaitest.Server, c *http.Client) {
+		url := s.URL()
+		if r := do(t, c, "POST", url+"/chat/completions", chatBody); r.Status != 200 {
+			t.Fatalf("status %d", r.Status)
+		}
+		s.SetMode(openaitest.Refuse)
+		// Pooled connections were closed by the server; a client that
+		// reuses one sees EOF instead of a refusal.
+		c.CloseIdleConnections()
+		for i := 0; i < 2; i++ {
+			r := do(t, c, "POST", url+"/chat/completions", chatBody)
+			if r.Err == nil || !strings.Contains(r.Err.Error(), "connection refused") {
+				t.Fatalf("refused: status %d err %v", r.Status, r.Err)
 			}
-			s.SetMode(openaitest.Refuse)
-			// Pooled connections were closed by the server; a client that
-			// reuses one sees EOF instead of a refusal.
-			c.CloseIdleConnections()
-			for i := 0; i < 2; i++ {
-				r := do(t, c, "POST", url+"/chat/completions", chatBody)
-				if r.Err == nil || !strings.Contains(r.Err.Error(), "connection refused") {
-					t.Fatalf("refused: status %d err %v", r.Status, r.Err)
-				}
-			}
-			s.SetMode(openaitest.OK)
-			if s.URL() != url {
-				t.Fatalf("URL changed %s -> %s", url, s.URL())
-			}
-			if r := do(t, c, "POST", url+"/chat/completions", chatBody); r.Status != 200 {
-				t.Fatalf("after OK: status %d err %v", r.Status, r.Err)
-			}
-			// SetModeN also brings a refusing server back.
-			s.SetMode(openaitest.Refuse)
-			c.CloseIdleConnections()
-			s.SetModeN(openaitest.Error500, 1)
-			if r := do(t, c, "POST", url+"/chat/completions", chatBody); r.Status != 500 {
-				t.Fatalf("SetModeN after Refuse: status %d err %v", r.Status, r.Err)
-			}
-		})
-	}
+		}
+		s.SetMode(openaitest.OK)
+		if s.URL() != url {
+			t.Fatalf("URL changed %s -> %s", url, s.URL())
+		}
+		if r := do(t, c, "POST", url+"/chat/completions", chatBody); r.Status != 200 {
+			t.Fatalf("after OK: status %d err %v", r.Status, r.Err)
+		}
+		// SetModeN also brings a refusing server back.
+		s.SetMode(openaitest.Refuse)
+		c.CloseIdleConnections()
+		s.SetModeN(openaitest.Error500, 1)
+		if r := do(t, c, "POST", url+"/chat/completions", chatBody); r.Status != 500 {
+			t.Fatalf("SetModeN after Refuse: status %d err %v", r.Status, r.Err)
+		}
+	})
 }
 
 func TestSetModeN(t *testing.T) {
@@ -742,107 +721,95 @@ func TestRequestsAndLastRequest(t *testing.T) {
 }
 
 func TestStallCountsAbort(t *testing.T) {
-	for _, fe := range frontends {
-		t.Run(fe.name, func(t *testing.T) {
-			s := openaitest.NewT(t, openaitest.Options{FastHTTP: fe.fast})
-			c := newClient(t, 0)
-			s.SetMode(openaitest.Stall)
-			ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+	onEachFrontend(t, openaitest.Options{}, 0, func(t *testing.T, s *openaitest.Server, c *http.Client) {
+		s.SetMode(openaitest.Stall)
+		ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		r := testkit.Do(t, ctx, c, "POST", s.URL()+"/chat/completions", streamBody)
+		if r.Err == nil || time.Since(start) < 150*time.Millisecond {
+			t.Fatalf("stall answered: %d %v", r.Status, r.Err)
+		}
+		testkit.Until(t, "the disconnect counted as aborted", func() bool { return s.Aborted() == 1 })
+		// A stall ended by the server closing is not an abort.
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			start := time.Now()
-			r := testkit.Do(t, ctx, c, "POST", s.URL()+"/chat/completions", streamBody)
-			if r.Err == nil || time.Since(start) < 150*time.Millisecond {
-				t.Fatalf("stall answered: %d %v", r.Status, r.Err)
-			}
-			testkit.Until(t, "the disconnect counted as aborted", func() bool { return s.Aborted() == 1 })
-			// A stall ended by the server closing is not an abort.
-			go func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				testkit.Do(t, ctx, c, "POST", s.URL()+"/chat/completions", chatBody)
-			}()
-			testkit.Until(t, "the second request arrived", func() bool { return s.Requests() == 2 })
-			if err := s.Close(); err != nil {
-				t.Fatal(err)
-			}
-			if s.Aborted() != 1 {
-				t.Errorf("Aborted %d after Close, want 1", s.Aborted())
-			}
-		})
-	}
+			testkit.Do(t, ctx, c, "POST", s.URL()+"/chat/completions", chatBody)
+		}()
+		testkit.Until(t, "the second request arrived", func() bool { return s.Requests() == 2 })
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if s.Aborted() != 1 {
+			t.Errorf("Aborted %d after Close, want 1", s.Aborted())
+		}
+	})
 }
 
 func TestLatencyAndChunkDelay(t *testing.T) {
-	for _, fe := range frontends {
-		t.Run(fe.name, func(t *testing.T) {
-			s := openaitest.NewT(t, openaitest.Options{FastHTTP: fe.fast, Latency: 80 * time.Millisecond, ChunkDelay: 40 * time.Millisecond})
-			c := newClient(t, 10*time.Second)
-			start := time.Now()
-			r := do(t, c, "POST", s.URL()+"/chat/completions", chatBody)
-			if r.Status != 200 || time.Since(start) < 80*time.Millisecond {
-				t.Fatalf("status %d after %v", r.Status, time.Since(start))
-			}
-			start = time.Now()
-			r = do(t, c, "POST", s.URL()+"/chat/completions", streamBody)
-			if el := time.Since(start); el < 80*time.Millisecond+6*40*time.Millisecond {
-				t.Errorf("stream took %v", el)
-			}
-			streamChunks(t, r.Body)
+	onEachFrontend(t, openaitest.Options{Latency: 80 * time.Millisecond, ChunkDelay: 40 * time.Millisecond}, 10*time.Second, func(t *testing.T, s *openaitest.Server, c *http.Client) {
+		start := time.Now()
+		r := do(t, c, "POST", s.URL()+"/chat/completions", chatBody)
+		if r.Status != 200 || time.Since(start) < 80*time.Millisecond {
+			t.Fatalf("status %d after %v", r.Status, time.Since(start))
+		}
+		start = time.Now()
+		r = do(t, c, "POST", s.URL()+"/chat/completions", streamBody)
+		if el := time.Since(start); el < 80*time.Millisecond+6*40*time.Millisecond {
+			t.Errorf("stream took %v", el)
+		}
+		streamChunks(t, r.Body)
 
-			// Cancel after the first event: the server notices.
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			req, _ := http.NewRequestWithContext(ctx, "POST", s.URL()+"/chat/completions", strings.NewReader(streamBody))
-			resp, err := c.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			buf := make([]byte, 64)
-			if _, err := resp.Body.Read(buf); err != nil {
-				t.Fatal(err)
-			}
-			cancel()
-			resp.Body.Close()
-			testkit.Until(t, "the mid-stream cancel counted as aborted", func() bool { return s.Aborted() == 1 })
-		})
-	}
+		// Cancel after the first event: the server notices.
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, "POST", s.URL()+"/chat/completions", strings.NewReader(streamBody))
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 64)
+		if _, err := resp.Body.Read(buf); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		resp.Body.Close()
+		testkit.Until(t, "the mid-stream cancel counted as aborted", func() bool { return s.Aborted() == 1 })
+	})
 }
 
 func TestConcurrentModes(t *testing.T) {
-	for _, fe := range frontends {
-		t.Run(fe.name, func(t *testing.T) {
-			s := openaitest.NewT(t, openaitest.Options{FastHTTP: fe.fast})
-			c := newClient(t, 10*time.Second)
-			var wg sync.WaitGroup
-			for w := 0; w < 4; w++ {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for i := 0; i < 30; i++ {
-						body := chatBody
-						if i%2 == 1 {
-							body = streamUsage
-						}
-						r := do(t, c, "POST", s.URL()+"/chat/completions", body)
-						switch r.Status {
-						case 200, 500, 429:
-						default:
-							t.Errorf("status %d err %v", r.Status, r.Err)
-						}
+	onEachFrontend(t, openaitest.Options{}, 10*time.Second, func(t *testing.T, s *openaitest.Server, c *http.Client) {
+		var wg sync.WaitGroup
+		for w := 0; w < 4; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < 30; i++ {
+					body := chatBody
+					if i%2 == 1 {
+						body = streamUsage
 					}
-				}()
-			}
-			modes := []openaitest.Mode{openaitest.Error500, openaitest.OK, openaitest.RateLimit429}
-			for i := 0; i < 30; i++ {
-				s.SetMode(modes[i%len(modes)])
-				s.SetModeN(modes[(i+1)%len(modes)], 2)
-			}
-			wg.Wait()
-			if s.Requests() != 120 {
-				t.Errorf("Requests %d", s.Requests())
-			}
-		})
-	}
+					r := do(t, c, "POST", s.URL()+"/chat/completions", body)
+					switch r.Status {
+					case 200, 500, 429:
+					default:
+						t.Errorf("status %d err %v", r.Status, r.Err)
+					}
+				}
+			}()
+		}
+		modes := []openaitest.Mode{openaitest.Error500, openaitest.OK, openaitest.RateLimit429}
+		for i := 0; i < 30; i++ {
+			s.SetMode(modes[i%len(modes)])
+			s.SetModeN(modes[(i+1)%len(modes)], 2)
+		}
+		wg.Wait()
+		if s.Requests() != 120 {
+			t.Errorf("Requests %d", s.Requests())
+		}
+	})
 }
 
 func TestOptionsValidation(t *testing.T) {

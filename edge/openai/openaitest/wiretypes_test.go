@@ -40,11 +40,18 @@ type toolCall struct {
 	Function function `json:"function"`
 }
 
+// head is what a chat completion and its chunks begin with.
+type head struct {
+	ID                string `json:"id"`
+	Object            string `json:"object"`
+	Created           int64  `json:"created"`
+	Model             string `json:"model"`
+	ServiceTier       string `json:"service_tier"`
+	SystemFingerprint string `json:"system_fingerprint"`
+}
+
 type chatCompletion struct {
-	ID      string `json:"id"`
-	Object  string `json:"object"`
-	Created int64  `json:"created"`
-	Model   string `json:"model"`
+	head
 	Choices []struct {
 		Index   int `json:"index"`
 		Message struct {
@@ -57,29 +64,19 @@ type chatCompletion struct {
 		Logprobs     any    `json:"logprobs"`
 		FinishReason string `json:"finish_reason"`
 	} `json:"choices"`
-	Usage             usage  `json:"usage"`
-	ServiceTier       string `json:"service_tier"`
-	SystemFingerprint string `json:"system_fingerprint"`
+	Usage usage `json:"usage"`
 }
 
 type toolCallDelta struct {
-	Index    int    `json:"index"`
-	ID       string `json:"id"`
-	Type     string `json:"type"`
-	Function struct {
-		Name      string `json:"name"`
-		Arguments string `json:"arguments"`
-	} `json:"function"`
+	Index    int      `json:"index"`
+	ID       string   `json:"id"`
+	Type     string   `json:"type"`
+	Function function `json:"function"`
 }
 
 type chatChunk struct {
-	ID                string `json:"id"`
-	Object            string `json:"object"`
-	Created           int64  `json:"created"`
-	Model             string `json:"model"`
-	ServiceTier       string `json:"service_tier"`
-	SystemFingerprint string `json:"system_fingerprint"`
-	Choices           []struct {
+	head
+	Choices []struct {
 		Index int `json:"index"`
 		Delta struct {
 			Role      string          `json:"role"`

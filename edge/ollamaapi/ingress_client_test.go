@@ -169,7 +169,7 @@ func (f *fakeOllama) lastRequest() llm.ChatRequest {
 
 // decodeEmbed decodes r's body with decode, answering a refusal itself;
 // it reports whether there is a request to serve.
-func decodeEmbed(w http.ResponseWriter, r *http.Request, decode func([]byte, *llm.EmbedRequest) error) (llm.EmbedRequest, bool) {
+func readEmbed(w http.ResponseWriter, r *http.Request, decode func([]byte, *llm.EmbedRequest) error) (llm.EmbedRequest, bool) {
 	body, _ := io.ReadAll(r.Body)
 	var req llm.EmbedRequest
 	if err := decode(body, &req); err != nil {
@@ -249,7 +249,7 @@ func (f *fakeOllama) handler() http.Handler {
 		f.serve(w, r, DecodeGenerateRequest, &GenerateEncoder{})
 	})
 	mux.HandleFunc("POST /api/embed", func(w http.ResponseWriter, r *http.Request) {
-		req, ok := decodeEmbed(w, r, DecodeEmbedRequest)
+		req, ok := readEmbed(w, r, DecodeEmbedRequest)
 		if !ok {
 			return
 		}
@@ -260,7 +260,7 @@ func (f *fakeOllama) handler() http.Handler {
 		w.Write(AppendEmbedResponse(nil, req.Model, resp))
 	})
 	mux.HandleFunc("POST /api/embeddings", func(w http.ResponseWriter, r *http.Request) {
-		req, ok := decodeEmbed(w, r, DecodeLegacyEmbeddingsRequest)
+		req, ok := readEmbed(w, r, DecodeLegacyEmbeddingsRequest)
 		if !ok {
 			return
 		}

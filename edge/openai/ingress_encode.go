@@ -211,21 +211,7 @@ func AppendChatResponse(dst []byte, id string, created int64, model string, a *l
 		dst = wire.AppendString(dst, r)
 	}
 	if len(a.ToolCalls) > 0 {
-		dst = append(dst, `,"tool_calls":[`...)
-		for i := range a.ToolCalls {
-			tc := &a.ToolCalls[i]
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = append(dst, `{"id":`...)
-			dst = wire.AppendString(dst, tc.ID)
-			dst = append(dst, `,"type":"function","function":{"name":`...)
-			dst = wire.AppendString(dst, tc.Name)
-			dst = append(dst, `,"arguments":`...)
-			dst = wire.AppendString(dst, tc.Arguments)
-			dst = append(dst, "}}"...)
-		}
-		dst = append(dst, ']')
+		dst = appendToolCalls(append(dst, `,"tool_calls":`...), a.ToolCalls)
 	}
 	dst = append(dst, `,"refusal":null},"logprobs":null,"finish_reason":`...)
 	fr := string(a.FinishReason)

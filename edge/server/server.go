@@ -19,6 +19,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/edgeway/edgeway/edge/cache"
+	"github.com/edgeway/edgeway/edge/config"
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/ollamaapi"
 	"github.com/edgeway/edgeway/edge/router"
@@ -62,14 +63,14 @@ type Options struct {
 	SemanticCache bool
 }
 
-// Defaults for zero Options fields.
+// Defaults for zero Options fields: the config's, defined there once.
 const (
-	DefaultMaxBodyBytes   = 4 << 20
-	DefaultReadTimeout    = 30 * time.Second
-	DefaultWriteTimeout   = 60 * time.Second
-	DefaultIdleTimeout    = 120 * time.Second
-	DefaultRequestTimeout = 10 * time.Minute
-	DefaultMaxConcurrency = 64
+	DefaultMaxBodyBytes   = config.DefaultMaxBodyBytes
+	DefaultReadTimeout    = config.DefaultReadTimeout
+	DefaultWriteTimeout   = config.DefaultWriteTimeout
+	DefaultIdleTimeout    = config.DefaultIdleTimeout
+	DefaultRequestTimeout = config.DefaultRequestTimeout
+	DefaultMaxConcurrency = config.DefaultMaxConcurrency
 	// shedRetryAfter is what a shed client is told to wait.
 	shedRetryAfter = time.Second
 	// streamQueue bounds chunks encoded but not yet written to a slow

@@ -18,12 +18,13 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/edgeway/edgeway/edge/config"
 	"github.com/edgeway/edgeway/edge/internal/netpeek"
 )
 
 // Defaults for zero Options.
 const (
-	DefaultConnectTimeout = 5 * time.Second
+	DefaultConnectTimeout = config.DefaultConnectTimeout
 	// DefaultMaxConnsPerHost bounds connections to one upstream. The router
 	// caps requests in flight per upstream well below it; this is a guard.
 	DefaultMaxConnsPerHost = 256

@@ -62,9 +62,13 @@ func TestRealOllama(t *testing.T) {
 
 	t.Run("ollama stops: cloud takes over", func(t *testing.T) {
 		inst.Stop()
+		// no-cache: the first answer's (asynchronous) cache write must not
+		// race the second request into a hit; both must reach the cloud.
+		nc := openai.NewClient(option.WithBaseURL(g.URL+"/v1/"), option.WithAPIKey("unused"), option.WithMaxRetries(0),
+			option.WithHeader("Cache-Control", "no-cache"))
 		for _, stream := range []bool{false, true} {
 			start := time.Now()
-			content, hr, err := answer(client, params, stream)
+			content, hr, err := answer(nc, params, stream)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -53,9 +53,10 @@ func edgewayBin(t *testing.T) string {
 
 // gateway is a running edgeway process.
 type gateway struct {
-	URL string // http://127.0.0.1:port
-	out *output
-	cmd *exec.Cmd
+	URL    string // http://127.0.0.1:port
+	Config string // the config file it runs with
+	out    *output
+	cmd    *exec.Cmd
 }
 
 // output collects a child's stdout and stderr, which its two copying
@@ -110,7 +111,7 @@ func startEdgeway(t *testing.T, cfg string) *gateway {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	g := &gateway{out: out, cmd: cmd}
+	g := &gateway{Config: path, out: out, cmd: cmd}
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
 	t.Cleanup(func() {

@@ -3,6 +3,8 @@
 //	edgeway serve [--config FILE]   run the gateway (the default)
 //	edgeway check [--config FILE]   validate the config and probe each provider
 //	edgeway cache stats|purge       inspect or empty the response cache
+//	edgeway keys create|list|...    manage virtual keys through the admin API
+//	edgeway teams create|list|set   manage teams through the admin API
 //	edgeway version                 print the version
 package main
 
@@ -40,6 +42,8 @@ commands:
   serve     run the gateway (default)
   check     validate the config and show whether each provider is reachable
   cache     stats | purge [--namespace N] [--model M]: the response cache (gateway stopped)
+  keys      create | list | revoke | rotate: virtual keys (gateway running, $EDGEWAY_ADMIN_KEY)
+  teams     create | list | set: teams and their policies (gateway running, $EDGEWAY_ADMIN_KEY)
   version   print the version
 
 run 'edgeway <command> -h' for a command's flags.
@@ -57,6 +61,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return check(args, stdout, stderr)
 	case "cache":
 		return cacheCmd(args, stdout, stderr)
+	case "keys":
+		return keysCmd(args, stdout, stderr)
+	case "teams":
+		return teamsCmd(args, stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "edgeway %s %s/%s %s\n", version, runtime.GOOS, runtime.GOARCH, runtime.Version())
 		return 0
@@ -147,6 +155,10 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		// file closes.
 		defer gw.cache.Close()
 	}
+	if gw.auth.Open() && !loopback(cfg.Listen) {
+		fmt.Fprintf(stderr, "edgeway: refusing to listen on %s with no keys: anyone who can reach it could spend the providers' credits. Set %s (or auth.admin_key) and create keys, or listen on 127.0.0.1\n", cfg.Listen, config.AdminKeyEnv)
+		return 1
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		fmt.Fprintf(stderr, "edgeway: %v (is another edgeway running? use --listen to pick another address)\n", err)
@@ -160,6 +172,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 
 	fmt.Fprintf(stdout, "edgeway %s listening on http://%s (OpenAI API at http://%s/v1)\n", version, ln.Addr(), ln.Addr())
 	fmt.Fprintf(stdout, "  board %s\n", prof)
+	fmt.Fprintf(stdout, "  auth: %s\n", authState(gw.auth))
 	reachable := printProviders(ctx, stdout, cfg, gw.router)
 	for _, n := range notes {
 		fmt.Fprintf(stdout, "  note: %s\n", n)

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 
 	"go.etcd.io/bbolt"
@@ -11,6 +12,7 @@ import (
 	"github.com/edgeway/edgeway/edge/cache"
 	"github.com/edgeway/edgeway/edge/config"
 	"github.com/edgeway/edgeway/edge/gemini"
+	"github.com/edgeway/edgeway/edge/keys"
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/openai"
 	"github.com/edgeway/edgeway/edge/router"
@@ -26,6 +28,7 @@ type gateway struct {
 	router *router.Router
 	server *server.Server
 	cache  *cache.Cache // nil when off
+	auth   *keys.Auth
 	// hint tells a first-time user what to do when nothing can serve.
 	hint string
 }
@@ -101,8 +104,20 @@ func build(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbolt.D
 		}
 		respCache, semantic, notes = c, sem, append(notes, cnotes...)
 	}
+	adminKey, err := cfg.Auth.ResolveAdminKey(os.LookupEnv)
+	if err != nil {
+		return nil, nil, err
+	}
+	var store *keys.Store
+	if db != nil {
+		if store, err = keys.Open(db, nil); err != nil {
+			return nil, nil, err
+		}
+	}
+	auth := keys.NewAuth(store, adminKey)
 	s := cfg.Server
 	opts := server.Options{
+		Auth:            auth,
 		Router:          r,
 		MaxBodyBytes:    s.MaxBodyBytes,
 		ReadTimeout:     s.ReadTimeout.D(),
@@ -120,7 +135,7 @@ func build(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbolt.D
 		opts.CacheTTL = cfg.Cache.TTL.D()
 		opts.SemanticCache = semantic
 	}
-	return &gateway{router: r, server: server.New(opts), cache: respCache, hint: hint}, notes, nil
+	return &gateway{router: r, server: server.New(opts), cache: respCache, auth: auth, hint: hint}, notes, nil
 }
 
 // newProvider builds the client for one configured provider.
@@ -147,4 +162,38 @@ func newProvider(p *config.Provider) (llm.Provider, error) {
 	}
 	// Unreachable for a validated config; a guard for new types.
 	return nil, fmt.Errorf("type %q has no client", p.Type)
+}
+
+// loopback reports whether a listen address accepts only this machine's
+// connections.
+func loopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// authState says at start who may call.
+func authState(a *keys.Auth) string {
+	if a.Open() {
+		return "open: no admin key and no keys, so any local program may call (loopback only); set " + config.AdminKeyEnv + " to require keys"
+	}
+	n := 0
+	if st := a.Store(); st != nil {
+		for _, k := range st.Keys("") {
+			if k.Revoked.IsZero() {
+				n++
+			}
+		}
+	}
+	admin := "no admin key"
+	if a.HasAdmin() {
+		admin = "admin key set"
+	}
+	return fmt.Sprintf("keys required (%d active keys, %s)", n, admin)
 }

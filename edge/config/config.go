@@ -72,6 +72,40 @@ type Config struct {
 	Models    map[string][]string `yaml:"models"`
 	Router    Router              `yaml:"router"`
 	Cache     Cache               `yaml:"cache"`
+	Auth      Auth                `yaml:"auth"`
+}
+
+// Auth configures who may call the gateway.
+type Auth struct {
+	// AdminKey is the admin API's key ("env:VAR" or the key itself); when
+	// unset, the EDGEWAY_ADMIN_KEY environment variable is used if set.
+	// With no admin key and no virtual key the gateway is open, and then
+	// only on a loopback address.
+	AdminKey Secret `yaml:"admin_key"`
+}
+
+// AdminKeyEnv is the environment variable the admin key is read from by
+// default, by serve and by the CLI alike.
+const AdminKeyEnv = "EDGEWAY_ADMIN_KEY"
+
+// MinAdminKeyLen is the shortest admin key accepted: it guards every
+// other key.
+const MinAdminKeyLen = 16
+
+// ResolveAdminKey returns the admin key ("" for none): auth.admin_key, or
+// else $EDGEWAY_ADMIN_KEY.
+func (a *Auth) ResolveAdminKey(lookup func(string) (string, bool)) (string, error) {
+	v, _ := lookup(AdminKeyEnv)
+	if a.AdminKey != "" {
+		var err error
+		if v, err = a.AdminKey.Resolve(lookup); err != nil {
+			return "", fmt.Errorf("auth.admin_key: %w", err)
+		}
+	}
+	if v != "" && len(v) < MinAdminKeyLen {
+		return "", fmt.Errorf("auth.admin_key: the admin key is %d characters; use at least %d (e.g. openssl rand -hex 24)", len(v), MinAdminKeyLen)
+	}
+	return v, nil
 }
 
 // Cache configures the response cache. It is on by default for

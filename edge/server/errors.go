@@ -32,6 +32,7 @@ func classify(err error) *apiError {
 	var (
 		ie *ingress.Error
 		um *router.UnknownModelError
+		na *router.NotAllowedError
 		ex *router.ExhaustedError
 		le *llm.Error
 	)
@@ -52,6 +53,8 @@ func classify(err error) *apiError {
 		}
 		msg += ` (use an alias from "models:" or "provider/model")`
 		return &apiError{status: 404, typ: "invalid_request_error", param: "model", code: "model_not_found", message: msg}
+	case errors.As(err, &na):
+		return &apiError{status: 403, typ: "permission_error", code: "provider_not_allowed", param: "model", message: na.Error()}
 	case errors.As(err, &ex):
 		a := &apiError{status: ex.Status(), message: ex.Error(), retryAfter: ex.RetryAfter()}
 		switch a.status {

@@ -42,12 +42,20 @@ func (s *Server) complete(c *fasthttp.RequestCtx, req *llm.ChatRequest, d dialec
 		return
 	}
 	start := time.Now()
+	scope, ok := s.permit(c, req.Model, d)
+	if !ok {
+		s.release()
+		return
+	}
 	var ck cacheState
 	if s.opts.Cache != nil && s.lookupCache(c, req, d, &ck) {
 		s.release()
 		return
 	}
 	ex := &exchange{s: s, c: c, req: req, d: d, start: start, cache: ck}
+	if scope != nil {
+		ex.st.Scope = scope
+	}
 	ex.ctx, ex.cancel = context.WithTimeout(context.Background(), s.opts.RequestTimeout)
 	if req.Stream {
 		ex.events = make(chan []byte, streamQueue)

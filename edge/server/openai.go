@@ -88,6 +88,10 @@ func (s *Server) embed(c *fasthttp.RequestCtx, req *llm.EmbedRequest, d dialect)
 		return nil, false
 	}
 	defer s.release()
+	scope, ok := s.permit(c, req.Model, d)
+	if !ok {
+		return nil, false
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.RequestTimeout)
 	var (
 		w    watcher
@@ -95,6 +99,9 @@ func (s *Server) embed(c *fasthttp.RequestCtx, req *llm.EmbedRequest, d dialect)
 		resp *llm.EmbedResponse
 		err  error
 	)
+	if scope != nil {
+		st.Scope = scope
+	}
 	w.run(c, cancel, func() { resp, err = s.opts.Router.Embed(ctx, req, &st) })
 	cancel()
 	if err == nil && st.Provider != "" {

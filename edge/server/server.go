@@ -20,6 +20,7 @@ import (
 
 	"github.com/edgeway/edgeway/edge/cache"
 	"github.com/edgeway/edgeway/edge/config"
+	"github.com/edgeway/edgeway/edge/keys"
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/ollamaapi"
 	"github.com/edgeway/edgeway/edge/router"
@@ -61,6 +62,10 @@ type Options struct {
 	CacheTTL    time.Duration
 	// SemanticCache also answers paraphrases of the last user turn.
 	SemanticCache bool
+
+	// Auth decides who may call; nil lets everyone in (cmd allows that
+	// only on loopback).
+	Auth *keys.Auth
 }
 
 // Defaults for zero Options fields: the config's, defined there once.
@@ -155,6 +160,9 @@ func (s *Server) handle(c *fasthttp.RequestCtx) {
 	rid := requestID(c)
 	c.Response.Header.SetBytesV("x-request-id", rid)
 	path := c.Path()
+	if !s.authenticate(c, path) {
+		return
+	}
 	switch string(path) {
 	case "/v1/chat/completions", "/chat/completions":
 		if s.method(c, fasthttp.MethodPost) {
@@ -218,6 +226,10 @@ func (s *Server) handle(c *fasthttp.RequestCtx) {
 	case "/metrics":
 		s.metrics.write(c, s)
 	default:
+		if bytes.HasPrefix(path, []byte("/admin/")) {
+			s.admin(c, string(path))
+			return
+		}
 		s.metrics.notFound.Add(1)
 		errorDialect(path).writeError(c, &apiError{status: 404, typ: "invalid_request_error", code: "unknown_url",
 			message: "unknown path " + strconv.Quote(string(path)) + ": edgeway serves " + servedPaths})

@@ -18,10 +18,15 @@ import (
 
 const e2eAdminKey = "e2e-admin-key-0123456789abcdef"
 
-// cli runs an edgeway admin command against g and returns its stdout.
+// cli runs an edgeway admin command ("keys create ...", "usage ...")
+// against g and returns its stdout.
 func cli(t *testing.T, g *gateway, args ...string) string {
 	t.Helper()
-	args = append(args[:2:2], append([]string{"--config", g.Config, "--listen", strings.TrimPrefix(g.URL, "http://")}, args[2:]...)...)
+	words := 2 // keys and teams have a subcommand
+	if args[0] == "usage" {
+		words = 1
+	}
+	args = append(args[:words:words], append([]string{"--config", g.Config, "--listen", strings.TrimPrefix(g.URL, "http://")}, args[words:]...)...)
 	cmd := exec.Command(edgewayBin(t), args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

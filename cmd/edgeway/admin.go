@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"cmp"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -9,7 +11,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -17,6 +21,7 @@ import (
 	"github.com/edgeway/edgeway/board"
 	"github.com/edgeway/edgeway/edge/config"
 	"github.com/edgeway/edgeway/edge/keys"
+	"github.com/edgeway/edgeway/sync/usage"
 )
 
 // The keys and teams commands are clients of the running gateway's admin
@@ -373,3 +378,86 @@ func printJSON(w io.Writer, v any) int {
 	}
 	return 0
 }
+
+const usageCmdText = `usage: edgeway usage [--by key|team|model|provider] [--since 7d] [--format table|json|csv]
+
+Sums the usage ledger of the running gateway (hourly totals: --since counts
+from the start of the hour). Cost "unknown" counts requests to models with
+no price: the sum leaves them out rather than call them free.
+`
+
+func usageCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("edgeway usage", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usageCmdText); fs.PrintDefaults() }
+	var (
+		af                adminFlags
+		by, since, format string
+	)
+	af.register(fs)
+	fs.StringVar(&by, "by", "key", "group by key, team, model or provider")
+	fs.StringVar(&since, "since", "7d", "how far back, e.g. 24h, 7d, 4w")
+	fs.StringVar(&format, "format", "table", "table, json or csv")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	fail := func(err error) int { fmt.Fprintf(stderr, "edgeway usage: %v\n", err); return 1 }
+	if fs.NArg() > 0 {
+		return fail(fmt.Errorf("unexpected argument %q", fs.Arg(0)))
+	}
+	if format != "table" && format != "json" && format != "csv" {
+		return fail(fmt.Errorf("format %q: want table, json or csv", format))
+	}
+	c, err := af.client()
+	if err != nil {
+		return fail(err)
+	}
+	var out struct {
+		Since time.Time   `json:"since"`
+		Rows  []usage.Row `json:"rows"`
+	}
+	if err := c.do("GET", "/admin/usage?by="+url.QueryEscape(by)+"&since="+url.QueryEscape(since), nil, &out); err != nil {
+		return fail(err)
+	}
+	switch format {
+	case "json":
+		return printJSON(stdout, out)
+	case "csv":
+		w := csv.NewWriter(stdout)
+		w.Write([]string{by, "requests", "errors", "cache_hits", "tokens_in", "tokens_out", "tokens_cached", "cost_usd", "unknown_cost_requests", "estimated_requests"})
+		for _, r := range out.Rows {
+			w.Write([]string{r.Group, itoa(r.Requests), itoa(r.Errors), itoa(r.CacheHits), itoa(r.TokensIn), itoa(r.TokensOut),
+				itoa(r.TokensCached), strconv.FormatFloat(r.CostUSD, 'f', 6, 64), itoa(r.UnknownCost), itoa(r.Estimated)})
+		}
+		w.Flush()
+		return 0
+	}
+	fmt.Fprintf(stdout, "usage since %s, by %s\n", out.Since.Local().Format(time.DateTime), by)
+	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, strings.ToUpper(by)+"\tREQUESTS\tERRORS\tHITS\tTOKENS IN\tTOKENS OUT\tCOST USD\t")
+	var total usage.Totals
+	for _, r := range out.Rows {
+		total.Add(r.Totals)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t\n", cmp.Or(r.Group, "-"), r.Requests, r.Errors, r.CacheHits, r.TokensIn, r.TokensOut, cost(r.Totals))
+	}
+	fmt.Fprintf(tw, "TOTAL\t%d\t%d\t%d\t%d\t%d\t%s\t\n", total.Requests, total.Errors, total.CacheHits, total.TokensIn, total.TokensOut, cost(total))
+	tw.Flush()
+	if total.UnknownCost > 0 {
+		fmt.Fprintf(stdout, "cost unknown for %d requests: their models have no price (add one under pricing: in the config)\n", total.UnknownCost)
+	}
+	if total.Estimated > 0 {
+		fmt.Fprintf(stdout, "%d requests' tokens are estimates: their provider reported no usage\n", total.Estimated)
+	}
+	return 0
+}
+
+// cost shows a sum of known costs, marked when some are unknown.
+func cost(t usage.Totals) string {
+	s := fmt.Sprintf("%.6f", t.CostUSD)
+	if t.UnknownCost > 0 {
+		s += fmt.Sprintf(" + unknown (%d)", t.UnknownCost)
+	}
+	return s
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

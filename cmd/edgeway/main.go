@@ -5,6 +5,7 @@
 //	edgeway cache stats|purge       inspect or empty the response cache
 //	edgeway keys create|list|...    manage virtual keys through the admin API
 //	edgeway teams create|list|set   manage teams through the admin API
+//	edgeway usage [--by ...]        sum the usage ledger through the admin API
 //	edgeway version                 print the version
 package main
 
@@ -36,7 +37,7 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-const usage = `usage: edgeway <command> [flags]
+const usageText = `usage: edgeway <command> [flags]
 
 commands:
   serve     run the gateway (default)
@@ -44,6 +45,7 @@ commands:
   cache     stats | purge [--namespace N] [--model M]: the response cache (gateway stopped)
   keys      create | list | revoke | rotate: virtual keys (gateway running, $EDGEWAY_ADMIN_KEY)
   teams     create | list | set: teams and their policies (gateway running, $EDGEWAY_ADMIN_KEY)
+  usage     [--by key|team|model|provider] [--since 7d] [--format table|json|csv]: spend from the ledger
   version   print the version
 
 run 'edgeway <command> -h' for a command's flags.
@@ -65,14 +67,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return keysCmd(args, stdout, stderr)
 	case "teams":
 		return teamsCmd(args, stdout, stderr)
+	case "usage":
+		return usageCmd(args, stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "edgeway %s %s/%s %s\n", version, runtime.GOOS, runtime.GOARCH, runtime.Version())
 		return 0
 	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, usageText)
 		return 0
 	}
-	fmt.Fprintf(stderr, "edgeway: unknown command %q\n\n%s", cmd, usage)
+	fmt.Fprintf(stderr, "edgeway: unknown command %q\n\n%s", cmd, usageText)
 	return 2
 }
 
@@ -154,6 +158,9 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		// After the server stops: queued cache writes land before the
 		// file closes.
 		defer gw.cache.Close()
+	}
+	if gw.ledger != nil {
+		defer gw.ledger.Close()
 	}
 	if gw.auth.Open() && !loopback(cfg.Listen) {
 		fmt.Fprintf(stderr, "edgeway: refusing to listen on %s with no keys: anyone who can reach it could spend the providers' credits. Set %s (or auth.admin_key) and create keys, or listen on 127.0.0.1\n", cfg.Listen, config.AdminKeyEnv)

@@ -15,11 +15,13 @@ import (
 	"github.com/edgeway/edgeway/edge/keys"
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/openai"
+	"github.com/edgeway/edgeway/edge/pricing"
 	"github.com/edgeway/edgeway/edge/router"
 	"github.com/edgeway/edgeway/edge/server"
 	"github.com/edgeway/edgeway/edge/upstream"
 	"github.com/edgeway/edgeway/runtime/llamacpp"
 	"github.com/edgeway/edgeway/runtime/ollama"
+	"github.com/edgeway/edgeway/sync/usage"
 )
 
 // gateway is the wired-up process: providers behind a router behind the
@@ -29,6 +31,7 @@ type gateway struct {
 	server *server.Server
 	cache  *cache.Cache // nil when off
 	auth   *keys.Auth
+	ledger *usage.Ledger // nil without a data file
 	// hint tells a first-time user what to do when nothing can serve.
 	hint string
 }
@@ -108,9 +111,15 @@ func build(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbolt.D
 	if err != nil {
 		return nil, nil, err
 	}
-	var store *keys.Store
+	var (
+		store  *keys.Store
+		ledger *usage.Ledger
+	)
 	if db != nil {
 		if store, err = keys.Open(db, nil); err != nil {
+			return nil, nil, err
+		}
+		if ledger, err = usage.Open(db); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -118,6 +127,7 @@ func build(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbolt.D
 	s := cfg.Server
 	opts := server.Options{
 		Auth:            auth,
+		Usage:           ledger,
 		Router:          r,
 		MaxBodyBytes:    s.MaxBodyBytes,
 		ReadTimeout:     s.ReadTimeout.D(),
@@ -135,7 +145,15 @@ func build(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbolt.D
 		opts.CacheTTL = cfg.Cache.TTL.D()
 		opts.SemanticCache = semantic
 	}
-	return &gateway{router: r, server: server.New(opts), cache: respCache, auth: auth, hint: hint}, notes, nil
+	if ledger != nil {
+		opts.Ledger = ledger
+	}
+	prices, err := priceTable(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts.Pricer = prices
+	return &gateway{router: r, server: server.New(opts), cache: respCache, auth: auth, ledger: ledger, hint: hint}, notes, nil
 }
 
 // newProvider builds the client for one configured provider.
@@ -162,6 +180,25 @@ func newProvider(p *config.Provider) (llm.Provider, error) {
 	}
 	// Unreachable for a validated config; a guard for new types.
 	return nil, fmt.Errorf("type %q has no client", p.Type)
+}
+
+// priceTable prices the configured providers from the embedded catalog and
+// the config's overrides.
+func priceTable(cfg *config.Config) (*pricing.Table, error) {
+	cat, err := pricing.Load()
+	if err != nil {
+		return nil, err
+	}
+	ups := make(map[string]pricing.Upstream, len(cfg.Providers))
+	for i := range cfg.Providers {
+		p := &cfg.Providers[i]
+		ups[p.Name] = pricing.Upstream{Type: p.Type, BaseURL: p.BaseURL, Local: p.Local()}
+	}
+	over := make(map[string]pricing.Price, len(cfg.Pricing))
+	for k, p := range cfg.Pricing {
+		over[k] = pricing.Price{Input: p.Input, Output: p.Output, CacheRead: p.CachedInput, CacheWrite: p.CacheWrite}
+	}
+	return pricing.NewTable(cat, ups, over), nil
 }
 
 // loopback reports whether a listen address accepts only this machine's

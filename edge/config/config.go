@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -73,6 +74,19 @@ type Config struct {
 	Router    Router              `yaml:"router"`
 	Cache     Cache               `yaml:"cache"`
 	Auth      Auth                `yaml:"auth"`
+	// Pricing overrides or adds prices, keyed "provider/model" (the
+	// configured provider's name), over the embedded catalog.
+	Pricing map[string]Price `yaml:"pricing"`
+}
+
+// Price is a model's price in USD per million tokens. CachedInput and
+// CacheWrite price the prompt tokens read from or written to the
+// provider's prompt cache; zero charges them as input.
+type Price struct {
+	Input       float64 `yaml:"input"`
+	Output      float64 `yaml:"output"`
+	CachedInput float64 `yaml:"cached_input"`
+	CacheWrite  float64 `yaml:"cache_write"`
 }
 
 // Auth configures who may call the gateway.
@@ -520,6 +534,18 @@ func (c *Config) Validate() error {
 		}
 		if sc.MaxEntries < 0 {
 			bad("cache.semantic.max_entries", "%d must not be negative", sc.MaxEntries)
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(c.Pricing)) {
+		p := c.Pricing[k]
+		if prov, model, ok := strings.Cut(k, "/"); !ok || model == "" || !names[prov] {
+			bad("pricing", "%q is not provider/model of a configured provider", k)
+		}
+		for _, v := range []float64{p.Input, p.Output, p.CachedInput, p.CacheWrite} {
+			if v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+				bad("pricing."+k, "prices must be finite and not negative")
+				break
+			}
 		}
 	}
 	r := c.Router

@@ -141,6 +141,39 @@ providers:
 				`providers[3].max_tokens_field: applies only to the OpenAI wire`,
 			},
 		},
+		{
+			name: "pricing",
+			yaml: `
+providers:
+  - name: up
+    type: openai-compatible
+    base_url: http://127.0.0.1:9/v1
+pricing:
+  up/fake-model: {input: 1.00, output: 2.00, cached_input: 0.5}
+  nobody/x: {input: 1}
+  noslash: {input: 1}
+  up/neg: {input: -1}
+`,
+			wantErr: []string{
+				`pricing: "nobody/x" is not provider/model of a configured provider`,
+				`pricing: "noslash" is not provider/model`,
+				`pricing.up/neg: prices must be finite and not negative`,
+			},
+		},
+		{
+			name:    "pricing typo",
+			yaml:    "pricing:\n  up/m: {inptu: 1}\n",
+			wantErr: []string{"inptu"},
+		},
+		{
+			name: "pricing ok",
+			yaml: "providers:\n  - name: up\n    type: openai-compatible\n    base_url: http://127.0.0.1:9/v1\npricing:\n  up/fake-model: {input: 1.00, output: 2.00}\n",
+			check: func(t *testing.T, c *Config) {
+				if p := c.Pricing["up/fake-model"]; p.Input != 1 || p.Output != 2 {
+					t.Errorf("pricing %+v", c.Pricing)
+				}
+			},
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

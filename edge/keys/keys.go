@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -202,19 +203,23 @@ func (p Period) Window(t time.Time) (start, end time.Time) {
 	}
 }
 
+// maxLifetime bounds ParseDuration: a century is "never" for a key, and
+// anything longer would overflow.
+const maxLifetime = 100 * 365 * 24 * time.Hour
+
 // ParseDuration reads a lifetime such as "30d", "12h" or "2w" (days and
-// weeks on top of Go's units), for --expires.
+// weeks on top of Go's units), for --expires and --since.
 func ParseDuration(s string) (time.Duration, error) {
 	for _, u := range []struct {
 		suffix string
 		unit   time.Duration
 	}{{"d", 24 * time.Hour}, {"w", 7 * 24 * time.Hour}} {
 		if n, ok := strings.CutSuffix(s, u.suffix); ok {
-			var v int
-			if _, err := fmt.Sscanf(n, "%d", &v); err == nil && v > 0 && fmt.Sprint(v) == n {
-				return time.Duration(v) * u.unit, nil
+			v, err := strconv.Atoi(n)
+			if err != nil || v <= 0 || n[0] == '+' || time.Duration(v) > maxLifetime/u.unit {
+				return 0, fmt.Errorf("%q is not a duration like 30d, 2w or 12h (at most 100 years)", s)
 			}
-			return 0, fmt.Errorf("%q is not a duration like 30d, 2w or 12h", s)
+			return time.Duration(v) * u.unit, nil
 		}
 	}
 	d, err := time.ParseDuration(s)

@@ -336,3 +336,27 @@ func BenchmarkCheck(b *testing.B) {
 		}
 	}
 }
+
+func FuzzParseDuration(f *testing.F) {
+	for _, s := range []string{"30d", "2w", "12h", "0d", "-1d", "1.5d", "9999999999999d", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if d, err := ParseDuration(s); err == nil && d <= 0 {
+			t.Fatalf("%q: %v without an error", s, d)
+		}
+	})
+}
+
+func FuzzFromHeaders(f *testing.F) {
+	f.Add("Bearer ew-x", "", "")
+	f.Add("", "ew-y", "")
+	f.Add("bearer", "", "ew-z")
+	f.Fuzz(func(t *testing.T, auth, xkey, apikey string) {
+		h := map[string]string{"Authorization": auth, "x-api-key": xkey, "api-key": apikey}
+		got := FromHeaders(func(n string) []byte { return []byte(h[n]) })
+		if len(got) > len(auth)+len(xkey)+len(apikey) {
+			t.Fatal("longer than its input")
+		}
+	})
+}

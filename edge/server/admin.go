@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -21,6 +22,7 @@ import (
 //	POST /admin/teams             {name, policy, tags}                       → 201 {...}
 //	GET  /admin/teams                                                        → {teams: [...]}
 //	PUT  /admin/teams/{name}      {policy, tags}                             → {...}
+//	GET  /admin/usage[?by=key|team|model|provider][&since=7d]                → {since, rows: [...]}
 
 // adminError is the admin API's error body.
 func adminError(c *fasthttp.RequestCtx, status int, code, msg string) {
@@ -121,9 +123,40 @@ func (s *Server) admin(c *fasthttp.RequestCtx, path string) {
 			status = 201
 		}
 		adminJSON(c, status, team)
+	case rest == "usage" && m == "GET":
+		s.adminUsage(c, k)
 	default:
 		adminError(c, 404, "unknown_url", m+" "+clipShown(path)+" is not an admin operation")
 	}
+}
+
+// adminUsage sums the ledger; a team admin sees its own team only.
+func (s *Server) adminUsage(c *fasthttp.RequestCtx, k *keys.Caller) {
+	if s.opts.Usage == nil {
+		adminError(c, 404, "no_ledger", "this gateway keeps no usage ledger")
+		return
+	}
+	q := c.QueryArgs()
+	since := 7 * 24 * time.Hour
+	if v := q.Peek("since"); len(v) > 0 {
+		d, err := keys.ParseDuration(string(v))
+		if err != nil {
+			adminError(c, 400, "invalid_since", "since: "+err.Error())
+			return
+		}
+		since = d
+	}
+	team := ""
+	if !k.Admin {
+		team = k.Key.Team
+	}
+	from := time.Now().Add(-since).UTC()
+	rows, err := s.opts.Usage.Report(from, string(q.Peek("by")), team)
+	if err != nil {
+		adminError(c, 400, "invalid_by", err.Error())
+		return
+	}
+	adminJSON(c, 200, map[string]any{"since": from.Truncate(time.Hour), "rows": rows})
 }
 
 // created is a new or rotated key: the only time its text is shown.

@@ -250,3 +250,20 @@ func mustJSON(t *testing.T, v any) []byte {
 	}
 	return b
 }
+
+func FuzzParseTags(f *testing.F) {
+	for _, s := range []string{"", "a=b", "a=b, c = d", "=x,,k", strings.Repeat("k=v,", 40), "\xff=\x00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		m := parseTags([]byte(s))
+		if len(m) > maxTags {
+			t.Fatalf("%d tags", len(m))
+		}
+		for k, v := range m {
+			if k == "" || len(k) > 128+len("…") || len(v) > 128+len("…") {
+				t.Fatalf("tag %q=%q", k, v)
+			}
+		}
+	})
+}

@@ -109,6 +109,7 @@ func parseTTL(v string) (time.Duration, bool) {
 // and whole otherwise, whichever way it was stored.
 func (s *Server) serveCached(c *fasthttp.RequestCtx, req *llm.ChatRequest, d dialect, e *cache.Entry, kind string, sim float32) {
 	s.metrics.cacheServed(kind)
+	defer s.account(c, req.Model, &acct{provider: "cache", model: e.Model, cache: kind, status: 200, outcome: "ok"})
 	h := &c.Response.Header
 	h.Set("x-edgeway-cache", kind)
 	if kind == "semantic" {

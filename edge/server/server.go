@@ -66,6 +66,11 @@ type Options struct {
 	// Auth decides who may call; nil lets everyone in (cmd allows that
 	// only on loopback).
 	Auth *keys.Auth
+	// Ledger, when set, records every chat and embedding request; Pricer
+	// prices them. Usage, when set, serves the admin API's reports.
+	Ledger Ledger
+	Pricer Pricer
+	Usage  UsageReporter
 }
 
 // Defaults for zero Options fields: the config's, defined there once.

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"go.etcd.io/bbolt"
@@ -182,4 +184,66 @@ func ledgerIDs(t *testing.T, path string) map[string]bool {
 		t.Fatal(err)
 	}
 	return ids
+}
+
+// TestBudgetAndRateLimits: a team's key hits its budget and gets a 429
+// that names the budget, what was spent and when it resets, in the
+// client's own SDK; a restart frees nothing; a key's rpm is enforced with
+// Retry-After.
+func TestBudgetAndRateLimits(t *testing.T) {
+	cloud := openaitest.NewT(t, openaitest.Options{APIKey: "sk-e2e", Reply: "one two three four five"})
+	dir := t.TempDir()
+	g := startEdgewayIn(t, dir, ledgerConfig(cloud.URL()))
+	cli(t, g, "teams", "create", "--name", "lab", "--budget-usd", "0.0001", "--period", "1d")
+	key := lastLine(cli(t, g, "keys", "create", "--name", "bot", "--team", "lab"))
+	fast := lastLine(cli(t, g, "keys", "create", "--name", "burst", "--rpm", "2"))
+	ctx := context.Background()
+	chat := openai.ChatCompletionNewParams{Model: "chat", Messages: userMsg("hi"), MaxTokens: openai.Int(10)}
+
+	c := openai.NewClient(option.WithBaseURL(g.URL+"/v1/"), option.WithAPIKey(key), option.WithMaxRetries(0))
+	spent := 0
+	var err error
+	for ; spent < 100; spent++ {
+		if _, err = c.Chat.Completions.New(ctx, chat); err != nil {
+			break
+		}
+	}
+	var oe *openai.Error
+	if spent == 0 || !errors.As(err, &oe) || oe.StatusCode != 429 {
+		t.Fatalf("after %d answers: %v, want a 429", spent, err)
+	}
+	for _, w := range []string{`team \"lab\" has spent $0.0001`, "of its $0.00 budget for 1d", "it resets at", "budget_exceeded"} {
+		if !strings.Contains(oe.RawJSON(), w) {
+			t.Errorf("429 body %s lacks %q", oe.RawJSON(), w)
+		}
+	}
+	if oe.Response.Header.Get("Retry-After") == "" {
+		t.Error("no Retry-After")
+	}
+
+	// Restart: the spend is read back from the ledger.
+	g.cmd.Process.Signal(syscall.SIGTERM)
+	<-g.done
+	g = startEdgewayIn(t, dir, ledgerConfig(cloud.URL()))
+	c = openai.NewClient(option.WithBaseURL(g.URL+"/v1/"), option.WithAPIKey(key), option.WithMaxRetries(0))
+	if _, err := c.Chat.Completions.New(ctx, chat); !errors.As(err, &oe) || oe.StatusCode != 429 {
+		t.Fatalf("after a restart: %v, want the budget still spent", err)
+	}
+
+	f := openai.NewClient(option.WithBaseURL(g.URL+"/v1/"), option.WithAPIKey(fast), option.WithMaxRetries(0))
+	for i := range 2 {
+		if _, err := f.Chat.Completions.New(ctx, chat); err != nil {
+			t.Fatalf("request %d within rpm: %v", i, err)
+		}
+	}
+	if _, err := f.Chat.Completions.New(ctx, chat); !errors.As(err, &oe) || oe.StatusCode != 429 ||
+		!strings.Contains(oe.RawJSON(), "allows 2 requests per minute") || oe.Response.Header.Get("Retry-After") == "" {
+		t.Fatalf("third request: %v", err)
+	}
+	// The refusals are in the ledger too: the burst key made three
+	// requests, one refused.
+	csv := cli(t, g, "usage", "--by", "key", "--format", "csv")
+	if !strings.Contains(csv, ",3,1,0,") {
+		t.Fatalf("usage by key lacks the burst key's 3 requests, 1 refused:\n%s", csv)
+	}
 }

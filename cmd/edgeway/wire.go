@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"time"
 
 	"go.etcd.io/bbolt"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/edgeway/edgeway/edge/config"
 	"github.com/edgeway/edgeway/edge/gemini"
 	"github.com/edgeway/edgeway/edge/keys"
+	"github.com/edgeway/edgeway/edge/limits"
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/openai"
 	"github.com/edgeway/edgeway/edge/pricing"
@@ -153,6 +155,11 @@ func build(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbolt.D
 		return nil, nil, err
 	}
 	opts.Pricer = prices
+	if store != nil && ledger != nil {
+		if opts.Limits, err = restoreLimits(store, ledger); err != nil {
+			return nil, nil, err
+		}
+	}
 	return &gateway{router: r, server: server.New(opts), cache: respCache, auth: auth, ledger: ledger, hint: hint}, notes, nil
 }
 
@@ -198,7 +205,41 @@ func priceTable(cfg *config.Config) (*pricing.Table, error) {
 	for k, p := range cfg.Pricing {
 		over[k] = pricing.Price{Input: p.Input, Output: p.Output, CacheRead: p.CachedInput, CacheWrite: p.CacheWrite}
 	}
-	return pricing.NewTable(cat, ups, over), nil
+	return pricing.NewTable(cat, ups, over, cfg.Models), nil
+}
+
+// restoreLimits builds the limiter and books what the ledger says was
+// already spent this budget period and requested this minute, so a restart
+// frees no budget and no rate.
+func restoreLimits(store *keys.Store, ledger *usage.Ledger) (*limits.Limiter, error) {
+	l := limits.New(nil)
+	now := time.Now()
+	// A month is the longest period; a week may begin in the month before.
+	since := now.AddDate(0, -1, -7)
+	err := ledger.Rollups(since, func(g usage.Group, t usage.Totals) {
+		if k, ok := store.Key(g.Key); ok {
+			l.RestoreSpend('k', k.ID, &k.Policy, g.Hour, t.CostUSD)
+		}
+		if tm, ok := store.Team(g.Team); ok {
+			l.RestoreSpend('t', tm.Name, &tm.Policy, g.Hour, t.CostUSD)
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("limits: read spend: %w", err)
+	}
+	err = ledger.Recent(now.Add(-time.Minute), func(r *usage.Record) {
+		tokens := r.TokensIn + r.TokensOut
+		if k, ok := store.Key(r.Key); ok {
+			l.RestoreRecent('k', k.ID, &k.Policy, r.Time, tokens)
+		}
+		if tm, ok := store.Team(r.Team); ok {
+			l.RestoreRecent('t', tm.Name, &tm.Policy, r.Time, tokens)
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("limits: read the last minute: %w", err)
+	}
+	return l, nil
 }
 
 // loopback reports whether a listen address accepts only this machine's

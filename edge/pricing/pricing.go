@@ -139,7 +139,8 @@ func (c *Catalog) Lookup(id, model string) (Price, bool) {
 type Table struct {
 	cat       *Catalog
 	providers map[string]Upstream
-	overrides map[string]Price // "provider/model"
+	overrides map[string]Price    // "provider/model"
+	aliases   map[string][]string // alias → "provider/model" targets
 
 	mu   sync.RWMutex
 	memo map[string]memoEntry // "provider/model" → the catalog's answer
@@ -160,9 +161,31 @@ type Upstream struct {
 }
 
 // NewTable prices the providers (by configured name), with overrides
-// keyed "provider/model".
-func NewTable(cat *Catalog, providers map[string]Upstream, overrides map[string]Price) *Table {
-	return &Table{cat: cat, providers: providers, overrides: overrides, memo: map[string]memoEntry{}}
+// keyed "provider/model" and the config's aliases for Estimate.
+func NewTable(cat *Catalog, providers map[string]Upstream, overrides map[string]Price, aliases map[string][]string) *Table {
+	return &Table{cat: cat, providers: providers, overrides: overrides, aliases: aliases, memo: map[string]memoEntry{}}
+}
+
+// Estimate is what usage u of model (an alias or "provider/model") may
+// cost before it is known which target serves: the dearest known price
+// among the alias's targets. A budget reserves it at admission. A model
+// with no known price estimates at zero.
+func (t *Table) Estimate(model string, u llm.Usage) float64 {
+	targets, ok := t.aliases[model]
+	if !ok {
+		targets = []string{model}
+	}
+	most := 0.0
+	for _, target := range targets {
+		provider, m, ok := strings.Cut(target, "/")
+		if !ok {
+			continue
+		}
+		if c, known := t.Cost(provider, m, u); known {
+			most = max(most, c)
+		}
+	}
+	return most
 }
 
 // Cost prices usage u of model at the configured provider. known is false

@@ -47,7 +47,8 @@ func TestTableCost(t *testing.T) {
 		"ollama": {Type: "ollama", Local: true},
 		"up":     {Type: "openai", BaseURL: "http://127.0.0.1:9/v1"},
 		"cloud":  {Type: "openai", BaseURL: "https://api.openai.com/v1"},
-	}, map[string]Price{"up/fake-model": {Input: 1, Output: 2}, "ollama/priced": {Input: 0.5, Output: 0.5}})
+	}, map[string]Price{"up/fake-model": {Input: 1, Output: 2}, "ollama/priced": {Input: 0.5, Output: 0.5}},
+		map[string][]string{"chat": {"ollama/qwen3", "up/fake-model", "cloud/mystery"}})
 	u := llm.Usage{PromptTokens: 1000, CompletionTokens: 500}
 	gp, _ := c.Lookup("openai", "gpt-4o-mini")
 	for _, tc := range []struct {
@@ -68,6 +69,12 @@ func TestTableCost(t *testing.T) {
 			t.Errorf("%s/%s: %v %v, want %v %v", tc.provider, tc.model, got, known, tc.want, tc.known)
 		}
 	}
+	if got, want := tbl.Estimate("chat", u), (1000*1.0+500*2.0)/1e6; got != want {
+		t.Errorf("alias estimate %v, want the dearest target's %v", got, want)
+	}
+	if got := tbl.Estimate("cloud/mystery", u); got != 0 {
+		t.Errorf("unpriced estimate %v", got)
+	}
 }
 
 func TestPriceCachedTokens(t *testing.T) {
@@ -85,7 +92,7 @@ func TestPriceCachedTokens(t *testing.T) {
 
 func BenchmarkTableCost(b *testing.B) {
 	c, _ := Load()
-	tbl := NewTable(c, map[string]Upstream{"cloud": {Type: "openai", BaseURL: "https://api.openai.com/v1"}}, nil)
+	tbl := NewTable(c, map[string]Upstream{"cloud": {Type: "openai", BaseURL: "https://api.openai.com/v1"}}, nil, nil)
 	u := llm.Usage{PromptTokens: 1000, CompletionTokens: 500}
 	b.ReportAllocs()
 	for b.Loop() {

@@ -6,7 +6,10 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/edgeway/edgeway/edge/anthropic"
 	"github.com/edgeway/edgeway/edge/keys"
+	"github.com/edgeway/edgeway/edge/limits"
+	"github.com/edgeway/edgeway/edge/llm"
 )
 
 // callerKey is the user-value key under which handle leaves the request's
@@ -86,4 +89,37 @@ func clipShown(s string) string {
 		return s
 	}
 	return s[:max] + "…"
+}
+
+// defaultReplyTokens is what a request without max_tokens is assumed to
+// generate when its tokens and cost are reserved at admission; the real
+// usage settles it.
+const defaultReplyTokens = 1024
+
+// admit holds the caller's rate limits and budget for req, answering 429
+// in d (naming the limit, with Retry-After) when they are spent.
+func (s *Server) admit(c *fasthttp.RequestCtx, req *llm.ChatRequest, d dialect) (limits.Ticket, bool) {
+	k := caller(c)
+	if s.opts.Limits == nil || k.Key == nil {
+		return limits.Ticket{}, true
+	}
+	est := llm.Usage{PromptTokens: anthropic.CountTokens(req), CompletionTokens: defaultReplyTokens}
+	if req.MaxTokens != nil && *req.MaxTokens > 0 {
+		est.CompletionTokens = *req.MaxTokens
+	}
+	cost := 0.0
+	if s.opts.Pricer != nil {
+		cost = s.opts.Pricer.Estimate(req.Model, est)
+	}
+	tk, refused := s.opts.Limits.Admit(k, est.PromptTokens+est.CompletionTokens, cost)
+	if refused != nil {
+		s.metrics.limited.Add(1)
+		d.writeError(c, &apiError{status: 429, typ: "rate_limit_error", code: refused.Code, message: refused.Message, retryAfter: refused.RetryAfter})
+		s.account(c, req.Model, &acct{status: 429, outcome: refused.Code})
+		return tk, false
+	}
+	if tk.Warning != "" {
+		c.Response.Header.Set("x-edgeway-budget-warning", tk.Warning)
+	}
+	return tk, true
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/edgeway/edgeway/edge/cache"
+	"github.com/edgeway/edgeway/edge/limits"
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/router"
 )
@@ -49,12 +50,17 @@ func (s *Server) complete(c *fasthttp.RequestCtx, req *llm.ChatRequest, d dialec
 		s.release()
 		return
 	}
-	var ck cacheState
-	if s.opts.Cache != nil && s.lookupCache(c, req, d, &ck) {
+	tk, ok := s.admit(c, req, d)
+	if !ok {
 		s.release()
 		return
 	}
-	ex := &exchange{s: s, c: c, req: req, d: d, start: start, cache: ck}
+	var ck cacheState
+	if s.opts.Cache != nil && s.lookupCache(c, req, d, &ck, &tk) {
+		s.release()
+		return
+	}
+	ex := &exchange{s: s, c: c, req: req, d: d, start: start, cache: ck, ticket: tk}
 	if scope != nil {
 		ex.st.Scope = scope
 	}
@@ -99,6 +105,7 @@ type exchange struct {
 	// answer's bytes, for a usage estimate when the provider gives none.
 	firstAt  time.Time
 	outBytes int
+	ticket   limits.Ticket // the caller's limits, held until account
 
 	// Streaming only: events carries encoded events from the worker to
 	// Read; finishReason and emitted are the worker's until done.
@@ -158,7 +165,7 @@ func (ex *exchange) setRouteHeaders(served bool) {
 func (ex *exchange) whole() {
 	defer ex.finish()
 	if ex.hit != nil {
-		ex.s.serveCached(ex.c, ex.req, ex.d, ex.hit, "semantic", ex.sim)
+		ex.s.serveCached(ex.c, ex.req, ex.d, ex.hit, "semantic", ex.sim, &ex.ticket)
 		return
 	}
 	ex.setRouteHeaders(ex.err == nil)
@@ -206,7 +213,7 @@ func (ex *exchange) stream() {
 	first := ex.w.await(ex.cancel, ex.events)
 	switch {
 	case first == nil && ex.hit != nil:
-		ex.s.serveCached(ex.c, ex.req, ex.d, ex.hit, "semantic", ex.sim)
+		ex.s.serveCached(ex.c, ex.req, ex.d, ex.hit, "semantic", ex.sim, &ex.ticket)
 		ex.finish()
 		return
 	case first == nil && ex.err != nil && !ex.emitted:
@@ -385,7 +392,7 @@ func (ex *exchange) account(status int, e *apiError) {
 		return
 	}
 	ex.accounted = true
-	a := acct{provider: ex.st.Provider, model: ex.st.Model, usage: ex.usage, failovers: ex.st.Failovers,
+	a := acct{ticket: &ex.ticket, provider: ex.st.Provider, model: ex.st.Model, usage: ex.usage, failovers: ex.st.Failovers,
 		cache: string(ex.c.Response.Header.Peek("x-edgeway-cache")), status: status, outcome: "ok"}
 	if !ex.firstAt.IsZero() {
 		a.ttft = ex.firstAt.Sub(ex.start)

@@ -17,7 +17,7 @@ import (
 // the per-provider table, touched once per completed request, has one.
 type metrics struct {
 	chat, embed, badRequest, notFound, shed, streamErrors atomic.Int64
-	unauthorized, forbidden, ledgerErrors                 atomic.Int64
+	unauthorized, forbidden, ledgerErrors, limited        atomic.Int64
 	status4xx, status5xx                                  atomic.Int64
 	failovers                                             atomic.Int64
 	cacheHits, cacheSemanticHits                          atomic.Int64
@@ -87,6 +87,7 @@ func (m *metrics) write(c *fasthttp.RequestCtx, s *Server) {
 	counter("edgeway_bad_requests_total", "Requests rejected as malformed.", m.badRequest.Load())
 	counter("edgeway_unauthorized_total", "Requests refused for a missing or invalid key.", m.unauthorized.Load())
 	counter("edgeway_forbidden_total", "Requests refused because the key may not use the model.", m.forbidden.Load())
+	counter("edgeway_limited_total", "Requests refused by a key's or team's rate limit or budget.", m.limited.Load())
 	counter("edgeway_ledger_errors_total", "Usage records the ledger failed to store.", m.ledgerErrors.Load())
 	counter("edgeway_shed_total", "Requests shed at the concurrency limit.", m.shed.Load())
 	counter("edgeway_stream_errors_total", "Streams that failed after they started.", m.streamErrors.Load())

@@ -21,6 +21,7 @@ import (
 	"github.com/edgeway/edgeway/edge/cache"
 	"github.com/edgeway/edgeway/edge/config"
 	"github.com/edgeway/edgeway/edge/keys"
+	"github.com/edgeway/edgeway/edge/limits"
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/ollamaapi"
 	"github.com/edgeway/edgeway/edge/router"
@@ -71,6 +72,8 @@ type Options struct {
 	Ledger Ledger
 	Pricer Pricer
 	Usage  UsageReporter
+	// Limits, when set, enforces keys' and teams' rate limits and budgets.
+	Limits *limits.Limiter
 }
 
 // Defaults for zero Options fields: the config's, defined there once.

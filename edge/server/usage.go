@@ -7,6 +7,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/edgeway/edgeway/edge/anthropic"
+	"github.com/edgeway/edgeway/edge/limits"
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/sync/usage"
 )
@@ -24,9 +25,12 @@ type UsageReporter interface {
 }
 
 // Pricer turns a provider's usage into dollars: known false when the
-// model has no price (recorded as unknown, never as free).
+// model has no price (recorded as unknown, never as free). Estimate is
+// what a request for model (an alias or provider/model) may cost, before
+// routing, for a budget to reserve.
 type Pricer interface {
 	Cost(provider, model string, u llm.Usage) (usd float64, known bool)
+	Estimate(model string, u llm.Usage) float64
 }
 
 // acct is what the ledger is told about a finished request.
@@ -39,6 +43,9 @@ type acct struct {
 	ttft            time.Duration
 	status          int
 	outcome         string
+	// ticket, when set, is the caller's hold on its limits, settled here
+	// with the real tokens and cost.
+	ticket *limits.Ticket
 }
 
 // account appends the request's record to the ledger. It runs before the
@@ -46,7 +53,7 @@ type acct struct {
 // handler returns; a stream's end is sent after tail), so a client that got
 // a complete answer is always in the ledger, even after kill -9.
 func (s *Server) account(c *fasthttp.RequestCtx, model string, a *acct) {
-	if s.opts.Ledger == nil {
+	if s.opts.Ledger == nil && a.ticket == nil {
 		return
 	}
 	k := caller(c)
@@ -76,6 +83,12 @@ func (s *Server) account(c *fasthttp.RequestCtx, model string, a *acct) {
 		r.CostKnown = true // nothing was spent
 	case s.opts.Pricer != nil:
 		r.CostUSD, r.CostKnown = s.opts.Pricer.Cost(a.provider, a.model, a.usage)
+	}
+	if a.ticket != nil && s.opts.Limits != nil {
+		s.opts.Limits.Settle(a.ticket, r.TokensIn+r.TokensOut, r.CostUSD)
+	}
+	if s.opts.Ledger == nil {
+		return
 	}
 	if err := s.opts.Ledger.Append(r); err != nil {
 		s.metrics.ledgerErrors.Add(1)

@@ -234,3 +234,22 @@ func (l *Ledger) Len() int {
 	})
 	return n
 }
+
+// Recent calls fn for the outbox's records from since on, newest first
+// (for the limits' last minute at start).
+func (l *Ledger) Recent(since time.Time, fn func(*Record)) error {
+	return l.db.View(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(outboxBucket).Cursor()
+		for k, v := c.Last(); k != nil; k, v = c.Prev() {
+			r := new(Record)
+			if err := json.Unmarshal(v, r); err != nil {
+				return fmt.Errorf("usage: record %d: %w", binary.BigEndian.Uint64(k), err)
+			}
+			if r.Time.Before(since) {
+				return nil
+			}
+			fn(r)
+		}
+		return nil
+	})
+}

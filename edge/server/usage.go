@@ -53,7 +53,20 @@ type acct struct {
 // handler returns; a stream's end is sent after tail), so a client that got
 // a complete answer is always in the ledger, even after kill -9.
 func (s *Server) account(c *fasthttp.RequestCtx, model string, a *acct) {
-	if s.opts.Ledger == nil && a.ticket == nil {
+	if !s.accounting() {
+		return
+	}
+	cost, known := 0.0, false
+	switch {
+	case a.provider == "cache" || a.outcome != "ok" && a.usage == (llm.Usage{}):
+		known = true // nothing was spent
+	case s.opts.Pricer != nil:
+		cost, known = s.opts.Pricer.Cost(a.provider, a.model, a.usage)
+	}
+	if a.ticket != nil && s.opts.Limits != nil {
+		s.opts.Limits.Settle(a.ticket, a.usage.PromptTokens+a.usage.CompletionTokens, cost)
+	}
+	if s.opts.Ledger == nil {
 		return
 	}
 	k := caller(c)
@@ -77,24 +90,18 @@ func (s *Server) account(c *fasthttp.RequestCtx, model string, a *acct) {
 		Failovers:    a.failovers,
 		Status:       a.status,
 		Outcome:      a.outcome,
-	}
-	switch {
-	case a.provider == "cache" || a.outcome != "ok" && a.usage == (llm.Usage{}):
-		r.CostKnown = true // nothing was spent
-	case s.opts.Pricer != nil:
-		r.CostUSD, r.CostKnown = s.opts.Pricer.Cost(a.provider, a.model, a.usage)
-	}
-	if a.ticket != nil && s.opts.Limits != nil {
-		s.opts.Limits.Settle(a.ticket, r.TokensIn+r.TokensOut, r.CostUSD)
-	}
-	if s.opts.Ledger == nil {
-		return
+		CostUSD:      cost,
+		CostKnown:    known,
 	}
 	if err := s.opts.Ledger.Append(r); err != nil {
 		s.metrics.ledgerErrors.Add(1)
 		s.log.Error("usage ledger: record not stored", "request_id", r.ID, "err", err)
 	}
 }
+
+// accounting reports whether finished requests are to be recorded or
+// settled at all (a bare gateway skips the work).
+func (s *Server) accounting() bool { return s.opts.Ledger != nil || s.opts.Limits != nil }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 

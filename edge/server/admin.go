@@ -83,6 +83,7 @@ func (s *Server) admin(c *fasthttp.RequestCtx, path string) {
 				adminStoreError(c, err)
 				return
 			}
+			s.audited(k, "key.revoke", key.ID)
 			adminJSON(c, 200, key.View())
 			return
 		}
@@ -91,6 +92,7 @@ func (s *Server) admin(c *fasthttp.RequestCtx, path string) {
 			adminStoreError(c, err)
 			return
 		}
+		s.audited(k, "key.rotate", key.ID)
 		adminJSON(c, 200, created{Key: secret, View: key.View()})
 	case rest == "teams" && m == "GET":
 		teams := []*keys.Team{}
@@ -118,6 +120,7 @@ func (s *Server) admin(c *fasthttp.RequestCtx, path string) {
 			adminStoreError(c, err)
 			return
 		}
+		s.audited(k, teamAction(create), team.Name)
 		status := 200
 		if create {
 			status = 201
@@ -200,6 +203,7 @@ func (s *Server) adminCreateKey(c *fasthttp.RequestCtx, st *keys.Store, k *keys.
 		adminStoreError(c, err)
 		return
 	}
+	s.audited(k, "key.create", key.ID)
 	adminJSON(c, 201, created{Key: secret, View: key.View()})
 }
 

@@ -5,7 +5,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -15,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"go.etcd.io/bbolt"
 
 	"github.com/edgeway/edgeway/edge/openai/openaitest"
 	"github.com/edgeway/edgeway/edge/testkit"
@@ -185,5 +189,171 @@ func TestSecretsNeverInPlaintext(t *testing.T) {
 	_, errs, code = run(t, "", "serve", "--config", g.Config)
 	if code == 0 || !strings.Contains(errs, "master key is not the one") || strings.Contains(errs, plain) {
 		t.Errorf("serve with another master key: exit %d\n%s", code, errs)
+	}
+}
+
+// auditRecord is what audit tail --format json prints per line.
+type auditRecord struct {
+	Seq                         uint64
+	Kind, Actor, Action, Target string
+	Detail                      string
+	Count                       int
+}
+
+func auditTail(t *testing.T, data string) []auditRecord {
+	t.Helper()
+	out, errs, code := run(t, "", "audit", "tail", "-n", "1000", "--format", "json", "--data-dir", data)
+	if code != 0 {
+		t.Fatalf("audit tail: exit %d %s", code, errs)
+	}
+	var recs []auditRecord
+	dec := json.NewDecoder(strings.NewReader(out))
+	for dec.More() {
+		var r auditRecord
+		if err := dec.Decode(&r); err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, r)
+	}
+	return recs
+}
+
+// TestAuditLog: admin changes, the config at start, 401s (with the key's
+// prefix only) and 429s land in the chain; verify passes on it and fails,
+// naming the record, once a record's bytes are edited in the file, one is
+// deleted or two are swapped; the CLI's exit codes say which.
+func TestAuditLog(t *testing.T) {
+	cloud := openaitest.NewT(t, openaitest.Options{APIKey: "sk-e2e"})
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	g := startEdgewayIn(t, dir, providers(cloudProvider("cloud", "openai", cloud.URL()))+"auth:\n  admin_key: "+e2eAdminKey+"\n")
+	cli(t, g, "teams", "create", "--name", "tamper-me")
+	created := cli(t, g, "keys", "create", "--name", "slow", "--team", "tamper-me", "--rpm", "1")
+	key, id := lastLine(created), strings.Fields(created)[2]
+	ctx := context.Background()
+	hc := testkit.Client(t, 30*time.Second)
+	body := `{"model":"cloud/gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`
+	bad := "ew-badbadbad" + strings.Repeat("x", 34)
+	statuses := map[int]int{}
+	for _, k := range []string{bad, bad, bad, "", key, key} {
+		r := testkit.Do(t, ctx, hc, "POST", g.URL+"/v1/chat/completions", body, "Authorization", "Bearer "+k)
+		statuses[r.Status]++
+	}
+	if statuses[401] != 4 || statuses[200] != 1 || statuses[429] != 1 {
+		t.Fatalf("statuses %v, want 4×401, 1×200, 1×429", statuses)
+	}
+	cli(t, g, "teams", "set", "--rpm", "5", "tamper-me")
+	cli(t, g, "keys", "rotate", id)
+	cli(t, g, "keys", "revoke", id)
+	// The gateway holds the file: the CLI says so and exits 3.
+	if _, errs, code := run(t, "", "audit", "verify", "--data-dir", data); code != 3 || !strings.Contains(errs, "in use") {
+		t.Errorf("verify while the gateway runs: exit %d %s", code, errs)
+	}
+	stop(t, g)
+
+	out, errs, code := run(t, "", "audit", "verify", "--data-dir", data)
+	if code != 0 || !strings.Contains(out, "audit log sound") {
+		t.Fatalf("verify: exit %d\n%s%s", code, out, errs)
+	}
+	recs := auditTail(t, data)
+	find := func(action string) *auditRecord {
+		for i := range recs {
+			if recs[i].Action == action {
+				return &recs[i]
+			}
+		}
+		t.Fatalf("no %s record in %+v", action, recs)
+		return nil
+	}
+	if r := find("config.start"); !strings.HasPrefix(r.Target, "sha256:") || strings.Contains(r.Detail, "sk-e2e") {
+		t.Errorf("config record: %+v", r)
+	}
+	team := find("team.create")
+	if team.Target != "tamper-me" || team.Actor != "admin key" {
+		t.Errorf("team record: %+v", team)
+	}
+	for _, action := range []string{"key.create", "team.set", "key.rotate", "key.revoke"} {
+		if r := find(action); r.Actor != "admin key" {
+			t.Errorf("%s: %+v", action, r)
+		}
+	}
+	if r := find("key.revoke"); r.Target != id {
+		t.Errorf("revoke record names %q, want %s", r.Target, id)
+	}
+	if r := find("auth.invalid_key"); r.Count != 3 || r.Actor != "ew-badbad…" || !strings.Contains(r.Detail, "127.0.0.1") {
+		t.Errorf("auth failures: %+v", r)
+	}
+	if r := find("auth.missing_key"); r.Count != 1 {
+		t.Errorf("missing key: %+v", r)
+	}
+	if r := find("limit.rate_limit_exceeded"); r.Count != 1 || !strings.Contains(r.Actor, "slow") {
+		t.Errorf("limit hit: %+v", r)
+	}
+	if tail, _, _ := run(t, "", "audit", "tail", "--data-dir", data); strings.Contains(tail, bad) || strings.Contains(tail, key) {
+		t.Error("audit tail shows a presented key in full")
+	}
+
+	dbPath := filepath.Join(data, "edgeway.db")
+	orig, err := os.ReadFile(dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	restore := func() {
+		if err := os.WriteFile(dbPath, orig, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inBolt := func(f func(b *bbolt.Bucket) error) {
+		db, err := bbolt.Open(dbPath, 0o600, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if err := db.Update(func(tx *bbolt.Tx) error { return f(tx.Bucket([]byte("audit/v1"))) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seq := func(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
+	for _, tc := range []struct {
+		name   string
+		tamper func()
+		want   string
+	}{
+		{"edit the bytes of a record in the file", func() {
+			// Every copy bbolt holds of the team's name, the audit
+			// record's among them; the same length keeps pages intact.
+			if n := bytes.Count(orig, []byte("tamper-me")); n == 0 {
+				t.Fatal("the team's name is not in the file")
+			}
+			if err := os.WriteFile(dbPath, bytes.ReplaceAll(orig, []byte("tamper-me"), []byte("tamper-ME")), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, fmt.Sprintf("record %d: altered", team.Seq)},
+		{"delete a record", func() {
+			inBolt(func(b *bbolt.Bucket) error { return b.Delete(seq(team.Seq)) })
+		}, fmt.Sprintf("record %d: missing", team.Seq)},
+		{"swap two records", func() {
+			inBolt(func(b *bbolt.Bucket) error {
+				x, y := bytes.Clone(b.Get(seq(team.Seq))), bytes.Clone(b.Get(seq(team.Seq+1)))
+				b.Put(seq(team.Seq), y)
+				return b.Put(seq(team.Seq+1), x)
+			})
+		}, fmt.Sprintf("record %d: out of place", team.Seq)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			restore()
+			tc.tamper()
+			out, errs, code := run(t, "", "audit", "verify", "--data-dir", data)
+			if code != 1 || !strings.Contains(errs, tc.want) {
+				t.Errorf("verify: exit %d, want 1 naming %q\n%s%s", code, tc.want, out, errs)
+			}
+		})
+	}
+	restore()
+	if _, _, code := run(t, "", "audit", "verify", "--data-dir", data); code != 0 {
+		t.Errorf("verify after restoring the file: exit %d", code)
+	}
+	if _, _, code := run(t, "", "audit", "frobnicate"); code != 2 {
+		t.Errorf("unknown audit command: exit %d, want 2", code)
 	}
 }

@@ -103,6 +103,7 @@ type Log struct {
 	mu       sync.Mutex
 	pending  map[noisy]*tally
 	overflow [2]tally // auth, limit
+	distinct [2]int   // pending keys of each
 	stop     chan struct{}
 	done     chan struct{}
 	closed   bool
@@ -257,13 +258,13 @@ func (l *Log) AuthFailure(presented, remote string) {
 	if presented == "" {
 		action = "auth.missing_key"
 	}
-	l.count(noisy{KindAuth, presented, action, remote}, 0)
+	l.count(noisy{KindAuth, presented, action, remote}, slotAuth)
 }
 
 // LimitHit counts a request refused by a limit (code as limits.Refusal's).
 // It is written at the next flush.
 func (l *Log) LimitHit(actor, code string) {
-	l.count(noisy{KindLimit, actor, "limit." + code, ""}, 1)
+	l.count(noisy{KindLimit, actor, "limit." + code, ""}, slotLimit)
 }
 
 func (l *Log) count(k noisy, slot int) {
@@ -272,11 +273,12 @@ func (l *Log) count(k noisy, slot int) {
 	defer l.mu.Unlock()
 	t, ok := l.pending[k]
 	if !ok {
-		if l.distinct(k.kind) >= l.opts.MaxDistinct {
+		if l.distinct[slot] >= l.opts.MaxDistinct {
 			t = &l.overflow[slot]
 		} else {
 			t = &tally{}
 			l.pending[k] = t
+			l.distinct[slot]++
 		}
 	}
 	if t.n == 0 {
@@ -286,17 +288,11 @@ func (l *Log) count(k noisy, slot int) {
 	t.last = now
 }
 
-// distinct counts the pending keys of one kind; the map holds at most
-// 2×MaxDistinct, so this stays cheap.
-func (l *Log) distinct(kind string) int {
-	n := 0
-	for k := range l.pending {
-		if k.kind == kind {
-			n++
-		}
-	}
-	return n
-}
+// Slots of the per-kind tallies.
+const (
+	slotAuth = iota
+	slotLimit
+)
 
 // Flush writes the coalesced refusals counted since the last flush.
 func (l *Log) Flush() error {
@@ -313,6 +309,7 @@ func (l *Log) Flush() error {
 	}
 	clear(l.pending)
 	l.overflow = [2]tally{}
+	l.distinct = [2]int{}
 	l.mu.Unlock()
 	sortRecords(recs)
 	return l.write(recs)

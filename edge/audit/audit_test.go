@@ -7,13 +7,14 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"go.etcd.io/bbolt"
 )
 
-func testLog(t *testing.T, opts Options) (*Log, *bbolt.DB) {
+func testLog(t testing.TB, opts Options) (*Log, *bbolt.DB) {
 	t.Helper()
 	db, err := bbolt.Open(filepath.Join(t.TempDir(), "t.db"), 0o600, nil)
 	if err != nil {
@@ -32,7 +33,7 @@ func testLog(t *testing.T, opts Options) (*Log, *bbolt.DB) {
 }
 
 // fill appends n admin records.
-func fill(t *testing.T, l *Log, n int) {
+func fill(t testing.TB, l *Log, n int) {
 	t.Helper()
 	for i := 1; i <= n; i++ {
 		if err := l.Admin("admin", "team.create", fmt.Sprintf("team-%d", i)); err != nil {
@@ -187,5 +188,49 @@ func TestCanonical(t *testing.T) {
 	}
 	if !bytes.Contains(enc, []byte(`"time":"2026-01-02T02:04:05.000000006Z"`)) || !bytes.Contains(enc, []byte("<b>&")) {
 		t.Errorf("encoding: %s", enc)
+	}
+}
+
+// TestConcurrentCounting: refusals counted from many goroutines while
+// flushes run are all in the log, once.
+func TestConcurrentCounting(t *testing.T) {
+	l, db := testLog(t, Options{MaxDistinct: 4})
+	const workers, each = 8, 500
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 20 {
+			if err := l.Flush(); err != nil {
+				t.Error(err)
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				l.AuthFailure(fmt.Sprintf("ew-%06d…", (w+i)%7), "10.0.0.1")
+				l.LimitHit("k", "rate_limit_exceeded")
+			}
+		})
+	}
+	wg.Wait()
+	<-done
+	if err := l.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := Tail(db, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, r := range recs {
+		got[r.Kind] += r.Count
+	}
+	if got[KindAuth] != workers*each || got[KindLimit] != workers*each {
+		t.Errorf("counted %v, want %d of each", got, workers*each)
+	}
+	if _, err := Verify(db); err != nil {
+		t.Error(err)
 	}
 }

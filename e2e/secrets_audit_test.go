@@ -245,8 +245,15 @@ func TestAuditLog(t *testing.T) {
 	cli(t, g, "teams", "set", "--rpm", "5", "tamper-me")
 	cli(t, g, "keys", "rotate", id)
 	cli(t, g, "keys", "revoke", id)
-	// The gateway holds the file: the CLI says so and exits 3.
-	if _, errs, code := run(t, "", "audit", "verify", "--data-dir", data); code != 3 || !strings.Contains(errs, "in use") {
+	// While the gateway holds the file, the CLI asks its admin API.
+	if out := cli(t, g, "audit", "verify"); !strings.Contains(out, "audit log sound") {
+		t.Errorf("verify through the admin API:\n%s", out)
+	}
+	if out := cli(t, g, "audit", "tail", "-n", "50"); !contains(out, "auth.invalid_key", "key.revoke", "limit.rate_limit_exceeded") {
+		t.Errorf("tail through the admin API:\n%s", out)
+	}
+	// Without a reachable gateway either, it exits 3 and says why.
+	if _, errs, code := run(t, "", "audit", "verify", "--data-dir", data, "--listen", testkit.RefusedAddr(t)); code != 3 || !strings.Contains(errs, "in use") {
 		t.Errorf("verify while the gateway runs: exit %d %s", code, errs)
 	}
 	stop(t, g)

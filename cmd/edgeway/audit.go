@@ -17,6 +17,7 @@ import (
 
 	"github.com/edgeway/edgeway/edge/audit"
 	"github.com/edgeway/edgeway/edge/config"
+	"github.com/edgeway/edgeway/edge/server"
 )
 
 // openAudit opens the audit log and records the config the gateway starts
@@ -48,7 +49,8 @@ const auditUsage = `usage: edgeway audit <verify|tail> [--config FILE] [--data-d
                 (naming the first record at fault), 3 when it cannot be read
   tail [-n N]   the last N records (default 20) [--format table|json]
 
-They open the data file: stop the gateway first.
+They read the data file; while a gateway holds it, they ask that gateway's
+admin API instead (found from --config / --listen, with $EDGEWAY_ADMIN_KEY).
 `
 
 // Exit codes of audit verify.
@@ -68,6 +70,7 @@ func auditCmd(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var df dataFileFlags
 	df.register(fs)
+	listen := fs.String("listen", "", "address of a running gateway to ask when the data file is in use (default from the config)")
 	n, format := 0, ""
 	switch sub {
 	case "verify":
@@ -85,30 +88,33 @@ func auditCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, auditUsage)
 		return exitUsage
 	}
+	var (
+		sum  audit.Summary
+		recs []audit.Record
+	)
 	db, err := df.open()
 	if err != nil {
+		// A running gateway holds the file: ask it.
+		sum, recs, err = auditViaAPI(&adminFlags{config: df.config, listen: *listen}, sub, n, err)
+	} else {
+		defer db.Close()
+		if sub == "verify" {
+			sum, err = audit.Verify(db)
+		} else {
+			recs, err = audit.Tail(db, n)
+		}
+	}
+	var ce *audit.ChainError
+	switch {
+	case errors.As(err, &ce):
+		fmt.Fprintf(stderr, "edgeway audit %s: %v\n", sub, err)
+		return exitBroken
+	case err != nil:
 		fmt.Fprintf(stderr, "edgeway audit %s: %v\n", sub, err)
 		return exitUnreadable
-	}
-	defer db.Close()
-	if sub == "verify" {
-		sum, err := audit.Verify(db)
-		var ce *audit.ChainError
-		switch {
-		case errors.As(err, &ce):
-			fmt.Fprintf(stderr, "edgeway audit verify: %v\n", err)
-			return exitBroken
-		case err != nil:
-			fmt.Fprintf(stderr, "edgeway audit verify: %v\n", err)
-			return exitUnreadable
-		}
+	case sub == "verify":
 		fmt.Fprintf(stdout, "audit log sound: %d records, head sha256 %s\n", sum.Records, sum.Head)
 		return 0
-	}
-	recs, err := audit.Tail(db, n)
-	if err != nil {
-		fmt.Fprintf(stderr, "edgeway audit tail: %v\n", err)
-		return exitUnreadable
 	}
 	if format == "json" {
 		enc := json.NewEncoder(stdout)
@@ -130,4 +136,30 @@ func auditCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	tw.Flush()
 	return 0
+}
+
+// auditViaAPI does verify or tail through a running gateway's admin API,
+// after the data file could not be opened (fileErr).
+func auditViaAPI(af *adminFlags, sub string, n int, fileErr error) (audit.Summary, []audit.Record, error) {
+	c, err := af.client()
+	if err != nil {
+		return audit.Summary{}, nil, fmt.Errorf("%v; and the admin API: %w", fileErr, err)
+	}
+	if sub == "verify" {
+		var v server.AuditVerdict
+		if err := c.do("GET", "/admin/audit/verify", nil, &v); err != nil {
+			return audit.Summary{}, nil, fmt.Errorf("%v; and the admin API: %w", fileErr, err)
+		}
+		if !v.OK {
+			return audit.Summary{}, nil, &audit.ChainError{Seq: v.Seq, Reason: v.Reason}
+		}
+		return audit.Summary{Records: v.Records, Head: v.Head}, nil, nil
+	}
+	var out struct {
+		Records []audit.Record `json:"records"`
+	}
+	if err := c.do("GET", fmt.Sprintf("/admin/audit?n=%d", n), nil, &out); err != nil {
+		return audit.Summary{}, nil, fmt.Errorf("%v; and the admin API: %w", fileErr, err)
+	}
+	return audit.Summary{}, out.Records, nil
 }

@@ -245,6 +245,23 @@ func encode(r *Record) ([]byte, error) {
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
+// Verify flushes the pending refusals and verifies the chain (see the
+// function Verify).
+func (l *Log) Verify() (Summary, error) {
+	if err := l.Flush(); err != nil {
+		return Summary{}, err
+	}
+	return Verify(l.db)
+}
+
+// Tail flushes the pending refusals and returns the last n records.
+func (l *Log) Tail(n int) ([]Record, error) {
+	if err := l.Flush(); err != nil {
+		return nil, err
+	}
+	return Tail(l.db, n)
+}
+
 // Admin records a change made through the admin API or the CLI.
 func (l *Log) Admin(actor, action, target string) error {
 	return l.Append(Event{Kind: KindAdmin, Actor: actor, Action: action, Target: target})

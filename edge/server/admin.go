@@ -23,6 +23,7 @@ import (
 //	GET  /admin/teams                                                        → {teams: [...]}
 //	PUT  /admin/teams/{name}      {policy, tags}                             → {...}
 //	GET  /admin/usage[?by=key|team|model|provider][&since=7d]                → {since, rows: [...]}
+//	GET  /admin/audit[?n=N], /admin/audit/verify (admin key only)            → see adminAudit
 
 // adminError is the admin API's error body.
 func adminError(c *fasthttp.RequestCtx, status int, code, msg string) {
@@ -128,6 +129,8 @@ func (s *Server) admin(c *fasthttp.RequestCtx, path string) {
 		adminJSON(c, status, team)
 	case rest == "usage" && m == "GET":
 		s.adminUsage(c, k)
+	case (rest == "audit" || rest == "audit/verify") && m == "GET":
+		s.adminAudit(c, k, rest)
 	default:
 		adminError(c, 404, "unknown_url", m+" "+clipShown(path)+" is not an admin operation")
 	}

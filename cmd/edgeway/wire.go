@@ -126,9 +126,6 @@ func build(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbolt.D
 		alog   *audit.Log
 	)
 	if db != nil {
-		if alog, err = openAudit(db, cfg, log); err != nil {
-			return nil, nil, err
-		}
 		if store, err = keys.Open(db, nil); err != nil {
 			return nil, nil, err
 		}
@@ -161,9 +158,6 @@ func build(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbolt.D
 	if ledger != nil {
 		opts.Ledger = ledger
 	}
-	if alog != nil {
-		opts.Audit = alog
-	}
 	prices, err := priceTable(cfg)
 	if err != nil {
 		return nil, nil, err
@@ -173,6 +167,13 @@ func build(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbolt.D
 		if opts.Limits, err = restoreLimits(store, ledger); err != nil {
 			return nil, nil, err
 		}
+	}
+	if db != nil {
+		// Last, so a start that fails leaves no record of its config.
+		if alog, err = openAudit(db, cfg, log); err != nil {
+			return nil, nil, err
+		}
+		opts.Audit = alog
 	}
 	return &gateway{router: r, server: server.New(opts), cache: respCache, auth: auth, ledger: ledger, audit: alog, hint: hint}, notes, nil
 }

@@ -13,6 +13,7 @@
 package secrets
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -70,7 +71,8 @@ type Store struct {
 
 // Open returns the store over db, creating its bucket. It checks the
 // master key against what is stored and returns ErrWrongMasterKey when it
-// does not match; the first Open records the check value.
+// does not match; an Open of a store holding no secret records the check
+// value under master.
 func Open(db *bbolt.DB, master MasterKey) (*Store, error) {
 	aead, err := newAEAD(master)
 	if err != nil {
@@ -83,10 +85,14 @@ func Open(db *bbolt.DB, master MasterKey) (*Store, error) {
 			return err
 		}
 		if v := b.Get(checkName); v != nil {
-			if _, err := s.open(checkName, v); err != nil {
+			if _, err := s.open(checkName, v); err == nil {
+				return nil
+			}
+			// An empty store has nothing to protect: it takes the new key
+			// (a first start with a throwaway key does not lock it).
+			if !onlyCheck(b) {
 				return ErrWrongMasterKey
 			}
-			return nil
 		}
 		return s.put(b, checkName, []byte("edgeway"), time.Time{})
 	})
@@ -94,6 +100,16 @@ func Open(db *bbolt.DB, master MasterKey) (*Store, error) {
 		return nil, fmt.Errorf("secrets: %w", err)
 	}
 	return s, nil
+}
+
+// onlyCheck reports whether b holds the check value and no secret.
+func onlyCheck(b *bbolt.Bucket) bool {
+	c := b.Cursor()
+	k, _ := c.First()
+	if bytes.Equal(k, checkName) {
+		k, _ = c.Next()
+	}
+	return k == nil
 }
 
 func newAEAD(master MasterKey) (cipher.AEAD, error) {

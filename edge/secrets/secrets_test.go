@@ -37,6 +37,10 @@ const plain = "sk-live-PLAINTEXT-0123456789"
 
 func TestSetGetListRotate(t *testing.T) {
 	db, path := testDB(t)
+	if _, err := Open(db, key(9)); err != nil {
+		t.Fatal(err)
+	}
+	// Empty, the store takes another key.
 	s, err := Open(db, key(1))
 	if err != nil {
 		t.Fatal(err)

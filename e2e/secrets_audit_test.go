@@ -364,3 +364,40 @@ func TestAuditLog(t *testing.T) {
 		t.Errorf("unknown audit command: exit %d, want 2", code)
 	}
 }
+
+// TestSecretsRotateMaster: rotate-master moves every secret to a new key
+// (here generated into a file), after which the gateway starts with the
+// new key file and reaches the upstream with the secret, while the old
+// key opens nothing; a value on the command line is refused.
+func TestSecretsRotateMaster(t *testing.T) {
+	masterKey(t)
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	if _, errs, code := run(t, "", "secrets", "set", "k", "sk-on-argv", "--data-dir", data); code == 0 || !strings.Contains(errs, "unexpected argument") {
+		t.Errorf("a value on the command line: exit %d %s", code, errs)
+	}
+	if out, errs, code := run(t, "sk-rotated-e2e", "secrets", "set", "k", "--data-dir", data); code != 0 {
+		t.Fatalf("set: %d %s%s", code, out, errs)
+	}
+	keyFile := filepath.Join(dir, "master.key")
+	if _, errs, code := run(t, "", "secrets", "rotate-master", "--data-dir", data, "--generate", keyFile); code != 0 {
+		t.Fatalf("rotate-master: %d %s", code, errs)
+	}
+	if _, errs, code := run(t, "x", "secrets", "set", "j", "--data-dir", data); code != 1 || !strings.Contains(errs, "not the one") {
+		t.Errorf("the old key after rotation: exit %d %s", code, errs)
+	}
+	t.Setenv("EDGEWAY_MASTER_KEY", "")
+	t.Setenv("EDGEWAY_MASTER_KEY_FILE", keyFile)
+	cloud := openaitest.NewT(t, openaitest.Options{APIKey: "sk-rotated-e2e", Reply: "still works"})
+	g := startEdgewayIn(t, dir, providers("  - name: cloud\n    type: openai\n    base_url: "+cloud.URL()+"\n    api_key: secret:k\n"))
+	r := testkit.Do(t, context.Background(), testkit.Client(t, 30*time.Second), "POST", g.URL+"/v1/chat/completions",
+		`{"model":"cloud/gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`)
+	if r.Status != 200 || !strings.Contains(string(r.Body), "still works") {
+		t.Fatalf("after rotation: %d %s", r.Status, r.Body)
+	}
+	stop(t, g)
+	tail, _, _ := run(t, "", "audit", "tail", "--data-dir", data)
+	if !contains(tail, "secret.set", "secret.rotate-master", "config.start") {
+		t.Errorf("audit tail:\n%s", tail)
+	}
+}

@@ -112,6 +112,10 @@ func secretsCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	fail := func(err error) int { fmt.Fprintf(stderr, "edgeway secrets %s: %v\n", sub, err); return 1 }
 	if fs.NArg() > 0 {
+		if sub == "set" {
+			// Not quoted: it may be the very value that must not be shown.
+			return fail(errors.New("unexpected argument: the value is read from stdin, never the command line (printf %s \"$KEY\" | edgeway secrets set NAME)"))
+		}
 		return fail(fmt.Errorf("unexpected argument %q", fs.Arg(0)))
 	}
 	if sub == "set" {

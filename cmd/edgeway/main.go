@@ -49,7 +49,7 @@ commands:
   teams     create | list | set: teams and their policies (gateway running, $EDGEWAY_ADMIN_KEY)
   usage     [--by key|team|model|provider] [--since 7d] [--format table|json|csv]: spend from the ledger
   secrets   set NAME | list | rotate-master: provider keys stored encrypted (gateway stopped, $EDGEWAY_MASTER_KEY)
-  audit     verify | tail [-n N]: the hash-chained audit log (gateway stopped)
+  audit     verify | tail [-n N]: the hash-chained audit log (the data file, or the running gateway)
   version   print the version
 
 run 'edgeway <command> -h' for a command's flags.

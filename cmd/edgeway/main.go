@@ -6,6 +6,8 @@
 //	edgeway keys create|list|...    manage virtual keys through the admin API
 //	edgeway teams create|list|set   manage teams through the admin API
 //	edgeway usage [--by ...]        sum the usage ledger through the admin API
+//	edgeway secrets set|list|...    provider keys encrypted in the data file
+//	edgeway audit verify|tail       check or read the audit log
 //	edgeway version                 print the version
 package main
 
@@ -46,6 +48,8 @@ commands:
   keys      create | list | revoke | rotate: virtual keys (gateway running, $EDGEWAY_ADMIN_KEY)
   teams     create | list | set: teams and their policies (gateway running, $EDGEWAY_ADMIN_KEY)
   usage     [--by key|team|model|provider] [--since 7d] [--format table|json|csv]: spend from the ledger
+  secrets   set NAME | list | rotate-master: provider keys stored encrypted (gateway stopped, $EDGEWAY_MASTER_KEY)
+  audit     verify | tail [-n N]: the hash-chained audit log (the data file, or the running gateway)
   version   print the version
 
 run 'edgeway <command> -h' for a command's flags.
@@ -69,6 +73,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return teamsCmd(args, stdout, stderr)
 	case "usage":
 		return usageCmd(args, stdout, stderr)
+	case "secrets":
+		return secretsCmd(args, os.Stdin, stdout, stderr)
+	case "audit":
+		return auditCmd(args, stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "edgeway %s %s/%s %s\n", version, runtime.GOOS, runtime.GOARCH, runtime.Version())
 		return 0
@@ -161,6 +169,10 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	}
 	if gw.ledger != nil {
 		defer gw.ledger.Close()
+	}
+	if gw.audit != nil {
+		// After the server stops: the refusals counted last are written.
+		defer gw.audit.Close()
 	}
 	if gw.auth.Open() && !loopback(cfg.Listen) {
 		fmt.Fprintf(stderr, "edgeway: refusing to listen on %s with no keys: anyone who can reach it could spend the providers' credits. Set %s (or auth.admin_key) and create keys, or listen on 127.0.0.1\n", cfg.Listen, config.AdminKeyEnv)

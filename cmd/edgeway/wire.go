@@ -10,6 +10,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/edgeway/edgeway/edge/anthropic"
+	"github.com/edgeway/edgeway/edge/audit"
 	"github.com/edgeway/edgeway/edge/cache"
 	"github.com/edgeway/edgeway/edge/config"
 	"github.com/edgeway/edgeway/edge/gemini"
@@ -34,6 +35,7 @@ type gateway struct {
 	cache  *cache.Cache // nil when off
 	auth   *keys.Auth
 	ledger *usage.Ledger // nil without a data file
+	audit  *audit.Log    // nil without a data file
 	// hint tells a first-time user what to do when nothing can serve.
 	hint string
 }
@@ -48,9 +50,14 @@ func build(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbolt.D
 		cloud bool
 		local string
 	)
+	resolve, snotes, err := secretResolver(cfg, db)
+	if err != nil {
+		return nil, nil, err
+	}
+	notes = append(notes, snotes...)
 	for i := range cfg.Providers {
 		p := &cfg.Providers[i]
-		prov, err := newProvider(p)
+		prov, err := newProvider(p, resolve)
 		if err != nil {
 			return nil, nil, fmt.Errorf("providers[%d] %s: %w", i, p.Name, err)
 		}
@@ -116,6 +123,7 @@ func build(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbolt.D
 	var (
 		store  *keys.Store
 		ledger *usage.Ledger
+		alog   *audit.Log
 	)
 	if db != nil {
 		if store, err = keys.Open(db, nil); err != nil {
@@ -160,12 +168,20 @@ func build(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbolt.D
 			return nil, nil, err
 		}
 	}
-	return &gateway{router: r, server: server.New(opts), cache: respCache, auth: auth, ledger: ledger, hint: hint}, notes, nil
+	if db != nil {
+		// Last, so a start that fails leaves no record of its config.
+		if alog, err = openAudit(db, cfg, log); err != nil {
+			return nil, nil, err
+		}
+		opts.Audit = alog
+	}
+	return &gateway{router: r, server: server.New(opts), cache: respCache, auth: auth, ledger: ledger, audit: alog, hint: hint}, notes, nil
 }
 
-// newProvider builds the client for one configured provider.
-func newProvider(p *config.Provider) (llm.Provider, error) {
-	key, err := p.APIKey.Resolve(os.LookupEnv)
+// newProvider builds the client for one configured provider; resolve
+// turns its api_key reference into the key.
+func newProvider(p *config.Provider, resolve func(config.Secret) (string, error)) (llm.Provider, error) {
+	key, err := resolve(p.APIKey)
 	if err != nil {
 		return nil, fmt.Errorf("api_key: %w", err)
 	}

@@ -226,13 +226,27 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 // MarshalYAML writes d in Go's duration syntax.
 func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
 
-// Secret is a credential reference: "env:VAR" or a literal value. Its
+// Secret is a credential reference: "env:VAR", "secret:NAME" (stored
+// encrypted in the data file, see edge/secrets) or a literal value. Its
 // String and YAML forms never reveal a literal value.
 type Secret string
 
+// StoredPrefix starts a reference to a secret in the data file's store.
+const StoredPrefix = "secret:"
+
+// Stored returns the name of the stored secret s refers to, if it does.
+func (s Secret) Stored() (name string, ok bool) {
+	return strings.CutPrefix(string(s), StoredPrefix)
+}
+
 // Resolve returns the credential: the environment variable's value for
-// "env:VAR", or the literal. lookup is os.LookupEnv in production.
+// "env:VAR", or the literal. lookup is os.LookupEnv in production. A
+// "secret:NAME" reference is resolved by the caller that holds the secrets
+// store (cmd/edgeway); here it is an error.
 func (s Secret) Resolve(lookup func(string) (string, bool)) (string, error) {
+	if name, ok := s.Stored(); ok {
+		return "", fmt.Errorf("%s%s: a stored secret is not available here", StoredPrefix, name)
+	}
 	if v, ok := strings.CutPrefix(string(s), "env:"); ok {
 		val, found := lookup(v)
 		if !found || val == "" {
@@ -245,7 +259,7 @@ func (s Secret) Resolve(lookup func(string) (string, bool)) (string, error) {
 
 // String redacts literal secrets.
 func (s Secret) String() string {
-	if s == "" || strings.HasPrefix(string(s), "env:") {
+	if s == "" || strings.HasPrefix(string(s), "env:") || strings.HasPrefix(string(s), StoredPrefix) {
 		return string(s)
 	}
 	return "[redacted]"

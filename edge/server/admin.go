@@ -23,6 +23,7 @@ import (
 //	GET  /admin/teams                                                        → {teams: [...]}
 //	PUT  /admin/teams/{name}      {policy, tags}                             → {...}
 //	GET  /admin/usage[?by=key|team|model|provider][&since=7d]                → {since, rows: [...]}
+//	GET  /admin/audit[?n=N], /admin/audit/verify (admin key only)            → see adminAudit
 
 // adminError is the admin API's error body.
 func adminError(c *fasthttp.RequestCtx, status int, code, msg string) {
@@ -83,6 +84,7 @@ func (s *Server) admin(c *fasthttp.RequestCtx, path string) {
 				adminStoreError(c, err)
 				return
 			}
+			s.audited(k, "key.revoke", key.ID)
 			adminJSON(c, 200, key.View())
 			return
 		}
@@ -91,6 +93,7 @@ func (s *Server) admin(c *fasthttp.RequestCtx, path string) {
 			adminStoreError(c, err)
 			return
 		}
+		s.audited(k, "key.rotate", key.ID)
 		adminJSON(c, 200, created{Key: secret, View: key.View()})
 	case rest == "teams" && m == "GET":
 		teams := []*keys.Team{}
@@ -118,6 +121,7 @@ func (s *Server) admin(c *fasthttp.RequestCtx, path string) {
 			adminStoreError(c, err)
 			return
 		}
+		s.audited(k, teamAction(create), team.Name)
 		status := 200
 		if create {
 			status = 201
@@ -125,6 +129,8 @@ func (s *Server) admin(c *fasthttp.RequestCtx, path string) {
 		adminJSON(c, status, team)
 	case rest == "usage" && m == "GET":
 		s.adminUsage(c, k)
+	case (rest == "audit" || rest == "audit/verify") && m == "GET":
+		s.adminAudit(c, k, rest)
 	default:
 		adminError(c, 404, "unknown_url", m+" "+clipShown(path)+" is not an admin operation")
 	}
@@ -200,6 +206,7 @@ func (s *Server) adminCreateKey(c *fasthttp.RequestCtx, st *keys.Store, k *keys.
 		adminStoreError(c, err)
 		return
 	}
+	s.audited(k, "key.create", key.ID)
 	adminJSON(c, 201, created{Key: secret, View: key.View()})
 }
 

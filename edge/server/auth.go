@@ -36,6 +36,7 @@ func (s *Server) authenticate(c *fasthttp.RequestCtx, path []byte) bool {
 	caller, ok := s.opts.Auth.Check(secret)
 	if !ok {
 		s.metrics.unauthorized.Add(1)
+		s.auditAuth(c, secret)
 		msg := "missing API key: send an edgeway key as Authorization: Bearer, x-api-key or api-key"
 		if len(secret) > 0 {
 			msg = "invalid API key " + strconv.Quote(shown(secret)) + ": it is unknown, revoked or expired"
@@ -114,6 +115,7 @@ func (s *Server) admit(c *fasthttp.RequestCtx, req *llm.ChatRequest, d dialect) 
 	tk, refused := s.opts.Limits.Admit(k, est.PromptTokens+est.CompletionTokens, cost)
 	if refused != nil {
 		s.metrics.limited.Add(1)
+		s.auditLimit(k, refused.Code)
 		d.writeError(c, &apiError{status: 429, typ: "rate_limit_error", code: refused.Code, message: refused.Message, retryAfter: refused.RetryAfter})
 		s.account(c, req.Model, &acct{status: 429, outcome: refused.Code})
 		return tk, false

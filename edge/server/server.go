@@ -74,6 +74,8 @@ type Options struct {
 	Usage  UsageReporter
 	// Limits, when set, enforces keys' and teams' rate limits and budgets.
 	Limits *limits.Limiter
+	// Audit, when set, records admin changes, 401s and 429s.
+	Audit Auditor
 }
 
 // Defaults for zero Options fields: the config's, defined there once.

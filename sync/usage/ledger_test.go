@@ -168,3 +168,18 @@ func BenchmarkAppendParallel(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkAppendSerial is one appender: every record pays a whole
+// commit (the latency a lone request adds).
+func BenchmarkAppendSerial(b *testing.B) {
+	l, db := openLedger(b, filepath.Join(b.TempDir(), "u.db"))
+	defer db.Close()
+	defer l.Close()
+	b.ReportAllocs()
+	for b.Loop() {
+		r := &Record{ID: "req_x", Time: t0, Key: "key_1", Provider: "openai", Model: "gpt-4o-mini", TokensIn: 100, TokensOut: 20, CostKnown: true, Outcome: "ok"}
+		if err := l.Append(r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

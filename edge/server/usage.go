@@ -78,6 +78,7 @@ func (s *Server) account(c *fasthttp.RequestCtx, model string, a *acct) {
 		Status:       a.status,
 		Outcome:      a.outcome,
 	}
+	r.PIIFound, r.PIIAction = piiOf(c)
 	switch {
 	case a.provider == "cache" || a.outcome != "ok" && a.usage == (llm.Usage{}):
 		r.CostKnown = true // nothing was spent

@@ -17,6 +17,7 @@ import (
 	"github.com/edgeway/edgeway/edge/limits"
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/openai"
+	"github.com/edgeway/edgeway/edge/pii"
 	"github.com/edgeway/edgeway/edge/pricing"
 	"github.com/edgeway/edgeway/edge/router"
 	"github.com/edgeway/edgeway/edge/server"
@@ -60,6 +61,9 @@ func build(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbolt.D
 			}
 		} else {
 			cloud = true
+			// A key with the redact-for-cloud PII policy marks its
+			// requests; this is where they leave the device.
+			prov = pii.Wrap(prov)
 		}
 		ups = append(ups, router.Upstream{
 			Name:              p.Name,

@@ -268,3 +268,37 @@ func FuzzScan(f *testing.F) {
 		}
 	})
 }
+
+// toolProvider streams a tool call whose arguments hold a placeholder
+// split across deltas, ending with a finish chunk without arguments.
+type toolProvider struct{ fakeProvider }
+
+func (p *toolProvider) Chat(_ context.Context, req *llm.ChatRequest, emit func(*llm.Chunk) error) (llm.Usage, error) {
+	p.got = req
+	for _, c := range []llm.Chunk{
+		{ToolCalls: []llm.ToolCallDelta{{Index: 0, ID: "c1", Name: "mail", Arguments: `{"to":"«EMA`}}},
+		{ToolCalls: []llm.ToolCallDelta{{Index: 0, Arguments: `IL_1»"}`}}},
+		{ToolCalls: []llm.ToolCallDelta{{Index: 1, ID: "c2", Name: "x", Arguments: `«EMAIL_1`}}},
+		{FinishReason: llm.FinishToolCalls},
+	} {
+		if err := emit(&c); err != nil {
+			return llm.Usage{}, err
+		}
+	}
+	return llm.Usage{}, nil
+}
+
+func TestProviderToolArguments(t *testing.T) {
+	p := Wrap(&toolProvider{})
+	req := &llm.ChatRequest{Messages: []llm.Message{userMsg("I am bob@example.com")}}
+	var agg llm.Aggregate
+	if _, err := p.Chat(WithRedaction(context.Background()), req, func(c *llm.Chunk) error { agg.Add(c); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(agg.ToolCalls) != 2 || agg.ToolCalls[0].Arguments != `{"to":"bob@example.com"}` || agg.ToolCalls[1].Arguments != "«EMAIL_1" {
+		t.Errorf("tool calls %+v", agg.ToolCalls)
+	}
+	if agg.FinishReason != llm.FinishToolCalls {
+		t.Errorf("finish %q", agg.FinishReason)
+	}
+}

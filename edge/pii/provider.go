@@ -182,9 +182,16 @@ type stream struct {
 }
 
 func (s *stream) chunk(ch *llm.Chunk) error {
+	final := ch.FinishReason != ""
+	if final {
+		// The answer ends here: nothing may stay held. Tool arguments held
+		// from earlier chunks go out first, in their order.
+		if err := s.flushTools(); err != nil {
+			return err
+		}
+	}
 	text, reasoning := s.text.feed(ch.Text), s.reasoning.feed(ch.Reasoning)
-	if ch.FinishReason != "" {
-		// The answer ends here: nothing may stay held.
+	if final {
 		text += s.text.flush()
 		reasoning += s.reasoning.flush()
 	}
@@ -198,6 +205,9 @@ func (s *stream) chunk(ch *llm.Chunk) error {
 		rs := &s.tools[tc.Index]
 		rs.m = s.m
 		a := rs.feed(tc.Arguments)
+		if final {
+			a += rs.flush()
+		}
 		if a == tc.Arguments {
 			continue
 		}
@@ -219,15 +229,26 @@ func (s *stream) chunk(ch *llm.Chunk) error {
 // flush emits what is still held once the provider is done (a stream
 // that ended without a finish reason).
 func (s *stream) flush() error {
+	if err := s.flushTools(); err != nil {
+		return err
+	}
 	text, reasoning := s.text.flush(), s.reasoning.flush()
+	if text == "" && reasoning == "" {
+		return nil
+	}
+	return s.emit(&llm.Chunk{Text: text, Reasoning: reasoning})
+}
+
+// flushTools emits the tool arguments still held.
+func (s *stream) flushTools() error {
 	var calls []llm.ToolCallDelta
 	for i := range s.tools {
-		if a := s.tools[i].held; a != "" {
+		if s.tools[i].held != "" {
 			calls = append(calls, llm.ToolCallDelta{Index: i, Arguments: s.tools[i].flush()})
 		}
 	}
-	if text == "" && reasoning == "" && calls == nil {
+	if calls == nil {
 		return nil
 	}
-	return s.emit(&llm.Chunk{Text: text, Reasoning: reasoning, ToolCalls: calls})
+	return s.emit(&llm.Chunk{ToolCalls: calls})
 }

@@ -165,11 +165,31 @@ func indexAt(s string, i int) int {
 	return len(s)
 }
 
-func isDigit(c byte) bool { return c >= '0' && c <= '9' }
-func isUpper(c byte) bool { return c >= 'A' && c <= 'Z' }
-func isLower(c byte) bool { return c >= 'a' && c <= 'z' }
-func isAlpha(c byte) bool { return isUpper(c) || isLower(c) }
-func isAlnum(c byte) bool { return isDigit(c) || isAlpha(c) }
+// Byte classes, looked up in one table: the scanner asks for each byte.
+const (
+	cDigit = 1 << iota
+	cUpper
+	cLower
+	cToken // '_' and '-', which continue a token
+)
+
+var class = func() (t [256]uint8) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = cDigit
+	}
+	for c := 'A'; c <= 'Z'; c++ {
+		t[c] = cUpper
+		t[c+'a'-'A'] = cLower
+	}
+	t['_'], t['-'] = cToken, cToken
+	return t
+}()
+
+func isDigit(c byte) bool { return class[c]&cDigit != 0 }
+func isUpper(c byte) bool { return class[c]&cUpper != 0 }
+func isLower(c byte) bool { return class[c]&cLower != 0 }
+func isAlpha(c byte) bool { return class[c]&(cUpper|cLower) != 0 }
+func isAlnum(c byte) bool { return class[c]&(cDigit|cUpper|cLower) != 0 }
 
 // startByte reports whether a finding may start with c.
 func startByte(c byte) bool { return isAlnum(c) || c == '+' || c == '(' }
@@ -289,10 +309,9 @@ func equalFold(s, e string) bool {
 
 // --- digit runs: cards and phones ---
 
-// digitRun reads digits from i separated by single separators from seps,
-// with optional parentheses around one group when parens is set. It
-// returns the end, the digit count, the group count and the lengths of the
-// first three groups and the last.
+// run describes a run of digit groups: where it ends (0: no run), its
+// digits and groups, the lengths of the first two groups and the last,
+// and its separators.
 type run struct {
 	end, digits, groups int
 	first, second, last int
@@ -302,6 +321,8 @@ type run struct {
 	sep                 byte
 }
 
+// digitRun reads digits from i in groups separated by single bytes from
+// seps, with parentheses allowed around a group when parens is set.
 func digitRun(s string, i int, seps string, parens bool) (r run) {
 	j := i
 	open := false
@@ -543,7 +564,7 @@ func mod97(s string) bool {
 
 // --- secrets ---
 
-func tokenByte(c byte) bool { return isAlnum(c) || c == '_' || c == '-' }
+func tokenByte(c byte) bool { return class[c] != 0 }
 
 // secretPrefixes are the known key formats and the least number of token
 // bytes that must follow the prefix.
@@ -571,6 +592,9 @@ var secretPrefixes = [...]struct {
 	{"pk_live_", 20},
 }
 
+// minSecret is the shortest token any rule above accepts (AKIA and 16).
+const minSecret = 20
+
 // minEntropyToken is the least length of an unprefixed token judged by
 // its entropy; shorter random strings are too often ids.
 const minEntropyToken = 32
@@ -583,6 +607,9 @@ func detectSecret(s string, i int) int {
 		j++
 	}
 	tok := s[i:j]
+	if len(tok) < minSecret {
+		return 0 // most words end here
+	}
 	if j < len(s) && (s[j] == '@' || s[j] == '.' && j+1 < len(s) && isAlnum(s[j+1])) {
 		return 0 // a domain or an address, not a token
 	}

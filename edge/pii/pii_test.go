@@ -36,6 +36,8 @@ func TestDetectors(t *testing.T) {
 		{"openai key", "sk-abcdefghij0123456789abcd", []string{"api_key:sk-abcdefghij0123456789abcd"}},
 		{"words after sk", "sk-learn-for-beginners-tutorial", nil},
 		{"aws", "AKIAIOSFODNN7EXAMPLE", []string{"api_key:AKIAIOSFODNN7EXAMPLE"}},
+		{"jwt", "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U ok", []string{"api_key:eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"}},
+		{"jwt-like words", "eyJhbGciOiJIUzI1NiJ9 alone", nil},
 		{"uuid", "123e4567-e89b-12d3-a456-426614174000", nil},
 		{"sha1", "9fceb02d0ae598e95dc970b74767f19372d61af8", nil},
 		{"random token", "Xq7Lm2Pz9Rt4Vw8Ks3Jd6Hf1Gb5Nc0Ya", []string{"api_key:Xq7Lm2Pz9Rt4Vw8Ks3Jd6Hf1Gb5Nc0Ya"}},

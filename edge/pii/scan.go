@@ -610,6 +610,9 @@ func detectSecret(s string, i int) int {
 	if len(tok) < minSecret {
 		return 0 // most words end here
 	}
+	if end := jwt(s, i, j); end > 0 {
+		return end
+	}
 	if j < len(s) && (s[j] == '@' || s[j] == '.' && j+1 < len(s) && isAlnum(s[j+1])) {
 		return 0 // a domain or an address, not a token
 	}
@@ -637,6 +640,24 @@ func detectSecret(s string, i int) int {
 	}
 	if entropy(tok) < 4.0 {
 		return 0
+	}
+	return j
+}
+
+// jwt matches a JSON Web Token, header.payload.signature in base64url
+// with a header starting {" (eyJ), given its first segment s[i:j].
+func jwt(s string, i, j int) int {
+	if s[i:i+3] != "eyJ" {
+		return 0
+	}
+	for seg := 0; seg < 2; seg++ {
+		if j+1 >= len(s) || s[j] != '.' || !tokenByte(s[j+1]) {
+			return 0
+		}
+		j++
+		for j < len(s) && tokenByte(s[j]) {
+			j++
+		}
 	}
 	return j
 }

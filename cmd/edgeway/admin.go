@@ -118,6 +118,7 @@ type policyFlags struct {
 	concurrent              int
 	budget                  float64
 	period                  string
+	pii                     string
 }
 
 func (p *policyFlags) register(fs *flag.FlagSet) {
@@ -130,11 +131,12 @@ func (p *policyFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&p.budget, "budget-usd", 0, "spend limit in USD per --period (0 = unlimited)")
 	fs.StringVar(&p.period, "period", "", "budget period: 1h, 1d, 1w or 1mo (default 1mo)")
 	fs.StringVar(&p.tags, "tags", "", "comma-separated key=value metadata")
+	fs.StringVar(&p.pii, "pii", "", "what a prompt with personal data gets: allow, redact-for-cloud, local-only or block (default no scan)")
 }
 
 func (p *policyFlags) policy() keys.Policy {
 	return keys.Policy{Models: list(p.models), Providers: list(p.providers), LocalOnly: p.localOnly,
-		RPM: p.rpm, TPM: p.tpm, MaxConcurrent: p.concurrent, BudgetUSD: p.budget, BudgetPeriod: keys.Period(p.period)}
+		RPM: p.rpm, TPM: p.tpm, MaxConcurrent: p.concurrent, BudgetUSD: p.budget, BudgetPeriod: keys.Period(p.period), PII: p.pii}
 }
 
 func (p *policyFlags) tagMap() (map[string]string, error) {
@@ -167,6 +169,7 @@ const keysUsage = `usage: edgeway keys <create|list|revoke|rotate> [flags]
   create --name N [--team T] [--role member|team-admin|admin] [--models a,b]
          [--providers p,q] [--local-only] [--rpm N] [--tpm N] [--max-concurrent N]
          [--budget-usd X --period 1h|1d|1w|1mo] [--expires 30d] [--tags k=v,...]
+         [--pii allow|redact-for-cloud|local-only|block]
          prints the new key alone on the last line; it is shown only once
   list   [--team T] [--format table|json]
   revoke ID
@@ -283,6 +286,7 @@ const teamsUsage = `usage: edgeway teams <create|list|set> [flags]
 
   create --name N [--models a,b] [--providers p,q] [--local-only] [--rpm N] [--tpm N]
          [--max-concurrent N] [--budget-usd X --period 1h|1d|1w|1mo] [--tags k=v,...]
+         [--pii allow|redact-for-cloud|local-only|block]
   list   [--format table|json]
   set    NAME [the same policy flags: the team's whole policy is replaced]
 `

@@ -18,6 +18,7 @@ import (
 	"github.com/edgeway/edgeway/edge/limits"
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/openai"
+	"github.com/edgeway/edgeway/edge/pii"
 	"github.com/edgeway/edgeway/edge/pricing"
 	"github.com/edgeway/edgeway/edge/router"
 	"github.com/edgeway/edgeway/edge/server"
@@ -67,6 +68,9 @@ func build(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbolt.D
 			}
 		} else {
 			cloud = true
+			// A key with the redact-for-cloud PII policy marks its
+			// requests; this is where they leave the device.
+			prov = pii.Wrap(prov)
 		}
 		ups = append(ups, router.Upstream{
 			Name:              p.Name,

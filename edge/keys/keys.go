@@ -85,6 +85,10 @@ type Policy struct {
 	// BudgetUSD bounds spend per BudgetPeriod; 0 is unlimited.
 	BudgetUSD    float64 `json:"budget_usd,omitempty"`
 	BudgetPeriod Period  `json:"budget_period,omitempty"`
+	// PII is what happens to a prompt that holds personal data: allow,
+	// redact-for-cloud, local-only or block (a pii.Action); empty is no
+	// policy, and no scan. Of a key's and its team's, the stricter wins.
+	PII string `json:"pii,omitempty"`
 }
 
 // AllowsModel reports whether the policy lets a request name model.

@@ -12,6 +12,8 @@ import (
 	"unicode"
 
 	"go.etcd.io/bbolt"
+
+	"github.com/edgeway/edgeway/edge/pii"
 )
 
 // Buckets this package owns in the gateway's bbolt file.
@@ -331,6 +333,14 @@ func checkName(what, s string) error {
 	return nil
 }
 
+// clip bounds a rejected value echoed in an error.
+func clip(s string) string {
+	if len(s) > maxName {
+		return s[:maxName] + "…"
+	}
+	return s
+}
+
 func checkPolicy(p *Policy) error {
 	for _, m := range p.Models {
 		if err := checkName("model", m); err != nil {
@@ -351,6 +361,8 @@ func checkPolicy(p *Policy) error {
 		p.BudgetPeriod = Month
 	case p.BudgetPeriod != "" && !p.BudgetPeriod.Valid():
 		return fmt.Errorf("budget period %q: want 1h, 1d, 1w or 1mo", p.BudgetPeriod)
+	case !pii.Action(p.PII).Valid():
+		return fmt.Errorf("pii policy %q: want allow, redact-for-cloud, local-only or block", clip(p.PII))
 	}
 	return nil
 }

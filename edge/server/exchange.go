@@ -12,6 +12,7 @@ import (
 	"github.com/edgeway/edgeway/edge/cache"
 	"github.com/edgeway/edgeway/edge/limits"
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/pii"
 	"github.com/edgeway/edgeway/edge/router"
 )
 
@@ -50,13 +51,22 @@ func (s *Server) complete(c *fasthttp.RequestCtx, req *llm.ChatRequest, d dialec
 		s.release()
 		return
 	}
+	pv, ok := s.applyPII(c, req, d)
+	if !ok {
+		s.release()
+		return
+	}
 	tk, ok := s.admit(c, req, d)
 	if !ok {
 		s.release()
 		return
 	}
 	var ck cacheState
-	if s.opts.Cache != nil && s.lookupCache(c, req, d, &ck, &tk) {
+	if pv.local || pv.redact {
+		// Personal data stays out of the cache file, and out of a semantic
+		// lookup, which may embed through a cloud provider.
+		c.Response.Header.Set("x-edgeway-cache", "bypass")
+	} else if s.opts.Cache != nil && s.lookupCache(c, req, d, &ck, &tk) {
 		s.release()
 		return
 	}
@@ -64,7 +74,14 @@ func (s *Server) complete(c *fasthttp.RequestCtx, req *llm.ChatRequest, d dialec
 	if scope != nil {
 		ex.st.Scope = scope
 	}
-	ex.ctx, ex.cancel = context.WithTimeout(context.Background(), s.opts.RequestTimeout)
+	base := context.Background()
+	switch {
+	case pv.local:
+		ex.st.Scope = localScope{ex.st.Scope}
+	case pv.redact:
+		base = pii.WithRedaction(base)
+	}
+	ex.ctx, ex.cancel = context.WithTimeout(base, s.opts.RequestTimeout)
 	if req.Stream {
 		ex.events = make(chan []byte, streamQueue)
 	}
@@ -418,7 +435,9 @@ func (s *Server) fail(c *fasthttp.RequestCtx, d dialect, err error, clientGone b
 	if clientGone {
 		e = &apiError{status: 499, typ: "invalid_request_error", code: "client_closed", message: "client closed the request"}
 	}
-	if e.code == "no_provider_available" && s.opts.UnavailableHint != "" {
+	if note := piiNote(c); note != "" && !clientGone {
+		e.message = note + ": " + e.message
+	} else if e.code == "no_provider_available" && s.opts.UnavailableHint != "" {
 		e.message = "no provider reachable: " + s.opts.UnavailableHint + " (" + e.message + ")"
 	}
 	s.metrics.countStatus(e.status)

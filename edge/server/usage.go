@@ -93,6 +93,7 @@ func (s *Server) account(c *fasthttp.RequestCtx, model string, a *acct) {
 		CostUSD:      cost,
 		CostKnown:    known,
 	}
+	r.PIIFound, r.PIIAction = piiOf(c)
 	if err := s.opts.Ledger.Append(r); err != nil {
 		s.metrics.ledgerErrors.Add(1)
 		s.log.Error("usage ledger: record not stored", "request_id", r.ID, "err", err)

@@ -60,6 +60,11 @@ type Record struct {
 	Failovers int     `json:"failovers,omitempty"`
 	Status    int     `json:"status"`
 	Outcome   string  `json:"outcome"` // ok, or the error code
+	// PIIFound counts the personal data found in the prompt and PIIAction
+	// is the policy applied to it (allow, redact-for-cloud, local-only,
+	// block); both empty when the key has no PII policy or none was found.
+	PIIFound  int    `json:"pii_found,omitempty"`
+	PIIAction string `json:"pii_action,omitempty"`
 }
 
 // Ledger appends records durably. It is safe for concurrent use.

@@ -47,7 +47,7 @@ func classify(err error) *apiError {
 		}
 		return &apiError{status: st, typ: "invalid_request_error", param: ie.Param, code: code, message: ie.Message}
 	case errors.As(err, &um):
-		msg := "model " + strconv.Quote(um.Model) + " does not exist"
+		msg := "model " + echo([]byte(um.Model)) + " does not exist"
 		if len(um.Known) > 0 {
 			msg += "; available: " + strings.Join(um.Known, ", ")
 		}

@@ -74,6 +74,11 @@ type Options struct {
 	Usage  UsageReporter
 	// Limits, when set, enforces keys' and teams' rate limits and budgets.
 	Limits *limits.Limiter
+
+	// AllowedOrigins and AllowedHosts extend the request guard's
+	// allow-lists (see guard.go); "*" allows any.
+	AllowedOrigins []string
+	AllowedHosts   []string
 }
 
 // Defaults for zero Options fields: the config's, defined there once.
@@ -89,6 +94,9 @@ const (
 	// streamQueue bounds chunks encoded but not yet written to a slow
 	// client; when full, the upstream read waits (backpressure).
 	streamQueue = 32
+	// maxHeaderBytes bounds a request's line and headers (fasthttp's read
+	// buffer); past it the answer is 431.
+	maxHeaderBytes = 8 << 10
 )
 
 // Server serves the gateway's HTTP API. It is safe for concurrent use.
@@ -98,6 +106,7 @@ type Server struct {
 	srv      *fasthttp.Server
 	inflight atomic.Int64
 	metrics  metrics
+	guardCfg guardConfig
 }
 
 // New returns a Server for o. o.Router is required.
@@ -123,7 +132,7 @@ func New(o Options) *Server {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{opts: o, log: o.Logger}
+	s := &Server{opts: o, log: o.Logger, guardCfg: newGuardConfig(o.AllowedOrigins, o.AllowedHosts)}
 	s.srv = &fasthttp.Server{
 		Handler:            s.handle,
 		ErrorHandler:       s.handleTransportError,
@@ -139,7 +148,7 @@ func New(o Options) *Server {
 		NoDefaultDate:                 true,
 		DisableHeaderNamesNormalizing: false,
 		CloseOnShutdown:               true,
-		ReadBufferSize:                8 << 10,
+		ReadBufferSize:                maxHeaderBytes,
 	}
 	return s
 }
@@ -168,7 +177,7 @@ func (s *Server) handle(c *fasthttp.RequestCtx) {
 	rid := requestID(c)
 	c.Response.Header.SetBytesV("x-request-id", rid)
 	path := c.Path()
-	if !s.authenticate(c, path) {
+	if !s.guard(c, path) || !s.authenticate(c, path) {
 		return
 	}
 	switch string(path) {
@@ -240,7 +249,7 @@ func (s *Server) handle(c *fasthttp.RequestCtx) {
 		}
 		s.metrics.notFound.Add(1)
 		errorDialect(path).writeError(c, &apiError{status: 404, typ: "invalid_request_error", code: "unknown_url",
-			message: "unknown path " + strconv.Quote(string(path)) + ": edgeway serves " + servedPaths})
+			message: "unknown path " + echo(path) + ": edgeway serves " + servedPaths})
 	}
 }
 
@@ -267,26 +276,34 @@ func (s *Server) method(c *fasthttp.RequestCtx, want ...string) bool {
 	allow := strings.Join(want, ", ")
 	c.Response.Header.Set("Allow", allow)
 	errorDialect(c.Path()).writeError(c, &apiError{status: 405, typ: "invalid_request_error", code: "method_not_allowed",
-		message: string(m) + " is not allowed on " + string(c.Path()) + "; use " + allow})
+		message: echo(m) + " is not allowed on " + echo(c.Path()) + "; use " + allow})
 	return false
 }
 
 // handleTransportError answers requests fasthttp could not read (too
-// large, malformed, timed out) in OpenAI's error shape.
+// large, malformed, timed out) in the dialect of the path, when it got
+// that far. fasthttp's own error text names its internals and may quote
+// the request, so it goes to the debug log only.
 func (s *Server) handleTransportError(c *fasthttp.RequestCtx, err error) {
 	c.Response.Header.SetBytesV("x-request-id", requestID(c))
+	c.SetConnectionClose()
 	d := errorDialect(c.Path())
+	var (
+		small *fasthttp.ErrSmallBuffer
+		ne    net.Error
+	)
 	switch {
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		d.writeError(c, &apiError{status: 413, typ: "invalid_request_error", code: "request_too_large",
 			message: "request body is larger than the limit of " + strconv.Itoa(s.opts.MaxBodyBytes) + " bytes (server.max_body_bytes)"})
+	case errors.As(err, &small):
+		d.writeError(c, &apiError{status: 431, typ: "invalid_request_error", code: "headers_too_large",
+			message: "request headers are larger than the limit of " + strconv.Itoa(maxHeaderBytes) + " bytes"})
+	case errors.As(err, &ne) && ne.Timeout():
+		d.writeError(c, &apiError{status: 408, typ: "invalid_request_error", code: "request_timeout", message: "timed out reading the request"})
 	default:
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			d.writeError(c, &apiError{status: 408, typ: "invalid_request_error", code: "request_timeout", message: "timed out reading the request"})
-			return
-		}
-		d.writeError(c, &apiError{status: 400, typ: "invalid_request_error", code: "bad_request", message: "malformed HTTP request: " + err.Error()})
+		s.log.Debug("malformed request", "err", err)
+		d.writeError(c, &apiError{status: 400, typ: "invalid_request_error", code: "bad_request", message: "malformed HTTP request"})
 	}
 }
 

@@ -236,14 +236,25 @@ func NewClient(component string, o ClientOptions, extra ...error) (*Client, erro
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("%s: new %q: %w", component, c.name, errors.Join(errs...))
 	}
-	c.hc = o.HTTPClient
-	if c.hc == nil {
+	if o.HTTPClient != nil {
+		hc := *o.HTTPClient
+		c.hc = &hc
+	} else {
 		// Every provider shares the transport's pool defaults, so none
 		// drifts from what the router's concurrency caps assume.
 		c.hc = &http.Client{Transport: New(Options{ConnectTimeout: connect})}
 	}
+	c.hc.CheckRedirect = noRedirects
 	return c, nil
 }
+
+// noRedirects makes a redirect the answer instead of following it. The
+// credentials travel in headers net/http does not know to strip on a
+// cross-host redirect (x-api-key, x-goog-api-key, a configured header),
+// and no LLM API redirects its POSTs on purpose: a 3xx means base_url
+// is wrong or something on the way is hostile. So a 3xx is an error
+// naming where it pointed (see StatusError), never a second request.
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // Name returns the provider name.
 func (c *Client) Name() string { return c.name }

@@ -13,6 +13,7 @@ import (
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/openai"
 	"github.com/edgeway/edgeway/edge/router"
+	"github.com/edgeway/edgeway/edge/upstream"
 )
 
 // apiError is a failure ready to render in any dialect.
@@ -27,8 +28,16 @@ type apiError struct {
 
 // classify maps an error from decoding or routing onto what the client is
 // told. Every path yields a status and a message a person can act on; an
-// unexpected error is a 502 naming it, never a bare 500.
+// unexpected error is a 502 naming it, never a bare 500. Anything shaped
+// like a credential is redacted from the message, whichever provider
+// wrote it (upstream.Client redacts its own keys by value already).
 func classify(err error) *apiError {
+	a := classifyError(err)
+	a.message = upstream.Redact(a.message)
+	return a
+}
+
+func classifyError(err error) *apiError {
 	var (
 		ie *ingress.Error
 		um *router.UnknownModelError

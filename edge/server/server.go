@@ -79,6 +79,11 @@ type Options struct {
 	// allow-lists (see guard.go); "*" allows any.
 	AllowedOrigins []string
 	AllowedHosts   []string
+	// Secrets are the providers' credentials, redacted by value from
+	// upstream text wherever it reaches a client or /readyz (the upstream
+	// client redacts its own key already; this also covers providers that
+	// are not upstream.Clients).
+	Secrets []string
 }
 
 // Defaults for zero Options fields: the config's, defined there once.

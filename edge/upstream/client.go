@@ -142,7 +142,7 @@ type ClientOptions struct {
 type Client struct {
 	name       string
 	base       string
-	apiKey     string
+	secrets    []string // redacted by value from upstream text
 	header     http.Header
 	hc         *http.Client
 	timeout    time.Duration
@@ -162,7 +162,7 @@ func NewClient(component string, o ClientOptions, extra ...error) (*Client, erro
 	}
 	c := &Client{
 		name:       o.Name,
-		apiKey:     o.APIKey,
+		secrets:    endpointSecrets(o.Endpoint),
 		timeout:    o.Timeout,
 		maxBytes:   o.MaxResponseBytes,
 		header:     make(http.Header, 4+len(o.Fixed)+len(o.Headers)),
@@ -255,6 +255,43 @@ func NewClient(component string, o ClientOptions, extra ...error) (*Client, erro
 // is wrong or something on the way is hostile. So a 3xx is an error
 // naming where it pointed (see StatusError), never a second request.
 func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// endpointSecrets are what e's upstream could echo back that must not be
+// shown: the API key, the values of configured headers that carry a
+// credential (Azure's api-key, a proxy's Authorization), and a password
+// in base_url.
+func endpointSecrets(e Endpoint) []string {
+	var out []string
+	if e.APIKey != "" {
+		out = append(out, e.APIKey)
+	}
+	for k, v := range e.Headers {
+		if CredentialHeader(k) && v != "" {
+			out = append(out, v)
+			if _, after, ok := strings.Cut(v, " "); ok && after != "" {
+				out = append(out, after) // the token of "Bearer <token>"
+			}
+		}
+	}
+	if u, err := url.Parse(e.BaseURL); err == nil && u.User != nil {
+		if p, ok := u.User.Password(); ok && p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// CredentialHeader reports whether a header name suggests it carries a
+// credential.
+func CredentialHeader(name string) bool {
+	n := strings.ToLower(name)
+	for _, w := range []string{"auth", "key", "token", "secret", "cookie", "password", "signature"} {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return false
+}
 
 // Name returns the provider name.
 func (c *Client) Name() string { return c.name }

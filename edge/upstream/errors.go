@@ -82,7 +82,7 @@ func CleanMessage(s string, secrets ...string) string {
 	return s
 }
 
-func (c *Client) clean(s string) string { return CleanMessage(s, c.apiKey) }
+func (c *Client) clean(s string) string { return CleanMessage(s, c.secrets...) }
 
 // StatusError turns a non-2xx upstream answer into an *llm.Error, reading
 // at most maxErrorBody bytes of its body. The kind is the status's,

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"time"
 
@@ -56,7 +57,7 @@ func build(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbolt.D
 		}
 		if p.Local() {
 			if local == "" {
-				local = p.BaseURL
+				local = config.RedactURL(p.BaseURL) // shown to clients in hints
 			}
 		} else {
 			cloud = true
@@ -140,6 +141,9 @@ func build(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbolt.D
 		Logger:          log,
 		Version:         version,
 		UnavailableHint: hint,
+		AllowedOrigins:  s.AllowedOrigins,
+		AllowedHosts:    s.AllowedHosts,
+		Secrets:         providerSecrets(cfg),
 	}
 	if respCache != nil {
 		opts.Cache = respCache
@@ -161,6 +165,28 @@ func build(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbolt.D
 		}
 	}
 	return &gateway{router: r, server: server.New(opts), cache: respCache, auth: auth, ledger: ledger, hint: hint}, notes, nil
+}
+
+// providerSecrets are the providers' credentials (keys, credential
+// headers, base_url passwords), for the server to redact by value.
+func providerSecrets(cfg *config.Config) []string {
+	var out []string
+	for _, p := range cfg.Providers {
+		if k, err := p.APIKey.Resolve(os.LookupEnv); err == nil && k != "" {
+			out = append(out, k)
+		}
+		for h, v := range p.Headers {
+			if upstream.CredentialHeader(h) {
+				out = append(out, v)
+			}
+		}
+		if u, err := url.Parse(p.BaseURL); err == nil && u.User != nil {
+			if pw, ok := u.User.Password(); ok {
+				out = append(out, pw)
+			}
+		}
+	}
+	return out
 }
 
 // newProvider builds the client for one configured provider.

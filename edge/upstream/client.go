@@ -170,17 +170,23 @@ func NewClient(component string, o ClientOptions, extra ...error) (*Client, erro
 		resetDelay: o.ResetDelay,
 	}
 	u, err := url.Parse(o.BaseURL)
+	shown := o.BaseURL // what errors print: no password
+	if err == nil && u.User != nil {
+		shown = u.Redacted()
+	} else if err != nil {
+		shown = "(unparsable)"
+	}
 	switch {
 	case o.BaseURL == "":
 		errs = append(errs, errors.New("BaseURL is required"))
 	case err != nil:
-		errs = append(errs, fmt.Errorf("BaseURL %q: %w", o.BaseURL, err))
+		errs = append(errs, fmt.Errorf("BaseURL %s: %w", shown, redactURLError(err)))
 	case u.Scheme != "http" && u.Scheme != "https":
-		errs = append(errs, fmt.Errorf("BaseURL %q: scheme must be http or https", o.BaseURL))
+		errs = append(errs, fmt.Errorf("BaseURL %q: scheme must be http or https", shown))
 	case u.Host == "":
-		errs = append(errs, fmt.Errorf("BaseURL %q: host is missing", o.BaseURL))
+		errs = append(errs, fmt.Errorf("BaseURL %q: host is missing", shown))
 	case u.RawQuery != "" || u.Fragment != "":
-		errs = append(errs, fmt.Errorf("BaseURL %q: must not have a query or fragment", o.BaseURL))
+		errs = append(errs, fmt.Errorf("BaseURL %q: must not have a query or fragment", shown))
 	default:
 		c.base = strings.TrimRight(o.BaseURL, "/")
 	}
@@ -255,6 +261,16 @@ func NewClient(component string, o ClientOptions, extra ...error) (*Client, erro
 // is wrong or something on the way is hostile. So a 3xx is an error
 // naming where it pointed (see StatusError), never a second request.
 func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// redactURLError drops the URL a *url.Error quotes, which may hold a
+// password.
+func redactURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
 
 // endpointSecrets are what e's upstream could echo back that must not be
 // shown: the API key, the values of configured headers that carry a

@@ -46,6 +46,12 @@ type Options struct {
 	WriteTimeout   time.Duration
 	IdleTimeout    time.Duration
 	RequestTimeout time.Duration
+	// MaxConns bounds open client connections (default
+	// MaxConcurrency*4+256); see conns.go for how idle and slow ones make
+	// room. HeaderTimeout bounds reading a request's headers (default
+	// DefaultHeaderTimeout, at most ReadTimeout).
+	MaxConns      int
+	HeaderTimeout time.Duration
 	// MaxConcurrency caps requests being worked on; the next one is shed
 	// with 503 and Retry-After rather than queued, because a queue on a
 	// small device only turns overload into timeouts.
@@ -112,6 +118,22 @@ type Server struct {
 	inflight atomic.Int64
 	metrics  metrics
 	guardCfg guardConfig
+	conns    atomic.Pointer[guardListener] // the last Serve's
+}
+
+// fasthttpLogger sends fasthttp's messages to the debug log.
+type fasthttpLogger struct{ l *slog.Logger }
+
+func (f fasthttpLogger) Printf(format string, args ...any) {
+	if f.l.Enabled(context.Background(), slog.LevelDebug) {
+		f.l.Debug("http: " + fmt.Sprintf(format, args...))
+	}
+}
+
+// headerReceived gives a request's body the whole read timeout once its
+// headers are in (the server's ReadTimeout is the header timeout).
+func (s *Server) headerReceived(*fasthttp.RequestHeader) fasthttp.RequestConfig {
+	return fasthttp.RequestConfig{ReadTimeout: s.opts.ReadTimeout}
 }
 
 // New returns a Server for o. o.Router is required.
@@ -134,6 +156,13 @@ func New(o Options) *Server {
 	if o.MaxConcurrency <= 0 {
 		o.MaxConcurrency = DefaultMaxConcurrency
 	}
+	if o.MaxConns <= 0 {
+		o.MaxConns = o.MaxConcurrency*4 + 256
+	}
+	if o.HeaderTimeout <= 0 {
+		o.HeaderTimeout = DefaultHeaderTimeout
+	}
+	o.HeaderTimeout = min(o.HeaderTimeout, o.ReadTimeout)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -143,12 +172,22 @@ func New(o Options) *Server {
 		ErrorHandler:       s.handleTransportError,
 		Name:               "edgeway",
 		MaxRequestBodySize: o.MaxBodyBytes,
-		ReadTimeout:        o.ReadTimeout,
-		WriteTimeout:       o.WriteTimeout,
-		IdleTimeout:        o.IdleTimeout,
-		// Connections beyond the request cap are still accepted so that
-		// they get a proper 503 in their dialect instead of a reset.
-		Concurrency:                   o.MaxConcurrency*4 + 256,
+		// ReadTimeout covers the first byte and the headers; once they are
+		// in, HeaderReceived gives the body the whole read timeout.
+		ReadTimeout:    o.HeaderTimeout,
+		HeaderReceived: s.headerReceived,
+		WriteTimeout:   o.WriteTimeout,
+		IdleTimeout:    o.IdleTimeout,
+		ConnState:      connState,
+		// fasthttp's own log would quote request bytes (headers with keys
+		// among them) to stderr; it goes to the debug log, without them.
+		Logger:                fasthttpLogger{o.Logger},
+		SecureErrorLogMessage: true,
+		// The guard listener keeps the connection bound (conns.go); this
+		// is only fasthttp's backstop, above it (closed connections' workers
+		// and refused connections still count here for a moment), so that
+		// fasthttp's plain-text refusal is never reached.
+		Concurrency:                   2 * (o.MaxConns + maxRefusing),
 		NoDefaultServerHeader:         false,
 		NoDefaultDate:                 true,
 		DisableHeaderNamesNormalizing: false,
@@ -160,7 +199,9 @@ func New(o Options) *Server {
 
 // Serve serves on ln until Shutdown. It returns nil after a clean shutdown.
 func (s *Server) Serve(ln net.Listener) error {
-	if err := s.srv.Serve(ln); err != nil {
+	gl := newGuardListener(ln, s.opts.MaxConns)
+	s.conns.Store(gl)
+	if err := s.srv.Serve(gl); err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
 	return nil
@@ -182,7 +223,7 @@ func (s *Server) handle(c *fasthttp.RequestCtx) {
 	rid := requestID(c)
 	c.Response.Header.SetBytesV("x-request-id", rid)
 	path := c.Path()
-	if !s.guard(c, path) || !s.authenticate(c, path) {
+	if !s.serveConn(c, path) || !s.guard(c, path) || !s.authenticate(c, path) {
 		return
 	}
 	switch string(path) {

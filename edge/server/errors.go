@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/valyala/fasthttp"
 
@@ -34,8 +35,20 @@ type apiError struct {
 func classify(err error) *apiError {
 	a := classifyError(err)
 	a.message = upstream.Redact(a.message)
+	if len(a.message) > maxClientMessage {
+		// A message may quote client input (a tool type, a field) that
+		// nobody bounded on the way.
+		cut := maxClientMessage
+		for cut > 0 && !utf8.RuneStart(a.message[cut]) {
+			cut--
+		}
+		a.message = a.message[:cut] + "…"
+	}
 	return a
 }
+
+// maxClientMessage bounds an error message sent to a client.
+const maxClientMessage = 4 << 10
 
 func classifyError(err error) *apiError {
 	var (

@@ -185,3 +185,13 @@ func TestEchoedValuesClipped(t *testing.T) {
 		t.Errorf("unknown path: status %d, %d bytes", resp.StatusCode, len(body))
 	}
 }
+
+// A decoding error that quotes client input is bounded too.
+func TestDecodeErrorClipped(t *testing.T) {
+	base := startServer(t, &fakeRouter{route: replyWords}, Options{})
+	long := strings.Repeat("t", 512<<10)
+	resp, body := post(t, base+"/v1/chat/completions", `{"model":"chat","messages":[{"role":"user","content":"hi"}],"tools":[{"type":"`+long+`"}]}`)
+	if resp.StatusCode != 400 || len(body) > 8<<10 {
+		t.Errorf("status %d, %d bytes: %.300s", resp.StatusCode, len(body), body)
+	}
+}

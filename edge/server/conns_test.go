@@ -134,3 +134,65 @@ func TestRefusedConnectionInDialect(t *testing.T) {
 		}
 	}
 }
+
+// addrConn is a pipe end that claims to come from addr.
+type addrConn struct {
+	net.Conn
+	addr net.Addr
+}
+
+func (c addrConn) RemoteAddr() net.Addr { return c.addr }
+
+// chanListener hands out the conns sent on it.
+type chanListener struct{ ch chan net.Conn }
+
+func (l chanListener) Accept() (net.Conn, error) {
+	c, ok := <-l.ch
+	if !ok {
+		return nil, net.ErrClosed
+	}
+	return c, nil
+}
+func (l chanListener) Close() error   { return nil }
+func (l chanListener) Addr() net.Addr { return &net.TCPAddr{} }
+
+// A peer off loopback holds at most its share of the connections; the
+// next one from it is refused while others still get in.
+func TestPerPeerConnectionCap(t *testing.T) {
+	ln := chanListener{ch: make(chan net.Conn, 1)}
+	gl := newGuardListener(ln, 64) // 16 per peer
+	from := func(ip string) *guardConn {
+		t.Helper()
+		a, b := net.Pipe()
+		t.Cleanup(func() { a.Close(); b.Close() })
+		ln.ch <- addrConn{Conn: a, addr: &net.TCPAddr{IP: net.ParseIP(ip), Port: 1234}}
+		c, err := gl.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.(*guardConn)
+	}
+	var held []*guardConn
+	for range gl.perIP {
+		if c := from("192.0.2.1"); c.refused {
+			t.Fatalf("refused within the share (%d held)", len(held))
+		} else {
+			held = append(held, c)
+		}
+	}
+	if c := from("192.0.2.1"); !c.refused {
+		t.Errorf("connection %d from one peer accepted; its share is %d", gl.perIP+1, gl.perIP)
+	}
+	if c := from("192.0.2.2"); c.refused {
+		t.Errorf("another peer refused")
+	}
+	for range 3 * gl.perIP {
+		if c := from("127.0.0.1"); c.refused {
+			t.Fatalf("loopback refused: loopback peers share the address and are not capped per peer")
+		}
+	}
+	held[0].Close()
+	if c := from("192.0.2.1"); c.refused {
+		t.Errorf("refused after one of the peer's connections closed")
+	}
+}

@@ -159,7 +159,7 @@ func (g *guardConfig) originAllowed(origin []byte) bool {
 func hostName(hp []byte) (name []byte, ok bool) {
 	if len(hp) > 0 && hp[0] == '[' {
 		end := bytes.IndexByte(hp, ']')
-		if end < 0 || (end+1 < len(hp) && hp[end+1] != ':') {
+		if end < 2 || (end+1 < len(hp) && hp[end+1] != ':') {
 			return nil, false
 		}
 		return hp[:end+1], true

@@ -195,3 +195,54 @@ func TestDecodeErrorClipped(t *testing.T) {
 		t.Errorf("status %d, %d bytes: %.300s", resp.StatusCode, len(body), body)
 	}
 }
+
+func TestGuardParsers(t *testing.T) {
+	g := newGuardConfig([]string{"https://app.example.com/"}, []string{"Edge.Local"})
+	hosts := map[string]bool{
+		"": true, "localhost": true, "LOCALHOST:1": true, "a.localhost": true, "localhost.": true,
+		"127.0.0.1:8420": true, "10.0.0.7": true, "[::1]:80": true, "[fe80::1]": true, "edge.local:8420": true,
+		"evil.example": false, "localhost.evil.example": false, "evillocalhost": false, "[]": false, "[::1": false,
+		"a:b:c": false, ":80": false, "1.2.3.4.nip.io": false,
+	}
+	for h, want := range hosts {
+		if got := g.hostAllowed([]byte(h)); got != want {
+			t.Errorf("host %q: allowed %v, want %v", h, got, want)
+		}
+	}
+	origins := map[string]bool{
+		"http://localhost:3000": true, "https://127.0.0.1": true, "http://[::1]:5173": true, "https://app.example.com": true,
+		"HTTPS://APP.EXAMPLE.COM": true, "null": false, "file://": false, "http://10.0.0.7": false,
+		"http://127.0.0.1.evil.example": false, "https://app.example.com.evil": false, "http://localhost@evil.example": false,
+	}
+	for o, want := range origins {
+		if got := g.originAllowed([]byte(o)); got != want {
+			t.Errorf("origin %q: allowed %v, want %v", o, got, want)
+		}
+	}
+	types := map[string]bool{
+		"application/json": true, "Application/JSON; charset=utf-8": true, "application/vnd.api+json": true,
+		"": false, "text/plain": false, "application/x-www-form-urlencoded": false, "multipart/form-data": false,
+		"application/jsonp": false, "application/+json": false,
+	}
+	for ct, want := range types {
+		if got := jsonContentType([]byte(ct)); got != want {
+			t.Errorf("content type %q: JSON %v, want %v", ct, got, want)
+		}
+	}
+}
+
+func FuzzGuard(f *testing.F) {
+	for _, s := range []string{"localhost:80", "[::1]:1", "http://127.0.0.1", "application/json; x=1", "[", "", ":", "a.localhost."} {
+		f.Add(s)
+	}
+	g := newGuardConfig([]string{"https://a.example"}, []string{"edge.local"})
+	f.Fuzz(func(t *testing.T, s string) {
+		b := []byte(s)
+		g.hostAllowed(b)
+		g.originAllowed(b)
+		jsonContentType(b)
+		if len(echo(b)) > 4*maxEchoed+64 {
+			t.Errorf("echo of %d bytes is %d bytes", len(b), len(echo(b)))
+		}
+	})
+}

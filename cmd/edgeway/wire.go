@@ -141,6 +141,8 @@ func build(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbolt.D
 		Logger:          log,
 		Version:         version,
 		UnavailableHint: hint,
+		MaxConns:        s.MaxConnections,
+		HeaderTimeout:   s.HeaderTimeout.D(),
 		AllowedOrigins:  s.AllowedOrigins,
 		AllowedHosts:    s.AllowedHosts,
 		Secrets:         providerSecrets(cfg),

@@ -34,6 +34,7 @@ const (
 	DefaultWriteTimeout   = 60 * time.Second // per write; streams refresh it per chunk
 	DefaultIdleTimeout    = 120 * time.Second
 	DefaultRequestTimeout = 10 * time.Minute // whole request, including a long stream
+	DefaultHeaderTimeout  = 10 * time.Second // request line and headers
 	// DefaultMaxConcurrency is how many requests the gateway works on at once
 	// before shedding with 503; an edge device cannot do more useful work.
 	DefaultMaxConcurrency = 64
@@ -164,6 +165,12 @@ type Server struct {
 	IdleTimeout    Duration `yaml:"idle_timeout"`
 	RequestTimeout Duration `yaml:"request_timeout"`
 	MaxConcurrency int      `yaml:"max_concurrency"`
+	// HeaderTimeout bounds reading a request's line and headers, and a new
+	// connection's wait for them; the body then has read_timeout.
+	HeaderTimeout Duration `yaml:"header_timeout"`
+	// MaxConnections bounds open client connections (default
+	// max_concurrency*4+256); at the bound, idle and slow ones make room.
+	MaxConnections int `yaml:"max_connections"`
 	// AllowedOrigins are web origins ("https://app.example.com", or "*")
 	// whose pages may call the gateway from a browser; origins on the
 	// device itself (localhost, 127.x, [::1]) always may.
@@ -376,6 +383,8 @@ func (c *Config) applyDefaults(d Defaults) {
 	setDur(&s.IdleTimeout, DefaultIdleTimeout)
 	setDur(&s.RequestTimeout, DefaultRequestTimeout)
 	setInt(&s.MaxConcurrency, d.MaxConcurrency)
+	setDur(&s.HeaderTimeout, DefaultHeaderTimeout)
+	setInt(&s.MaxConnections, s.MaxConcurrency*4+256)
 	if c.Cache.Semantic.Enabled && c.Cache.Semantic.Embedder == "" {
 		c.Cache.Semantic.Embedder = "glove"
 	}
@@ -468,12 +477,16 @@ func (c *Config) Validate() error {
 	if c.Server.MaxConcurrency < 1 {
 		bad("server.max_concurrency", "%d must be at least 1", c.Server.MaxConcurrency)
 	}
+	if c.Server.MaxConnections <= c.Server.MaxConcurrency {
+		bad("server.max_connections", "%d must be above server.max_concurrency (%d), so that idle connections can make room", c.Server.MaxConnections, c.Server.MaxConcurrency)
+	}
 	for _, d := range []struct {
 		field string
 		v     Duration
 	}{
 		{"server.read_timeout", c.Server.ReadTimeout}, {"server.write_timeout", c.Server.WriteTimeout},
 		{"server.idle_timeout", c.Server.IdleTimeout}, {"server.request_timeout", c.Server.RequestTimeout},
+		{"server.header_timeout", c.Server.HeaderTimeout},
 	} {
 		if d.v < 0 {
 			bad(d.field, "%s must not be negative", d.v.D())

@@ -175,6 +175,20 @@ pricing:
 			},
 		},
 		{
+			name:    "connection bound below the request bound",
+			yaml:    "server:\n  max_concurrency: 8\n  max_connections: 8\n  header_timeout: -1s\n",
+			wantErr: []string{"server.max_connections: 8 must be above server.max_concurrency (8)", "server.header_timeout: -1s must not be negative"},
+		},
+		{
+			name: "connection bound and header timeout defaults",
+			yaml: "server:\n  max_concurrency: 8\n",
+			check: func(t *testing.T, c *Config) {
+				if c.Server.MaxConnections != 8*4+256 || c.Server.HeaderTimeout.D() != DefaultHeaderTimeout {
+					t.Errorf("server %+v", c.Server)
+				}
+			},
+		},
+		{
 			name:    "listen port out of range",
 			yaml:    "listen: 127.0.0.1:99999\n",
 			wantErr: []string{`listen: port "99999" is not a number from 1 to 65535`},

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/edgeway/edgeway/edge/config"
 )
 
 // Connections are bounded, but a connection that does nothing must never
@@ -43,7 +45,7 @@ const (
 	maxRefusing       = 64
 	// DefaultHeaderTimeout bounds reading a request's line and headers
 	// (and a new connection's wait for its first byte).
-	DefaultHeaderTimeout = 10 * time.Second
+	DefaultHeaderTimeout = config.DefaultHeaderTimeout
 )
 
 // Connection states, as fasthttp reports them through ConnState.

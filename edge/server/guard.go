@@ -19,7 +19,9 @@ import (
 //     on the device (http(s)://localhost, 127.x, [::1], any port: a local
 //     process can reach the gateway directly anyway) or listed in
 //     server.allowed_origins. Non-browser clients (the OpenAI and
-//     Anthropic SDKs, Ollama's clients, curl) send no Origin;
+//     Anthropic SDKs, Ollama's clients, curl) send no Origin. An allowed
+//     origin gets CORS headers, and its preflight an answer, so a page
+//     there can actually use the API (with a key, where keys are on);
 //   - the Host header must name the gateway: localhost (or *.localhost),
 //     an IP literal (rebinding needs a DNS name; a client that dials the
 //     device's address gets it as the Host), or a name listed in
@@ -80,15 +82,53 @@ func (s *Server) guard(c *fasthttp.RequestCtx, path []byte) bool {
 			message: "Host " + echo(host) + " is not a name of this gateway (DNS rebinding?); add it to server.allowed_hosts to allow it"})
 		return false
 	}
-	if origin := h.Peek("Origin"); len(origin) > 0 && !s.guardCfg.originAllowed(origin) {
-		errorDialect(path).writeError(c, &apiError{status: 403, typ: "permission_error", code: "origin_not_allowed",
-			message: "requests from web origin " + echo(origin) + " are not allowed; add it to server.allowed_origins to allow it"})
-		return false
+	if origin := h.Peek("Origin"); len(origin) > 0 {
+		if !s.guardCfg.originAllowed(origin) {
+			errorDialect(path).writeError(c, &apiError{status: 403, typ: "permission_error", code: "origin_not_allowed",
+				message: "requests from web origin " + echo(origin) + " are not allowed; add it to server.allowed_origins to allow it"})
+			return false
+		}
+		if cors(c, origin) {
+			return false
+		}
 	}
 	if h.IsPost() && !bytes.HasPrefix(path, []byte("/admin/")) && !jsonContentType(h.ContentType()) {
 		errorDialect(path).writeError(c, &apiError{status: 415, typ: "invalid_request_error", code: "unsupported_media_type",
 			message: "content type " + echo(h.ContentType()) + " is not JSON: send the body with Content-Type: application/json (curl: -H 'Content-Type: application/json')"})
 		return false
+	}
+	return true
+}
+
+// maxCORSHeaders bounds the header list a preflight may ask for.
+const maxCORSHeaders = 1024
+
+// cors lets a page from an allowed origin read the answer, and answers
+// its preflight (an OPTIONS request, which carries no key), reporting
+// whether it did.
+func cors(c *fasthttp.RequestCtx, origin []byte) bool {
+	rh := &c.Response.Header
+	rh.SetBytesV("Access-Control-Allow-Origin", origin)
+	rh.Set("Vary", "Origin")
+	rh.Set("Access-Control-Expose-Headers", "x-request-id, x-edgeway-provider, x-edgeway-model, x-edgeway-cache, x-edgeway-failover, retry-after")
+	if !c.Request.Header.IsOptions() {
+		return false
+	}
+	rh.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+	if want := c.Request.Header.Peek("Access-Control-Request-Headers"); len(want) > 0 && len(want) <= maxCORSHeaders && headerList(want) {
+		rh.SetBytesV("Access-Control-Allow-Headers", want)
+	}
+	rh.Set("Access-Control-Max-Age", "600")
+	c.SetStatusCode(fasthttp.StatusNoContent)
+	return true
+}
+
+// headerList reports a comma-separated list of header names.
+func headerList(b []byte) bool {
+	for _, ch := range b {
+		if !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || ch == '-' || ch == '_' || ch == ',' || ch == ' ') {
+			return false
+		}
 	}
 	return true
 }

@@ -246,3 +246,34 @@ func FuzzGuard(f *testing.F) {
 		}
 	})
 }
+
+// A page from an allowed origin can use the API from a browser: its
+// preflight is answered and the answer readable; a foreign one gets
+// neither.
+func TestCORS(t *testing.T) {
+	base := startServer(t, &fakeRouter{route: replyWords}, Options{AllowedOrigins: []string{"https://app.example.com"}})
+	pre := func(origin string) *http.Response {
+		req, _ := http.NewRequest("OPTIONS", base+"/v1/chat/completions", nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		req.Header.Set("Access-Control-Request-Headers", "authorization, content-type")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	resp := pre("https://app.example.com")
+	if resp.StatusCode != 204 || resp.Header.Get("Access-Control-Allow-Origin") != "https://app.example.com" ||
+		resp.Header.Get("Access-Control-Allow-Headers") != "authorization, content-type" || !strings.Contains(resp.Header.Get("Access-Control-Allow-Methods"), "POST") {
+		t.Errorf("allowed preflight: %d %v", resp.StatusCode, resp.Header)
+	}
+	if resp := pre("https://evil.example"); resp.StatusCode != 403 || resp.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("foreign preflight: %d %v", resp.StatusCode, resp.Header)
+	}
+	resp, _ = post(t, base+"/v1/chat/completions", `{"model":"chat","messages":[{"role":"user","content":"hi"}]}`, "Origin", "https://app.example.com")
+	if resp.StatusCode != 200 || resp.Header.Get("Access-Control-Allow-Origin") != "https://app.example.com" || !strings.Contains(resp.Header.Get("Access-Control-Expose-Headers"), "x-request-id") {
+		t.Errorf("allowed request: %d %v", resp.StatusCode, resp.Header)
+	}
+}

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valyala/fasthttp"
+
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/router"
 )
@@ -275,5 +277,24 @@ func TestCORS(t *testing.T) {
 	resp, _ = post(t, base+"/v1/chat/completions", `{"model":"chat","messages":[{"role":"user","content":"hi"}]}`, "Origin", "https://app.example.com")
 	if resp.StatusCode != 200 || resp.Header.Get("Access-Control-Allow-Origin") != "https://app.example.com" || !strings.Contains(resp.Header.Get("Access-Control-Expose-Headers"), "x-request-id") {
 		t.Errorf("allowed request: %d %v", resp.StatusCode, resp.Header)
+	}
+}
+
+// The guard costs an allowed request no allocation.
+func TestGuardAllocs(t *testing.T) {
+	s := New(Options{Router: &fakeRouter{route: replyWords}, AllowedHosts: []string{"edge.local"}})
+	var c fasthttp.RequestCtx
+	c.Request.Header.SetMethod("POST")
+	c.Request.SetRequestURI("/v1/chat/completions")
+	c.Request.Header.SetHost("Edge.Local:8420")
+	c.Request.Header.SetContentType("application/json; charset=utf-8")
+	c.Request.Header.Set("Origin", "http://localhost:3000")
+	path := c.Path()
+	if n := testing.AllocsPerRun(100, func() {
+		if !s.guard(&c, path) {
+			t.Fatal("refused")
+		}
+	}); n != 0 {
+		t.Errorf("%v allocations per allowed request", n)
 	}
 }

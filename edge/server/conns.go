@@ -100,8 +100,10 @@ func (l *guardListener) Accept() (net.Conn, error) {
 		}
 		gc := &guardConn{Conn: c, l: l}
 		gc.since.Store(time.Now().UnixNano())
-		if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil && !ap.Addr().IsLoopback() {
-			gc.ip = ap.Addr().Unmap()
+		if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+			if a := ta.AddrPort().Addr().Unmap(); !a.IsLoopback() {
+				gc.ip = a
+			}
 		}
 		var victim *guardConn
 		l.mu.Lock()

@@ -105,6 +105,8 @@ func TestGuard(t *testing.T) {
 		{"configured origin", "/v1/chat/completions", chat, []string{"Origin", "https://App.example.com"}, 200, ""},
 		{"rebinding host", "/v1/chat/completions", chat, []string{"Host", "evil.example:8420"}, 403, "host_not_allowed"},
 		{"rebinding host ollama", "/api/tags", "", []string{"Host", "evil.example"}, 403, ""},
+		{"rebinding host readyz", "/readyz", "", []string{"Host", "evil.example"}, 403, "host_not_allowed"},
+		{"healthz by a service name", "/healthz", "", []string{"Host", "edgeway:8420"}, 200, ""},
 		{"localhost host", "/v1/chat/completions", chat, []string{"Host", "localhost:8420"}, 200, ""},
 		{"ip host", "/v1/chat/completions", chat, []string{"Host", "192.168.1.5:8420"}, 200, ""},
 		{"ipv6 host", "/v1/chat/completions", chat, []string{"Host", "[::1]:8420"}, 200, ""},

@@ -282,7 +282,7 @@ func printProviders(ctx context.Context, w io.Writer, cfg *config.Config, r *rou
 		if p.Local() {
 			where = "local"
 		}
-		fmt.Fprintf(w, "  provider %-12s %-18s %-5s %-40s %s\n", p.Name, p.Type, where, p.BaseURL, state)
+		fmt.Fprintf(w, "  provider %-12s %-18s %-5s %-40s %s\n", p.Name, p.Type, where, config.RedactURL(p.BaseURL), state)
 	}
 	return n
 }

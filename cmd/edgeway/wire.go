@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"time"
 
@@ -64,7 +65,7 @@ func build(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbolt.D
 		}
 		if p.Local() {
 			if local == "" {
-				local = p.BaseURL
+				local = config.RedactURL(p.BaseURL) // shown to clients in hints
 			}
 		} else {
 			cloud = true
@@ -152,6 +153,11 @@ func build(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbolt.D
 		Logger:          log,
 		Version:         version,
 		UnavailableHint: hint,
+		MaxConns:        s.MaxConnections,
+		HeaderTimeout:   s.HeaderTimeout.D(),
+		AllowedOrigins:  s.AllowedOrigins,
+		AllowedHosts:    s.AllowedHosts,
+		Secrets:         providerSecrets(cfg, resolve),
 	}
 	if respCache != nil {
 		opts.Cache = respCache
@@ -180,6 +186,28 @@ func build(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbolt.D
 		opts.Audit = alog
 	}
 	return &gateway{router: r, server: server.New(opts), cache: respCache, auth: auth, ledger: ledger, audit: alog, hint: hint}, notes, nil
+}
+
+// providerSecrets are the providers' credentials (keys, credential
+// headers, base_url passwords), for the server to redact by value.
+func providerSecrets(cfg *config.Config, resolve func(config.Secret) (string, error)) []string {
+	var out []string
+	for _, p := range cfg.Providers {
+		if k, err := resolve(p.APIKey); err == nil && k != "" {
+			out = append(out, k)
+		}
+		for h, v := range p.Headers {
+			if upstream.CredentialHeader(h) {
+				out = append(out, v)
+			}
+		}
+		if u, err := url.Parse(p.BaseURL); err == nil && u.User != nil {
+			if pw, ok := u.User.Password(); ok {
+				out = append(out, pw)
+			}
+		}
+	}
+	return out
 }
 
 // newProvider builds the client for one configured provider; resolve

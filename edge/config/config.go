@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -33,6 +34,7 @@ const (
 	DefaultWriteTimeout   = 60 * time.Second // per write; streams refresh it per chunk
 	DefaultIdleTimeout    = 120 * time.Second
 	DefaultRequestTimeout = 10 * time.Minute // whole request, including a long stream
+	DefaultHeaderTimeout  = 10 * time.Second // request line and headers
 	// DefaultMaxConcurrency is how many requests the gateway works on at once
 	// before shedding with 503; an edge device cannot do more useful work.
 	DefaultMaxConcurrency = 64
@@ -163,6 +165,20 @@ type Server struct {
 	IdleTimeout    Duration `yaml:"idle_timeout"`
 	RequestTimeout Duration `yaml:"request_timeout"`
 	MaxConcurrency int      `yaml:"max_concurrency"`
+	// HeaderTimeout bounds reading a request's line and headers, and a new
+	// connection's wait for them; the body then has read_timeout.
+	HeaderTimeout Duration `yaml:"header_timeout"`
+	// MaxConnections bounds open client connections (default
+	// max_concurrency*4+256); at the bound, idle and slow ones make room.
+	MaxConnections int `yaml:"max_connections"`
+	// AllowedOrigins are web origins ("https://app.example.com", or "*")
+	// whose pages may call the gateway from a browser; origins on the
+	// device itself (localhost, 127.x, [::1]) always may.
+	AllowedOrigins []string `yaml:"allowed_origins"`
+	// AllowedHosts are host names (no port, or "*") clients may address
+	// the gateway by, besides localhost and IP addresses; any other Host
+	// is refused as DNS rebinding.
+	AllowedHosts []string `yaml:"allowed_hosts"`
 }
 
 // Provider is one upstream.
@@ -381,6 +397,8 @@ func (c *Config) applyDefaults(d Defaults) {
 	setDur(&s.IdleTimeout, DefaultIdleTimeout)
 	setDur(&s.RequestTimeout, DefaultRequestTimeout)
 	setInt(&s.MaxConcurrency, d.MaxConcurrency)
+	setDur(&s.HeaderTimeout, DefaultHeaderTimeout)
+	setInt(&s.MaxConnections, s.MaxConcurrency*4+256)
 	if c.Cache.Semantic.Enabled && c.Cache.Semantic.Embedder == "" {
 		c.Cache.Semantic.Embedder = "glove"
 	}
@@ -444,8 +462,28 @@ func (c *Config) Validate() error {
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{field}, args...)...))
 	}
-	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+	// Port 0 stays allowed for listen only: the OS picks a free port, and
+	// the start line says which (tests rely on it).
+	if _, port, err := net.SplitHostPort(c.Listen); err != nil || hasControl(c.Listen) {
 		bad("listen", "%q is not host:port", c.Listen)
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		bad("listen", "port %q is not a number from 1 to 65535 (0 lets the system pick one)", port)
+	}
+	for i, o := range c.Server.AllowedOrigins {
+		if o == "*" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || hasControl(o) || u.Scheme == "" || u.Host == "" || u.User != nil || strings.TrimRight(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "" {
+			bad("server.allowed_origins["+strconv.Itoa(i)+"]", "%q is not an origin like \"https://app.example.com\" (scheme and host, an optional port, nothing else) or \"*\"", o)
+		} else if err := checkPort(u.Port()); err != nil {
+			bad("server.allowed_origins["+strconv.Itoa(i)+"]", "%q: %v", o, err)
+		}
+	}
+	for i, h := range c.Server.AllowedHosts {
+		if h != "*" && (h == "" || hasControl(h) || strings.ContainsAny(h, "/:@ \t?#[]")) {
+			bad("server.allowed_hosts["+strconv.Itoa(i)+"]", "%q is not a host name without port (e.g. \"edge.local\") or \"*\"", h)
+		}
 	}
 	if c.Server.MaxBodyBytes < 1024 {
 		bad("server.max_body_bytes", "%d is below the minimum 1024", c.Server.MaxBodyBytes)
@@ -453,12 +491,16 @@ func (c *Config) Validate() error {
 	if c.Server.MaxConcurrency < 1 {
 		bad("server.max_concurrency", "%d must be at least 1", c.Server.MaxConcurrency)
 	}
+	if c.Server.MaxConnections <= c.Server.MaxConcurrency {
+		bad("server.max_connections", "%d must be above server.max_concurrency (%d), so that idle connections can make room", c.Server.MaxConnections, c.Server.MaxConcurrency)
+	}
 	for _, d := range []struct {
 		field string
 		v     Duration
 	}{
 		{"server.read_timeout", c.Server.ReadTimeout}, {"server.write_timeout", c.Server.WriteTimeout},
 		{"server.idle_timeout", c.Server.IdleTimeout}, {"server.request_timeout", c.Server.RequestTimeout},
+		{"server.header_timeout", c.Server.HeaderTimeout},
 	} {
 		if d.v < 0 {
 			bad(d.field, "%s must not be negative", d.v.D())
@@ -471,8 +513,8 @@ func (c *Config) Validate() error {
 		switch {
 		case p.Name == "":
 			bad(f+".name", "is required")
-		case strings.ContainsAny(p.Name, "/ \t"):
-			bad(f+".name", "%q must not contain '/' or spaces (it prefixes model names)", p.Name)
+		case strings.ContainsAny(p.Name, "/ \t") || hasControl(p.Name):
+			bad(f+".name", "%q must not contain '/', spaces or control characters (it prefixes model names)", p.Name)
 		case names[p.Name]:
 			bad(f+".name", "%q is used twice", p.Name)
 		}
@@ -482,8 +524,10 @@ func (c *Config) Validate() error {
 		}
 		if p.BaseURL == "" {
 			bad(f+".base_url", "is required for type %q", p.Type)
-		} else if u, err := url.Parse(p.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad(f+".base_url", "%q is not an http(s) URL", p.BaseURL)
+		} else if u, err := url.Parse(p.BaseURL); err != nil || hasControl(p.BaseURL) || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad(f+".base_url", "%q is not an http(s) URL", RedactURL(p.BaseURL))
+		} else if err := checkPort(u.Port()); err != nil {
+			bad(f+".base_url", "%q: %v", RedactURL(p.BaseURL), err)
 		}
 		if p.MaxInFlight < 1 {
 			bad(f+".max_in_flight", "%d must be at least 1", p.MaxInFlight)
@@ -516,6 +560,10 @@ func (c *Config) Validate() error {
 	}
 	for _, a := range slices.Sorted(maps.Keys(c.Models)) {
 		f := "models." + a
+		if hasControl(a) || strings.ContainsAny(a, " \t") {
+			f = "models." + strconv.Quote(a)
+			bad(f, "alias %q must not contain spaces or control characters", a)
+		}
 		if names[a] {
 			bad(f, "alias %q has the same name as a provider", a)
 		}
@@ -525,8 +573,8 @@ func (c *Config) Validate() error {
 		for j, t := range c.Models[a] {
 			prov, model, ok := strings.Cut(t, "/")
 			switch {
-			case !ok || model == "":
-				bad(f+"["+strconv.Itoa(j)+"]", "%q is not \"provider/model\"", t)
+			case !ok || model == "" || hasControl(t):
+				bad(f+"["+strconv.Itoa(j)+"]", "%q is not \"provider/model\" (without control characters)", t)
 			case !names[prov]:
 				bad(f+"["+strconv.Itoa(j)+"]", "%q names provider %q, which is not configured (have: %s)", t, prov, strings.Join(slices.Sorted(maps.Keys(names)), ", "))
 			}
@@ -552,7 +600,7 @@ func (c *Config) Validate() error {
 	}
 	for _, k := range slices.Sorted(maps.Keys(c.Pricing)) {
 		p := c.Pricing[k]
-		if prov, model, ok := strings.Cut(k, "/"); !ok || model == "" || !names[prov] {
+		if prov, model, ok := strings.Cut(k, "/"); !ok || model == "" || !names[prov] || hasControl(k) {
 			bad("pricing", "%q is not provider/model of a configured provider", k)
 		}
 		for _, v := range []float64{p.Input, p.Output, p.CachedInput, p.CacheWrite} {
@@ -576,6 +624,41 @@ func (c *Config) Validate() error {
 		return nil
 	}
 	return &ValidationError{Problems: errs}
+}
+
+// hasControl reports control characters (C0, DEL, C1), which have no
+// place in a name and could forge log lines or terminal output.
+func hasControl(s string) bool {
+	return strings.ContainsFunc(s, unicode.IsControl)
+}
+
+// checkPort accepts an empty port (the scheme's) or 1-65535.
+func checkPort(p string) error {
+	if p == "" {
+		return nil
+	}
+	if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("port %q is not from 1 to 65535", p)
+	}
+	return nil
+}
+
+// RedactURL returns u with the password of any user info replaced, for
+// printing a base_url: "http://user:pass@host" shows as
+// "http://user:xxxxx@host". Text that does not parse has everything
+// between "://" and the last "@" replaced.
+func RedactURL(u string) string {
+	if pu, err := url.Parse(u); err == nil {
+		if pu.User == nil {
+			return u
+		}
+		return pu.Redacted()
+	}
+	scheme, rest, ok := strings.Cut(u, "://")
+	if at := strings.LastIndexByte(rest, '@'); ok && at >= 0 {
+		return scheme + "://xxxxx" + rest[at:]
+	}
+	return u
 }
 
 // ValidationError lists every problem Validate found.

@@ -12,9 +12,9 @@ SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CACHE      := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/edgeway
 
 # Packages with goroutines of their own: these run under the race detector.
-RACE_PKGS  := ./edge/router/... ./edge/server/... ./edge/openai/... ./edge/upstream/... ./edge/cache/... ./runtime/... ./cmd/...
+RACE_PKGS  := ./edge/router/... ./edge/server/... ./edge/openai/... ./edge/upstream/... ./edge/cache/... ./edge/keys/... ./sync/... ./runtime/... ./cmd/...
 
-.PHONY: all run build cross test vet unit race fuzz fuzz-smoke ollama test-ollama glove test-glove e2e armsmoke bench demo demo-stop clean tools
+.PHONY: all run build cross test vet unit race fuzz fuzz-smoke ollama test-ollama glove test-glove e2e armsmoke bench demo demo-stop clean tools prices
 
 all: build
 
@@ -88,6 +88,10 @@ demo: build ollama
 
 demo-stop:
 	scripts/demo.sh stop
+
+## prices: regenerate the embedded price table from the pinned npm catalog (see scripts/prices/gen.sh)
+prices:
+	scripts/prices/gen.sh
 
 clean:
 	rm -rf $(BIN) data

@@ -7,6 +7,7 @@ require (
 	github.com/edgeway/edgeway v0.0.0
 	github.com/ollama/ollama v0.17.4
 	github.com/openai/openai-go/v3 v3.98.0
+	go.etcd.io/bbolt v1.5.0
 )
 
 require (

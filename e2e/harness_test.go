@@ -53,9 +53,11 @@ func edgewayBin(t *testing.T) string {
 
 // gateway is a running edgeway process.
 type gateway struct {
-	URL string // http://127.0.0.1:port
-	out *output
-	cmd *exec.Cmd
+	URL    string // http://127.0.0.1:port
+	Config string // the config file it runs with
+	out    *output
+	done   chan struct{} // closed when the process has exited
+	cmd    *exec.Cmd
 }
 
 // output collects a child's stdout and stderr, which its two copying
@@ -97,7 +99,13 @@ func (o *output) String() string {
 // address), waiting for /healthz. It is stopped at cleanup.
 func startEdgeway(t *testing.T, cfg string) *gateway {
 	t.Helper()
-	dir := t.TempDir()
+	return startEdgewayIn(t, t.TempDir(), cfg)
+}
+
+// startEdgewayIn is startEdgeway with its config and data in dir, so a
+// restart finds what the last run left.
+func startEdgewayIn(t *testing.T, dir, cfg string) *gateway {
+	t.Helper()
 	path := filepath.Join(dir, "edgeway.yaml")
 	full := "listen: 127.0.0.1:0\ndata_dir: " + filepath.Join(dir, "data") + "\n" + cfg
 	if err := os.WriteFile(path, []byte(full), 0o600); err != nil {
@@ -110,8 +118,8 @@ func startEdgeway(t *testing.T, cfg string) *gateway {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	g := &gateway{out: out, cmd: cmd}
 	done := make(chan struct{})
+	g := &gateway{Config: path, out: out, cmd: cmd, done: done}
 	go func() { cmd.Wait(); close(done) }()
 	t.Cleanup(func() {
 		cmd.Process.Signal(syscall.SIGTERM)

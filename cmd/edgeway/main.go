@@ -3,6 +3,11 @@
 //	edgeway serve [--config FILE]   run the gateway (the default)
 //	edgeway check [--config FILE]   validate the config and probe each provider
 //	edgeway cache stats|purge       inspect or empty the response cache
+//	edgeway keys create|list|...    manage virtual keys through the admin API
+//	edgeway teams create|list|set   manage teams through the admin API
+//	edgeway usage [--by ...]        sum the usage ledger through the admin API
+//	edgeway secrets set|list|...    provider keys encrypted in the data file
+//	edgeway audit verify|tail       check or read the audit log
 //	edgeway version                 print the version
 package main
 
@@ -34,12 +39,17 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-const usage = `usage: edgeway <command> [flags]
+const usageText = `usage: edgeway <command> [flags]
 
 commands:
   serve     run the gateway (default)
   check     validate the config and show whether each provider is reachable
   cache     stats | purge [--namespace N] [--model M]: the response cache (gateway stopped)
+  keys      create | list | revoke | rotate: virtual keys (gateway running, $EDGEWAY_ADMIN_KEY)
+  teams     create | list | set: teams and their policies (gateway running, $EDGEWAY_ADMIN_KEY)
+  usage     [--by key|team|model|provider] [--since 7d] [--format table|json|csv]: spend from the ledger
+  secrets   set NAME | list | rotate-master: provider keys stored encrypted (gateway stopped, $EDGEWAY_MASTER_KEY)
+  audit     verify | tail [-n N]: the hash-chained audit log (the data file, or the running gateway)
   version   print the version
 
 run 'edgeway <command> -h' for a command's flags.
@@ -57,14 +67,24 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return check(args, stdout, stderr)
 	case "cache":
 		return cacheCmd(args, stdout, stderr)
+	case "keys":
+		return keysCmd(args, stdout, stderr)
+	case "teams":
+		return teamsCmd(args, stdout, stderr)
+	case "usage":
+		return usageCmd(args, stdout, stderr)
+	case "secrets":
+		return secretsCmd(args, os.Stdin, stdout, stderr)
+	case "audit":
+		return auditCmd(args, stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "edgeway %s %s/%s %s\n", version, runtime.GOOS, runtime.GOARCH, runtime.Version())
 		return 0
 	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, usageText)
 		return 0
 	}
-	fmt.Fprintf(stderr, "edgeway: unknown command %q\n\n%s", cmd, usage)
+	fmt.Fprintf(stderr, "edgeway: unknown command %q\n\n%s", cmd, usageText)
 	return 2
 }
 
@@ -147,6 +167,17 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		// file closes.
 		defer gw.cache.Close()
 	}
+	if gw.ledger != nil {
+		defer gw.ledger.Close()
+	}
+	if gw.audit != nil {
+		// After the server stops: the refusals counted last are written.
+		defer gw.audit.Close()
+	}
+	if gw.auth.Open() && !loopback(cfg.Listen) {
+		fmt.Fprintf(stderr, "edgeway: refusing to listen on %s with no keys: anyone who can reach it could spend the providers' credits. Set %s (or auth.admin_key) and create keys, or listen on 127.0.0.1\n", cfg.Listen, config.AdminKeyEnv)
+		return 1
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		fmt.Fprintf(stderr, "edgeway: %v (is another edgeway running? use --listen to pick another address)\n", err)
@@ -160,6 +191,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 
 	fmt.Fprintf(stdout, "edgeway %s listening on http://%s (OpenAI API at http://%s/v1)\n", version, ln.Addr(), ln.Addr())
 	fmt.Fprintf(stdout, "  board %s\n", prof)
+	fmt.Fprintf(stdout, "  auth: %s\n", authState(gw.auth))
 	reachable := printProviders(ctx, stdout, cfg, gw.router)
 	for _, n := range notes {
 		fmt.Fprintf(stdout, "  note: %s\n", n)
@@ -250,7 +282,7 @@ func printProviders(ctx context.Context, w io.Writer, cfg *config.Config, r *rou
 		if p.Local() {
 			where = "local"
 		}
-		fmt.Fprintf(w, "  provider %-12s %-18s %-5s %-40s %s\n", p.Name, p.Type, where, p.BaseURL, state)
+		fmt.Fprintf(w, "  provider %-12s %-18s %-5s %-40s %s\n", p.Name, p.Type, where, config.RedactURL(p.BaseURL), state)
 	}
 	return n
 }

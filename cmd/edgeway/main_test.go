@@ -46,6 +46,9 @@ func writeConfig(t *testing.T, body string) string {
 func TestRun(t *testing.T) {
 	bad := writeConfig(t, "listen: nope\nproviders:\n  - name: x\n    type: magic\n")
 	unknown := writeConfig(t, "lisen: 127.0.0.1:1\n")
+	t.Setenv("EDGEWAY_ADMIN_KEY", "")
+	exposed := writeConfig(t, "listen: 0.0.0.0:0\ndata_dir: "+t.TempDir()+"\nproviders:\n  - name: ollama\n    type: ollama\n    base_url: http://127.0.0.1:1\n")
+	shortAdmin := writeConfig(t, "data_dir: "+t.TempDir()+"\nauth:\n  admin_key: short\nproviders:\n  - name: ollama\n    type: ollama\n    base_url: http://127.0.0.1:1\n")
 	tests := []struct {
 		name   string
 		args   []string
@@ -60,6 +63,10 @@ func TestRun(t *testing.T) {
 		{"all config problems at once", []string{"check", "--config", bad}, 1, nil, []string{`listen: "nope"`, `providers[0].type: "magic"`}},
 		{"unknown field", []string{"check", "--config", unknown}, 1, nil, []string{"lisen"}},
 		{"missing file", []string{"serve", "--config", "/nonexistent.yaml"}, 1, nil, []string{"no such file"}},
+		{"open gateway off loopback", []string{"serve", "--config", exposed}, 1, nil, []string{"refusing to listen on 0.0.0.0:0 with no keys"}},
+		{"short admin key", []string{"serve", "--config", shortAdmin}, 1, nil, []string{"auth.admin_key: the admin key is 5 characters"}},
+		{"keys without admin key", []string{"keys", "list", "--config", exposed}, 1, nil, []string{"no admin key: set EDGEWAY_ADMIN_KEY"}},
+		{"keys usage", []string{"keys"}, 2, nil, []string{"usage: edgeway keys"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -126,5 +133,16 @@ func TestServeStartsAndStops(t *testing.T) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("serve did not stop on SIGINT")
+	}
+}
+
+func TestLoopback(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"127.0.0.1:8420": true, "localhost:1": true, "[::1]:80": true, "127.1.2.3:9": true,
+		"0.0.0.0:8420": false, ":8420": false, "192.168.1.5:80": false, "[::]:80": false, "example.com:80": false, "nope": false,
+	} {
+		if got := loopback(addr); got != want {
+			t.Errorf("loopback(%q) = %v", addr, got)
+		}
 	}
 }

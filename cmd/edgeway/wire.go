@@ -3,21 +3,30 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"net"
+	"net/url"
 	"os"
+	"time"
 
 	"go.etcd.io/bbolt"
 
 	"github.com/edgeway/edgeway/edge/anthropic"
+	"github.com/edgeway/edgeway/edge/audit"
 	"github.com/edgeway/edgeway/edge/cache"
 	"github.com/edgeway/edgeway/edge/config"
 	"github.com/edgeway/edgeway/edge/gemini"
+	"github.com/edgeway/edgeway/edge/keys"
+	"github.com/edgeway/edgeway/edge/limits"
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/openai"
+	"github.com/edgeway/edgeway/edge/pii"
+	"github.com/edgeway/edgeway/edge/pricing"
 	"github.com/edgeway/edgeway/edge/router"
 	"github.com/edgeway/edgeway/edge/server"
 	"github.com/edgeway/edgeway/edge/upstream"
 	"github.com/edgeway/edgeway/runtime/llamacpp"
 	"github.com/edgeway/edgeway/runtime/ollama"
+	"github.com/edgeway/edgeway/sync/usage"
 )
 
 // gateway is the wired-up process: providers behind a router behind the
@@ -26,6 +35,9 @@ type gateway struct {
 	router *router.Router
 	server *server.Server
 	cache  *cache.Cache // nil when off
+	auth   *keys.Auth
+	ledger *usage.Ledger // nil without a data file
+	audit  *audit.Log    // nil without a data file
 	// hint tells a first-time user what to do when nothing can serve.
 	hint string
 }
@@ -40,18 +52,26 @@ func build(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbolt.D
 		cloud bool
 		local string
 	)
+	resolve, snotes, err := secretResolver(cfg, db)
+	if err != nil {
+		return nil, nil, err
+	}
+	notes = append(notes, snotes...)
 	for i := range cfg.Providers {
 		p := &cfg.Providers[i]
-		prov, err := newProvider(p)
+		prov, err := newProvider(p, resolve)
 		if err != nil {
 			return nil, nil, fmt.Errorf("providers[%d] %s: %w", i, p.Name, err)
 		}
 		if p.Local() {
 			if local == "" {
-				local = p.BaseURL
+				local = config.RedactURL(p.BaseURL) // shown to clients in hints
 			}
 		} else {
 			cloud = true
+			// A key with the redact-for-cloud PII policy marks its
+			// requests; this is where they leave the device.
+			prov = pii.Wrap(prov)
 		}
 		ups = append(ups, router.Upstream{
 			Name:              p.Name,
@@ -101,8 +121,28 @@ func build(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbolt.D
 		}
 		respCache, semantic, notes = c, sem, append(notes, cnotes...)
 	}
+	adminKey, err := cfg.Auth.ResolveAdminKey(os.LookupEnv)
+	if err != nil {
+		return nil, nil, err
+	}
+	var (
+		store  *keys.Store
+		ledger *usage.Ledger
+		alog   *audit.Log
+	)
+	if db != nil {
+		if store, err = keys.Open(db, nil); err != nil {
+			return nil, nil, err
+		}
+		if ledger, err = usage.Open(db); err != nil {
+			return nil, nil, err
+		}
+	}
+	auth := keys.NewAuth(store, adminKey)
 	s := cfg.Server
 	opts := server.Options{
+		Auth:            auth,
+		Usage:           ledger,
 		Router:          r,
 		MaxBodyBytes:    s.MaxBodyBytes,
 		ReadTimeout:     s.ReadTimeout.D(),
@@ -113,6 +153,11 @@ func build(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbolt.D
 		Logger:          log,
 		Version:         version,
 		UnavailableHint: hint,
+		MaxConns:        s.MaxConnections,
+		HeaderTimeout:   s.HeaderTimeout.D(),
+		AllowedOrigins:  s.AllowedOrigins,
+		AllowedHosts:    s.AllowedHosts,
+		Secrets:         providerSecrets(cfg, resolve),
 	}
 	if respCache != nil {
 		opts.Cache = respCache
@@ -120,12 +165,55 @@ func build(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbolt.D
 		opts.CacheTTL = cfg.Cache.TTL.D()
 		opts.SemanticCache = semantic
 	}
-	return &gateway{router: r, server: server.New(opts), cache: respCache, hint: hint}, notes, nil
+	if ledger != nil {
+		opts.Ledger = ledger
+	}
+	prices, err := priceTable(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts.Pricer = prices
+	if store != nil && ledger != nil {
+		if opts.Limits, err = restoreLimits(store, ledger); err != nil {
+			return nil, nil, err
+		}
+	}
+	if db != nil {
+		// Last, so a start that fails leaves no record of its config.
+		if alog, err = openAudit(db, cfg, log); err != nil {
+			return nil, nil, err
+		}
+		opts.Audit = alog
+	}
+	return &gateway{router: r, server: server.New(opts), cache: respCache, auth: auth, ledger: ledger, audit: alog, hint: hint}, notes, nil
 }
 
-// newProvider builds the client for one configured provider.
-func newProvider(p *config.Provider) (llm.Provider, error) {
-	key, err := p.APIKey.Resolve(os.LookupEnv)
+// providerSecrets are the providers' credentials (keys, credential
+// headers, base_url passwords), for the server to redact by value.
+func providerSecrets(cfg *config.Config, resolve func(config.Secret) (string, error)) []string {
+	var out []string
+	for _, p := range cfg.Providers {
+		if k, err := resolve(p.APIKey); err == nil && k != "" {
+			out = append(out, k)
+		}
+		for h, v := range p.Headers {
+			if upstream.CredentialHeader(h) {
+				out = append(out, v)
+			}
+		}
+		if u, err := url.Parse(p.BaseURL); err == nil && u.User != nil {
+			if pw, ok := u.User.Password(); ok {
+				out = append(out, pw)
+			}
+		}
+	}
+	return out
+}
+
+// newProvider builds the client for one configured provider; resolve
+// turns its api_key reference into the key.
+func newProvider(p *config.Provider, resolve func(config.Secret) (string, error)) (llm.Provider, error) {
+	key, err := resolve(p.APIKey)
 	if err != nil {
 		return nil, fmt.Errorf("api_key: %w", err)
 	}
@@ -147,4 +235,91 @@ func newProvider(p *config.Provider) (llm.Provider, error) {
 	}
 	// Unreachable for a validated config; a guard for new types.
 	return nil, fmt.Errorf("type %q has no client", p.Type)
+}
+
+// priceTable prices the configured providers from the embedded catalog and
+// the config's overrides.
+func priceTable(cfg *config.Config) (*pricing.Table, error) {
+	cat, err := pricing.Load()
+	if err != nil {
+		return nil, err
+	}
+	ups := make(map[string]pricing.Upstream, len(cfg.Providers))
+	for i := range cfg.Providers {
+		p := &cfg.Providers[i]
+		ups[p.Name] = pricing.Upstream{Type: p.Type, BaseURL: p.BaseURL, Local: p.Local()}
+	}
+	over := make(map[string]pricing.Price, len(cfg.Pricing))
+	for k, p := range cfg.Pricing {
+		over[k] = pricing.Price{Input: p.Input, Output: p.Output, CacheRead: p.CachedInput, CacheWrite: p.CacheWrite}
+	}
+	return pricing.NewTable(cat, ups, over, cfg.Models), nil
+}
+
+// restoreLimits builds the limiter and books what the ledger says was
+// already spent this budget period and requested this minute, so a restart
+// frees no budget and no rate.
+func restoreLimits(store *keys.Store, ledger *usage.Ledger) (*limits.Limiter, error) {
+	l := limits.New(nil)
+	now := time.Now()
+	// A month is the longest period; a week may begin in the month before.
+	since := now.AddDate(0, -1, -7)
+	err := ledger.Rollups(since, func(g usage.Group, t usage.Totals) {
+		if k, ok := store.Key(g.Key); ok {
+			l.RestoreSpend('k', k.ID, &k.Policy, g.Hour, t.CostUSD)
+		}
+		if tm, ok := store.Team(g.Team); ok {
+			l.RestoreSpend('t', tm.Name, &tm.Policy, g.Hour, t.CostUSD)
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("limits: read spend: %w", err)
+	}
+	err = ledger.Recent(now.Add(-time.Minute), func(r *usage.Record) {
+		tokens := r.TokensIn + r.TokensOut
+		if k, ok := store.Key(r.Key); ok {
+			l.RestoreRecent('k', k.ID, &k.Policy, r.Time, tokens)
+		}
+		if tm, ok := store.Team(r.Team); ok {
+			l.RestoreRecent('t', tm.Name, &tm.Policy, r.Time, tokens)
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("limits: read the last minute: %w", err)
+	}
+	return l, nil
+}
+
+// loopback reports whether a listen address accepts only this machine's
+// connections.
+func loopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// authState says at start who may call.
+func authState(a *keys.Auth) string {
+	if a.Open() {
+		return "open: no admin key and no keys, so any local program may call (loopback only); set " + config.AdminKeyEnv + " to require keys"
+	}
+	n := 0
+	if st := a.Store(); st != nil {
+		for _, k := range st.Keys("") {
+			if k.Revoked.IsZero() {
+				n++
+			}
+		}
+	}
+	admin := "no admin key"
+	if a.HasAdmin() {
+		admin = "admin key set"
+	}
+	return fmt.Sprintf("keys required (%d active keys, %s)", n, admin)
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -32,6 +34,7 @@ const (
 	DefaultWriteTimeout   = 60 * time.Second // per write; streams refresh it per chunk
 	DefaultIdleTimeout    = 120 * time.Second
 	DefaultRequestTimeout = 10 * time.Minute // whole request, including a long stream
+	DefaultHeaderTimeout  = 10 * time.Second // request line and headers
 	// DefaultMaxConcurrency is how many requests the gateway works on at once
 	// before shedding with 503; an edge device cannot do more useful work.
 	DefaultMaxConcurrency = 64
@@ -72,6 +75,53 @@ type Config struct {
 	Models    map[string][]string `yaml:"models"`
 	Router    Router              `yaml:"router"`
 	Cache     Cache               `yaml:"cache"`
+	Auth      Auth                `yaml:"auth"`
+	// Pricing overrides or adds prices, keyed "provider/model" (the
+	// configured provider's name), over the embedded catalog.
+	Pricing map[string]Price `yaml:"pricing"`
+}
+
+// Price is a model's price in USD per million tokens. CachedInput and
+// CacheWrite price the prompt tokens read from or written to the
+// provider's prompt cache; zero charges them as input.
+type Price struct {
+	Input       float64 `yaml:"input"`
+	Output      float64 `yaml:"output"`
+	CachedInput float64 `yaml:"cached_input"`
+	CacheWrite  float64 `yaml:"cache_write"`
+}
+
+// Auth configures who may call the gateway.
+type Auth struct {
+	// AdminKey is the admin API's key ("env:VAR" or the key itself); when
+	// unset, the EDGEWAY_ADMIN_KEY environment variable is used if set.
+	// With no admin key and no virtual key the gateway is open, and then
+	// only on a loopback address.
+	AdminKey Secret `yaml:"admin_key"`
+}
+
+// AdminKeyEnv is the environment variable the admin key is read from by
+// default, by serve and by the CLI alike.
+const AdminKeyEnv = "EDGEWAY_ADMIN_KEY"
+
+// MinAdminKeyLen is the shortest admin key accepted: it guards every
+// other key.
+const MinAdminKeyLen = 16
+
+// ResolveAdminKey returns the admin key ("" for none): auth.admin_key, or
+// else $EDGEWAY_ADMIN_KEY.
+func (a *Auth) ResolveAdminKey(lookup func(string) (string, bool)) (string, error) {
+	v, _ := lookup(AdminKeyEnv)
+	if a.AdminKey != "" {
+		var err error
+		if v, err = a.AdminKey.Resolve(lookup); err != nil {
+			return "", fmt.Errorf("auth.admin_key: %w", err)
+		}
+	}
+	if v != "" && len(v) < MinAdminKeyLen {
+		return "", fmt.Errorf("auth.admin_key: the admin key is %d characters; use at least %d (e.g. openssl rand -hex 24)", len(v), MinAdminKeyLen)
+	}
+	return v, nil
 }
 
 // Cache configures the response cache. It is on by default for
@@ -115,6 +165,20 @@ type Server struct {
 	IdleTimeout    Duration `yaml:"idle_timeout"`
 	RequestTimeout Duration `yaml:"request_timeout"`
 	MaxConcurrency int      `yaml:"max_concurrency"`
+	// HeaderTimeout bounds reading a request's line and headers, and a new
+	// connection's wait for them; the body then has read_timeout.
+	HeaderTimeout Duration `yaml:"header_timeout"`
+	// MaxConnections bounds open client connections (default
+	// max_concurrency*4+256); at the bound, idle and slow ones make room.
+	MaxConnections int `yaml:"max_connections"`
+	// AllowedOrigins are web origins ("https://app.example.com", or "*")
+	// whose pages may call the gateway from a browser; origins on the
+	// device itself (localhost, 127.x, [::1]) always may.
+	AllowedOrigins []string `yaml:"allowed_origins"`
+	// AllowedHosts are host names (no port, or "*") clients may address
+	// the gateway by, besides localhost and IP addresses; any other Host
+	// is refused as DNS rebinding.
+	AllowedHosts []string `yaml:"allowed_hosts"`
 }
 
 // Provider is one upstream.
@@ -178,13 +242,27 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 // MarshalYAML writes d in Go's duration syntax.
 func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
 
-// Secret is a credential reference: "env:VAR" or a literal value. Its
+// Secret is a credential reference: "env:VAR", "secret:NAME" (stored
+// encrypted in the data file, see edge/secrets) or a literal value. Its
 // String and YAML forms never reveal a literal value.
 type Secret string
 
+// StoredPrefix starts a reference to a secret in the data file's store.
+const StoredPrefix = "secret:"
+
+// Stored returns the name of the stored secret s refers to, if it does.
+func (s Secret) Stored() (name string, ok bool) {
+	return strings.CutPrefix(string(s), StoredPrefix)
+}
+
 // Resolve returns the credential: the environment variable's value for
-// "env:VAR", or the literal. lookup is os.LookupEnv in production.
+// "env:VAR", or the literal. lookup is os.LookupEnv in production. A
+// "secret:NAME" reference is resolved by the caller that holds the secrets
+// store (cmd/edgeway); here it is an error.
 func (s Secret) Resolve(lookup func(string) (string, bool)) (string, error) {
+	if name, ok := s.Stored(); ok {
+		return "", fmt.Errorf("%s%s: a stored secret is not available here", StoredPrefix, name)
+	}
 	if v, ok := strings.CutPrefix(string(s), "env:"); ok {
 		val, found := lookup(v)
 		if !found || val == "" {
@@ -197,7 +275,7 @@ func (s Secret) Resolve(lookup func(string) (string, bool)) (string, error) {
 
 // String redacts literal secrets.
 func (s Secret) String() string {
-	if s == "" || strings.HasPrefix(string(s), "env:") {
+	if s == "" || strings.HasPrefix(string(s), "env:") || strings.HasPrefix(string(s), StoredPrefix) {
 		return string(s)
 	}
 	return "[redacted]"
@@ -319,6 +397,8 @@ func (c *Config) applyDefaults(d Defaults) {
 	setDur(&s.IdleTimeout, DefaultIdleTimeout)
 	setDur(&s.RequestTimeout, DefaultRequestTimeout)
 	setInt(&s.MaxConcurrency, d.MaxConcurrency)
+	setDur(&s.HeaderTimeout, DefaultHeaderTimeout)
+	setInt(&s.MaxConnections, s.MaxConcurrency*4+256)
 	if c.Cache.Semantic.Enabled && c.Cache.Semantic.Embedder == "" {
 		c.Cache.Semantic.Embedder = "glove"
 	}
@@ -382,8 +462,28 @@ func (c *Config) Validate() error {
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{field}, args...)...))
 	}
-	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+	// Port 0 stays allowed for listen only: the OS picks a free port, and
+	// the start line says which (tests rely on it).
+	if _, port, err := net.SplitHostPort(c.Listen); err != nil || hasControl(c.Listen) {
 		bad("listen", "%q is not host:port", c.Listen)
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		bad("listen", "port %q is not a number from 1 to 65535 (0 lets the system pick one)", port)
+	}
+	for i, o := range c.Server.AllowedOrigins {
+		if o == "*" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || hasControl(o) || u.Scheme == "" || u.Host == "" || u.User != nil || strings.TrimRight(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "" {
+			bad("server.allowed_origins["+strconv.Itoa(i)+"]", "%q is not an origin like \"https://app.example.com\" (scheme and host, an optional port, nothing else) or \"*\"", o)
+		} else if err := checkPort(u.Port()); err != nil {
+			bad("server.allowed_origins["+strconv.Itoa(i)+"]", "%q: %v", o, err)
+		}
+	}
+	for i, h := range c.Server.AllowedHosts {
+		if h != "*" && (h == "" || hasControl(h) || strings.ContainsAny(h, "/:@ \t?#[]")) {
+			bad("server.allowed_hosts["+strconv.Itoa(i)+"]", "%q is not a host name without port (e.g. \"edge.local\") or \"*\"", h)
+		}
 	}
 	if c.Server.MaxBodyBytes < 1024 {
 		bad("server.max_body_bytes", "%d is below the minimum 1024", c.Server.MaxBodyBytes)
@@ -391,12 +491,16 @@ func (c *Config) Validate() error {
 	if c.Server.MaxConcurrency < 1 {
 		bad("server.max_concurrency", "%d must be at least 1", c.Server.MaxConcurrency)
 	}
+	if c.Server.MaxConnections <= c.Server.MaxConcurrency {
+		bad("server.max_connections", "%d must be above server.max_concurrency (%d), so that idle connections can make room", c.Server.MaxConnections, c.Server.MaxConcurrency)
+	}
 	for _, d := range []struct {
 		field string
 		v     Duration
 	}{
 		{"server.read_timeout", c.Server.ReadTimeout}, {"server.write_timeout", c.Server.WriteTimeout},
 		{"server.idle_timeout", c.Server.IdleTimeout}, {"server.request_timeout", c.Server.RequestTimeout},
+		{"server.header_timeout", c.Server.HeaderTimeout},
 	} {
 		if d.v < 0 {
 			bad(d.field, "%s must not be negative", d.v.D())
@@ -409,8 +513,8 @@ func (c *Config) Validate() error {
 		switch {
 		case p.Name == "":
 			bad(f+".name", "is required")
-		case strings.ContainsAny(p.Name, "/ \t"):
-			bad(f+".name", "%q must not contain '/' or spaces (it prefixes model names)", p.Name)
+		case strings.ContainsAny(p.Name, "/ \t") || hasControl(p.Name):
+			bad(f+".name", "%q must not contain '/', spaces or control characters (it prefixes model names)", p.Name)
 		case names[p.Name]:
 			bad(f+".name", "%q is used twice", p.Name)
 		}
@@ -420,8 +524,10 @@ func (c *Config) Validate() error {
 		}
 		if p.BaseURL == "" {
 			bad(f+".base_url", "is required for type %q", p.Type)
-		} else if u, err := url.Parse(p.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad(f+".base_url", "%q is not an http(s) URL", p.BaseURL)
+		} else if u, err := url.Parse(p.BaseURL); err != nil || hasControl(p.BaseURL) || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad(f+".base_url", "%q is not an http(s) URL", RedactURL(p.BaseURL))
+		} else if err := checkPort(u.Port()); err != nil {
+			bad(f+".base_url", "%q: %v", RedactURL(p.BaseURL), err)
 		}
 		if p.MaxInFlight < 1 {
 			bad(f+".max_in_flight", "%d must be at least 1", p.MaxInFlight)
@@ -454,6 +560,10 @@ func (c *Config) Validate() error {
 	}
 	for _, a := range slices.Sorted(maps.Keys(c.Models)) {
 		f := "models." + a
+		if hasControl(a) || strings.ContainsAny(a, " \t") {
+			f = "models." + strconv.Quote(a)
+			bad(f, "alias %q must not contain spaces or control characters", a)
+		}
 		if names[a] {
 			bad(f, "alias %q has the same name as a provider", a)
 		}
@@ -463,8 +573,8 @@ func (c *Config) Validate() error {
 		for j, t := range c.Models[a] {
 			prov, model, ok := strings.Cut(t, "/")
 			switch {
-			case !ok || model == "":
-				bad(f+"["+strconv.Itoa(j)+"]", "%q is not \"provider/model\"", t)
+			case !ok || model == "" || hasControl(t):
+				bad(f+"["+strconv.Itoa(j)+"]", "%q is not \"provider/model\" (without control characters)", t)
 			case !names[prov]:
 				bad(f+"["+strconv.Itoa(j)+"]", "%q names provider %q, which is not configured (have: %s)", t, prov, strings.Join(slices.Sorted(maps.Keys(names)), ", "))
 			}
@@ -488,6 +598,18 @@ func (c *Config) Validate() error {
 			bad("cache.semantic.max_entries", "%d must not be negative", sc.MaxEntries)
 		}
 	}
+	for _, k := range slices.Sorted(maps.Keys(c.Pricing)) {
+		p := c.Pricing[k]
+		if prov, model, ok := strings.Cut(k, "/"); !ok || model == "" || !names[prov] || hasControl(k) {
+			bad("pricing", "%q is not provider/model of a configured provider", k)
+		}
+		for _, v := range []float64{p.Input, p.Output, p.CachedInput, p.CacheWrite} {
+			if v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+				bad("pricing."+k, "prices must be finite and not negative")
+				break
+			}
+		}
+	}
 	r := c.Router
 	if r.MaxAttempts < 0 || r.BreakerThreshold < 0 {
 		bad("router", "max_attempts and breaker_threshold must not be negative")
@@ -502,6 +624,41 @@ func (c *Config) Validate() error {
 		return nil
 	}
 	return &ValidationError{Problems: errs}
+}
+
+// hasControl reports control characters (C0, DEL, C1), which have no
+// place in a name and could forge log lines or terminal output.
+func hasControl(s string) bool {
+	return strings.ContainsFunc(s, unicode.IsControl)
+}
+
+// checkPort accepts an empty port (the scheme's) or 1-65535.
+func checkPort(p string) error {
+	if p == "" {
+		return nil
+	}
+	if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("port %q is not from 1 to 65535", p)
+	}
+	return nil
+}
+
+// RedactURL returns u with the password of any user info replaced, for
+// printing a base_url: "http://user:pass@host" shows as
+// "http://user:xxxxx@host". Text that does not parse has everything
+// between "://" and the last "@" replaced.
+func RedactURL(u string) string {
+	if pu, err := url.Parse(u); err == nil {
+		if pu.User == nil {
+			return u
+		}
+		return pu.Redacted()
+	}
+	scheme, rest, ok := strings.Cut(u, "://")
+	if at := strings.LastIndexByte(rest, '@'); ok && at >= 0 {
+		return scheme + "://xxxxx" + rest[at:]
+	}
+	return u
 }
 
 // ValidationError lists every problem Validate found.

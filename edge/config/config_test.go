@@ -141,6 +141,95 @@ providers:
 				`providers[3].max_tokens_field: applies only to the OpenAI wire`,
 			},
 		},
+		{
+			name: "pricing",
+			yaml: `
+providers:
+  - name: up
+    type: openai-compatible
+    base_url: http://127.0.0.1:9/v1
+pricing:
+  up/fake-model: {input: 1.00, output: 2.00, cached_input: 0.5}
+  nobody/x: {input: 1}
+  noslash: {input: 1}
+  up/neg: {input: -1}
+`,
+			wantErr: []string{
+				`pricing: "nobody/x" is not provider/model of a configured provider`,
+				`pricing: "noslash" is not provider/model`,
+				`pricing.up/neg: prices must be finite and not negative`,
+			},
+		},
+		{
+			name:    "pricing typo",
+			yaml:    "pricing:\n  up/m: {inptu: 1}\n",
+			wantErr: []string{"inptu"},
+		},
+		{
+			name: "pricing ok",
+			yaml: "providers:\n  - name: up\n    type: openai-compatible\n    base_url: http://127.0.0.1:9/v1\npricing:\n  up/fake-model: {input: 1.00, output: 2.00}\n",
+			check: func(t *testing.T, c *Config) {
+				if p := c.Pricing["up/fake-model"]; p.Input != 1 || p.Output != 2 {
+					t.Errorf("pricing %+v", c.Pricing)
+				}
+			},
+		},
+		{
+			name:    "connection bound below the request bound",
+			yaml:    "server:\n  max_concurrency: 8\n  max_connections: 8\n  header_timeout: -1s\n",
+			wantErr: []string{"server.max_connections: 8 must be above server.max_concurrency (8)", "server.header_timeout: -1s must not be negative"},
+		},
+		{
+			name: "connection bound and header timeout defaults",
+			yaml: "server:\n  max_concurrency: 8\n",
+			check: func(t *testing.T, c *Config) {
+				if c.Server.MaxConnections != 8*4+256 || c.Server.HeaderTimeout.D() != DefaultHeaderTimeout {
+					t.Errorf("server %+v", c.Server)
+				}
+			},
+		},
+		{
+			name:    "listen port out of range",
+			yaml:    "listen: 127.0.0.1:99999\n",
+			wantErr: []string{`listen: port "99999" is not a number from 1 to 65535`},
+		},
+		{
+			name: "listen port 0 lets the system pick",
+			yaml: "listen: 127.0.0.1:0\n",
+			check: func(t *testing.T, c *Config) {
+				if c.Listen != "127.0.0.1:0" {
+					t.Errorf("listen %q", c.Listen)
+				}
+			},
+		},
+		{
+			name: "base_url ports, control characters and passwords",
+			yaml: "providers:\n  - name: \"a\\u0007b\"\n    type: ollama\n    base_url: http://127.0.0.1:0\n" +
+				"  - name: c\n    type: openai-compatible\n    base_url: http://user:hunter2secret@127.0.0.1:99999/v1\n" +
+				"  - name: d\n    type: openai-compatible\n    base_url: \"http://u:hunter3secret@h\\x01/v1\"\n" +
+				"models:\n  \"x\\ny\": [c/m]\n  z: [\"c/m\\u001b[31m\"]\n",
+			wantErr: []string{
+				`providers[0].name: "a\ab" must not contain`,
+				`providers[0].base_url: "http://127.0.0.1:0": port "0" is not from 1 to 65535`,
+				`providers[1].base_url: "http://user:xxxxx@127.0.0.1:99999/v1": port "99999"`,
+				`providers[2].base_url: "http://xxxxx@h\x01/v1" is not an http(s) URL`,
+				`models."x\ny": alias "x\ny" must not contain spaces or control characters`,
+				`models.z[0]: "c/m\x1b[31m" is not "provider/model"`,
+			},
+		},
+		{
+			name: "allowed origins and hosts",
+			yaml: "server:\n  allowed_origins: [\"https://app.example.com\", \"*\", \"https://a.example.com/path\", \"evil\", \"http://h:70000\"]\n" +
+				"  allowed_hosts: [edge.local, \"*\", \"edge.local:8420\", \"http://x\", \"\"]\n",
+			wantErr: []string{
+				`server.allowed_origins[2]: "https://a.example.com/path" is not an origin`,
+				`server.allowed_origins[3]: "evil" is not an origin`,
+				`server.allowed_origins[4]: "http://h:70000": port "70000"`,
+				`server.allowed_hosts[2]: "edge.local:8420" is not a host name`,
+				`server.allowed_hosts[3]: "http://x" is not a host name`,
+				`server.allowed_hosts[4]: "" is not a host name`,
+			},
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -152,6 +241,11 @@ providers:
 				for _, w := range tc.wantErr {
 					if !strings.Contains(err.Error(), w) {
 						t.Errorf("error lacks %q:\n%v", w, err)
+					}
+				}
+				for _, leak := range []string{"hunter2secret", "hunter3secret"} {
+					if strings.Contains(err.Error(), leak) {
+						t.Errorf("error prints a base_url password:\n%v", err)
 					}
 				}
 				return

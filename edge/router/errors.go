@@ -25,6 +25,26 @@ const (
 	SkipContextTooSmall = "context too small"
 )
 
+// Scope limits the providers a request may reach: the caller's key policy
+// (*keys.Caller implements it). Targets it refuses are never tried.
+type Scope interface {
+	AllowsProvider(provider string, local bool) bool
+}
+
+// NotAllowedError is returned when the Scope refuses every target of the
+// requested model.
+type NotAllowedError struct {
+	Model  string
+	Denied []string
+}
+
+func (e *NotAllowedError) Error() string {
+	return "this key may not use " + strconv.Quote(clip(e.Model, maxShown)) + " through " + strings.Join(e.Denied, ", ")
+}
+
+// Status returns 403.
+func (e *NotAllowedError) Status() int { return http.StatusForbidden }
+
 // Status describes how a request was routed. Route fills it in as it goes:
 // Provider, Model and Failovers are final before the first chunk is
 // emitted.
@@ -38,6 +58,9 @@ type Status struct {
 	// Attempts lists every attempt and skip in order, the serving attempt
 	// last.
 	Attempts []Attempt
+	// Scope, set by the caller before routing, limits the targets; nil
+	// allows all.
+	Scope Scope
 }
 
 // Attempt is one try of, or skip over, a target.
@@ -84,6 +107,8 @@ type ExhaustedError struct {
 	Attempts []Attempt
 	// Offline is set when every cloud candidate was offline.
 	Offline bool
+	// Denied names the targets the request's Scope kept it from.
+	Denied []string
 }
 
 func (e *ExhaustedError) Error() string {
@@ -95,13 +120,22 @@ func (e *ExhaustedError) Error() string {
 		b.WriteString(" (tried ")
 		e.writeAttempts(&b)
 		b.WriteString(")")
+		e.writeDenied(&b)
 		return b.String()
 	}
 	b.WriteString("no provider could serve ")
 	b.WriteString(model)
 	b.WriteString(": tried ")
 	e.writeAttempts(&b)
+	e.writeDenied(&b)
 	return b.String()
+}
+
+func (e *ExhaustedError) writeDenied(b *strings.Builder) {
+	if len(e.Denied) > 0 {
+		b.WriteString("; not allowed for this key: ")
+		b.WriteString(strings.Join(e.Denied, ", "))
+	}
 }
 
 func (e *ExhaustedError) writeAttempts(b *strings.Builder) {

@@ -63,7 +63,7 @@ func (r *Router) route(ctx context.Context, req *llm.ChatRequest, st *Status, em
 	if st == nil {
 		st = new(Status)
 	}
-	*st = Status{Attempts: st.Attempts[:0]}
+	*st = Status{Attempts: st.Attempts[:0], Scope: st.Scope}
 	if req == nil {
 		return llm.Usage{}, errNilRequest
 	}
@@ -77,6 +77,9 @@ func (r *Router) route(ctx context.Context, req *llm.ChatRequest, st *Status, em
 		ru.emit = ru.collect
 	}
 	cands, err := r.resolve(req.Model, ru.one[:0])
+	if err == nil {
+		cands, err = ru.scope(cands)
+	}
 	if err != nil {
 		return llm.Usage{}, err
 	}
@@ -132,7 +135,7 @@ func (r *Router) embed(ctx context.Context, req *llm.EmbedRequest, st *Status, q
 	if st == nil {
 		st = new(Status)
 	}
-	*st = Status{Attempts: st.Attempts[:0]}
+	*st = Status{Attempts: st.Attempts[:0], Scope: st.Scope}
 	if req == nil {
 		return nil, errNilRequest
 	}
@@ -140,6 +143,9 @@ func (r *Router) embed(ctx context.Context, req *llm.EmbedRequest, st *Status, q
 	defer ru.put()
 	ru.ereq, ru.embed, ru.noQueue = req, true, !queue
 	all, err := r.resolve(req.Model, ru.one[:0])
+	if err == nil {
+		all, err = ru.scope(all)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -175,6 +181,10 @@ type run struct {
 	tried    int // attempts that reached an upstream
 	moves    int // target changes among st.Attempts
 	retry    []retryTarget
+	// allowed holds the candidates st.Scope lets through; denied names
+	// the others (shared with the error that reports them).
+	allowed []candidate
+	denied  []string
 
 	creq  *llm.ChatRequest
 	emit  func(*llm.Chunk) error
@@ -202,16 +212,39 @@ func getRun(r *Router, st *Status, model string) *run {
 	return ru
 }
 
+// scope drops the candidates the request's Scope does not allow, noting
+// them for the error, and fails with *NotAllowedError when none is left.
+func (ru *run) scope(cands []candidate) ([]candidate, error) {
+	sc := ru.st.Scope
+	if sc == nil {
+		return cands, nil
+	}
+	kept := ru.allowed[:0]
+	for _, c := range cands {
+		if sc.AllowsProvider(c.up.Name, c.up.Local) {
+			kept = append(kept, c)
+		} else {
+			ru.denied = append(ru.denied, c.target)
+		}
+	}
+	ru.allowed = kept
+	if len(kept) == 0 {
+		return nil, &NotAllowedError{Model: ru.model, Denied: ru.denied}
+	}
+	return kept, nil
+}
+
 // put recycles ru unless its attempt timer may still fire into it.
 func (ru *run) put() {
 	if !ru.att.reusable {
 		return
 	}
-	retry := ru.retry[:0]
+	retry, allowed := ru.retry[:0], ru.allowed[:0]
 	clear(ru.retry[:cap(ru.retry)])
+	clear(ru.allowed[:cap(ru.allowed)])
 	a := &ru.att
 	fire, forward, timer := a.fireFn, a.forwardFn, a.timer
-	*ru = run{retry: retry}
+	*ru = run{retry: retry, allowed: allowed}
 	a.fireFn, a.forwardFn, a.timer, a.reusable = fire, forward, timer, true
 	runPool.Put(ru)
 }
@@ -555,6 +588,7 @@ func (ru *run) exhausted(cands []candidate) *ExhaustedError {
 		Model:    ru.model,
 		Attempts: append([]Attempt(nil), ru.st.Attempts...),
 		Offline:  cloud > 0 && offline == cloud,
+		Denied:   ru.denied,
 	}
 }
 

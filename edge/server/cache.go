@@ -10,6 +10,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/edgeway/edgeway/edge/cache"
+	"github.com/edgeway/edgeway/edge/limits"
 	"github.com/edgeway/edgeway/edge/llm"
 )
 
@@ -43,7 +44,7 @@ type cacheState struct {
 // to store the answer. The cache is read only for requests the policy
 // allows (by default deterministic ones); Cache-Control: no-cache skips
 // the read, no-store the write.
-func (s *Server) lookupCache(c *fasthttp.RequestCtx, req *llm.ChatRequest, d dialect, ck *cacheState) bool {
+func (s *Server) lookupCache(c *fasthttp.RequestCtx, req *llm.ChatRequest, d dialect, ck *cacheState, tk *limits.Ticket) bool {
 	h := &c.Response.Header
 	if !s.opts.CachePolicy.Allow(req) {
 		h.Set("x-edgeway-cache", "bypass")
@@ -60,7 +61,7 @@ func (s *Server) lookupCache(c *fasthttp.RequestCtx, req *llm.ChatRequest, d dia
 	}
 	if !noCache {
 		if e, ok := s.opts.Cache.Get(ck.key); ok {
-			s.serveCached(c, req, d, e, "hit", 0)
+			s.serveCached(c, req, d, e, "hit", 0, tk)
 			return true
 		}
 		ck.semantic = s.opts.SemanticCache
@@ -107,8 +108,9 @@ func parseTTL(v string) (time.Duration, bool) {
 // serveCached answers from a cache entry in the client's dialect, as a
 // stream when the client streams (the stored answer replayed in pieces)
 // and whole otherwise, whichever way it was stored.
-func (s *Server) serveCached(c *fasthttp.RequestCtx, req *llm.ChatRequest, d dialect, e *cache.Entry, kind string, sim float32) {
+func (s *Server) serveCached(c *fasthttp.RequestCtx, req *llm.ChatRequest, d dialect, e *cache.Entry, kind string, sim float32, tk *limits.Ticket) {
 	s.metrics.cacheServed(kind)
+	defer s.account(c, req.Model, &acct{provider: "cache", model: e.Model, cache: kind, status: 200, outcome: "ok", ticket: tk})
 	h := &c.Response.Header
 	h.Set("x-edgeway-cache", kind)
 	if kind == "semantic" {

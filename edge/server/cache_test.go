@@ -120,6 +120,7 @@ func TestCacheHitHeaders(t *testing.T) {
 	post(t, base+"/v1/chat/completions", body)
 	c.Flush(context.Background())
 	req, _ := http.NewRequest("POST", base+"/v1/chat/completions", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/valyala/fasthttp"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/openai"
 	"github.com/edgeway/edgeway/edge/router"
+	"github.com/edgeway/edgeway/edge/upstream"
 )
 
 // apiError is a failure ready to render in any dialect.
@@ -27,11 +29,32 @@ type apiError struct {
 
 // classify maps an error from decoding or routing onto what the client is
 // told. Every path yields a status and a message a person can act on; an
-// unexpected error is a 502 naming it, never a bare 500.
+// unexpected error is a 502 naming it, never a bare 500. Anything shaped
+// like a credential is redacted from the message, whichever provider
+// wrote it (upstream.Client redacts its own keys by value already).
 func classify(err error) *apiError {
+	a := classifyError(err)
+	a.message = upstream.Redact(a.message)
+	if len(a.message) > maxClientMessage {
+		// A message may quote client input (a tool type, a field) that
+		// nobody bounded on the way.
+		cut := maxClientMessage
+		for cut > 0 && !utf8.RuneStart(a.message[cut]) {
+			cut--
+		}
+		a.message = a.message[:cut] + "…"
+	}
+	return a
+}
+
+// maxClientMessage bounds an error message sent to a client.
+const maxClientMessage = 4 << 10
+
+func classifyError(err error) *apiError {
 	var (
 		ie *ingress.Error
 		um *router.UnknownModelError
+		na *router.NotAllowedError
 		ex *router.ExhaustedError
 		le *llm.Error
 	)
@@ -46,12 +69,14 @@ func classify(err error) *apiError {
 		}
 		return &apiError{status: st, typ: "invalid_request_error", param: ie.Param, code: code, message: ie.Message}
 	case errors.As(err, &um):
-		msg := "model " + strconv.Quote(um.Model) + " does not exist"
+		msg := "model " + echo([]byte(um.Model)) + " does not exist"
 		if len(um.Known) > 0 {
 			msg += "; available: " + strings.Join(um.Known, ", ")
 		}
 		msg += ` (use an alias from "models:" or "provider/model")`
 		return &apiError{status: 404, typ: "invalid_request_error", param: "model", code: "model_not_found", message: msg}
+	case errors.As(err, &na):
+		return &apiError{status: 403, typ: "permission_error", code: "provider_not_allowed", param: "model", message: na.Error()}
 	case errors.As(err, &ex):
 		a := &apiError{status: ex.Status(), message: ex.Error(), retryAfter: ex.RetryAfter()}
 		switch a.status {

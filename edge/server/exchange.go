@@ -10,7 +10,9 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/edgeway/edgeway/edge/cache"
+	"github.com/edgeway/edgeway/edge/limits"
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/pii"
 	"github.com/edgeway/edgeway/edge/router"
 )
 
@@ -39,16 +41,47 @@ func (s *Server) complete(c *fasthttp.RequestCtx, req *llm.ChatRequest, d dialec
 	// Cache hits count against the cap too: a flood of them is still work.
 	if !s.acquire() {
 		s.shed(c, d)
+		s.account(c, req.Model, &acct{status: 503, outcome: "overloaded"})
 		return
 	}
 	start := time.Now()
-	var ck cacheState
-	if s.opts.Cache != nil && s.lookupCache(c, req, d, &ck) {
+	scope, ok := s.permit(c, req.Model, d)
+	if !ok {
+		s.account(c, req.Model, &acct{status: 403, outcome: "model_not_allowed"})
 		s.release()
 		return
 	}
-	ex := &exchange{s: s, c: c, req: req, d: d, start: start, cache: ck}
-	ex.ctx, ex.cancel = context.WithTimeout(context.Background(), s.opts.RequestTimeout)
+	pv, ok := s.applyPII(c, req, d)
+	if !ok {
+		s.release()
+		return
+	}
+	tk, ok := s.admit(c, req, d)
+	if !ok {
+		s.release()
+		return
+	}
+	var ck cacheState
+	if pv.local || pv.redact {
+		// Personal data stays out of the cache file, and out of a semantic
+		// lookup, which may embed through a cloud provider.
+		c.Response.Header.Set("x-edgeway-cache", "bypass")
+	} else if s.opts.Cache != nil && s.lookupCache(c, req, d, &ck, &tk) {
+		s.release()
+		return
+	}
+	ex := &exchange{s: s, c: c, req: req, d: d, start: start, cache: ck, ticket: tk}
+	if scope != nil {
+		ex.st.Scope = scope
+	}
+	base := context.Background()
+	switch {
+	case pv.local:
+		ex.st.Scope = localScope{ex.st.Scope}
+	case pv.redact:
+		base = pii.WithRedaction(base)
+	}
+	ex.ctx, ex.cancel = context.WithTimeout(base, s.opts.RequestTimeout)
 	if req.Stream {
 		ex.events = make(chan []byte, streamQueue)
 	}
@@ -85,6 +118,11 @@ type exchange struct {
 	hit    *cache.Entry // a semantic cache hit: nothing was routed
 	sim    float32
 	answer llm.Aggregate // the whole answer, or a stream's copy for the cache
+	// firstAt is when the first chunk was emitted; outBytes counts the
+	// answer's bytes, for a usage estimate when the provider gives none.
+	firstAt  time.Time
+	outBytes int
+	ticket   limits.Ticket // the caller's limits, held until account
 
 	// Streaming only: events carries encoded events from the worker to
 	// Read; finishReason and emitted are the worker's until done.
@@ -95,6 +133,7 @@ type exchange struct {
 	cur          []byte // the pooled event being handed out
 	tailDone     bool
 	closed       bool
+	accounted    bool
 }
 
 // work is the worker goroutine: a semantic lookup when the cache wants
@@ -143,18 +182,21 @@ func (ex *exchange) setRouteHeaders(served bool) {
 func (ex *exchange) whole() {
 	defer ex.finish()
 	if ex.hit != nil {
-		ex.s.serveCached(ex.c, ex.req, ex.d, ex.hit, "semantic", ex.sim)
+		ex.s.serveCached(ex.c, ex.req, ex.d, ex.hit, "semantic", ex.sim, &ex.ticket)
 		return
 	}
 	ex.setRouteHeaders(ex.err == nil)
 	if ex.err != nil {
-		ex.s.fail(ex.c, ex.d, ex.err, ex.w.gone)
+		ex.account(0, ex.s.fail(ex.c, ex.d, ex.err, ex.w.gone))
 		return
 	}
 	a := &ex.answer
 	if !a.HasUsage {
 		a.Usage = ex.usage
 	}
+	ex.outBytes = a.Text.Len() + a.Reasoning.Len()
+	ex.usage = a.Usage
+	ex.account(200, nil)
 	if a.FinishReason == "" {
 		a.FinishReason = llm.FinishStop
 	}
@@ -188,12 +230,12 @@ func (ex *exchange) stream() {
 	first := ex.w.await(ex.cancel, ex.events)
 	switch {
 	case first == nil && ex.hit != nil:
-		ex.s.serveCached(ex.c, ex.req, ex.d, ex.hit, "semantic", ex.sim)
+		ex.s.serveCached(ex.c, ex.req, ex.d, ex.hit, "semantic", ex.sim, &ex.ticket)
 		ex.finish()
 		return
 	case first == nil && ex.err != nil && !ex.emitted:
 		ex.setRouteHeaders(false)
-		ex.s.fail(ex.c, ex.d, ex.err, ex.w.gone)
+		ex.account(0, ex.s.fail(ex.c, ex.d, ex.err, ex.w.gone))
 		ex.finish()
 		return
 	}
@@ -222,11 +264,16 @@ func (ex *exchange) emit(ch *llm.Chunk) error {
 	if ex.cache.store {
 		ex.answer.Add(ch)
 	}
+	ex.outBytes += len(ch.Text) + len(ch.Reasoning)
+	for i := range ch.ToolCalls {
+		ex.outBytes += len(ch.ToolCalls[i].Arguments)
+	}
 	if ch.Role == "" && ch.Text == "" && ch.Reasoning == "" && len(ch.ToolCalls) == 0 && ch.FinishReason == "" {
 		return nil // a usage-only chunk: reported at the end
 	}
 	b := getEvent()
 	if !ex.emitted {
+		ex.firstAt = time.Now()
 		if ch.Role == "" {
 			// Clients take the role from the first chunk; not every
 			// provider sets it.
@@ -312,12 +359,15 @@ func (ex *exchange) tail(b []byte) []byte {
 	}
 	if ex.err != nil {
 		ex.s.metrics.streamErrors.Add(1)
-		return ex.d.streamError(b, classify(ex.err))
+		e := classify(ex.err)
+		ex.account(200, e)
+		return ex.d.streamError(b, e)
 	}
 	finish := ex.finishReason
 	if finish == "" {
 		finish = llm.FinishStop
 	}
+	ex.account(200, nil)
 	ex.s.metrics.observe(&ex.st, ex.usage, time.Since(ex.start))
 	if ex.cache.store {
 		a := &ex.answer
@@ -338,6 +388,9 @@ func (ex *exchange) Close() error {
 	ex.closed = true
 	ex.cancel()
 	<-ex.w.done
+	if !ex.accounted { // the client left before the end
+		ex.account(499, &apiError{status: 499, code: "client_closed"})
+	}
 	for len(ex.events) > 0 {
 		putEvent(<-ex.events)
 	}
@@ -349,13 +402,42 @@ func (ex *exchange) Close() error {
 	return nil
 }
 
+// account records the exchange in the ledger, once: status is what the
+// client was sent (0: e's own), e the failure or nil for an answer.
+func (ex *exchange) account(status int, e *apiError) {
+	if ex.accounted || !ex.s.accounting() {
+		return
+	}
+	ex.accounted = true
+	a := acct{ticket: &ex.ticket, provider: ex.st.Provider, model: ex.st.Model, usage: ex.usage, failovers: ex.st.Failovers,
+		cache: string(ex.c.Response.Header.Peek("x-edgeway-cache")), status: status, outcome: "ok"}
+	if !ex.firstAt.IsZero() {
+		a.ttft = ex.firstAt.Sub(ex.start)
+	}
+	if e != nil {
+		a.outcome = e.code
+		if status == 0 {
+			a.status = e.status
+		}
+		if !ex.emitted {
+			a.provider, a.model = "", "" // nothing served it
+		}
+	}
+	if a.provider != "" {
+		a.estimated = estimateUsage(&a.usage, ex.req, ex.outBytes)
+	}
+	ex.s.account(ex.c, ex.req.Model, &a)
+}
+
 // fail writes err as an error response in dialect d and counts it.
-func (s *Server) fail(c *fasthttp.RequestCtx, d dialect, err error, clientGone bool) {
+func (s *Server) fail(c *fasthttp.RequestCtx, d dialect, err error, clientGone bool) *apiError {
 	e := classify(err)
 	if clientGone {
 		e = &apiError{status: 499, typ: "invalid_request_error", code: "client_closed", message: "client closed the request"}
 	}
-	if e.code == "no_provider_available" && s.opts.UnavailableHint != "" {
+	if note := piiNote(c); note != "" && !clientGone {
+		e.message = note + ": " + e.message
+	} else if e.code == "no_provider_available" && s.opts.UnavailableHint != "" {
 		e.message = "no provider reachable: " + s.opts.UnavailableHint + " (" + e.message + ")"
 	}
 	s.metrics.countStatus(e.status)
@@ -363,4 +445,5 @@ func (s *Server) fail(c *fasthttp.RequestCtx, d dialect, err error, clientGone b
 		s.log.Warn("request failed", "request_id", string(requestID(c)), "path", string(c.Path()), "status", e.status, "err", err)
 	}
 	d.writeError(c, e)
+	return e
 }

@@ -4,6 +4,8 @@ import (
 	"strconv"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/edgeway/edgeway/edge/upstream"
 )
 
 // readyz answers 200 when at least one upstream can take requests now
@@ -34,7 +36,9 @@ func (s *Server) readyz(c *fasthttp.RequestCtx) {
 		b = strconv.AppendInt(b, int64(h.InFlight), 10)
 		if h.LastError != "" {
 			b = append(b, `,"last_error":`...)
-			b = strconv.AppendQuote(b, h.LastError)
+			// /readyz needs no key: the text is redacted again here, whatever
+			// provider produced it.
+			b = strconv.AppendQuote(b, upstream.CleanMessage(h.LastError, s.opts.Secrets...))
 		}
 		b = append(b, '}')
 	}

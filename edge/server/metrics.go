@@ -17,6 +17,7 @@ import (
 // the per-provider table, touched once per completed request, has one.
 type metrics struct {
 	chat, embed, badRequest, notFound, shed, streamErrors atomic.Int64
+	unauthorized, forbidden, ledgerErrors, limited        atomic.Int64
 	status4xx, status5xx                                  atomic.Int64
 	failovers                                             atomic.Int64
 	cacheHits, cacheSemanticHits                          atomic.Int64
@@ -84,6 +85,10 @@ func (m *metrics) write(c *fasthttp.RequestCtx, s *Server) {
 	counter("edgeway_chat_requests_total", "Chat completion requests received.", m.chat.Load())
 	counter("edgeway_embedding_requests_total", "Embedding requests received.", m.embed.Load())
 	counter("edgeway_bad_requests_total", "Requests rejected as malformed.", m.badRequest.Load())
+	counter("edgeway_unauthorized_total", "Requests refused for a missing or invalid key.", m.unauthorized.Load())
+	counter("edgeway_forbidden_total", "Requests refused because the key may not use the model.", m.forbidden.Load())
+	counter("edgeway_limited_total", "Requests refused by a key's or team's rate limit or budget.", m.limited.Load())
+	counter("edgeway_ledger_errors_total", "Usage records the ledger failed to store.", m.ledgerErrors.Load())
 	counter("edgeway_shed_total", "Requests shed at the concurrency limit.", m.shed.Load())
 	counter("edgeway_stream_errors_total", "Streams that failed after they started.", m.streamErrors.Load())
 	counter("edgeway_failovers_total", "Targets passed over before one served.", m.failovers.Load())

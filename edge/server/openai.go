@@ -85,9 +85,15 @@ func (s *Server) embeddings(c *fasthttp.RequestCtx) {
 func (s *Server) embed(c *fasthttp.RequestCtx, req *llm.EmbedRequest, d dialect) (*llm.EmbedResponse, bool) {
 	if !s.acquire() {
 		s.shed(c, d)
+		s.account(c, req.Model, &acct{status: 503, outcome: "overloaded"})
 		return nil, false
 	}
 	defer s.release()
+	scope, ok := s.permit(c, req.Model, d)
+	if !ok {
+		s.account(c, req.Model, &acct{status: 403, outcome: "model_not_allowed"})
+		return nil, false
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.RequestTimeout)
 	var (
 		w    watcher
@@ -95,6 +101,9 @@ func (s *Server) embed(c *fasthttp.RequestCtx, req *llm.EmbedRequest, d dialect)
 		resp *llm.EmbedResponse
 		err  error
 	)
+	if scope != nil {
+		st.Scope = scope
+	}
 	w.run(c, cancel, func() { resp, err = s.opts.Router.Embed(ctx, req, &st) })
 	cancel()
 	if err == nil && st.Provider != "" {
@@ -102,9 +111,11 @@ func (s *Server) embed(c *fasthttp.RequestCtx, req *llm.EmbedRequest, d dialect)
 	}
 	c.Response.Header.Set("x-edgeway-failover", strconv.Itoa(st.Failovers))
 	if err != nil {
-		s.fail(c, d, err, w.gone)
+		e := s.fail(c, d, err, w.gone)
+		s.account(c, req.Model, &acct{failovers: st.Failovers, status: e.status, outcome: e.code})
 		return nil, false
 	}
+	s.account(c, req.Model, &acct{provider: st.Provider, model: st.Model, usage: resp.Usage, failovers: st.Failovers, status: 200, outcome: "ok"})
 	if resp.Model == "" {
 		resp.Model = req.Model
 	}

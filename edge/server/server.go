@@ -20,6 +20,8 @@ import (
 
 	"github.com/edgeway/edgeway/edge/cache"
 	"github.com/edgeway/edgeway/edge/config"
+	"github.com/edgeway/edgeway/edge/keys"
+	"github.com/edgeway/edgeway/edge/limits"
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/ollamaapi"
 	"github.com/edgeway/edgeway/edge/router"
@@ -44,6 +46,12 @@ type Options struct {
 	WriteTimeout   time.Duration
 	IdleTimeout    time.Duration
 	RequestTimeout time.Duration
+	// MaxConns bounds open client connections (default
+	// MaxConcurrency*4+256); see conns.go for how idle and slow ones make
+	// room. HeaderTimeout bounds reading a request's headers (default
+	// DefaultHeaderTimeout, at most ReadTimeout).
+	MaxConns      int
+	HeaderTimeout time.Duration
 	// MaxConcurrency caps requests being worked on; the next one is shed
 	// with 503 and Retry-After rather than queued, because a queue on a
 	// small device only turns overload into timeouts.
@@ -61,6 +69,29 @@ type Options struct {
 	CacheTTL    time.Duration
 	// SemanticCache also answers paraphrases of the last user turn.
 	SemanticCache bool
+
+	// Auth decides who may call; nil lets everyone in (cmd allows that
+	// only on loopback).
+	Auth *keys.Auth
+	// Ledger, when set, records every chat and embedding request; Pricer
+	// prices them. Usage, when set, serves the admin API's reports.
+	Ledger Ledger
+	Pricer Pricer
+	Usage  UsageReporter
+	// Limits, when set, enforces keys' and teams' rate limits and budgets.
+	Limits *limits.Limiter
+	// Audit, when set, records admin changes, 401s and 429s.
+	Audit Auditor
+
+	// AllowedOrigins and AllowedHosts extend the request guard's
+	// allow-lists (see guard.go); "*" allows any.
+	AllowedOrigins []string
+	AllowedHosts   []string
+	// Secrets are the providers' credentials, redacted by value from
+	// upstream text wherever it reaches a client or /readyz (the upstream
+	// client redacts its own key already; this also covers providers that
+	// are not upstream.Clients).
+	Secrets []string
 }
 
 // Defaults for zero Options fields: the config's, defined there once.
@@ -76,6 +107,9 @@ const (
 	// streamQueue bounds chunks encoded but not yet written to a slow
 	// client; when full, the upstream read waits (backpressure).
 	streamQueue = 32
+	// maxHeaderBytes bounds a request's line and headers (fasthttp's read
+	// buffer); past it the answer is 431.
+	maxHeaderBytes = 8 << 10
 )
 
 // Server serves the gateway's HTTP API. It is safe for concurrent use.
@@ -85,6 +119,23 @@ type Server struct {
 	srv      *fasthttp.Server
 	inflight atomic.Int64
 	metrics  metrics
+	guardCfg guardConfig
+	conns    atomic.Pointer[guardListener] // the last Serve's
+}
+
+// fasthttpLogger sends fasthttp's messages to the debug log.
+type fasthttpLogger struct{ l *slog.Logger }
+
+func (f fasthttpLogger) Printf(format string, args ...any) {
+	if f.l.Enabled(context.Background(), slog.LevelDebug) {
+		f.l.Debug("http: " + fmt.Sprintf(format, args...))
+	}
+}
+
+// headerReceived gives a request's body the whole read timeout once its
+// headers are in (the server's ReadTimeout is the header timeout).
+func (s *Server) headerReceived(*fasthttp.RequestHeader) fasthttp.RequestConfig {
+	return fasthttp.RequestConfig{ReadTimeout: s.opts.ReadTimeout}
 }
 
 // New returns a Server for o. o.Router is required.
@@ -107,33 +158,52 @@ func New(o Options) *Server {
 	if o.MaxConcurrency <= 0 {
 		o.MaxConcurrency = DefaultMaxConcurrency
 	}
+	if o.MaxConns <= 0 {
+		o.MaxConns = o.MaxConcurrency*4 + 256
+	}
+	if o.HeaderTimeout <= 0 {
+		o.HeaderTimeout = DefaultHeaderTimeout
+	}
+	o.HeaderTimeout = min(o.HeaderTimeout, o.ReadTimeout)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{opts: o, log: o.Logger}
+	s := &Server{opts: o, log: o.Logger, guardCfg: newGuardConfig(o.AllowedOrigins, o.AllowedHosts)}
 	s.srv = &fasthttp.Server{
 		Handler:            s.handle,
 		ErrorHandler:       s.handleTransportError,
 		Name:               "edgeway",
 		MaxRequestBodySize: o.MaxBodyBytes,
-		ReadTimeout:        o.ReadTimeout,
-		WriteTimeout:       o.WriteTimeout,
-		IdleTimeout:        o.IdleTimeout,
-		// Connections beyond the request cap are still accepted so that
-		// they get a proper 503 in their dialect instead of a reset.
-		Concurrency:                   o.MaxConcurrency*4 + 256,
+		// ReadTimeout covers the first byte and the headers; once they are
+		// in, HeaderReceived gives the body the whole read timeout.
+		ReadTimeout:    o.HeaderTimeout,
+		HeaderReceived: s.headerReceived,
+		WriteTimeout:   o.WriteTimeout,
+		IdleTimeout:    o.IdleTimeout,
+		ConnState:      connState,
+		// fasthttp's own log would quote request bytes (headers with keys
+		// among them) to stderr; it goes to the debug log, without them.
+		Logger:                fasthttpLogger{o.Logger},
+		SecureErrorLogMessage: true,
+		// The guard listener keeps the connection bound (conns.go); this
+		// is only fasthttp's backstop, above it (closed connections' workers
+		// and refused connections still count here for a moment), so that
+		// fasthttp's plain-text refusal is never reached.
+		Concurrency:                   2 * (o.MaxConns + maxRefusing),
 		NoDefaultServerHeader:         false,
 		NoDefaultDate:                 true,
 		DisableHeaderNamesNormalizing: false,
 		CloseOnShutdown:               true,
-		ReadBufferSize:                8 << 10,
+		ReadBufferSize:                maxHeaderBytes,
 	}
 	return s
 }
 
 // Serve serves on ln until Shutdown. It returns nil after a clean shutdown.
 func (s *Server) Serve(ln net.Listener) error {
-	if err := s.srv.Serve(ln); err != nil {
+	gl := newGuardListener(ln, s.opts.MaxConns)
+	s.conns.Store(gl)
+	if err := s.srv.Serve(gl); err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
 	return nil
@@ -155,6 +225,9 @@ func (s *Server) handle(c *fasthttp.RequestCtx) {
 	rid := requestID(c)
 	c.Response.Header.SetBytesV("x-request-id", rid)
 	path := c.Path()
+	if !s.serveConn(c, path) || !s.guard(c, path) || !s.authenticate(c, path) {
+		return
+	}
 	switch string(path) {
 	case "/v1/chat/completions", "/chat/completions":
 		if s.method(c, fasthttp.MethodPost) {
@@ -218,9 +291,13 @@ func (s *Server) handle(c *fasthttp.RequestCtx) {
 	case "/metrics":
 		s.metrics.write(c, s)
 	default:
+		if bytes.HasPrefix(path, []byte("/admin/")) {
+			s.admin(c, string(path))
+			return
+		}
 		s.metrics.notFound.Add(1)
 		errorDialect(path).writeError(c, &apiError{status: 404, typ: "invalid_request_error", code: "unknown_url",
-			message: "unknown path " + strconv.Quote(string(path)) + ": edgeway serves " + servedPaths})
+			message: "unknown path " + echo(path) + ": edgeway serves " + servedPaths})
 	}
 }
 
@@ -247,26 +324,34 @@ func (s *Server) method(c *fasthttp.RequestCtx, want ...string) bool {
 	allow := strings.Join(want, ", ")
 	c.Response.Header.Set("Allow", allow)
 	errorDialect(c.Path()).writeError(c, &apiError{status: 405, typ: "invalid_request_error", code: "method_not_allowed",
-		message: string(m) + " is not allowed on " + string(c.Path()) + "; use " + allow})
+		message: echo(m) + " is not allowed on " + echo(c.Path()) + "; use " + allow})
 	return false
 }
 
 // handleTransportError answers requests fasthttp could not read (too
-// large, malformed, timed out) in OpenAI's error shape.
+// large, malformed, timed out) in the dialect of the path, when it got
+// that far. fasthttp's own error text names its internals and may quote
+// the request, so it goes to the debug log only.
 func (s *Server) handleTransportError(c *fasthttp.RequestCtx, err error) {
 	c.Response.Header.SetBytesV("x-request-id", requestID(c))
+	c.SetConnectionClose()
 	d := errorDialect(c.Path())
+	var (
+		small *fasthttp.ErrSmallBuffer
+		ne    net.Error
+	)
 	switch {
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		d.writeError(c, &apiError{status: 413, typ: "invalid_request_error", code: "request_too_large",
 			message: "request body is larger than the limit of " + strconv.Itoa(s.opts.MaxBodyBytes) + " bytes (server.max_body_bytes)"})
+	case errors.As(err, &small):
+		d.writeError(c, &apiError{status: 431, typ: "invalid_request_error", code: "headers_too_large",
+			message: "request headers are larger than the limit of " + strconv.Itoa(maxHeaderBytes) + " bytes"})
+	case errors.As(err, &ne) && ne.Timeout():
+		d.writeError(c, &apiError{status: 408, typ: "invalid_request_error", code: "request_timeout", message: "timed out reading the request"})
 	default:
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			d.writeError(c, &apiError{status: 408, typ: "invalid_request_error", code: "request_timeout", message: "timed out reading the request"})
-			return
-		}
-		d.writeError(c, &apiError{status: 400, typ: "invalid_request_error", code: "bad_request", message: "malformed HTTP request: " + err.Error()})
+		s.log.Debug("malformed request", "err", err)
+		d.writeError(c, &apiError{status: 400, typ: "invalid_request_error", code: "bad_request", message: "malformed HTTP request"})
 	}
 }
 

@@ -142,7 +142,7 @@ type ClientOptions struct {
 type Client struct {
 	name       string
 	base       string
-	apiKey     string
+	secrets    []string // redacted by value from upstream text
 	header     http.Header
 	hc         *http.Client
 	timeout    time.Duration
@@ -162,7 +162,7 @@ func NewClient(component string, o ClientOptions, extra ...error) (*Client, erro
 	}
 	c := &Client{
 		name:       o.Name,
-		apiKey:     o.APIKey,
+		secrets:    endpointSecrets(o.Endpoint),
 		timeout:    o.Timeout,
 		maxBytes:   o.MaxResponseBytes,
 		header:     make(http.Header, 4+len(o.Fixed)+len(o.Headers)),
@@ -170,17 +170,23 @@ func NewClient(component string, o ClientOptions, extra ...error) (*Client, erro
 		resetDelay: o.ResetDelay,
 	}
 	u, err := url.Parse(o.BaseURL)
+	shown := o.BaseURL // what errors print: no password
+	if err == nil && u.User != nil {
+		shown = u.Redacted()
+	} else if err != nil {
+		shown = "(unparsable)"
+	}
 	switch {
 	case o.BaseURL == "":
 		errs = append(errs, errors.New("BaseURL is required"))
 	case err != nil:
-		errs = append(errs, fmt.Errorf("BaseURL %q: %w", o.BaseURL, err))
+		errs = append(errs, fmt.Errorf("BaseURL %s: %w", shown, redactURLError(err)))
 	case u.Scheme != "http" && u.Scheme != "https":
-		errs = append(errs, fmt.Errorf("BaseURL %q: scheme must be http or https", o.BaseURL))
+		errs = append(errs, fmt.Errorf("BaseURL %q: scheme must be http or https", shown))
 	case u.Host == "":
-		errs = append(errs, fmt.Errorf("BaseURL %q: host is missing", o.BaseURL))
+		errs = append(errs, fmt.Errorf("BaseURL %q: host is missing", shown))
 	case u.RawQuery != "" || u.Fragment != "":
-		errs = append(errs, fmt.Errorf("BaseURL %q: must not have a query or fragment", o.BaseURL))
+		errs = append(errs, fmt.Errorf("BaseURL %q: must not have a query or fragment", shown))
 	default:
 		c.base = strings.TrimRight(o.BaseURL, "/")
 	}
@@ -236,13 +242,71 @@ func NewClient(component string, o ClientOptions, extra ...error) (*Client, erro
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("%s: new %q: %w", component, c.name, errors.Join(errs...))
 	}
-	c.hc = o.HTTPClient
-	if c.hc == nil {
+	if o.HTTPClient != nil {
+		hc := *o.HTTPClient
+		c.hc = &hc
+	} else {
 		// Every provider shares the transport's pool defaults, so none
 		// drifts from what the router's concurrency caps assume.
 		c.hc = &http.Client{Transport: New(Options{ConnectTimeout: connect})}
 	}
+	c.hc.CheckRedirect = noRedirects
 	return c, nil
+}
+
+// noRedirects makes a redirect the answer instead of following it. The
+// credentials travel in headers net/http does not know to strip on a
+// cross-host redirect (x-api-key, x-goog-api-key, a configured header),
+// and no LLM API redirects its POSTs on purpose: a 3xx means base_url
+// is wrong or something on the way is hostile. So a 3xx is an error
+// naming where it pointed (see StatusError), never a second request.
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// redactURLError drops the URL a *url.Error quotes, which may hold a
+// password.
+func redactURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// endpointSecrets are what e's upstream could echo back that must not be
+// shown: the API key, the values of configured headers that carry a
+// credential (Azure's api-key, a proxy's Authorization), and a password
+// in base_url.
+func endpointSecrets(e Endpoint) []string {
+	var out []string
+	if e.APIKey != "" {
+		out = append(out, e.APIKey)
+	}
+	for k, v := range e.Headers {
+		if CredentialHeader(k) && v != "" {
+			out = append(out, v)
+			if _, after, ok := strings.Cut(v, " "); ok && after != "" {
+				out = append(out, after) // the token of "Bearer <token>"
+			}
+		}
+	}
+	if u, err := url.Parse(e.BaseURL); err == nil && u.User != nil {
+		if p, ok := u.User.Password(); ok && p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// CredentialHeader reports whether a header name suggests it carries a
+// credential.
+func CredentialHeader(name string) bool {
+	n := strings.ToLower(name)
+	for _, w := range []string{"auth", "key", "token", "secret", "cookie", "password", "signature"} {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return false
 }
 
 // Name returns the provider name.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -81,7 +82,7 @@ func CleanMessage(s string, secrets ...string) string {
 	return s
 }
 
-func (c *Client) clean(s string) string { return CleanMessage(s, c.apiKey) }
+func (c *Client) clean(s string) string { return CleanMessage(s, c.secrets...) }
 
 // StatusError turns a non-2xx upstream answer into an *llm.Error, reading
 // at most maxErrorBody bytes of its body. The kind is the status's,
@@ -100,6 +101,9 @@ func (c *Client) StatusError(resp *http.Response, op string) *llm.Error {
 	msg := info.Message
 	if !ok {
 		msg = PlainMessage(body)
+	}
+	if status/100 == 3 {
+		msg = "redirected to " + redirectTarget(resp.Header.Get("Location")) + " (not followed, so the API key stays here: set base_url to the final address)"
 	}
 	if msg == "" {
 		msg = http.StatusText(status)
@@ -126,6 +130,19 @@ func (c *Client) StatusError(resp *http.Response, op string) *llm.Error {
 		Message:    c.clean(msg),
 		Err:        c.opError(op, info),
 	}
+}
+
+// redirectTarget names where a redirect points, without its query or
+// user info, which may carry credentials.
+func redirectTarget(loc string) string {
+	u, err := url.Parse(loc)
+	if err != nil || loc == "" {
+		return "an unreadable location"
+	}
+	if u.Host == "" {
+		return strconv.Quote(u.Path)
+	}
+	return strconv.Quote(u.Scheme + "://" + u.Host + u.Path)
 }
 
 // PlainMessage is the message of an error body that is not JSON of the

@@ -1,0 +1,269 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/edgeway/edgeway/edge/keys"
+	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/router"
+)
+
+const testAdminKey = "admin-key-0123456789"
+
+func keyStore(t *testing.T) *keys.Store {
+	t.Helper()
+	db, err := bbolt.Open(filepath.Join(t.TempDir(), "k.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	st, err := keys.Open(db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func mustKey(t *testing.T, st *keys.Store, spec keys.KeySpec) string {
+	t.Helper()
+	secret, _, err := st.CreateKey(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return secret
+}
+
+func send(t *testing.T, method, url, body string, hdr ...string) (*http.Response, []byte) {
+	t.Helper()
+	if method == "POST" {
+		return post(t, url, body, hdr...)
+	}
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, b
+}
+
+func TestAuthRefusalsInDialect(t *testing.T) {
+	st := keyStore(t)
+	member := mustKey(t, st, keys.KeySpec{Name: "app"})
+	revoked, k, _ := st.CreateKey(keys.KeySpec{Name: "old"})
+	if _, err := st.Revoke(k.ID); err != nil {
+		t.Fatal(err)
+	}
+	url := startServer(t, &fakeRouter{route: replyWords}, Options{Auth: keys.NewAuth(st, testAdminKey)})
+	chat := `{"model":"chat","messages":[{"role":"user","content":"hi"}]}`
+	anth := `{"model":"chat","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`
+	for _, tc := range []struct {
+		name, method, path, body string
+		hdr                      []string
+		status                   int
+		want                     string // substring of the body
+	}{
+		{"openai no key", "POST", "/v1/chat/completions", chat, nil, 401, `"code":"invalid_api_key"`},
+		{"openai wrong key", "POST", "/v1/chat/completions", chat, []string{"Authorization", "Bearer ew-not-a-key-at-all"}, 401, `invalid API key \"ew-not-a-…\"`},
+		{"openai revoked", "POST", "/v1/chat/completions", chat, []string{"Authorization", "Bearer " + revoked}, 401, "revoked"},
+		{"openai member", "POST", "/v1/chat/completions", chat, []string{"Authorization", "Bearer " + member}, 200, "Hello from fake"},
+		{"openai admin", "POST", "/v1/chat/completions", chat, []string{"Authorization", "Bearer " + testAdminKey}, 200, "Hello from fake"},
+		{"openai api-key header", "POST", "/v1/chat/completions", chat, []string{"api-key", member}, 200, "Hello from fake"},
+		{"anthropic no key", "POST", "/v1/messages", anth, nil, 401, `"type":"authentication_error"`},
+		{"anthropic x-api-key", "POST", "/v1/messages", anth, []string{"x-api-key", member}, 200, "Hello from fake"},
+		{"ollama no key", "POST", "/api/chat", chat, nil, 401, `{"error":"missing API key`},
+		{"ollama bearer", "POST", "/api/chat", `{"model":"chat","stream":false,"messages":[{"role":"user","content":"hi"}]}`, []string{"Authorization", "Bearer " + member}, 200, "Hello from fake"},
+		{"models need a key", "GET", "/v1/models", "", nil, 401, "invalid_api_key"},
+		{"tags need a key", "GET", "/api/tags", "", nil, 401, "missing API key"},
+		{"healthz is open", "GET", "/healthz", "", nil, 200, "ok"},
+		{"ollama probe is open", "GET", "/api/version", "", nil, 200, "version"},
+		{"basic auth is no key", "GET", "/v1/models", "", []string{"Authorization", "Basic " + member}, 401, "missing API key"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := send(t, tc.method, url+tc.path, tc.body, tc.hdr...)
+			if resp.StatusCode != tc.status || !strings.Contains(string(body), tc.want) {
+				t.Fatalf("%d %s, want %d with %q", resp.StatusCode, body, tc.status, tc.want)
+			}
+			if resp.Header.Get("x-request-id") == "" {
+				t.Error("no request id")
+			}
+			if strings.Contains(string(body), member) || strings.Contains(string(body), testAdminKey) {
+				t.Error("a key is echoed in the body")
+			}
+		})
+	}
+}
+
+func TestOpenGatewayNeedsNoKey(t *testing.T) {
+	url := startServer(t, &fakeRouter{route: replyWords}, Options{Auth: keys.NewAuth(keyStore(t), "")})
+	resp, body := post(t, url+"/v1/chat/completions", `{"model":"chat","messages":[{"role":"user","content":"hi"}]}`)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+}
+
+func TestKeyPolicyReachesRouter(t *testing.T) {
+	st := keyStore(t)
+	if _, err := st.PutTeam(keys.Team{Name: "edge", Policy: keys.Policy{LocalOnly: true}}, true); err != nil {
+		t.Fatal(err)
+	}
+	local := mustKey(t, st, keys.KeySpec{Name: "a", Team: "edge"})
+	narrow := mustKey(t, st, keys.KeySpec{Name: "b", Policy: keys.Policy{Models: []string{"chat"}}})
+	free := mustKey(t, st, keys.KeySpec{Name: "c"})
+	var scope router.Scope
+	fr := &fakeRouter{route: func(ctx context.Context, req *llm.ChatRequest, s *router.Status, emit func(*llm.Chunk) error) (llm.Usage, error) {
+		scope = s.Scope
+		return replyWords(ctx, req, s, emit)
+	}}
+	url := startServer(t, fr, Options{Auth: keys.NewAuth(st, testAdminKey)})
+	body := func(model string) string {
+		return `{"model":"` + model + `","messages":[{"role":"user","content":"hi"}]}`
+	}
+
+	resp, b := post(t, url+"/v1/chat/completions", body("chat"), "Authorization", "Bearer "+local)
+	if resp.StatusCode != 200 || scope == nil || scope.AllowsProvider("openai", false) || !scope.AllowsProvider("ollama", true) {
+		t.Fatalf("local-only key: %d %s, scope %v", resp.StatusCode, b, scope)
+	}
+	resp, b = post(t, url+"/v1/chat/completions", body("smart"), "Authorization", "Bearer "+narrow)
+	if resp.StatusCode != 403 || !strings.Contains(string(b), `may not use model \"smart\"`) {
+		t.Fatalf("narrow key, other model: %d %s", resp.StatusCode, b)
+	}
+	resp, b = post(t, url+"/v1/messages", `{"model":"smart","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`, "x-api-key", narrow)
+	if resp.StatusCode != 403 || !strings.Contains(string(b), `"permission_error"`) {
+		t.Fatalf("narrow key, anthropic: %d %s", resp.StatusCode, b)
+	}
+	scope = nil
+	resp, b = post(t, url+"/v1/chat/completions", body("smart"), "Authorization", "Bearer "+free)
+	if resp.StatusCode != 200 || !scope.AllowsProvider("openai", false) {
+		t.Fatalf("free key: %d %s", resp.StatusCode, b)
+	}
+}
+
+func TestNotAllowedIs403(t *testing.T) {
+	fr := &fakeRouter{route: func(context.Context, *llm.ChatRequest, *router.Status, func(*llm.Chunk) error) (llm.Usage, error) {
+		return llm.Usage{}, &router.NotAllowedError{Model: "m", Denied: []string{"openai/m"}}
+	}}
+	url := startServer(t, fr, Options{})
+	resp, b := post(t, url+"/v1/chat/completions", `{"model":"m","messages":[{"role":"user","content":"hi"}]}`)
+	if resp.StatusCode != 403 || !strings.Contains(string(b), "provider_not_allowed") {
+		t.Fatalf("%d %s", resp.StatusCode, b)
+	}
+}
+
+func TestAdminAPI(t *testing.T) {
+	st := keyStore(t)
+	url := startServer(t, &fakeRouter{route: replyWords}, Options{Auth: keys.NewAuth(st, testAdminKey)})
+	admin := []string{"Authorization", "Bearer " + testAdminKey}
+	call := func(method, path, body string, hdr []string, wantStatus int, out any) {
+		t.Helper()
+		resp, b := send(t, method, url+path, body, hdr...)
+		if resp.StatusCode != wantStatus {
+			t.Fatalf("%s %s: %d %s, want %d", method, path, resp.StatusCode, b, wantStatus)
+		}
+		if out != nil {
+			if err := json.Unmarshal(b, out); err != nil {
+				t.Fatalf("%s %s: %v in %s", method, path, err, b)
+			}
+		}
+	}
+	call("POST", "/admin/teams", `{"name":"ml","policy":{"local_only":true}}`, admin, 201, nil)
+	call("POST", "/admin/teams", `{"name":"ml"}`, admin, 409, nil)
+	call("POST", "/admin/teams", `{"name":"x","polcy":{}}`, admin, 400, nil)
+	call("PUT", "/admin/teams/ml", `{"policy":{"rpm":10}}`, admin, 200, nil)
+	call("PUT", "/admin/teams/nope", `{}`, admin, 404, nil)
+
+	var ta created
+	call("POST", "/admin/keys", `{"name":"lead","team":"ml","role":"team-admin"}`, admin, 201, &ta)
+	if !strings.HasPrefix(ta.Key, "ew-") || ta.Prefix == "" {
+		t.Fatalf("created %+v", ta)
+	}
+	lead := []string{"Authorization", "Bearer " + ta.Key}
+	var m created
+	call("POST", "/admin/keys", `{"name":"app","expires":"30d"}`, lead, 201, &m) // team filled in
+	if m.Team != "ml" || m.Role != keys.RoleMember || m.Expires.IsZero() {
+		t.Fatalf("team admin's key: %+v", m.View)
+	}
+	call("POST", "/admin/keys", `{"name":"boss","team":"ml","role":"admin"}`, lead, 403, nil)
+	call("POST", "/admin/keys", `{"name":"spy","team":"other"}`, lead, 403, nil)
+	call("POST", "/admin/teams", `{"name":"mine"}`, lead, 403, nil)
+	call("POST", "/admin/keys", `{"name":"x","expires":"soon"}`, admin, 400, nil)
+	var other created
+	call("POST", "/admin/keys", `{"name":"other"}`, admin, 201, &other)
+
+	var list struct{ Keys []keys.View }
+	call("GET", "/admin/keys", "", lead, 200, &list)
+	if len(list.Keys) != 2 {
+		t.Fatalf("team admin sees %d keys, want its team's 2", len(list.Keys))
+	}
+	call("GET", "/admin/keys", "", admin, 200, &list)
+	if len(list.Keys) != 3 {
+		t.Fatalf("admin sees %d keys, want 3", len(list.Keys))
+	}
+	for _, k := range list.Keys {
+		if strings.Contains(string(mustJSON(t, k)), "hash") {
+			t.Fatal("a listing shows the key hash")
+		}
+	}
+	call("POST", "/admin/keys/"+other.ID+"/revoke", "", lead, 404, nil) // not its team
+
+	var rot created
+	call("POST", "/admin/keys/"+m.ID+"/rotate", "", lead, 200, &rot)
+	if rot.Key == m.Key || rot.ID != m.ID {
+		t.Fatalf("rotate: %+v", rot)
+	}
+	member := []string{"Authorization", "Bearer " + rot.Key}
+	call("GET", "/admin/keys", "", member, 403, nil)
+	call("GET", "/v1/models", "", []string{"Authorization", "Bearer " + m.Key}, 401, nil)
+	call("GET", "/v1/models", "", member, 200, nil)
+	call("POST", "/admin/keys/"+m.ID+"/revoke", "", admin, 200, nil)
+	call("GET", "/v1/models", "", member, 401, nil)
+	call("POST", "/admin/keys/"+m.ID+"/revoke", "", admin, 400, nil)
+	call("GET", "/admin/nothing", "", admin, 404, nil)
+}
+
+func TestAdminAPIOffWithoutAdminKey(t *testing.T) {
+	st := keyStore(t)
+	k := mustKey(t, st, keys.KeySpec{Name: "a", Role: keys.RoleAdmin})
+	url := startServer(t, &fakeRouter{route: replyWords}, Options{Auth: keys.NewAuth(st, "")})
+	resp, b := send(t, "GET", url+"/admin/keys", "", "Authorization", "Bearer "+k)
+	if resp.StatusCode != 403 || !strings.Contains(string(b), "auth.admin_key") {
+		t.Fatalf("%d %s", resp.StatusCode, b)
+	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func FuzzParseTags(f *testing.F) {
+	for _, s := range []string{"", "a=b", "a=b, c = d", "=x,,k", strings.Repeat("k=v,", 40), "\xff=\x00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		m := parseTags([]byte(s))
+		if len(m) > maxTags {
+			t.Fatalf("%d tags", len(m))
+		}
+		for k, v := range m {
+			if k == "" || len(k) > 128+len("…") || len(v) > 128+len("…") {
+				t.Fatalf("tag %q=%q", k, v)
+			}
+		}
+	})
+}

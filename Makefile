@@ -12,7 +12,7 @@ SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CACHE      := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/edgeway
 
 # Packages with goroutines of their own: these run under the race detector.
-RACE_PKGS  := ./edge/router/... ./edge/server/... ./edge/openai/... ./edge/upstream/... ./edge/cache/... ./edge/keys/... ./sync/... ./runtime/... ./cmd/...
+RACE_PKGS  := ./edge/router/... ./edge/server/... ./edge/openai/... ./edge/upstream/... ./edge/cache/... ./edge/keys/... ./edge/limits/... ./edge/audit/... ./edge/pii/... ./sync/... ./runtime/... ./cmd/...
 
 .PHONY: all run build cross test vet unit race fuzz fuzz-smoke ollama test-ollama glove test-glove e2e armsmoke bench demo demo-stop clean tools prices
 

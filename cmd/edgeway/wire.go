@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -164,6 +165,7 @@ func build(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbolt.D
 		opts.CachePolicy = cache.Policy{Mode: cfg.Cache.Mode, CacheToolCalls: cfg.Cache.CacheToolCalls}
 		opts.CacheTTL = cfg.Cache.TTL.D()
 		opts.SemanticCache = semantic
+		opts.SemanticEmbedderLocal = embedderLocal(cfg)
 	}
 	if ledger != nil {
 		opts.Ledger = ledger
@@ -288,6 +290,22 @@ func restoreLimits(store *keys.Store, ledger *usage.Ledger) (*limits.Limiter, er
 		return nil, fmt.Errorf("limits: read the last minute: %w", err)
 	}
 	return l, nil
+}
+
+// embedderLocal reports whether the semantic cache's embedder runs on the
+// device: the built-in word vectors, or a model of a local runtime.
+func embedderLocal(cfg *config.Config) bool {
+	e := cfg.Cache.Semantic.Embedder
+	if e == "" || e == "glove" {
+		return true
+	}
+	name, _, _ := strings.Cut(e, "/")
+	for i := range cfg.Providers {
+		if cfg.Providers[i].Name == name {
+			return cfg.Providers[i].Local()
+		}
+	}
+	return false
 }
 
 // loopback reports whether a listen address accepts only this machine's

@@ -7,10 +7,13 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.etcd.io/bbolt"
 
+	"github.com/edgeway/edgeway/edge/cache"
 	"github.com/edgeway/edgeway/edge/keys"
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/router"
@@ -266,4 +269,52 @@ func FuzzParseTags(f *testing.F) {
 			}
 		}
 	})
+}
+
+// countingCache counts the semantic cache's lookups and stores, which
+// embed the prompt (possibly through a cloud provider).
+type countingCache struct {
+	gets, puts atomic.Int64
+}
+
+func (c *countingCache) Get(cache.Key) (*cache.Entry, bool)         { return nil, false }
+func (c *countingCache) Put(cache.Key, *cache.Entry, time.Duration) {}
+func (c *countingCache) PutSemantic(string, *llm.ChatRequest, cache.Key) {
+	c.puts.Add(1)
+}
+func (c *countingCache) Stats() cache.Stats { return cache.Stats{} }
+func (c *countingCache) GetSemantic(context.Context, string, *llm.ChatRequest) (*cache.Entry, float32, bool) {
+	c.gets.Add(1)
+	return nil, 0, false
+}
+
+// A local-only key's prompt never reaches the semantic cache when its
+// embedder is not on the device.
+func TestLocalOnlyKeySkipsCloudSemanticCache(t *testing.T) {
+	st := keyStore(t)
+	local := mustKey(t, st, keys.KeySpec{Name: "l", Policy: keys.Policy{LocalOnly: true}})
+	free := mustKey(t, st, keys.KeySpec{Name: "f"})
+	body := `{"model":"chat","temperature":0,"messages":[{"role":"user","content":"hi"}]}`
+	for _, tc := range []struct {
+		name          string
+		key           string
+		embedderLocal bool
+		want          int64 // lookups and stores each
+	}{
+		{"local-only, cloud embedder", local, false, 0},
+		{"local-only, local embedder", local, true, 1},
+		{"free key, cloud embedder", free, false, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cc := &countingCache{}
+			url := startServer(t, &fakeRouter{route: replyWords}, Options{Auth: keys.NewAuth(st, testAdminKey),
+				Cache: cc, SemanticCache: true, SemanticEmbedderLocal: tc.embedderLocal})
+			if resp, b := post(t, url+"/v1/chat/completions", body, "Authorization", "Bearer "+tc.key); resp.StatusCode != 200 {
+				t.Fatalf("%d %s", resp.StatusCode, b)
+			}
+			if cc.gets.Load() != tc.want || cc.puts.Load() != tc.want {
+				t.Fatalf("semantic lookups %d, stores %d; want %d each", cc.gets.Load(), cc.puts.Load(), tc.want)
+			}
+		})
+	}
 }

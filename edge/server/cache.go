@@ -31,6 +31,9 @@ const maxCacheTTL = 30 * 24 * time.Hour
 // lookup is still to be made, and whether (and under what key and for how
 // long) its answer is to be stored.
 type cacheState struct {
+	// private: the request's text may not leave the device, so no
+	// semantic lookup or store (their embedder may be a cloud provider).
+	private  bool
 	semantic bool
 	store    bool
 	key      cache.Key
@@ -64,7 +67,7 @@ func (s *Server) lookupCache(c *fasthttp.RequestCtx, req *llm.ChatRequest, d dia
 			s.serveCached(c, req, d, e, "hit", 0, tk)
 			return true
 		}
-		ck.semantic = s.opts.SemanticCache
+		ck.semantic = s.opts.SemanticCache && !ck.private
 	}
 	ck.store = !noStore
 	return false
@@ -196,7 +199,7 @@ func (s *Server) storeCache(ck *cacheState, req *llm.ChatRequest, a *llm.Aggrega
 		return
 	}
 	s.opts.Cache.Put(ck.key, e, ck.ttl)
-	if s.opts.SemanticCache {
+	if s.opts.SemanticCache && !ck.private {
 		s.opts.Cache.PutSemantic(ck.ns, req, ck.key)
 	}
 }

@@ -61,7 +61,9 @@ func (s *Server) complete(c *fasthttp.RequestCtx, req *llm.ChatRequest, d dialec
 		s.release()
 		return
 	}
-	var ck cacheState
+	// A local-only caller's text may not reach a cloud embedder through
+	// the semantic cache.
+	ck := cacheState{private: scope != nil && scope.LocalOnly() && !s.opts.SemanticEmbedderLocal}
 	if pv.local || pv.redact {
 		// Personal data stays out of the cache file, and out of a semantic
 		// lookup, which may embed through a cloud provider.

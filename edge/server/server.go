@@ -68,7 +68,10 @@ type Options struct {
 	CachePolicy cache.Policy
 	CacheTTL    time.Duration
 	// SemanticCache also answers paraphrases of the last user turn.
-	SemanticCache bool
+	// SemanticEmbedderLocal says its embedder runs on the device (glove or
+	// a local runtime); if not, local-only callers skip the semantic cache.
+	SemanticCache         bool
+	SemanticEmbedderLocal bool
 
 	// Auth decides who may call; nil lets everyone in (cmd allows that
 	// only on loopback).

@@ -97,27 +97,44 @@ func clipShown(s string) string {
 // usage settles it.
 const defaultReplyTokens = 1024
 
-// admit holds the caller's rate limits and budget for req, answering 429
-// in d (naming the limit, with Retry-After) when they are spent.
-func (s *Server) admit(c *fasthttp.RequestCtx, req *llm.ChatRequest, d dialect) (limits.Ticket, bool) {
-	k := caller(c)
-	if s.opts.Limits == nil || k.Key == nil {
-		return limits.Ticket{}, true
-	}
+// chatEstimate is what a chat request may use: its prompt by the
+// count_tokens estimate and its max_tokens (or defaultReplyTokens).
+func chatEstimate(req *llm.ChatRequest) llm.Usage {
 	est := llm.Usage{PromptTokens: anthropic.CountTokens(req), CompletionTokens: defaultReplyTokens}
 	if req.MaxTokens != nil && *req.MaxTokens > 0 {
 		est.CompletionTokens = *req.MaxTokens
 	}
+	return est
+}
+
+// embedEstimate is what an embedding request may use: about four bytes
+// a token of input.
+func embedEstimate(req *llm.EmbedRequest) llm.Usage {
+	n := 0
+	for _, in := range req.Input {
+		n += (len(in) + 3) / 4
+	}
+	return llm.Usage{PromptTokens: n}
+}
+
+// admit holds the caller's rate limits and budget for a request for model
+// estimated at est, answering 429 in d (naming the limit, with
+// Retry-After) when they are spent.
+func (s *Server) admit(c *fasthttp.RequestCtx, model string, est llm.Usage, d dialect) (limits.Ticket, bool) {
+	k := caller(c)
+	if s.opts.Limits == nil || k.Key == nil {
+		return limits.Ticket{}, true
+	}
 	cost := 0.0
 	if s.opts.Pricer != nil {
-		cost = s.opts.Pricer.Estimate(req.Model, est)
+		cost = s.opts.Pricer.Estimate(model, est)
 	}
 	tk, refused := s.opts.Limits.Admit(k, est.PromptTokens+est.CompletionTokens, cost)
 	if refused != nil {
 		s.metrics.limited.Add(1)
 		s.auditLimit(k, refused.Code)
 		d.writeError(c, &apiError{status: 429, typ: "rate_limit_error", code: refused.Code, message: refused.Message, retryAfter: refused.RetryAfter})
-		s.account(c, req.Model, &acct{status: 429, outcome: refused.Code})
+		s.account(c, model, &acct{status: 429, outcome: refused.Code})
 		return tk, false
 	}
 	if tk.Warning != "" {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/edgeway/edgeway/edge/cache"
 	"github.com/edgeway/edgeway/edge/keys"
+	"github.com/edgeway/edgeway/edge/limits"
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/router"
 )
@@ -316,5 +317,47 @@ func TestLocalOnlyKeySkipsCloudSemanticCache(t *testing.T) {
 				t.Fatalf("semantic lookups %d, stores %d; want %d each", cc.gets.Load(), cc.puts.Load(), tc.want)
 			}
 		})
+	}
+}
+
+// Embeddings are held to the same key policies as chat: rate limits, the
+// PII policy (block refuses; local-only and redact-for-cloud keep the
+// inputs on the device) and the ledger.
+func TestEmbeddingsUnderKeyPolicies(t *testing.T) {
+	st := keyStore(t)
+	block := mustKey(t, st, keys.KeySpec{Name: "b", Policy: keys.Policy{PII: "block"}})
+	redact := mustKey(t, st, keys.KeySpec{Name: "r", Policy: keys.Policy{PII: "redact-for-cloud"}})
+	slow := mustKey(t, st, keys.KeySpec{Name: "s", Policy: keys.Policy{RPM: 1}})
+	var scope router.Scope
+	fr := &fakeRouter{embed: func(_ context.Context, req *llm.EmbedRequest, s *router.Status) (*llm.EmbedResponse, error) {
+		scope = s.Scope
+		s.Provider, s.Model = "ollama", "nomic"
+		return &llm.EmbedResponse{Vectors: [][]float32{{1, 0}}, Usage: llm.Usage{PromptTokens: 3}}, nil
+	}}
+	led := &memLedger{}
+	url := startServer(t, fr, Options{Auth: keys.NewAuth(st, testAdminKey), Limits: limits.New(nil), Ledger: led})
+	personal := `{"model":"embed","input":"write to jane.doe@example.com"}`
+	clean := `{"model":"embed","input":"the cat sat"}`
+
+	resp, b := post(t, url+"/v1/embeddings", personal, "Authorization", "Bearer "+block)
+	if resp.StatusCode != 400 || !strings.Contains(string(b), "pii_blocked") || strings.Contains(string(b), "jane.doe") {
+		t.Fatalf("block: %d %s", resp.StatusCode, b)
+	}
+	scope = nil
+	resp, b = post(t, url+"/v1/embeddings", personal, "Authorization", "Bearer "+redact)
+	if resp.StatusCode != 200 || scope == nil || scope.AllowsProvider("openai", false) || !scope.AllowsProvider("ollama", true) {
+		t.Fatalf("redact-for-cloud: %d %s, scope %v", resp.StatusCode, b, scope)
+	}
+	if r := led.last(t); r.PIIFound != 1 || r.TokensIn != 3 || r.Outcome != "ok" {
+		t.Fatalf("ledger: %+v", r)
+	}
+	scope = nil
+	if resp, _ = post(t, url+"/v1/embeddings", clean, "Authorization", "Bearer "+redact); resp.StatusCode != 200 || !scope.AllowsProvider("openai", false) {
+		t.Fatalf("clean input: %d, scope %v", resp.StatusCode, scope)
+	}
+	for i, want := range []int{200, 429} {
+		if resp, b = post(t, url+"/v1/embeddings", clean, "Authorization", "Bearer "+slow); resp.StatusCode != want {
+			t.Fatalf("rpm request %d: %d %s", i, resp.StatusCode, b)
+		}
 	}
 }

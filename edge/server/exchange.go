@@ -51,12 +51,12 @@ func (s *Server) complete(c *fasthttp.RequestCtx, req *llm.ChatRequest, d dialec
 		s.release()
 		return
 	}
-	pv, ok := s.applyPII(c, req, d)
+	pv, ok := s.applyPII(c, req.Model, func() (int, pii.Kinds) { return scanPrompt(req) }, d)
 	if !ok {
 		s.release()
 		return
 	}
-	tk, ok := s.admit(c, req, d)
+	tk, ok := s.admit(c, req.Model, chatEstimate(req), d)
 	if !ok {
 		s.release()
 		return

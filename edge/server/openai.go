@@ -10,6 +10,7 @@ import (
 	"github.com/edgeway/edgeway/edge/anthropic"
 	"github.com/edgeway/edgeway/edge/llm"
 	"github.com/edgeway/edgeway/edge/openai"
+	"github.com/edgeway/edgeway/edge/pii"
 	"github.com/edgeway/edgeway/edge/router"
 )
 
@@ -94,6 +95,23 @@ func (s *Server) embed(c *fasthttp.RequestCtx, req *llm.EmbedRequest, d dialect)
 		s.account(c, req.Model, &acct{status: 403, outcome: "model_not_allowed"})
 		return nil, false
 	}
+	// Placeholders would change the vectors: for embeddings,
+	// redact-for-cloud keeps the inputs on the device like local-only.
+	pv, ok := s.applyPII(c, req.Model, func() (int, pii.Kinds) { return scanInputs(req) }, d)
+	if !ok {
+		return nil, false
+	}
+	var sc router.Scope
+	if scope != nil {
+		sc = scope
+	}
+	if pv.local || pv.redact {
+		sc = localScope{inner: sc}
+	}
+	tk, ok := s.admit(c, req.Model, embedEstimate(req), d)
+	if !ok {
+		return nil, false
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.RequestTimeout)
 	var (
 		w    watcher
@@ -101,9 +119,7 @@ func (s *Server) embed(c *fasthttp.RequestCtx, req *llm.EmbedRequest, d dialect)
 		resp *llm.EmbedResponse
 		err  error
 	)
-	if scope != nil {
-		st.Scope = scope
-	}
+	st.Scope = sc
 	w.run(c, cancel, func() { resp, err = s.opts.Router.Embed(ctx, req, &st) })
 	cancel()
 	if err == nil && st.Provider != "" {
@@ -112,10 +128,10 @@ func (s *Server) embed(c *fasthttp.RequestCtx, req *llm.EmbedRequest, d dialect)
 	c.Response.Header.Set("x-edgeway-failover", strconv.Itoa(st.Failovers))
 	if err != nil {
 		e := s.fail(c, d, err, w.gone)
-		s.account(c, req.Model, &acct{failovers: st.Failovers, status: e.status, outcome: e.code})
+		s.account(c, req.Model, &acct{ticket: &tk, failovers: st.Failovers, status: e.status, outcome: e.code})
 		return nil, false
 	}
-	s.account(c, req.Model, &acct{provider: st.Provider, model: st.Model, usage: resp.Usage, failovers: st.Failovers, status: 200, outcome: "ok"})
+	s.account(c, req.Model, &acct{ticket: &tk, provider: st.Provider, model: st.Model, usage: resp.Usage, failovers: st.Failovers, status: 200, outcome: "ok"})
 	if resp.Model == "" {
 		resp.Model = req.Model
 	}

@@ -44,6 +44,15 @@ func piiPolicy(k *keys.Caller) pii.Action {
 	return a
 }
 
+// scanInputs counts the personal data in an embedding request's inputs.
+func scanInputs(req *llm.EmbedRequest) (n int, kinds pii.Kinds) {
+	for _, in := range req.Input {
+		k, ks := pii.Count(in)
+		n, kinds = n+k, kinds|ks
+	}
+	return n, kinds
+}
+
 // scanPrompt counts the personal data in req's messages: every text part
 // and tool-call argument, of every role (history is sent too).
 func scanPrompt(req *llm.ChatRequest) (n int, kinds pii.Kinds) {
@@ -63,16 +72,17 @@ func scanPrompt(req *llm.ChatRequest) (n int, kinds pii.Kinds) {
 	return n, kinds
 }
 
-// applyPII scans req when the caller has a PII policy and applies it. A
-// blocked request is answered (400 in d, naming the kinds found, never the
+// applyPII scans a request for model (with scan: scanPrompt or
+// scanInputs) when the caller has a PII policy and applies it. A blocked
+// request is answered (400 in d, naming the kinds found, never the
 // values), recorded, and reported false. Callers without a policy pay
 // nothing: the prompt is not scanned.
-func (s *Server) applyPII(c *fasthttp.RequestCtx, req *llm.ChatRequest, d dialect) (piiDecision, bool) {
+func (s *Server) applyPII(c *fasthttp.RequestCtx, model string, scan func() (int, pii.Kinds), d dialect) (piiDecision, bool) {
 	action := piiPolicy(caller(c))
 	if action == "" {
 		return piiDecision{}, true
 	}
-	n, kinds := scanPrompt(req)
+	n, kinds := scan()
 	if n == 0 {
 		return piiDecision{}, true
 	}
@@ -82,7 +92,7 @@ func (s *Server) applyPII(c *fasthttp.RequestCtx, req *llm.ChatRequest, d dialec
 		d.writeError(c, &apiError{status: 400, typ: "invalid_request_error", code: "pii_blocked",
 			message: "the prompt holds personal data (" + strconv.Itoa(n) + " found: " + kinds.String() +
 				") and this key's PII policy is block: remove it, or ask an admin for a key with another policy"})
-		s.account(c, req.Model, &acct{status: 400, outcome: "pii_blocked"})
+		s.account(c, model, &acct{status: 400, outcome: "pii_blocked"})
 		return piiDecision{}, false
 	case pii.LocalOnly:
 		return piiDecision{local: true}, true

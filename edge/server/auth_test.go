@@ -3,8 +3,6 @@ package server
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"net/http"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -43,24 +41,6 @@ func mustKey(t *testing.T, st *keys.Store, spec keys.KeySpec) string {
 		t.Fatal(err)
 	}
 	return secret
-}
-
-func send(t *testing.T, method, url, body string, hdr ...string) (*http.Response, []byte) {
-	t.Helper()
-	if method == "POST" {
-		return post(t, url, body, hdr...)
-	}
-	req, _ := http.NewRequest(method, url, strings.NewReader(body))
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, b
 }
 
 func TestAuthRefusalsInDialect(t *testing.T) {

@@ -79,10 +79,20 @@ func startServer(t *testing.T, r Router, o Options) string {
 	return "http://" + ln.Addr().String()
 }
 
+// post sends body as JSON with the header pairs hdr.
 func post(t *testing.T, url, body string, hdr ...string) (*http.Response, []byte) {
 	t.Helper()
-	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
+	return send(t, "POST", url, body, hdr...)
+}
+
+// send makes one request with the header pairs hdr (a POST is JSON unless
+// hdr says otherwise) and reads the answer.
+func send(t *testing.T, method, url, body string, hdr ...string) (*http.Response, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	if method == "POST" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}

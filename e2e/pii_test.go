@@ -82,7 +82,7 @@ func TestPIIPolicies(t *testing.T) {
 		before := cloud.Requests()
 		_, err := client(localKey).Chat.Completions.New(ctx, chat)
 		var oe *openai.Error
-		if !errors.As(err, &oe) || oe.StatusCode != 503 || !strings.Contains(oe.RawJSON(), "PII policy is local-only") {
+		if !errors.As(err, &oe) || oe.StatusCode != 503 || !strings.Contains(oe.RawJSON(), "PII policy for this key and model is local-only") {
 			t.Fatalf("local-only key with personal data and the local runtime down: %v", err)
 		}
 		if strings.Contains(oe.RawJSON(), "bob@") {

@@ -143,6 +143,8 @@ func build(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbolt.D
 	s := cfg.Server
 	opts := server.Options{
 		Auth:            auth,
+		PIIDefault:      cfg.PII.Default,
+		PIIModels:       cfg.PII.Models,
 		Usage:           ledger,
 		Router:          r,
 		MaxBodyBytes:    s.MaxBodyBytes,

@@ -79,6 +79,17 @@ type Config struct {
 	// Pricing overrides or adds prices, keyed "provider/model" (the
 	// configured provider's name), over the embedded catalog.
 	Pricing map[string]Price `yaml:"pricing"`
+	// PII sets the personal-data policy of routes, whoever calls: Default
+	// for every model, Models per alias or provider/model. A key's or
+	// team's own policy can only make it stricter.
+	PII PIIPolicy `yaml:"pii"`
+}
+
+// PIIPolicy is a PII action (allow, redact-for-cloud, local-only, block)
+// for all requests and per model.
+type PIIPolicy struct {
+	Default string            `yaml:"default"`
+	Models  map[string]string `yaml:"models"`
 }
 
 // Price is a model's price in USD per million tokens. CachedInput and
@@ -608,6 +619,15 @@ func (c *Config) Validate() error {
 				bad("pricing."+k, "prices must be finite and not negative")
 				break
 			}
+		}
+	}
+	piiActions := []string{"", "allow", "redact-for-cloud", "local-only", "block"}
+	if !slices.Contains(piiActions, c.PII.Default) {
+		bad("pii.default", "%q is not allow, redact-for-cloud, local-only or block", c.PII.Default)
+	}
+	for _, m := range slices.Sorted(maps.Keys(c.PII.Models)) {
+		if a := c.PII.Models[m]; a == "" || !slices.Contains(piiActions, a) {
+			bad("pii.models."+m, "%q is not allow, redact-for-cloud, local-only or block", a)
 		}
 	}
 	r := c.Router

@@ -161,6 +161,20 @@ pricing:
 			},
 		},
 		{
+			name:    "pii policies",
+			yaml:    "pii:\n  default: redact\n  models:\n    chat: local-only\n    other: maybe\n",
+			wantErr: []string{`pii.default: "redact" is not allow`, `pii.models.other: "maybe" is not allow`},
+		},
+		{
+			name: "pii policies ok",
+			yaml: "pii:\n  default: redact-for-cloud\n  models:\n    chat: local-only\n",
+			check: func(t *testing.T, c *Config) {
+				if c.PII.Default != "redact-for-cloud" || c.PII.Models["chat"] != "local-only" {
+					t.Errorf("pii %+v", c.PII)
+				}
+			},
+		},
+		{
 			name:    "pricing typo",
 			yaml:    "pricing:\n  up/m: {inptu: 1}\n",
 			wantErr: []string{"inptu"},

@@ -31,12 +31,16 @@ type piiDecision struct {
 	redact bool
 }
 
-// piiPolicy is the caller's PII policy: the stricter of its key's and
-// its team's ("" when neither has one).
-func piiPolicy(k *keys.Caller) pii.Action {
-	var a pii.Action
+// piiPolicy is the PII policy of a request for model: the strictest of
+// the route's (config pii:), the caller's key's and its team's ("" when
+// none has one).
+func (s *Server) piiPolicy(k *keys.Caller, model string) pii.Action {
+	a := pii.Action(s.opts.PIIDefault)
+	if m, ok := s.opts.PIIModels[model]; ok {
+		a = pii.Stricter(a, pii.Action(m))
+	}
 	if k.Key != nil {
-		a = pii.Action(k.Key.Policy.PII)
+		a = pii.Stricter(a, pii.Action(k.Key.Policy.PII))
 	}
 	if k.Team != nil {
 		a = pii.Stricter(a, pii.Action(k.Team.Policy.PII))
@@ -78,7 +82,7 @@ func scanPrompt(req *llm.ChatRequest) (n int, kinds pii.Kinds) {
 // values), recorded, and reported false. Callers without a policy pay
 // nothing: the prompt is not scanned.
 func (s *Server) applyPII(c *fasthttp.RequestCtx, model string, scan func() (int, pii.Kinds), d dialect) (piiDecision, bool) {
-	action := piiPolicy(caller(c))
+	action := s.piiPolicy(caller(c), model)
 	if action == "" {
 		return piiDecision{}, true
 	}
@@ -91,7 +95,7 @@ func (s *Server) applyPII(c *fasthttp.RequestCtx, model string, scan func() (int
 	case pii.Block:
 		d.writeError(c, &apiError{status: 400, typ: "invalid_request_error", code: "pii_blocked",
 			message: "the prompt holds personal data (" + strconv.Itoa(n) + " found: " + kinds.String() +
-				") and this key's PII policy is block: remove it, or ask an admin for a key with another policy"})
+				") and the PII policy for this key and model is block: remove it, or ask an admin for another policy"})
 		s.account(c, model, &acct{status: 400, outcome: "pii_blocked"})
 		return piiDecision{}, false
 	case pii.LocalOnly:
@@ -115,7 +119,7 @@ func piiOf(c *fasthttp.RequestCtx) (int, string) {
 // so the client learns why the cloud was not tried; "" otherwise.
 func piiNote(c *fasthttp.RequestCtx) string {
 	if p, ok := c.UserValue(piiKey{}).(*piiState); ok && p.action == pii.LocalOnly {
-		return "the prompt holds personal data (" + p.kinds.String() + ") and this key's PII policy is local-only, so no cloud provider may serve it"
+		return "the prompt holds personal data (" + p.kinds.String() + ") and the PII policy for this key and model is local-only, so no cloud provider may serve it"
 	}
 	return ""
 }

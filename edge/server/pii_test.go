@@ -125,7 +125,7 @@ func TestPIILocalOnlyUnservable(t *testing.T) {
 	for _, stream := range []string{"false", "true"} {
 		resp, b := post(t, url+"/v1/chat/completions", `{"model":"chat","stream":`+stream+`,"messages":[{"role":"user","content":"card 4111 1111 1111 1111"}]}`,
 			"Authorization", "Bearer "+secret)
-		if resp.StatusCode != 403 || !strings.Contains(string(b), "PII policy is local-only") || !strings.Contains(string(b), "card") {
+		if resp.StatusCode != 403 || !strings.Contains(string(b), "PII policy for this key and model is local-only") || !strings.Contains(string(b), "card") {
 			t.Errorf("stream %s: %d %s", stream, resp.StatusCode, b)
 		}
 		if strings.Contains(string(b), "4111") {
@@ -141,5 +141,49 @@ func TestPIIScanNoAlloc(t *testing.T) {
 	}}
 	if a := testing.AllocsPerRun(50, func() { scanPrompt(req) }); a != 0 {
 		t.Errorf("scanPrompt allocates %v times", a)
+	}
+}
+
+// The config's route policies (pii: default and per model) bind every
+// caller, keyless ones on an open gateway too; a key can only be stricter.
+func TestPIIRoutePolicy(t *testing.T) {
+	st := keyStore(t)
+	allow := mustKey(t, st, keys.KeySpec{Name: "a", Policy: keys.Policy{PII: "allow"}})
+	block := mustKey(t, st, keys.KeySpec{Name: "b", Policy: keys.Policy{PII: "block"}})
+	var scope router.Scope
+	fr := &fakeRouter{route: func(ctx context.Context, req *llm.ChatRequest, s *router.Status, emit func(*llm.Chunk) error) (llm.Usage, error) {
+		scope = s.Scope
+		return replyWords(ctx, req, s, emit)
+	}}
+	body := func(model string) string {
+		return `{"model":"` + model + `","messages":[{"role":"user","content":"mail bob@example.com"}]}`
+	}
+	for _, tc := range []struct {
+		name       string
+		auth       *keys.Auth
+		key, model string
+		status     int
+		cloud      bool // the scope lets the request reach the cloud
+	}{
+		{"open gateway, default redact", keys.NewAuth(nil, ""), "", "chat", 200, true},
+		{"open gateway, model local-only", keys.NewAuth(nil, ""), "", "private", 200, false},
+		{"key allow cannot loosen the route", keys.NewAuth(st, testAdminKey), allow, "private", 200, false},
+		{"key block is stricter than the route", keys.NewAuth(st, testAdminKey), block, "chat", 400, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			scope = nil
+			url := startServer(t, fr, Options{Auth: tc.auth, PIIDefault: "redact-for-cloud", PIIModels: map[string]string{"private": "local-only"}})
+			var hdr []string
+			if tc.key != "" {
+				hdr = []string{"Authorization", "Bearer " + tc.key}
+			}
+			resp, b := post(t, url+"/v1/chat/completions", body(tc.model), hdr...)
+			if resp.StatusCode != tc.status {
+				t.Fatalf("%d %s", resp.StatusCode, b)
+			}
+			if tc.status == 200 && (scope == nil || scope.AllowsProvider("openai", false)) == !tc.cloud {
+				t.Fatalf("cloud allowed = %v, want %v", scope == nil || scope.AllowsProvider("openai", false), tc.cloud)
+			}
+		})
 	}
 }

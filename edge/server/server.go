@@ -81,6 +81,10 @@ type Options struct {
 	Ledger Ledger
 	Pricer Pricer
 	Usage  UsageReporter
+	// PIIDefault and PIIModels are the routes' PII policies (config pii:),
+	// for every caller; a key's or team's policy can only be stricter.
+	PIIDefault string
+	PIIModels  map[string]string
 	// Limits, when set, enforces keys' and teams' rate limits and budgets.
 	Limits *limits.Limiter
 	// Audit, when set, records admin changes, 401s and 429s.

@@ -472,7 +472,12 @@ func detectPhone(s string, i int) int {
 		return 0
 	}
 	if intl {
-		if r.digits < 8 || r.digits > 15 {
+		if r.digits > 15 {
+			// "+44 20 7946 0958 123": the number is the longest run of
+			// whole groups that fits; what follows is other text.
+			return intlPrefix(s, j, r.end)
+		}
+		if r.digits < 8 {
 			return 0
 		}
 		return r.end
@@ -494,6 +499,25 @@ func detectPhone(s string, i int) int {
 		return r.end // 020 7946 0958, 06 12 34 56 78, 0151 12345678
 	}
 	return 0
+}
+
+// intlPrefix returns the end of the longest prefix of the digit groups in
+// s[j:end] that holds 8 to 15 digits and ends a word, or 0.
+func intlPrefix(s string, j, end int) int {
+	best, digits := 0, 0
+	for k := j; k < end; k++ {
+		if isDigit(s[k]) {
+			digits++
+			continue
+		}
+		if digits > 15 {
+			break
+		}
+		if digits >= 8 && s[k-1] != '(' && endsWord(s, k) {
+			best = k
+		}
+	}
+	return best
 }
 
 func boolInt(b bool) int {

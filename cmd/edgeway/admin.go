@@ -227,20 +227,20 @@ func keysCmd(args []string, stdout, stderr io.Writer) int {
 		}
 		in := map[string]any{"name": name, "team": team, "role": role, "policy": pf.policy(), "tags": tags, "expires": expires}
 		var out struct {
-			Key string `json:"key"`
-			keys.View
+			Secret string `json:"key"`
+			keys.Key
 		}
 		if err := c.do("POST", "/admin/keys", in, &out); err != nil {
 			return fail(err)
 		}
-		fmt.Fprintf(stdout, "created key %s (%s, %s) for %q; it is shown only this once:\n%s\n", out.ID, out.Prefix+"…", out.Role, out.Name, out.Key)
+		fmt.Fprintf(stdout, "created key %s (%s, %s) for %q; it is shown only this once:\n%s\n", out.ID, out.Prefix+"…", out.Role, out.Name, out.Secret)
 	case "list":
 		q := ""
 		if team != "" {
 			q = "?team=" + team
 		}
 		var out struct {
-			Keys []keys.View `json:"keys"`
+			Keys []keys.Key `json:"keys"`
 		}
 		if err := c.do("GET", "/admin/keys"+q, nil, &out); err != nil {
 			return fail(err)
@@ -267,8 +267,8 @@ func keysCmd(args []string, stdout, stderr io.Writer) int {
 			return fail(errors.New("want one key id (see edgeway keys list)"))
 		}
 		var out struct {
-			Key string `json:"key"`
-			keys.View
+			Secret string `json:"key"`
+			keys.Key
 		}
 		if err := c.do("POST", "/admin/keys/"+fs.Arg(0)+"/"+sub, nil, &out); err != nil {
 			return fail(err)
@@ -277,7 +277,7 @@ func keysCmd(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "revoked key %s (%s…, %q)\n", out.ID, out.Prefix, out.Name)
 			return 0
 		}
-		fmt.Fprintf(stdout, "rotated key %s; the old key no longer works. The new one, shown only this once:\n%s\n", out.ID, out.Key)
+		fmt.Fprintf(stdout, "rotated key %s; the old key no longer works. The new one, shown only this once:\n%s\n", out.ID, out.Secret)
 	}
 	return 0
 }

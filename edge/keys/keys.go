@@ -114,14 +114,15 @@ type Team struct {
 }
 
 // Key is a virtual key's record. The key itself is never stored: Hash
-// identifies it and Prefix shows it to people.
+// identifies it and Prefix shows it to people. Its JSON, which the admin
+// API shows, leaves the hash out; the store writes it apart (storedKey).
 type Key struct {
 	ID      string            `json:"id"`
 	Name    string            `json:"name"`
 	Team    string            `json:"team,omitempty"`
 	Role    Role              `json:"role"`
 	Prefix  string            `json:"prefix"`
-	Hash    Hash              `json:"hash"`
+	Hash    Hash              `json:"-"`
 	Policy  Policy            `json:"policy"`
 	Tags    map[string]string `json:"tags,omitempty"`
 	Created time.Time         `json:"created"`
@@ -134,26 +135,6 @@ type Key struct {
 // Active reports whether k may be used at now.
 func (k *Key) Active(now time.Time) bool {
 	return k.Revoked.IsZero() && (k.Expires.IsZero() || now.Before(k.Expires))
-}
-
-// View is a key as the admin API shows it: everything but the hash.
-type View struct {
-	ID      string            `json:"id"`
-	Name    string            `json:"name"`
-	Team    string            `json:"team,omitempty"`
-	Role    Role              `json:"role"`
-	Prefix  string            `json:"prefix"`
-	Policy  Policy            `json:"policy"`
-	Tags    map[string]string `json:"tags,omitempty"`
-	Created time.Time         `json:"created"`
-	Expires time.Time         `json:"expires,omitzero"`
-	Revoked time.Time         `json:"revoked,omitzero"`
-}
-
-// View returns k without its hash.
-func (k *Key) View() View {
-	return View{ID: k.ID, Name: k.Name, Team: k.Team, Role: k.Role, Prefix: k.Prefix,
-		Policy: k.Policy, Tags: k.Tags, Created: k.Created, Expires: k.Expires, Revoked: k.Revoked}
 }
 
 // newSecret returns a fresh key and its display prefix.

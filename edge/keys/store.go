@@ -69,9 +69,9 @@ func Open(db *bbolt.DB, now func() time.Time) (*Store, error) {
 func (s *Store) load(tx *bbolt.Tx) error {
 	sn := &snapshot{byHash: map[Hash]*Caller{}, byID: map[string]*Key{}, teams: map[string]*Team{}}
 	err := tx.Bucket(keysBucket).ForEach(func(k, v []byte) error {
-		key := new(Key)
-		if err := json.Unmarshal(v, key); err != nil {
-			return fmt.Errorf("key %s: %w", k, err)
+		key, err := decodeKey(k, v)
+		if err != nil {
+			return err
 		}
 		sn.byID[key.ID] = key
 		return nil
@@ -97,6 +97,22 @@ func (s *Store) load(tx *bbolt.Tx) error {
 	}
 	s.cur.Store(sn)
 	return nil
+}
+
+// storedKey is a key as the store writes it: with its hash, which the
+// Key's own JSON leaves out.
+type storedKey struct {
+	*Key
+	Hash Hash `json:"hash"`
+}
+
+func decodeKey(id, v []byte) (*Key, error) {
+	sk := storedKey{Key: new(Key)}
+	if err := json.Unmarshal(v, &sk); err != nil {
+		return nil, fmt.Errorf("key %s: %w", id, err)
+	}
+	sk.Key.Hash = sk.Hash
+	return sk.Key, nil
 }
 
 // update runs fn in a write transaction and, when it succeeds, reloads
@@ -201,7 +217,7 @@ func (s *Store) CreateKey(spec KeySpec) (string, *Key, error) {
 		if spec.Team != "" && tx.Bucket(teamsBucket).Get([]byte(spec.Team)) == nil {
 			return fmt.Errorf("team %q: %w", spec.Team, ErrNotFound)
 		}
-		return tx.Bucket(keysBucket).Put([]byte(k.ID), record(k))
+		return tx.Bucket(keysBucket).Put([]byte(k.ID), record(storedKey{k, k.Hash}))
 	})
 	if err != nil {
 		return "", nil, err
@@ -235,16 +251,16 @@ func (s *Store) change(id string, fn func(*Key)) (*Key, error) {
 		if v == nil {
 			return fmt.Errorf("key %q: %w", id, ErrNotFound)
 		}
-		k := new(Key)
-		if err := json.Unmarshal(v, k); err != nil {
-			return fmt.Errorf("key %s: %w", id, err)
+		k, err := decodeKey([]byte(id), v)
+		if err != nil {
+			return err
 		}
 		if !k.Revoked.IsZero() {
 			return fmt.Errorf("key %q is revoked", id)
 		}
 		fn(k)
 		out = k
-		return b.Put([]byte(id), record(k))
+		return b.Put([]byte(id), record(storedKey{k, k.Hash}))
 	})
 	return out, err
 }

@@ -147,6 +147,22 @@ func (l *Limiter) Settle(t *Ticket, tokens int, cost float64) {
 	*t = Ticket{}
 }
 
+// Applies reports whether c has any limit to hold (so a caller without
+// limits costs no estimate); budgeted whether one of them is a budget.
+func Applies(c *keys.Caller) (any, budgeted bool) {
+	check := func(p *keys.Policy) {
+		any = any || limited(p)
+		budgeted = budgeted || p.BudgetUSD > 0
+	}
+	if c.Key != nil {
+		check(&c.Key.Policy)
+	}
+	if c.Team != nil {
+		check(&c.Team.Policy)
+	}
+	return any, budgeted
+}
+
 func limited(p *keys.Policy) bool {
 	return p.RPM > 0 || p.TPM > 0 || p.MaxConcurrent > 0 || p.BudgetUSD > 0
 }

@@ -210,3 +210,20 @@ func BenchmarkAdmitSettle(b *testing.B) {
 		l.Settle(&t, 90, 0.0009)
 	}
 }
+
+func TestApplies(t *testing.T) {
+	for _, tc := range []struct {
+		c               *keys.Caller
+		limited, budget bool
+	}{
+		{caller(keys.Policy{}, nil), false, false},
+		{caller(keys.Policy{RPM: 1}, nil), true, false},
+		{caller(keys.Policy{}, &keys.Team{Policy: keys.Policy{BudgetUSD: 1}}), true, true},
+		{caller(keys.Policy{LocalOnly: true, Models: []string{"m"}}, &keys.Team{}), false, false},
+		{&keys.Caller{Admin: true}, false, false},
+	} {
+		if l, b := Applies(tc.c); l != tc.limited || b != tc.budget {
+			t.Errorf("%+v: %v %v, want %v %v", tc.c.Key, l, b, tc.limited, tc.budget)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -65,11 +66,11 @@ func (s *Server) admin(c *fasthttp.RequestCtx, path string) {
 		if !k.Admin {
 			team = k.Key.Team
 		}
-		views := []keys.View{}
-		for _, key := range st.Keys(team) {
-			views = append(views, key.View())
+		list := st.Keys(team)
+		if list == nil {
+			list = []*keys.Key{} // [] in JSON, not null
 		}
-		adminJSON(c, 200, map[string]any{"keys": views})
+		adminJSON(c, 200, map[string]any{"keys": list})
 	case rest == "keys" && m == "POST":
 		s.adminCreateKey(c, st, k)
 	case len(seg) == 3 && seg[0] == "keys" && m == "POST" && (seg[2] == "revoke" || seg[2] == "rotate"):
@@ -85,7 +86,7 @@ func (s *Server) admin(c *fasthttp.RequestCtx, path string) {
 				return
 			}
 			s.audited(k, "key.revoke", key.ID)
-			adminJSON(c, 200, key.View())
+			adminJSON(c, 200, key)
 			return
 		}
 		secret, key, err := st.Rotate(key.ID)
@@ -94,7 +95,7 @@ func (s *Server) admin(c *fasthttp.RequestCtx, path string) {
 			return
 		}
 		s.audited(k, "key.rotate", key.ID)
-		adminJSON(c, 200, created{Key: secret, View: key.View()})
+		adminJSON(c, 200, created{secret, key})
 	case rest == "teams" && m == "GET":
 		teams := []*keys.Team{}
 		for _, t := range st.Teams() {
@@ -167,8 +168,8 @@ func (s *Server) adminUsage(c *fasthttp.RequestCtx, k *keys.Caller) {
 
 // created is a new or rotated key: the only time its text is shown.
 type created struct {
-	Key string `json:"key"`
-	keys.View
+	Secret string `json:"key"`
+	*keys.Key
 }
 
 // keyRequest is POST /admin/keys.
@@ -207,13 +208,13 @@ func (s *Server) adminCreateKey(c *fasthttp.RequestCtx, st *keys.Store, k *keys.
 		return
 	}
 	s.audited(k, "key.create", key.ID)
-	adminJSON(c, 201, created{Key: secret, View: key.View()})
+	adminJSON(c, 201, created{secret, key})
 }
 
 // adminDecode reads a JSON body strictly: an unknown field is a typo the
 // caller should hear about, not a setting silently ignored.
 func adminDecode(c *fasthttp.RequestCtx, v any) bool {
-	dec := json.NewDecoder(strings.NewReader(string(c.PostBody())))
+	dec := json.NewDecoder(bytes.NewReader(c.PostBody()))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		adminError(c, 400, "invalid_json", "request body: "+clipShown(err.Error()))

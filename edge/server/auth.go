@@ -118,15 +118,21 @@ func embedEstimate(req *llm.EmbedRequest) llm.Usage {
 }
 
 // admit holds the caller's rate limits and budget for a request for model
-// estimated at est, answering 429 in d (naming the limit, with
-// Retry-After) when they are spent.
-func (s *Server) admit(c *fasthttp.RequestCtx, model string, est llm.Usage, d dialect) (limits.Ticket, bool) {
+// estimated by estimate, answering 429 in d (naming the limit, with
+// Retry-After) when they are spent. A caller without limits pays for no
+// estimate, one without a budget for no price lookup.
+func (s *Server) admit(c *fasthttp.RequestCtx, model string, estimate func() llm.Usage, d dialect) (limits.Ticket, bool) {
 	k := caller(c)
 	if s.opts.Limits == nil || k.Key == nil {
 		return limits.Ticket{}, true
 	}
+	limited, budgeted := limits.Applies(k)
+	if !limited {
+		return limits.Ticket{}, true
+	}
+	est := estimate()
 	cost := 0.0
-	if s.opts.Pricer != nil {
+	if budgeted && s.opts.Pricer != nil {
 		cost = s.opts.Pricer.Estimate(model, est)
 	}
 	tk, refused := s.opts.Limits.Admit(k, est.PromptTokens+est.CompletionTokens, cost)

@@ -170,14 +170,14 @@ func TestAdminAPI(t *testing.T) {
 
 	var ta created
 	call("POST", "/admin/keys", `{"name":"lead","team":"ml","role":"team-admin"}`, admin, 201, &ta)
-	if !strings.HasPrefix(ta.Key, "ew-") || ta.Prefix == "" {
+	if !strings.HasPrefix(ta.Secret, "ew-") || ta.Prefix == "" {
 		t.Fatalf("created %+v", ta)
 	}
-	lead := []string{"Authorization", "Bearer " + ta.Key}
+	lead := []string{"Authorization", "Bearer " + ta.Secret}
 	var m created
 	call("POST", "/admin/keys", `{"name":"app","expires":"30d"}`, lead, 201, &m) // team filled in
 	if m.Team != "ml" || m.Role != keys.RoleMember || m.Expires.IsZero() {
-		t.Fatalf("team admin's key: %+v", m.View)
+		t.Fatalf("team admin's key: %+v", m.Key)
 	}
 	call("POST", "/admin/keys", `{"name":"boss","team":"ml","role":"admin"}`, lead, 403, nil)
 	call("POST", "/admin/keys", `{"name":"spy","team":"other"}`, lead, 403, nil)
@@ -186,7 +186,7 @@ func TestAdminAPI(t *testing.T) {
 	var other created
 	call("POST", "/admin/keys", `{"name":"other"}`, admin, 201, &other)
 
-	var list struct{ Keys []keys.View }
+	var list struct{ Keys []keys.Key }
 	call("GET", "/admin/keys", "", lead, 200, &list)
 	if len(list.Keys) != 2 {
 		t.Fatalf("team admin sees %d keys, want its team's 2", len(list.Keys))
@@ -195,21 +195,19 @@ func TestAdminAPI(t *testing.T) {
 	if len(list.Keys) != 3 {
 		t.Fatalf("admin sees %d keys, want 3", len(list.Keys))
 	}
-	for _, k := range list.Keys {
-		if strings.Contains(string(mustJSON(t, k)), "hash") {
-			t.Fatal("a listing shows the key hash")
-		}
+	if _, raw := send(t, "GET", url+"/admin/keys", "", admin...); !strings.Contains(string(raw), `"prefix"`) || strings.Contains(string(raw), `"hash"`) {
+		t.Fatalf("a listing must show prefixes and no hash: %s", raw)
 	}
 	call("POST", "/admin/keys/"+other.ID+"/revoke", "", lead, 404, nil) // not its team
 
 	var rot created
 	call("POST", "/admin/keys/"+m.ID+"/rotate", "", lead, 200, &rot)
-	if rot.Key == m.Key || rot.ID != m.ID {
+	if rot.Secret == m.Secret || rot.ID != m.ID {
 		t.Fatalf("rotate: %+v", rot)
 	}
-	member := []string{"Authorization", "Bearer " + rot.Key}
+	member := []string{"Authorization", "Bearer " + rot.Secret}
 	call("GET", "/admin/keys", "", member, 403, nil)
-	call("GET", "/v1/models", "", []string{"Authorization", "Bearer " + m.Key}, 401, nil)
+	call("GET", "/v1/models", "", []string{"Authorization", "Bearer " + m.Secret}, 401, nil)
 	call("GET", "/v1/models", "", member, 200, nil)
 	call("POST", "/admin/keys/"+m.ID+"/revoke", "", admin, 200, nil)
 	call("GET", "/v1/models", "", member, 401, nil)
@@ -225,14 +223,6 @@ func TestAdminAPIOffWithoutAdminKey(t *testing.T) {
 	if resp.StatusCode != 403 || !strings.Contains(string(b), "auth.admin_key") {
 		t.Fatalf("%d %s", resp.StatusCode, b)
 	}
-}
-
-func mustJSON(t *testing.T, v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 func FuzzParseTags(f *testing.F) {

@@ -56,7 +56,7 @@ func (s *Server) complete(c *fasthttp.RequestCtx, req *llm.ChatRequest, d dialec
 		s.release()
 		return
 	}
-	tk, ok := s.admit(c, req.Model, chatEstimate(req), d)
+	tk, ok := s.admit(c, req.Model, func() llm.Usage { return chatEstimate(req) }, d)
 	if !ok {
 		s.release()
 		return

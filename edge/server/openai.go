@@ -108,7 +108,7 @@ func (s *Server) embed(c *fasthttp.RequestCtx, req *llm.EmbedRequest, d dialect)
 	if pv.local || pv.redact {
 		sc = localScope{inner: sc}
 	}
-	tk, ok := s.admit(c, req.Model, embedEstimate(req), d)
+	tk, ok := s.admit(c, req.Model, func() llm.Usage { return embedEstimate(req) }, d)
 	if !ok {
 		return nil, false
 	}

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -68,18 +69,68 @@ func TestUsageReportIsExact(t *testing.T) {
 	}
 }
 
+// TestOutboxBoundFoldsNeverDrops: a gateway whose link never comes back
+// keeps its outbox within ledger.max_bytes by folding the oldest records
+// into hourly rollups, says so in `edgeway usage`, and the usage report
+// still counts every request, before and after a restart.
+func TestOutboxBoundFoldsNeverDrops(t *testing.T) {
+	cloud := openaitest.NewT(t, openaitest.Options{APIKey: "sk-e2e", Reply: "a short answer"})
+	dir := t.TempDir()
+	cfg := ledgerConfig(cloud.URL()) + "ledger: {max_bytes: 65536}\n"
+	g := startEdgewayIn(t, dir, cfg)
+	const n = 400 // about 170 KB of records
+	for i := range n {
+		if _, ok := oneAnswer(g.URL, i%2 == 0); !ok {
+			t.Fatalf("request %d failed", i)
+		}
+	}
+	check := func(when string) {
+		var out struct {
+			Rows   []usage.Row `json:"rows"`
+			Outbox usage.Stats `json:"outbox"`
+		}
+		if err := json.Unmarshal([]byte(cli(t, g, "usage", "--format", "json")), &out); err != nil {
+			t.Fatal(err)
+		}
+		if len(out.Rows) != 1 || out.Rows[0].Requests != n {
+			t.Fatalf("%s: usage rows %+v, want %d requests", when, out.Rows, n)
+		}
+		if o := out.Outbox; o.Bytes > 65536 || o.Folded == 0 || o.LastSeq != n {
+			t.Fatalf("%s: outbox %+v, want within 65536 bytes, some folded, last seq %d", when, o, n)
+		}
+		if table := cli(t, g, "usage"); !strings.Contains(table, "folded into hourly rollups") {
+			t.Fatalf("%s: the usage table does not say records were folded:\n%s", when, table)
+		}
+	}
+	check("running")
+	stop(t, g)
+	g = startEdgewayIn(t, dir, cfg)
+	check("after a restart")
+}
+
 // TestKillNineLosesNoRecord is the drill: clients count the complete
 // answers they received (a whole body, or a stream through [DONE]); the
 // gateway is killed with SIGKILL after a random number of them, twenty
 // times; after each kill every counted answer has its ledger record.
 func TestKillNineLosesNoRecord(t *testing.T) {
+	// fsync is the default; write (no fdatasync, survives a kill but not
+	// a power cut) must survive kill -9 just as well.
+	for _, tc := range []struct {
+		sync   string
+		rounds int
+	}{{"fsync", 20}, {"write", 10}} {
+		t.Run(tc.sync, func(t *testing.T) { killNine(t, tc.sync, tc.rounds) })
+	}
+}
+
+func killNine(t *testing.T, syncMode string, rounds int) {
 	cloud := openaitest.NewT(t, openaitest.Options{APIKey: "sk-e2e", Reply: "a short answer"})
 	dir := t.TempDir()
-	const rounds, clients = 20, 4
+	const clients = 4
 	rng := rand.New(rand.NewPCG(1, 2))
 	received := map[string]bool{}
 	for round := range rounds {
-		g := startEdgewayIn(t, dir, ledgerConfig(cloud.URL()))
+		g := startEdgewayIn(t, dir, ledgerConfig(cloud.URL())+"ledger: {sync: "+syncMode+"}\n")
 		killAt := 1 + rng.IntN(40)
 		var (
 			mu    sync.Mutex
@@ -174,7 +225,7 @@ func ledgerIDs(t *testing.T, path string) map[string]bool {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	l, err := usage.Open(db)
+	l, err := usage.Open(db, usage.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

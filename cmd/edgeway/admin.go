@@ -417,8 +417,9 @@ func usageCmd(args []string, stdout, stderr io.Writer) int {
 		return fail(err)
 	}
 	var out struct {
-		Since time.Time   `json:"since"`
-		Rows  []usage.Row `json:"rows"`
+		Since  time.Time    `json:"since"`
+		Rows   []usage.Row  `json:"rows"`
+		Outbox *usage.Stats `json:"outbox,omitempty"`
 	}
 	if err := c.do("GET", "/admin/usage?by="+url.QueryEscape(by)+"&since="+url.QueryEscape(since), nil, &out); err != nil {
 		return fail(err)
@@ -451,6 +452,13 @@ func usageCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	if total.Estimated > 0 {
 		fmt.Fprintf(stdout, "%d requests' tokens are estimates: their provider reported no usage\n", total.Estimated)
+	}
+	if o := out.Outbox; o != nil {
+		fmt.Fprintf(stdout, "outbox: %d records (%.1f KiB) not yet delivered to the fleet", o.Records, float64(o.Bytes)/1024)
+		if o.Folded > 0 {
+			fmt.Fprintf(stdout, "; %d records folded into hourly rollups when it reached ledger.max_bytes", o.Folded)
+		}
+		fmt.Fprintln(stdout)
 	}
 	return 0
 }

@@ -135,7 +135,8 @@ func build(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbolt.D
 		if store, err = keys.Open(db, nil); err != nil {
 			return nil, nil, err
 		}
-		if ledger, err = usage.Open(db); err != nil {
+		lopts := usage.Options{Sync: usage.SyncMode(cfg.Ledger.Sync), MaxBytes: cfg.Ledger.MaxBytes, Logger: log}
+		if ledger, err = usage.Open(db, lopts); err != nil {
 			return nil, nil, err
 		}
 	}

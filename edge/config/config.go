@@ -83,6 +83,20 @@ type Config struct {
 	// for every model, Models per alias or provider/model. A key's or
 	// team's own policy can only make it stricter.
 	PII PIIPolicy `yaml:"pii"`
+	// Ledger tunes the usage ledger.
+	Ledger Ledger `yaml:"ledger"`
+}
+
+// Ledger tunes the usage ledger: when a record counts as stored, and how
+// large the fleet's outbox may grow while the link is down.
+type Ledger struct {
+	// Sync is "fsync" (default: a record survives a power cut before its
+	// answer's last byte goes out) or "write" (it survives the gateway
+	// being killed at once, and a power cut milliseconds later).
+	Sync string `yaml:"sync"`
+	// MaxBytes bounds the outbox (default 64 MiB); past it the oldest
+	// records are folded into hourly rollup records, never dropped.
+	MaxBytes int64 `yaml:"max_bytes"`
 }
 
 // PIIPolicy is a PII action (allow, redact-for-cloud, local-only, block)
@@ -620,6 +634,12 @@ func (c *Config) Validate() error {
 				break
 			}
 		}
+	}
+	if c.Ledger.Sync != "" && c.Ledger.Sync != "fsync" && c.Ledger.Sync != "write" {
+		bad("ledger.sync", "%q is not fsync or write", c.Ledger.Sync)
+	}
+	if c.Ledger.MaxBytes < 0 || c.Ledger.MaxBytes > 0 && c.Ledger.MaxBytes < 1<<16 {
+		bad("ledger.max_bytes", "%d is below 64 KiB", c.Ledger.MaxBytes)
 	}
 	piiActions := []string{"", "allow", "redact-for-cloud", "local-only", "block"}
 	if !slices.Contains(piiActions, c.PII.Default) {

@@ -163,7 +163,11 @@ func (s *Server) adminUsage(c *fasthttp.RequestCtx, k *keys.Caller) {
 		adminError(c, 400, "invalid_by", err.Error())
 		return
 	}
-	adminJSON(c, 200, map[string]any{"since": from.Truncate(time.Hour), "rows": rows})
+	out := map[string]any{"since": from.Truncate(time.Hour), "rows": rows}
+	if k.Admin {
+		out["outbox"] = s.opts.Usage.Stats()
+	}
+	adminJSON(c, 200, out)
 }
 
 // created is a new or rotated key: the only time its text is shown.

@@ -2,10 +2,12 @@ package server
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strconv"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 	"go.etcd.io/bbolt"
@@ -25,7 +27,11 @@ import (
 // OpenAI client — in front of the fake upstream, on loopback.
 func benchGateway(b *testing.B, opts ...func(*Options)) string {
 	b.Helper()
-	fake, err := openaitest.New(openaitest.Options{FastHTTP: true})
+	// EDGEWAY_BENCH_LATENCY (a Go duration) makes the fake upstream take
+	// as long as a model does, to see what the gateway's own costs weigh
+	// against a real answer's.
+	latency, _ := time.ParseDuration(os.Getenv("EDGEWAY_BENCH_LATENCY"))
+	fake, err := openaitest.New(openaitest.Options{FastHTTP: true, Latency: latency})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -69,11 +75,21 @@ func benchChat(b *testing.B, body string, opts ...func(*Options)) {
 
 // benchChatAs is benchChat with each client goroutine sending key(i) as
 // its API key (none when key is nil).
+// benchParallelism is goroutines per core for the parallel gateway
+// benchmarks: 4 by default (8 clients on 2 cores), EDGEWAY_BENCH_PAR to
+// see how the gateway holds up under more.
+func benchParallelism() int {
+	if n, err := strconv.Atoi(os.Getenv("EDGEWAY_BENCH_PAR")); err == nil && n > 0 {
+		return n
+	}
+	return 4
+}
+
 func benchChatAs(b *testing.B, body string, key func(int) string, opts ...func(*Options)) {
 	addr := benchGateway(b, opts...)
 	var next atomic.Int64
 	b.ReportAllocs()
-	b.SetParallelism(4)
+	b.SetParallelism(benchParallelism())
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		c, req, resp := chatClient(addr, body)
@@ -139,7 +155,13 @@ func BenchmarkGatewayCacheHit(b *testing.B) {
 // admitted, priced and recorded durably in a real bbolt ledger (group
 // commit). The target: at least 90% of BenchmarkGatewayChat's
 // req/s in the same run.
-func BenchmarkGatewayChatKeys(b *testing.B) {
+func BenchmarkGatewayChatKeys(b *testing.B) { benchKeys(b, usage.SyncFsync) }
+
+// BenchmarkGatewayChatKeysSyncWrite is the same with ledger.sync: write
+// (records survive a kill at once, a power cut once bbolt has them).
+func BenchmarkGatewayChatKeysSyncWrite(b *testing.B) { benchKeys(b, usage.SyncWrite) }
+
+func benchKeys(b *testing.B, sync usage.SyncMode) {
 	db, err := bbolt.Open(filepath.Join(b.TempDir(), "gov.db"), 0o600, nil)
 	if err != nil {
 		b.Fatal(err)
@@ -149,7 +171,7 @@ func BenchmarkGatewayChatKeys(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	led, err := usage.Open(db)
+	led, err := usage.Open(db, usage.Options{Sync: sync})
 	if err != nil {
 		b.Fatal(err)
 	}

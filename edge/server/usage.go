@@ -22,6 +22,7 @@ type Ledger interface {
 // implements it.
 type UsageReporter interface {
 	Report(since time.Time, by, team string) ([]usage.Row, error)
+	Stats() usage.Stats
 }
 
 // Pricer turns a provider's usage into dollars: known false when the

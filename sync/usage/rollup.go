@@ -130,20 +130,21 @@ func parseRollupKey(k []byte) (Group, bool) {
 		Key: string(parts[0]), Team: string(parts[1]), Provider: string(parts[2]), Model: string(parts[3])}, true
 }
 
-func addRollup(b *bbolt.Bucket, r *Record) error {
-	k := rollupKey(r)
+// addRollup adds d to the rollup under k.
+func addRollup(b *bbolt.Bucket, k []byte, d Totals) error {
 	var t Totals
 	if v := b.Get(k); v != nil {
 		if err := t.decode(v); err != nil {
 			return err
 		}
 	}
-	t.add(r)
+	t.Add(d)
 	return b.Put(k, t.encode(make([]byte, 0, 32)))
 }
 
 // Rollups calls fn for each hourly rollup from the hour holding since on.
 func (l *Ledger) Rollups(since time.Time, fn func(Group, Totals)) error {
+	l.caughtUp()
 	return l.db.View(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(rollupBucket).Cursor()
 		start := binary.BigEndian.AppendUint64(nil, uint64(since.Unix()/3600*3600))

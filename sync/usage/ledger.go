@@ -329,12 +329,14 @@ func (l *Ledger) commitLoop() {
 				break
 			}
 			recs, err := l.write(batch)
+			if err == nil {
+				// Before the acknowledgements: a caller that reads right
+				// after its Append returned must find its record.
+				l.handOff(recs)
+			}
 			for i, p := range batch {
 				p.done <- err
 				batch[i] = nil
-			}
-			if err == nil {
-				l.handOff(recs)
 			}
 		}
 	}

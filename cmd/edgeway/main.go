@@ -170,6 +170,9 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	if gw.ledger != nil {
 		defer gw.ledger.Close()
 	}
+	if gw.stored != nil {
+		defer gw.stored.Close()
+	}
 	if gw.audit != nil {
 		// After the server stops: the refusals counted last are written.
 		defer gw.audit.Close()

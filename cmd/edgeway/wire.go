@@ -22,6 +22,7 @@ import (
 	"github.com/edgeway/edgeway/edge/openai"
 	"github.com/edgeway/edgeway/edge/pii"
 	"github.com/edgeway/edgeway/edge/pricing"
+	"github.com/edgeway/edgeway/edge/responses"
 	"github.com/edgeway/edgeway/edge/router"
 	"github.com/edgeway/edgeway/edge/server"
 	"github.com/edgeway/edgeway/edge/upstream"
@@ -37,8 +38,9 @@ type gateway struct {
 	server *server.Server
 	cache  *cache.Cache // nil when off
 	auth   *keys.Auth
-	ledger *usage.Ledger // nil without a data file
-	audit  *audit.Log    // nil without a data file
+	ledger *usage.Ledger    // nil without a data file
+	audit  *audit.Log       // nil without a data file
+	stored *responses.Store // nil without a data file
 	// hint tells a first-time user what to do when nothing can serve.
 	hint string
 }
@@ -130,9 +132,13 @@ func build(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbolt.D
 		store  *keys.Store
 		ledger *usage.Ledger
 		alog   *audit.Log
+		stored *responses.Store
 	)
 	if db != nil {
 		if store, err = keys.Open(db, nil); err != nil {
+			return nil, nil, err
+		}
+		if stored, err = responses.Open(db, responses.Options{TTL: cfg.Responses.TTL.D(), MaxEntries: cfg.Responses.MaxEntries, Logger: log}); err != nil {
 			return nil, nil, err
 		}
 		lopts := usage.Options{Sync: usage.SyncMode(cfg.Ledger.Sync), MaxBytes: cfg.Ledger.MaxBytes, Logger: log}
@@ -173,6 +179,9 @@ func build(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbolt.D
 	if ledger != nil {
 		opts.Ledger = ledger
 	}
+	if stored != nil {
+		opts.Responses = stored
+	}
 	prices, err := priceTable(cfg)
 	if err != nil {
 		return nil, nil, err
@@ -190,7 +199,7 @@ func build(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbolt.D
 		}
 		opts.Audit = alog
 	}
-	return &gateway{router: r, server: server.New(opts), cache: respCache, auth: auth, ledger: ledger, audit: alog, hint: hint}, notes, nil
+	return &gateway{router: r, server: server.New(opts), cache: respCache, auth: auth, ledger: ledger, audit: alog, stored: stored, hint: hint}, notes, nil
 }
 
 // providerSecrets are the providers' credentials (keys, credential

@@ -85,6 +85,16 @@ type Config struct {
 	PII PIIPolicy `yaml:"pii"`
 	// Ledger tunes the usage ledger.
 	Ledger Ledger `yaml:"ledger"`
+	// Responses bounds the Responses API answers kept for GET
+	// /v1/responses/{id} and previous_response_id.
+	Responses ResponsesStore `yaml:"responses"`
+}
+
+// ResponsesStore bounds the stored Responses API answers: kept for TTL
+// (default 30 days), at most MaxEntries (default 10000), oldest out first.
+type ResponsesStore struct {
+	TTL        Duration `yaml:"ttl"`
+	MaxEntries int      `yaml:"max_entries"`
 }
 
 // Ledger tunes the usage ledger: when a record counts as stored, and how
@@ -634,6 +644,9 @@ func (c *Config) Validate() error {
 				break
 			}
 		}
+	}
+	if c.Responses.TTL < 0 || c.Responses.MaxEntries < 0 {
+		bad("responses", "ttl and max_entries must not be negative")
 	}
 	if c.Ledger.Sync != "" && c.Ledger.Sync != "fsync" && c.Ledger.Sync != "write" {
 		bad("ledger.sync", "%q is not fsync or write", c.Ledger.Sync)

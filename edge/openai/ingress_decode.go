@@ -115,17 +115,17 @@ func (d *chatDecoder) decode() error {
 				choices = v
 			}
 		case "temperature":
-			req.Temperature, it.Err = d.optFloat("temperature", 0, 2)
+			req.Temperature, it.Err = optFloat(&d.Decoder, "temperature", 0, 2)
 		case "top_p":
-			req.TopP, it.Err = d.optFloat("top_p", 0, 1)
+			req.TopP, it.Err = optFloat(&d.Decoder, "top_p", 0, 1)
 		case "presence_penalty":
-			req.PresencePenalty, it.Err = d.optFloat("presence_penalty", -2, 2)
+			req.PresencePenalty, it.Err = optFloat(&d.Decoder, "presence_penalty", -2, 2)
 		case "frequency_penalty":
-			req.FrequencyPenalty, it.Err = d.optFloat("frequency_penalty", -2, 2)
+			req.FrequencyPenalty, it.Err = optFloat(&d.Decoder, "frequency_penalty", -2, 2)
 		case "max_tokens":
-			maxTokens, it.Err = d.optTokens("max_tokens")
+			maxTokens, it.Err = optTokens(&d.Decoder, "max_tokens")
 		case "max_completion_tokens":
-			maxCompl, it.Err = d.optTokens("max_completion_tokens")
+			maxCompl, it.Err = optTokens(&d.Decoder, "max_completion_tokens")
 		case "stop":
 			it.Err = d.stop()
 		case "seed":
@@ -174,7 +174,7 @@ func (d *chatDecoder) decode() error {
 }
 
 // optFloat reads a number in [lo, hi], or null as nil.
-func (d *chatDecoder) optFloat(field string, lo, hi float64) (*float64, error) {
+func optFloat(d *ingress.Decoder, field string, lo, hi float64) (*float64, error) {
 	v, ok, err := d.Float(field)
 	if !ok || err != nil {
 		return nil, err
@@ -186,7 +186,7 @@ func (d *chatDecoder) optFloat(field string, lo, hi float64) (*float64, error) {
 }
 
 // optTokens reads a count of at least 1 that fits an int32.
-func (d *chatDecoder) optTokens(field string) (*int, error) {
+func optTokens(d *ingress.Decoder, field string) (*int, error) {
 	v, ok, err := d.Int(field)
 	if !ok || err != nil {
 		return nil, err
@@ -646,7 +646,7 @@ func (d *chatDecoder) decodeEmbed(req *llm.EmbedRequest) (string, error) {
 			hasInput = true
 			req.Input, it.Err = d.Inputs(req.Input, &inputs)
 		case "dimensions":
-			req.Dimensions, it.Err = d.optTokens("dimensions")
+			req.Dimensions, it.Err = optTokens(&d.Decoder, "dimensions")
 		case "encoding_format":
 			var f string
 			if f, it.Err = d.OptString("encoding_format"); it.Err == nil {

@@ -79,8 +79,11 @@ type Options struct {
 	// Ledger, when set, records every chat and embedding request; Pricer
 	// prices them. Usage, when set, serves the admin API's reports.
 	Ledger Ledger
-	Pricer Pricer
-	Usage  UsageReporter
+	// Responses stores Responses API answers (store: true); nil keeps
+	// none, and previous_response_id then finds nothing.
+	Responses ResponseStore
+	Pricer    Pricer
+	Usage     UsageReporter
 	// PIIDefault and PIIModels are the routes' PII policies (config pii:),
 	// for every caller; a key's or team's policy can only be stricter.
 	PIIDefault string
@@ -240,6 +243,10 @@ func (s *Server) handle(c *fasthttp.RequestCtx) {
 		if s.method(c, fasthttp.MethodPost) {
 			s.chatCompletions(c, rid)
 		}
+	case "/v1/responses", "/responses":
+		if s.method(c, fasthttp.MethodPost) {
+			s.responses(c, rid)
+		}
 	case "/v1/messages":
 		if s.method(c, fasthttp.MethodPost) {
 			s.messages(c, rid)
@@ -302,13 +309,17 @@ func (s *Server) handle(c *fasthttp.RequestCtx) {
 			s.admin(c, string(path))
 			return
 		}
+		if id, ok := bytes.CutPrefix(path, []byte("/v1/responses/")); ok {
+			s.storedResponse(c, string(id))
+			return
+		}
 		s.metrics.notFound.Add(1)
 		errorDialect(path).writeError(c, &apiError{status: 404, typ: "invalid_request_error", code: "unknown_url",
 			message: "unknown path " + echo(path) + ": edgeway serves " + servedPaths})
 	}
 }
 
-const servedPaths = "/v1/chat/completions, /v1/messages, /v1/embeddings, /v1/models, /api/chat, /api/generate, /api/embed, /api/tags, /api/show, /api/version, /healthz, /readyz, /metrics"
+const servedPaths = "/v1/chat/completions, /v1/responses, /v1/messages, /v1/embeddings, /v1/models, /api/chat, /api/generate, /api/embed, /api/tags, /api/show, /api/version, /healthz, /readyz, /metrics"
 
 // errorDialect picks the error shape a client at path understands.
 func errorDialect(path []byte) dialect {

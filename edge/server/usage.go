@@ -114,6 +114,8 @@ func dialectName(path []byte) string {
 		return "ollama"
 	case bytes.HasPrefix(path, []byte("/v1/messages")):
 		return "anthropic"
+	case bytes.HasPrefix(path, []byte("/v1/responses")), bytes.HasPrefix(path, []byte("/responses")):
+		return "responses"
 	}
 	return "openai"
 }

@@ -57,6 +57,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		chunkDelay  = fs.Duration("chunk-delay", 0, "pause between streamed events")
 		toolName    = fs.String("tool-name", "", "answer requests that offer tools with a call to this function")
 		toolArgs    = fs.String("tool-args", "{}", "arguments (JSON text) of the -tool-name call")
+		answerTools = fs.Bool("answer-tool-results", false, "reply with text to a request whose last message is a tool result")
 		fast        = fs.Bool("fasthttp", false, "serve with fasthttp (cheaper per request, for benchmarks)")
 		maxLifetime = fs.Duration("max-lifetime", defaultMaxLifetime, "exit after this long")
 	)
@@ -84,16 +85,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		tool = &openaitest.ToolCall{Name: *toolName, Arguments: *toolArgs}
 	}
 	s, err := openaitest.New(openaitest.Options{
-		ToolCall:      tool,
-		APIKey:        *apiKey,
-		Reply:         *reply,
-		Chunks:        *chunks,
-		EmbeddingDims: *dims,
-		Models:        modelList,
-		Latency:       *latency,
-		ChunkDelay:    *chunkDelay,
-		Addr:          *addr,
-		FastHTTP:      *fast,
+		ToolCall:          tool,
+		AnswerToolResults: *answerTools,
+		APIKey:            *apiKey,
+		Reply:             *reply,
+		Chunks:            *chunks,
+		EmbeddingDims:     *dims,
+		Models:            modelList,
+		Latency:           *latency,
+		ChunkDelay:        *chunkDelay,
+		Addr:              *addr,
+		FastHTTP:          *fast,
 	})
 	if err != nil {
 		return err

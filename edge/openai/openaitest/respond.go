@@ -521,7 +521,8 @@ func (s *Server) chat(x *exchange, body []byte, mode Mode) {
 	}
 	prompt := promptWords(r.Messages, &x.parts)
 	w := s.wire
-	tool := w.toolID != nil && nonEmptyArray(r.Tools) && !toolChoiceNone(r.ToolChoice)
+	tool := w.toolID != nil && nonEmptyArray(r.Tools) && !toolChoiceNone(r.ToolChoice) &&
+		!(s.opt.AnswerToolResults && string(r.Messages[len(r.Messages)-1].Role) == `"tool"`)
 	pieces := w.pieces
 	finish := `"stop"`
 	if tool {

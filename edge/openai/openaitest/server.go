@@ -60,6 +60,10 @@ type Options struct {
 	// ToolCall, when set, answers requests that offer tools (and do not say
 	// tool_choice "none") with this call and finish_reason "tool_calls".
 	ToolCall *ToolCall
+	// AnswerToolResults makes a request whose last message is a tool
+	// result get the Reply instead of the call again, as a model that
+	// called a tool and got its answer does: an agent's round trip ends.
+	AnswerToolResults bool
 	// EmbeddingDims is the vector length (DefaultEmbeddingDims when zero).
 	EmbeddingDims int
 	// Models is the /v1/models list (DefaultModels when empty).

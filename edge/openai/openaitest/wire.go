@@ -29,6 +29,7 @@ type chatRequest struct {
 // chatMessage is one entry of "messages"; Content is a string, an array of
 // content parts, or null.
 type chatMessage struct {
+	Role    json.RawMessage `json:"role"`
 	Content json.RawMessage `json:"content"`
 }
 
@@ -69,7 +70,7 @@ func (r *chatRequest) reset() {
 	}
 	msgs := r.Messages[:cap(r.Messages)]
 	for i := range msgs {
-		msgs[i].Content = resetRaw(msgs[i].Content)
+		msgs[i].Role, msgs[i].Content = resetRaw(msgs[i].Role), resetRaw(msgs[i].Content)
 	}
 	r.Messages = msgs[:0]
 	r.Stream = false

@@ -71,7 +71,8 @@ test-ollama: ollama
 
 ## e2e: the official openai-go client against the edgeway binary (own module: the SDK is heavy to compile)
 e2e: build ollama
-	cd e2e && EDGEWAY_BIN=$(CURDIR)/$(BIN)/edgeway EDGEWAY_OLLAMA_BIN=$$($(CURDIR)/scripts/build-ollama.sh) EDGEWAY_REQUIRE_OLLAMA=1 go test -count=1 ./...
+	cd e2e && EDGEWAY_BIN=$(CURDIR)/$(BIN)/edgeway EDGEWAY_OLLAMA_BIN=$$($(CURDIR)/scripts/build-ollama.sh) EDGEWAY_REQUIRE_OLLAMA=1 \
+		EDGEWAY_AGENTS=$$($(CURDIR)/scripts/agents.sh) EDGEWAY_REQUIRE_AGENTS=1 go test -count=1 ./...
 
 ## armsmoke: the arm64 and armv7 binaries under qemu-user answer a chat completion
 armsmoke:

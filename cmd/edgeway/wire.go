@@ -82,6 +82,7 @@ func build(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbolt.D
 			MaxInFlight:       p.MaxInFlight,
 			ContextLength:     p.ContextLength,
 			FirstTokenTimeout: p.FirstTokenTimeout.D(),
+			StallTimeout:      p.StallTimeout.D(),
 		})
 	}
 	rc := cfg.Router
@@ -96,6 +97,8 @@ func build(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbolt.D
 		BreakerCooldown:  rc.BreakerCooldown.D(),
 		ProbeInterval:    rc.ProbeInterval.D(),
 		ProbeTimeout:     rc.ProbeTimeout.D(),
+		StallTimeout:     rc.StallTimeout.D(),
+		MaxAnswerBytes:   cfg.Server.MaxAnswerBytes,
 		TooHot:           tooHot,
 		Logger:           log,
 	})

@@ -14,6 +14,17 @@ import (
 // only to upstreams that do not implement llm.Embedder.
 var ErrNoEmbeddings = errors.New("no provider for this model computes embeddings")
 
+// ErrStalled is wrapped in the *llm.Error (KindTimeout) of an attempt
+// whose stream went silent for longer than its StallTimeout. Route
+// returns it when the stream had reached the caller; otherwise the
+// request fails over and it appears only in Status.Attempts.
+var ErrStalled = errors.New("upstream stream stalled")
+
+// ErrAnswerTooLarge is wrapped in the *llm.Error (KindServer) returned
+// when an answer collected for a whole-answer client passes
+// Config.MaxAnswerBytes; the attempt is canceled and not failed over.
+var ErrAnswerTooLarge = errors.New("upstream answer exceeds the gateway's bound (server.max_answer_bytes)")
+
 // Skip reasons recorded in Attempt.Skipped.
 const (
 	SkipOffline     = "offline"

@@ -20,11 +20,6 @@ var ErrNoEmbeddings = errors.New("no provider for this model computes embeddings
 // request fails over and it appears only in Status.Attempts.
 var ErrStalled = errors.New("upstream stream stalled")
 
-// ErrAnswerTooLarge is wrapped in the *llm.Error (KindServer) returned
-// when an answer collected for a whole-answer client passes
-// Config.MaxAnswerBytes; the attempt is canceled and not failed over.
-var ErrAnswerTooLarge = errors.New("upstream answer exceeds the gateway's bound (server.max_answer_bytes)")
-
 // Skip reasons recorded in Attempt.Skipped.
 const (
 	SkipOffline     = "offline"

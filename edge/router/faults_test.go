@@ -62,7 +62,7 @@ func TestRouteStall(t *testing.T) {
 }
 
 // TestRouteAnswerTooLarge: a whole-answer caller's answer past
-// MaxAnswerBytes ends the request with ErrAnswerTooLarge, the attempt
+// MaxAnswerBytes ends the request with llm.ErrTooLarge, the attempt
 // canceled (the fake blocks until its ctx ends) and not failed over.
 func TestRouteAnswerTooLarge(t *testing.T) {
 	local := newFake("ollama", step{chunks: 1000, block: true})
@@ -74,8 +74,8 @@ func TestRouteAnswerTooLarge(t *testing.T) {
 	var st Status
 	var agg llm.Aggregate
 	_, err := r.Collect(context.Background(), &llm.ChatRequest{Model: "chat"}, &st, &agg)
-	if !errors.Is(err, ErrAnswerTooLarge) || llm.KindOf(err) != llm.KindServer {
-		t.Fatalf("err = %v, want ErrAnswerTooLarge of kind server", err)
+	if !errors.Is(err, llm.ErrTooLarge) || llm.KindOf(err) != llm.KindServer {
+		t.Fatalf("err = %v, want llm.ErrTooLarge of kind server", err)
 	}
 	if got, want := summary(st.Attempts), []string{tOllama + ":server_error"}; !slices.Equal(got, want) {
 		t.Errorf("attempts %q, want %q", got, want)

@@ -89,7 +89,7 @@ func (r *Router) route(ctx context.Context, req *llm.ChatRequest, st *Status, em
 }
 
 // collect adds one chunk of the current attempt to the caller's
-// aggregate, failing with ErrAnswerTooLarge once the answer passes
+// aggregate, failing with llm.ErrTooLarge once the answer passes
 // MaxAnswerBytes (an upstream that streams without end must not grow the
 // gateway's memory without end).
 func (ru *run) collect(c *llm.Chunk) error {
@@ -100,7 +100,7 @@ func (ru *run) collect(c *llm.Chunk) error {
 	}
 	ru.aggBytes += n
 	if ru.aggBytes > ru.r.cfg.MaxAnswerBytes {
-		return errAnswerTooLarge
+		return llm.ErrTooLarge
 	}
 	ru.agg.Add(c)
 	return nil
@@ -480,12 +480,13 @@ func (ru *run) try(ctx context.Context, c *candidate, quiet bool) (verdict, time
 	state := a.state.Load()
 
 	switch {
-	case a.emitErr == errAnswerTooLarge:
+	case a.emitErr == llm.ErrTooLarge:
 		// A runaway answer: no other target is likely to do better at
 		// the same request, and trying would cost as much again.
 		ru.agg.Reset()
 		at.Kind = llm.KindServer
-		at.Err = &llm.Error{Provider: u.Name, Kind: llm.KindServer, Err: fmt.Errorf("router: %w (%d bytes)", ErrAnswerTooLarge, r.cfg.MaxAnswerBytes)}
+		at.Err = &llm.Error{Provider: u.Name, Kind: llm.KindServer,
+			Err: fmt.Errorf("router: %w: the answer passed server.max_answer_bytes (%d)", llm.ErrTooLarge, r.cfg.MaxAnswerBytes)}
 		r.failed(u, t, end, at.Kind, at.Err)
 		ru.add(at)
 		return verdictDone, 0, at.Err
@@ -552,7 +553,7 @@ func (ru *run) try(ctx context.Context, c *candidate, quiet bool) (verdict, time
 	r.failed(u, t, end, k, err)
 	ru.add(at)
 	r.log.Debug("router: attempt failed", "target", c.target, "kind", k.String(), "err", err)
-	if !k.Failover() {
+	if !k.Failover() || errors.Is(err, llm.ErrTooLarge) {
 		return verdictDone, 0, err
 	}
 	if k == llm.KindContextLength && u.ContextLength > 0 && u.ContextLength+1 > ru.needCtx {
@@ -654,8 +655,6 @@ var (
 	errFirstToken = errors.New("router: first-token timeout")
 	errDeadline   = errors.New("router: request deadline")
 	errStall      = errors.New("router: stream stalled")
-	// errAnswerTooLarge is collect's error past MaxAnswerBytes.
-	errAnswerTooLarge = errors.New("router: answer too large")
 )
 
 // attempt is one call into a provider. The timer and the provider's emit

@@ -105,7 +105,7 @@ type Config struct {
 	StallTimeout time.Duration
 	// MaxAnswerBytes bounds an answer the router collects for a
 	// whole-answer client (text, reasoning and tool arguments); past it the
-	// attempt is canceled and the request fails with ErrAnswerTooLarge.
+	// attempt is canceled and the request fails with llm.ErrTooLarge.
 	// Zero means config.DefaultMaxAnswerBytes.
 	MaxAnswerBytes int
 	// TooHot, when set, reports that the device is over its thermal limit;

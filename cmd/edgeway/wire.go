@@ -165,6 +165,7 @@ func build(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbolt.D
 		AllowedOrigins:  s.AllowedOrigins,
 		AllowedHosts:    s.AllowedHosts,
 		Secrets:         providerSecrets(cfg, resolve),
+		MaxAnswerBytes:  s.MaxAnswerBytes,
 	}
 	if respCache != nil {
 		opts.Cache = respCache

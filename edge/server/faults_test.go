@@ -211,6 +211,9 @@ func TestStallMidStream(t *testing.T) {
 		{name: "anthropic dialect stream", path: "/v1/messages",
 			body:       `{"model":"chat","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"hi"}]}`,
 			wantInBody: []string{"event: message_start", "event: error", "stalled"}, wantFailover: "0"},
+		{name: "ollama dialect stream", path: "/api/chat",
+			body:       `{"model":"chat","messages":[{"role":"user","content":"hi"}]}`,
+			wantInBody: []string{`"done":false`, `"error"`, "stalled"}, wantFailover: "0"},
 		{name: "whole answer fails over", path: "/v1/chat/completions", body: faultChat,
 			wantInBody: []string{"Hello from the backup."}, wantFailover: "1", backupReqs: 1},
 	}
@@ -357,5 +360,47 @@ func TestCapabilityRefusalFailsOver(t *testing.T) {
 				t.Errorf("backup got %d requests, want %d", n, tc.backupReqs)
 			}
 		})
+	}
+}
+
+// TestReadyzCircuitsPerModel: a model whose circuit opened shows in
+// /readyz, and the provider stays ready for its other models.
+func TestReadyzCircuitsPerModel(t *testing.T) {
+	f := openaitest.NewT(t, openaitest.Options{})
+	f.SetModeN(openaitest.Error500, 1)
+	p, err := openai.New(openai.Options{Endpoint: upstream.Endpoint{Name: "cloud", BaseURL: f.URL()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := router.New(router.Config{
+		Upstreams:        []router.Upstream{{Name: "cloud", Type: "openai", Provider: p}},
+		BreakerThreshold: 1, MaxAttempts: 1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := startServer(t, r, Options{})
+	if res := faultDo(t, url+"/v1/chat/completions", `{"model":"cloud/broken\u0000model","messages":[{"role":"user","content":"hi"}]}`); res.Status < 500 {
+		t.Fatalf("status %d: %s", res.Status, res.Body)
+	}
+	if res := faultDo(t, url+"/v1/chat/completions", `{"model":"cloud/gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`); res.Status != 200 {
+		t.Fatalf("another model of the provider: status %d: %s", res.Status, res.Body)
+	}
+	resp, body := send(t, "GET", url+"/readyz", "")
+	var got struct {
+		Upstreams []struct {
+			Circuit  string            `json:"circuit"`
+			Circuits map[string]string `json:"circuits"`
+		} `json:"upstreams"`
+		Ready bool `json:"ready"`
+	}
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatalf("readyz is not JSON: %v: %s", err, body)
+	}
+	if resp.StatusCode != 200 || !got.Ready || len(got.Upstreams) != 1 {
+		t.Fatalf("readyz %d: %s", resp.StatusCode, body)
+	}
+	if u := got.Upstreams[0]; u.Circuit != "partly open" || u.Circuits["broken\x00model"] != "open" {
+		t.Errorf("readyz upstream %+v, want the broken model's circuit open", u)
 	}
 }

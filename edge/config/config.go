@@ -464,7 +464,9 @@ func (c *Config) applyDefaults(d Defaults) {
 		}
 		p.BaseURL = strings.TrimRight(p.BaseURL, "/")
 		setDur(&p.ConnectTimeout, DefaultConnectTimeout)
-		setDur(&p.StallTimeout, c.Router.StallTimeout.D())
+		if c.Router.StallTimeout > 0 { // a negative one is reported once, for the router
+			setDur(&p.StallTimeout, c.Router.StallTimeout.D())
+		}
 		if p.Type == TypeOllama && d.OllamaNumThread > 0 {
 			if _, set := p.Options["num_thread"]; !set {
 				if p.Options == nil {

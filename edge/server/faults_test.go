@@ -38,6 +38,8 @@ type faultTarget struct {
 	up      router.Upstream
 	model   string
 	aborted func() int64 // requests whose client (the gateway) left
+	// requests counts the requests the fake received.
+	requests func() int64
 }
 
 // stalledTarget starts the fake of provider type typ in its stall mode
@@ -87,6 +89,31 @@ func stalledTarget(t *testing.T, typ string) faultTarget {
 		t.Fatal(err)
 	}
 	return faultTarget{up: router.Upstream{Name: "primary", Type: typ, Provider: p, Local: local}, model: model, aborted: ab}
+}
+
+// openaiPrimary is an OpenAI target in front of openaitest in mode m.
+func openaiPrimary(t *testing.T, m openaitest.Mode) faultTarget {
+	t.Helper()
+	f := openaitest.NewT(t, openaitest.Options{})
+	f.SetMode(m)
+	p, err := openai.New(openai.Options{Endpoint: upstream.Endpoint{Name: "primary", BaseURL: f.URL()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return faultTarget{up: router.Upstream{Name: "primary", Type: "openai", Provider: p}, model: "gpt-4o-mini", aborted: f.Aborted, requests: f.Requests}
+}
+
+// ollamaPrimary is a local Ollama target in front of ollamatest.Fake in
+// mode m.
+func ollamaPrimary(t *testing.T, m ollamatest.FakeMode) faultTarget {
+	t.Helper()
+	f := ollamatest.NewFake(t)
+	f.SetMode(m)
+	p, err := ollama.New(ollama.Options{Name: "primary", BaseURL: f.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return faultTarget{up: router.Upstream{Name: "primary", Type: "ollama", Provider: p, Local: true}, model: ollamatest.Model, aborted: f.Aborted, requests: f.Requests}
 }
 
 // backupTarget is a healthy cloud target behind the primary.
@@ -178,24 +205,8 @@ func TestStalledPrimaryFailsOver(t *testing.T) {
 // backup. Either way the upstream request is canceled.
 func TestStallMidStream(t *testing.T) {
 	primaries := map[string]func(t *testing.T) faultTarget{
-		"openai": func(t *testing.T) faultTarget {
-			f := openaitest.NewT(t, openaitest.Options{})
-			f.SetMode(openaitest.StallMidStream)
-			p, err := openai.New(openai.Options{Endpoint: upstream.Endpoint{Name: "primary", BaseURL: f.URL()}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return faultTarget{up: router.Upstream{Name: "primary", Type: "openai", Provider: p}, model: "gpt-4o-mini", aborted: f.Aborted}
-		},
-		"ollama": func(t *testing.T) faultTarget {
-			f := ollamatest.NewFake(t)
-			f.SetMode(ollamatest.FakeStallMidStream)
-			p, err := ollama.New(ollama.Options{Name: "primary", BaseURL: f.URL})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return faultTarget{up: router.Upstream{Name: "primary", Type: "ollama", Provider: p, Local: true}, model: ollamatest.Model, aborted: f.Aborted}
-		},
+		"openai": func(t *testing.T) faultTarget { return openaiPrimary(t, openaitest.StallMidStream) },
+		"ollama": func(t *testing.T) faultTarget { return ollamaPrimary(t, ollamatest.FakeStallMidStream) },
 	}
 	cases := []struct {
 		name, path, body string
@@ -250,24 +261,8 @@ func TestStallMidStream(t *testing.T) {
 // upstream request is canceled, and no other target is asked.
 func TestEndlessUpstream(t *testing.T) {
 	primaries := map[string]func(t *testing.T) faultTarget{
-		"openai": func(t *testing.T) faultTarget {
-			f := openaitest.NewT(t, openaitest.Options{})
-			f.SetMode(openaitest.Endless)
-			p, err := openai.New(openai.Options{Endpoint: upstream.Endpoint{Name: "primary", BaseURL: f.URL()}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return faultTarget{up: router.Upstream{Name: "primary", Type: "openai", Provider: p}, model: "gpt-4o-mini", aborted: f.Aborted}
-		},
-		"ollama": func(t *testing.T) faultTarget {
-			f := ollamatest.NewFake(t)
-			f.SetMode(ollamatest.FakeEndless)
-			p, err := ollama.New(ollama.Options{Name: "primary", BaseURL: f.URL})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return faultTarget{up: router.Upstream{Name: "primary", Type: "ollama", Provider: p, Local: true}, model: ollamatest.Model, aborted: f.Aborted}
-		},
+		"openai": func(t *testing.T) faultTarget { return openaiPrimary(t, openaitest.Endless) },
+		"ollama": func(t *testing.T) faultTarget { return ollamaPrimary(t, ollamatest.FakeEndless) },
 	}
 	for name, newPrimary := range primaries {
 		t.Run(name, func(t *testing.T) {
@@ -295,29 +290,21 @@ func TestEndlessUpstream(t *testing.T) {
 // request to the next target; a caller's own fault does not.
 func TestCapabilityRefusalFailsOver(t *testing.T) {
 	const tools = `,"tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object","properties":{}}}}]`
-	ollamaTarget := func(mode ollamatest.FakeMode) func(t *testing.T) (faultTarget, func() int64) {
-		return func(t *testing.T) (faultTarget, func() int64) {
-			f := ollamatest.NewFake(t)
-			f.SetMode(mode)
-			p, err := ollama.New(ollama.Options{Name: "primary", BaseURL: f.URL})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return faultTarget{up: router.Upstream{Name: "primary", Type: "ollama", Provider: p, Local: true}, model: ollamatest.Model}, f.Requests
-		}
+	ollamaTarget := func(m ollamatest.FakeMode) func(t *testing.T) faultTarget {
+		return func(t *testing.T) faultTarget { return ollamaPrimary(t, m) }
 	}
-	llamaTarget := func(t *testing.T) (faultTarget, func() int64) {
+	llamaTarget := func(t *testing.T) faultTarget {
 		f := openaitest.NewT(t, openaitest.Options{})
 		f.SetMode(openaitest.NoJinja)
 		p, err := llamacpp.New(llamacpp.Options{Endpoint: upstream.Endpoint{Name: "primary", BaseURL: f.URL()}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return faultTarget{up: router.Upstream{Name: "primary", Type: "llamacpp", Provider: p, Local: true}, model: "gpt-4o-mini"}, f.Requests
+		return faultTarget{up: router.Upstream{Name: "primary", Type: "llamacpp", Provider: p, Local: true}, model: "gpt-4o-mini", requests: f.Requests}
 	}
 	cases := []struct {
 		name        string
-		primary     func(t *testing.T) (faultTarget, func() int64)
+		primary     func(t *testing.T) faultTarget
 		body        string
 		wantStatus  int
 		wantFail    string
@@ -341,7 +328,7 @@ func TestCapabilityRefusalFailsOver(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			primary, primaryReqs := tc.primary(t)
+			primary := tc.primary(t)
 			backup, bf := backupTarget(t)
 			url := faultGateway(t, primary, backup, nil)
 			res := faultDo(t, url+"/v1/chat/completions", tc.body)
@@ -353,7 +340,7 @@ func TestCapabilityRefusalFailsOver(t *testing.T) {
 					t.Errorf("x-edgeway-failover = %q, want %s", got, tc.wantFail)
 				}
 			}
-			if n := primaryReqs(); n != tc.primaryReqs {
+			if n := primary.requests(); n != tc.primaryReqs {
 				t.Errorf("primary got %d requests, want %d", n, tc.primaryReqs)
 			}
 			if n := bf.Requests(); n != tc.backupReqs {

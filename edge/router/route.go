@@ -33,7 +33,9 @@ var errNilRequest = &llm.Error{Provider: "router", Kind: llm.KindBadRequest, Err
 //
 // Route returns an *UnknownModelError when the name resolves to nothing,
 // the upstream's error unchanged for a caller fault or any error after the
-// first chunk, emit's error unchanged when emit fails, the caller's ctx
+// first chunk (a stream cut for a stall wraps ErrStalled), an error
+// wrapping llm.ErrTooLarge for a runaway answer, emit's error unchanged
+// when emit fails, the caller's ctx
 // error (wrapped) when ctx ends first, and *ExhaustedError when every
 // target was skipped or failed.
 func (r *Router) Route(ctx context.Context, req *llm.ChatRequest, st *Status, emit func(*llm.Chunk) error) (llm.Usage, error) {

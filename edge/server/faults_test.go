@@ -391,3 +391,47 @@ func TestReadyzCircuitsPerModel(t *testing.T) {
 		t.Errorf("readyz upstream %+v, want the broken model's circuit open", u)
 	}
 }
+
+// TestUnreachablePrimaryFailsOver: for every provider type, connect_timeout
+// bounds a connect nobody answers (a dead route), however long the first
+// token may take: the backup serves.
+func TestUnreachablePrimaryFailsOver(t *testing.T) {
+	for _, typ := range []string{"openai", "openai-compatible", "anthropic", "gemini", "llamacpp", "ollama"} {
+		t.Run(typ, func(t *testing.T) {
+			base := "http://" + testkit.UnansweredAddr(t)
+			ep := upstream.Endpoint{Name: "primary", BaseURL: base + "/v1", APIKey: "sk-test-primary-key", ConnectTimeout: faultTimeout}
+			var (
+				p     llm.Provider
+				err   error
+				local bool
+			)
+			switch typ {
+			case "openai", "openai-compatible":
+				p, err = openai.New(openai.Options{Endpoint: ep})
+			case "anthropic":
+				p, err = anthropic.New(anthropic.Options{Endpoint: ep})
+			case "gemini":
+				p, err = gemini.New(gemini.Options{Endpoint: ep})
+			case "llamacpp":
+				p, err = llamacpp.New(llamacpp.Options{Endpoint: ep})
+				local = true
+			case "ollama":
+				p, err = ollama.New(ollama.Options{Name: "primary", BaseURL: base, ConnectTimeout: faultTimeout})
+				local = true
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			primary := faultTarget{up: router.Upstream{Name: "primary", Type: typ, Provider: p, Local: local, FirstTokenTimeout: time.Hour}, model: "m"}
+			backup, bf := backupTarget(t)
+			url := faultGateway(t, primary, backup, func(c *router.Config) { c.Deadline = time.Hour })
+			res := faultDo(t, url+"/v1/chat/completions", faultChat)
+			if res.Status != 200 || res.Header.Get("x-edgeway-failover") != "1" {
+				t.Fatalf("status %d failover %q: %s", res.Status, res.Header.Get("x-edgeway-failover"), res.Body)
+			}
+			if n := bf.Requests(); n != 1 {
+				t.Errorf("backup got %d requests, want 1", n)
+			}
+		})
+	}
+}

@@ -725,6 +725,9 @@ func (a *attempt) forward(c *llm.Chunk) error {
 		// The time the caller takes to take a chunk is not the
 		// upstream's silence.
 		a.pauseStall()
+		if a.state.Load() == stateStalled {
+			return errStall // the timer fired just before it was paused
+		}
 	case stateWaiting:
 		if !a.state.CompareAndSwap(stateWaiting, stateStarted) {
 			return a.cause

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -130,7 +131,7 @@ func (f *Fake) chat(w http.ResponseWriter, r *http.Request) {
 		if len(req.Tools) > 0 {
 			// scheduleRunner: fmt.Errorf("%s %w", model.Name, errCapabilities...),
 			// answered 400 by handleScheduleError.
-			msg, _ := json.Marshal("registry.ollama.ai/library/" + req.Model + " does not support tools")
+			msg, _ := json.Marshal(fullName(req.Model) + " does not support tools")
 			writeJSON(w, 400, `{"error":`+string(msg)+`}`)
 			return
 		}
@@ -196,4 +197,20 @@ func (f *Fake) hold(gone <-chan struct{}) {
 	case <-f.done:
 	case <-t.C:
 	}
+}
+
+// fullName is the name Ollama's errors show for a model: host, namespace
+// and tag filled in with their defaults ("tiny" is
+// "registry.ollama.ai/library/tiny:latest"), as model.ParseName does.
+func fullName(m string) string {
+	if !strings.Contains(m[strings.LastIndexByte(m, '/')+1:], ":") {
+		m += ":latest"
+	}
+	switch strings.Count(m, "/") {
+	case 0:
+		m = "registry.ollama.ai/library/" + m
+	case 1:
+		m = "registry.ollama.ai/" + m
+	}
+	return m
 }

@@ -2,7 +2,6 @@ package testkit
 
 import (
 	"net"
-	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -15,22 +14,10 @@ import (
 // the test ends. This is how an upstream behind a dead route looks.
 func UnansweredAddr(tb testing.TB) string {
 	tb.Helper()
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
-	if err != nil {
-		tb.Fatalf("socket: %v", err)
-	}
-	tb.Cleanup(func() { syscall.Close(fd) })
-	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		tb.Fatalf("bind: %v", err)
-	}
+	fd, addr := boundSocket(tb)
 	if err := syscall.Listen(fd, 0); err != nil {
 		tb.Fatalf("listen: %v", err)
 	}
-	sa, err := syscall.Getsockname(fd)
-	if err != nil {
-		tb.Fatalf("getsockname: %v", err)
-	}
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*syscall.SockaddrInet4).Port))
 	// Fill the accept queue. A backlog of zero holds one connection.
 	filler, err := net.DialTimeout("tcp", addr, Patience)
 	if err != nil {

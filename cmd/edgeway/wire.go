@@ -84,6 +84,7 @@ func build(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbolt.D
 			MaxInFlight:       p.MaxInFlight,
 			ContextLength:     p.ContextLength,
 			FirstTokenTimeout: p.FirstTokenTimeout.D(),
+			StallTimeout:      p.StallTimeout.D(),
 		})
 	}
 	rc := cfg.Router
@@ -98,6 +99,8 @@ func build(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbolt.D
 		BreakerCooldown:  rc.BreakerCooldown.D(),
 		ProbeInterval:    rc.ProbeInterval.D(),
 		ProbeTimeout:     rc.ProbeTimeout.D(),
+		StallTimeout:     rc.StallTimeout.D(),
+		MaxAnswerBytes:   cfg.Server.MaxAnswerBytes,
 		TooHot:           tooHot,
 		Logger:           log,
 	})
@@ -168,6 +171,7 @@ func build(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbolt.D
 		AllowedOrigins:  s.AllowedOrigins,
 		AllowedHosts:    s.AllowedHosts,
 		Secrets:         providerSecrets(cfg, resolve),
+		MaxAnswerBytes:  s.MaxAnswerBytes,
 	}
 	if respCache != nil {
 		opts.Cache = respCache

@@ -51,7 +51,24 @@ const (
 	// before the first token; past it the router fails over (a model still
 	// loading or a board too hot to keep up).
 	DefaultFirstTokenTimeout = 20 * time.Second
+	// DefaultCloudFirstTokenTimeout is the same bound for a cloud API: half
+	// the router's default deadline, so a stalled cloud target still leaves
+	// time to fail over to the next.
+	DefaultCloudFirstTokenTimeout = 30 * time.Second
+	// DefaultStallTimeout bounds the silence between two chunks of a
+	// stream once it has begun; past it the stream is cut and the client
+	// told in its dialect.
+	DefaultStallTimeout = 30 * time.Second
+	// DefaultMaxAnswerBytes bounds an answer the gateway collects for a
+	// client that did not ask to stream (text, reasoning and tool
+	// arguments): far above any real answer, far below what a runaway
+	// upstream would make the device hold.
+	DefaultMaxAnswerBytes = 16 << 20
 )
+
+// minAnswerBytes is the smallest server.max_answer_bytes: below it real
+// answers would fail.
+const minAnswerBytes = 4 << 10
 
 // Provider types.
 const (
@@ -214,6 +231,11 @@ type Server struct {
 	// the gateway by, besides localhost and IP addresses; any other Host
 	// is refused as DNS rebinding.
 	AllowedHosts []string `yaml:"allowed_hosts"`
+
+	// MaxAnswerBytes bounds the answer collected for a client that did
+	// not ask to stream; past it the client gets 502 and the upstream
+	// request is canceled.
+	MaxAnswerBytes int `yaml:"max_answer_bytes"`
 }
 
 // Provider is one upstream.
@@ -237,6 +259,10 @@ type Provider struct {
 	// servers.
 	NoStreamOptions bool   `yaml:"no_stream_options"`
 	MaxTokensField  string `yaml:"max_tokens_field"`
+
+	// StallTimeout bounds the silence between chunks of a stream once it
+	// has begun; zero takes router.stall_timeout.
+	StallTimeout Duration `yaml:"stall_timeout"`
 }
 
 // Local reports whether p is a runtime on the device rather than a cloud API.
@@ -252,6 +278,8 @@ type Router struct {
 	BreakerCooldown  Duration `yaml:"breaker_cooldown"`
 	ProbeInterval    Duration `yaml:"probe_interval"`
 	ProbeTimeout     Duration `yaml:"probe_timeout"`
+	// StallTimeout is every provider's stall_timeout unless it sets its own.
+	StallTimeout Duration `yaml:"stall_timeout"`
 }
 
 // Duration is a time.Duration written as "30s" or "1m30s" in YAML.
@@ -434,6 +462,8 @@ func (c *Config) applyDefaults(d Defaults) {
 	setInt(&s.MaxConcurrency, d.MaxConcurrency)
 	setDur(&s.HeaderTimeout, DefaultHeaderTimeout)
 	setInt(&s.MaxConnections, s.MaxConcurrency*4+256)
+	setInt(&s.MaxAnswerBytes, DefaultMaxAnswerBytes)
+	setDur(&c.Router.StallTimeout, DefaultStallTimeout)
 	if c.Cache.Semantic.Enabled && c.Cache.Semantic.Embedder == "" {
 		c.Cache.Semantic.Embedder = "glove"
 	}
@@ -444,6 +474,9 @@ func (c *Config) applyDefaults(d Defaults) {
 		}
 		p.BaseURL = strings.TrimRight(p.BaseURL, "/")
 		setDur(&p.ConnectTimeout, DefaultConnectTimeout)
+		if c.Router.StallTimeout > 0 { // a negative one is reported once, for the router
+			setDur(&p.StallTimeout, c.Router.StallTimeout.D())
+		}
 		if p.Type == TypeOllama && d.OllamaNumThread > 0 {
 			if _, set := p.Options["num_thread"]; !set {
 				if p.Options == nil {
@@ -459,6 +492,7 @@ func (c *Config) applyDefaults(d Defaults) {
 		} else {
 			setInt(&p.MaxInFlight, DefaultCloudMaxInFlight)
 			setDur(&p.Timeout, DefaultCloudTimeout)
+			setDur(&p.FirstTokenTimeout, DefaultCloudFirstTokenTimeout)
 		}
 	}
 }
@@ -526,6 +560,9 @@ func (c *Config) Validate() error {
 	if c.Server.MaxConcurrency < 1 {
 		bad("server.max_concurrency", "%d must be at least 1", c.Server.MaxConcurrency)
 	}
+	if c.Server.MaxAnswerBytes < minAnswerBytes {
+		bad("server.max_answer_bytes", "%d is below the minimum %d", c.Server.MaxAnswerBytes, minAnswerBytes)
+	}
 	if c.Server.MaxConnections <= c.Server.MaxConcurrency {
 		bad("server.max_connections", "%d must be above server.max_concurrency (%d), so that idle connections can make room", c.Server.MaxConnections, c.Server.MaxConcurrency)
 	}
@@ -586,7 +623,7 @@ func (c *Config) Validate() error {
 		if p.MaxTokensField != "" && p.MaxTokensField != "max_tokens" && p.MaxTokensField != "max_completion_tokens" {
 			bad(f+".max_tokens_field", "%q is not max_tokens or max_completion_tokens", p.MaxTokensField)
 		}
-		if p.Timeout < 0 || p.ConnectTimeout < 0 || p.FirstTokenTimeout < 0 {
+		if p.Timeout < 0 || p.ConnectTimeout < 0 || p.FirstTokenTimeout < 0 || p.StallTimeout < 0 {
 			bad(f, "timeouts must not be negative")
 		}
 		if v, ok := strings.CutPrefix(string(p.APIKey), "env:"); ok && v == "" {
@@ -667,7 +704,7 @@ func (c *Config) Validate() error {
 	if r.MaxAttempts < 0 || r.BreakerThreshold < 0 {
 		bad("router", "max_attempts and breaker_threshold must not be negative")
 	}
-	if r.RetryBase < 0 || r.RetryMax < 0 || r.Deadline < 0 || r.BreakerCooldown < 0 || r.ProbeInterval < 0 || r.ProbeTimeout < 0 {
+	if r.RetryBase < 0 || r.RetryMax < 0 || r.Deadline < 0 || r.BreakerCooldown < 0 || r.ProbeInterval < 0 || r.ProbeTimeout < 0 || r.StallTimeout < 0 {
 		bad("router", "durations must not be negative")
 	}
 	if r.RetryBase > 0 && r.RetryMax > 0 && r.RetryMax < r.RetryBase {

@@ -69,6 +69,65 @@ router:
 			},
 		},
 		{
+			name: "fault bounds: defaults and overrides",
+			yaml: `
+server:
+  max_answer_bytes: 65536
+router:
+  stall_timeout: 10s
+providers:
+  - name: ollama
+    type: ollama
+  - name: openai
+    type: openai
+    api_key: env:OPENAI_API_KEY
+    first_token_timeout: 5s
+    stall_timeout: 2s
+  - name: anthropic
+    type: anthropic
+    api_key: env:ANTHROPIC_API_KEY
+`,
+			check: func(t *testing.T, c *Config) {
+				if c.Server.MaxAnswerBytes != 65536 || c.Router.StallTimeout.D() != 10*time.Second {
+					t.Errorf("server %+v router %+v", c.Server, c.Router)
+				}
+				want := []struct{ first, stall time.Duration }{
+					{DefaultFirstTokenTimeout, 10 * time.Second}, // local default, router's stall
+					{5 * time.Second, 2 * time.Second},           // its own
+					{DefaultCloudFirstTokenTimeout, 10 * time.Second},
+				}
+				for i, w := range want {
+					p := c.Providers[i]
+					if p.FirstTokenTimeout.D() != w.first || p.StallTimeout.D() != w.stall {
+						t.Errorf("%s: first_token_timeout %v stall_timeout %v, want %v %v", p.Name, p.FirstTokenTimeout.D(), p.StallTimeout.D(), w.first, w.stall)
+					}
+				}
+			},
+		},
+		{
+			name: "fault bounds: defaults with nothing set",
+			yaml: "",
+			check: func(t *testing.T, c *Config) {
+				if c.Server.MaxAnswerBytes != DefaultMaxAnswerBytes || c.Router.StallTimeout.D() != DefaultStallTimeout {
+					t.Errorf("server %+v router %+v", c.Server, c.Router)
+				}
+			},
+		},
+		{
+			name: "fault bounds: bad values all reported",
+			yaml: `
+server:
+  max_answer_bytes: 100
+router:
+  stall_timeout: -1s
+providers:
+  - name: openai
+    type: openai
+    stall_timeout: -2s
+`,
+			wantErr: []string{"server.max_answer_bytes: 100 is below the minimum 4096", "router: durations must not be negative", "providers[0]: timeouts must not be negative"},
+		},
+		{
 			name:    "unknown field is an error",
 			yaml:    "listen: 127.0.0.1:1\nlisten_port: 3\n",
 			wantErr: []string{"listen_port"},

@@ -22,6 +22,11 @@ var (
 	// ErrMalformed: the upstream sent JSON (or SSE) the client cannot read,
 	// or a body larger than the configured bound.
 	ErrMalformed = errors.New("malformed upstream response")
+	// ErrTooLarge: the answer passed the gateway's bound on what it holds
+	// (a whole response body, or an answer collected for a client that
+	// did not stream). The request was canceled upstream; it is not
+	// retried nor failed over, since another try costs as much again.
+	ErrTooLarge = errors.New("upstream answer too large")
 )
 
 // Kind classifies an upstream failure. The router decides failover from it.

@@ -141,6 +141,14 @@ func TestChatErrors(t *testing.T) {
 			Want: want{Kind: llm.KindBadRequest, Status: 400, Message: "Invalid value for 'temperature'"}},
 		{Name: "400 llama-server context", Handler: frame.JSON(400, nil, `{"error":{"code":400,"message":"the request exceeds the available context size, try increasing it","type":"exceed_context_size_error"}}`),
 			Want: want{Kind: llm.KindContextLength, Status: 400, Message: "exceeds the available context size"}},
+		// llama-server answers what its build or model cannot do with a
+		// 500 (its parser throws std::runtime_error); another target can.
+		{Name: "500 llama-server without --jinja", Handler: frame.JSON(500, nil, `{"error":{"code":500,"message":"tools param requires --jinja flag","type":"server_error"}}`),
+			Want: want{Kind: llm.KindUnsupported, Status: 500, Message: "requires --jinja"}},
+		{Name: "500 llama-server without mmproj", Handler: frame.JSON(500, nil, `{"error":{"code":500,"message":"image input is not supported - hint: if this is unexpected, you may need to provide the mmproj","type":"server_error"}}`),
+			Want: want{Kind: llm.KindUnsupported, Status: 500, Message: "image input is not supported"}},
+		{Name: "500 llama-server image fetch", Handler: frame.JSON(500, nil, `{"error":{"code":500,"message":"Failed to download image","type":"server_error"}}`),
+			Want: want{Kind: llm.KindUnsupported, Status: 500, Message: "Failed to download image"}},
 		{Name: "400 model not found", Handler: frame.JSON(400, nil, fixture("error_model_not_found.json")),
 			Want: want{Kind: llm.KindNotFound, Status: 400, Message: "does not exist"}},
 		{Name: "401 bad key", Handler: frame.JSON(401, nil, fixture("error_invalid_api_key.json")),

@@ -117,6 +117,8 @@ func refineKind(k llm.Kind, info errorInfo) llm.Kind {
 	switch {
 	case open && isContextLength(code, typ, msg):
 		return llm.KindContextLength
+	case open && isUnsupported(msg):
+		return llm.KindUnsupported
 	case (open || k == llm.KindNotFound) && (code == "model_not_found" || typ == "not_found_error"):
 		return llm.KindNotFound
 	case k != llm.KindUnknown:
@@ -141,6 +143,29 @@ func isContextLength(code, typ, msg string) bool {
 		strings.Contains(msg, "context_length_exceeded") ||
 		strings.Contains(msg, "exceeds the available context size") ||
 		strings.Contains(msg, "context window")
+}
+
+// unsupported are what servers on the OpenAI wire answer (llama-server
+// with a 500, as its parser throws them) for a request this server cannot
+// serve as asked but another target may: a model or build without tool,
+// vision or audio support, an image URL it cannot fetch. Lower case.
+var unsupported = [...]string{
+	"tools param requires --jinja flag",       // llama-server without --jinja
+	"tool_choice param requires --jinja flag", // the same
+	"image input is not supported",            // llama-server without --mmproj
+	"audio input is not supported",            // the same
+	"failed to download image",                // llama-server fetching an image_url
+	"does not support tools",                  // Ollama's /v1, and proxies in front of it
+	"does not support vision",
+}
+
+func isUnsupported(msg string) bool {
+	for _, s := range unsupported {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
 }
 
 func isQuota(info errorInfo) bool {

@@ -1,6 +1,8 @@
 package router
 
 import (
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -77,10 +79,14 @@ type breaker struct {
 	gen      uint64
 }
 
-// ticket is an admission to try the upstream; record needs it back.
+// ticket is an admission to try the upstream; record needs it back. b
+// and model name the breaker that admitted it (set by breakers.get's
+// callers; nil b records nothing).
 type ticket struct {
 	gen   uint64
 	trial bool
+	b     *breaker
+	model string
 }
 
 // stateAt returns the state as callers see it: an open circuit whose
@@ -177,4 +183,104 @@ func (b *breaker) open(now time.Time) {
 	b.openedAt = now
 	b.trial = false
 	b.gen++
+}
+
+// DefaultMaxBreakers bounds the circuit breakers one upstream keeps: one
+// per model it was asked for. Model names come from clients
+// ("provider/model"), so the set must not grow with whatever they send.
+const DefaultMaxBreakers = 256
+
+// breakers are one upstream's circuit breakers, one per model, so a
+// broken model does not take the upstream's other models down. At the
+// bound the least recently used breaker goes, a closed one before an open
+// one (a closed breaker carries the least). Safe for concurrent use.
+type breakers struct {
+	threshold int
+	cooldown  time.Duration
+	max       int
+
+	mu   sync.Mutex
+	m    map[string]*breakerEntry
+	tick uint64
+}
+
+type breakerEntry struct {
+	b    breaker
+	used uint64
+}
+
+func (s *breakers) init(threshold int, cooldown time.Duration, max int) {
+	s.threshold, s.cooldown, s.max = threshold, cooldown, max
+	s.m = make(map[string]*breakerEntry)
+}
+
+// get returns model's breaker, creating it (and making room) when new.
+func (s *breakers) get(model string) *breaker {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tick++
+	if e := s.m[model]; e != nil {
+		e.used = s.tick
+		return &e.b
+	}
+	if len(s.m) >= s.max {
+		s.evictLocked()
+	}
+	e := &breakerEntry{b: breaker{threshold: s.threshold, cooldown: s.cooldown}, used: s.tick}
+	s.m[model] = e
+	return &e.b
+}
+
+// evictLocked drops the least recently used breaker, preferring a closed
+// one. An attempt still holding a ticket of the dropped breaker records
+// into it harmlessly.
+func (s *breakers) evictLocked() {
+	var (
+		victim       string
+		vused        uint64
+		vclosed, any bool
+	)
+	for name, e := range s.m {
+		e.b.mu.Lock()
+		closed := e.b.state == circuitClosed
+		e.b.mu.Unlock()
+		better := !any || closed && !vclosed || closed == vclosed && e.used < vused
+		if better {
+			victim, vused, vclosed, any = name, e.used, closed, true
+		}
+	}
+	delete(s.m, victim)
+}
+
+// ModelCircuit is the state of one model's circuit on an upstream.
+type ModelCircuit struct {
+	Model   string
+	Circuit string
+}
+
+// summary returns the upstream's overall state, "open" only when every
+// model it keeps a breaker for is open, and the models whose circuit is
+// not closed, sorted by name.
+func (s *breakers) summary(now time.Time) (string, []ModelCircuit) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []ModelCircuit
+	for name, e := range s.m {
+		if c := e.b.stateAt(now); c != circuitClosed {
+			out = append(out, ModelCircuit{Model: name, Circuit: c.String()})
+		}
+	}
+	slices.SortFunc(out, func(a, b ModelCircuit) int { return strings.Compare(a.Model, b.Model) })
+	switch {
+	case len(out) == 0:
+		return circuitClosed.String(), nil
+	case len(out) < len(s.m):
+		return "partly open", out
+	}
+	for _, mc := range out {
+		if mc.Circuit != circuitOpen.String() {
+			return circuitHalfOpen.String(), out
+		}
+	}
+	return circuitOpen.String(), out
 }

@@ -207,8 +207,9 @@ func TestHalfOpenSingleTrial(t *testing.T) {
 		c.BreakerThreshold = 1
 	})
 	u := r.byName["ollama"]
-	tk, _ := u.br.allow(clk.Now())
-	u.br.record(clk.Now(), tk, outcomeFailure)
+	br := u.brs.get("m")
+	tk, _ := br.allow(clk.Now())
+	br.record(clk.Now(), tk, outcomeFailure)
 	clk.Advance(DefaultBreakerCooldown)
 
 	trial := make(chan []string, 1)

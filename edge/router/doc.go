@@ -52,14 +52,17 @@
 //
 // # Circuit breaker
 //
-// Each upstream (not each model) has a breaker: closed, open after
-// BreakerThreshold consecutive failures, half-open after BreakerCooldown,
-// when exactly one trial request goes through; its success closes the
+// Each upstream keeps a breaker per model, so a broken model does not take
+// the upstream's other models down; since model names come from clients,
+// at most DefaultMaxBreakers are kept per upstream, the least recently
+// used (closed ones first) dropped beyond that. A breaker is closed, open
+// after BreakerThreshold consecutive failures, half-open after
+// BreakerCooldown, when exactly one trial request goes through; its success closes the
 // circuit and its failure reopens it. Failures are the kinds that say the
 // upstream is in trouble: unavailable, timeout, overloaded, server,
 // unknown, and auth (refused gateway credentials do not fix themselves, so
 // hammering the upstream is pointless). Answers about the request itself
-// (bad request, not found, context length) and rate limiting are neutral:
+// (bad request, not found, context length, unsupported) and rate limiting are neutral:
 // they neither count nor reset the count, but they do close a half-open
 // circuit because the upstream answered. Rate limits carry their own
 // Retry-After and often last a second, far shorter than a cooldown. A
@@ -70,9 +73,25 @@
 //
 // An upstream with MaxInFlight requests in flight is skipped ("busy"), which
 // counts as a failover, not a failure: a busy local runtime sends the
-// request to the cloud. A Local attempt that produces no chunk within
-// FirstTokenTimeout is canceled and fails over as llm.KindTimeout; this is
-// told apart from the caller's own cancellation, which stops everything.
+// request to the cloud. An attempt (local or cloud) that produces no chunk
+// within its upstream's FirstTokenTimeout is canceled and fails over as
+// llm.KindTimeout; this is told apart from the caller's own cancellation,
+// which stops everything.
+//
+// # Stalls and runaway answers
+//
+// Once a stream has begun, an attempt that goes StallTimeout without a
+// chunk (the time the caller takes to take one does not count) is
+// canceled as llm.KindTimeout wrapping ErrStalled. A whole-answer caller
+// has seen nothing yet, so it fails over; a streaming caller gets the
+// error (the server turns it into the dialect's in-stream error event).
+// An answer collected for a whole-answer caller is bounded by
+// MaxAnswerBytes: past it the attempt is canceled and Route returns an
+// llm.KindServer error wrapping llm.ErrTooLarge, with no failover and no
+// retry (another try would cost as much again); the same holds for a
+// provider's own llm.ErrTooLarge (a response body past its bound). Each
+// of these is an Attempt in Status, and counted in Failovers when the
+// request moved on.
 //
 // After Start, each cloud upstream that implements llm.Pinger is probed
 // every ProbeInterval. A failed probe, or a real request that fails at the

@@ -14,6 +14,12 @@ import (
 // only to upstreams that do not implement llm.Embedder.
 var ErrNoEmbeddings = errors.New("no provider for this model computes embeddings")
 
+// ErrStalled is wrapped in the *llm.Error (KindTimeout) of an attempt
+// whose stream went silent for longer than its StallTimeout. Route
+// returns it when the stream had reached the caller; otherwise the
+// request fails over and it appears only in Status.Attempts.
+var ErrStalled = errors.New("upstream stream stalled")
+
 // Skip reasons recorded in Attempt.Skipped.
 const (
 	SkipOffline     = "offline"

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -302,7 +303,7 @@ func TestHealth(t *testing.T) {
 		{Name: "ollama", Type: "ollama", Local: true, Online: true, Circuit: "closed", InFlight: 1},
 		{Name: "openai", Type: "openai", Online: true, Circuit: "closed"},
 	}
-	if !slices.Equal(got, want) {
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Health\n got %+v\nwant %+v", got, want)
 	}
 }

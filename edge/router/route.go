@@ -33,7 +33,9 @@ var errNilRequest = &llm.Error{Provider: "router", Kind: llm.KindBadRequest, Err
 //
 // Route returns an *UnknownModelError when the name resolves to nothing,
 // the upstream's error unchanged for a caller fault or any error after the
-// first chunk, emit's error unchanged when emit fails, the caller's ctx
+// first chunk (a stream cut for a stall wraps ErrStalled), an error
+// wrapping llm.ErrTooLarge for a runaway answer, emit's error unchanged
+// when emit fails, the caller's ctx
 // error (wrapped) when ctx ends first, and *ExhaustedError when every
 // target was skipped or failed.
 func (r *Router) Route(ctx context.Context, req *llm.ChatRequest, st *Status, emit func(*llm.Chunk) error) (llm.Usage, error) {
@@ -88,8 +90,20 @@ func (r *Router) route(ctx context.Context, req *llm.ChatRequest, st *Status, em
 	return ru.usage, err
 }
 
-// collect adds one chunk of the current attempt to the caller's aggregate.
+// collect adds one chunk of the current attempt to the caller's
+// aggregate, failing with llm.ErrTooLarge once the answer passes
+// MaxAnswerBytes (an upstream that streams without end must not grow the
+// gateway's memory without end).
 func (ru *run) collect(c *llm.Chunk) error {
+	n := len(c.Text) + len(c.Reasoning)
+	for i := range c.ToolCalls {
+		d := &c.ToolCalls[i]
+		n += len(d.ID) + len(d.Name) + len(d.Arguments)
+	}
+	ru.aggBytes += n
+	if ru.aggBytes > ru.r.cfg.MaxAnswerBytes {
+		return llm.ErrTooLarge
+	}
 	ru.agg.Add(c)
 	return nil
 }
@@ -192,6 +206,9 @@ type run struct {
 	// agg, when set, collects the current attempt for a whole-answer
 	// caller (Collect); nothing reaches the caller before the end.
 	agg *llm.Aggregate
+	// aggBytes is what the current attempt put into agg, for the
+	// MaxAnswerBytes bound.
+	aggBytes int
 
 	embed bool
 	// noQueue: fail rather than wait when every candidate is busy.
@@ -244,8 +261,10 @@ func (ru *run) put() {
 	clear(ru.allowed[:cap(ru.allowed)])
 	a := &ru.att
 	fire, forward, timer := a.fireFn, a.forwardFn, a.timer
+	stallFn, stallTimer := a.stallFn, a.stallTimer
 	*ru = run{retry: retry, allowed: allowed}
 	a.fireFn, a.forwardFn, a.timer, a.reusable = fire, forward, timer, true
+	a.stallFn, a.stallTimer = stallFn, stallTimer
 	runPool.Put(ru)
 }
 
@@ -259,6 +278,7 @@ func (ru *run) nextAttempt() *attempt {
 	}
 	a.state.Store(stateWaiting)
 	a.emit, a.emitErr, a.cause, a.disarmed = ru.emit, nil, errDeadline, false
+	a.stall, a.stallArmed, a.stallFired = 0, false, false
 	return a
 }
 
@@ -384,17 +404,19 @@ func (ru *run) admit(c *candidate) (ticket, string) {
 		return ticket{}, SkipTooHot
 	}
 	now := ru.r.now()
-	if !u.br.peek(now) {
+	br := u.brs.get(c.model)
+	if !br.peek(now) {
 		return ticket{}, SkipCircuitOpen
 	}
 	if !u.acquire() {
 		return ticket{}, SkipBusy
 	}
-	t, ok := u.br.allow(now)
+	t, ok := br.allow(now)
 	if !ok {
 		u.release()
 		return ticket{}, SkipCircuitOpen
 	}
+	t.b, t.model = br, c.model
 	return t, ""
 }
 
@@ -433,9 +455,13 @@ func (ru *run) try(ctx context.Context, c *candidate, quiet bool) (verdict, time
 	start := r.now()
 	a := ru.nextAttempt()
 	limit := ru.deadline.Sub(start)
-	if u.Local && !ru.embed && u.FirstTokenTimeout < limit {
-		limit, a.cause = u.FirstTokenTimeout, errFirstToken
+	if !ru.embed {
+		if u.FirstTokenTimeout < limit {
+			limit, a.cause = u.FirstTokenTimeout, errFirstToken
+		}
+		a.stall = u.StallTimeout
 	}
+	ru.aggBytes = 0
 	actx, cancel := context.WithCancelCause(ctx)
 	a.cancel = cancel
 	a.arm(limit)
@@ -456,6 +482,16 @@ func (ru *run) try(ctx context.Context, c *candidate, quiet bool) (verdict, time
 	state := a.state.Load()
 
 	switch {
+	case a.emitErr == llm.ErrTooLarge:
+		// A runaway answer: no other target is likely to do better at
+		// the same request, and trying would cost as much again.
+		ru.agg.Reset()
+		at.Kind = llm.KindServer
+		at.Err = &llm.Error{Provider: u.Name, Kind: llm.KindServer,
+			Err: fmt.Errorf("router: %w: the answer passed server.max_answer_bytes (%d)", llm.ErrTooLarge, r.cfg.MaxAnswerBytes)}
+		r.failed(u, t, end, at.Kind, at.Err)
+		ru.add(at)
+		return verdictDone, 0, at.Err
 	case a.emitErr != nil:
 		// The client went away while the upstream streamed: the
 		// upstream did its part.
@@ -463,6 +499,20 @@ func (ru *run) try(ctx context.Context, c *candidate, quiet bool) (verdict, time
 		at.Kind, at.Err = llm.KindCanceled, a.emitErr
 		ru.add(at)
 		return verdictDone, 0, a.emitErr
+	case state == stateStalled && err != nil && ctx.Err() == nil:
+		at.Kind = llm.KindTimeout
+		at.Err = &llm.Error{Provider: u.Name, Kind: llm.KindTimeout,
+			Err: fmt.Errorf("router: %w: no chunk for %v", ErrStalled, u.StallTimeout)}
+		r.failed(u, t, end, at.Kind, at.Err)
+		ru.add(at)
+		if ru.agg != nil {
+			// Nothing reached the client: drop the partial answer and
+			// fail over.
+			ru.agg.Reset()
+			return verdictNext, 0, nil
+		}
+		// Bytes went out: too late to fail over.
+		return verdictDone, 0, at.Err
 	case state == stateStarted && err != nil && ru.agg != nil:
 		// Failed mid-stream, but nothing reached the client: drop the
 		// partial answer and treat it like any other failure below.
@@ -505,7 +555,7 @@ func (ru *run) try(ctx context.Context, c *candidate, quiet bool) (verdict, time
 	r.failed(u, t, end, k, err)
 	ru.add(at)
 	r.log.Debug("router: attempt failed", "target", c.target, "kind", k.String(), "err", err)
-	if !k.Failover() {
+	if !k.Failover() || errors.Is(err, llm.ErrTooLarge) {
 		return verdictDone, 0, err
 	}
 	if k == llm.KindContextLength && u.ContextLength > 0 && u.ContextLength+1 > ru.needCtx {
@@ -569,8 +619,11 @@ func (r *Router) failed(u *upstream, t ticket, now time.Time, k llm.Kind, err er
 }
 
 func (r *Router) settle(u *upstream, t ticket, now time.Time, o outcome) {
-	if s, changed := u.br.record(now, t, o); changed {
-		r.log.Warn("router: circuit "+s.String(), "provider", u.Name)
+	if t.b == nil {
+		return
+	}
+	if s, changed := t.b.record(now, t, o); changed {
+		r.log.Warn("router: circuit "+s.String(), "provider", u.Name, "model", t.model)
 	}
 }
 
@@ -597,11 +650,13 @@ const (
 	stateWaiting  int32 = iota // no chunk yet
 	stateStarted               // a chunk went to the caller: no failover any more
 	stateTimedOut              // the router canceled the attempt before its first chunk
+	stateStalled               // the router canceled the attempt after a silence mid-stream
 )
 
 var (
 	errFirstToken = errors.New("router: first-token timeout")
 	errDeadline   = errors.New("router: request deadline")
+	errStall      = errors.New("router: stream stalled")
 )
 
 // attempt is one call into a provider. The timer and the provider's emit
@@ -626,10 +681,20 @@ type attempt struct {
 	// the last attempt left: true when it was disarmed.
 	disarmed bool
 	reusable bool
+
+	// stall is the longest silence between chunks once the stream has
+	// begun (0: none); stallTimer enforces it from the first chunk on.
+	// stallArmed says the timer is running; stallFired that it expired
+	// at least once, so stallFire may still be running.
+	stall      time.Duration
+	stallTimer *time.Timer
+	stallFn    func()
+	stallArmed bool
+	stallFired bool
 }
 
 func (a *attempt) init() {
-	a.fireFn, a.forwardFn, a.reusable = a.fire, a.forward, true
+	a.fireFn, a.forwardFn, a.stallFn, a.reusable = a.fire, a.forward, a.stallFire, true
 }
 
 func (a *attempt) arm(d time.Duration) {
@@ -644,7 +709,8 @@ func (a *attempt) disarm() {
 	if !a.disarmed && a.timer.Stop() {
 		a.disarmed = true
 	}
-	a.reusable = a.disarmed
+	a.pauseStall()
+	a.reusable = a.disarmed && !a.stallFired
 }
 
 func (a *attempt) fire() {
@@ -654,19 +720,65 @@ func (a *attempt) fire() {
 }
 
 func (a *attempt) forward(c *llm.Chunk) error {
-	if a.state.Load() != stateStarted {
+	switch a.state.Load() {
+	case stateStarted:
+		// The time the caller takes to take a chunk is not the
+		// upstream's silence.
+		a.pauseStall()
+		if a.state.Load() == stateStalled {
+			return errStall // the timer fired just before it was paused
+		}
+	case stateWaiting:
 		if !a.state.CompareAndSwap(stateWaiting, stateStarted) {
 			return a.cause
 		}
 		if a.timer.Stop() {
 			a.disarmed = true
 		}
+	case stateStalled:
+		return errStall
+	default:
+		return a.cause
 	}
 	if err := a.emit(c); err != nil {
 		a.emitErr = err
 		return err
 	}
+	a.armStall()
 	return nil
+}
+
+// armStall (re)starts the stall timer after a chunk. A Reset or Stop of
+// an armed timer that finds it already expired means stallFire ran or is
+// running, so the attempt must not be reused.
+func (a *attempt) armStall() {
+	if a.stall <= 0 {
+		return
+	}
+	if a.stallTimer == nil {
+		a.stallTimer = time.AfterFunc(a.stall, a.stallFn)
+	} else if !a.stallTimer.Reset(a.stall) && a.stallArmed {
+		a.stallFired = true
+	}
+	a.stallArmed = true
+}
+
+// pauseStall stops the stall timer while a chunk is handed on.
+func (a *attempt) pauseStall() {
+	if !a.stallArmed {
+		return
+	}
+	if !a.stallTimer.Stop() {
+		a.stallFired = true
+	}
+	a.stallArmed = false
+}
+
+// stallFire cuts a started stream that went silent.
+func (a *attempt) stallFire() {
+	if a.state.CompareAndSwap(stateStarted, stateStalled) {
+		a.cancel(errStall)
+	}
 }
 
 // firstBusy returns the first candidate the run skipped as busy.

@@ -115,10 +115,17 @@ func rateLimited(after time.Duration) *llm.Error {
 	return e
 }
 
+// breakerFailures sums the failures of u's breakers, over its models.
 func breakerFailures(u *upstream) int {
-	u.br.mu.Lock()
-	defer u.br.mu.Unlock()
-	return u.br.failures
+	u.brs.mu.Lock()
+	defer u.brs.mu.Unlock()
+	n := 0
+	for _, e := range u.brs.m {
+		e.b.mu.Lock()
+		n += e.b.failures
+		e.b.mu.Unlock()
+	}
+	return n
 }
 
 func TestRouteFailover(t *testing.T) {
@@ -367,14 +374,17 @@ func TestRouteFailover(t *testing.T) {
 			wantServed:   tOllama,
 		},
 		{
-			name:         "first-token timeout does not apply to the cloud",
-			model:        "openai/gpt-4o",
-			openai:       []step{{wait: 40 * time.Millisecond, chunks: 1}},
-			ups:          func(u []Upstream) { u[1].FirstTokenTimeout = 10 * time.Millisecond },
-			wantAttempts: []string{"openai/gpt-4o:ok"},
-			wantCalls:    [3]int64{0, 1, 0},
-			wantChunks:   1,
-			wantServed:   "openai/gpt-4o",
+			// A stalled cloud target costs its first-token timeout, not the
+			// whole deadline, and the next target serves.
+			name:          "first-token timeout applies to the cloud too",
+			ollama:        []step{refusedStep},
+			openai:        []step{{block: true}},
+			ups:           func(u []Upstream) { u[1].FirstTokenTimeout = 10 * time.Millisecond },
+			wantAttempts:  []string{tOllama + ":unavailable", tOpenAI + ":timeout", tAnthropic + ":ok"},
+			wantCalls:     [3]int64{1, 1, 1},
+			wantChunks:    2,
+			wantFailovers: 2,
+			wantServed:    tAnthropic,
 		},
 		{
 			name:         "deadline bounds the time to the first chunk",
@@ -403,8 +413,9 @@ func TestRouteFailover(t *testing.T) {
 			setup: func(t *testing.T, r *Router) {
 				u := r.byName["ollama"]
 				for range DefaultBreakerThreshold {
-					tk, _ := u.br.allow(r.now())
-					u.br.record(r.now(), tk, outcomeFailure)
+					br := u.brs.get("llama3.2:1b")
+					tk, _ := br.allow(r.now())
+					br.record(r.now(), tk, outcomeFailure)
 				}
 			},
 			openai:        []step{ok},

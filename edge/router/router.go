@@ -70,10 +70,15 @@ type Upstream struct {
 	MaxInFlight int
 	// ContextLength is the model context in tokens; 0 means unknown.
 	ContextLength int
-	// FirstTokenTimeout applies to Local upstreams: an attempt with no chunk
-	// after this long is canceled and fails over. Zero means
-	// config.DefaultFirstTokenTimeout.
+	// FirstTokenTimeout: an attempt with no chunk after this long is
+	// canceled and fails over (bounded by the request's Deadline). Zero
+	// means config.DefaultFirstTokenTimeout for a Local upstream and
+	// config.DefaultCloudFirstTokenTimeout for a cloud one.
 	FirstTokenTimeout time.Duration
+	// StallTimeout: an attempt whose stream goes this long without a chunk
+	// after its first is canceled (see Route for what the caller then
+	// gets). Zero means Config.StallTimeout.
+	StallTimeout time.Duration
 }
 
 // Config configures a Router. Zero fields take the Default constants.
@@ -95,6 +100,14 @@ type Config struct {
 	BreakerCooldown time.Duration
 	// ProbeInterval and ProbeTimeout drive the connectivity probe.
 	ProbeInterval, ProbeTimeout time.Duration
+	// StallTimeout is the default of Upstream.StallTimeout; zero means
+	// config.DefaultStallTimeout.
+	StallTimeout time.Duration
+	// MaxAnswerBytes bounds an answer the router collects for a
+	// whole-answer client (text, reasoning and tool arguments); past it the
+	// attempt is canceled and the request fails with llm.ErrTooLarge.
+	// Zero means config.DefaultMaxAnswerBytes.
+	MaxAnswerBytes int
 	// TooHot, when set, reports that the device is over its thermal limit;
 	// local upstreams are then skipped ("too hot") and cloud ones serve.
 	// It is called per request, so it must be cheap (a cached reading).
@@ -139,7 +152,9 @@ type upstream struct {
 	// probed is set while a probe goroutine watches this upstream; only
 	// then may a failure mark it offline, since only a probe brings it back.
 	probed atomic.Bool
-	br     breaker
+	// brs holds a circuit breaker per model, so one broken model does not
+	// take the upstream's others down.
+	brs breakers
 	// models is the last model list of a Local upstream; nil when unknown.
 	models atomic.Pointer[modelSet]
 
@@ -187,6 +202,8 @@ func New(cfg Config) (*Router, error) {
 	applyDur("BreakerCooldown", &cfg.BreakerCooldown, DefaultBreakerCooldown)
 	applyDur("ProbeInterval", &cfg.ProbeInterval, DefaultProbeInterval)
 	applyDur("ProbeTimeout", &cfg.ProbeTimeout, DefaultProbeTimeout)
+	applyDur("StallTimeout", &cfg.StallTimeout, config.DefaultStallTimeout)
+	applyInt("MaxAnswerBytes", &cfg.MaxAnswerBytes, config.DefaultMaxAnswerBytes)
 	if cfg.RetryMax < cfg.RetryBase {
 		bad("RetryMax %v is below RetryBase %v", cfg.RetryMax, cfg.RetryBase)
 	}
@@ -227,14 +244,18 @@ func New(cfg Config) (*Router, error) {
 			def = config.DefaultLocalMaxInFlight
 		}
 		applyInt(field+".MaxInFlight", &uc.MaxInFlight, def)
-		applyDur(field+".FirstTokenTimeout", &uc.FirstTokenTimeout, config.DefaultFirstTokenTimeout)
+		firstToken := config.DefaultCloudFirstTokenTimeout
+		if uc.Local {
+			firstToken = config.DefaultFirstTokenTimeout
+		}
+		applyDur(field+".FirstTokenTimeout", &uc.FirstTokenTimeout, firstToken)
+		applyDur(field+".StallTimeout", &uc.StallTimeout, cfg.StallTimeout)
 		u := &upstream{Upstream: uc, freed: make(chan struct{}, 1)}
 		u.embedder, _ = uc.Provider.(llm.Embedder)
 		u.lister, _ = uc.Provider.(llm.ModelLister)
 		u.pinger, _ = uc.Provider.(llm.Pinger)
 		u.online.Store(true)
-		u.br.threshold = cfg.BreakerThreshold
-		u.br.cooldown = cfg.BreakerCooldown
+		u.brs.init(cfg.BreakerThreshold, cfg.BreakerCooldown, DefaultMaxBreakers)
 		r.ups = append(r.ups, u)
 		if uc.Name != "" && r.byName[uc.Name] == nil {
 			r.byName[uc.Name] = u
@@ -366,8 +387,12 @@ type UpstreamHealth struct {
 	// informational (the last model-list refresh or request) and never
 	// causes skipping.
 	Online bool
-	// Circuit is "closed", "open" or "half-open".
-	Circuit   string
+	// Circuit is "closed" when no model's circuit is open, "open" when
+	// every model's is (the upstream as a whole is failing), "half-open"
+	// when every model's is open or half-open, else "partly open".
+	Circuit string
+	// Circuits lists the models whose circuit is not closed, by name.
+	Circuits  []ModelCircuit
 	LastError string
 	InFlight  int
 }
@@ -380,12 +405,14 @@ func (r *Router) Health() []UpstreamHealth {
 		u.mu.Lock()
 		last := u.lastErr
 		u.mu.Unlock()
+		circuit, models := u.brs.summary(now)
 		out[i] = UpstreamHealth{
 			Name:      u.Name,
 			Type:      u.Type,
 			Local:     u.Local,
 			Online:    u.online.Load(),
-			Circuit:   u.br.stateAt(now).String(),
+			Circuit:   circuit,
+			Circuits:  models,
 			LastError: last,
 			InFlight:  int(u.inFlight.Load()),
 		}

@@ -263,12 +263,19 @@ func (ex *exchange) emit(ch *llm.Chunk) error {
 	if ch.FinishReason != "" {
 		ex.finishReason = ch.FinishReason
 	}
-	if ex.cache.store {
-		ex.answer.Add(ch)
-	}
 	ex.outBytes += len(ch.Text) + len(ch.Reasoning)
 	for i := range ch.ToolCalls {
 		ex.outBytes += len(ch.ToolCalls[i].Arguments)
+	}
+	if ex.cache.store {
+		if ex.outBytes > ex.s.opts.MaxAnswerBytes {
+			// An answer this long (or one without end) is not worth
+			// keeping, and holding it would grow without bound.
+			ex.cache.store = false
+			ex.answer.Reset()
+		} else {
+			ex.answer.Add(ch)
+		}
 	}
 	if ch.Role == "" && ch.Text == "" && ch.Reasoning == "" && len(ch.ToolCalls) == 0 && ch.FinishReason == "" {
 		return nil // a usage-only chunk: reported at the end

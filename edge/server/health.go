@@ -5,6 +5,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/edgeway/edgeway/edge/internal/wire"
 	"github.com/edgeway/edgeway/edge/upstream"
 )
 
@@ -32,6 +33,21 @@ func (s *Server) readyz(c *fasthttp.RequestCtx) {
 		b = strconv.AppendBool(b, h.Online)
 		b = append(b, `,"circuit":`...)
 		b = strconv.AppendQuote(b, h.Circuit)
+		if len(h.Circuits) > 0 {
+			// Which models' circuits are not closed (breakers are per
+			// provider + model).
+			b = append(b, `,"circuits":{`...)
+			for j, mc := range h.Circuits {
+				if j > 0 {
+					b = append(b, ',')
+				}
+				// A model name comes from a client: JSON-escaped, bounded.
+				b = wire.AppendString(b, upstream.CleanMessage(mc.Model))
+				b = append(b, ':')
+				b = strconv.AppendQuote(b, mc.Circuit)
+			}
+			b = append(b, '}')
+		}
 		b = append(b, `,"in_flight":`...)
 		b = strconv.AppendInt(b, int64(h.InFlight), 10)
 		if h.LastError != "" {

@@ -102,6 +102,11 @@ type Options struct {
 	// client redacts its own key already; this also covers providers that
 	// are not upstream.Clients).
 	Secrets []string
+
+	// MaxAnswerBytes bounds a streamed answer the server keeps for the
+	// cache (the router bounds a collected one); past it the answer is
+	// not cached. Zero means config.DefaultMaxAnswerBytes.
+	MaxAnswerBytes int
 }
 
 // Defaults for zero Options fields: the config's, defined there once.
@@ -173,6 +178,9 @@ func New(o Options) *Server {
 	}
 	if o.HeaderTimeout <= 0 {
 		o.HeaderTimeout = DefaultHeaderTimeout
+	}
+	if o.MaxAnswerBytes <= 0 {
+		o.MaxAnswerBytes = config.DefaultMaxAnswerBytes
 	}
 	o.HeaderTimeout = min(o.HeaderTimeout, o.ReadTimeout)
 	if o.Logger == nil {

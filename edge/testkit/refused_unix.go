@@ -15,6 +15,14 @@ import (
 // it could after listening and closing).
 func RefusedAddr(tb testing.TB) string {
 	tb.Helper()
+	_, addr := boundSocket(tb)
+	return addr
+}
+
+// boundSocket returns a TCP socket bound to a free port of 127.0.0.1,
+// closed when the test ends, and its address.
+func boundSocket(tb testing.TB) (fd int, addr string) {
+	tb.Helper()
 	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
 	if err != nil {
 		tb.Fatalf("socket: %v", err)
@@ -27,5 +35,5 @@ func RefusedAddr(tb testing.TB) string {
 	if err != nil {
 		tb.Fatalf("getsockname: %v", err)
 	}
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*syscall.SockaddrInet4).Port))
+	return fd, net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*syscall.SockaddrInet4).Port))
 }

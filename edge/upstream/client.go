@@ -392,7 +392,7 @@ func (c *Client) ReadBody(ctx context.Context, body io.Reader, op string) ([]byt
 		return nil, c.TransportError(ctx, op, err)
 	}
 	if int64(len(b)) > c.maxBytes {
-		return nil, c.Malformed(op, fmt.Errorf("body exceeds %d bytes", c.maxBytes))
+		return nil, c.Malformed(op, fmt.Errorf("%w: body exceeds %d bytes", llm.ErrTooLarge, c.maxBytes))
 	}
 	return b, nil
 }

@@ -239,7 +239,7 @@ func (c *Client) Malformed(op string, err error) *llm.Error {
 	if err == nil {
 		return &llm.Error{Provider: c.name, Kind: llm.KindServer, Err: fmt.Errorf("%s: %w", op, llm.ErrMalformed)}
 	}
-	return &llm.Error{Provider: c.name, Kind: llm.KindServer, Err: fmt.Errorf("%s: %w: %v", op, llm.ErrMalformed, err)}
+	return &llm.Error{Provider: c.name, Kind: llm.KindServer, Err: fmt.Errorf("%s: %w: %w", op, llm.ErrMalformed, err)}
 }
 
 // StreamCut reports an answer that ended before its end marker; why says

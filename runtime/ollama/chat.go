@@ -161,7 +161,9 @@ func finishReason(doneReason string, toolCalls bool) llm.FinishReason {
 }
 
 // chatRequest maps req onto Ollama's /api/chat request. Failures are
-// KindBadRequest: nothing about them would go better on another try.
+// KindBadRequest (nothing about them would go better on another try),
+// but for an image URL: Ollama takes only inline images, and a target
+// that fetches URLs may serve it (KindUnsupported).
 func (p *Provider) chatRequest(req *llm.ChatRequest) (*api.ChatRequest, error) {
 	if req.Model == "" {
 		return nil, llm.Errorf(p.name, llm.KindBadRequest, "chat: model is required")
@@ -217,6 +219,10 @@ func (p *Provider) chatRequest(req *llm.ChatRequest) (*api.ChatRequest, error) {
 				continue
 			}
 			img, err := decodeImage(part.ImageURL)
+			if err == errImageURL {
+				// A target that fetches URLs (a cloud API) can serve it.
+				return nil, llm.Errorf(p.name, llm.KindUnsupported, "chat: message %d: %w", i, err)
+			}
 			if err != nil {
 				return nil, llm.Errorf(p.name, llm.KindBadRequest, "chat: message %d: %w", i, err)
 			}

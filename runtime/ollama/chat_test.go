@@ -1,6 +1,7 @@
 package ollama
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -294,26 +295,29 @@ func TestChatBadRequests(t *testing.T) {
 		name string
 		req  llm.ChatRequest
 		want string
+		// kind is KindBadRequest unless set.
+		kind llm.Kind
 	}{
-		{"no model", llm.ChatRequest{Messages: msg(text)}, "model is required"},
-		{"no messages", llm.ChatRequest{Model: "m"}, "no messages"},
-		{"http image", llm.ChatRequest{Model: "m", Messages: msg(llm.Part{Type: llm.PartImage, ImageURL: "https://example.com/cat.png"})}, "ollama needs inline images"},
-		{"ftp image", llm.ChatRequest{Model: "m", Messages: msg(llm.Part{Type: llm.PartImage, ImageURL: "ftp://x/cat.png"})}, "scheme"},
-		{"data url not base64", llm.ChatRequest{Model: "m", Messages: msg(llm.Part{Type: llm.PartImage, ImageURL: "data:image/png,%89PNG"})}, "not base64"},
-		{"data url bad base64", llm.ChatRequest{Model: "m", Messages: msg(llm.Part{Type: llm.PartImage, ImageURL: "data:image/png;base64,@@@"})}, "not base64"},
-		{"unknown role", llm.ChatRequest{Model: "m", Messages: []llm.Message{{Role: "developer", Content: []llm.Part{text}}}}, "unsupported role"},
-		{"tool args not json", llm.ChatRequest{Model: "m", Messages: []llm.Message{{Role: llm.RoleAssistant, ToolCalls: []llm.ToolCall{{Name: "f", Arguments: "{nope"}}}}}, "arguments"},
-		{"tool args not object", llm.ChatRequest{Model: "m", Messages: []llm.Message{{Role: llm.RoleAssistant, ToolCalls: []llm.ToolCall{{Name: "f", Arguments: "[1]"}}}}}, "not a JSON object"},
-		{"bad schema", llm.ChatRequest{Model: "m", Messages: msg(text), ResponseFormat: &llm.ResponseFormat{Type: "json_schema", Schema: json.RawMessage(`{"type":`)}}, "schema"},
-		{"bad format type", llm.ChatRequest{Model: "m", Messages: msg(text), ResponseFormat: &llm.ResponseFormat{Type: "xml"}}, "response_format"},
-		{"bad tool parameters", llm.ChatRequest{Model: "m", Messages: msg(text), Tools: []llm.Tool{{Name: "f", Parameters: json.RawMessage(`{"type":["object"]}`)}}}, "parameters"},
+		{"no model", llm.ChatRequest{Messages: msg(text)}, "model is required", 0},
+		{"no messages", llm.ChatRequest{Model: "m"}, "no messages", 0},
+		{"http image", llm.ChatRequest{Model: "m", Messages: msg(llm.Part{Type: llm.PartImage, ImageURL: "https://example.com/cat.png"})}, "ollama needs inline images", llm.KindUnsupported},
+		{"ftp image", llm.ChatRequest{Model: "m", Messages: msg(llm.Part{Type: llm.PartImage, ImageURL: "ftp://x/cat.png"})}, "scheme", 0},
+		{"data url not base64", llm.ChatRequest{Model: "m", Messages: msg(llm.Part{Type: llm.PartImage, ImageURL: "data:image/png,%89PNG"})}, "not base64", 0},
+		{"data url bad base64", llm.ChatRequest{Model: "m", Messages: msg(llm.Part{Type: llm.PartImage, ImageURL: "data:image/png;base64,@@@"})}, "not base64", 0},
+		{"unknown role", llm.ChatRequest{Model: "m", Messages: []llm.Message{{Role: "developer", Content: []llm.Part{text}}}}, "unsupported role", 0},
+		{"tool args not json", llm.ChatRequest{Model: "m", Messages: []llm.Message{{Role: llm.RoleAssistant, ToolCalls: []llm.ToolCall{{Name: "f", Arguments: "{nope"}}}}}, "arguments", 0},
+		{"tool args not object", llm.ChatRequest{Model: "m", Messages: []llm.Message{{Role: llm.RoleAssistant, ToolCalls: []llm.ToolCall{{Name: "f", Arguments: "[1]"}}}}}, "not a JSON object", 0},
+		{"bad schema", llm.ChatRequest{Model: "m", Messages: msg(text), ResponseFormat: &llm.ResponseFormat{Type: "json_schema", Schema: json.RawMessage(`{"type":`)}}, "schema", 0},
+		{"bad format type", llm.ChatRequest{Model: "m", Messages: msg(text), ResponseFormat: &llm.ResponseFormat{Type: "xml"}}, "response_format", 0},
+		{"bad tool parameters", llm.ChatRequest{Model: "m", Messages: msg(text), Tools: []llm.Tool{{Name: "f", Parameters: json.RawMessage(`{"type":["object"]}`)}}}, "parameters", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFake(t).on("/api/chat", reply{fixture: "chat_stream.ndjson"})
 			_, _, err := collect(t, f.provider(t, Options{}), &tc.req)
+			want := cmp.Or(tc.kind, llm.KindBadRequest)
 			var e *llm.Error
-			if !errors.As(err, &e) || e.Kind != llm.KindBadRequest {
-				t.Fatalf("err = %v, want a bad request", err)
+			if !errors.As(err, &e) || e.Kind != want {
+				t.Fatalf("err = %v, want kind %v", err, want)
 			}
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("err = %q, want it to mention %q", err, tc.want)

@@ -12,7 +12,7 @@ import (
 )
 
 // Errors for requests Ollama cannot take, returned inside an *llm.Error of
-// KindBadRequest.
+// KindBadRequest (errImageURL: KindUnsupported).
 var (
 	// errImageURL is returned for an image given by http(s) URL.
 	errImageURL = errors.New("ollama needs inline images (data: URLs), not image URLs")

@@ -79,3 +79,41 @@ func WriteCut(w http.ResponseWriter, status int, body []byte) {
 	}
 	Drop(w)
 }
+
+// WriteEventsThenStall writes the first n events of ev like WriteEvents
+// and then holds the connection silent (see Stall) before dropping it: a
+// stream that stops mid-way.
+func (e *Epoch) WriteEventsThenStall(w http.ResponseWriter, gone <-chan struct{}, status int, ev Events, n int) {
+	if e.WriteEvents(w, gone, status, ev, n) {
+		e.Stall(gone)
+	}
+	Drop(w)
+}
+
+// WriteEndless writes the first n events of ev like WriteEvents and then
+// repeat, flushed, again and again until the client leaves (an abort) or
+// the epoch ends: a stream without end.
+func (e *Epoch) WriteEndless(w http.ResponseWriter, gone <-chan struct{}, status int, ev Events, n int, repeat []byte) {
+	if !e.WriteEvents(w, gone, status, ev, n) {
+		return
+	}
+	rc := http.NewResponseController(w)
+	for {
+		select {
+		case <-gone:
+			e.Abort()
+			return
+		case <-e.done:
+			return
+		default:
+		}
+		if _, err := w.Write(repeat); err != nil {
+			e.Abort()
+			return
+		}
+		if rc.Flush() != nil {
+			e.Abort()
+			return
+		}
+	}
+}

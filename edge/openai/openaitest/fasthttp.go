@@ -92,7 +92,7 @@ func (e *epoch) handleFast(ctx *fasthttp.RequestCtx) {
 			defer putExchange(x)
 			e.streamFast(w, x)
 		})
-	case actStall, actCut, actDrop:
+	case actStall, actCut, actDrop, actStallAfter, actEndless:
 		owned = false
 		ctx.HijackSetNoResponse(true)
 		ctx.Hijack(func(c net.Conn) {
@@ -102,6 +102,14 @@ func (e *epoch) handleFast(ctx *fasthttp.RequestCtx) {
 				e.stallConn(c)
 			case actCut:
 				e.cutConn(c, x)
+			case actStallAfter:
+				if e.cutConn(c, x) {
+					e.stallConn(c)
+				}
+			case actEndless:
+				if e.cutConn(c, x) {
+					e.endlessConn(c, x)
+				}
 			}
 		})
 	}
@@ -164,8 +172,8 @@ func (e *epoch) stallConn(c net.Conn) {
 
 // cutConn writes the head and part of x's answer by hand and returns, so
 // the connection closes without the rest (for streams: without the
-// terminating chunk).
-func (e *epoch) cutConn(c net.Conn, x *exchange) {
+// terminating chunk). It reports whether the write went through.
+func (e *epoch) cutConn(c net.Conn, x *exchange) bool {
 	var b []byte
 	if x.sse {
 		b = x.appendRawHead(x.scratch[:0], -1)
@@ -185,6 +193,24 @@ func (e *epoch) cutConn(c net.Conn, x *exchange) {
 	x.scratch = b
 	if _, err := c.Write(b); err != nil {
 		e.Abort()
+		return false
+	}
+	return true
+}
+
+// endlessConn writes the event at x.cut-1 as one more chunk again and
+// again until a write fails (the client left) or the epoch ends.
+func (e *epoch) endlessConn(c net.Conn, x *exchange) {
+	ev := x.body[x.marks[x.cut-2]:x.marks[x.cut-1]]
+	b := strconv.AppendInt(nil, int64(len(ev)), 16)
+	b = append(b, "\r\n"...)
+	b = append(b, ev...)
+	b = append(b, "\r\n"...)
+	for !e.Ended() {
+		if _, err := c.Write(b); err != nil {
+			e.Abort()
+			return
+		}
 	}
 }
 

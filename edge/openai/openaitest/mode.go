@@ -34,6 +34,17 @@ const (
 	ContextTooLong
 	// Unauthorized answers 401 invalid_api_key whatever key was sent.
 	Unauthorized
+	// StallMidStream answers with the stream (whatever the request asked)
+	// and stops sending after the role chunk and two content chunks,
+	// holding the connection silent until the client leaves.
+	StallMidStream
+	// Endless answers with the stream (whatever the request asked) and
+	// repeats a content chunk without end until the client leaves.
+	Endless
+	// NoJinja answers a request that offers tools as llama-server started
+	// without --jinja does: 500 "tools param requires --jinja flag". Other
+	// requests are answered normally.
+	NoJinja
 )
 
 // The shared frame knows the modes by number.
@@ -42,6 +53,9 @@ var _ = [1]int{}[Unauthorized-fakeupstream.ModeUnauthorized]
 var modes = fakeupstream.NewModes("openaitest", []string{
 	Overloaded503:  "503",
 	ContextTooLong: "context",
+	StallMidStream: "stall-mid-stream",
+	Endless:        "endless",
+	NoJinja:        "no-jinja",
 }, map[string]Mode{
 	"overloaded503":    Overloaded503,
 	"contexttoolong":   ContextTooLong,

@@ -110,5 +110,9 @@ func (e *epoch) deliverNet(w http.ResponseWriter, r *http.Request, x *exchange) 
 		} else if e.WriteEvents(w, gone, x.status, ev, x.cut) {
 			fakeupstream.Drop(w)
 		}
+	case actStallAfter:
+		e.WriteEventsThenStall(w, gone, x.status, ev, x.cut)
+	case actEndless:
+		e.WriteEndless(w, gone, x.status, ev, x.cut, x.body[x.marks[x.cut-2]:x.marks[x.cut-1]])
 	}
 }

@@ -76,6 +76,12 @@ const (
 	actCut
 	// actDrop closes the connection without a response.
 	actDrop
+	// actStallAfter sends status, headers and the first cut events, then
+	// nothing until the client leaves or the server stops.
+	actStallAfter
+	// actEndless sends status, headers and the first cut events, then the
+	// event at cut-1 again and again until the client leaves.
+	actEndless
 )
 
 // exchange is one request's scratch and its decided answer. Exchanges are
@@ -254,6 +260,9 @@ func statusText(code int) string {
 // Messages of OpenAI's error bodies, as the real API words them.
 const (
 	msgServerError = "The server had an error while processing your request. Sorry about that!"
+	// msgNoJinja is llama-server's refusal of tools when started without
+	// --jinja (oaicompat_chat_params_parse in tools/server).
+	msgNoJinja     = "tools param requires --jinja flag"
 	msgOverloaded  = "That model is currently overloaded with other requests. You can retry your request, or contact us through our help center at help.openai.com if the error persists."
 	msgRateLimit   = "Rate limit reached for requests per min (RPM): Limit 10000, Used 10000, Requested 1. Please try again in 1s. Visit https://platform.openai.com/account/rate-limits to learn more."
 	msgContextChat = "This model's maximum context length is 128000 tokens. However, your messages resulted in 131072 tokens. Please reduce the length of the messages."
@@ -298,6 +307,9 @@ type precomputed struct {
 	model     map[string][]byte
 
 	err500, err503, err429, errContextChat, errContextEmb, errNoKey []byte
+	// errNoJinja is llama-server's body, whose shape differs from OpenAI's
+	// (a numeric code).
+	errNoJinja []byte
 }
 
 // fakeCreated is the "created" time of listed models.
@@ -332,6 +344,7 @@ func precompute(o *Options) *precomputed {
 	}
 	w.models = append(w.models, "]}"...)
 	w.err500 = appendError(nil, msgServerError, "server_error", "", "")
+	w.errNoJinja = []byte(`{"error":{"code":500,"message":"` + msgNoJinja + `","type":"server_error"}}`)
 	w.err503 = appendError(nil, msgOverloaded, "server_error", "", "")
 	w.err429 = appendError(nil, msgRateLimit, "requests", "", "rate_limit_exceeded")
 	w.errContextChat = appendError(nil, msgContextChat, "invalid_request_error", "messages", "context_length_exceeded")
@@ -519,6 +532,10 @@ func (s *Server) chat(x *exchange, body []byte, mode Mode) {
 		x.failMsg(400, msgNoMessages, "invalid_request_error", "messages", "missing_required_parameter")
 		return
 	}
+	if mode == NoJinja && nonEmptyArray(r.Tools) {
+		x.fail(500, s.wire.errNoJinja)
+		return
+	}
 	prompt := promptWords(r.Messages, &x.parts)
 	w := s.wire
 	tool := w.toolID != nil && nonEmptyArray(r.Tools) && !toolChoiceNone(r.ToolChoice) &&
@@ -548,6 +565,16 @@ func (s *Server) chat(x *exchange, body []byte, mode Mode) {
 		return
 	}
 	created := time.Now().Unix()
+	switch mode {
+	case StallMidStream:
+		s.chatStream(x, created, prompt, pieces, tool, finish, r.StreamOptions.IncludeUsage)
+		x.act, x.cut = actStallAfter, min(3, len(x.marks)-1)
+		return
+	case Endless:
+		s.chatStream(x, created, prompt, pieces, tool, finish, r.StreamOptions.IncludeUsage)
+		x.act, x.cut = actEndless, 2 // the role chunk and a content chunk, repeated
+		return
+	}
 	if r.Stream {
 		s.chatStream(x, created, prompt, pieces, tool, finish, r.StreamOptions.IncludeUsage)
 		x.act = actStream

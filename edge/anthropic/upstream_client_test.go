@@ -119,7 +119,8 @@ func TestChatJSONFallback(t *testing.T) {
 	_, chunks, agg, usage := upstreamtest.MustChat(t, frame.JSON(200, nil, string(testkit.Fixture(t, "message_tool_use.json"))), newTestClient, simpleRequest())
 	want := []llm.ToolCall{{ID: "toolu_01A09q90qw90lq917835lq9", Name: "get_weather", Arguments: `{"location": "San Francisco, CA", "unit": "celsius"}`}}
 	if !reflect.DeepEqual(agg.ToolCalls, want) || agg.FinishReason != llm.FinishToolCalls || agg.Text.String() != "I'll check the weather." ||
-		agg.Reasoning.String() != "I should look it up." || len(chunks) != 1 || usage.PromptTokens != 502 || usage.CachedTokens != 20 {
+		agg.Reasoning.String() != "I should look it up." || len(chunks) != 2 ||
+		len(agg.ReasoningBlocks) != 1 || agg.ReasoningBlocks[0].Signature == "" || usage.PromptTokens != 502 || usage.CachedTokens != 20 {
 		t.Errorf("calls %+v finish %q text %q usage %+v chunks %d", agg.ToolCalls, agg.FinishReason, agg.Text.String(), usage, len(chunks))
 	}
 }

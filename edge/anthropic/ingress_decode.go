@@ -161,7 +161,6 @@ type decoder struct {
 	dropped []string
 }
 
-
 func (d *decoder) decode() error {
 	r, req := &d.R, d.req
 	if err := d.OpenBody(); err != nil {

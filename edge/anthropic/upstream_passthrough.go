@@ -123,8 +123,8 @@ func foldSystemTurns(dst, raw []byte) ([]byte, error) {
 	}
 	r.OpenArray()
 	var (
-		it    wire.Iter
-		turns []turn
+		it        wire.Iter
+		turns     []turn
 		hasSystem bool
 	)
 	for r.Elem(&it) {

@@ -172,6 +172,7 @@ func (ex *exchange) setRouteHeaders(served bool) {
 	if served && ex.st.Provider != "" {
 		h.Set("x-edgeway-provider", ex.st.Provider)
 		h.Set("x-edgeway-model", ex.st.Model)
+		ex.setDropped() // dropped.go
 	}
 	h.Set("x-edgeway-failover", strconv.Itoa(ex.st.Failovers))
 	if len(h.Peek("x-edgeway-cache")) == 0 {

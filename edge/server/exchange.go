@@ -271,7 +271,8 @@ func (ex *exchange) emit(ch *llm.Chunk) error {
 	for i := range ch.ToolCalls {
 		ex.outBytes += len(ch.ToolCalls[i].Arguments)
 	}
-	if ch.Role == "" && ch.Text == "" && ch.Reasoning == "" && len(ch.ToolCalls) == 0 && ch.FinishReason == "" {
+	if ch.Role == "" && ch.Text == "" && ch.Reasoning == "" && len(ch.ToolCalls) == 0 && ch.FinishReason == "" &&
+		ch.Signature == "" && ch.RedactedReasoning == "" {
 		return nil // a usage-only chunk: reported at the end
 	}
 	b := getEvent()

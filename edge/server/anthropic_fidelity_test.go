@@ -236,3 +236,23 @@ func TestCountTokensThroughUpstream(t *testing.T) {
 		t.Errorf("upstream count_tokens got %s", sent)
 	}
 }
+
+// TestDroppedOpenAIExtra: an OpenAI client's fields edgeway passes on
+// verbatim reach an OpenAI-wire upstream; any other upstream drops them,
+// and the header says so.
+func TestDroppedOpenAIExtra(t *testing.T) {
+	g := startFidelityGateway(t)
+	for _, tc := range []struct{ model, want string }{
+		{"oai/gpt-4o-mini", ""},
+		{"claude/claude-haiku-4-5", "logprobs,top_logprobs"},
+		{"olla/tiny", "logprobs,top_logprobs"},
+	} {
+		resp, body := post(t, g.url+"/v1/chat/completions", `{"model":"`+tc.model+`","logprobs":true,"top_logprobs":2,"messages":[{"role":"user","content":"hi"}]}`)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: status %d: %s", tc.model, resp.StatusCode, body)
+		}
+		if got := resp.Header.Get("x-edgeway-dropped"); got != tc.want {
+			t.Errorf("%s: x-edgeway-dropped = %q, want %q", tc.model, got, tc.want)
+		}
+	}
+}

@@ -1,26 +1,48 @@
 package server
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/edgeway/edgeway/edge/pii"
 )
 
 // droppedHeader tells a client what of its request the upstream that
-// served it never saw: the names in the request's Passthrough.Dropped
-// ("cache_control,thinking"), when that upstream speaks another dialect
-// than the client (or the prompt was redacted, so the client's body could
-// not be sent as it came). It is absent when nothing was dropped.
+// served it never saw, as a comma-separated list of names
+// ("cache_control,thinking"): for an Anthropic client, the request's
+// Passthrough.Dropped when the upstream speaks another dialect (or the
+// prompt was redacted, so the client's body could not go as it came); for
+// an OpenAI client, the fields edgeway passes on verbatim (llm.ChatRequest
+// Extra: logprobs, reasoning_effort, ...) when the upstream does not
+// speak OpenAI's wire. It is absent when nothing was dropped.
 const droppedHeader = "x-edgeway-dropped"
+
+// openAIWire are the provider types that take an OpenAI request's Extra
+// fields.
+var openAIWire = []string{"openai", "openai-compatible", "llamacpp"}
 
 // setDropped sets droppedHeader for the upstream that served ex.
 func (ex *exchange) setDropped() {
-	p := ex.req.Passthrough
-	if p == nil || len(p.Dropped) == 0 || ex.st.Provider == "" {
+	p, extra := ex.req.Passthrough, ex.req.Extra
+	if (p == nil || len(p.Dropped) == 0) && len(extra) == 0 || ex.st.Provider == "" {
 		return
 	}
-	if tr, ok := ex.s.opts.Router.(targetRouter); ok && tr.ProviderType(ex.st.Provider) == p.Dialect && !pii.Redacting(ex.ctx) {
-		return // the same dialect: the upstream got the client's body
+	tr, ok := ex.s.opts.Router.(targetRouter)
+	if !ok {
+		return
 	}
-	ex.c.Response.Header.Set(droppedHeader, strings.Join(p.Dropped, ","))
+	typ := tr.ProviderType(ex.st.Provider)
+	var names []string
+	if p != nil && (typ != p.Dialect || pii.Redacting(ex.ctx)) {
+		names = append(names, p.Dropped...)
+	}
+	if len(extra) > 0 && !slices.Contains(openAIWire, typ) {
+		for k := range extra {
+			names = append(names, k)
+		}
+		slices.Sort(names)
+	}
+	if len(names) > 0 {
+		ex.c.Response.Header.Set(droppedHeader, strings.Join(names, ","))
+	}
 }

@@ -116,18 +116,10 @@ func (e *StreamEncoder) Chunk(dst []byte, c *llm.Chunk) []byte {
 	}
 	dst = e.Start(dst)
 	if c.Reasoning != "" {
-		dst = e.openThinking(dst)
-		dst = e.deltaHead(dst, e.openIdx)
-		dst = append(dst, `{"type":"thinking_delta","thinking":`...)
-		dst = wire.AppendString(dst, c.Reasoning)
-		dst = append(dst, "}}\n\n"...)
+		dst = e.thinkingDelta(dst, `{"type":"thinking_delta","thinking":`, c.Reasoning)
 	}
 	if c.Signature != "" {
-		dst = e.openThinking(dst)
-		dst = e.deltaHead(dst, e.openIdx)
-		dst = append(dst, `{"type":"signature_delta","signature":`...)
-		dst = wire.AppendString(dst, c.Signature)
-		dst = append(dst, "}}\n\n"...)
+		dst = e.thinkingDelta(dst, `{"type":"signature_delta","signature":`, c.Signature)
 		e.sealed = true
 	}
 	if c.RedactedReasoning != "" {
@@ -168,6 +160,16 @@ func (e *StreamEncoder) openThinking(dst []byte) []byte {
 	dst = e.closeBlock(dst)
 	dst = e.openBlock(dst, blockThinkingOpen)
 	return append(dst, `{"type":"thinking","thinking":"","signature":""}}`+"\n\n"...)
+}
+
+// thinkingDelta appends a delta of the open thinking block (opening one
+// when needed): head, the delta object up to its string value, then v.
+func (e *StreamEncoder) thinkingDelta(dst []byte, head, v string) []byte {
+	dst = e.openThinking(dst)
+	dst = e.deltaHead(dst, e.openIdx)
+	dst = append(dst, head...)
+	dst = wire.AppendString(dst, v)
+	return append(dst, "}}\n\n"...)
 }
 
 // toolDelta appends the events of one tool call fragment.

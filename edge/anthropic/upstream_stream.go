@@ -13,6 +13,10 @@ import (
 // hostile index cannot make the block table grow without limit.
 const maxStreamBlocks = 1024
 
+// maxSignatureBytes bounds a thinking block's signature collected from
+// signature_delta events (real ones are a few hundred bytes to a few KB).
+const maxSignatureBytes = 64 << 10
+
 // evType is a stream event's type.
 type evType uint8
 
@@ -162,6 +166,8 @@ type msgStream struct {
 	// of them has a signature or is redacted.
 	thinking []thinkingBlock
 	signed   bool
+	// sig collects the open thinking block's signature_delta events.
+	sig []byte
 }
 
 // Event takes one SSE event; message_stop ends the stream.
@@ -207,7 +213,10 @@ func (s *msgStream) consume(name, data []byte, emit func(*llm.Chunk) error) erro
 		case kindText:
 			s.chunk.Text = ev.text
 		case kindThinking:
-			s.chunk.Reasoning, s.chunk.Signature = ev.text, ev.sig
+			// A signature in the start event (Anthropic sends "") waits
+			// for the block's stop, like a signature_delta.
+			s.chunk.Reasoning = ev.text
+			s.sig = append(s.sig[:0], ev.sig[:min(len(ev.sig), maxSignatureBytes)]...)
 		case kindRedacted:
 			s.chunk.RedactedReasoning = ev.data
 		case kindToolUse:
@@ -227,7 +236,14 @@ func (s *msgStream) consume(name, data []byte, emit func(*llm.Chunk) error) erro
 		case kindThinkingDelta:
 			s.chunk.Reasoning = ev.text
 		case kindSignatureDelta:
-			s.chunk.Signature = ev.sig
+			// Collected until the block stops: a signature ends its
+			// block (llm.Chunk.Signature), and nothing promises it
+			// comes in one delta.
+			if len(s.sig)+len(ev.sig) > maxSignatureBytes {
+				return s.c.up.Malformed("chat", errors.New("thinking signature exceeds "+strconv.Itoa(maxSignatureBytes)+" bytes"))
+			}
+			s.sig = append(s.sig, ev.sig...)
+			return nil
 		case kindInputJSON:
 			if t := s.toolOf(ev.index); t >= 0 && ev.text != "" {
 				s.chunk.ToolCalls = append(s.chunk.ToolCalls, llm.ToolCallDelta{Index: t, Arguments: ev.text})
@@ -240,11 +256,17 @@ func (s *msgStream) consume(name, data []byte, emit func(*llm.Chunk) error) erro
 			s.usage = s.wire.canonical()
 			s.chunk.Usage = &s.usage
 		}
+	case evBlockStop:
+		if len(s.sig) == 0 {
+			return nil
+		}
+		s.chunk.Signature = string(s.sig)
+		s.sig = s.sig[:0]
 	case evMessageStop:
 		s.stopped = true
 		return nil
 	default:
-		// ping, content_block_stop, and event types added after this
+		// ping, and event types added after this
 		// was written (Anthropic's versioning policy allows new ones).
 		return nil
 	}

@@ -30,8 +30,10 @@ const (
 //	message_delta (stop_reason, usage), message_stop.
 //
 // Blocks are opened in the order content arrives: reasoning as a thinking
-// block, text as a text block, each tool call as a tool_use block whose
-// arguments stream as input_json_delta. Content of a new kind, or a new
+// block (its signature, when the upstream signed it, as a signature_delta
+// that ends the block), a redacted reasoning block as a whole
+// redacted_thinking block, text as a text block, each tool call as a
+// tool_use block whose arguments stream as input_json_delta. Content of a new kind, or a new
 // tool call, closes the open block. Upstreams stream parallel calls one
 // after another; if one interleaves them, a fragment for a call whose
 // block was closed is sent as a delta to that block's index, which the

@@ -168,8 +168,13 @@ func validate(req *messagesRequest, count, systemTurns bool) *invalid {
 	for i, m := range req.Messages {
 		p := "messages." + strconv.Itoa(i)
 		if m.Role == "system" && systemTurns {
+			// Anthropic's placement rules for mid-conversation system
+			// messages.
 			if i == 0 || req.Messages[i-1].Role == "system" {
 				return &invalid{p, "a system message must follow a user or assistant message"}
+			}
+			if i+1 < len(req.Messages) && req.Messages[i+1].Role != "assistant" {
+				return &invalid{p, "a system message must be the last message or be followed by an assistant message"}
 			}
 			if v := validateSystem(m.Content); v != nil {
 				v.param = p + ".content" + strings.TrimPrefix(v.param, "system")

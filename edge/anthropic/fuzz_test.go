@@ -28,6 +28,8 @@ func FuzzDecodeMessagesRequest(f *testing.F) {
 		`{"model":"m","max_tokens":1.0,"messages":[{"role":"user","content":[{"type":"image","source":{"type":"base64","media_type":"image/gif","data":"R0lG"}}]}],"output_format":{"type":"json_schema","schema":{}}}`,
 		`{"a":[[[[[[[[]]]]]]]]}`,
 		`{"model":"m","max_tokens":1,"messages":[`+"\xff",
+		`{"model":"m","max_tokens":1,"system":"s","messages":[{"role":"user","content":"a"},{"role":"system","content":"late","cache_control":{"type":"ephemeral"}},{"role":"assistant","content":"b"},{"role":"system","content":[{"type":"text","text":"x"}]}],"thinking":{"type":"adaptive"},"future":1}`,
+		`{"model":"m","max_tokens":1,"messages":[{"role":"system","content":"first"},{"role":"user","content":[{"type":"text","text":"q","cache_control":{"type":"ephemeral","ttl":"1h"}}]},{"role":"assistant","content":[{"type":"thinking","thinking":"t","signature":"s"},{"type":"redacted_thinking","data":"d"},{"type":"text","text":"a"}]}]}`,
 	)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var req llm.ChatRequest
@@ -60,6 +62,23 @@ func FuzzDecodeMessagesRequest(f *testing.F) {
 		if !bytes.Equal(first, second) {
 			t.Fatalf("translation is not a fixed point\nfirst:  %s\nsecond: %s", first, second)
 		}
+		// The passthrough body, system turns in place or folded, is
+		// valid JSON that decodes with no system turn left when folded.
+		for _, inPlace := range []bool{true, false} {
+			pt, err := appendPassthrough(nil, req.Passthrough.Body, "m2", true, inPlace)
+			if err != nil || !json.Valid(pt) {
+				t.Fatalf("passthrough (in place %v) = %v\n%s", inPlace, err, pt)
+			}
+			var folded llm.ChatRequest
+			if inPlace || DecodeMessagesRequest(pt, &folded) != nil {
+				continue
+			}
+			for i, m := range folded.Messages[leadingSystem(folded.Messages):] {
+				if m.Role == llm.RoleSystem {
+					t.Fatalf("message %d is still a system turn after folding:\n%s", i, pt)
+				}
+			}
+		}
 	})
 }
 
@@ -74,6 +93,9 @@ func toolChoiceName(req *llm.ChatRequest) string {
 // upstream sent them, whole and one byte at a time.
 func FuzzStream(f *testing.F) {
 	testkit.Seed(f, []string{"stream_text.sse", "stream_tool_use.sse", "stream_thinking.sse", "stream_error.sse"})
+	f.Add([]byte("event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"redacted_thinking\",\"data\":\"EmwK\"}}\n\n" +
+		"data: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"signature_delta\",\"signature\":\"c2ln\"}}\n\n" +
+		"data: {\"type\":\"content_block_start\",\"index\":2,\"content_block\":{\"type\":\"thinking\",\"thinking\":\"x\",\"signature\":\"pre\"}}\n\ndata: {\"type\":\"message_stop\"}"))
 	f.Add([]byte("event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":3,\"content_block\":{\"type\":\"tool_use\",\"id\":\"a\",\"name\":\"f\"}}\n\n" +
 		"data: {\"type\":\"content_block_delta\",\"index\":3,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{}\"}}\n\n" +
 		"data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":null},\"usage\":{\"output_tokens\":1.0,\"input_tokens\":null}}\n\ndata: {\"type\":\"message_stop\"}"))
@@ -152,8 +174,16 @@ func FuzzStreamEncoder(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, t1, t2, reasoning string, toolIdx int, args string, finish uint8) {
 		reasons := []llm.FinishReason{"", llm.FinishStop, llm.FinishLength, llm.FinishToolCalls, llm.FinishContentFilter}
+		sig, redacted := "", ""
+		if finish&8 != 0 {
+			sig = args
+		}
+		if finish&16 != 0 {
+			redacted = t2
+		}
 		chunks := []llm.Chunk{
-			{Role: llm.RoleAssistant, Text: t1, Reasoning: reasoning},
+			{Role: llm.RoleAssistant, Reasoning: reasoning, Signature: sig},
+			{RedactedReasoning: redacted, Text: t1},
 			{ToolCalls: []llm.ToolCallDelta{{Index: toolIdx, ID: t2, Name: t1, Arguments: args}}},
 			{Text: t2, ToolCalls: []llm.ToolCallDelta{{Index: toolIdx + 1, Arguments: args}}},
 			{FinishReason: reasons[int(finish)%len(reasons)]},

@@ -3,6 +3,7 @@ package anthropic
 import (
 	"encoding/json"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -18,6 +19,9 @@ const (
 	MaxTools = 256
 	// MaxStopSequences bounds stop_sequences.
 	MaxStopSequences = 64
+	// MaxDropped bounds the names Passthrough.Dropped collects; a body
+	// with more unknown fields still decodes, the rest go unnamed.
+	MaxDropped = 32
 	// maxToolNameLen is Anthropic's limit on tool names
 	// (^[a-zA-Z0-9_-]{1,128}$).
 	maxToolNameLen = 128
@@ -67,15 +71,24 @@ var dialect = ingress.Dialect{
 // nothing may still refer to req's previous contents; req keeps no
 // reference to body. req.Stream is set from "stream".
 //
+// req.Passthrough gets a copy of body (Dialect "anthropic") and the names
+// of what the canonical form does not carry (Passthrough.Dropped): an
+// Anthropic upstream sends the body as it came, so the same dialect on
+// both sides loses nothing, and every other upstream gets the canonical
+// fields and the client is told what was left out.
+//
 // The mapping: system becomes a leading RoleSystem message (one text part
-// per system block); a user turn's tool_result blocks become RoleTool
+// per system block); a role "system" turn in messages (a mid-conversation
+// system message) becomes a RoleSystem message in place; a user turn's
+// tool_result blocks become RoleTool
 // messages in place, splitting the turn around them; tool_use blocks
 // become the assistant's ToolCalls with the JSON text of their input;
 // thinking and redacted_thinking blocks are dropped (no upstream but
 // Anthropic could verify their signatures); an empty final assistant turn
-// (a prefill of nothing) is dropped. Unknown top-level fields are refused
-// as Anthropic refuses them; unknown fields inside objects are ignored so
-// newer clients keep working.
+// (a prefill of nothing) is dropped. Unknown fields, top-level or inside
+// objects, are accepted and named in Passthrough.Dropped, so newer
+// clients keep working and an Anthropic upstream still gets them;
+// metadata and tool_choice, whose members are fixed, refuse others.
 //
 // Every error is an *ingress.Error naming the offending field.
 func DecodeMessagesRequest(body []byte, req *llm.ChatRequest) error {
@@ -91,14 +104,47 @@ func DecodeCountTokensRequest(body []byte, req *llm.ChatRequest) error {
 	return decodeRequest(body, req, true)
 }
 
+// DialectName is Passthrough.Dialect for requests this package decoded.
+const DialectName = "anthropic"
+
 func decodeRequest(body []byte, req *llm.ChatRequest, count bool) error {
+	// The passthrough's memory is reused like the slices' (a pooled
+	// request decodes without allocating it again).
+	pt := req.Passthrough
 	ingress.ResetChat(req)
 	if err := dialect.CheckUTF8(body); err != nil {
 		return err
 	}
-	d := decoder{req: req, count: count}
+	if pt == nil {
+		pt = new(llm.Passthrough)
+	}
+	d := decoder{req: req, count: count, dropped: pt.Dropped[:0]}
 	d.Reset(&dialect, body)
-	return dialect.Wrap(d.decode())
+	if err := dialect.Wrap(d.decode()); err != nil {
+		return err
+	}
+	slices.Sort(d.dropped)
+	*pt = llm.Passthrough{Dialect: DialectName, Body: append(pt.Body[:0], body...), Headers: pt.Headers[:0], Dropped: d.dropped}
+	req.Passthrough = pt
+	return nil
+}
+
+// drop notes that a field (or block kind) the canonical form has no
+// place for was skipped.
+func (d *decoder) drop(name string) {
+	if len(d.dropped) >= MaxDropped || slices.Contains(d.dropped, name) {
+		return
+	}
+	d.dropped = append(d.dropped, name)
+}
+
+// skipMember skips the value of an object member the canonical form does
+// not carry, noting its name; "type", known already, is not dropped.
+func (d *decoder) skipMember(key []byte) error {
+	if string(key) != "type" {
+		d.drop(string(key))
+	}
+	return d.R.Skip()
 }
 
 type decoder struct {
@@ -111,21 +157,8 @@ type decoder struct {
 	hasSystem bool
 	// img holds base64 image data while its block is decoded.
 	img []byte
-}
-
-// ignoredFields are documented top-level fields edgeway accepts and does
-// not act on: they tune Anthropic's own serving (tiers, regions, prompt
-// caching, context editing) or enable features no other upstream has
-// (extended thinking). Dropping them keeps a request valid everywhere.
-var ignoredFields = map[string]bool{
-	"thinking":           true,
-	"service_tier":       true,
-	"inference_geo":      true,
-	"cache_control":      true,
-	"speed":              true,
-	"context_management": true,
-	"diagnostics":        true,
-	"container":          true,
+	// dropped collects Passthrough.Dropped.
+	dropped []string
 }
 
 func (d *decoder) decode() error {
@@ -197,11 +230,11 @@ func (d *decoder) decode() error {
 		case "mcp_servers":
 			it.Err = d.unsupportedUnlessEmpty("mcp_servers", "the MCP connector is not supported by this gateway")
 		default:
-			if ignoredFields[string(it.Key)] {
-				it.Err = r.Skip()
-			} else {
-				it.Err = d.Fail(string(it.Key), msgExtra)
-			}
+			// Fields that tune Anthropic's own serving (thinking, tiers,
+			// prompt caching, context editing, ...) and ones newer than
+			// this decoder: an Anthropic upstream gets them through the
+			// passthrough, others cannot use them.
+			it.Err = d.skipMember(it.Key)
 		}
 	}
 	if err := d.EndBody(it.Err); err != nil {
@@ -415,11 +448,18 @@ func (d *decoder) message() (role llm.Role, empty bool, err error) {
 		switch string(it.Key) {
 		case "content":
 			hasContent = true
-			empty, it.Err = d.content(role)
-		default:
-			// role was read by the first pass; other members (newer
-			// per-turn options) are nothing a provider can use.
+			if role == llm.RoleSystem {
+				empty, it.Err = d.systemContent()
+			} else {
+				empty, it.Err = d.content(role)
+			}
+		case "role":
+			// Read by the first pass.
 			it.Err = r.Skip()
+		default:
+			// Newer per-turn options (cache_control, clear_at on a
+			// system turn, ...): only the passthrough carries them.
+			it.Err = d.skipMember(it.Key)
 		}
 	}
 	if it.Err != nil {
@@ -436,12 +476,27 @@ func (d *decoder) message() (role llm.Role, empty bool, err error) {
 	return role, empty, nil
 }
 
-// roles are the roles a turn may have, as tagOf reads them.
-var roles = []string{string(llm.RoleUser), string(llm.RoleAssistant)}
+// roles are the roles a turn may have, as tagOf reads them. A system
+// turn is a mid-conversation system message (Claude Code sends them).
+var roles = []string{string(llm.RoleUser), string(llm.RoleAssistant), string(llm.RoleSystem)}
+
+// systemContent decodes a system turn's content, a string or text
+// blocks, into a RoleSystem message in place. It reports whether the
+// content was empty.
+func (d *decoder) systemContent() (bool, error) {
+	parts, err := d.blocks("content", nil, false)
+	if err != nil || len(parts) == 0 {
+		return true, err
+	}
+	i := d.newMessage(llm.RoleSystem)
+	m := &d.req.Messages[i]
+	m.Content = append(m.Content, parts...)
+	return false, nil
+}
 
 // messageRole reads a turn's role, ahead of the rest of it.
 func (d *decoder) messageRole() (llm.Role, error) {
-	const want = "Input should be 'user' or 'assistant'"
+	const want = "Input should be 'user', 'assistant' or 'system'"
 	i, err := d.tagOf("role", want, roles, func([]byte) error { return d.Fail("role", want) })
 	if err != nil {
 		return "", err
@@ -670,6 +725,9 @@ func (d *decoder) blockType() (blockKind, error) {
 		}
 		return d.Fail("type", "Input tag '"+string(b)+"' found using 'type' does not match any of the expected tags: 'text', 'image', 'tool_use', 'tool_result', 'thinking', 'redacted_thinking'")
 	})
+	if err == nil && i >= int(blockSkipped) {
+		d.drop(blockTypes[i])
+	}
 	return blockKind(min(i, int(blockSkipped))), err
 }
 
@@ -687,8 +745,8 @@ func (d *decoder) textBlock(p *llm.Part) error {
 			hasText = true
 			p.Text, it.Err = r.Str()
 		} else {
-			// type (known), cache_control, citations.
-			it.Err = r.Skip()
+			// cache_control, citations.
+			it.Err = d.skipMember(it.Key)
 		}
 	}
 	if it.Err != nil {
@@ -722,7 +780,7 @@ func (d *decoder) imageBlock(p *llm.Part) error {
 			it.Err = d.imageSource(p)
 			d.Leave()
 		} else {
-			it.Err = r.Skip()
+			it.Err = d.skipMember(it.Key)
 		}
 	}
 	if it.Err != nil {
@@ -825,7 +883,7 @@ func (d *decoder) toolUseBlock(tc *llm.ToolCall) error {
 				tc.Arguments = string(raw)
 			}
 		default:
-			it.Err = r.Skip()
+			it.Err = d.skipMember(it.Key)
 		}
 	}
 	if it.Err != nil {
@@ -861,7 +919,7 @@ func (d *decoder) toolResultBlock(tr *toolResult) error {
 		case "content":
 			tr.parts, it.Err = d.blocks("content", tr.parts, true)
 		default:
-			it.Err = r.Skip()
+			it.Err = d.skipMember(it.Key)
 		}
 	}
 	if it.Err != nil {
@@ -917,7 +975,7 @@ func (d *decoder) tool(t *llm.Tool) error {
 			t.Strict, it.Err = d.OptBoolPtr("custom.strict")
 		default:
 			// cache_control, input_examples, defer_loading, ...
-			it.Err = r.Skip()
+			it.Err = d.skipMember(it.Key)
 		}
 	}
 	if it.Err != nil {
@@ -1006,6 +1064,8 @@ func (d *decoder) outputConfig() error {
 			it.Err = d.outputFormat()
 			d.Leave()
 		} else {
+			// effort, task budgets, ...
+			d.drop("output_config." + string(it.Key))
 			it.Err = r.Skip()
 		}
 	}

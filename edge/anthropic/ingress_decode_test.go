@@ -3,6 +3,7 @@ package anthropic
 import (
 	"encoding/json"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -59,10 +60,18 @@ func TestDecodeMessagesRequestFull(t *testing.T) {
 		ParallelToolCalls: new(false),
 		User:              "13803d75-b4b5-4c3e-b2a2-6f21399b021b",
 	}
+	pt := req.Passthrough
+	req.Passthrough = nil
 	if !reflect.DeepEqual(req, want) {
 		g, _ := json.MarshalIndent(req, "", " ")
 		w, _ := json.MarshalIndent(want, "", " ")
 		t.Errorf("decoded request differs\ngot:  %s\nwant: %s", g, w)
+	}
+	if pt == nil || pt.Dialect != DialectName || string(pt.Body) != string(testkit.Fixture(t, "request_full.json")) {
+		t.Fatalf("passthrough = %+v", pt)
+	}
+	if want := []string{"cache_control", "service_tier", "thinking"}; !slices.Equal(pt.Dropped, want) {
+		t.Errorf("dropped = %q, want %q", pt.Dropped, want)
 	}
 }
 
@@ -203,7 +212,6 @@ func TestDecodeMessagesRequestErrors(t *testing.T) {
 		{name: "max_tokens huge", body: `{"model":"m","max_tokens":99999999999999999999,` + user + `}`, wantParam: "max_tokens", wantMsg: "less than or equal"},
 		{name: "missing messages", body: body(`"stream":true`), wantParam: "messages", wantMsg: "messages: Field required"},
 		{name: "empty messages", body: body(`"messages":[]`), wantParam: "messages", wantMsg: "at least one message is required"},
-		{name: "unknown top-level field", body: body(user + `,"frequency_penalty":1`), wantParam: "frequency_penalty", wantMsg: "frequency_penalty: Extra inputs are not permitted"},
 		{name: "temperature above 1", body: body(user + `,"temperature":1.5`), wantParam: "temperature", wantMsg: "temperature: Input should be less than or equal to 1"},
 		{name: "temperature negative", body: body(user + `,"temperature":-0.1`), wantParam: "temperature", wantMsg: "greater than or equal to 0"},
 		{name: "top_p string", body: body(user + `,"top_p":"x"`), wantParam: "top_p", wantMsg: "valid number"},
@@ -216,7 +224,8 @@ func TestDecodeMessagesRequestErrors(t *testing.T) {
 		{name: "messages not a list", body: body(`"messages":{}`), wantParam: "messages", wantMsg: "messages: Input should be a valid list"},
 		{name: "message not an object", body: msgs(`["hi"]`), wantParam: "messages.0", wantMsg: "messages.0: Input should be a valid dictionary"},
 		{name: "role missing", body: msgs(`[{"content":"hi"}]`), wantParam: "messages.0.role", wantMsg: "messages.0.role: Field required"},
-		{name: "role system", body: msgs(`[{"role":"user","content":"a"},{"role":"system","content":"hi"}]`), wantParam: "messages.1.role", wantMsg: "Input should be 'user' or 'assistant'"},
+		{name: "role unknown", body: msgs(`[{"role":"user","content":"a"},{"role":"developer","content":"hi"}]`), wantParam: "messages.1.role", wantMsg: "Input should be 'user', 'assistant' or 'system'"},
+		{name: "system turn with an image", body: msgs(`[{"role":"user","content":"a"},{"role":"system","content":[{"type":"image","source":{"type":"url","url":"https://x/y.png"}}]}]`), wantParam: "messages.1.content.0.type", wantMsg: "does not match any of the expected tags: 'text'"},
 		{name: "content missing", body: msgs(`[{"role":"user"}]`), wantParam: "messages.0.content", wantMsg: "messages.0.content: Field required"},
 		{name: "content a number", body: msgs(`[{"role":"user","content":5}]`), wantParam: "messages.0.content", wantMsg: "Input should be a valid string"},
 		{name: "empty non-final message", body: msgs(`[{"role":"user","content":""},{"role":"assistant","content":"x"}]`), wantParam: "messages.0", wantMsg: "all messages must have non-empty content except for the optional final assistant message"},
@@ -287,8 +296,9 @@ func TestDecodeCountTokensRequest(t *testing.T) {
 	if err := DecodeMessagesRequest([]byte(body), &req); err == nil || !strings.Contains(err.Error(), "max_tokens: Field required") {
 		t.Errorf("DecodeMessagesRequest of a count body = %v, want max_tokens required", err)
 	}
-	if err := DecodeCountTokensRequest([]byte(`{"model":"m","messages":[],"x":1}`), &req); err == nil || !strings.Contains(err.Error(), "x: Extra inputs") {
-		t.Errorf("unknown field = %v", err)
+	if err := DecodeCountTokensRequest([]byte(`{"model":"m","messages":[{"role":"user","content":"a"}],"x":1}`), &req); err != nil ||
+		req.Passthrough == nil || !slices.Equal(req.Passthrough.Dropped, []string{"x"}) {
+		t.Errorf("unknown field = %v, passthrough %+v", err, req.Passthrough)
 	}
 }
 

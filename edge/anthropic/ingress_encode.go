@@ -146,10 +146,27 @@ func appendToolID(dst []byte, id, msgID string, i int) []byte {
 	return append(dst, '"')
 }
 
+// appendReasoningBlock appends one thinking or redacted_thinking block;
+// text is the aggregate's whole reasoning, which b indexes.
+func appendReasoningBlock(dst []byte, text string, b *llm.ReasoningBlock) []byte {
+	if b.Redacted != "" {
+		dst = append(dst, `{"type":"redacted_thinking","data":`...)
+		dst = wire.AppendString(dst, b.Redacted)
+		return append(dst, '}')
+	}
+	dst = append(dst, `{"type":"thinking","thinking":`...)
+	dst = wire.AppendString(dst, text[b.Start:b.End])
+	dst = append(dst, `,"signature":`...)
+	dst = wire.AppendString(dst, b.Signature)
+	return append(dst, '}')
+}
+
 // AppendMessageResponse appends a whole Anthropic "message" object built
-// from a, for a client that did not stream. Content holds, in order, a
-// thinking block (when the upstream reasoned; its signature is empty
-// because no Anthropic model signed it), a text block (when there is
+// from a, for a client that did not stream. Content holds, in order, the
+// reasoning blocks (thinking with the upstream's signature, and
+// redacted_thinking, as a.ReasoningBlocks has them; one unsigned thinking
+// block when the upstream reasoned without signing, as only Anthropic
+// models sign), a text block (when there is
 // text) and one tool_use block per call. A call's input is its arguments
 // when they are a JSON object and {} otherwise (see appendToolInput).
 func AppendMessageResponse(dst []byte, id, model string, a *llm.Aggregate) []byte {
@@ -159,7 +176,17 @@ func AppendMessageResponse(dst []byte, id, model string, a *llm.Aggregate) []byt
 	dst = wire.AppendString(dst, model)
 	dst = append(dst, `,"content":[`...)
 	comma := false
-	if r := a.Reasoning.String(); r != "" {
+	r := a.Reasoning.String()
+	switch {
+	case len(a.ReasoningBlocks) > 0:
+		for i := range a.ReasoningBlocks {
+			if comma {
+				dst = append(dst, ',')
+			}
+			dst = appendReasoningBlock(dst, r, &a.ReasoningBlocks[i])
+			comma = true
+		}
+	case r != "":
 		dst = append(dst, `{"type":"thinking","thinking":`...)
 		dst = wire.AppendString(dst, r)
 		dst = append(dst, `,"signature":""}`...)

@@ -119,6 +119,8 @@ func rebuild(t *testing.T, evs []wireEvent) *rebuilt {
 				b["text"] = b["text"].(string) + d["text"].(string)
 			case "thinking_delta":
 				b["thinking"] = b["thinking"].(string) + d["thinking"].(string)
+			case "signature_delta":
+				b["signature"] = b["signature"].(string) + d["signature"].(string)
 			case "input_json_delta":
 				partial[idx] += d["partial_json"].(string)
 			default:

@@ -30,8 +30,10 @@ const (
 //	message_delta (stop_reason, usage), message_stop.
 //
 // Blocks are opened in the order content arrives: reasoning as a thinking
-// block, text as a text block, each tool call as a tool_use block whose
-// arguments stream as input_json_delta. Content of a new kind, or a new
+// block (its signature, when the upstream signed it, as a signature_delta
+// that ends the block), a redacted reasoning block as a whole
+// redacted_thinking block, text as a text block, each tool call as a
+// tool_use block whose arguments stream as input_json_delta. Content of a new kind, or a new
 // tool call, closes the open block. Upstreams stream parallel calls one
 // after another; if one interleaves them, a fragment for a call whose
 // block was closed is sent as a delta to that block's index, which the
@@ -51,6 +53,11 @@ type StreamEncoder struct {
 	lastTool    int
 	calledTools bool
 	finish      llm.FinishReason
+	// sealed says the open thinking block got its signature: reasoning
+	// after it opens a new block.
+	sealed bool
+	// startUsage is what message_start reports; see SetStartUsage.
+	startUsage llm.Usage
 	// toolBlock holds, per tool call index, its block's wire index plus
 	// one (0: not seen yet).
 	toolBlock [maxStreamTools]int32
@@ -69,6 +76,18 @@ func (e *StreamEncoder) Reset(id, model string) {
 // such as CountTokens here.
 func (e *StreamEncoder) SetInputTokens(n int) { e.inputTokens = max(n, 0) }
 
+// SetStartUsage sets the whole usage message_start reports, the
+// upstream's own when it sent one (input and cache tokens as Anthropic
+// counts them at the start); it replaces SetInputTokens's estimate. Call
+// it before Start.
+func (e *StreamEncoder) SetStartUsage(u llm.Usage) {
+	e.startUsage = u
+	e.inputTokens = -1
+}
+
+// Started reports whether message_start was written.
+func (e *StreamEncoder) Started() bool { return e.started }
+
 // Start appends message_start and a ping. Chunk and End call it when it
 // was not called.
 func (e *StreamEncoder) Start(dst []byte) []byte {
@@ -80,9 +99,13 @@ func (e *StreamEncoder) Start(dst []byte) []byte {
 	dst = wire.AppendString(dst, e.id)
 	dst = append(dst, `,"type":"message","role":"assistant","model":`...)
 	dst = wire.AppendString(dst, e.model)
-	dst = append(dst, `,"content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":`...)
-	dst = strconv.AppendInt(dst, int64(e.inputTokens), 10)
-	dst = append(dst, `,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":0}}}`+"\n\n"...)
+	dst = append(dst, `,"content":[],"stop_reason":null,"stop_sequence":null,"usage":`...)
+	u := e.startUsage
+	if e.inputTokens >= 0 {
+		u = llm.Usage{PromptTokens: e.inputTokens}
+	}
+	dst = appendUsage(dst, u)
+	dst = append(dst, "}}\n\n"...)
 	return AppendPing(dst)
 }
 
@@ -95,15 +118,20 @@ func (e *StreamEncoder) Chunk(dst []byte, c *llm.Chunk) []byte {
 	}
 	dst = e.Start(dst)
 	if c.Reasoning != "" {
-		if e.open != blockThinkingOpen {
-			dst = e.closeBlock(dst)
-			dst = e.openBlock(dst, blockThinkingOpen)
-			dst = append(dst, `{"type":"thinking","thinking":"","signature":""}}`+"\n\n"...)
-		}
-		dst = e.deltaHead(dst, e.openIdx)
-		dst = append(dst, `{"type":"thinking_delta","thinking":`...)
-		dst = wire.AppendString(dst, c.Reasoning)
+		dst = e.thinkingDelta(dst, `{"type":"thinking_delta","thinking":`, c.Reasoning)
+	}
+	if c.Signature != "" {
+		dst = e.thinkingDelta(dst, `{"type":"signature_delta","signature":`, c.Signature)
+		e.sealed = true
+	}
+	if c.RedactedReasoning != "" {
+		// A redacted block arrives whole: start and stop at once.
+		dst = e.closeBlock(dst)
+		dst = e.openBlock(dst, blockThinkingOpen)
+		dst = append(dst, `{"type":"redacted_thinking","data":`...)
+		dst = wire.AppendString(dst, c.RedactedReasoning)
 		dst = append(dst, "}}\n\n"...)
+		dst = e.closeBlock(dst)
 	}
 	if c.Text != "" {
 		if e.open != blockTextOpen {
@@ -123,6 +151,27 @@ func (e *StreamEncoder) Chunk(dst []byte, c *llm.Chunk) []byte {
 		e.finish = c.FinishReason
 	}
 	return dst
+}
+
+// openThinking makes a thinking block the open one: the open block if it
+// is an unsigned thinking block, else a new one.
+func (e *StreamEncoder) openThinking(dst []byte) []byte {
+	if e.open == blockThinkingOpen && !e.sealed {
+		return dst
+	}
+	dst = e.closeBlock(dst)
+	dst = e.openBlock(dst, blockThinkingOpen)
+	return append(dst, `{"type":"thinking","thinking":"","signature":""}}`+"\n\n"...)
+}
+
+// thinkingDelta appends a delta of the open thinking block (opening one
+// when needed): head, the delta object up to its string value, then v.
+func (e *StreamEncoder) thinkingDelta(dst []byte, head, v string) []byte {
+	dst = e.openThinking(dst)
+	dst = e.deltaHead(dst, e.openIdx)
+	dst = append(dst, head...)
+	dst = wire.AppendString(dst, v)
+	return append(dst, "}}\n\n"...)
 }
 
 // toolDelta appends the events of one tool call fragment.
@@ -157,7 +206,7 @@ func (e *StreamEncoder) toolDelta(dst []byte, d *llm.ToolCallDelta) []byte {
 // openBlock appends the head of a content_block_start for a new block of
 // kind; the caller appends the content_block object and "}\n\n".
 func (e *StreamEncoder) openBlock(dst []byte, kind streamBlock) []byte {
-	e.open, e.openIdx = kind, e.next
+	e.open, e.openIdx, e.sealed = kind, e.next, false
 	e.next++
 	dst = append(dst, "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":"...)
 	dst = strconv.AppendInt(dst, int64(e.openIdx), 10)

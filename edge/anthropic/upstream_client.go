@@ -2,6 +2,7 @@ package anthropic
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"time"
@@ -97,8 +98,26 @@ func (c *Client) CloseIdleConnections() { c.up.CloseIdleConnections() }
 // content, so an error event right after message_start still reaches
 // the caller before anything was emitted (see upstream.Client.Chat). See
 // appendMessagesRequest for how the request is translated.
+//
+// A request decoded from an Anthropic client (one with an Anthropic
+// passthrough) is sent as the client wrote it, with only model and stream
+// replaced, and with the client's anthropic-beta header: thinking,
+// prompt-cache breakpoints, betas and fields edgeway does not know all
+// reach the upstream (see appendPassthrough).
 func (c *Client) Chat(ctx context.Context, req *llm.ChatRequest, emit func(*llm.Chunk) error) (llm.Usage, error) {
-	body, err := appendMessagesRequest(make([]byte, 0, 1024), req, c.wire)
+	var (
+		body []byte
+		err  error
+	)
+	if p := passthroughOf(req); p != nil {
+		body, err = appendPassthrough(make([]byte, 0, len(p.Body)+64), p.Body, req.Model, true, systemInPlace(p))
+		ctx = upstream.WithHeaders(ctx, p.Headers)
+	} else {
+		body, err = appendMessagesRequest(make([]byte, 0, 1024), req, c.wire)
+		if req.Passthrough != nil {
+			ctx = upstream.WithHeaders(ctx, req.Passthrough.Headers)
+		}
+	}
 	if err != nil {
 		return llm.Usage{}, c.up.BadRequest("chat", err)
 	}
@@ -106,6 +125,31 @@ func (c *Client) Chat(ctx context.Context, req *llm.ChatRequest, emit func(*llm.
 	s.wire.reset()
 	err = c.up.Chat(ctx, "/messages", body, true, &s, emit)
 	return s.usage, err
+}
+
+// CountTokens asks the upstream's /messages/count_tokens how many input
+// tokens req holds. req must carry an Anthropic passthrough (a
+// count_tokens body from an Anthropic client), which is sent with only
+// its model replaced.
+func (c *Client) CountTokens(ctx context.Context, req *llm.ChatRequest) (int, error) {
+	p := passthroughOf(req)
+	if p == nil {
+		return 0, c.up.BadRequest("count_tokens", errors.New("count_tokens needs an Anthropic request body"))
+	}
+	body, err := appendPassthrough(make([]byte, 0, len(p.Body)+64), p.Body, req.Model, false, systemInPlace(p))
+	if err != nil {
+		return 0, c.up.BadRequest("count_tokens", err)
+	}
+	var out struct {
+		InputTokens *int `json:"input_tokens"`
+	}
+	if err := c.up.JSON(upstream.WithHeaders(ctx, p.Headers), "count_tokens", "/messages/count_tokens", body, &out); err != nil {
+		return 0, err
+	}
+	if out.InputTokens == nil || *out.InputTokens < 0 {
+		return 0, c.up.Malformed("count_tokens", errors.New("answer has no input_tokens"))
+	}
+	return *out.InputTokens, nil
 }
 
 // wireModels is a page of GET /v1/models.

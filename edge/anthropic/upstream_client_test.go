@@ -119,7 +119,8 @@ func TestChatJSONFallback(t *testing.T) {
 	_, chunks, agg, usage := upstreamtest.MustChat(t, frame.JSON(200, nil, string(testkit.Fixture(t, "message_tool_use.json"))), newTestClient, simpleRequest())
 	want := []llm.ToolCall{{ID: "toolu_01A09q90qw90lq917835lq9", Name: "get_weather", Arguments: `{"location": "San Francisco, CA", "unit": "celsius"}`}}
 	if !reflect.DeepEqual(agg.ToolCalls, want) || agg.FinishReason != llm.FinishToolCalls || agg.Text.String() != "I'll check the weather." ||
-		agg.Reasoning.String() != "I should look it up." || len(chunks) != 1 || usage.PromptTokens != 502 || usage.CachedTokens != 20 {
+		agg.Reasoning.String() != "I should look it up." || len(chunks) != 2 ||
+		len(agg.ReasoningBlocks) != 1 || agg.ReasoningBlocks[0].Signature == "" || usage.PromptTokens != 502 || usage.CachedTokens != 20 {
 		t.Errorf("calls %+v finish %q text %q usage %+v chunks %d", agg.ToolCalls, agg.FinishReason, agg.Text.String(), usage, len(chunks))
 	}
 }
@@ -278,13 +279,25 @@ func TestChatRequestTranslation(t *testing.T) {
 				t.Errorf("%d turns: %v", n, b["messages"])
 			}
 		}},
-		{name: "prefill trimmed past a system message", mod: func(r *llm.ChatRequest) {
+		{name: "late system message folded into a user turn", mod: func(r *llm.ChatRequest) {
 			r.Messages = append(r.Messages, llm.Message{Role: llm.RoleAssistant, Content: textParts("Sure: ")}, llm.Message{Role: llm.RoleSystem, Content: textParts("late")})
 		}, check: func(t *testing.T, b map[string]any) {
 			msgs := b["messages"].([]any)
-			last := msgs[len(msgs)-1].(map[string]any)["content"].([]any)[0].(map[string]any)
-			if last["text"] != "Sure:" || b["system"] != "late" {
-				t.Errorf("last block = %v, system = %v", last, b["system"])
+			prev := msgs[len(msgs)-2].(map[string]any)["content"].([]any)[0].(map[string]any)
+			last := msgs[len(msgs)-1].(map[string]any)
+			block := last["content"].([]any)[0].(map[string]any)
+			if prev["text"] != "Sure: " || last["role"] != "user" || block["text"] != "<system-reminder>\nlate\n</system-reminder>" || b["system"] == "late" {
+				t.Errorf("turns %v, system = %v", msgs[len(msgs)-2:], b["system"])
+			}
+		}},
+		{name: "late system message in place with the beta", mod: func(r *llm.ChatRequest) {
+			r.Messages = append(r.Messages, llm.Message{Role: llm.RoleSystem, Content: textParts("late")})
+			r.Passthrough = &llm.Passthrough{Dialect: "openai", Headers: []llm.Header{{Name: "Anthropic-Beta", Value: "x, mid-conversation-system-2026-04-07"}}}
+		}, check: func(t *testing.T, b map[string]any) {
+			msgs := b["messages"].([]any)
+			last := msgs[len(msgs)-1].(map[string]any)
+			if last["role"] != "system" || last["content"].([]any)[0].(map[string]any)["text"] != "late" {
+				t.Errorf("last turn %v", last)
 			}
 		}},
 		{name: "temperature above 1", mod: func(r *llm.ChatRequest) { r.Temperature = new(1.5) }, wantErr: "temperature 1.5 is above Anthropic's maximum of 1"},

@@ -24,8 +24,12 @@ const emptySchema = `{"type":"object","properties":{}}`
 // appendMessagesRequest appends the upstream /messages body for req. It
 // always asks for a stream.
 //
-// The translation: system messages (wherever they are) become the
-// top-level system, one text block per part; RoleTool messages become
+// The translation: the leading system messages become the top-level
+// system, one text block per part; a later system message (a
+// mid-conversation one) stands in place as a role "system" turn when the
+// request's passthrough headers carry the beta that allows it, and is
+// otherwise folded into the user turn it stands in as a
+// <system-reminder> text block; RoleTool messages become
 // tool_result blocks of a user turn; consecutive turns of one role are
 // merged, with tool_result blocks first as Anthropic requires; assistant
 // ToolCalls become tool_use blocks whose input is the parsed arguments
@@ -54,10 +58,11 @@ func appendMessagesRequest(dst []byte, req *llm.ChatRequest, o wireOptions) ([]b
 		maxTokens = *req.MaxTokens
 	}
 	dst = strconv.AppendInt(dst, int64(maxTokens), 10)
-	dst = appendSystem(dst, req.Messages)
+	lead := leadingSystem(req.Messages)
+	dst = appendSystem(dst, req.Messages[:lead])
 	dst = append(dst, `,"messages":[`...)
 	var err error
-	if dst, err = appendTurns(dst, req.Messages); err != nil {
+	if dst, err = appendTurns(dst, req.Messages, lead, systemInPlace(req.Passthrough)); err != nil {
 		return nil, err
 	}
 	dst = append(dst, `],"stream":true`...)
@@ -97,8 +102,18 @@ func appendMessagesRequest(dst []byte, req *llm.ChatRequest, o wireOptions) ([]b
 // does not parse, so it cannot be spliced into the upstream body.
 var errNotJSON = errors.New("is not valid JSON")
 
-// appendSystem writes the top-level system from every system message: a
-// string when there is one text part, else text blocks.
+// leadingSystem returns the number of system messages msgs starts with.
+func leadingSystem(msgs []llm.Message) int {
+	for i := range msgs {
+		if msgs[i].Role != llm.RoleSystem {
+			return i
+		}
+	}
+	return len(msgs)
+}
+
+// appendSystem writes the top-level system from the system messages in
+// msgs: a string when there is one text part, else text blocks.
 func appendSystem(dst []byte, msgs []llm.Message) []byte {
 	n := 0
 	var only string
@@ -146,12 +161,19 @@ func appendTextBlock(dst []byte, text string) []byte {
 	return append(dst, '}')
 }
 
-// wireRole is the Anthropic role a canonical message is sent in; "" for
-// system messages, which go to the top-level system.
-func wireRole(r llm.Role) llm.Role {
-	switch r {
+// wireRole is the Anthropic role of the turn message i is sent in: ""
+// for the leading system messages (i < lead), which go to the top-level
+// system; a later system message is a "system" turn when inPlace, else
+// part of a user turn.
+func wireRole(msgs []llm.Message, i, lead int, inPlace bool) llm.Role {
+	switch msgs[i].Role {
 	case llm.RoleSystem:
-		return ""
+		switch {
+		case i < lead:
+			return ""
+		case inPlace:
+			return llm.RoleSystem
+		}
 	case llm.RoleAssistant:
 		return llm.RoleAssistant
 	}
@@ -159,26 +181,23 @@ func wireRole(r llm.Role) llm.Role {
 }
 
 // appendTurns writes the messages array: runs of messages with the same
-// wire role become one turn.
-func appendTurns(dst []byte, msgs []llm.Message) ([]byte, error) {
+// wire role become one turn. The first lead messages are the top-level
+// system's.
+func appendTurns(dst []byte, msgs []llm.Message, lead int, inPlace bool) ([]byte, error) {
 	// The last non-empty assistant turn may be a prefill; Anthropic
 	// refuses one that ends in whitespace.
 	last := -1
-	for i := len(msgs) - 1; i >= 0; i-- {
-		if wireRole(msgs[i].Role) != "" {
+	for i := len(msgs) - 1; i >= lead; i-- {
+		if wireRole(msgs, i, lead, inPlace) != "" {
 			last = i
 			break
 		}
 	}
 	first := true
-	for i := 0; i < len(msgs); {
-		role := wireRole(msgs[i].Role)
-		if role == "" {
-			i++
-			continue
-		}
+	for i := lead; i < len(msgs); {
+		role := wireRole(msgs, i, lead, inPlace)
 		j := i + 1
-		for j < len(msgs) && (wireRole(msgs[j].Role) == role || msgs[j].Role == llm.RoleSystem) {
+		for j < len(msgs) && wireRole(msgs, j, lead, inPlace) == role {
 			j++
 		}
 		run := msgs[i:j]
@@ -192,10 +211,17 @@ func appendTurns(dst []byte, msgs []llm.Message) ([]byte, error) {
 		dst = append(dst, `","content":[`...)
 		blocks := len(dst)
 		var err error
-		if role == llm.RoleAssistant {
+		switch role {
+		case llm.RoleAssistant:
 			dst = appendAssistantBlocks(dst, run, last < j)
-		} else if dst, err = appendUserBlocks(dst, run); err != nil {
-			return nil, err
+		case llm.RoleSystem:
+			for k := range run {
+				dst, _, _ = appendPartBlocks(dst, textOnly(run[k].Content), len(dst) > blocks)
+			}
+		default:
+			if dst, err = appendUserBlocks(dst, run); err != nil {
+				return nil, err
+			}
 		}
 		if len(dst) == blocks {
 			// Nothing to say in this turn (empty texts only): Anthropic
@@ -298,7 +324,18 @@ func appendUserBlocks(dst []byte, run []llm.Message) ([]byte, error) {
 	}
 	for i := range run {
 		m := &run[i]
-		if m.Role == llm.RoleTool || m.Role == llm.RoleSystem {
+		switch m.Role {
+		case llm.RoleTool:
+			continue
+		case llm.RoleSystem:
+			// A mid-conversation system message folded into the turn.
+			if text := m.Text(); text != "" {
+				if comma {
+					dst = append(dst, ',')
+				}
+				comma = true
+				dst = appendTextBlock(dst, reminderOpen+text+reminderClose)
+			}
 			continue
 		}
 		if dst, comma, err = appendPartBlocks(dst, m.Content, comma); err != nil {
@@ -306,6 +343,23 @@ func appendUserBlocks(dst []byte, run []llm.Message) ([]byte, error) {
 		}
 	}
 	return dst, nil
+}
+
+// textOnly returns the text parts of parts (a system turn takes no
+// images), parts itself when all are text.
+func textOnly(parts []llm.Part) []llm.Part {
+	for i := range parts {
+		if parts[i].Type != llm.PartText {
+			out := make([]llm.Part, 0, len(parts))
+			for _, p := range parts {
+				if p.Type == llm.PartText {
+					out = append(out, p)
+				}
+			}
+			return out
+		}
+	}
+	return parts
 }
 
 // appendPartBlocks writes parts as text and image blocks, leaving out

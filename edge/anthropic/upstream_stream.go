@@ -13,6 +13,10 @@ import (
 // hostile index cannot make the block table grow without limit.
 const maxStreamBlocks = 1024
 
+// maxSignatureBytes bounds a thinking block's signature collected from
+// signature_delta events (real ones are a few hundred bytes to a few KB).
+const maxSignatureBytes = 64 << 10
+
 // evType is a stream event's type.
 type evType uint8
 
@@ -51,7 +55,7 @@ func eventType(b []byte) evType {
 }
 
 // Content block and delta types the stream acts on; others (server tool
-// blocks, signature and citation deltas, ...) are skipped.
+// blocks, citation deltas, ...) are skipped.
 const (
 	kindOther uint8 = iota
 	kindText
@@ -60,6 +64,8 @@ const (
 	kindTextDelta
 	kindInputJSON
 	kindThinkingDelta
+	kindRedacted
+	kindSignatureDelta
 )
 
 func contentKind(b []byte) uint8 {
@@ -76,6 +82,10 @@ func contentKind(b []byte) uint8 {
 		return kindInputJSON
 	case "thinking_delta":
 		return kindThinkingDelta
+	case "redacted_thinking":
+		return kindRedacted
+	case "signature_delta":
+		return kindSignatureDelta
 	}
 	return kindOther
 }
@@ -128,6 +138,8 @@ type event struct {
 	kind     uint8
 	id, name string
 	text     string // text, thinking, or partial_json
+	sig      string // signature (a thinking block or signature_delta)
+	data     string // a redacted_thinking block's data
 	// message_delta.
 	stop     llm.FinishReason
 	usage    wireUsage
@@ -150,6 +162,12 @@ type msgStream struct {
 	model    string
 	tools    int
 	blockMap []int32 // content block index → tool call index + 1
+	// thinking holds a whole message's reasoning blocks; signed says one
+	// of them has a signature or is redacted.
+	thinking []thinkingBlock
+	signed   bool
+	// sig collects the open thinking block's signature_delta events.
+	sig []byte
 }
 
 // Event takes one SSE event; message_stop ends the stream.
@@ -195,7 +213,12 @@ func (s *msgStream) consume(name, data []byte, emit func(*llm.Chunk) error) erro
 		case kindText:
 			s.chunk.Text = ev.text
 		case kindThinking:
+			// A signature in the start event (Anthropic sends "") waits
+			// for the block's stop, like a signature_delta.
 			s.chunk.Reasoning = ev.text
+			s.sig = append(s.sig[:0], ev.sig[:min(len(ev.sig), maxSignatureBytes)]...)
+		case kindRedacted:
+			s.chunk.RedactedReasoning = ev.data
 		case kindToolUse:
 			t, err := s.newTool(ev.index)
 			if err != nil {
@@ -212,6 +235,15 @@ func (s *msgStream) consume(name, data []byte, emit func(*llm.Chunk) error) erro
 			s.chunk.Text = ev.text
 		case kindThinkingDelta:
 			s.chunk.Reasoning = ev.text
+		case kindSignatureDelta:
+			// Collected until the block stops: a signature ends its
+			// block (llm.Chunk.Signature), and nothing promises it
+			// comes in one delta.
+			if len(s.sig)+len(ev.sig) > maxSignatureBytes {
+				return s.c.up.Malformed("chat", errors.New("thinking signature exceeds "+strconv.Itoa(maxSignatureBytes)+" bytes"))
+			}
+			s.sig = append(s.sig, ev.sig...)
+			return nil
 		case kindInputJSON:
 			if t := s.toolOf(ev.index); t >= 0 && ev.text != "" {
 				s.chunk.ToolCalls = append(s.chunk.ToolCalls, llm.ToolCallDelta{Index: t, Arguments: ev.text})
@@ -224,11 +256,17 @@ func (s *msgStream) consume(name, data []byte, emit func(*llm.Chunk) error) erro
 			s.usage = s.wire.canonical()
 			s.chunk.Usage = &s.usage
 		}
+	case evBlockStop:
+		if len(s.sig) == 0 {
+			return nil
+		}
+		s.chunk.Signature = string(s.sig)
+		s.sig = s.sig[:0]
 	case evMessageStop:
 		s.stopped = true
 		return nil
 	default:
-		// ping, content_block_stop, and event types added after this
+		// ping, and event types added after this
 		// was written (Anthropic's versioning policy allows new ones).
 		return nil
 	}
@@ -237,13 +275,25 @@ func (s *msgStream) consume(name, data []byte, emit func(*llm.Chunk) error) erro
 
 // emit sends the chunk if it carries anything.
 func (s *msgStream) emit(emit func(*llm.Chunk) error) error {
-	c := &s.chunk
-	if c.Text == "" && c.Reasoning == "" && len(c.ToolCalls) == 0 && c.FinishReason == "" && c.Usage == nil {
+	return s.emitChunk(&s.chunk, emit)
+}
+
+// emitChunk sends c if it carries anything; the first chunk sent carries
+// the role, the model and message_start's usage.
+func (s *msgStream) emitChunk(c *llm.Chunk, emit func(*llm.Chunk) error) error {
+	if c.Text == "" && c.Reasoning == "" && len(c.ToolCalls) == 0 && c.FinishReason == "" && c.Usage == nil &&
+		c.Signature == "" && c.RedactedReasoning == "" {
 		return nil
 	}
 	if !s.started {
 		s.started = true
 		c.Role, c.Model = llm.RoleAssistant, s.model
+		if c.Usage == nil && s.wire.input >= 0 {
+			// message_start's usage (input and cache tokens, known
+			// before any output) rides on the first chunk, so a client
+			// of the same dialect hears the upstream's count at once.
+			c.Usage = &s.usage
+		}
 	}
 	return emit(c)
 }
@@ -335,6 +385,10 @@ func (s *msgStream) block() error {
 			ev.id, it.Err = s.r.OptStr()
 		case "name":
 			ev.name, it.Err = s.r.OptStr()
+		case "signature":
+			ev.sig, it.Err = s.r.OptStr()
+		case "data":
+			ev.data, it.Err = s.r.OptStr()
 		case "stop_reason":
 			var b []byte
 			if null, err2 := r.Null(); null || err2 != nil {
@@ -345,7 +399,7 @@ func (s *msgStream) block() error {
 				ev.stop = finishReason(b)
 			}
 		default:
-			// input ({} at start), signature, stop_sequence, ...
+			// input ({} at start), stop_sequence, citations, ...
 			it.Err = r.Skip()
 		}
 	}
@@ -481,9 +535,24 @@ func (s *msgStream) Whole(data []byte, emit func(*llm.Chunk) error) error {
 	if !stopped {
 		return s.c.up.Malformed("chat", errors.New("message has no stop_reason"))
 	}
+	if s.signed {
+		// Signed or redacted blocks go first, one chunk each, so each
+		// keeps its signature.
+		for i := range s.thinking {
+			b := &s.thinking[i]
+			tc := llm.Chunk{Reasoning: b.text, Signature: b.sig, RedactedReasoning: b.data}
+			if err := s.emitChunk(&tc, emit); err != nil {
+				return err
+			}
+		}
+		thinking = nil
+	}
 	c.Text, c.Reasoning = string(text), string(thinking)
 	return s.emit(emit)
 }
+
+// thinkingBlock is a reasoning block of a whole message.
+type thinkingBlock struct{ text, sig, data string }
 
 // wholeContent reads a message's content blocks, appending text and
 // thinking and collecting tool calls in the chunk.
@@ -502,6 +571,8 @@ func (s *msgStream) wholeBlock(text, thinking *[]byte) error {
 		d     llm.ToolCallDelta
 		input []byte
 		txt   string
+		sig   string
+		data  string
 	)
 	for r.Member(&it) {
 		switch string(it.Key) {
@@ -512,6 +583,10 @@ func (s *msgStream) wholeBlock(text, thinking *[]byte) error {
 			}
 		case "text", "thinking":
 			txt, it.Err = s.r.OptStr()
+		case "signature":
+			sig, it.Err = s.r.OptStr()
+		case "data":
+			data, it.Err = s.r.OptStr()
 		case "id":
 			d.ID, it.Err = s.r.OptStr()
 		case "name":
@@ -531,8 +606,13 @@ func (s *msgStream) wholeBlock(text, thinking *[]byte) error {
 	switch kind {
 	case kindText:
 		*text = append(*text, txt...)
-	case kindThinking:
+	case kindThinking, kindRedacted:
 		*thinking = append(*thinking, txt...)
+		if len(s.thinking) >= maxStreamBlocks {
+			return errors.New("too many thinking blocks")
+		}
+		s.thinking = append(s.thinking, thinkingBlock{text: txt, sig: sig, data: data})
+		s.signed = s.signed || sig != "" || data != ""
 	case kindToolUse:
 		if len(s.chunk.ToolCalls) >= maxStreamBlocks {
 			return errors.New("too many tool calls")

@@ -179,9 +179,11 @@ func (st *keyState) release() {
 // id); tools (name, description, parameters, strict); tool_choice;
 // parallel_tool_calls; response_format; temperature, top_p, top_k,
 // max_tokens, stop, seed, presence and frequency penalty; and every Extra
-// field, in sorted order. Stream and User are not part of it: a streamed
-// answer serves a non-streaming client and the reverse, and the end-user id
-// does not change the answer.
+// field, in sorted order; and a passthrough that holds more than the
+// canonical form (see writePassthrough). Stream and User are not part of
+// it: a streamed answer serves a non-streaming client and the reverse,
+// and the end-user id does not change the answer (except inside such a
+// passthrough's body, which is keyed as it came).
 //
 // JSON documents (tool parameters, response schemas, tool call arguments,
 // Extra values) are canonicalised: object keys sorted, whitespace removed,
@@ -278,6 +280,34 @@ func (st *keyState) writeRequest(domain, ns string, req *llm.ChatRequest, omit i
 	st.optFloat(req.PresencePenalty)
 	st.optFloat(req.FrequencyPenalty)
 	st.writeExtra(req.Extra)
+	st.writePassthrough(req.Passthrough, omit >= 0)
+}
+
+// writePassthrough adds a passthrough that holds more than the canonical
+// form (Dropped is not empty): two requests that differ only in what an
+// upstream of the client's dialect sees (thinking, betas, ...) may get
+// different answers. It writes nothing otherwise, so such requests keep
+// the keys they had before passthroughs existed. The semantic scope
+// takes the dropped names and headers but not the body, which holds the
+// text being compared.
+func (st *keyState) writePassthrough(p *llm.Passthrough, scope bool) {
+	if p == nil || len(p.Dropped) == 0 {
+		return
+	}
+	st.byte('P')
+	st.lstr(p.Dialect)
+	st.uvarint(uint64(len(p.Dropped)))
+	for _, d := range p.Dropped {
+		st.lstr(d)
+	}
+	st.uvarint(uint64(len(p.Headers)))
+	for _, h := range p.Headers {
+		st.lstr(h.Name)
+		st.lstr(h.Value)
+	}
+	if !scope {
+		writeJSON(st, p.Body)
+	}
 }
 
 func (st *keyState) writeExtra(extra map[string]json.RawMessage) {

@@ -99,6 +99,12 @@ func TestKeyOf(t *testing.T) {
 		}, true},
 		{"extra value formatting", "", func(r *llm.ChatRequest) { r.Extra["reasoning_effort"] = json.RawMessage(` "low" `) }, true},
 		{"negative zero temperature", "", func(r *llm.ChatRequest) { r.Temperature = new(math.Copysign(0, -1)) }, true},
+		{"passthrough holding nothing more", "", func(r *llm.ChatRequest) {
+			r.Passthrough = &llm.Passthrough{Dialect: "anthropic", Body: []byte(`{"model":"x"}`)}
+		}, true},
+		{"passthrough holding more", "", func(r *llm.ChatRequest) {
+			r.Passthrough = &llm.Passthrough{Dialect: "anthropic", Body: []byte(`{"thinking":{"type":"adaptive"}}`), Dropped: []string{"thinking"}}
+		}, false},
 
 		// Anything that can change the answer: different key.
 		{"namespace", "team-b", func(r *llm.ChatRequest) {}, false},

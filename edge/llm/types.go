@@ -136,6 +136,42 @@ type ChatRequest struct {
 	// reasoning_effort, ...). OpenAI-wire providers forward them verbatim;
 	// other providers ignore them.
 	Extra map[string]json.RawMessage
+
+	// --- Same-dialect passthrough (issue 11) ---
+
+	// Passthrough is the client's request as it came, kept by an ingress
+	// whose dialect has more than the canonical form holds (thinking,
+	// prompt-cache breakpoints, betas, ...). A provider speaking that
+	// same dialect sends it instead of translating the canonical fields,
+	// so nothing is lost; every other provider ignores it. nil when the
+	// ingress keeps none. Anything that rewrites the canonical messages
+	// (PII redaction) must clear it, or the rewrite would not reach the
+	// upstream.
+	Passthrough *Passthrough
+}
+
+// Passthrough is a client's original request for an upstream of the same
+// dialect. It is read-only once the ingress built it; providers and the
+// cache share it.
+type Passthrough struct {
+	// Dialect names the wire Body is in ("anthropic").
+	Dialect string
+	// Body is the client's request body, verbatim.
+	Body []byte
+	// Headers are the client's request headers the upstream should also
+	// get (anthropic-beta), in the order they came.
+	Headers []Header
+	// Dropped names what the canonical form does not carry (fields,
+	// block kinds, headers: "thinking", "cache_control",
+	// "anthropic-beta", ...), sorted and without duplicates: what an
+	// upstream of another dialect never sees. Empty when the canonical
+	// form holds the whole request.
+	Dropped []string
+}
+
+// Header is one HTTP header field.
+type Header struct {
+	Name, Value string
 }
 
 // FinishReason says why generation stopped, in OpenAI's vocabulary.
@@ -175,6 +211,19 @@ type Chunk struct {
 	Usage *Usage
 	// Model is the model name the upstream reported, when it did.
 	Model string
+
+	// --- Reasoning fidelity (issue 11) ---
+
+	// Signature is the upstream's signature over the reasoning block
+	// streamed so far (Anthropic's signature_delta), which a client sends
+	// back with that block in later turns. It ends the block: reasoning
+	// after it starts a new one. A signature may come with no reasoning
+	// text at all (thinking the upstream did not show).
+	Signature string
+	// RedactedReasoning is a reasoning block the upstream sent encrypted
+	// (Anthropic's redacted_thinking data), a block of its own, passed
+	// back to the upstream unchanged in later turns.
+	RedactedReasoning string
 }
 
 // Usage counts tokens.

@@ -317,3 +317,23 @@ func BenchmarkRedactRestore(b *testing.B) {
 		m.Restore("Mail «EMAIL_1» or call «PHONE_1».")
 	}
 }
+
+// TestRedactRequestDropsPassthroughBody: a redacted request must not carry
+// the client's original body, which still holds what was redacted; the
+// passthrough's headers stay.
+func TestRedactRequestDropsPassthroughBody(t *testing.T) {
+	pt := &llm.Passthrough{Dialect: "anthropic", Body: []byte(`{"messages":[{"role":"user","content":"I am bob@example.com"}]}`),
+		Headers: []llm.Header{{Name: "anthropic-beta", Value: "b"}}}
+	req := &llm.ChatRequest{Model: "m", Messages: []llm.Message{userMsg("I am bob@example.com")}, Passthrough: pt}
+	got, changed := new(Mapping).RedactRequest(req)
+	if !changed || got.Passthrough == nil || got.Passthrough.Body != nil || len(got.Passthrough.Headers) != 1 {
+		t.Fatalf("changed %v, passthrough %+v", changed, got.Passthrough)
+	}
+	if req.Passthrough != pt || len(pt.Body) == 0 {
+		t.Error("the caller's request was modified")
+	}
+	clean := &llm.ChatRequest{Model: "m", Messages: []llm.Message{userMsg("nothing personal")}, Passthrough: pt}
+	if got, changed := new(Mapping).RedactRequest(clean); changed || got.Passthrough != pt {
+		t.Errorf("a request without personal data lost its passthrough")
+	}
+}

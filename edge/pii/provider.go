@@ -164,6 +164,13 @@ func (m *Mapping) RedactRequest(req *llm.ChatRequest) (*llm.ChatRequest, bool) {
 	}
 	c := *req
 	c.Messages = msgs
+	if p := req.Passthrough; p != nil && len(p.Body) > 0 {
+		// The client's body still holds what was redacted: the upstream
+		// gets the canonical messages instead (the headers still go).
+		cp := *p
+		cp.Body = nil
+		c.Passthrough = &cp
+	}
 	return &c, true
 }
 

@@ -184,6 +184,12 @@ func nextPiece(s string) string {
 // storeCache hands a finished answer to the cache (asynchronously: the
 // cache's write queue never blocks a response).
 func (s *Server) storeCache(ck *cacheState, req *llm.ChatRequest, a *llm.Aggregate, served, model string) {
+	if len(a.ReasoningBlocks) > 0 {
+		// Signed or redacted reasoning: an entry keeps reasoning as plain
+		// text, and a replay without the signatures would break the
+		// client's next turn against the upstream that signed them.
+		return
+	}
 	e := &cache.Entry{
 		Namespace:    ck.ns,
 		RequestModel: req.Model,

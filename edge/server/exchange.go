@@ -172,6 +172,7 @@ func (ex *exchange) setRouteHeaders(served bool) {
 	if served && ex.st.Provider != "" {
 		h.Set("x-edgeway-provider", ex.st.Provider)
 		h.Set("x-edgeway-model", ex.st.Model)
+		ex.setDropped() // dropped.go
 	}
 	h.Set("x-edgeway-failover", strconv.Itoa(ex.st.Failovers))
 	if len(h.Peek("x-edgeway-cache")) == 0 {
@@ -277,7 +278,8 @@ func (ex *exchange) emit(ch *llm.Chunk) error {
 			ex.answer.Add(ch)
 		}
 	}
-	if ch.Role == "" && ch.Text == "" && ch.Reasoning == "" && len(ch.ToolCalls) == 0 && ch.FinishReason == "" {
+	if ch.Role == "" && ch.Text == "" && ch.Reasoning == "" && len(ch.ToolCalls) == 0 && ch.FinishReason == "" &&
+		ch.Signature == "" && ch.RedactedReasoning == "" {
 		return nil // a usage-only chunk: reported at the end
 	}
 	b := getEvent()

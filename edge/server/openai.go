@@ -25,6 +25,11 @@ type openaiDialect struct {
 func (d *openaiDialect) streamType() string      { return "text/event-stream" }
 func (d *openaiDialect) start(dst []byte) []byte { return dst }
 func (d *openaiDialect) chunk(dst []byte, c *llm.Chunk) []byte {
+	if c.Role == "" && c.Text == "" && c.Reasoning == "" && len(c.ToolCalls) == 0 && c.FinishReason == "" {
+		// Only a reasoning signature or a redacted block, which this
+		// dialect has no field for: no empty delta.
+		return dst
+	}
 	return openai.AppendStreamChunk(dst, d.id, d.created, d.model, c)
 }
 

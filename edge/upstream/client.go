@@ -355,6 +355,7 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, accep
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	addHeaders(ctx, req.Header) // a client's own, forwarded (header.go)
 	return c.hc.Do(req)
 }
 

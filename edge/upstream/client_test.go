@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -163,6 +164,30 @@ func TestSendHeaders(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a client's headers from the context", func(t *testing.T) {
+		f := upstreamtest.NewFake(t, upstreamtest.Plain.JSON(200, nil, `{}`))
+		c := newTestClient(t, f.URL, func(o *ClientOptions) {
+			o.Auth = XAPIKeyAuth
+			o.Fixed = []FixedHeader{{Name: "anthropic-version", Value: "2023-06-01", Option: "Version"}}
+		})
+		ctx := WithHeaders(context.Background(), []llm.Header{
+			{Name: "anthropic-beta", Value: "a-1"}, {Name: "Anthropic-Beta", Value: "b-2"},
+			{Name: "anthropic-version", Value: "1999-01-01"}, {Name: "x-api-key", Value: "stolen"},
+			{Name: "bad name", Value: "v"}, {Name: "x-ok", Value: "bad\nvalue"},
+		})
+		resp, err := c.Send(ctx, "chat", http.MethodPost, "/chat", []byte(`{}`), "text/event-stream")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		h := f.Last(t).Header
+		if got := h.Values("Anthropic-Beta"); !reflect.DeepEqual(got, []string{"a-1", "b-2"}) {
+			t.Errorf("anthropic-beta = %q", got)
+		}
+		if h.Get("Anthropic-Version") != "2023-06-01" || h.Get("X-Api-Key") != "sk-test-0123456789" || h.Get("X-Ok") != "" {
+			t.Errorf("headers = %v", h)
+		}
+	})
 	t.Run("GET sends no Content-Type, no key when none", func(t *testing.T) {
 		f := upstreamtest.NewFake(t, upstreamtest.Plain.JSON(200, nil, `{"a":1}`))
 		c := newTestClient(t, f.URL, func(o *ClientOptions) { o.APIKey = "" })

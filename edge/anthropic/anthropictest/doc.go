@@ -21,6 +21,14 @@
 // unknown fields included, so a client sending what the real API would
 // refuse fails here too.
 //
+// Role "system" turns in messages (mid-conversation system messages) are
+// accepted only with "anthropic-beta: mid-conversation-system-2026-04-07"
+// and where Anthropic's placement rules allow them. A streamed thinking
+// block ends with a signature_delta (Options.Signature); a
+// redacted_thinking block (Options.RedactedThinking) comes whole in its
+// content_block_start. LastRequest and LastHeader give the last messages
+// request exactly as it arrived, LastCount the last count_tokens one.
+//
 // The wire format is written from Anthropic's API reference independently
 // of package edge/anthropic, so tests through both check one against the
 // other.

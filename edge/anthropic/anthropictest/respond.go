@@ -49,6 +49,18 @@ func (s *Server) serveHTTP(e *fakeupstream.Epoch, w http.ResponseWriter, r *http
 	}
 }
 
+// betaOn reports whether the anthropic-beta headers of h turn on beta.
+func betaOn(h http.Header, beta string) bool {
+	for _, v := range h.Values("Anthropic-Beta") {
+		for b := range strings.SplitSeq(v, ",") {
+			if strings.TrimSpace(b) == beta {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // writeError answers with Anthropic's error body.
 func writeError(w http.ResponseWriter, status int, typ, msg string) {
 	h := w.Header()
@@ -89,7 +101,9 @@ func (s *Server) messages(e *fakeupstream.Epoch, w http.ResponseWriter, r *http.
 	if err != nil {
 		return // the client left mid-body
 	}
-	if !count {
+	if count {
+		s.recordCount(body, r.Header)
+	} else {
 		s.record(body, r.Header)
 	}
 	if !s.authorize(w, r) {
@@ -118,7 +132,7 @@ func (s *Server) messages(e *fakeupstream.Epoch, w http.ResponseWriter, r *http.
 		return
 	}
 	var req messagesRequest
-	if v := decodeRequest(body, &req, count); v != nil {
+	if v := decodeRequest(body, &req, count, s.opt.ExtraFields, betaOn(r.Header, MidConversationSystemBeta)); v != nil {
 		writeError(w, http.StatusBadRequest, "invalid_request_error", v.message())
 		return
 	}
@@ -173,6 +187,8 @@ func rateLimited(h http.Header) {
 type answer struct {
 	id, model    string
 	thinking     string
+	signature    string
+	redacted     string
 	preamble     string   // text block before a tool call
 	pieces       []string // text pieces, or tool input pieces
 	tool         *ToolUse
@@ -196,6 +212,8 @@ func (s *Server) answer(req *messagesRequest) *answer {
 		id:         newMessageID(),
 		model:      *req.Model,
 		thinking:   s.opt.Thinking,
+		signature:  s.opt.Signature,
+		redacted:   s.opt.RedactedThinking,
 		input:      promptWords(req),
 		cacheRead:  s.opt.CacheReadTokens,
 		cacheWrite: s.opt.CacheCreationTokens,
@@ -240,7 +258,10 @@ func (a *answer) stopSequenceJSON() string {
 func whole(w http.ResponseWriter, a *answer, mode Mode) {
 	var content []string
 	if a.thinking != "" {
-		content = append(content, `{"type":"thinking","thinking":`+jstr(a.thinking)+`,"signature":"ZmFrZQ=="}`)
+		content = append(content, `{"type":"thinking","thinking":`+jstr(a.thinking)+`,"signature":`+jstr(a.signature)+`}`)
+	}
+	if a.redacted != "" {
+		content = append(content, `{"type":"redacted_thinking","data":`+jstr(a.redacted)+`}`)
 	}
 	if a.preamble != "" {
 		content = append(content, `{"type":"text","text":`+jstr(a.preamble)+`}`)
@@ -291,7 +312,12 @@ func (a *answer) events() []string {
 		for _, p := range fakeupstream.SplitWords(a.thinking) {
 			delta(`{"type":"thinking_delta","thinking":` + jstr(p) + `}`)
 		}
-		delta(`{"type":"signature_delta","signature":"ZmFrZQ=="}`)
+		delta(`{"type":"signature_delta","signature":` + jstr(a.signature) + `}`)
+		stop()
+	}
+	if a.redacted != "" {
+		// A redacted block comes whole in its start event.
+		start(`{"type":"redacted_thinking","data":` + jstr(a.redacted) + `}`)
 		stop()
 	}
 	if a.preamble != "" {

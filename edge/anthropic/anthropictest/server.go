@@ -20,6 +20,13 @@ const (
 	// DefaultToolUseID is the id of the configured tool call when its ID
 	// is empty.
 	DefaultToolUseID = "toolu_01FakeToolUse0001"
+	// DefaultSignature signs the thinking block when Options.Signature is
+	// empty.
+	DefaultSignature = "ZmFrZQ=="
+	// MidConversationSystemBeta is the anthropic-beta value that lets a
+	// request hold role "system" turns in messages; without it the fake
+	// refuses them, as models without the feature do.
+	MidConversationSystemBeta = "mid-conversation-system-2026-04-07"
 	// MaxBodyBytes bounds a request body; larger ones get 413, as
 	// Anthropic's 32 MB limit does.
 	MaxBodyBytes = 8 << 20
@@ -61,8 +68,18 @@ type Options struct {
 	// Chunks, when positive, splits Reply (and tool input) into that many
 	// pieces of nearly equal length instead of words.
 	Chunks int
-	// Thinking, when set, is sent first as a thinking block.
-	Thinking string
+	// Thinking, when set, is sent first as a thinking block, signed with
+	// Signature (DefaultSignature when empty).
+	Thinking  string
+	Signature string
+	// RedactedThinking, when set, is the data of a redacted_thinking
+	// block sent after the thinking block (or first, without one).
+	RedactedThinking string
+	// ExtraFields are top-level request fields accepted beyond the ones
+	// this fake knows, standing for fields newer than it: a request
+	// carrying any other unknown field is refused, as Anthropic refuses
+	// it.
+	ExtraFields []string
 	// ToolUse, when set, answers requests that offer tools with this call
 	// and stop_reason "tool_use".
 	ToolUse *ToolUse
@@ -92,6 +109,8 @@ type Server struct {
 
 	headerMu   sync.Mutex
 	lastHeader http.Header
+	lastCount  []byte
+	countHdr   http.Header
 }
 
 type frame = fakeupstream.Frame[Mode]
@@ -118,6 +137,7 @@ func NewT(t testing.TB, o Options) *Server {
 func normalize(o *Options) error {
 	var errs []error
 	o.Reply = cmp.Or(o.Reply, DefaultReply)
+	o.Signature = cmp.Or(o.Signature, DefaultSignature)
 	if len(o.Models) == 0 {
 		o.Models = DefaultModels
 	}
@@ -146,6 +166,20 @@ func (s *Server) LastHeader() http.Header {
 	s.headerMu.Lock()
 	defer s.headerMu.Unlock()
 	return s.lastHeader.Clone()
+}
+
+// LastCount returns a copy of the body and headers of the last POST
+// /v1/messages/count_tokens.
+func (s *Server) LastCount() ([]byte, http.Header) {
+	s.headerMu.Lock()
+	defer s.headerMu.Unlock()
+	return append([]byte(nil), s.lastCount...), s.countHdr.Clone()
+}
+
+func (s *Server) recordCount(body []byte, h http.Header) {
+	s.headerMu.Lock()
+	s.lastCount, s.countHdr = append(s.lastCount[:0], body...), h.Clone()
+	s.headerMu.Unlock()
 }
 
 func (s *Server) record(body []byte, h http.Header) {

@@ -40,8 +40,9 @@ type messagesRequest struct {
 }
 
 type message struct {
-	Role    string          `json:"role"`
-	Content json.RawMessage `json:"content"`
+	Role         string          `json:"role"`
+	Content      json.RawMessage `json:"content"`
+	CacheControl json.RawMessage `json:"cache_control"`
 }
 
 // block is any content block; which fields apply depends on Type.
@@ -107,8 +108,18 @@ func (v *invalid) message() string {
 }
 
 // decodeRequest parses a body strictly. count is true for count_tokens,
-// where max_tokens is not required.
-func decodeRequest(body []byte, req *messagesRequest, count bool) *invalid {
+// where max_tokens is not required; extra are top-level fields accepted
+// beyond the known ones; systemTurns allows role "system" turns.
+func decodeRequest(body []byte, req *messagesRequest, count bool, extra []string, systemTurns bool) *invalid {
+	if len(extra) > 0 {
+		var m map[string]json.RawMessage
+		if json.Unmarshal(body, &m) == nil {
+			for _, k := range extra {
+				delete(m, k)
+			}
+			body, _ = json.Marshal(m)
+		}
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(req); err != nil {
@@ -125,12 +136,12 @@ func decodeRequest(body []byte, req *messagesRequest, count bool) *invalid {
 	if dec.More() {
 		return &invalid{"", "There was an error parsing the body of your request. Please make sure it is valid JSON."}
 	}
-	return validate(req, count)
+	return validate(req, count, systemTurns)
 }
 
 var imageMediaTypes = map[string]bool{"image/jpeg": true, "image/png": true, "image/gif": true, "image/webp": true}
 
-func validate(req *messagesRequest, count bool) *invalid {
+func validate(req *messagesRequest, count, systemTurns bool) *invalid {
 	switch {
 	case req.Model == nil:
 		return &invalid{"model", "Field required"}
@@ -156,6 +167,21 @@ func validate(req *messagesRequest, count bool) *invalid {
 	}
 	for i, m := range req.Messages {
 		p := "messages." + strconv.Itoa(i)
+		if m.Role == "system" && systemTurns {
+			// Anthropic's placement rules for mid-conversation system
+			// messages.
+			if i == 0 || req.Messages[i-1].Role == "system" {
+				return &invalid{p, "a system message must follow a user or assistant message"}
+			}
+			if i+1 < len(req.Messages) && req.Messages[i+1].Role != "assistant" {
+				return &invalid{p, "a system message must be the last message or be followed by an assistant message"}
+			}
+			if v := validateSystem(m.Content); v != nil {
+				v.param = p + ".content" + strings.TrimPrefix(v.param, "system")
+				return v
+			}
+			continue
+		}
 		if m.Role != "user" && m.Role != "assistant" {
 			return &invalid{p + ".role", "Input should be 'user' or 'assistant'"}
 		}

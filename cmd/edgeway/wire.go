@@ -52,6 +52,8 @@ func build(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbolt.D
 		notes []string
 		cloud bool
 		local string
+		// rts are the local runtimes, for the Ollama model endpoints.
+		rts []server.Runtime
 	)
 	resolve, snotes, err := secretResolver(cfg, db)
 	if err != nil {
@@ -65,6 +67,7 @@ func build(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbolt.D
 			return nil, nil, fmt.Errorf("providers[%d] %s: %w", i, p.Name, err)
 		}
 		if p.Local() {
+			rts = append(rts, server.Runtime{Name: p.Name, Provider: prov})
 			if local == "" {
 				local = config.RedactURL(p.BaseURL) // shown to clients in hints
 			}
@@ -162,6 +165,7 @@ func build(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbolt.D
 		AllowedOrigins:  s.AllowedOrigins,
 		AllowedHosts:    s.AllowedHosts,
 		Secrets:         providerSecrets(cfg, resolve),
+		Runtimes:        rts,
 	}
 	if respCache != nil {
 		opts.Cache = respCache

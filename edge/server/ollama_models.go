@@ -282,7 +282,7 @@ func (s *Server) ollamaPull(c *fasthttp.RequestCtx) {
 		c.SetBody(last)
 		return
 	}
-	ps := &pullStream{c: c, cancel: cancel, lines: make(chan []byte, streamQueue), timeout: s.opts.WriteTimeout}
+	ps := &pullStream{s: s, c: c, cancel: cancel, lines: make(chan []byte, streamQueue), timeout: s.opts.WriteTimeout}
 	ps.wg.Add(1)
 	go func() {
 		defer ps.wg.Done()
@@ -320,6 +320,7 @@ func (s *Server) ollamaPull(c *fasthttp.RequestCtx) {
 // (called by fasthttp when the response is done, whatever happened)
 // cancels the pull and waits for the goroutine.
 type pullStream struct {
+	s       *Server
 	c       *fasthttp.RequestCtx
 	cancel  context.CancelFunc
 	lines   chan []byte
@@ -365,6 +366,7 @@ func (ps *pullStream) Close() error {
 		}
 	}()
 	ps.wg.Wait()
+	ps.s.logPlain(ps.c)
 	return nil
 }
 

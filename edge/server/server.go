@@ -235,6 +235,7 @@ func (s *Server) Handler() fasthttp.RequestHandler { return s.handle }
 func (s *Server) handle(c *fasthttp.RequestCtx) {
 	rid := requestID(c)
 	c.Response.Header.SetBytesV("x-request-id", rid)
+	defer s.logDone(c)
 	path := c.Path()
 	if !s.serveConn(c, path) || !s.guard(c, path) || !s.authenticate(c, path) {
 		return
@@ -389,6 +390,7 @@ func (s *Server) handleTransportError(c *fasthttp.RequestCtx, err error) {
 		s.log.Debug("malformed request", "err", err)
 		d.writeError(c, &apiError{status: 400, typ: "invalid_request_error", code: "bad_request", message: "malformed HTTP request"})
 	}
+	s.logDone(c)
 }
 
 // acquire takes a request slot, or reports that the gateway is full.

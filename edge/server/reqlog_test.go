@@ -1,36 +1,20 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/edgeway/edgeway/edge/keys"
 )
 
-// logSink collects JSON log lines; the server writes from its goroutines.
-type logSink struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logSink) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-// lines returns the records with message msg, in order.
-func (l *logSink) lines(t *testing.T, msg string) []map[string]any {
+// logLines returns the JSON records with message msg that sink holds.
+func logLines(t *testing.T, sink *syncBuffer, msg string) []map[string]any {
 	t.Helper()
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	var out []map[string]any
-	for _, ln := range strings.Split(strings.TrimSpace(l.buf.String()), "\n") {
+	for _, ln := range strings.Split(strings.TrimSpace(sink.String()), "\n") {
 		if ln == "" {
 			continue
 		}
@@ -43,12 +27,6 @@ func (l *logSink) lines(t *testing.T, msg string) []map[string]any {
 		}
 	}
 	return out
-}
-
-func (l *logSink) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }
 
 func TestRequestLogLine(t *testing.T) {
@@ -84,7 +62,7 @@ func TestRequestLogLine(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			var sink logSink
+			var sink syncBuffer
 			o := Options{Auth: keys.NewAuth(st, testAdminKey), Logger: slog.New(slog.NewJSONHandler(&sink, nil))}
 			c := openTestCache(t)
 			o.Cache = c
@@ -98,7 +76,7 @@ func TestRequestLogLine(t *testing.T) {
 				c.Flush(context.Background())
 				resp, body = post(t, url+tc.path, tc.body, hdr...)
 			}
-			lines := sink.lines(t, "request")
+			lines := logLines(t, &sink, "request")
 			if len(lines) == 0 {
 				t.Fatalf("no request line; log:\n%s", sink.String())
 			}
@@ -140,7 +118,7 @@ func TestRequestLogDebugBodies(t *testing.T) {
 	const providerKey = "sk-provider-secret-0123456789"
 	for _, level := range []slog.Level{slog.LevelInfo, slog.LevelDebug} {
 		t.Run(level.String(), func(t *testing.T) {
-			var sink logSink
+			var sink syncBuffer
 			url := startServer(t, &fakeRouter{route: replyWords}, Options{
 				Auth:    keys.NewAuth(st, testAdminKey),
 				Secrets: []string{"plain-provider-password"},
@@ -152,7 +130,7 @@ func TestRequestLogDebugBodies(t *testing.T) {
 				t.Fatalf("status %d", resp.StatusCode)
 			}
 			log := sink.String()
-			bodies := sink.lines(t, "request bodies")
+			bodies := logLines(t, &sink, "request bodies")
 			if level == slog.LevelInfo {
 				if len(bodies) != 0 || strings.Contains(log, "my keys") {
 					t.Fatalf("info logs a body:\n%s", log)

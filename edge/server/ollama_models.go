@@ -7,7 +7,6 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -282,23 +281,22 @@ func (s *Server) ollamaPull(c *fasthttp.RequestCtx) {
 		c.SetBody(last)
 		return
 	}
-	ps := &pullStream{s: s, c: c, cancel: cancel, lines: make(chan []byte, streamQueue), timeout: s.opts.WriteTimeout}
-	ps.wg.Add(1)
-	go func() {
-		defer ps.wg.Done()
-		defer close(ps.lines)
+	ps := &pullStream{s: s, c: c, cancel: cancel, lines: make(chan []byte, streamQueue)}
+	// The pull runs on its own goroutine while this one waits for its
+	// lines and watches the connection: a client that hangs up cancels it.
+	ps.w.start(c, func() {
 		ps.err = ms.Pull(ctx, name, r.Insecure, func(line []byte) error {
 			select {
 			case ps.lines <- append(append(make([]byte, 0, len(line)+1), line...), '\n'):
+				ps.w.wake()
 				return nil
 			case <-ctx.Done():
 				return ctx.Err()
 			}
 		})
-	}()
-	first, ok := <-ps.lines
-	if !ok {
-		ps.wg.Wait()
+	})
+	first := ps.w.await(cancel, ps.lines)
+	if first == nil { // the pull ended before its first line
 		cancel()
 		if ps.err != nil {
 			storeError(c, ps.err)
@@ -316,35 +314,31 @@ func (s *Server) ollamaPull(c *fasthttp.RequestCtx) {
 }
 
 // pullStream hands a pull's progress lines to fasthttp (Read, on the
-// connection's goroutine) as the puller goroutine queues them; Close
-// (called by fasthttp when the response is done, whatever happened)
-// cancels the pull and waits for the goroutine.
+// connection's goroutine, watching the connection while it waits, as a
+// chat stream does) as the pull's goroutine queues them; Close (called by
+// fasthttp when the response is done, whatever happened) cancels the
+// pull and waits for its goroutine.
 type pullStream struct {
 	s       *Server
 	c       *fasthttp.RequestCtx
+	w       watcher
 	cancel  context.CancelFunc
 	lines   chan []byte
 	pending []byte
-	timeout time.Duration
-	wg      sync.WaitGroup
-	err     error // the pull's, read after lines is closed
-	done    bool  // the tail is written
+	err     error // the pull's, read after w.done is closed
+	tail    bool  // the end (or the in-stream error) is queued
 }
 
 func (ps *pullStream) Read(p []byte) (int, error) {
 	for len(ps.pending) == 0 {
-		line, ok := <-ps.lines
-		if ok {
-			ps.pending = line
+		if b := ps.w.await(ps.cancel, ps.lines); b != nil {
+			ps.pending = b
 			continue
 		}
-		if ps.done {
+		if ps.tail || ps.err == nil {
 			return 0, io.EOF
 		}
-		ps.done = true
-		if ps.err == nil {
-			return 0, io.EOF
-		}
+		ps.tail = true
 		// Ollama reports a failed pull in the stream, so does edgeway.
 		msg := classify(ps.err).message
 		var le *llm.Error
@@ -355,17 +349,13 @@ func (ps *pullStream) Read(p []byte) (int, error) {
 	}
 	n := copy(p, ps.pending)
 	ps.pending = ps.pending[n:]
-	_ = ps.c.SetWriteDeadline(time.Now().Add(ps.timeout))
+	_ = ps.c.SetWriteDeadline(time.Now().Add(ps.s.opts.WriteTimeout))
 	return n, nil
 }
 
 func (ps *pullStream) Close() error {
 	ps.cancel()
-	go func() { // drain, so a puller blocked on a full queue sees ctx
-		for range ps.lines {
-		}
-	}()
-	ps.wg.Wait()
+	<-ps.w.done
 	ps.s.logPlain(ps.c)
 	return nil
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/edgeway/edgeway/edge/keys"
 	"github.com/edgeway/edgeway/edge/llm"
+	"github.com/edgeway/edgeway/edge/testkit"
 	"github.com/edgeway/edgeway/runtime/ollama"
 )
 
@@ -218,4 +220,33 @@ func FuzzDecodeStoreRequest(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A client that goes away mid-pull cancels the pull upstream.
+func TestOllamaPullClientGoneCancels(t *testing.T) {
+	canceled := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		w.Write([]byte(`{"status":"pulling manifest"}` + "\n"))
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+		close(canceled)
+	}))
+	t.Cleanup(srv.Close)
+	p, err := ollama.New(ollama.Options{Name: "ollama", BaseURL: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := startServer(t, &fakeRouter{route: replyWords}, Options{Runtimes: []Runtime{{"ollama", p}}})
+	resp, err := http.Post(url+"/api/pull", "application/json", strings.NewReader(`{"model":"big"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := make([]byte, len(`{"status":"pulling manifest"}`)+1)
+	if _, err := io.ReadFull(resp.Body, line); err != nil || string(line) != "{\"status\":\"pulling manifest\"}\n" {
+		t.Fatalf("first line %q: %v", line, err)
+	}
+	resp.Body.Close() // the client goes away
+	http.DefaultClient.CloseIdleConnections()
+	testkit.Closed(t, "the upstream pull is canceled", canceled)
 }

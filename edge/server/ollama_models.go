@@ -268,10 +268,16 @@ func (s *Server) ollamaPull(c *fasthttp.RequestCtx) {
 	ctx, cancel := context.WithTimeout(context.Background(), pullTimeout)
 	if r.Stream != nil && !*r.Stream {
 		defer cancel()
-		var last []byte
-		err := ms.Pull(ctx, name, r.Insecure, func(line []byte) error {
-			last = append(last[:0], line...)
-			return nil
+		var (
+			last []byte
+			err  error
+			w    watcher // a client that hangs up cancels the pull
+		)
+		w.run(c, cancel, func() {
+			err = ms.Pull(ctx, name, r.Insecure, func(line []byte) error {
+				last = append(last[:0], line...)
+				return nil
+			})
 		})
 		if err != nil {
 			storeError(c, err)

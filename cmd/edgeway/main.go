@@ -102,7 +102,7 @@ func parseFlags(name string, args []string, stderr io.Writer) (*commonFlags, err
 	fs.StringVar(&f.config, "config", os.Getenv("EDGEWAY_CONFIG"), "config file (YAML); also $EDGEWAY_CONFIG; none = built-in defaults")
 	fs.StringVar(&f.listen, "listen", "", "listen address, overrides the config (default "+config.DefaultListen+")")
 	fs.StringVar(&f.dataDir, "data-dir", "", "data directory, overrides the config (default "+config.DefaultDataDir+")")
-	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error; overrides the config's log.level (default "+config.DefaultLogLevel+")")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -144,13 +144,13 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return 2
 	}
-	log := newLogger(stderr, f.logLevel)
 	prof := board.DetectHost()
 	cfg, err := loadConfig(f, prof)
 	if err != nil {
 		fmt.Fprintf(stderr, "edgeway: %v\n", err)
 		return 1
 	}
+	log := newLogger(stderr, f, cfg.Log)
 	db, err := openDB(cfg.DataDir)
 	if err != nil {
 		fmt.Fprintf(stderr, "edgeway: %v\n", err)
@@ -238,7 +238,7 @@ func check(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "edgeway: %v\n", err)
 		return 1
 	}
-	gw, notes, err := build(cfg, newLogger(stderr, f.logLevel), nil, nil)
+	gw, notes, err := build(cfg, newLogger(stderr, f, cfg.Log), nil, nil)
 	if err != nil {
 		fmt.Fprintf(stderr, "edgeway: %v\n", err)
 		return 1
@@ -292,12 +292,22 @@ func printProviders(ctx context.Context, w io.Writer, cfg *config.Config, r *rou
 
 const startupProbeTimeout = 2 * time.Second
 
-func newLogger(w io.Writer, level string) *slog.Logger {
+// newLogger writes the log to w as the config's log: section says, at
+// the --log-level flag's level when it is given.
+func newLogger(w io.Writer, f *commonFlags, c config.Log) *slog.Logger {
+	level := c.Level
+	if f.logLevel != "" {
+		level = f.logLevel
+	}
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		l = slog.LevelInfo
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+	o := &slog.HandlerOptions{Level: l}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, o))
+	}
+	return slog.New(slog.NewTextHandler(w, o))
 }
 
 // thermalSample is how often the device temperature is read. Thermal

@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgeway/edgeway/edge/config"
 	"github.com/edgeway/edgeway/edge/testkit"
 )
 
@@ -144,5 +147,31 @@ func TestLoopback(t *testing.T) {
 		if got := loopback(addr); got != want {
 			t.Errorf("loopback(%q) = %v", addr, got)
 		}
+	}
+}
+
+func TestNewLogger(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		flag          string
+		cfg           config.Log
+		debug, isJSON bool
+	}{
+		{name: "defaults", cfg: config.Log{Format: "text", Level: "info"}},
+		{name: "json debug from config", cfg: config.Log{Format: "json", Level: "debug"}, debug: true, isJSON: true},
+		{name: "flag overrides config", flag: "debug", cfg: config.Log{Format: "text", Level: "warn"}, debug: true},
+		{name: "flag lowers it", flag: "info", cfg: config.Log{Format: "json", Level: "debug"}, isJSON: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b bytes.Buffer
+			l := newLogger(&b, &commonFlags{logLevel: tc.flag}, tc.cfg)
+			if got := l.Enabled(context.Background(), slog.LevelDebug); got != tc.debug {
+				t.Errorf("debug enabled %v, want %v", got, tc.debug)
+			}
+			l.Warn("hello")
+			if got := strings.HasPrefix(b.String(), "{"); got != tc.isJSON {
+				t.Errorf("output %q, want JSON %v", b.String(), tc.isJSON)
+			}
+		})
 	}
 }

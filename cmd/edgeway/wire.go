@@ -54,6 +54,8 @@ func build(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbolt.D
 		notes []string
 		cloud bool
 		local string
+		// rts are the local runtimes, for the Ollama model endpoints.
+		rts []server.Runtime
 	)
 	resolve, snotes, err := secretResolver(cfg, db)
 	if err != nil {
@@ -67,6 +69,7 @@ func build(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbolt.D
 			return nil, nil, fmt.Errorf("providers[%d] %s: %w", i, p.Name, err)
 		}
 		if p.Local() {
+			rts = append(rts, server.Runtime{Name: p.Name, Provider: prov})
 			if local == "" {
 				local = config.RedactURL(p.BaseURL) // shown to clients in hints
 			}
@@ -172,6 +175,7 @@ func build(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbolt.D
 		AllowedHosts:    s.AllowedHosts,
 		Secrets:         providerSecrets(cfg, resolve),
 		MaxAnswerBytes:  s.MaxAnswerBytes,
+		Runtimes:        rts,
 	}
 	if respCache != nil {
 		opts.Cache = respCache

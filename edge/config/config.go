@@ -105,6 +105,8 @@ type Config struct {
 	// Responses bounds the Responses API answers kept for GET
 	// /v1/responses/{id} and previous_response_id.
 	Responses ResponsesStore `yaml:"responses"`
+	// Log sets up the log on stderr.
+	Log Log `yaml:"log"`
 }
 
 // ResponsesStore bounds the stored Responses API answers: kept for TTL
@@ -113,6 +115,22 @@ type ResponsesStore struct {
 	TTL        Duration `yaml:"ttl"`
 	MaxEntries int      `yaml:"max_entries"`
 }
+
+// Log sets up the log: one line per finished request at info; request
+// and response bodies (credentials redacted, bounded) only at debug.
+type Log struct {
+	// Format is "text" (default, logfmt) or "json".
+	Format string `yaml:"format"`
+	// Level is "info" (default), "debug", "warn" or "error"; the
+	// --log-level flag overrides it.
+	Level string `yaml:"level"`
+}
+
+// Log defaults.
+const (
+	DefaultLogFormat = "text"
+	DefaultLogLevel  = "info"
+)
 
 // Ledger tunes the usage ledger: when a record counts as stored, and how
 // large the fleet's outbox may grow while the link is down.
@@ -453,6 +471,12 @@ func (c *Config) applyDefaults(d Defaults) {
 	if c.DataDir == "" {
 		c.DataDir = DefaultDataDir
 	}
+	if c.Log.Format == "" {
+		c.Log.Format = DefaultLogFormat
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = DefaultLogLevel
+	}
 	s := &c.Server
 	setInt(&s.MaxBodyBytes, DefaultMaxBodyBytes)
 	setDur(&s.ReadTimeout, DefaultReadTimeout)
@@ -684,6 +708,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Responses.TTL < 0 || c.Responses.MaxEntries < 0 {
 		bad("responses", "ttl and max_entries must not be negative")
+	}
+	if c.Log.Format != "" && c.Log.Format != "text" && c.Log.Format != "json" {
+		bad("log.format", "%q is not text or json", c.Log.Format)
+	}
+	if c.Log.Level != "" && !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
+		bad("log.level", "%q is not debug, info, warn or error", c.Log.Level)
 	}
 	if c.Ledger.Sync != "" && c.Ledger.Sync != "fsync" && c.Ledger.Sync != "write" {
 		bad("ledger.sync", "%q is not fsync or write", c.Ledger.Sync)

@@ -21,6 +21,9 @@ func TestParse(t *testing.T) {
 				if c.Listen != DefaultListen || c.DataDir != DefaultDataDir {
 					t.Errorf("listen=%q data_dir=%q", c.Listen, c.DataDir)
 				}
+				if c.Log.Format != DefaultLogFormat || c.Log.Level != DefaultLogLevel {
+					t.Errorf("log defaults not applied: %+v", c.Log)
+				}
 				if c.Server.MaxBodyBytes != DefaultMaxBodyBytes || c.Server.MaxConcurrency != DefaultMaxConcurrency {
 					t.Errorf("server defaults not applied: %+v", c.Server)
 				}
@@ -223,6 +226,20 @@ pricing:
 			name:    "pii policies",
 			yaml:    "pii:\n  default: redact\n  models:\n    chat: local-only\n    other: maybe\n",
 			wantErr: []string{`pii.default: "redact" is not allow`, `pii.models.other: "maybe" is not allow`},
+		},
+		{
+			name:    "log",
+			yaml:    "log:\n  format: xml\n  level: trace\n",
+			wantErr: []string{`log.format: "xml" is not text or json`, `log.level: "trace" is not debug, info, warn or error`},
+		},
+		{
+			name: "log ok",
+			yaml: "log:\n  format: json\n  level: debug\n",
+			check: func(t *testing.T, c *Config) {
+				if c.Log.Format != "json" || c.Log.Level != "debug" {
+					t.Errorf("log %+v", c.Log)
+				}
+			},
 		},
 		{
 			name: "pii policies ok",

@@ -48,6 +48,7 @@ func (d *anthropicDialect) writeError(c *fasthttp.RequestCtx, e *apiError) { wri
 // writeAnthropicError renders e as Anthropic's error JSON. Anthropic's
 // SDKs read the request id from request-id.
 func writeAnthropicError(c *fasthttp.RequestCtx, e *apiError) {
+	noteError(c, e)
 	c.SetStatusCode(e.status)
 	c.Response.Header.SetBytesV("request-id", requestID(c))
 	if e.retryAfter > 0 {

@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -108,6 +110,13 @@ func benchChatAs(b *testing.B, body string, key func(int) string, opts ...func(*
 // gateway; allocations include the fake upstream's.
 func BenchmarkGatewayChat(b *testing.B) {
 	benchChat(b, `{"model":"chat","messages":[{"role":"user","content":"Say hello"}],"temperature":0}`)
+}
+
+// BenchmarkGatewayChatLogged is BenchmarkGatewayChat with the request
+// log on (text, info, to io.Discard): what the line per request costs.
+func BenchmarkGatewayChatLogged(b *testing.B) {
+	benchChat(b, `{"model":"chat","messages":[{"role":"user","content":"Say hello"}],"temperature":0}`,
+		func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil)) })
 }
 
 // BenchmarkGatewayChatStream is the same with an SSE stream.

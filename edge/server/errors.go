@@ -137,6 +137,7 @@ func lastKind(ex *router.ExhaustedError) llm.Kind {
 
 // writeOpenAIError renders e as OpenAI error JSON.
 func writeOpenAIError(c *fasthttp.RequestCtx, e *apiError) {
+	noteError(c, e)
 	c.Response.Header.Del("Content-Encoding")
 	c.SetStatusCode(e.status)
 	if e.retryAfter > 0 {

@@ -416,7 +416,7 @@ func (ex *exchange) Close() error {
 // account records the exchange in the ledger, once: status is what the
 // client was sent (0: e's own), e the failure or nil for an answer.
 func (ex *exchange) account(status int, e *apiError) {
-	if ex.accounted || !ex.s.accounting() {
+	if ex.accounted || !ex.s.accounting() && !ex.s.logging() {
 		return
 	}
 	ex.accounted = true

@@ -70,6 +70,7 @@ func (d *ollamaDialect[E, P]) serve(s *Server, c *fasthttp.RequestCtx, req *llm.
 
 // writeOllamaError renders e as Ollama's {"error": "..."}.
 func writeOllamaError(c *fasthttp.RequestCtx, e *apiError) {
+	noteError(c, e)
 	c.SetStatusCode(e.status)
 	if e.retryAfter > 0 {
 		c.Response.Header.Set("Retry-After", strconv.Itoa(int((e.retryAfter+time.Second-1)/time.Second)))

@@ -97,6 +97,10 @@ type Options struct {
 	// allow-lists (see guard.go); "*" allows any.
 	AllowedOrigins []string
 	AllowedHosts   []string
+	// Runtimes are the local runtimes (config order), which /api/ps
+	// reports on and /api/pull, /api/delete and /api/copy manage.
+	Runtimes []Runtime
+
 	// Secrets are the providers' credentials, redacted by value from
 	// upstream text wherever it reaches a client or /readyz (the upstream
 	// client redacts its own key already; this also covers providers that
@@ -242,6 +246,7 @@ func (s *Server) Handler() fasthttp.RequestHandler { return s.handle }
 func (s *Server) handle(c *fasthttp.RequestCtx) {
 	rid := requestID(c)
 	c.Response.Header.SetBytesV("x-request-id", rid)
+	defer s.logDone(c)
 	path := c.Path()
 	if !s.serveConn(c, path) || !s.guard(c, path) || !s.authenticate(c, path) {
 		return
@@ -301,6 +306,27 @@ func (s *Server) handle(c *fasthttp.RequestCtx) {
 		if s.method(c, fasthttp.MethodPost) {
 			s.ollamaShow(c)
 		}
+	// The device's models (ollama_models.go).
+	case "/api/ps":
+		if s.method(c, fasthttp.MethodGet) {
+			s.ollamaPS(c)
+		}
+	case "/api/pull":
+		if s.method(c, fasthttp.MethodPost) {
+			s.ollamaPull(c)
+		}
+	case "/api/delete":
+		if s.method(c, fasthttp.MethodDelete) {
+			s.ollamaStore(c, false)
+		}
+	case "/api/copy":
+		if s.method(c, fasthttp.MethodPost) {
+			s.ollamaStore(c, true)
+		}
+	case "/api/create", "/api/push":
+		ollamaRefuse(c, "a gateway does not build or publish models; run it against Ollama itself")
+	case "/api/me", "/api/signout", "/api/status":
+		ollamaRefuse(c, "ollama.com accounts are not used through a gateway")
 	case "/":
 		// Ollama clients probe the root for this exact answer.
 		c.SetContentType("text/plain; charset=utf-8")
@@ -321,13 +347,17 @@ func (s *Server) handle(c *fasthttp.RequestCtx) {
 			s.storedResponse(c, string(id))
 			return
 		}
+		if bytes.HasPrefix(path, []byte("/api/blobs/")) {
+			ollamaRefuse(c, "a gateway does not build models; run it against Ollama itself")
+			return
+		}
 		s.metrics.notFound.Add(1)
 		errorDialect(path).writeError(c, &apiError{status: 404, typ: "invalid_request_error", code: "unknown_url",
 			message: "unknown path " + echo(path) + ": edgeway serves " + servedPaths})
 	}
 }
 
-const servedPaths = "/v1/chat/completions, /v1/responses, /v1/messages, /v1/embeddings, /v1/models, /api/chat, /api/generate, /api/embed, /api/tags, /api/show, /api/version, /healthz, /readyz, /metrics"
+const servedPaths = "/v1/chat/completions, /v1/responses, /v1/messages, /v1/embeddings, /v1/models, /api/chat, /api/generate, /api/embed, /api/tags, /api/show, /api/ps, /api/pull, /api/delete, /api/copy, /api/version, /healthz, /readyz, /metrics"
 
 // errorDialect picks the error shape a client at path understands.
 func errorDialect(path []byte) dialect {
@@ -379,6 +409,7 @@ func (s *Server) handleTransportError(c *fasthttp.RequestCtx, err error) {
 		s.log.Debug("malformed request", "err", err)
 		d.writeError(c, &apiError{status: 400, typ: "invalid_request_error", code: "bad_request", message: "malformed HTTP request"})
 	}
+	s.logDone(c)
 }
 
 // acquire takes a request slot, or reports that the gateway is full.

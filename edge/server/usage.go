@@ -54,6 +54,7 @@ type acct struct {
 // handler returns; a stream's end is sent after tail), so a client that got
 // a complete answer is always in the ledger, even after kill -9.
 func (s *Server) account(c *fasthttp.RequestCtx, model string, a *acct) {
+	s.logRequest(c, model, a)
 	if !s.accounting() {
 		return
 	}

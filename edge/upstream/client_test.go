@@ -428,6 +428,8 @@ func TestRedact(t *testing.T) {
 		{"GET https://x/v1beta/models?key=AIzaSyA-123_456&alt=sse failed", "GET https://x/v1beta/models?key=[redacted]&alt=sse failed"},
 		{"API key AIzaSyDaGmWKa4JsXZ-HjGw7ISLn_3namBGewQe not valid", "API key [redacted] not valid"},
 		{"use ?api_key=abc or api-key=def", "use ?api_key=[redacted] or api-key=[redacted]"},
+		{"edgeway key ew-AbCdEf_0123-xyz leaked", "edgeway key [redacted] leaked"},
+		{"a new-model and few-shot prompt", "a new-model and few-shot prompt"},
 		// Prose that only resembles a credential stays.
 		{"the task-force found no monkey=business; Bearer short", "the task-force found no monkey=business; Bearer short"},
 		{"a short key k is kept", "a short key k is kept"},

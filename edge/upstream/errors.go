@@ -48,6 +48,7 @@ const redacted = "[redacted]"
 var credentials = []*regexp.Regexp{
 	regexp.MustCompile(`(?i)(\bbearer\s+)[A-Za-z0-9._~+/=\-]{8,}`),
 	regexp.MustCompile(`()\bsk-[A-Za-z0-9_\-]{6,}`),
+	regexp.MustCompile(`()\bew-[A-Za-z0-9_\-]{6,}`), // edgeway's own keys
 	regexp.MustCompile(`()\bAIza[A-Za-z0-9_\-]{20,}`),
 	regexp.MustCompile(`(?i)(\b(?:api[_-]?)?key=)[^&\s"'<>#]+`),
 }

@@ -88,19 +88,29 @@ func splice(c net.Conn, dial func() (net.Conn, error)) {
 	<-done
 }
 
-// agentBin is the CLI name from the installed agents, or the test's end:
-// skipped when none are installed, failed under EDGEWAY_REQUIRE_AGENTS=1
-// (make test sets both).
-func agentBin(t *testing.T, name string) string {
+// agentModules is the node_modules folder scripts/agents.sh installed
+// the agent CLIs and JavaScript SDKs into, or the test's end: skipped
+// when none is set, failed under EDGEWAY_REQUIRE_AGENTS=1 (make test sets
+// both).
+func agentModules(t *testing.T) string {
 	t.Helper()
 	dir := os.Getenv(agentsEnv)
 	if dir == "" {
 		if os.Getenv("EDGEWAY_REQUIRE_AGENTS") == "1" {
 			t.Fatalf("%s is not set: run scripts/agents.sh", agentsEnv)
 		}
-		t.Skipf("%s is not set (make test installs the agent CLIs with scripts/agents.sh)", agentsEnv)
+		t.Skipf("%s is not set (make test installs the agent CLIs and SDKs with scripts/agents.sh)", agentsEnv)
 	}
-	bin := filepath.Join(dir, ".bin", name)
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Fatalf("node is needed for the JavaScript clients: %v", err)
+	}
+	return dir
+}
+
+// agentBin is the installed CLI name, which runs without the network.
+func agentBin(t *testing.T, name string) string {
+	t.Helper()
+	bin := filepath.Join(agentModules(t), ".bin", name)
 	if _, err := os.Stat(bin); err != nil {
 		t.Fatal(err)
 	}

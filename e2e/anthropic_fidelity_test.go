@@ -12,28 +12,6 @@ import (
 	"github.com/edgeway/edgeway/edge/anthropic/anthropictest"
 )
 
-// nodeAnthropicSDK returns the folder whose node_modules holds the
-// official Anthropic TypeScript SDK: $EDGEWAY_NODE_ANTHROPIC_SDK, or
-// what scripts/npm-anthropic-sdk.sh installs (once) into the cache. It
-// skips when node is missing, unless EDGEWAY_REQUIRE_NODE=1.
-func nodeAnthropicSDK(t *testing.T) string {
-	t.Helper()
-	if _, err := exec.LookPath("node"); err != nil {
-		if os.Getenv("EDGEWAY_REQUIRE_NODE") == "1" {
-			t.Fatal("node is not installed (EDGEWAY_REQUIRE_NODE=1)")
-		}
-		t.Skip("node is not installed")
-	}
-	if dir := os.Getenv("EDGEWAY_NODE_ANTHROPIC_SDK"); dir != "" {
-		return dir
-	}
-	out, err := exec.Command("../scripts/npm-anthropic-sdk.sh").Output()
-	if err != nil {
-		t.Fatalf("scripts/npm-anthropic-sdk.sh: %v", err)
-	}
-	return strings.TrimSpace(string(out))
-}
-
 // TestAnthropicNodeSDKFidelity: the official Anthropic TypeScript SDK,
 // through the real binary, to an Anthropic upstream. Adaptive thinking,
 // every cache_control, the mid-conversation system message and the beta
@@ -41,14 +19,14 @@ func nodeAnthropicSDK(t *testing.T) string {
 // signature, the redacted_thinking block and the cache token counts come
 // back to the SDK as the upstream sent them, streamed and whole.
 func TestAnthropicNodeSDKFidelity(t *testing.T) {
-	sdk := nodeAnthropicSDK(t)
+	modules := agentModules(t)
 	fake := anthropictest.NewT(t, anthropictest.Options{APIKey: "sk-e2e", Reply: "Two files.", Thinking: "Count them.",
 		Signature: "RXFRQkNnSVlBaElNMWdiY0RhOUdKd1pB", RedactedThinking: "RW1ZS0FoZ0JFZ3kzdmEzcHppeC9MYWZQ", CacheReadTokens: 40, CacheCreationTokens: 8})
 	g := startEdgeway(t, providers(cloudProvider("claude", "anthropic", fake.URL()))+"models:\n  agent: [claude/claude-opus-4-8]\n")
 
 	const beta = anthropictest.MidConversationSystemBeta
 	cmd := exec.Command("node", filepath.Join("testdata", "anthropic_sdk_fidelity.cjs"))
-	cmd.Env = append(os.Environ(), "NODE_PATH="+filepath.Join(sdk, "node_modules"), "EDGEWAY_URL="+g.URL, "MODEL=agent", "BETA="+beta)
+	cmd.Env = append(os.Environ(), "NODE_PATH="+modules, "EDGEWAY_URL="+g.URL, "MODEL=agent", "BETA="+beta)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

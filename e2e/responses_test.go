@@ -114,8 +114,7 @@ func TestResponsesWithTheSDK(t *testing.T) {
 // npm SDK's responses.create (plain, streamed, tools) and the Vercel AI
 // SDK's default openai(model), through the real binary.
 func TestResponsesWithTheNPMSDKs(t *testing.T) {
-	modules := os.Getenv(agentsEnv)
-	agentBin(t, "codex") // the same install; skips or fails as the agents do
+	modules := agentModules(t)
 	cloud := openaitest.NewT(t, openaitest.Options{APIKey: "sk-e2e", Reply: "Paris is the capital.",
 		ToolCall: &openaitest.ToolCall{ID: "call_w1", Name: "get_weather", Arguments: `{"city":"Paris"}`}})
 	g := startEdgeway(t, providers(cloudProvider("up", "openai-compatible", cloud.URL()))+"models:\n  chat: [up/gpt-4o-mini]\n")

@@ -9,6 +9,7 @@ pkgs=(
   @openai/codex@0.171.0
   @anthropic-ai/claude-code@2.1.332
   openai@7.60.0
+  @anthropic-ai/sdk@1.17.0
   ai@7.0.185
   @ai-sdk/openai@4.0.126
 )

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgeway/edgeway/edge/anthropic/anthropictest"
 	"github.com/edgeway/edgeway/edge/openai/openaitest"
 )
 
@@ -202,4 +203,81 @@ func TestCodexThroughEdgeway(t *testing.T) {
 	if last := string(cloud.LastRequest()); !strings.Contains(last, "codex-was-here") || !strings.Contains(last, "call_sh1") {
 		t.Fatalf("the tool's output did not reach the upstream:\n%.2000s", last)
 	}
+}
+
+// claudeDefaultModel is the model Claude Code 2.1.332 asks for when it is
+// given none (seen on the wire): the config maps it like any alias.
+const claudeDefaultModel = "claude-opus-5-5"
+
+// runClaude runs `claude -p prompt` in a fresh namespace against g, in a
+// fresh directory, with extra arguments; it returns the directory and
+// the output.
+func runClaude(t *testing.T, g *gateway, prompt string, args ...string) (string, string) {
+	t.Helper()
+	claude := agentBin(t, "claude")
+	home, work := t.TempDir(), t.TempDir()
+	argv := append([]string{claude, "-p", prompt, "--allowedTools", "Bash"}, args...)
+	out := runAgent(t, g, work, []string{"HOME=" + home, "ANTHROPIC_BASE_URL=http://127.0.0.1:" + agentPort,
+		"ANTHROPIC_API_KEY=unused", "DISABLE_AUTOUPDATER=1", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1"}, 3*time.Minute, argv...)
+	return work, out
+}
+
+// TestClaudeCodeThroughEdgeway runs Claude Code headless (claude -p)
+// through edgeway to the Anthropic fake, with its default model name and
+// with an alias: the model calls the Bash tool, Claude Code runs it, the
+// result goes back, the model answers. Claude Code sends a system turn
+// in the middle of messages[], which edgeway passes on.
+func TestClaudeCodeThroughEdgeway(t *testing.T) {
+	for _, model := range []string{"", "agent"} {
+		t.Run(cmpOr(model, "default model"), func(t *testing.T) {
+			fake := anthropictest.NewT(t, anthropictest.Options{APIKey: "sk-e2e", Reply: "The marker file is written.",
+				ToolUse:           &anthropictest.ToolUse{ID: "toolu_cc1", Name: "Bash", Input: `{"command":"echo claude-was-here | tee out.txt","description":"write the marker"}`},
+				AnswerToolResults: true})
+			g := startEdgeway(t, providers(cloudProvider("claude", "anthropic", fake.URL()))+
+				"models:\n  agent: [claude/claude-test-1]\n  "+claudeDefaultModel+": [claude/"+claudeDefaultModel+"]\n")
+			var args []string
+			if model != "" {
+				args = []string{"--model", model}
+			}
+			work, out := runClaude(t, g, "write the marker file", args...)
+			if b, err := os.ReadFile(filepath.Join(work, "out.txt")); err != nil || strings.TrimSpace(string(b)) != "claude-was-here" {
+				t.Fatalf("the Bash tool did not run (%v %q):\n%s", err, b, out)
+			}
+			if !strings.Contains(out, "The marker file is written.") {
+				t.Fatalf("claude did not print the final answer:\n%s", out)
+			}
+			last := string(fake.LastRequest())
+			if !strings.Contains(last, "toolu_cc1") || !strings.Contains(last, "claude-was-here") {
+				t.Fatalf("the tool result did not reach the upstream:\n%.2000s", last)
+			}
+		})
+	}
+}
+
+// TestClaudeCodeOnTheLocalPath: Claude Code through edgeway to an
+// OpenAI-wire upstream (what a local llama-server or any OpenAI-compatible
+// runtime speaks): Anthropic in, OpenAI out, the Bash round trip intact.
+func TestClaudeCodeOnTheLocalPath(t *testing.T) {
+	local := openaitest.NewT(t, openaitest.Options{APIKey: "sk-e2e", Reply: "The marker file is written.",
+		ToolCall:          &openaitest.ToolCall{ID: "call_cc1", Name: "Bash", Arguments: `{"command":"echo claude-was-here | tee out.txt"}`},
+		AnswerToolResults: true})
+	g := startEdgeway(t, providers(cloudProvider("local", "openai-compatible", local.URL()))+
+		"models:\n  "+claudeDefaultModel+": [local/qwen3-coder]\n")
+	work, out := runClaude(t, g, "write the marker file")
+	if b, err := os.ReadFile(filepath.Join(work, "out.txt")); err != nil || strings.TrimSpace(string(b)) != "claude-was-here" {
+		t.Fatalf("the Bash tool did not run (%v %q):\n%s", err, b, out)
+	}
+	if !strings.Contains(out, "The marker file is written.") {
+		t.Fatalf("claude did not print the final answer:\n%s", out)
+	}
+	if last := string(local.LastRequest()); !strings.Contains(last, "call_cc1") || !strings.Contains(last, "claude-was-here") {
+		t.Fatalf("the tool result did not reach the upstream:\n%.2000s", last)
+	}
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }

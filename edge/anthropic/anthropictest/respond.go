@@ -1,6 +1,7 @@
 package anthropictest
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/json"
 	"errors"
@@ -202,6 +203,12 @@ type answer struct {
 // output is the output_tokens count: the pieces sent.
 func (a *answer) output() int { return len(a.pieces) }
 
+// answersTool reports whether the last turn carries a tool result.
+func answersTool(req *messagesRequest) bool {
+	n := len(req.Messages)
+	return n > 0 && req.Messages[n-1].Role == "user" && bytes.Contains(req.Messages[n-1].Content, []byte(`"tool_result"`))
+}
+
 // offersTools reports whether the request offers tools it may call.
 func offersTools(req *messagesRequest) bool {
 	return len(req.Tools) > 0 && (req.ToolChoice == nil || req.ToolChoice.Type != "none")
@@ -219,7 +226,7 @@ func (s *Server) answer(req *messagesRequest) *answer {
 		cacheWrite: s.opt.CacheCreationTokens,
 		stopReason: "end_turn",
 	}
-	if tu := s.opt.ToolUse; tu != nil && offersTools(req) {
+	if tu := s.opt.ToolUse; tu != nil && offersTools(req) && !(s.opt.AnswerToolResults && answersTool(req)) {
 		a.tool, a.preamble, a.stopReason = tu, tu.Preamble, "tool_use"
 		a.pieces = fakeupstream.SplitEven(tu.Input, cmp.Or(s.opt.Chunks, defaultToolChunks))
 		return a

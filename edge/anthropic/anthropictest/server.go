@@ -83,6 +83,11 @@ type Options struct {
 	// ToolUse, when set, answers requests that offer tools with this call
 	// and stop_reason "tool_use".
 	ToolUse *ToolUse
+	// AnswerToolResults makes a request whose last turn carries a
+	// tool_result get the Reply instead of the call again, as a model
+	// that called a tool and got its answer does: an agent's round trip
+	// ends.
+	AnswerToolResults bool
 	// CacheReadTokens and CacheCreationTokens are reported in usage as
 	// cache_read_input_tokens and cache_creation_input_tokens.
 	CacheReadTokens     int

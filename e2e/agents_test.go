@@ -174,34 +174,51 @@ func runAgent(t *testing.T, g *gateway, dir string, env []string, limit time.Dur
 }
 
 // TestCodexThroughEdgeway runs Codex CLI headless (codex exec) against
-// edgeway, which serves its Responses API requests from the OpenAI-wire
-// fake (the path a local runtime takes): the model calls the shell tool,
+// edgeway, which serves its Responses API requests from an OpenAI-wire
+// fake (Chat Completions: the path a local runtime takes) and from a
+// Responses-wire fake (a provider with wire: responses, which gets
+// Codex's own requests as they came): the model calls the shell tool,
 // Codex runs the command, the result goes back, the model answers.
 func TestCodexThroughEdgeway(t *testing.T) {
-	codex := agentBin(t, "codex")
-	cloud := openaitest.NewT(t, openaitest.Options{APIKey: "sk-e2e", Reply: "The command printed the marker.",
-		ToolCall:          &openaitest.ToolCall{ID: "call_sh1", Name: "exec_command", Arguments: `{"cmd":"echo codex-was-here | tee out.txt"}`},
-		AnswerToolResults: true})
-	g := startEdgeway(t, providers(cloudProvider("up", "openai-compatible", cloud.URL()))+"models:\n  chat: [up/gpt-4o-mini]\n")
-	home, work := t.TempDir(), t.TempDir()
-	cfg := "model = \"chat\"\nmodel_provider = \"edgeway\"\n[model_providers.edgeway]\nname = \"edgeway\"\n" +
-		"base_url = \"http://127.0.0.1:" + agentPort + "/v1\"\nenv_key = \"EDGEWAY_KEY\"\nwire_api = \"responses\"\n"
-	if err := os.WriteFile(filepath.Join(home, "config.toml"), []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	out := runAgent(t, g, work, []string{"CODEX_HOME=" + home, "HOME=" + home, "EDGEWAY_KEY=unused"}, 3*time.Minute,
-		codex, "exec", "--skip-git-repo-check", "--sandbox", "workspace-write", "run the command")
-	if b, err := os.ReadFile(filepath.Join(work, "out.txt")); err != nil || strings.TrimSpace(string(b)) != "codex-was-here" {
-		t.Fatalf("the shell tool did not run (%v %q):\n%s", err, b, out)
-	}
-	if !strings.Contains(out, "The command printed the marker.") {
-		t.Fatalf("codex did not print the final answer:\n%s", out)
-	}
-	if n := cloud.Requests(); n != 2 {
-		t.Fatalf("%d upstream requests, want 2 (the call, then the answer)", n)
-	}
-	if last := string(cloud.LastRequest()); !strings.Contains(last, "codex-was-here") || !strings.Contains(last, "call_sh1") {
-		t.Fatalf("the tool's output did not reach the upstream:\n%.2000s", last)
+	for _, tc := range []struct{ name, provider string }{
+		{"chat wire", "openai-compatible"},
+		{"responses wire", "openai"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			codex := agentBin(t, "codex")
+			cloud := openaitest.NewT(t, openaitest.Options{APIKey: "sk-e2e", Reply: "The command printed the marker.",
+				ToolCall:          &openaitest.ToolCall{ID: "call_sh1", Name: "exec_command", Arguments: `{"cmd":"echo codex-was-here | tee out.txt"}`},
+				AnswerToolResults: true})
+			p := cloudProvider("up", tc.provider, cloud.URL())
+			if tc.provider == "openai" {
+				p += "    wire: responses\n"
+			}
+			g := startEdgeway(t, providers(p)+"models:\n  chat: [up/gpt-5-codex]\n")
+			home, work := t.TempDir(), t.TempDir()
+			cfg := "model = \"chat\"\nmodel_provider = \"edgeway\"\n[model_providers.edgeway]\nname = \"edgeway\"\n" +
+				"base_url = \"http://127.0.0.1:" + agentPort + "/v1\"\nenv_key = \"EDGEWAY_KEY\"\nwire_api = \"responses\"\n"
+			if err := os.WriteFile(filepath.Join(home, "config.toml"), []byte(cfg), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			out := runAgent(t, g, work, []string{"CODEX_HOME=" + home, "HOME=" + home, "EDGEWAY_KEY=unused"}, 3*time.Minute,
+				codex, "exec", "--skip-git-repo-check", "--sandbox", "workspace-write", "run the command")
+			if b, err := os.ReadFile(filepath.Join(work, "out.txt")); err != nil || strings.TrimSpace(string(b)) != "codex-was-here" {
+				t.Fatalf("the shell tool did not run (%v %q):\n%s", err, b, out)
+			}
+			if !strings.Contains(out, "The command printed the marker.") {
+				t.Fatalf("codex did not print the final answer:\n%s", out)
+			}
+			if n := cloud.Requests(); n != 2 {
+				t.Fatalf("%d upstream requests, want 2 (the call, then the answer)", n)
+			}
+			last := string(cloud.LastRequest())
+			if !strings.Contains(last, "codex-was-here") || !strings.Contains(last, "call_sh1") {
+				t.Fatalf("the tool's output did not reach the upstream:\n%.2000s", last)
+			}
+			if tc.provider == "openai" && !strings.Contains(last, `"web_search"`) {
+				t.Fatalf("Codex's hosted web_search tool did not reach the Responses upstream:\n%.2000s", last)
+			}
+		})
 	}
 }
 

@@ -79,9 +79,13 @@ func build(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbolt.D
 			// requests; this is where they leave the device.
 			prov = pii.Wrap(prov)
 		}
+		typ := p.Type
+		if p.Wire == "responses" {
+			typ = openai.PassthroughDialect // the wire it is spoken to in
+		}
 		ups = append(ups, router.Upstream{
 			Name:              p.Name,
-			Type:              p.Type,
+			Type:              typ,
 			Provider:          prov,
 			Local:             p.Local(),
 			MaxInFlight:       p.MaxInFlight,
@@ -249,7 +253,7 @@ func newProvider(p *config.Provider, resolve func(config.Secret) (string, error)
 	case config.TypeLlamaCpp:
 		return llamacpp.New(llamacpp.Options{Endpoint: ep, NoStreamOptions: p.NoStreamOptions, MaxTokensField: p.MaxTokensField})
 	case config.TypeOpenAI, config.TypeOpenAICompatible:
-		return openai.New(openai.Options{Endpoint: ep, NoStreamOptions: p.NoStreamOptions, MaxTokensField: p.MaxTokensField})
+		return openai.New(openai.Options{Endpoint: ep, NoStreamOptions: p.NoStreamOptions, MaxTokensField: p.MaxTokensField, Responses: p.Wire == "responses"})
 	case config.TypeAnthropic:
 		return anthropic.New(anthropic.Options{Endpoint: ep})
 	case config.TypeGemini:

@@ -277,6 +277,11 @@ type Provider struct {
 	// servers.
 	NoStreamOptions bool   `yaml:"no_stream_options"`
 	MaxTokensField  string `yaml:"max_tokens_field"`
+	// Wire is the API an openai or openai-compatible provider is spoken
+	// to in: "chat" (Chat Completions, the default) or "responses" (the
+	// Responses API, for models served only there; a Responses client's
+	// request then goes as it came, hosted tools included).
+	Wire string `yaml:"wire"`
 
 	// StallTimeout bounds the silence between chunks of a stream once it
 	// has begun; zero takes router.stall_timeout.
@@ -643,6 +648,13 @@ func (c *Config) Validate() error {
 			if p.MaxTokensField != "" {
 				bad(f+".max_tokens_field", "applies only to the OpenAI wire (types %s, %s, %s)", TypeOpenAI, TypeOpenAICompatible, TypeLlamaCpp)
 			}
+		}
+		switch {
+		case p.Wire == "" || p.Wire == "chat":
+		case p.Wire != "responses":
+			bad(f+".wire", "%q is not chat or responses", p.Wire)
+		case p.Type != TypeOpenAI && p.Type != TypeOpenAICompatible:
+			bad(f+".wire", "responses applies only to types %s and %s", TypeOpenAI, TypeOpenAICompatible)
 		}
 		if p.MaxTokensField != "" && p.MaxTokensField != "max_tokens" && p.MaxTokensField != "max_completion_tokens" {
 			bad(f+".max_tokens_field", "%q is not max_tokens or max_completion_tokens", p.MaxTokensField)

@@ -37,8 +37,11 @@ type Responses struct {
 	// own Responses API could use (hosted tools, reasoning items), left
 	// out of the canonical request; the server reports it in a header.
 	Dropped []string
-	// Hosted names the hosted tools asked for (web_search, ...).
+	// Hosted names the hosted tools asked for (web_search, ...); Forced
+	// is the one tool_choice insists on, which only a Responses upstream
+	// can honour (the server refuses it for any other).
 	Hosted []string
+	Forced string
 }
 
 // hostedTools are the Responses tool types OpenAI runs itself.
@@ -157,12 +160,10 @@ func (d *responsesDecoder) decode() error {
 		return d.Missing("model")
 	case !hasInput && rs.PreviousResponseID == "":
 		return d.Missing("input")
-	case forced != "":
-		return d.Unsupported("tool_choice", "the hosted tool "+forced+" runs only on OpenAI's Responses API; configure an OpenAI target with wire: responses, or let the model choose")
 	case choice != nil && choice.Mode != "none" && len(req.Tools) == 0:
 		return d.Fail("tool_choice", "is only allowed when tools are specified")
 	}
-	req.ToolChoice = choice
+	req.ToolChoice, rs.Forced = choice, forced
 	if rs.Instructions != "" {
 		req.Messages = ingress.AppendMessage(req.Messages)
 		req.Messages[len(req.Messages)-1] = llm.Message{Role: llm.RoleSystem, Content: []llm.Part{{Type: llm.PartText, Text: rs.Instructions}}}

@@ -72,6 +72,15 @@ func TestDecodeResponsesRequest(t *testing.T) {
 	}
 }
 
+func TestDecodeResponsesForcedHostedTool(t *testing.T) {
+	var req llm.ChatRequest
+	var rs Responses
+	err := DecodeResponsesRequest([]byte(`{"model":"m","input":"x","tools":[{"type":"web_search"}],"tool_choice":{"type":"web_search"}}`), &req, &rs)
+	if err != nil || rs.Forced != "web_search" || req.ToolChoice != nil || len(req.Tools) != 0 {
+		t.Fatalf("forced %q choice %+v tools %d err %v: the server decides, by the target", rs.Forced, req.ToolChoice, len(req.Tools), err)
+	}
+}
+
 func TestDecodeResponsesRequestRefuses(t *testing.T) {
 	for _, tc := range []struct{ name, body, param string }{
 		{"no model", `{"input":"hi"}`, "model"},
@@ -80,7 +89,6 @@ func TestDecodeResponsesRequestRefuses(t *testing.T) {
 		{"file part", `{"model":"m","input":[{"role":"user","content":[{"type":"input_file","file_id":"f"}]}]}`, "input[0].content[0].type"},
 		{"call without id", `{"model":"m","input":[{"type":"function_call","name":"f","arguments":"{}"}]}`, "input[0].call_id"},
 		{"unknown item", `{"model":"m","input":[{"type":"teleport"}]}`, "input[0].type"},
-		{"forced hosted tool", `{"model":"m","input":"x","tools":[{"type":"web_search"}],"tool_choice":{"type":"web_search"}}`, "tool_choice"},
 		{"background", `{"model":"m","input":"x","background":true}`, "background"},
 		{"too much metadata", `{"model":"m","input":"x","metadata":{"1":"","2":"","3":"","4":"","5":"","6":"","7":"","8":"","9":"","10":"","11":"","12":"","13":"","14":"","15":"","16":"","17":""}}`, "metadata"},
 		{"bad tool name", `{"model":"m","input":"x","tools":[{"type":"function","name":"a b"}]}`, "tools[0].name"},

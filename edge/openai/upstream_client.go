@@ -32,13 +32,17 @@ type Options struct {
 	// "max_tokens" (the default, understood by every compatible server)
 	// or "max_completion_tokens" (required by OpenAI's reasoning models).
 	MaxTokensField string
+	// Responses speaks the Responses API (POST /responses) instead of
+	// Chat Completions, for models served only there.
+	Responses bool
 }
 
 // Client is an llm.Provider (and Embedder, ModelLister, Pinger) for OpenAI
 // and every API speaking its wire format. It is safe for concurrent use.
 type Client struct {
-	up   *upstream.Client
-	wire wireOptions
+	up        *upstream.Client
+	wire      wireOptions
+	responses bool
 }
 
 var (
@@ -64,7 +68,7 @@ func New(o Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{up: up, wire: wireOptions{maxTokensField: o.MaxTokensField, noStreamOptions: o.NoStreamOptions}}, nil
+	return &Client{up: up, wire: wireOptions{maxTokensField: o.MaxTokensField, noStreamOptions: o.NoStreamOptions}, responses: o.Responses}, nil
 }
 
 // Name returns the configured provider name.
@@ -79,6 +83,15 @@ func (c *Client) CloseIdleConnections() { c.up.CloseIdleConnections() }
 // llm.Chunk; otherwise it asks for one JSON answer and emits it whole
 // (see upstream.Client.Chat).
 func (c *Client) Chat(ctx context.Context, req *llm.ChatRequest, emit func(*llm.Chunk) error) (llm.Usage, error) {
+	if c.responses {
+		body, err := appendResponsesRequest(make([]byte, 0, 1024), req)
+		if err != nil {
+			return llm.Usage{}, c.up.BadRequest("responses", err)
+		}
+		s := responsesStream{c: c}
+		err = c.up.Chat(ctx, "/responses", body, req.Stream, &s, emit)
+		return s.usage, err
+	}
 	body, err := appendChatRequest(make([]byte, 0, 1024), req, c.wire)
 	if err != nil {
 		return llm.Usage{}, c.up.BadRequest("chat", err)

@@ -33,7 +33,7 @@ func (ex *exchange) setDropped() {
 	}
 	typ := tr.ProviderType(ex.st.Provider)
 	var names []string
-	if p != nil && (typ != p.Dialect || pii.Redacting(ex.ctx)) {
+	if p != nil && (typ != p.Dialect || p.Body == nil || pii.Redacting(ex.ctx)) {
 		names = append(names, p.Dropped...)
 	}
 	if len(extra) > 0 && !slices.Contains(openAIWire, typ) {

@@ -107,11 +107,31 @@ func (s *Server) responses(c *fasthttp.RequestCtx, rid []byte) {
 	if d.rs.Instructions != "" {
 		d.conv = req.Messages[1:] // instructions are not carried over
 	}
-	if len(d.rs.Dropped) > 0 {
-		c.Response.Header.Set("x-edgeway-dropped", strings.Join(d.rs.Dropped, ","))
+	// A Responses upstream gets the client's body as it came (hosted
+	// tools and reasoning items included), unless a previous response is
+	// continued: that conversation is edgeway's, in the canonical form.
+	req.Passthrough = &llm.Passthrough{Dialect: openai.PassthroughDialect, Dropped: d.rs.Dropped}
+	if d.rs.PreviousResponseID == "" {
+		req.Passthrough.Body = append([]byte(nil), c.PostBody()...)
+	}
+	if f := d.rs.Forced; f != "" && (req.Passthrough.Body == nil || !s.servedByResponsesWire(req.Model)) {
+		writeOpenAIError(c, &apiError{status: 400, typ: "invalid_request_error", code: "unsupported_value", param: "tool_choice",
+			message: "tool_choice forces the hosted tool " + f + ", which only OpenAI's Responses API runs: route this model to a provider with wire: responses (without previous_response_id), or let the model choose"})
+		return
 	}
 	d.head = openai.ResponseHead{ID: "resp_" + string(rid), Created: time.Now().Unix(), Model: req.Model, Req: req, R: &d.rs}
 	s.complete(c, req, d)
+}
+
+// servedByResponsesWire reports whether model's first target speaks the
+// Responses API.
+func (s *Server) servedByResponsesWire(model string) bool {
+	tr, ok := s.opts.Router.(targetRouter)
+	if !ok {
+		return false
+	}
+	ts, err := tr.Targets(model, nil)
+	return err == nil && len(ts) > 0 && ts[0].Type == openai.PassthroughDialect
 }
 
 // previousTurns loads the conversation a previous response ended, or

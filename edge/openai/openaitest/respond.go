@@ -24,7 +24,8 @@ const (
 	epChat
 	epEmbeddings
 	epModels
-	epModel // GET /v1/models/{id}
+	epModel     // GET /v1/models/{id}
+	epResponses // POST /v1/responses
 )
 
 // routeOf resolves a method and path. modelID is set for epModel.
@@ -34,6 +35,10 @@ func routeOf[T string | []byte](method, path T) (ep endpoint, modelID T) {
 	case string(path) == "/v1/chat/completions" || string(path) == "/chat/completions":
 		if string(method) == "POST" {
 			return epChat, modelID
+		}
+	case string(path) == "/v1/responses" || string(path) == "/responses":
+		if string(method) == "POST" {
+			return epResponses, modelID
 		}
 	case string(path) == "/v1/embeddings" || string(path) == "/embeddings":
 		if string(method) == "POST" {
@@ -431,7 +436,7 @@ func (s *Server) invalidKey(x *exchange, auth string) {
 // has copied the Authorization value into x.auth; body is only read during
 // the call.
 func (s *Server) serve(x *exchange, ep endpoint, body []byte, modelID string) {
-	if ep == epChat {
+	if ep == epChat || ep == epResponses {
 		fakeupstream.Record(&s.frame, body)
 	}
 	switch s.checkAuth(x.auth) {
@@ -486,8 +491,12 @@ func (s *Server) serve(x *exchange, ep endpoint, body []byte, modelID string) {
 		x.delay = false
 		return
 	}
-	if ep == epEmbeddings {
+	switch ep {
+	case epEmbeddings:
 		s.embeddings(x, body, mode)
+		return
+	case epResponses:
+		s.responses(x, body)
 		return
 	}
 	s.chat(x, body, mode)

@@ -74,6 +74,10 @@ func TestOllamaCLISurface(t *testing.T) {
 	if len(ps.Models) != 1 || ps.Models[0].Name != "ollama/tiny:latest" || ps.Models[0].Size == 0 || ps.Models[0].ExpiresAt.IsZero() || ps.Models[0].Details.Format == "" {
 		t.Errorf("ListRunning %+v", ps.Models)
 	}
+	// ollama-js, the client Open WebUI-style apps use.
+	if got := runNodeScript(t, "ollama_ps.mjs", "HOST="+g.URL); !strings.Contains(got, `"ps":["ollama/tiny:latest"]`) || !strings.Contains(got, "tiny") {
+		t.Errorf("ollama-js ps() and list(): %s", got)
+	}
 	// A name Ollama refuses before it goes to the network: its own error,
 	// with its status, through edgeway.
 	err = client.Pull(ctx, &api.PullRequest{Model: "ollama/bad name!"}, func(api.ProgressResponse) error { return nil })

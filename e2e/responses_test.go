@@ -114,27 +114,11 @@ func TestResponsesWithTheSDK(t *testing.T) {
 // npm SDK's responses.create (plain, streamed, tools) and the Vercel AI
 // SDK's default openai(model), through the real binary.
 func TestResponsesWithTheNPMSDKs(t *testing.T) {
-	modules := agentModules(t)
+	agentModules(t)
 	cloud := openaitest.NewT(t, openaitest.Options{APIKey: "sk-e2e", Reply: "Paris is the capital.",
 		ToolCall: &openaitest.ToolCall{ID: "call_w1", Name: "get_weather", Arguments: `{"city":"Paris"}`}})
 	g := startEdgeway(t, providers(cloudProvider("up", "openai-compatible", cloud.URL()))+"models:\n  chat: [up/gpt-4o-mini]\n")
-	// Node resolves bare imports from the script's own directory up, so
-	// the script runs from beside the installed node_modules.
-	src, err := os.ReadFile(filepath.Join("testdata", "js", "responses.mjs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	script := filepath.Join(filepath.Dir(modules), "e2e-responses-"+strconv.Itoa(os.Getpid())+".mjs")
-	if err := os.WriteFile(script, src, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	defer os.Remove(script)
-	cmd := exec.Command("node", script)
-	cmd.Env = append(os.Environ(), "BASE="+g.URL)
-	b, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("node: %v\n%s", err, b)
-	}
+	b := []byte(runNodeScript(t, "responses.mjs", "BASE="+g.URL))
 	var got struct {
 		Plain, Stream, Vercel, VercelStream string
 		StreamTotalTokens                   int
@@ -143,7 +127,7 @@ func TestResponsesWithTheNPMSDKs(t *testing.T) {
 			CallID          string `json:"call_id"`
 		}
 	}
-	if err := json.Unmarshal(bytes.TrimSpace(b[bytes.LastIndexByte(bytes.TrimSpace(b), '\n')+1:]), &got); err != nil {
+	if err := json.Unmarshal(b, &got); err != nil {
 		t.Fatalf("%v\n%s", err, b)
 	}
 	const want = "Paris is the capital."
@@ -153,4 +137,29 @@ func TestResponsesWithTheNPMSDKs(t *testing.T) {
 	if tc := got.ToolCall; tc == nil || tc.Name != "get_weather" || tc.Arguments != `{"city":"Paris"}` || tc.CallID != "call_w1" {
 		t.Fatalf("tool call %+v", got.ToolCall)
 	}
+}
+
+// runNodeScript runs testdata/js/name with node and env, beside the
+// installed node_modules (Node resolves bare imports from the script's
+// own directory up), and returns the last line it printed.
+func runNodeScript(t *testing.T, name string, env ...string) string {
+	t.Helper()
+	modules := agentModules(t)
+	src, err := os.ReadFile(filepath.Join("testdata", "js", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := filepath.Join(filepath.Dir(modules), "e2e-"+strconv.Itoa(os.Getpid())+"-"+name)
+	if err := os.WriteFile(script, src, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(script)
+	cmd := exec.Command("node", script)
+	cmd.Env = append(os.Environ(), env...)
+	b, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("node %s: %v\n%s", name, err, b)
+	}
+	out := bytes.TrimSpace(b)
+	return string(out[bytes.LastIndexByte(out, '\n')+1:])
 }

@@ -10,6 +10,7 @@ pkgs=(
   @anthropic-ai/claude-code@2.1.332
   openai@7.60.0
   @anthropic-ai/sdk@1.17.0
+  ollama@0.6.4
   ai@7.0.185
   @ai-sdk/openai@4.0.126
 )

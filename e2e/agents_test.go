@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"io"
 	"net"
@@ -246,7 +247,7 @@ func runClaude(t *testing.T, g *gateway, prompt string, args ...string) (string,
 // in the middle of messages[], which edgeway passes on.
 func TestClaudeCodeThroughEdgeway(t *testing.T) {
 	for _, model := range []string{"", "agent"} {
-		t.Run(cmpOr(model, "default model"), func(t *testing.T) {
+		t.Run(cmp.Or(model, "default model"), func(t *testing.T) {
 			fake := anthropictest.NewT(t, anthropictest.Options{APIKey: "sk-e2e", Reply: "The marker file is written.",
 				ToolUse:           &anthropictest.ToolUse{ID: "toolu_cc1", Name: "Bash", Input: `{"command":"echo claude-was-here | tee out.txt","description":"write the marker"}`},
 				AnswerToolResults: true})
@@ -290,11 +291,4 @@ func TestClaudeCodeOnTheLocalPath(t *testing.T) {
 	if last := string(local.LastRequest()); !strings.Contains(last, "call_cc1") || !strings.Contains(last, "claude-was-here") {
 		t.Fatalf("the tool result did not reach the upstream:\n%.2000s", last)
 	}
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }

@@ -2,8 +2,11 @@ package openai
 
 import (
 	"bytes"
+	"cmp"
+	"encoding/base64"
 	"encoding/json"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/edgeway/edgeway/edge/internal/ingress"
 	"github.com/edgeway/edgeway/edge/internal/wire"
@@ -42,6 +45,39 @@ type Responses struct {
 	// can honour (the server refuses it for any other).
 	Hosted []string
 	Forced string
+	// Files names the media of input_file parts no upstream but OpenAI's
+	// Responses API can read (PDFs, files by id or URL); text files
+	// become text parts instead.
+	Files []string
+}
+
+// textFile decodes a data: URL of a text medium (text/*, JSON, XML,
+// YAML) into its text.
+func textFile(dataURL string) (string, bool) {
+	media := fileMedia(dataURL)
+	if !strings.HasPrefix(media, "text/") && media != "application/json" && media != "application/xml" && media != "application/x-yaml" && media != "application/yaml" {
+		return "", false
+	}
+	_, b64, ok := strings.Cut(dataURL, ";base64,")
+	if !ok {
+		return "", false
+	}
+	b, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil || !utf8.Valid(b) {
+		return "", false
+	}
+	return string(b), true
+}
+
+// fileMedia is the media type of a data: URL, "" for anything else.
+func fileMedia(dataURL string) string {
+	rest, ok := strings.CutPrefix(dataURL, "data:")
+	if !ok {
+		return ""
+	}
+	media, _, _ := strings.Cut(rest, ";")
+	media, _, _ = strings.Cut(media, ",")
+	return strings.ToLower(media)
 }
 
 // hostedTools are the Responses tool types OpenAI runs itself.
@@ -339,15 +375,21 @@ func (d *responsesDecoder) part(p *llm.Part) error {
 		return err
 	}
 	var (
-		it            wire.Iter
-		typ           string
-		text, fileRef string
-		image         bool
+		it                                   wire.Iter
+		typ                                  string
+		text, fileRef, fileData, fileURL, fn string
+		image                                bool
 	)
 	for r.Member(&it) {
 		switch k := string(it.Key); k {
 		case "type":
 			typ, it.Err = d.OptString("type")
+		case "file_data":
+			fileData, it.Err = d.OptString("file_data")
+		case "file_url":
+			fileURL, it.Err = d.OptString("file_url")
+		case "filename":
+			fn, it.Err = d.OptString("filename")
 		case "text", "refusal":
 			text, it.Err = d.OptString(k)
 		case "image_url":
@@ -378,7 +420,22 @@ func (d *responsesDecoder) part(p *llm.Part) error {
 			return d.Unsupported("image_url", "input_image needs an image_url (an http(s) or data: URL); file ids are not supported")
 		}
 		p.Type = llm.PartImage
-	case "input_file", "input_audio":
+	case "input_file":
+		if t, ok := textFile(fileData); ok {
+			// A text file is text to every upstream.
+			p.Type, p.Text = llm.PartText, cmp.Or(fn, "file")+":\n"+t
+			return nil
+		}
+		// A PDF (or a file by id or URL) only OpenAI's Responses API
+		// reads: the server refuses it for any other upstream.
+		what := cmp.Or(fileMedia(fileData), "a file by id or URL")
+		if fileRef == "" && fileURL == "" && fileData == "" {
+			return d.Missing("file_data")
+		}
+		d.rs.Files = append(d.rs.Files, what)
+		d.drop("input_file")
+		p.Type = llm.PartText
+	case "input_audio":
 		return d.Unsupported("type", typ+" parts are not supported; send text or images")
 	case "":
 		return d.Missing("type")

@@ -81,12 +81,31 @@ func TestDecodeResponsesForcedHostedTool(t *testing.T) {
 	}
 }
 
+func TestDecodeResponsesFiles(t *testing.T) {
+	var req llm.ChatRequest
+	var rs Responses
+	body := `{"model":"m","input":[{"role":"user","content":[
+		{"type":"input_file","filename":"notes.md","file_data":"data:text/markdown;base64,IyBIZWxsbwp3b3JsZA=="},
+		{"type":"input_file","filename":"a.pdf","file_data":"data:application/pdf;base64,JVBERi0="},
+		{"type":"input_file","file_id":"file-1"}]}]}`
+	if err := DecodeResponsesRequest([]byte(body), &req, &rs); err != nil {
+		t.Fatal(err)
+	}
+	if got := req.Messages[0].Content[0].Text; got != "notes.md:\n# Hello\nworld" {
+		t.Fatalf("text file read as %q", got)
+	}
+	if strings.Join(rs.Files, ",") != "application/pdf,a file by id or URL" || strings.Join(rs.Dropped, ",") != "input_file" {
+		t.Fatalf("files %v dropped %v", rs.Files, rs.Dropped)
+	}
+}
+
 func TestDecodeResponsesRequestRefuses(t *testing.T) {
 	for _, tc := range []struct{ name, body, param string }{
 		{"no model", `{"input":"hi"}`, "model"},
 		{"no input", `{"model":"m"}`, "input"},
 		{"bad role", `{"model":"m","input":[{"role":"robot","content":"x"}]}`, "input[0].role"},
-		{"file part", `{"model":"m","input":[{"role":"user","content":[{"type":"input_file","file_id":"f"}]}]}`, "input[0].content[0].type"},
+		{"empty file part", `{"model":"m","input":[{"role":"user","content":[{"type":"input_file"}]}]}`, "input[0].content[0].file_data"},
+		{"audio part", `{"model":"m","input":[{"role":"user","content":[{"type":"input_audio"}]}]}`, "input[0].content[0].type"},
 		{"call without id", `{"model":"m","input":[{"type":"function_call","name":"f","arguments":"{}"}]}`, "input[0].call_id"},
 		{"unknown item", `{"model":"m","input":[{"type":"teleport"}]}`, "input[0].type"},
 		{"background", `{"model":"m","input":"x","background":true}`, "background"},

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"strings"
 	"time"
 
@@ -35,7 +36,7 @@ func (d *responsesDialect) end(dst []byte, u llm.Usage, finish llm.FinishReason)
 	return dst
 }
 func (d *responsesDialect) streamError(dst []byte, e *apiError) []byte {
-	return d.enc.Error(dst, cmpOr(e.code, e.typ), e.message)
+	return d.enc.Error(dst, cmp.Or(e.code, e.typ), e.message)
 }
 func (d *responsesDialect) whole(dst []byte, a *llm.Aggregate) []byte {
 	start := len(dst)
@@ -66,13 +67,6 @@ func assistantTurn(a *llm.Aggregate) llm.Message {
 		m.Content = []llm.Part{{Type: llm.PartText, Text: a.Text.String()}}
 	}
 	return m
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // responses serves POST /v1/responses.
@@ -113,6 +107,11 @@ func (s *Server) responses(c *fasthttp.RequestCtx, rid []byte) {
 	req.Passthrough = &llm.Passthrough{Dialect: openai.PassthroughDialect, Dropped: d.rs.Dropped}
 	if d.rs.PreviousResponseID == "" {
 		req.Passthrough.Body = append([]byte(nil), c.PostBody()...)
+	}
+	if len(d.rs.Files) > 0 && (req.Passthrough.Body == nil || !s.servedByResponsesWire(req.Model)) {
+		writeOpenAIError(c, &apiError{status: 400, typ: "invalid_request_error", code: "unsupported_value", param: "input",
+			message: "input_file parts of " + strings.Join(d.rs.Files, ", ") + " can be read only by OpenAI's Responses API: route this model to a provider with wire: responses (without previous_response_id), or send the file's text as input_text (text files are read here)"})
+		return
 	}
 	if f := d.rs.Forced; f != "" && (req.Passthrough.Body == nil || !s.servedByResponsesWire(req.Model)) {
 		writeOpenAIError(c, &apiError{status: 400, typ: "invalid_request_error", code: "unsupported_value", param: "tool_choice",

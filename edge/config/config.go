@@ -107,6 +107,37 @@ type Config struct {
 	Responses ResponsesStore `yaml:"responses"`
 	// Log sets up the log on stderr.
 	Log Log `yaml:"log"`
+	// Fleet connects the device to its fleet over NATS JetStream; off
+	// when URL is empty.
+	Fleet Fleet `yaml:"fleet"`
+}
+
+// Fleet is the device's link to its fleet: where NATS is, who the device
+// is, and how it authenticates. Secrets take "env:VAR" or a stored
+// secret, as provider keys do.
+type Fleet struct {
+	// URL is the NATS server (nats://host:4222, tls://...); several may
+	// be given comma-separated.
+	URL string `yaml:"url"`
+	// Device is this device's id (letters, digits, '-' and '_'); empty:
+	// generated once and kept in the data file.
+	Device string `yaml:"device"`
+	// Group is the fleet group whose config (group.<name>) applies.
+	Group string `yaml:"group"`
+	// One way to authenticate, or none.
+	User      string `yaml:"user"`
+	Password  Secret `yaml:"password"`
+	Token     Secret `yaml:"token"`
+	NKeyFile  string `yaml:"nkey_file"`  // a file holding an nkey seed
+	CredsFile string `yaml:"creds_file"` // a .creds file (JWT + seed)
+	TLS       struct {
+		CA   string `yaml:"ca"`
+		Cert string `yaml:"cert"`
+		Key  string `yaml:"key"`
+	} `yaml:"tls"`
+	// Heartbeat is how often status goes to edgeway.status.<device>
+	// (default 30s).
+	Heartbeat Duration `yaml:"heartbeat"`
 }
 
 // ResponsesStore bounds the stored Responses API answers: kept for TTL
@@ -493,6 +524,7 @@ func (c *Config) applyDefaults(d Defaults) {
 	setInt(&s.MaxConnections, s.MaxConcurrency*4+256)
 	setInt(&s.MaxAnswerBytes, DefaultMaxAnswerBytes)
 	setDur(&c.Router.StallTimeout, DefaultStallTimeout)
+	setDur(&c.Fleet.Heartbeat, DefaultFleetHeartbeat)
 	if c.Cache.Semantic.Enabled && c.Cache.Semantic.Embedder == "" {
 		c.Cache.Semantic.Embedder = "glove"
 	}
@@ -718,6 +750,32 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	if f := c.Fleet; f.URL != "" || f.Device != "" {
+		if f.URL == "" {
+			bad("fleet.url", "is needed when fleet is configured")
+		}
+		if f.Device != "" && !validFleetName(f.Device) {
+			bad("fleet.device", "%q must be 1 to 64 of letters, digits, '-' and '_'", f.Device)
+		}
+		if f.Group != "" && !validFleetName(f.Group) {
+			bad("fleet.group", "%q must be 1 to 64 of letters, digits, '-' and '_'", f.Group)
+		}
+		auth := 0
+		for _, set := range []bool{f.User != "" || f.Password != "", f.Token != "", f.NKeyFile != "", f.CredsFile != ""} {
+			if set {
+				auth++
+			}
+		}
+		if auth > 1 {
+			bad("fleet", "set one of user/password, token, nkey_file or creds_file")
+		}
+		if (f.TLS.Cert == "") != (f.TLS.Key == "") {
+			bad("fleet.tls", "cert and key go together")
+		}
+		if f.Heartbeat < 0 {
+			bad("fleet.heartbeat", "must not be negative")
+		}
+	}
 	if c.Responses.TTL < 0 || c.Responses.MaxEntries < 0 {
 		bad("responses", "ttl and max_entries must not be negative")
 	}
@@ -810,3 +868,20 @@ func (e *ValidationError) Error() string {
 
 // Unwrap returns the problems.
 func (e *ValidationError) Unwrap() []error { return e.Problems }
+
+// DefaultFleetHeartbeat is how often a device publishes its status.
+const DefaultFleetHeartbeat = 30 * time.Second
+
+// validFleetName reports whether s can be a NATS subject token naming a
+// device or group.
+func validFleetName(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}

@@ -31,8 +31,11 @@ func (l *Ledger) fold(target int64) error {
 		var order []string
 		var dead [][]byte
 		c := out.Cursor()
+		// Records the fleet sync holds stay whole (see Hold).
+		var from [8]byte
+		binary.BigEndian.PutUint64(from[:], l.held.Load()+1)
 		// Each group becomes a record of about foldSize bytes.
-		for k, v := c.First(); k != nil && l.bytes.Load()-freed+int64(len(order))*foldSize > target; k, v = c.Next() {
+		for k, v := c.Seek(from[:]); k != nil && l.bytes.Load()-freed+int64(len(order))*foldSize > target; k, v = c.Next() {
 			r := new(Record)
 			if err := json.Unmarshal(v, r); err != nil {
 				return fmt.Errorf("usage: record %d: %w", binary.BigEndian.Uint64(k), err)

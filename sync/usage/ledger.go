@@ -148,6 +148,8 @@ type Ledger struct {
 	// folded into rollups. Only the applier writes them after Open.
 	bytes  atomic.Int64
 	folded atomic.Int64
+	// held is the hold mark (see Hold): fold leaves keys up to it alone.
+	held atomic.Uint64
 }
 
 type pending struct {
@@ -204,6 +206,9 @@ func Open(db *bbolt.DB, opts Options) (*Ledger, error) {
 		}
 		if v := meta.Get(foldedKey); len(v) == 8 {
 			l.folded.Store(int64(binary.BigEndian.Uint64(v)))
+		}
+		if v := meta.Get(heldKey); len(v) == 8 {
+			l.held.Store(binary.BigEndian.Uint64(v))
 		}
 		var n int64
 		tx.Bucket(outboxBucket).ForEach(func(_, v []byte) error { n += int64(len(v)); return nil })

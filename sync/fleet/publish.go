@@ -27,15 +27,16 @@ const (
 	// DefaultDuplicateWindow is the duplicate window of the stream the
 	// publisher creates when EDGEWAY_USAGE does not exist.
 	DefaultDuplicateWindow = 2 * time.Minute
-	// DefaultMaxInFlight bounds the publishes awaiting their ack.
-	DefaultMaxInFlight = 256
+	// DefaultWindow is how many records a publisher reads, holds and
+	// removes at a time.
+	DefaultWindow = 256
 	// DefaultPoll is how often an idle publisher looks for new records.
 	DefaultPoll = 250 * time.Millisecond
 	// DefaultBackoffMin and DefaultBackoffMax bound the wait between
 	// attempts while NATS is unreachable; each wait is jittered.
 	DefaultBackoffMin = 200 * time.Millisecond
 	DefaultBackoffMax = 30 * time.Second
-	// DefaultAckTimeout bounds the wait for one window's acks.
+	// DefaultAckTimeout bounds the wait for one publish's ack.
 	DefaultAckTimeout = 10 * time.Second
 )
 
@@ -51,7 +52,7 @@ type Outbox interface {
 type PublisherOptions struct {
 	Device          string
 	DuplicateWindow time.Duration
-	MaxInFlight     int
+	Window          int
 	Poll            time.Duration
 	BackoffMin      time.Duration
 	BackoffMax      time.Duration
@@ -69,10 +70,13 @@ type PublisherOptions struct {
 // from resync: on every (re)connect, and after any failed publish, the
 // publisher reads the last message of its own subject, drops from the
 // outbox everything up to the sequence number it carries, and publishes
-// the rest, the first message of each window with the expected last
-// subject sequence set to what it just read, so a stream that moved in
-// between (another process with the same device id, a publish whose ack
-// was lost) refuses it and the publisher reads again. A record leaves the
+// the rest, each message with the expected last subject sequence set to
+// the stream sequence of the one before it (just read, or from the
+// previous ack), so the stream can neither skip a record nor take one
+// twice: a stream that moved in between (a publish whose ack was lost, a
+// copy of the device) refuses the publish and the publisher reads again.
+// That chain allows one publish in flight (see window); its cost is
+// measured in the README. A record leaves the
 // outbox only after its ack. Records it is about to publish are held
 // (usage.Ledger.Hold) first, so the outbox's fold never turns a record
 // the stream may hold into part of a rollup.
@@ -106,12 +110,10 @@ func NewPublisher(nc *nats.Conn, out Outbox, opts PublisherOptions) (*Publisher,
 	opts.BackoffMin = orDefault(opts.BackoffMin, DefaultBackoffMin)
 	opts.BackoffMax = orDefault(opts.BackoffMax, DefaultBackoffMax)
 	opts.AckTimeout = orDefault(opts.AckTimeout, DefaultAckTimeout)
-	if opts.MaxInFlight <= 0 {
-		opts.MaxInFlight = DefaultMaxInFlight
+	if opts.Window <= 0 {
+		opts.Window = DefaultWindow
 	}
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(opts.MaxInFlight),
-		// Futures of a lost connection resolve, freeing their slots.
-		jetstream.WithPublishAsyncTimeout(opts.AckTimeout))
+	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("fleet: publisher: %w", err)
 	}
@@ -308,8 +310,8 @@ func MessageMark(h nats.Header) (uint64, error) {
 	return n, nil
 }
 
-// window publishes up to MaxInFlight records after mark and waits for
-// their acks, removing the acked ones. It returns how many were acked.
+// window publishes up to Window records after mark, removing the acked
+// ones. It returns how many were acked.
 func (p *Publisher) window(ctx context.Context, last, mark *uint64) (int, error) {
 	if p.out.Appended() <= *mark {
 		return 0, nil
@@ -321,7 +323,7 @@ func (p *Publisher) window(ctx context.Context, last, mark *uint64) (int, error)
 	err := p.out.Records(*mark+1, func(r *usage.Record) bool {
 		through = r.Seq
 		n++
-		return n < p.opts.MaxInFlight
+		return n < p.opts.Window
 	})
 	if err != nil || n == 0 {
 		return 0, err
@@ -340,46 +342,34 @@ func (p *Publisher) window(ctx context.Context, last, mark *uint64) (int, error)
 	if err != nil {
 		return 0, err
 	}
-	futs := make([]jetstream.PubAckFuture, 0, len(recs))
+	// One publish in flight, each expecting the stream sequence the
+	// previous ack returned: a pipeline cannot say what the previous
+	// message's stream sequence will be (other devices share the
+	// stream), and a message without the check can land after one that
+	// was lost (a connection dropping with the earlier bytes in the
+	// kernel and the later ones in the client's buffer), which resync
+	// would then take as delivered.
+	acked := 0
+	var removeThrough uint64
 	var perr error
-	for i, r := range recs {
+	for _, r := range recs {
 		msg, err := p.message(r)
 		if err != nil {
 			perr = err
 			break
 		}
-		opts := []jetstream.PublishOpt{jetstream.WithMsgID(msg.Header.Get(nats.MsgIdHdr)), jetstream.WithExpectStream(UsageStream)}
-		if i == 0 {
-			opts = append(opts, jetstream.WithExpectLastSequencePerSubject(*last))
-		}
-		f, err := p.js.PublishMsgAsync(msg, opts...)
+		pctx, cancel := context.WithTimeout(ctx, p.opts.AckTimeout)
+		ack, err := p.js.PublishMsg(pctx, msg, jetstream.WithMsgID(msg.Header.Get(nats.MsgIdHdr)),
+			jetstream.WithExpectStream(UsageStream), jetstream.WithExpectLastSequencePerSubject(*last),
+			jetstream.WithRetryAttempts(0))
+		cancel()
 		if err != nil {
 			perr = fmt.Errorf("fleet: publish record %d: %w", r.Seq, err)
 			break
 		}
-		futs = append(futs, f)
-	}
-	tctx, cancel := context.WithTimeout(ctx, p.opts.AckTimeout)
-	defer cancel()
-	acked := 0
-	var removeThrough uint64
-	for i, f := range futs {
-		select {
-		case ack := <-f.Ok():
-			if perr == nil {
-				*last, removeThrough = ack.Sequence, recs[i].Seq
-				*mark = max(recs[i].Seq, recs[i].LastSeq)
-				acked++
-			}
-		case err := <-f.Err():
-			if perr == nil {
-				perr = fmt.Errorf("fleet: publish record %d: %w", recs[i].Seq, err)
-			}
-		case <-tctx.Done():
-			if perr == nil {
-				perr = fmt.Errorf("fleet: publish record %d: no ack: %w", recs[i].Seq, tctx.Err())
-			}
-		}
+		*last, removeThrough = ack.Sequence, r.Seq
+		*mark = max(r.Seq, r.LastSeq)
+		acked++
 	}
 	if removeThrough > 0 {
 		if err := p.out.Remove(removeThrough); err != nil && perr == nil {

@@ -191,10 +191,17 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	gw.router.Start(ctx)
 	defer gw.router.Close()
+	fl, err := startFleet(cfg, gw, db, prof, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "edgeway: %v\n", err)
+		return 1
+	}
+	defer fl.Stop() // before the ledger closes
 
 	fmt.Fprintf(stdout, "edgeway %s listening on http://%s (OpenAI API at http://%s/v1)\n", version, ln.Addr(), ln.Addr())
 	fmt.Fprintf(stdout, "  board %s\n", prof)
 	fmt.Fprintf(stdout, "  auth: %s\n", authState(gw.auth))
+	fmt.Fprintf(stdout, "  fleet: %s\n", fl)
 	reachable := printProviders(ctx, stdout, cfg, gw.router)
 	for _, n := range notes {
 		fmt.Fprintf(stdout, "  note: %s\n", n)

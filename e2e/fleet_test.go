@@ -1,0 +1,231 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.etcd.io/bbolt"
+
+	"github.com/edgeway/edgeway/edge/openai/openaitest"
+	"github.com/edgeway/edgeway/edge/testkit"
+	"github.com/edgeway/edgeway/sync/fleet"
+	"github.com/edgeway/edgeway/sync/fleet/natstest"
+	"github.com/edgeway/edgeway/sync/usage"
+)
+
+func fleetConfig(cloudURL, natsURL, device string) string {
+	return ledgerConfig(cloudURL) + "fleet:\n  url: " + natsURL + "\n  device: " + device + "\n  heartbeat: 1s\n"
+}
+
+// streamedUsage is what EDGEWAY_USAGE holds for device, in stream order.
+type streamedUsage struct {
+	seqs []uint64
+	ids  map[string]int // request id → messages carrying it
+}
+
+func readUsageStream(t *testing.T, natsURL, device string) streamedUsage {
+	t.Helper()
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx := context.Background()
+	out := streamedUsage{ids: map[string]int{}}
+	s, err := js.Stream(ctx, fleet.UsageStream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return out
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seq := uint64(1); ; seq++ {
+		m, err := s.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(fleet.UsageSubject(device)))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r usage.Record
+		if err := json.Unmarshal(m.Data, &r); err != nil {
+			t.Fatalf("stream message %d: %v", m.Sequence, err)
+		}
+		if h := m.Header.Get(fleet.MsgSeqHeader); h != strconv.FormatUint(r.Seq, 10) || m.Header.Get(nats.MsgIdHdr) != device+"-"+h {
+			t.Fatalf("stream message %d: headers %v for seq %d", m.Sequence, m.Header, r.Seq)
+		}
+		out.seqs = append(out.seqs, r.Seq)
+		out.ids[r.ID]++
+		seq = m.Sequence
+	}
+}
+
+// exactlyOnce checks the stream holds seqs 1..n once each, in order.
+func (u streamedUsage) exactlyOnce(n uint64) error {
+	if uint64(len(u.seqs)) != n {
+		return fmt.Errorf("stream holds %d records, want %d", len(u.seqs), n)
+	}
+	for i, s := range u.seqs {
+		if s != uint64(i+1) {
+			return fmt.Errorf("stream message %d carries seq %d", i, s)
+		}
+	}
+	return nil
+}
+
+// TestFleetUsageOfflineThenOnline: the gateway answers with NATS down;
+// once NATS is up the stream holds exactly one message per request, and
+// heartbeats arrive on the status subject.
+func TestFleetUsageOfflineThenOnline(t *testing.T) {
+	cloud := openaitest.NewT(t, openaitest.Options{APIKey: "sk-e2e", Reply: "a short answer"})
+	srv := natstest.Start(t)
+	url := srv.URL()
+	srv.Stop()
+	g := startEdgeway(t, fleetConfig(cloud.URL(), url, "e2e-dev"))
+	if !contains(g.out.String(), "fleet: on, device e2e-dev") {
+		t.Fatalf("start output does not say fleet sync is on:\n%s", g.out.String())
+	}
+	const n = 30
+	ids := map[string]bool{}
+	for i := range n {
+		id, ok := oneAnswer(g.URL, i%2 == 0)
+		if !ok {
+			t.Fatalf("request %d failed with NATS down", i)
+		}
+		ids[id] = true
+	}
+	srv.Restart()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	beats, _ := nc.SubscribeSync(fleet.StatusSubject("e2e-dev"))
+	testkit.Eventually(t, "every request in the stream", func() error {
+		return readUsageStream(t, url, "e2e-dev").exactlyOnce(n)
+	})
+	u := readUsageStream(t, url, "e2e-dev")
+	for id := range ids {
+		if u.ids[id] != 1 {
+			t.Fatalf("request %s is in the stream %d times", id, u.ids[id])
+		}
+	}
+	m, err := beats.NextMsg(testkit.Patience)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st fleet.Status
+	if err := json.Unmarshal(m.Data, &st); err != nil || st.Device != "e2e-dev" || len(st.Providers) != 1 || !st.Connectivity.NATS {
+		t.Fatalf("heartbeat %s (%v)", m.Data, err)
+	}
+}
+
+// TestFleetUsageKillDrill: the gateway is killed with SIGKILL at random
+// moments while it serves and publishes, a dozen times; once a last run
+// has drained its outbox, the stream holds every ledger record exactly
+// once, and every answer a client received among them.
+func TestFleetUsageKillDrill(t *testing.T) {
+	cloud := openaitest.NewT(t, openaitest.Options{APIKey: "sk-e2e", Reply: "a short answer"})
+	srv := natstest.Start(t)
+	dir := t.TempDir()
+	cfg := fleetConfig(cloud.URL(), srv.URL(), "drill") + "ledger: {sync: write}\n"
+	const rounds, clients = 12, 4
+	rng := rand.New(rand.NewPCG(3, 4))
+	received := map[string]bool{}
+	for round := range rounds {
+		g := startEdgewayIn(t, dir, cfg)
+		killAt := 1 + rng.IntN(60)
+		var (
+			mu    sync.Mutex
+			wg    sync.WaitGroup
+			stop  = make(chan struct{})
+			once  sync.Once
+			count int
+		)
+		for w := range clients {
+			wg.Go(func() {
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					id, ok := oneAnswer(g.URL, (w+i)%2 == 0)
+					if !ok {
+						continue
+					}
+					mu.Lock()
+					received[id] = true
+					count++
+					if count == killAt {
+						once.Do(func() {
+							g.cmd.Process.Kill()
+							close(stop)
+						})
+					}
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		<-g.done
+		if round == rounds/2 {
+			srv.Restart() // NATS goes too, between two kills
+		}
+	}
+	g := startEdgewayIn(t, dir, cfg)
+	// The outbox drains: every seq the ledger handed out is in the stream.
+	var last uint64
+	testkit.Eventually(t, "the last run drains its outbox", func() error {
+		u := readUsageStream(t, srv.URL(), "drill")
+		if len(u.seqs) == 0 || uint64(len(u.seqs)) != u.seqs[len(u.seqs)-1] {
+			return fmt.Errorf("stream holds %d records", len(u.seqs))
+		}
+		last = u.seqs[len(u.seqs)-1]
+		if uint64(len(received)) > last {
+			return fmt.Errorf("stream holds %d records, %d answers received", last, len(received))
+		}
+		return nil
+	})
+	g.cmd.Process.Kill()
+	<-g.done
+	st := ledgerStats(t, filepath.Join(dir, "data", "edgeway.db"))
+	u := readUsageStream(t, srv.URL(), "drill")
+	if err := u.exactlyOnce(st.LastSeq); err != nil {
+		t.Fatalf("ledger %+v: %v", st, err)
+	}
+	if st.Records != 0 {
+		t.Fatalf("outbox not drained: %+v", st)
+	}
+	for id := range received {
+		if u.ids[id] != 1 {
+			t.Fatalf("answer %s is in the stream %d times", id, u.ids[id])
+		}
+	}
+	t.Logf("%d rounds, %d answers received, %d records, each once in the stream", rounds, len(received), st.LastSeq)
+}
+
+func ledgerStats(t *testing.T, path string) usage.Stats {
+	t.Helper()
+	db, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	l, err := usage.Open(db, usage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Stats()
+}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"go.etcd.io/bbolt"
 
 	"github.com/edgeway/edgeway/edge/openai/openaitest"
 	"github.com/edgeway/edgeway/edge/testkit"
@@ -215,17 +214,8 @@ func TestFleetUsageKillDrill(t *testing.T) {
 	t.Logf("%d rounds, %d answers received, %d records, each once in the stream", rounds, len(received), st.LastSeq)
 }
 
-func ledgerStats(t *testing.T, path string) usage.Stats {
+func ledgerStats(t *testing.T, path string) (st usage.Stats) {
 	t.Helper()
-	db, err := bbolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	l, err := usage.Open(db, usage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Stats()
+	withLedger(t, path, func(l *usage.Ledger) { st = l.Stats() })
+	return st
 }

@@ -220,6 +220,18 @@ func oneAnswer(base string, stream bool) (string, bool) {
 
 func ledgerIDs(t *testing.T, path string) map[string]bool {
 	t.Helper()
+	ids := map[string]bool{}
+	withLedger(t, path, func(l *usage.Ledger) {
+		if err := l.Records(0, func(r *usage.Record) bool { ids[r.ID] = true; return true }); err != nil {
+			t.Fatal(err)
+		}
+	})
+	return ids
+}
+
+// withLedger opens the ledger of a stopped gateway's data file for fn.
+func withLedger(t *testing.T, path string, fn func(*usage.Ledger)) {
+	t.Helper()
 	db, err := bbolt.Open(path, 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -230,11 +242,7 @@ func ledgerIDs(t *testing.T, path string) map[string]bool {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	ids := map[string]bool{}
-	if err := l.Records(0, func(r *usage.Record) bool { ids[r.ID] = true; return true }); err != nil {
-		t.Fatal(err)
-	}
-	return ids
+	fn(l)
 }
 
 // TestBudgetAndRateLimits: a team's key hits its budget and gets a 429

@@ -184,18 +184,19 @@ func (p *Publisher) run(ctx context.Context) {
 		if progressed {
 			backoff = p.opts.BackoffMin
 		}
-		if !errors.Is(err, errOffline) {
-			p.log.Warn("fleet: usage publish interrupted; resyncing", "err", err, "retry_in", backoff)
+		if errors.Is(err, errOffline) {
+			// The client reconnects with its own jittered backoff
+			// (Connect); looking whether it is back costs nothing.
+			if !sleepCtx(ctx, p.opts.Poll) {
+				return
+			}
+			continue
 		}
+		p.log.Warn("fleet: usage publish interrupted; resyncing", "err", err, "retry_in", backoff)
 		// Full jitter over [backoff/2, backoff): devices that lost the
 		// same link do not come back in step.
-		wait := backoff/2 + rand.N(backoff/2+1)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !sleepCtx(ctx, backoff/2+rand.N(backoff/2+1)) {
 			return
-		case <-t.C:
 		}
 		backoff = min(2*backoff, p.opts.BackoffMax)
 	}
@@ -231,13 +232,9 @@ func (p *Publisher) session(ctx context.Context) (bool, error) {
 		if n > 0 {
 			continue
 		}
-		// Idle: look again after Poll, or at once when records arrived.
-		t := time.NewTimer(p.opts.Poll)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		// Idle: look again after Poll.
+		if !sleepCtx(ctx, p.opts.Poll) {
 			return progressed, ctx.Err()
-		case <-t.C:
 		}
 	}
 }
@@ -286,6 +283,12 @@ func (p *Publisher) resync(ctx context.Context, s jetstream.Stream) (last, mark 
 	mark, err = MessageMark(m.Header)
 	if err != nil {
 		return 0, 0, fmt.Errorf("fleet: resync: stream sequence %d: %w", m.Sequence, err)
+	}
+	if a := p.out.Appended(); mark > a {
+		// The stream has records this ledger never numbered: its data
+		// file was replaced under the same device id. Dropping "up to
+		// mark" would drop new records as delivered; keep them and say so.
+		return 0, 0, fmt.Errorf("fleet: resync: %s holds sequence %d but this ledger has only reached %d (data file replaced under the same fleet.device?): not publishing, the outbox keeps every record", p.subject, mark, a)
 	}
 	if err := p.out.Remove(mark); err != nil {
 		return 0, 0, err
@@ -395,4 +398,17 @@ func (p *Publisher) message(r *usage.Record) (*nats.Msg, error) {
 		m.Header.Set(MsgLastSeqHeader, strconv.FormatUint(r.LastSeq, 10))
 	}
 	return m, nil
+}
+
+// sleepCtx waits d, or less when ctx ends; it reports whether ctx is
+// still live.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }

@@ -359,3 +359,29 @@ func BenchmarkDrainConnected(b *testing.B) {
 		b.ReportMetric(n/d.Seconds(), "records/s")
 	}
 }
+
+// TestResyncRefusesAStreamAhead: a stream holding sequence numbers the
+// ledger never reached (its data file replaced under the same device id)
+// stops the drain rather than drop new records as delivered.
+func TestResyncRefusesAStreamAhead(t *testing.T) {
+	srv := natstest.Start(t)
+	nc := connect(t, srv.URL())
+	l := openLedger(t, usage.Options{})
+	appendN(t, l, 10)
+	p := newPublisher(t, nc, l, PublisherOptions{})
+	ctx := context.Background()
+	s, err := p.ensureStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := p.message(&usage.Record{Seq: 50})
+	if _, err := p.js.PublishMsg(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := p.resync(ctx, s); err == nil {
+		t.Fatal("resync accepted a stream ahead of the ledger")
+	}
+	if st := l.Stats(); st.Records != 10 {
+		t.Fatalf("outbox %+v", st)
+	}
+}

@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -383,5 +384,65 @@ func TestResyncRefusesAStreamAhead(t *testing.T) {
 	}
 	if st := l.Stats(); st.Records != 10 {
 		t.Fatalf("outbox %+v", st)
+	}
+}
+
+// TestFoldRecordsArePublished: an outbox folded while offline drains as
+// fold records and plain ones whose ranges cover 1..n once each, and a
+// restart of the publisher after that publishes nothing again.
+func TestFoldRecordsArePublished(t *testing.T) {
+	srv := natstest.Start(t)
+	url := srv.URL()
+	srv.Stop()
+	l := openLedger(t, usage.Options{MaxBytes: 8000})
+	const n = 300
+	appendN(t, l, n)
+	if st := l.Stats(); st.Folded == 0 {
+		t.Fatalf("nothing folded: %+v", st)
+	}
+	srv.Restart()
+	nc := connect(t, url)
+	p := newPublisher(t, nc, l, PublisherOptions{Window: 7})
+	p.Start()
+	testkit.Eventually(t, "outbox drained", func() error {
+		if st := l.Stats(); st.Records != 0 {
+			return fmt.Errorf("outbox %+v", st)
+		}
+		return nil
+	})
+	p.Stop()
+	js, _ := jetstream.New(nc)
+	ctx := context.Background()
+	s, err := js.Stream(ctx, UsageStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, requests := uint64(1), int64(0)
+	info, _ := s.Info(ctx)
+	for seq := uint64(1); seq <= info.State.LastSeq; seq++ {
+		m, err := s.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r usage.Record
+		if err := json.Unmarshal(m.Data, &r); err != nil {
+			t.Fatal(err)
+		}
+		if r.Seq != next {
+			t.Fatalf("message %d starts at seq %d, want %d", seq, r.Seq, next)
+		}
+		mark, err := MessageMark(m.Header)
+		if err != nil || mark != max(r.Seq, r.LastSeq) {
+			t.Fatalf("message %d: mark %d (%v) for record %d..%d", seq, mark, err, r.Seq, r.LastSeq)
+		}
+		next = mark + 1
+		if r.Rollup != nil {
+			requests += r.Rollup.Requests
+		} else {
+			requests++
+		}
+	}
+	if next != n+1 || requests != n {
+		t.Fatalf("stream covers seqs 1..%d with %d requests, want 1..%d with %d", next-1, requests, n, n)
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 
 	"github.com/nats-io/nats.go"
@@ -143,41 +142,7 @@ func TestFleetUsageKillDrill(t *testing.T) {
 	received := map[string]bool{}
 	for round := range rounds {
 		g := startEdgewayIn(t, dir, cfg)
-		killAt := 1 + rng.IntN(60)
-		var (
-			mu    sync.Mutex
-			wg    sync.WaitGroup
-			stop  = make(chan struct{})
-			once  sync.Once
-			count int
-		)
-		for w := range clients {
-			wg.Go(func() {
-				for i := 0; ; i++ {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					id, ok := oneAnswer(g.URL, (w+i)%2 == 0)
-					if !ok {
-						continue
-					}
-					mu.Lock()
-					received[id] = true
-					count++
-					if count == killAt {
-						once.Do(func() {
-							g.cmd.Process.Kill()
-							close(stop)
-						})
-					}
-					mu.Unlock()
-				}
-			})
-		}
-		wg.Wait()
-		<-g.done
+		trafficUntilKill(g, clients, 1+rng.IntN(60), func(id string) { received[id] = true })
 		if round == rounds/2 {
 			srv.Restart() // NATS goes too, between two kills
 		}

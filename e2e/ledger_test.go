@@ -131,47 +131,7 @@ func killNine(t *testing.T, syncMode string, rounds int) {
 	received := map[string]bool{}
 	for round := range rounds {
 		g := startEdgewayIn(t, dir, ledgerConfig(cloud.URL())+"ledger: {sync: "+syncMode+"}\n")
-		killAt := 1 + rng.IntN(40)
-		var (
-			mu    sync.Mutex
-			ids   []string
-			wg    sync.WaitGroup
-			stop  = make(chan struct{})
-			once  sync.Once
-			count int
-		)
-		for w := range clients {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := 0; ; i++ {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					id, ok := oneAnswer(g.URL, (w+i)%2 == 0)
-					if !ok {
-						continue // cut by the kill: not a received answer
-					}
-					mu.Lock()
-					ids = append(ids, id)
-					count++
-					if count == killAt {
-						once.Do(func() {
-							g.cmd.Process.Kill() // SIGKILL, mid-traffic
-							close(stop)
-						})
-					}
-					mu.Unlock()
-				}
-			}()
-		}
-		wg.Wait()
-		<-g.done
-		for _, id := range ids {
-			received[id] = true
-		}
+		trafficUntilKill(g, clients, 1+rng.IntN(40), func(id string) { received[id] = true })
 		// The gateway is dead; read its data file directly.
 		recorded := ledgerIDs(t, filepath.Join(dir, "data", "edgeway.db"))
 		for id := range received {
@@ -184,6 +144,47 @@ func killNine(t *testing.T, syncMode string, rounds int) {
 		t.Fatalf("only %d answers in %d rounds", len(received), rounds)
 	}
 	t.Logf("%d rounds, %d answers received, 0 lost", rounds, len(received))
+}
+
+// trafficUntilKill has clients make requests to g, alternating plain
+// and streamed, and SIGKILLs g once killAt complete answers have arrived;
+// onAnswer sees each complete answer's request id (one at a time). It
+// returns once the process is gone.
+func trafficUntilKill(g *gateway, clients, killAt int, onAnswer func(id string)) {
+	var (
+		mu    sync.Mutex
+		wg    sync.WaitGroup
+		stop  = make(chan struct{})
+		once  sync.Once
+		count int
+	)
+	for w := range clients {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				id, ok := oneAnswer(g.URL, (w+i)%2 == 0)
+				if !ok {
+					continue // cut by the kill: not a received answer
+				}
+				mu.Lock()
+				onAnswer(id)
+				count++
+				if count == killAt {
+					once.Do(func() {
+						g.cmd.Process.Kill() // SIGKILL, mid-traffic
+						close(stop)
+					})
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	<-g.done
 }
 
 // oneAnswer makes one request and reports its request id when the answer

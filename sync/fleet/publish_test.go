@@ -236,20 +236,28 @@ func TestTwoDevicesShareTheStream(t *testing.T) {
 	exactlyOnce(t, nc, ls[1], "b", 60)
 }
 
-// TestResync covers the resync rules directly: the stream's last
-// message (a plain or a fold record) decides what the outbox drops, and
-// a publish whose expected last subject sequence is stale is refused.
-func TestResync(t *testing.T) {
+// resyncSetup is a publisher of a ledger of 10 records, not started,
+// and the stream.
+func resyncSetup(t *testing.T) (*Publisher, *usage.Ledger, jetstream.Stream) {
+	t.Helper()
 	srv := natstest.Start(t)
 	nc := connect(t, srv.URL())
 	l := openLedger(t, usage.Options{})
 	appendN(t, l, 10)
 	p := newPublisher(t, nc, l, PublisherOptions{})
-	ctx := context.Background()
-	s, err := p.ensureStream(ctx)
+	s, err := p.ensureStream(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
+	return p, l, s
+}
+
+// TestResync covers the resync rules directly: the stream's last
+// message (a plain or a fold record) decides what the outbox drops, and
+// a publish whose expected last subject sequence is stale is refused.
+func TestResync(t *testing.T) {
+	p, l, s := resyncSetup(t)
+	ctx := context.Background()
 	last, mark, err := p.resync(ctx, s)
 	if err != nil || last != 0 || mark != 0 {
 		t.Fatalf("empty stream: last %d mark %d err %v", last, mark, err)
@@ -365,16 +373,8 @@ func BenchmarkDrainConnected(b *testing.B) {
 // ledger never reached (its data file replaced under the same device id)
 // stops the drain rather than drop new records as delivered.
 func TestResyncRefusesAStreamAhead(t *testing.T) {
-	srv := natstest.Start(t)
-	nc := connect(t, srv.URL())
-	l := openLedger(t, usage.Options{})
-	appendN(t, l, 10)
-	p := newPublisher(t, nc, l, PublisherOptions{})
+	p, l, s := resyncSetup(t)
 	ctx := context.Background()
-	s, err := p.ensureStream(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	m, _ := p.message(&usage.Record{Seq: 50})
 	if _, err := p.js.PublishMsg(ctx, m); err != nil {
 		t.Fatal(err)

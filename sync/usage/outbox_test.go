@@ -12,14 +12,10 @@ import (
 // reopen; Remove deletes through a key and keeps the outbox's byte count
 // equal to what it holds.
 func TestHoldAndRemove(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "u.db")
-	db := openDB(t, path)
+	db := openDB(t, filepath.Join(t.TempDir(), "u.db"))
 	defer db.Close()
 	const maxBytes = 8000
-	l, err := Open(db, Options{MaxBytes: maxBytes, Sync: SyncWrite})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := openBounded(t, db, maxBytes)
 	add := func(from, to int) {
 		for i := from; i < to; i++ {
 			r := &Record{ID: "req", Time: t0.Add(time.Duration(i) * time.Minute), Key: "a", Provider: "p", Model: "m", TokensIn: i, Outcome: "ok"}
@@ -36,9 +32,7 @@ func TestHoldAndRemove(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.Close()
-	if l, err = Open(db, Options{MaxBytes: maxBytes, Sync: SyncWrite}); err != nil {
-		t.Fatal(err)
-	}
+	l = openBounded(t, db, maxBytes)
 	defer l.Close()
 	add(20, 300)
 	if st := l.Stats(); st.Folded == 0 {
@@ -80,4 +74,14 @@ func TestHoldAndRemove(t *testing.T) {
 	if l.Appended() != 300 {
 		t.Fatalf("Appended %d", l.Appended())
 	}
+}
+
+// openBounded opens a ledger in db whose outbox folds past maxBytes.
+func openBounded(t *testing.T, db *bbolt.DB, maxBytes int64) *Ledger {
+	t.Helper()
+	l, err := Open(db, Options{MaxBytes: maxBytes, Sync: SyncWrite})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }

@@ -118,14 +118,10 @@ func TestWriteAheadFileRotates(t *testing.T) {
 }
 
 func TestFoldKeepsEveryRequest(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "u.db")
-	db := openDB(t, path)
+	db := openDB(t, filepath.Join(t.TempDir(), "u.db"))
 	defer db.Close()
 	const maxBytes = 8000
-	l, err := Open(db, Options{MaxBytes: maxBytes, Sync: SyncWrite})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := openBounded(t, db, maxBytes)
 	defer l.Close()
 	var want Totals
 	const n = 300
@@ -143,7 +139,7 @@ func TestFoldKeepsEveryRequest(t *testing.T) {
 	}
 	var got Totals
 	last := uint64(0)
-	err = l.Records(0, func(r *Record) bool {
+	err := l.Records(0, func(r *Record) bool {
 		if r.Seq <= last {
 			t.Fatalf("seq %d after %d", r.Seq, last)
 		}

@@ -193,8 +193,8 @@ func (p *Publisher) run(ctx context.Context) {
 			continue
 		}
 		p.log.Warn("fleet: usage publish interrupted; resyncing", "err", err, "retry_in", backoff)
-		// Full jitter over [backoff/2, backoff): devices that lost the
-		// same link do not come back in step.
+		// Jitter over [backoff/2, backoff]: devices refused together do
+		// not retry in step.
 		if !sleepCtx(ctx, backoff/2+rand.N(backoff/2+1)) {
 			return
 		}
@@ -217,6 +217,9 @@ func (p *Publisher) session(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	p.connected.Store(true)
+	p.mu.Lock()
+	p.lastErr = nil // the last failure is behind: status should not show it
+	p.mu.Unlock()
 	progressed := false
 	for {
 		if !p.nc.IsConnected() {

@@ -243,7 +243,12 @@ func (s *Server) handle(ctx context.Context, msgs []jetstream.Msg) error {
 	groups := map[string]*group{}
 	var order []string
 	for _, m := range msgs {
-		device, rec, err := decodeUsage(m)
+		device, rec, err := decodeUsage(m.Subject(), m.Headers().Get(fleet.MsgSeqHeader), m.Data())
+		if err == nil && rec.r.Time.IsZero() {
+			if md, err := m.Metadata(); err == nil {
+				rec.r.Time = md.Timestamp
+			}
+		}
 		if err != nil {
 			s.log.Error("fleet: unreadable usage message, dropped", "subject", m.Subject(), "err", err)
 			m.TermWithReason(err.Error())
@@ -276,18 +281,18 @@ func (s *Server) handle(ctx context.Context, msgs []jetstream.Msg) error {
 }
 
 // decodeUsage reads a usage message: the device from its subject, the
-// sequence number from its header (the body's when absent).
-func decodeUsage(m jetstream.Msg) (string, record, error) {
+// sequence number from its header h (the body's when absent).
+func decodeUsage(subject, h string, data []byte) (string, record, error) {
 	var rec record
-	device, ok := strings.CutPrefix(m.Subject(), fleet.UsageSubject(""))
+	device, ok := strings.CutPrefix(subject, fleet.UsageSubject(""))
 	if !ok || device == "" || strings.Contains(device, ".") {
-		return "", rec, fmt.Errorf("subject %q is not %s", m.Subject(), fleet.UsageSubject("<device>"))
+		return "", rec, fmt.Errorf("subject %q is not %s", subject, fleet.UsageSubject("<device>"))
 	}
-	if err := json.Unmarshal(m.Data(), &rec.r); err != nil {
+	if err := json.Unmarshal(data, &rec.r); err != nil {
 		return "", rec, fmt.Errorf("record: %w", err)
 	}
 	rec.seq = rec.r.Seq
-	if h := m.Headers().Get(fleet.MsgSeqHeader); h != "" {
+	if h != "" {
 		n, err := strconv.ParseUint(h, 10, 64)
 		if err != nil {
 			return "", rec, fmt.Errorf("header %s %q: %w", fleet.MsgSeqHeader, h, err)
@@ -297,10 +302,8 @@ func decodeUsage(m jetstream.Msg) (string, record, error) {
 	if rec.seq == 0 {
 		return "", rec, errors.New("record has no sequence number")
 	}
-	if rec.r.Time.IsZero() {
-		if md, err := m.Metadata(); err == nil {
-			rec.r.Time = md.Timestamp
-		}
+	if rec.r.Rollup != nil && (rec.r.Rollup.Requests < 0 || rec.r.Rollup.TokensIn < 0 || rec.r.Rollup.TokensOut < 0) {
+		return "", rec, errors.New("rollup record with negative totals")
 	}
 	return device, rec, nil
 }

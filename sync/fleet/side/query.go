@@ -50,7 +50,7 @@ func Usage(ctx context.Context, js jetstream.JetStream, since, now time.Time, by
 			filters = append(filters, d.Format(dayLayout)+".*")
 		}
 	}
-	sums := map[string]*usage.Totals{}
+	sums := map[string]*Sums{}
 	err = eachValue(ctx, kv, filters, func(key string, v []byte) error {
 		if day, _, _ := strings.Cut(key, "."); day < first {
 			return nil
@@ -62,9 +62,9 @@ func Usage(ctx context.Context, js jetstream.JetStream, since, now time.Time, by
 		for i := range e.Groups {
 			name := pick(e, &e.Groups[i])
 			if sums[name] == nil {
-				sums[name] = new(usage.Totals)
+				sums[name] = new(Sums)
 			}
-			sums[name].Add(e.Groups[i].Totals())
+			sums[name].merge(&e.Groups[i])
 		}
 		return nil
 	})
@@ -73,7 +73,7 @@ func Usage(ctx context.Context, js jetstream.JetStream, since, now time.Time, by
 	}
 	rows := make([]usage.Row, 0, len(sums))
 	for name, t := range sums {
-		rows = append(rows, usage.Row{Group: name, Totals: *t})
+		rows = append(rows, usage.Row{Group: name, Totals: t.Totals})
 	}
 	usage.SortRows(rows)
 	return rows, nil

@@ -51,43 +51,31 @@ type Entry struct {
 	Groups  []Sums      `json:"groups"`
 }
 
-// Sums are the totals of one team, key, provider and model. Cost is in
-// nanodollars so that sums are exact whatever order replicas add in.
+// Sums are the totals of one team, key, provider and model. CostNanos
+// is the cost in nanodollars, exact whatever order replicas add in; the
+// Totals' CostUSD is kept from it for readers of the raw entry.
 type Sums struct {
-	Team         string `json:"team,omitempty"`
-	Key          string `json:"key,omitempty"`
-	Provider     string `json:"provider,omitempty"`
-	Model        string `json:"model,omitempty"`
-	Requests     int64  `json:"requests"`
-	Errors       int64  `json:"errors"`
-	CacheHits    int64  `json:"cache_hits"`
-	TokensIn     int64  `json:"tokens_in"`
-	TokensOut    int64  `json:"tokens_out"`
-	TokensCached int64  `json:"tokens_cached"`
-	CostNanos    int64  `json:"cost_nanousd"`
-	UnknownCost  int64  `json:"unknown_cost"`
-	Estimated    int64  `json:"estimated"`
+	Team     string `json:"team,omitempty"`
+	Key      string `json:"key,omitempty"`
+	Provider string `json:"provider,omitempty"`
+	Model    string `json:"model,omitempty"`
+	usage.Totals
+	CostNanos int64 `json:"cost_nanousd"`
 }
 
 const nanos = 1e9
 
 func (s *Sums) add(t usage.Totals) {
-	s.Requests += t.Requests
-	s.Errors += t.Errors
-	s.CacheHits += t.CacheHits
-	s.TokensIn += t.TokensIn
-	s.TokensOut += t.TokensOut
-	s.TokensCached += t.TokensCached
+	s.Totals.Add(t)
 	s.CostNanos += int64(math.Round(t.CostUSD * nanos))
-	s.UnknownCost += t.UnknownCost
-	s.Estimated += t.Estimated
+	s.CostUSD = float64(s.CostNanos) / nanos
 }
 
-// Totals converts s back to the ledger's totals.
-func (s *Sums) Totals() usage.Totals {
-	return usage.Totals{Requests: s.Requests, Errors: s.Errors, CacheHits: s.CacheHits,
-		TokensIn: s.TokensIn, TokensOut: s.TokensOut, TokensCached: s.TokensCached,
-		CostUSD: float64(s.CostNanos) / nanos, UnknownCost: s.UnknownCost, Estimated: s.Estimated}
+// merge adds o to s, cost in nanodollars.
+func (s *Sums) merge(o *Sums) {
+	s.Totals.Add(o.Totals)
+	s.CostNanos += o.CostNanos
+	s.CostUSD = float64(s.CostNanos) / nanos
 }
 
 // has reports whether seq is counted in e.

@@ -94,21 +94,13 @@ func publish(t *testing.T, js jetstream.JetStream, dev string, r usage.Record, m
 	if msgID != "" {
 		m.Header.Set(jetstream.MsgIDHeader, msgID)
 	}
-	for {
+	// NATS may be restarting: a gateway retries too.
+	testkit.Eventually(t, "usage record published", func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
 		_, err := js.PublishMsg(ctx, m)
-		cancel()
-		if err == nil {
-			return
-		}
-		// NATS restarting: a gateway retries too.
-		testkit.Eventually(t, "nats back", func() error {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			defer cancel()
-			_, err := js.AccountInfo(ctx)
-			return err
-		})
-	}
+		return err
+	})
 }
 
 func (d *device) send(t *testing.T, js jetstream.JetStream, i int) {

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -146,3 +149,39 @@ func TestFleetCLI(t *testing.T) {
 type mismatch struct{ got string }
 
 func (m *mismatch) Error() string { return "got:\n" + m.got }
+
+// TestFleetServeCLI runs fleet serve as an operator would, with NATS from
+// a config's fleet: section: it sets up JetStream, counts a record, and
+// stops on SIGINT.
+func TestFleetServeCLI(t *testing.T) {
+	n := natstest.Start(t)
+	cfg := writeConfig(t, "fleet:\n  url: "+n.URL()+"\n")
+	out := &lockedBuffer{}
+	done := make(chan int, 1)
+	go func() { done <- run([]string{"fleet", "serve", "--config", cfg}, out, io.Discard) }()
+	testkit.Until(t, "fleet serve says it runs", func() bool {
+		return strings.Contains(out.String(), "fleet serve: EDGEWAY_USAGE into bucket edgeway_rollups")
+	})
+
+	nc, err := nats.Connect(n.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	m := &nats.Msg{Subject: fleet.UsageSubject("pi-9"), Header: nats.Header{},
+		Data: []byte(`{"seq":1,"time":"` + time.Now().UTC().Format(time.RFC3339) + `","team":"ops","provider":"ollama","model":"tiny","tokens_in":3,"tokens_out":4,"outcome":"ok"}`)}
+	m.Header.Set(fleet.MsgSeqHeader, "1")
+	js, _ := jetstream.New(nc)
+	if _, err := js.PublishMsg(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, "the record counted", func() error {
+		_, got, errs := runFleet(t, "usage", "--config", cfg, "--format", "csv")
+		if !strings.Contains(got, "pi-9,1,0,0,3,4,0,0.000000,1,0") {
+			return &mismatch{got + errs}
+		}
+		return nil
+	})
+	syscall.Kill(os.Getpid(), syscall.SIGINT)
+	testkit.Closed(t, "fleet serve stops on SIGINT", done)
+}

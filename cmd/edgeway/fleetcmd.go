@@ -83,6 +83,15 @@ func (n *natsFlags) connect(log *slog.Logger) (*nats.Conn, error) {
 	if f.URL == "" {
 		return nil, errors.New("no NATS: give --nats URL, $EDGEWAY_NATS_URL or --config with a fleet: section")
 	}
+	// The flags are held to the fleet: section's rules (one auth method,
+	// TLS cert with its key).
+	c, err := config.Parse(strings.NewReader(""), config.Defaults{})
+	if err != nil {
+		return nil, err
+	}
+	if c.Fleet = f; c.Validate() != nil {
+		return nil, c.Validate()
+	}
 	resolve := func(s config.Secret) (string, error) { return s.Resolve(os.LookupEnv) }
 	return fleet.Connect(f, "fleet", resolve, log)
 }

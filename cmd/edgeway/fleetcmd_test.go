@@ -113,6 +113,7 @@ func TestFleetCLI(t *testing.T) {
 		{"config history json", []string{"config", "history", "--global", "--format", "json"}, 0, []string{`"revision": 2`, `"value": "log:\n  level: warn\n"`}, nil},
 		{"config delete", []string{"config", "delete", "--device", "pi-1"}, 0, []string{"device.pi-1: deleted"}, nil},
 		{"no nats", []string{"devices", "--nats", ""}, 1, nil, []string{"no NATS"}},
+		{"two auth methods", []string{"devices", "--user", "u", "--token", "env:T"}, 1, nil, []string{"set one of user/password, token"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -314,3 +315,32 @@ func TestEntrySet(t *testing.T) {
 type testWriter struct{ t *testing.T }
 
 func (w testWriter) Write(b []byte) (int, error) { w.t.Log(string(b)); return len(b), nil }
+
+// TestStatusMerged: a config refusal on the status subject leaves the
+// last heartbeat's health in place; the next heartbeat updates it.
+func TestStatusMerged(t *testing.T) {
+	n := natstest.Start(t)
+	nc := connect(t, n.URL())
+	js := jsOf(t, nc)
+	startReplica(t, n.URL(), nil)
+	hb := `{"device":"pi-1","time":"2026-12-06T10:00:00Z","version":"v1","providers":{"ollama":{"healthy":true}},"config_revision":3}`
+	refusal := `{"device":"pi-1","time":"2026-12-06T10:00:05Z","config_refused":{"revision":4,"problems":["log.level: \"loud\" is not debug, info, warn or error"]}}`
+	for _, tc := range []struct{ msg, want string }{
+		{hb, `"config_revision":3`},
+		{refusal, `"config_refused"`},
+	} {
+		testkit.Eventually(t, "status kept", func() error {
+			nc.Publish(fleet.StatusSubject("pi-1"), []byte(tc.msg))
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			ds, err := Devices(ctx, js)
+			if err != nil || len(ds) != 1 || !strings.Contains(string(ds[0].Status), tc.want) {
+				return fmt.Errorf("devices %v: %+v", err, ds)
+			}
+			if ds[0].Health != "1/1 healthy" || ds[0].ConfigRevision != "3" {
+				return fmt.Errorf("heartbeat fields lost: %+v", ds[0])
+			}
+			return nil
+		})
+	}
+}

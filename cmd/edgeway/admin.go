@@ -424,24 +424,43 @@ func usageCmd(args []string, stdout, stderr io.Writer) int {
 	if err := c.do("GET", "/admin/usage?by="+url.QueryEscape(by)+"&since="+url.QueryEscape(since), nil, &out); err != nil {
 		return fail(err)
 	}
-	switch format {
-	case "json":
+	if format == "json" {
 		return printJSON(stdout, out)
-	case "csv":
+	}
+	if format == "table" {
+		fmt.Fprintf(stdout, "usage since %s, by %s\n", out.Since.Local().Format(time.DateTime), by)
+	}
+	printRows(stdout, format, by, out.Rows)
+	if format == "csv" {
+		return 0
+	}
+	if o := out.Outbox; o != nil {
+		fmt.Fprintf(stdout, "outbox: %d records (%.1f KiB) not yet delivered to the fleet", o.Records, float64(o.Bytes)/1024)
+		if o.Folded > 0 {
+			fmt.Fprintf(stdout, "; %d records folded into hourly rollups when it reached ledger.max_bytes", o.Folded)
+		}
+		fmt.Fprintln(stdout)
+	}
+	return 0
+}
+
+// printRows writes a usage report's rows as a table with a total and
+// notes on unknown costs and estimates, or as CSV.
+func printRows(stdout io.Writer, format, by string, rows []usage.Row) {
+	if format == "csv" {
 		w := csv.NewWriter(stdout)
 		w.Write([]string{by, "requests", "errors", "cache_hits", "tokens_in", "tokens_out", "tokens_cached", "cost_usd", "unknown_cost_requests", "estimated_requests"})
-		for _, r := range out.Rows {
+		for _, r := range rows {
 			w.Write([]string{r.Group, itoa(r.Requests), itoa(r.Errors), itoa(r.CacheHits), itoa(r.TokensIn), itoa(r.TokensOut),
 				itoa(r.TokensCached), strconv.FormatFloat(r.CostUSD, 'f', 6, 64), itoa(r.UnknownCost), itoa(r.Estimated)})
 		}
 		w.Flush()
-		return 0
+		return
 	}
-	fmt.Fprintf(stdout, "usage since %s, by %s\n", out.Since.Local().Format(time.DateTime), by)
 	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, strings.ToUpper(by)+"\tREQUESTS\tERRORS\tHITS\tTOKENS IN\tTOKENS OUT\tCOST USD\t")
 	var total usage.Totals
-	for _, r := range out.Rows {
+	for _, r := range rows {
 		total.Add(r.Totals)
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t\n", cmp.Or(r.Group, "-"), r.Requests, r.Errors, r.CacheHits, r.TokensIn, r.TokensOut, cost(r.Totals))
 	}
@@ -453,14 +472,6 @@ func usageCmd(args []string, stdout, stderr io.Writer) int {
 	if total.Estimated > 0 {
 		fmt.Fprintf(stdout, "%d requests' tokens are estimates: their provider reported no usage\n", total.Estimated)
 	}
-	if o := out.Outbox; o != nil {
-		fmt.Fprintf(stdout, "outbox: %d records (%.1f KiB) not yet delivered to the fleet", o.Records, float64(o.Bytes)/1024)
-		if o.Folded > 0 {
-			fmt.Fprintf(stdout, "; %d records folded into hourly rollups when it reached ledger.max_bytes", o.Folded)
-		}
-		fmt.Fprintln(stdout)
-	}
-	return 0
 }
 
 // cost shows a sum of known costs, marked when some are unknown.

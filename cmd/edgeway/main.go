@@ -8,6 +8,7 @@
 //	edgeway usage [--by ...]        sum the usage ledger through the admin API
 //	edgeway secrets set|list|...    provider keys encrypted in the data file
 //	edgeway audit verify|tail       check or read the audit log
+//	edgeway fleet serve|devices|...  the fleet side over NATS JetStream
 //	edgeway version                 print the version
 package main
 
@@ -50,6 +51,7 @@ commands:
   usage     [--by key|team|model|provider] [--since 7d] [--format table|json|csv]: spend from the ledger
   secrets   set NAME | list | rotate-master: provider keys stored encrypted (gateway stopped, $EDGEWAY_MASTER_KEY)
   audit     verify | tail [-n N]: the hash-chained audit log (the data file, or the running gateway)
+  fleet     serve | devices | usage | config: the fleet side, over NATS JetStream
   version   print the version
 
 run 'edgeway <command> -h' for a command's flags.
@@ -77,6 +79,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return secretsCmd(args, os.Stdin, stdout, stderr)
 	case "audit":
 		return auditCmd(args, stdout, stderr)
+	case "fleet":
+		return fleetCmd(args, stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "edgeway %s %s/%s %s\n", version, runtime.GOOS, runtime.GOARCH, runtime.Version())
 		return 0

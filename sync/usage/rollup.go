@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
-	"slices"
 	"strings"
 	"time"
 
@@ -201,14 +200,6 @@ func (l *Ledger) Report(since time.Time, by, team string) ([]Row, error) {
 	for name, t := range sums {
 		rows = append(rows, Row{Group: name, Totals: *t})
 	}
-	slices.SortFunc(rows, func(a, b Row) int {
-		if a.CostUSD != b.CostUSD {
-			if a.CostUSD > b.CostUSD {
-				return -1
-			}
-			return 1
-		}
-		return strings.Compare(a.Group, b.Group)
-	})
+	SortRows(rows)
 	return rows, nil
 }

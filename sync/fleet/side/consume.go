@@ -113,10 +113,10 @@ func New(ctx context.Context, nc *nats.Conn, opts Options) (*Server, error) {
 func ensureUsageStream(ctx context.Context, js jetstream.JetStream) error {
 	_, err := js.Stream(ctx, fleet.UsageStream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: fleet.UsageStream,
-			Description: "edgeway usage records, one message per request",
-			Subjects:    []string{fleet.UsageSubject(">")}, Storage: jetstream.FileStorage,
-			MaxAge: DefaultUsageMaxAge, AllowDirect: true})
+		// The stream as a device makes it, kept for DefaultUsageMaxAge.
+		cfg := fleet.UsageStreamConfig(fleet.DefaultDuplicateWindow)
+		cfg.MaxAge = DefaultUsageMaxAge
+		_, err = js.CreateStream(ctx, cfg)
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			err = nil // another replica or a device made it first
 		}

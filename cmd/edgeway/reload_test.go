@@ -1,0 +1,244 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/edgeway/edgeway/edge/openai/openaitest"
+	"github.com/edgeway/edgeway/edge/testkit"
+	"github.com/edgeway/edgeway/sync/fleet"
+	"github.com/edgeway/edgeway/sync/fleet/natstest"
+)
+
+// twoUpstreams starts two fake OpenAI upstreams, "a" and "b", and returns
+// the providers: section naming them.
+func twoUpstreams(t *testing.T) string {
+	t.Helper()
+	t.Setenv("RELOAD_TEST_KEY", "sk-reload")
+	var b strings.Builder
+	b.WriteString("providers:\n")
+	for _, name := range []string{"a", "b"} {
+		up := openaitest.NewT(t, openaitest.Options{APIKey: "sk-reload", Reply: "from " + name})
+		fmt.Fprintf(&b, "  - name: %s\n    type: openai\n    base_url: %s\n    api_key: env:RELOAD_TEST_KEY\n", name, up.URL())
+	}
+	return b.String()
+}
+
+// aliasTo is a models: section pointing alias chat at provider p.
+func aliasTo(p string) string {
+	return "models:\n  chat: [" + p + "/" + openaitest.DefaultModels[0] + "]\n"
+}
+
+// served is a running in-process serve.
+type served struct {
+	addr   string
+	stderr *lockedBuffer
+	done   chan int
+}
+
+var listenRe = regexp.MustCompile(`listening on http://(127\.0\.0\.1:\d+)`)
+
+// startServe runs serve --config path in this process until stop.
+func startServe(t *testing.T, path string) *served {
+	t.Helper()
+	out, errb := &lockedBuffer{}, &lockedBuffer{}
+	s := &served{stderr: errb, done: make(chan int, 1)}
+	go func() { s.done <- run([]string{"serve", "--config", path}, out, errb) }()
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("serve stderr:\n%s", errb.String())
+		}
+	})
+	testkit.Until(t, "serve says where it listens", func() bool {
+		select {
+		case code := <-s.done:
+			t.Fatalf("serve exited %d:\n%s\n%s", code, out.String(), errb.String())
+		default:
+		}
+		if m := listenRe.FindStringSubmatch(out.String()); m != nil {
+			s.addr = m[1]
+		}
+		return s.addr != ""
+	})
+	return s
+}
+
+// stop sends SIGINT (what serve listens for) and waits for the exit.
+func (s *served) stop(t *testing.T) {
+	t.Helper()
+	syscall.Kill(os.Getpid(), syscall.SIGINT)
+	select {
+	case code := <-s.done:
+		if code != 0 {
+			t.Errorf("serve exit %d:\n%s", code, s.stderr.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve did not stop on SIGINT")
+	}
+}
+
+// provider sends one chat request for alias chat and returns who served
+// it, failing the test on any failed request.
+func (s *served) provider(t *testing.T) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res := testkit.Do(t, ctx, testkit.Client(t, 0), "POST", "http://"+s.addr+"/v1/chat/completions",
+		`{"model":"chat","messages":[{"role":"user","content":"hi"}]}`)
+	if res.Err != nil || res.Status != 200 {
+		t.Fatalf("request failed: status %d err %v: %s", res.Status, res.Err, res.Body)
+	}
+	return res.Header.Get("x-edgeway-provider")
+}
+
+func (s *served) waitProvider(t *testing.T, want string) {
+	t.Helper()
+	testkit.Until(t, "alias chat served by "+want, func() bool { return s.provider(t) == want })
+}
+
+func (s *served) waitLog(t *testing.T, want string) {
+	t.Helper()
+	testkit.Until(t, "the log says "+want, func() bool { return strings.Contains(s.stderr.String(), want) })
+}
+
+func writeFile(t *testing.T, path, body string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestReloadFromFile: a file edit re-points an alias live; an invalid
+// file and one changing listen are refused and the running config stays;
+// SIGHUP reloads.
+func TestReloadFromFile(t *testing.T) {
+	head := "listen: 127.0.0.1:0\ndata_dir: " + t.TempDir() + "\n" + twoUpstreams(t)
+	path := writeConfig(t, head+aliasTo("a"))
+	s := startServe(t, path)
+	defer s.stop(t)
+	if got := s.provider(t); got != "a" {
+		t.Fatalf("served by %q, want a", got)
+	}
+
+	writeFile(t, path, head+aliasTo("b"))
+	s.waitProvider(t, "b")
+	s.waitLog(t, "source=file")
+
+	tests := []struct {
+		name, body, problem string
+	}{
+		{"invalid", head + aliasTo("nope"), `names provider \"nope\", which is not configured`},
+		{"unknown field", head + aliasTo("a") + "modelz: {}\n", "modelz"},
+		{"listen changes", strings.Replace(head, "127.0.0.1:0", "127.0.0.1:1", 1) + aliasTo("a"), "listen cannot change while running"},
+		{"max_body_bytes changes", head + aliasTo("a") + "server:\n  max_body_bytes: 2000000\n", "server.max_body_bytes cannot change while running"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			writeFile(t, path, tc.body)
+			s.waitLog(t, tc.problem)
+			if got := s.provider(t); got != "b" {
+				t.Errorf("after a refused config served by %q, want b (the running config)", got)
+			}
+		})
+	}
+
+	writeFile(t, path, head+aliasTo("a"))
+	syscall.Kill(os.Getpid(), syscall.SIGHUP)
+	s.waitLog(t, "source=sighup")
+	s.waitProvider(t, "a")
+}
+
+// TestReloadFromFleet: a KV put of a valid overlay applies; an invalid
+// one is refused and published on the status subject with its messages
+// and revision; a device restarted with NATS down runs on the
+// last-known-good.
+func TestReloadFromFleet(t *testing.T) {
+	ns := natstest.Start(t)
+	head := "listen: 127.0.0.1:0\ndata_dir: " + t.TempDir() + "\n" + twoUpstreams(t) +
+		"fleet:\n  url: " + ns.URL() + "\n  device: d1\n  group: g1\n"
+	path := writeConfig(t, head+aliasTo("a"))
+	s := startServe(t, path)
+	if got := s.provider(t); got != "a" {
+		t.Fatalf("served by %q, want a", got)
+	}
+
+	nc, err := nats.Connect(ns.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	status, err := nc.SubscribeSync(fleet.StatusSubject("d1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var kv jetstream.KeyValue
+	testkit.Eventually(t, "the device made the bucket", func() error {
+		kv, err = js.KeyValue(ctx, fleet.ConfigBucket)
+		return err
+	})
+	if _, err := kv.Put(ctx, "global", []byte(aliasTo("b")+"pricing:\n  b/"+openaitest.DefaultModels[0]+": {input: 1, output: 2}\n")); err != nil {
+		t.Fatal(err)
+	}
+	s.waitProvider(t, "b")
+	if ac := appliedConfigNow(); ac == nil || ac.Source != sourceFleet || ac.Revisions["global"] == 0 {
+		t.Errorf("applied config = %+v", ac)
+	}
+
+	for _, tc := range []struct {
+		name, key, doc, problem string
+	}{
+		{"invalid", "device.d1", aliasTo("nope"), `names provider "nope"`},
+		{"fleet-owned field", "group.g1", "listen: 0.0.0.0:1\n", "listen is the device's own"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rev, err := kv.Put(ctx, tc.key, []byte(tc.doc))
+			if err != nil {
+				t.Fatal(err)
+			}
+			msg, err := status.NextMsg(10 * time.Second)
+			if err != nil {
+				t.Fatalf("no refusal published: %v", err)
+			}
+			var r refusal
+			if err := json.Unmarshal(msg.Data, &r); err != nil {
+				t.Fatal(err)
+			}
+			if r.Type != "config_refused" || r.Device != "d1" || r.Revisions[tc.key] != rev || !strings.Contains(strings.Join(r.Problems, "\n"), tc.problem) {
+				t.Errorf("refusal %s, want revision %d and %q", msg.Data, rev, tc.problem)
+			}
+			if got := s.provider(t); got != "b" {
+				t.Errorf("after a refused push served by %q, want b", got)
+			}
+			// Take it back, so the next case starts from the good config.
+			if err := kv.Delete(ctx, tc.key); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	s.stop(t)
+
+	// Offline restart: the file still says a; the last-known-good says b.
+	ns.Stop()
+	s = startServe(t, path)
+	defer s.stop(t)
+	if got := s.provider(t); got != "b" {
+		t.Errorf("offline restart served by %q, want b (last-known-good)", got)
+	}
+	s.waitLog(t, "starting on the last-known-good")
+}

@@ -133,9 +133,9 @@ const (
 
 // Server serves the gateway's HTTP API. It is safe for concurrent use.
 type Server struct {
-	opts     Options
-	log      *slog.Logger
-	srv      *fasthttp.Server
+	opts Options
+	log  *slog.Logger
+	srv  *fasthttp.Server
 	// inflight and metrics are pointers so that a Server built from a
 	// newer config shares them with the one it replaces (live.go).
 	inflight *atomic.Int64

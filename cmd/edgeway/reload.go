@@ -440,6 +440,15 @@ func (r *reloader) reload(source string, fleetOvs map[string]overlay, edits ...f
 			r.log.Error("config: last-known-good not saved", "err", err)
 		}
 	}
+	if gw.audit != nil {
+		ev, err := configEvent(cfg, "config.reload", source)
+		if err == nil {
+			err = gw.audit.Append(ev)
+		}
+		if err != nil {
+			r.log.Error("config: reload not audited", "err", err)
+		}
+	}
 	r.log.Info("config: applied", "source", source, "hash", r.applied.Hash, "revisions", r.applied.Revisions,
 		"providers", len(cfg.Providers), "aliases", len(cfg.Models))
 	return true

@@ -11,9 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/edgeway/edgeway/edge/openai/openaitest"
 	"github.com/edgeway/edgeway/edge/testkit"
 	"github.com/edgeway/edgeway/sync/fleet"
@@ -115,26 +112,14 @@ func TestConfigPushUnderLoad(t *testing.T) {
 		"fleet:\n  url: " + ns.URL() + "\n  device: e2e1\n"
 	g := startEdgeway(t, body+alias("a"))
 
-	nc, err := nats.Connect(ns.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc, js := ns.Client(t)
 	status, err := nc.SubscribeSync(fleet.StatusSubject("e2e1"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	kv := natstest.Bucket(t, js, fleet.ConfigBucket)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	var kv jetstream.KeyValue
-	testkit.Eventually(t, "the device made the config bucket", func() error {
-		kv, err = js.KeyValue(ctx, fleet.ConfigBucket)
-		return err
-	})
 
 	l := startLoad(t, g.URL, 4)
 	l.servedBy(t, "a")

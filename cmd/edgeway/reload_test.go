@@ -11,9 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/edgeway/edgeway/edge/openai/openaitest"
 	"github.com/edgeway/edgeway/edge/testkit"
 	"github.com/edgeway/edgeway/sync/fleet"
@@ -172,26 +169,14 @@ func TestReloadFromFleet(t *testing.T) {
 		t.Fatalf("served by %q, want a", got)
 	}
 
-	nc, err := nats.Connect(ns.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc, js := ns.Client(t)
 	status, err := nc.SubscribeSync(fleet.StatusSubject("d1"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	kv := natstest.Bucket(t, js, fleet.ConfigBucket)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var kv jetstream.KeyValue
-	testkit.Eventually(t, "the device made the bucket", func() error {
-		kv, err = js.KeyValue(ctx, fleet.ConfigBucket)
-		return err
-	})
 	if _, err := kv.Put(ctx, "global", []byte(aliasTo("b")+"pricing:\n  b/"+openaitest.DefaultModels[0]+": {input: 1, output: 2}\n")); err != nil {
 		t.Fatal(err)
 	}

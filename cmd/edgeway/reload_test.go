@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/edgeway/edgeway/edge/config"
 	"github.com/edgeway/edgeway/edge/openai/openaitest"
 	"github.com/edgeway/edgeway/edge/testkit"
 	"github.com/edgeway/edgeway/sync/fleet"
@@ -226,4 +229,80 @@ func TestReloadFromFleet(t *testing.T) {
 		t.Errorf("offline restart served by %q, want b (last-known-good)", got)
 	}
 	s.waitLog(t, "starting on the last-known-good")
+}
+
+// TestReloadAcrossLinkLoss: the watch survives NATS going away and coming
+// back (a device's link comes and goes), and a device started with NATS
+// down takes pushes once it is up.
+func TestReloadAcrossLinkLoss(t *testing.T) {
+	ns := natstest.Start(t)
+	head := "listen: 127.0.0.1:0\ndata_dir: " + t.TempDir() + "\n" + twoUpstreams(t) +
+		"fleet:\n  url: " + ns.URL() + "\n  device: d2\n"
+	path := writeConfig(t, head+aliasTo("a"))
+	_, js := ns.Client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// The fleet side made the bucket first; the device finds it.
+	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: fleet.ConfigBucket, History: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Stop()
+	s := startServe(t, path) // NATS down
+	defer s.stop(t)
+	if got := s.provider(t); got != "a" {
+		t.Fatalf("served by %q, want a", got)
+	}
+	ns.Restart()
+	testkit.Eventually(t, "the push stored", func() error {
+		_, err := kv.Put(ctx, "device.d2", []byte(aliasTo("b")))
+		return err
+	})
+	s.waitProvider(t, "b")
+
+	ns.Restart()
+	testkit.Eventually(t, "the second push stored", func() error {
+		_, err := kv.Put(ctx, "global", []byte("models:\n  other: [a/"+openaitest.DefaultModels[0]+"]\n"))
+		return err
+	})
+	testkit.Until(t, "the push after a NATS restart applied", func() bool {
+		ac := appliedConfigNow()
+		return ac != nil && ac.Revisions["global"] != 0
+	})
+}
+
+func TestRestartOnly(t *testing.T) {
+	base := func() *config.Config {
+		c, err := config.Parse(strings.NewReader("providers:\n  - name: a\n    type: openai\n    base_url: http://127.0.0.1:1/v1\nmodels:\n  chat: [a/x]\n"), config.Defaults{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	for _, tc := range []struct {
+		name string
+		edit func(*config.Config)
+		want string // "" = may change live
+	}{
+		{"models", func(c *config.Config) { c.Models["code"] = []string{"a/y"} }, ""},
+		{"pricing", func(c *config.Config) { c.Pricing = map[string]config.Price{"a/x": {Input: 1}} }, ""},
+		{"max_concurrency", func(c *config.Config) { c.Server.MaxConcurrency = 3 }, ""},
+		{"cache ttl", func(c *config.Config) { c.Cache.TTL = config.Duration(time.Minute) }, ""},
+		{"listen", func(c *config.Config) { c.Listen = "127.0.0.1:9" }, "listen cannot change"},
+		{"data_dir", func(c *config.Config) { c.DataDir = "/elsewhere" }, "data_dir cannot change"},
+		{"fleet group", func(c *config.Config) { c.Fleet.Group = "g2" }, "fleet cannot change"},
+		{"log level", func(c *config.Config) { c.Log.Level = "debug" }, "log cannot change"},
+		{"header timeout", func(c *config.Config) { c.Server.HeaderTimeout = config.Duration(time.Second) }, "server.header_timeout cannot change"},
+		{"cache off", func(c *config.Config) { c.Cache.Mode = "never" }, "cache.mode never cannot change"},
+		{"cache bytes", func(c *config.Config) { c.Cache.MaxBytes = 1 << 20 }, "cache.max_bytes cannot change"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			next := base()
+			tc.edit(next)
+			got := strings.Join(restartOnly(base(), next), "\n")
+			if tc.want == "" && got != "" || tc.want != "" && !strings.Contains(got, tc.want) {
+				t.Errorf("restartOnly = %q, want %q", got, tc.want)
+			}
+		})
+	}
 }

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math/rand/v2"
 	"os"
 	"os/signal"
 	"reflect"
@@ -52,6 +53,8 @@ const (
 	// configHistory is how many revisions per key the bucket keeps when
 	// a device creates it (the fleet side may create it first).
 	configHistory = 16
+	// fleetRetryMin is the first wait before watching the bucket again.
+	fleetRetryMin = time.Second
 	// fleetRetryMax bounds the wait between attempts to reach the bucket
 	// while NATS is unreachable.
 	fleetRetryMax = 30 * time.Second
@@ -140,7 +143,11 @@ type reloader struct {
 	mu       sync.Mutex
 	gw       *gateway // the one serving new requests
 	cfg      *config.Config
-	overlays map[string]overlay
+	overlays map[string]overlay // in the running config
+	// received are the keys' latest values from the bucket, valid or not:
+	// the device runs the file merged with all of them, or, while that
+	// does not validate, the last config that did.
+	received map[string]overlay
 	fileSum  [32]byte
 	applied  *AppliedConfig
 
@@ -198,10 +205,7 @@ func startReload(ctx context.Context, f *commonFlags, prof board.Profile, cfg *c
 	gw *gateway, db *bbolt.DB, tooHot func() bool, log *slog.Logger) (*reloader, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	r := &reloader{flags: f, prof: prof, log: log, db: db, tooHot: tooHot, front: gw, ctx: ctx, cancel: cancel,
-		gw: gw, cfg: cfg, overlays: ovs}
-	if ovs == nil {
-		r.overlays = map[string]overlay{}
-	}
+		gw: gw, cfg: cfg, overlays: cloneOverlays(ovs), received: cloneOverlays(ovs)}
 	base, err := baseDoc(f, prof)
 	if err != nil {
 		cancel()
@@ -302,26 +306,34 @@ func statFile(path string) (fileStat, error) {
 // watcher first delivers the keys' current values: they are applied as
 // one reload, skipped when they are the last-known-good already running.
 func (r *reloader) watchFleet(ctx context.Context, nc *nats.Conn) {
-	wait := time.Second
+	wait := fleetRetryMin
 	for ctx.Err() == nil {
-		err := r.watchOnce(ctx, nc)
+		watched, err := r.watchOnce(ctx, nc)
 		if ctx.Err() != nil {
 			return
 		}
-		r.log.Warn("config: fleet bucket not watched; retrying", "err", err, "in", wait)
+		if watched {
+			wait = fleetRetryMin // it worked for a while: start over
+		}
+		// Jitter: a fleet that lost its NATS together must not come back
+		// in step.
+		d := wait/2 + rand.N(wait/2+1)
+		r.log.Warn("config: fleet bucket not watched; retrying", "err", err, "in", d)
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(wait):
+		case <-time.After(d):
 		}
 		wait = min(2*wait, fleetRetryMax)
 	}
 }
 
-func (r *reloader) watchOnce(ctx context.Context, nc *nats.Conn) error {
+// watchOnce watches until the watch fails; watched says it had caught up
+// with the bucket before.
+func (r *reloader) watchOnce(ctx context.Context, nc *nats.Conn) (watched bool, err error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
-		return err
+		return false, err
 	}
 	kv, err := js.KeyValue(ctx, fleet.ConfigBucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
@@ -332,12 +344,12 @@ func (r *reloader) watchOnce(ctx context.Context, nc *nats.Conn) error {
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("bucket %s: %w", fleet.ConfigBucket, err)
+		return false, fmt.Errorf("bucket %s: %w", fleet.ConfigBucket, err)
 	}
 	// A copy: WatchFiltered rewrites the slice it is given into subjects.
 	w, err := kv.WatchFiltered(ctx, slices.Clone(r.keys))
 	if err != nil {
-		return fmt.Errorf("watch: %w", err)
+		return false, fmt.Errorf("watch: %w", err)
 	}
 	defer w.Stop()
 	initial := map[string]overlay{}
@@ -345,10 +357,10 @@ func (r *reloader) watchOnce(ctx context.Context, nc *nats.Conn) error {
 	for {
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return caughtUp, ctx.Err()
 		case e, ok := <-w.Updates():
 			if !ok {
-				return errors.New("watch ended")
+				return caughtUp, errors.New("watch ended")
 			}
 			if e == nil {
 				caughtUp = true
@@ -381,20 +393,20 @@ func withOverlay(key string, o *overlay) func(map[string]overlay) {
 	}
 }
 
-// reload builds the config from the file and the overlays and applies it,
-// or refuses it. With fleet (the initial values of the watch) the overlays
-// are replaced by it; edits change single keys. It reports whether a new
-// config was applied.
-func (r *reloader) reload(source string, fleetOvs map[string]overlay, edits ...func(map[string]overlay)) bool {
+// reload builds the config from the file and the received overlays and
+// applies it, or refuses it. initial (the watch's first values) replaces
+// the received overlays; edits change single keys. It reports whether a
+// new config was applied.
+func (r *reloader) reload(source string, initial map[string]overlay, edits ...func(map[string]overlay)) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	ovs := cloneOverlays(r.overlays)
-	if source == sourceFleet && len(edits) == 0 {
-		ovs = cloneOverlays(fleetOvs)
+	if initial != nil {
+		r.received = cloneOverlays(initial)
 	}
 	for _, e := range edits {
-		e(ovs)
+		e(r.received)
 	}
+	ovs := cloneOverlays(r.received)
 	base, err := baseDoc(r.flags, r.prof)
 	if err != nil {
 		r.refuse(source, ovs, []string{err.Error()})

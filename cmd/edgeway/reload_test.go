@@ -42,6 +42,7 @@ func aliasTo(p string) string {
 // served is a running in-process serve.
 type served struct {
 	addr   string
+	hdr    []string // sent with every request
 	stderr *lockedBuffer
 	done   chan int
 }
@@ -94,7 +95,7 @@ func (s *served) provider(t *testing.T) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	res := testkit.Do(t, ctx, testkit.Client(t, 0), "POST", "http://"+s.addr+"/v1/chat/completions",
-		`{"model":"chat","messages":[{"role":"user","content":"hi"}]}`)
+		`{"model":"chat","messages":[{"role":"user","content":"hi"}]}`, s.hdr...)
 	if res.Err != nil || res.Status != 200 {
 		t.Fatalf("request failed: status %d err %v: %s", res.Status, res.Err, res.Body)
 	}
@@ -163,11 +164,14 @@ func TestReloadFromFile(t *testing.T) {
 // and revision; a device restarted with NATS down runs on the
 // last-known-good.
 func TestReloadFromFleet(t *testing.T) {
+	const admin = "reload-test-admin-key-0123"
+	t.Setenv(config.AdminKeyEnv, admin)
 	ns := natstest.Start(t)
 	head := "listen: 127.0.0.1:0\ndata_dir: " + t.TempDir() + "\n" + twoUpstreams(t) +
 		"fleet:\n  url: " + ns.URL() + "\n  device: d1\n  group: g1\n"
 	path := writeConfig(t, head+aliasTo("a"))
 	s := startServe(t, path)
+	s.hdr = []string{"Authorization", "Bearer " + admin}
 	if got := s.provider(t); got != "a" {
 		t.Fatalf("served by %q, want a", got)
 	}
@@ -180,10 +184,30 @@ func TestReloadFromFleet(t *testing.T) {
 	kv := natstest.Bucket(t, js, fleet.ConfigBucket)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := kv.Put(ctx, "global", []byte(aliasTo("b")+"pricing:\n  b/"+openaitest.DefaultModels[0]+": {input: 1, output: 2}\n")); err != nil {
+	if _, err := kv.Put(ctx, "global", []byte(aliasTo("b")+"pricing:\n  b/"+openaitest.DefaultModels[0]+": {input: 1000000, output: 1000000}\n")); err != nil {
 		t.Fatal(err)
 	}
 	s.waitProvider(t, "b")
+	// The pushed price applies: a dollar a token (the fake's answer is 1
+	// token in, 2 out).
+	testkit.Eventually(t, "provider b priced by the push", func() error {
+		res := testkit.Do(t, ctx, testkit.Client(t, 0), "GET", "http://"+s.addr+"/admin/usage?by=provider", "", s.hdr...)
+		var rep struct {
+			Rows []struct {
+				Group   string  `json:"group"`
+				CostUSD float64 `json:"cost_usd"`
+			} `json:"rows"`
+		}
+		if err := json.Unmarshal(res.Body, &rep); err != nil {
+			return fmt.Errorf("%v: %s", err, res.Body)
+		}
+		for _, r := range rep.Rows {
+			if r.Group == "b" && r.CostUSD >= 3 {
+				return nil
+			}
+		}
+		return fmt.Errorf("usage: %s", res.Body)
+	})
 	if ac := appliedConfigNow(); ac == nil || ac.Source != sourceFleet || ac.Revisions["global"] == 0 {
 		t.Errorf("applied config = %+v", ac)
 	}
@@ -225,6 +249,7 @@ func TestReloadFromFleet(t *testing.T) {
 	ns.Stop()
 	s = startServe(t, path)
 	defer s.stop(t)
+	s.hdr = []string{"Authorization", "Bearer " + admin}
 	if got := s.provider(t); got != "b" {
 		t.Errorf("offline restart served by %q, want b (last-known-good)", got)
 	}

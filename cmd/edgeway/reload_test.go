@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/edgeway/edgeway/board"
 	"github.com/edgeway/edgeway/edge/config"
 	"github.com/edgeway/edgeway/edge/openai/openaitest"
 	"github.com/edgeway/edgeway/edge/testkit"
@@ -329,5 +330,28 @@ func TestRestartOnly(t *testing.T) {
 				t.Errorf("restartOnly = %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestDefaultsReload: with no config file, a reload starts from the
+// built-in defaults written out, which parse back to the same config.
+func TestDefaultsReload(t *testing.T) {
+	t.Setenv("OPENAI_API_KEY", "sk-x")
+	f := &commonFlags{dataDir: t.TempDir()}
+	want, err := loadConfig(f, board.Profile{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := baseDoc(f, board.Profile{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := mergedConfig(f, board.Profile{}, doc, nil, nil)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, doc)
+	}
+	// Compared as YAML: a nil and an empty map are the same config.
+	if g, w := docHash(got), docHash(want); g != w {
+		t.Errorf("defaults after a round trip differ:\n%s", doc)
 	}
 }

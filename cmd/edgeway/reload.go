@@ -439,10 +439,14 @@ func (r *reloader) reload(source string, initial map[string]overlay, edits ...fu
 	}
 	gw.router.Start(r.ctx)
 	r.front.server.Replace(gw.server)
-	// The old router keeps routing the requests it has; Close only stops
-	// its probes.
+	// The old router keeps routing the requests it has: Close only stops
+	// its probes, and closing idle connections leaves the busy ones,
+	// which the transport's idle timeout closes once their requests end.
 	if r.gw != r.front {
 		r.gw.router.Close()
+	}
+	for _, c := range r.gw.idlers {
+		c.CloseIdleConnections()
 	}
 	r.gw, r.cfg, r.overlays, r.fileSum = gw, cfg, ovs, sum
 	r.applied = &AppliedConfig{Hash: hashOf(doc), Revisions: revisions(ovs), Source: source, At: time.Now()}

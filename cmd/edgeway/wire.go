@@ -44,6 +44,9 @@ type gateway struct {
 	// limits and semantic are kept across a live reload (reload.go).
 	limits   *limits.Limiter // nil without a data file
 	semantic bool
+	// idlers are the providers' clients, whose pooled connections a
+	// reload closes when their router is replaced.
+	idlers []interface{ CloseIdleConnections() }
 	// hint tells a first-time user what to do when nothing can serve.
 	hint string
 }
@@ -66,7 +69,8 @@ func assemble(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbol
 		cloud bool
 		local string
 		// rts are the local runtimes, for the Ollama model endpoints.
-		rts []server.Runtime
+		rts    []server.Runtime
+		idlers []interface{ CloseIdleConnections() }
 	)
 	resolve, snotes, err := secretResolver(cfg, db)
 	if err != nil {
@@ -78,6 +82,9 @@ func assemble(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbol
 		prov, err := newProvider(p, resolve)
 		if err != nil {
 			return nil, nil, fmt.Errorf("providers[%d] %s: %w", i, p.Name, err)
+		}
+		if c, ok := prov.(interface{ CloseIdleConnections() }); ok {
+			idlers = append(idlers, c)
 		}
 		if p.Local() {
 			rts = append(rts, server.Runtime{Name: p.Name, Provider: prov})
@@ -233,7 +240,7 @@ func assemble(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbol
 		opts.Audit = alog
 	}
 	return &gateway{router: r, server: server.New(opts), cache: respCache, auth: auth, ledger: ledger, audit: alog, stored: stored,
-		limits: opts.Limits, semantic: semantic, hint: hint}, notes, nil
+		limits: opts.Limits, semantic: semantic, idlers: idlers, hint: hint}, notes, nil
 }
 
 // providerSecrets are the providers' credentials (keys, credential

@@ -33,7 +33,13 @@ func startLoad(t *testing.T, url string, workers int) *load {
 	l := &load{stop: make(chan struct{})}
 	l.last.Store("")
 	c := testkit.Client(t, 0)
-	for range workers {
+	for w := range workers {
+		// Half the workers stream: a stream that straddles a reload
+		// must end on the config it began with.
+		body := `{"model":"chat","messages":[{"role":"user","content":"hi"}]}`
+		if w%2 == 1 {
+			body = `{"model":"chat","stream":true,"messages":[{"role":"user","content":"hi"}]}`
+		}
 		l.wg.Go(func() {
 			for {
 				select {
@@ -42,10 +48,12 @@ func startLoad(t *testing.T, url string, workers int) *load {
 				default:
 				}
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				res := testkit.Do(t, ctx, c, "POST", url+"/v1/chat/completions", `{"model":"chat","messages":[{"role":"user","content":"hi"}]}`)
+				res := testkit.Do(t, ctx, c, "POST", url+"/v1/chat/completions", body)
 				cancel()
 				l.sent.Add(1)
-				if res.Err != nil || res.Status != 200 {
+				// A whole answer: its text, and a stream's end.
+				whole := strings.Contains(string(res.Body), "from") && (w%2 == 0 || strings.Contains(string(res.Body), "data: [DONE]"))
+				if res.Err != nil || res.Status != 200 || !whole {
 					l.failed.Add(1)
 					l.mu.Lock()
 					if l.firstErr == "" {

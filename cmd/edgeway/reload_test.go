@@ -244,6 +244,43 @@ func TestReloadFromFleet(t *testing.T) {
 			}
 		})
 	}
+
+	// A bad key holds back later changes until it is fixed: the device
+	// runs the file merged with every key it received, or the last good
+	// config.
+	nextRefusal := func() refusal {
+		t.Helper()
+		msg, err := status.NextMsg(10 * time.Second)
+		if err != nil {
+			t.Fatalf("no refusal published: %v", err)
+		}
+		var r refusal
+		if err := json.Unmarshal(msg.Data, &r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	put := func(key, doc string) uint64 {
+		t.Helper()
+		rev, err := kv.Put(ctx, key, []byte(doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rev
+	}
+	bad := put("device.d1", aliasTo("nope"))
+	nextRefusal()
+	put("global", aliasTo("a"))
+	if r := nextRefusal(); r.Revisions["device.d1"] != bad {
+		t.Errorf("a good global push while device.d1 is bad: refusal %+v, want one naming device.d1 revision %d", r, bad)
+	}
+	if got := s.provider(t); got != "b" {
+		t.Errorf("served by %q, want b (the last good config)", got)
+	}
+	put("device.d1", "{}\n")
+	s.waitProvider(t, "a")
+	put("global", aliasTo("b")+"pricing:\n  b/"+openaitest.DefaultModels[0]+": {input: 1000000, output: 1000000}\n")
+	s.waitProvider(t, "b")
 	s.stop(t)
 
 	// Offline restart: the file still says a; the last-known-good says b.

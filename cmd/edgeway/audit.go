@@ -28,19 +28,31 @@ func openAudit(db *bbolt.DB, cfg *config.Config, log *slog.Logger) (*audit.Log, 
 	if err != nil {
 		return nil, err
 	}
-	b, err := yaml.Marshal(cfg)
-	if err != nil {
-		l.Close()
-		return nil, fmt.Errorf("audit: config: %w", err)
+	ev, err := configEvent(cfg, "config.start", "")
+	if err == nil {
+		err = l.Append(ev)
 	}
-	sum := sha256.Sum256(b)
-	detail := fmt.Sprintf("listen %s, %d providers, %d aliases", cfg.Listen, len(cfg.Providers), len(cfg.Models))
-	if err := l.Append(audit.Event{Kind: audit.KindConfig, Actor: "edgeway " + version, Action: "config.start",
-		Target: "sha256:" + hex.EncodeToString(sum[:]), Detail: detail}); err != nil {
+	if err != nil {
 		l.Close()
 		return nil, err
 	}
 	return l, nil
+}
+
+// configEvent is the audit record of cfg taking effect (action
+// config.start, or config.reload from source).
+func configEvent(cfg *config.Config, action, source string) (audit.Event, error) {
+	b, err := yaml.Marshal(cfg)
+	if err != nil {
+		return audit.Event{}, fmt.Errorf("audit: config: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	detail := fmt.Sprintf("listen %s, %d providers, %d aliases", cfg.Listen, len(cfg.Providers), len(cfg.Models))
+	if source != "" {
+		detail += ", from " + source
+	}
+	return audit.Event{Kind: audit.KindConfig, Actor: "edgeway " + version, Action: action,
+		Target: "sha256:" + hex.EncodeToString(sum[:]), Detail: detail}, nil
 }
 
 const auditUsage = `usage: edgeway audit <verify|tail> [--config FILE] [--data-dir DIR]

@@ -45,7 +45,7 @@ func startFleet(cfg *config.Config, gw *gateway, db *bbolt.DB, prof board.Profil
 		return nil, err
 	}
 	l := &fleetLink{device: device, nc: nc}
-	src := fleet.StatusSource{Version: version, Board: prof.Name, Providers: providerStatus(gw)}
+	src := fleet.StatusSource{Version: version, Board: prof.Name, Providers: providerStatus(gw), Config: configStatus}
 	if gw.ledger != nil {
 		if l.pub, err = fleet.NewPublisher(nc, gw.ledger, fleet.PublisherOptions{Device: device, Logger: log}); err != nil {
 			nc.Close()
@@ -66,7 +66,11 @@ func startFleet(cfg *config.Config, gw *gateway, db *bbolt.DB, prof board.Profil
 // providerStatus reads the router's health for the heartbeat.
 func providerStatus(gw *gateway) func() []fleet.ProviderStatus {
 	return func() []fleet.ProviderStatus {
-		h := gw.router.Health()
+		live := gw
+		if g := liveGateway.Load(); g != nil {
+			live = g // a reload built a new router
+		}
+		h := live.router.Health()
 		out := make([]fleet.ProviderStatus, len(h))
 		for i, u := range h {
 			out[i] = fleet.ProviderStatus{Name: u.Name, Type: u.Type, Local: u.Local, Online: u.Online,
@@ -86,14 +90,6 @@ func outboxStatus(ledger *usage.Ledger) func() fleet.OutboxStatus {
 			return false
 		})
 		return o
-	}
-}
-
-// SetConfigRevision passes the applied fleet config revision to the
-// heartbeat (for config reload).
-func (l *fleetLink) SetConfigRevision(rev uint64) {
-	if l.hb != nil {
-		l.hb.SetConfigRevision(rev)
 	}
 }
 
@@ -128,4 +124,18 @@ func natsState(nc *nats.Conn) string {
 		return "connected to " + nc.ConnectedUrlRedacted()
 	}
 	return "not reachable yet; retrying"
+}
+
+// configStatus is the applied config for the heartbeat: the highest fleet
+// revision in it, and the whole description.
+func configStatus() (uint64, any) {
+	a := appliedConfigNow()
+	if a == nil {
+		return 0, nil
+	}
+	var rev uint64
+	for _, r := range a.Revisions {
+		rev = max(rev, r)
+	}
+	return rev, a
 }

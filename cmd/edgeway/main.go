@@ -119,11 +119,7 @@ func parseFlags(name string, args []string, stderr io.Writer) (*commonFlags, err
 // loadConfig reads the file named by the flags, or builds the defaults,
 // with the device-dependent defaults taken from the board profile.
 func loadConfig(f *commonFlags, prof board.Profile) (*config.Config, error) {
-	d := config.Defaults{
-		LocalMaxInFlight: prof.LocalMaxInFlight,
-		MaxConcurrency:   prof.MaxConcurrency,
-		OllamaNumThread:  prof.OllamaNumThread,
-	}
+	d := configDefaults(prof)
 	var cfg *config.Config
 	if f.config != "" {
 		c, err := config.Load(f.config, d)
@@ -141,6 +137,15 @@ func loadConfig(f *commonFlags, prof board.Profile) (*config.Config, error) {
 		cfg.DataDir = f.dataDir
 	}
 	return cfg, cfg.Validate()
+}
+
+// configDefaults are the config defaults that depend on the board.
+func configDefaults(prof board.Profile) config.Defaults {
+	return config.Defaults{
+		LocalMaxInFlight: prof.LocalMaxInFlight,
+		MaxConcurrency:   prof.MaxConcurrency,
+		OllamaNumThread:  prof.OllamaNumThread,
+	}
 }
 
 func serve(args []string, stdout, stderr io.Writer) int {
@@ -161,7 +166,9 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer db.Close()
-	gw, notes, err := build(cfg, log, thermalGuard(prof), db)
+	cfg, lkg := withLastKnownGood(f, prof, cfg, db, log) // reload.go
+	hot := thermalGuard(prof)
+	gw, notes, err := build(cfg, log, hot, db)
 	if err != nil {
 		fmt.Fprintf(stderr, "edgeway: %v\n", err)
 		return 1
@@ -201,6 +208,12 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer fl.Stop() // before the ledger closes
+	rl, err := startReload(ctx, f, prof, cfg, lkg, gw, db, hot, log) // reload.go
+	if err != nil {
+		fmt.Fprintf(stderr, "edgeway: %v\n", err)
+		return 1
+	}
+	defer rl.Close()
 
 	fmt.Fprintf(stdout, "edgeway %s listening on http://%s (OpenAI API at http://%s/v1)\n", version, ln.Addr(), ln.Addr())
 	fmt.Fprintf(stdout, "  board %s\n", prof)

@@ -41,6 +41,12 @@ type gateway struct {
 	ledger *usage.Ledger    // nil without a data file
 	audit  *audit.Log       // nil without a data file
 	stored *responses.Store // nil without a data file
+	// limits and semantic are kept across a live reload (reload.go).
+	limits   *limits.Limiter // nil without a data file
+	semantic bool
+	// idlers are the providers' clients, whose pooled connections a
+	// reload closes when their router is replaced.
+	idlers []interface{ CloseIdleConnections() }
 	// hint tells a first-time user what to do when nothing can serve.
 	hint string
 }
@@ -49,13 +55,22 @@ type gateway struct {
 // should know that do not stop the start (the semantic cache off for want
 // of its word vectors).
 func build(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbolt.DB) (*gateway, []string, error) {
+	return assemble(cfg, log, tooHot, db, nil)
+}
+
+// assemble is build; with keep (a live reload) the parts that hold state
+// (cache, key store, stored responses, ledger, limiter, audit log) are
+// keep's, not opened again, and only the router and the server's
+// handlers are new.
+func assemble(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbolt.DB, keep *gateway) (*gateway, []string, error) {
 	var (
 		ups   []router.Upstream
 		notes []string
 		cloud bool
 		local string
 		// rts are the local runtimes, for the Ollama model endpoints.
-		rts []server.Runtime
+		rts    []server.Runtime
+		idlers []interface{ CloseIdleConnections() }
 	)
 	resolve, snotes, err := secretResolver(cfg, db)
 	if err != nil {
@@ -67,6 +82,9 @@ func build(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbolt.D
 		prov, err := newProvider(p, resolve)
 		if err != nil {
 			return nil, nil, fmt.Errorf("providers[%d] %s: %w", i, p.Name, err)
+		}
+		if c, ok := prov.(interface{ CloseIdleConnections() }); ok {
+			idlers = append(idlers, c)
 		}
 		if p.Local() {
 			rts = append(rts, server.Runtime{Name: p.Name, Provider: prov})
@@ -127,7 +145,9 @@ func build(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbolt.D
 		respCache *cache.Cache
 		semantic  bool
 	)
-	if db != nil {
+	if keep != nil {
+		respCache, semantic = keep.cache, keep.semantic
+	} else if db != nil {
 		c, sem, cnotes, err := openCache(db, cfg, r, log)
 		if err != nil {
 			return nil, nil, err
@@ -144,7 +164,9 @@ func build(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbolt.D
 		alog   *audit.Log
 		stored *responses.Store
 	)
-	if db != nil {
+	if keep != nil {
+		store, ledger, alog, stored = keep.auth.Store(), keep.ledger, keep.audit, keep.stored
+	} else if db != nil {
 		if store, err = keys.Open(db, nil); err != nil {
 			return nil, nil, err
 		}
@@ -199,19 +221,26 @@ func build(cfg *config.Config, log *slog.Logger, tooHot func() bool, db *bbolt.D
 		return nil, nil, err
 	}
 	opts.Pricer = prices
-	if store != nil && ledger != nil {
+	if keep != nil {
+		opts.Limits = keep.limits
+	} else if store != nil && ledger != nil {
 		if opts.Limits, err = restoreLimits(store, ledger); err != nil {
 			return nil, nil, err
 		}
 	}
-	if db != nil {
+	if keep != nil {
+		if alog != nil {
+			opts.Audit = alog
+		}
+	} else if db != nil {
 		// Last, so a start that fails leaves no record of its config.
 		if alog, err = openAudit(db, cfg, log); err != nil {
 			return nil, nil, err
 		}
 		opts.Audit = alog
 	}
-	return &gateway{router: r, server: server.New(opts), cache: respCache, auth: auth, ledger: ledger, audit: alog, stored: stored, hint: hint}, notes, nil
+	return &gateway{router: r, server: server.New(opts), cache: respCache, auth: auth, ledger: ledger, audit: alog, stored: stored,
+		limits: opts.Limits, semantic: semantic, idlers: idlers, hint: hint}, notes, nil
 }
 
 // providerSecrets are the providers' credentials (keys, credential

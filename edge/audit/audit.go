@@ -45,7 +45,7 @@ var (
 // Kinds of record.
 const (
 	KindAdmin  = "admin"  // a change through the admin API or the CLI
-	KindConfig = "config" // the effective config at start
+	KindConfig = "config" // the effective config at start and at each live reload
 	KindAuth   = "auth"   // requests refused for their key (401)
 	KindLimit  = "limit"  // requests refused by a limit (429)
 )

@@ -133,11 +133,14 @@ const (
 
 // Server serves the gateway's HTTP API. It is safe for concurrent use.
 type Server struct {
-	opts     Options
-	log      *slog.Logger
-	srv      *fasthttp.Server
-	inflight atomic.Int64
-	metrics  metrics
+	opts Options
+	log  *slog.Logger
+	srv  *fasthttp.Server
+	// inflight and metrics are pointers so that a Server built from a
+	// newer config shares them with the one it replaces (live.go).
+	inflight *atomic.Int64
+	metrics  *metrics
+	live     atomic.Pointer[Server] // live.go
 	guardCfg guardConfig
 	conns    atomic.Pointer[guardListener] // the last Serve's
 }
@@ -190,7 +193,7 @@ func New(o Options) *Server {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{opts: o, log: o.Logger, guardCfg: newGuardConfig(o.AllowedOrigins, o.AllowedHosts)}
+	s := &Server{opts: o, log: o.Logger, guardCfg: newGuardConfig(o.AllowedOrigins, o.AllowedHosts), inflight: new(atomic.Int64), metrics: &metrics{}}
 	s.srv = &fasthttp.Server{
 		Handler:            s.handle,
 		ErrorHandler:       s.handleTransportError,
@@ -244,6 +247,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) Handler() fasthttp.RequestHandler { return s.handle }
 
 func (s *Server) handle(c *fasthttp.RequestCtx) {
+	if n := s.live.Load(); n != nil {
+		n.handle(c)
+		return
+	}
 	rid := requestID(c)
 	c.Response.Header.SetBytesV("x-request-id", rid)
 	defer s.logDone(c)

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -27,6 +26,9 @@ type Status struct {
 	Outbox         OutboxStatus     `json:"outbox"`
 	// Cache is the response cache's counters, when there is a cache.
 	Cache any `json:"cache,omitempty"`
+	// Config describes the config applied (its hash, where it came from,
+	// the revision of each fleet key in it).
+	Config any `json:"config,omitempty"`
 }
 
 // ProviderStatus is one provider's health as the router sees it.
@@ -66,6 +68,9 @@ type StatusSource struct {
 	Outbox    func() OutboxStatus
 	Cache     func() any
 	Usage     func() PublisherState
+	// Config reports the config the device runs: the highest fleet
+	// revision in it and a description (hash, source, revisions).
+	Config func() (revision uint64, detail any)
 }
 
 // Heartbeat publishes the device's status every interval. It is safe for
@@ -76,7 +81,6 @@ type Heartbeat struct {
 	every  time.Duration
 	src    StatusSource
 	log    *slog.Logger
-	rev    atomic.Uint64
 	now    func() time.Time
 
 	stop chan struct{}
@@ -93,10 +97,6 @@ func NewHeartbeat(nc *nats.Conn, device string, every time.Duration, src StatusS
 	}
 	return &Heartbeat{nc: nc, device: device, every: every, src: src, log: log, now: time.Now}
 }
-
-// SetConfigRevision records the fleet config revision applied, for the
-// next heartbeats.
-func (h *Heartbeat) SetConfigRevision(rev uint64) { h.rev.Store(rev) }
 
 // Start publishes one heartbeat at once, then one every interval.
 func (h *Heartbeat) Start() {
@@ -128,9 +128,11 @@ func (h *Heartbeat) Stop() {
 
 // Status gathers the current status.
 func (h *Heartbeat) Status() Status {
-	s := Status{Kind: "heartbeat", Device: h.device, Time: h.now().UTC(), Version: h.src.Version, Board: h.src.Board,
-		ConfigRevision: h.rev.Load()}
+	s := Status{Kind: "heartbeat", Device: h.device, Time: h.now().UTC(), Version: h.src.Version, Board: h.src.Board}
 	s.Connectivity.NATS = h.nc.IsConnected()
+	if h.src.Config != nil {
+		s.ConfigRevision, s.Config = h.src.Config()
+	}
 	if h.src.Providers != nil {
 		s.Providers = h.src.Providers()
 		for _, p := range s.Providers {

@@ -27,9 +27,9 @@ func TestHeartbeat(t *testing.T) {
 		Outbox: func() OutboxStatus { return OutboxStatus{Records: 3, Bytes: 900, OldestAgeS: 12} },
 		Cache:  func() any { return map[string]int{"hits": 2} },
 		Usage:  func() PublisherState { return PublisherState{Connected: true, Published: 7} },
+		Config: func() (uint64, any) { return 42, map[string]string{"source": "fleet"} },
 	}
 	h := NewHeartbeat(nc, "d1", 0, src, nil)
-	h.SetConfigRevision(42)
 	if err := h.Beat(); err != nil {
 		t.Fatal(err)
 	}

@@ -5,10 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -147,28 +151,7 @@ func TestFleetUsageKillDrill(t *testing.T) {
 			srv.Restart() // NATS goes too, between two kills
 		}
 	}
-	// The last run drains its outbox; it serves nothing, so a heartbeat
-	// saying the outbox is empty means every record is out.
-	nc, err := nats.Connect(srv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	beats, _ := nc.SubscribeSync(fleet.StatusSubject("drill"))
-	g := startEdgewayIn(t, dir, cfg)
-	for {
-		m, err := beats.NextMsg(testkit.Patience)
-		if err != nil {
-			t.Fatalf("no heartbeat with an empty outbox: %v", err)
-		}
-		var st fleet.Status
-		if err := json.Unmarshal(m.Data, &st); err != nil {
-			t.Fatal(err)
-		}
-		if st.Outbox.Records == 0 {
-			break
-		}
-	}
+	g := startDrained(t, dir, cfg, srv.URL(), "drill")
 	g.cmd.Process.Kill()
 	<-g.done
 	st := ledgerStats(t, filepath.Join(dir, "data", "edgeway.db"))
@@ -191,4 +174,138 @@ func ledgerStats(t *testing.T, path string) (st usage.Stats) {
 	t.Helper()
 	withLedger(t, path, func(l *usage.Ledger) { st = l.Stats() })
 	return st
+}
+
+// startDrained starts a gateway in dir that serves nothing and returns
+// once a heartbeat says its outbox is empty: every record is out.
+func startDrained(t *testing.T, dir, cfg, natsURL, device string) *gateway {
+	t.Helper()
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	beats, _ := nc.SubscribeSync(fleet.StatusSubject(device))
+	g := startEdgewayIn(t, dir, cfg)
+	for {
+		m, err := beats.NextMsg(testkit.Patience)
+		if err != nil {
+			t.Fatalf("no heartbeat with an empty outbox from %s: %v", device, err)
+		}
+		var st fleet.Status
+		if err := json.Unmarshal(m.Data, &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.Outbox.Records == 0 {
+			return g
+		}
+	}
+}
+
+// TestFleetEndToEnd is the fleet from end to end with the real binary:
+// two devices serve requests, some while NATS is down, one of them is
+// killed mid-traffic and restarted; `edgeway fleet serve` (two replicas,
+// one killed mid-way) rolls usage up in JetStream KV; `edgeway fleet
+// usage` then shows each device's requests and cost exactly as its own
+// ledger has them, and `edgeway fleet devices` lists both.
+func TestFleetEndToEnd(t *testing.T) {
+	cloud := openaitest.NewT(t, openaitest.Options{APIKey: "sk-e2e", Reply: "a short answer"})
+	srv := natstest.Start(t)
+	url := srv.URL()
+	fleetCmd := func(args ...string) *exec.Cmd {
+		cmd := exec.Command(edgewayBin(t), append([]string{"fleet"}, args...)...)
+		cmd.Env = append(os.Environ(), "EDGEWAY_NATS_URL="+url)
+		return cmd
+	}
+	replicas := make([]*exec.Cmd, 2)
+	for i := range replicas {
+		replicas[i] = fleetCmd("serve")
+		var out output
+		replicas[i].Stdout, replicas[i].Stderr = &out, &out
+		if err := replicas[i].Start(); err != nil {
+			t.Fatal(err)
+		}
+		r := replicas[i]
+		t.Cleanup(func() { r.Process.Kill(); r.Wait() })
+	}
+	dirs := []string{t.TempDir(), t.TempDir()}
+	devices := []string{"site-a-1", "site-b-7"}
+	served := []int{0, 0}
+	round := func(stopNATS bool, kill int) {
+		if stopNATS {
+			srv.Stop()
+		}
+		for d := range devices {
+			g := startEdgewayIn(t, dirs[d], fleetConfig(cloud.URL(), url, devices[d]))
+			for i := range 15 {
+				if _, ok := oneAnswer(g.URL, i%2 == 0); ok {
+					served[d]++
+				}
+				if d == kill && i == 9 {
+					g.cmd.Process.Kill() // mid-traffic: the ledger keeps what was answered
+					<-g.done
+					break
+				}
+			}
+			if d != kill {
+				stop(t, g)
+			}
+		}
+		if stopNATS {
+			srv.Restart()
+		}
+	}
+	round(false, -1)
+	round(true, 0)
+	replicas[1].Process.Kill() // one replica dies; the other carries on
+	round(false, 1)
+	// The last records leave each outbox once a gateway runs with NATS up.
+	for d := range devices {
+		stop(t, startDrained(t, dirs[d], fleetConfig(cloud.URL(), url, devices[d]), url, devices[d]))
+	}
+	want := map[string]usage.Totals{}
+	for d := range devices {
+		st := ledgerStats(t, filepath.Join(dirs[d], "data", "edgeway.db"))
+		if err := readUsageStream(t, url, devices[d]).exactlyOnce(st.LastSeq); err != nil {
+			t.Fatalf("%s: %v", devices[d], err)
+		}
+		var tot usage.Totals
+		withLedger(t, filepath.Join(dirs[d], "data", "edgeway.db"), func(l *usage.Ledger) {
+			rows, err := l.Report(time.Now().Add(-24*time.Hour), "", "")
+			if err != nil || len(rows) != 1 {
+				t.Fatalf("%s ledger report %+v %v", devices[d], rows, err)
+			}
+			tot = rows[0].Totals
+		})
+		if tot.Requests < int64(served[d]) {
+			t.Fatalf("%s: the ledger counts %d requests, clients got %d answers", devices[d], tot.Requests, served[d])
+		}
+		want[devices[d]] = tot
+	}
+	testkit.Eventually(t, "the fleet's rollups match every device's ledger", func() error {
+		out, err := fleetCmd("usage", "--by", "device", "--format", "json").Output()
+		if err != nil {
+			return err
+		}
+		var rep struct{ Rows []usage.Row }
+		if err := json.Unmarshal(out, &rep); err != nil {
+			return err
+		}
+		got := map[string]usage.Totals{}
+		for _, r := range rep.Rows {
+			got[r.Group] = r.Totals
+		}
+		for dev, w := range want {
+			if g := got[dev]; g.Requests != w.Requests || g.TokensIn != w.TokensIn || g.TokensOut != w.TokensOut ||
+				math.Abs(g.CostUSD-w.CostUSD) > 1e-9 {
+				return fmt.Errorf("%s: fleet %+v, ledger %+v", dev, g, w)
+			}
+		}
+		return nil
+	})
+	out, err := fleetCmd("devices").Output()
+	if err != nil || !contains(string(out), devices[0], devices[1]) {
+		t.Fatalf("fleet devices: %v\n%s", err, out)
+	}
+	t.Logf("fleet usage matches both ledgers: %+v", want)
 }

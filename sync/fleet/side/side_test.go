@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.etcd.io/bbolt"
 
 	"github.com/edgeway/edgeway/edge/testkit"
 	"github.com/edgeway/edgeway/sync/fleet"
@@ -253,18 +255,46 @@ func TestSoak(t *testing.T) {
 	if testing.Short() {
 		t.Skip("soak")
 	}
+	// 50 devices, each a real ledger in its own bbolt file drained by its
+	// own publisher over its own connection, against one server that is
+	// restarted twice, with two fleet replicas, one stopped mid-way. What
+	// the devices' ledgers hold is what the fleet must count.
 	const devices, records = 50, 100
 	n := natstest.Start(t)
 	js := jsOf(t, connect(t, n.URL()))
 	startReplica(t, n.URL(), nil)
 	b := startReplica(t, n.URL(), nil)
 	devs := make([]*device, devices)
+	ledgers := make([]*usage.Ledger, devices)
 	for i := range devs {
 		devs[i] = &device{name: fmt.Sprintf("soak-%02d", i)}
+		db, err := bbolt.Open(filepath.Join(t.TempDir(), "edgeway.db"), 0o600, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := usage.Open(db, usage.Options{Sync: usage.SyncWrite})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nc, err := nats.Connect(n.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond), nats.RetryOnFailedConnect(true))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := fleet.NewPublisher(nc, l, fleet.PublisherOptions{Device: devs[i].name, BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Start()
+		t.Cleanup(func() { p.Stop(); nc.Close(); l.Close(); db.Close() })
+		ledgers[i] = l
 	}
 	for i := range records {
-		for _, d := range devs {
-			d.send(t, js, i)
+		for d, dev := range devs {
+			r := dev.record(i)
+			if err := ledgers[d].Append(&r); err != nil {
+				t.Fatal(err)
+			}
+			dev.sent.Add(r.Totals())
 		}
 		switch i {
 		case 30, 70:

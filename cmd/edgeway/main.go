@@ -207,8 +207,9 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "edgeway: %v\n", err)
 		return 1
 	}
-	defer fl.Stop() // before the ledger closes
-	rl, err := startReload(ctx, f, prof, cfg, lkg, gw, db, hot, log) // reload.go
+	// Stopped before the ledger closes (defers run last in, first out).
+	defer fl.Stop()
+	rl, err := startReload(ctx, f, prof, cfg, lkg, gw, db, hot, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "edgeway: %v\n", err)
 		return 1

@@ -21,11 +21,15 @@ type Server struct {
 }
 
 // Start starts a server with JetStream on 127.0.0.1 and a free port, and
-// stops it when the test ends.
-func Start(t testing.TB) *Server {
+// stops it when the test ends. configure, when given, adjusts its options
+// first (users, TLS, ...).
+func Start(t testing.TB, configure ...func(*server.Options)) *Server {
 	t.Helper()
 	n := &Server{t: t, store: t.TempDir()}
 	n.opts = server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: n.store, NoLog: true, NoSigs: true}
+	for _, c := range configure {
+		c(&n.opts)
+	}
 	n.start()
 	t.Cleanup(n.Stop)
 	return n

@@ -238,8 +238,12 @@ func newMasterKey(file, generate string) (secrets.MasterKey, error) {
 func secretResolver(cfg *config.Config, db *bbolt.DB) (func(config.Secret) (string, error), []string, error) {
 	env := func(s config.Secret) (string, error) { return s.Resolve(os.LookupEnv) }
 	var names []string
+	stored := []config.Secret{cfg.Fleet.Password, cfg.Fleet.Token}
 	for i := range cfg.Providers {
-		if n, ok := cfg.Providers[i].APIKey.Stored(); ok {
+		stored = append(stored, cfg.Providers[i].APIKey)
+	}
+	for _, s := range stored {
+		if n, ok := s.Stored(); ok {
 			names = append(names, n)
 		}
 	}
@@ -257,7 +261,7 @@ func secretResolver(cfg *config.Config, db *bbolt.DB) (func(config.Secret) (stri
 	}
 	master, err := secrets.LoadMasterKey(os.LookupEnv)
 	if err != nil {
-		return nil, nil, fmt.Errorf("providers use stored secrets (%s): %w", strings.Join(names, ", "), err)
+		return nil, nil, fmt.Errorf("the config uses stored secrets (%s): %w", strings.Join(names, ", "), err)
 	}
 	st, err := secrets.Open(db, master)
 	if err != nil {

@@ -133,7 +133,7 @@ func TestFleetUsageOfflineThenOnline(t *testing.T) {
 }
 
 // TestFleetUsageKillDrill: the gateway is killed with SIGKILL at random
-// moments while it serves and publishes, a dozen times; once a last run
+// moments while it serves and publishes, twenty times; once a last run
 // has drained its outbox, the stream holds every ledger record exactly
 // once, and every answer a client received among them.
 func TestFleetUsageKillDrill(t *testing.T) {
@@ -141,7 +141,7 @@ func TestFleetUsageKillDrill(t *testing.T) {
 	srv := natstest.Start(t)
 	dir := t.TempDir()
 	cfg := fleetConfig(cloud.URL(), srv.URL(), "drill") + "ledger: {sync: write}\n"
-	const rounds, clients = 12, 4
+	const rounds, clients = 20, 4
 	rng := rand.New(rand.NewPCG(3, 4))
 	received := map[string]bool{}
 	for round := range rounds {

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"encoding/base64"
 	"encoding/json"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -40,10 +41,9 @@ type Responses struct {
 	// own Responses API could use (hosted tools, reasoning items), left
 	// out of the canonical request; the server reports it in a header.
 	Dropped []string
-	// Hosted names the hosted tools asked for (web_search, ...); Forced
-	// is the one tool_choice insists on, which only a Responses upstream
-	// can honour (the server refuses it for any other).
-	Hosted []string
+	// Forced is the hosted tool (web_search, ...) tool_choice insists
+	// on, which only a Responses upstream can honour (the server refuses
+	// it for any other).
 	Forced string
 	// Files names the media of input_file parts no upstream but OpenAI's
 	// Responses API can read (PDFs, files by id or URL); text files
@@ -151,18 +151,18 @@ func (d *responsesDecoder) decode() error {
 		case "max_output_tokens":
 			req.MaxTokens, it.Err = optTokens(&d.Decoder, "max_output_tokens")
 		case "tools":
-			rs.Tools, it.Err = d.rawThen("tools", d.tools)
+			rs.Tools, it.Err = d.rawThen(d.tools)
 		case "tool_choice":
-			rs.ToolChoice, it.Err = d.rawThen("tool_choice", func() (err error) {
+			rs.ToolChoice, it.Err = d.rawThen(func() (err error) {
 				choice, forced, err = d.toolChoice()
 				return err
 			})
 		case "parallel_tool_calls":
 			req.ParallelToolCalls, it.Err = d.OptBoolPtr("parallel_tool_calls")
 		case "text":
-			rs.Text, it.Err = d.rawThen("text", d.text)
+			rs.Text, it.Err = d.rawThen(d.text)
 		case "reasoning":
-			rs.Reasoning, it.Err = d.rawThen("reasoning", d.reasoning)
+			rs.Reasoning, it.Err = d.rawThen(d.reasoning)
 		case "metadata":
 			rs.Metadata, it.Err = d.metadata()
 		case "user", "safety_identifier":
@@ -208,9 +208,9 @@ func (d *responsesDecoder) decode() error {
 	return nil
 }
 
-// rawThen runs read on the value at field and returns the value's JSON
+// rawThen runs read on the value at the reader and returns the value's JSON
 // text, for the response object to echo.
-func (d *responsesDecoder) rawThen(field string, read func() error) (json.RawMessage, error) {
+func (d *responsesDecoder) rawThen(read func() error) (json.RawMessage, error) {
 	start := d.R.Offset()
 	raw, err := d.R.Raw()
 	if err != nil {
@@ -299,12 +299,9 @@ func (d *responsesDecoder) item() error {
 }
 
 func (d *responsesDecoder) drop(what string) {
-	for _, s := range d.rs.Dropped {
-		if s == what {
-			return
-		}
+	if !slices.Contains(d.rs.Dropped, what) {
+		d.rs.Dropped = append(d.rs.Dropped, what)
 	}
-	d.rs.Dropped = append(d.rs.Dropped, what)
 }
 
 // message reads a message item: role and content (a string or parts).
@@ -589,20 +586,15 @@ func (d *responsesDecoder) tool(namespace string) error {
 		case "type":
 			hasType = true
 			typ, it.Err = d.OptString("type")
-		case "name":
-			t.Name, it.Err = d.OptString("name")
-		case "description":
-			t.Description, it.Err = d.OptString("description")
-		case "parameters":
-			t.Parameters, it.Err = d.RawObject("parameters", "a JSON Schema object")
-		case "strict":
-			t.Strict, it.Err = d.OptBoolPtr("strict")
 		case "tools":
 			hasTools = true
 			it.Err = r.Skip() // read below, once the namespace's name is known
 		default:
 			// format (a custom tool's grammar), external_web_access, ...
-			it.Err = r.Skip()
+			var ok bool
+			if ok, it.Err = d.ToolMember(it.Key, &t, &functions); !ok {
+				it.Err = r.Skip()
+			}
 		}
 	}
 	if it.Err != nil {
@@ -620,7 +612,6 @@ func (d *responsesDecoder) tool(namespace string) error {
 		}
 		return d.namespaceTools(start, t.Name)
 	case hostedTools[typ]:
-		d.rs.Hosted = append(d.rs.Hosted, typ)
 		d.drop(typ)
 		return nil
 	case typ != "function" && typ != "custom":

@@ -123,24 +123,36 @@ func (d *Decoder) toolFunction(t *llm.Tool, f *Functions) error {
 	r := &d.R
 	var it wire.Iter
 	for r.Member(&it) {
-		switch string(it.Key) {
-		case "name":
-			t.Name, it.Err = d.OptString("name")
-		case "description":
-			t.Description, it.Err = d.OptString("description")
-		case "parameters":
-			t.Parameters, it.Err = d.RawObject("parameters", "a JSON Schema object")
-		case "strict":
-			if f.Lenient {
-				it.Err = r.Skip()
-			} else {
-				t.Strict, it.Err = d.OptBoolPtr("strict")
-			}
-		default:
+		var ok bool
+		if ok, it.Err = d.ToolMember(it.Key, t, f); !ok {
 			it.Err = r.Skip()
 		}
 	}
 	return it.Err
+}
+
+// ToolMember reads the member key of a function tool into t when it is
+// one (name, description, parameters, strict), reporting whether it was.
+// The Responses API's flat tools share the members with the function
+// objects of Chat Completions and Ollama.
+func (d *Decoder) ToolMember(key []byte, t *llm.Tool, f *Functions) (ok bool, err error) {
+	switch string(key) {
+	case "name":
+		t.Name, err = d.OptString("name")
+	case "description":
+		t.Description, err = d.OptString("description")
+	case "parameters":
+		t.Parameters, err = d.RawObject("parameters", "a JSON Schema object")
+	case "strict":
+		if f.Lenient {
+			err = d.R.Skip()
+		} else {
+			t.Strict, err = d.OptBoolPtr("strict")
+		}
+	default:
+		return false, nil
+	}
+	return true, err
 }
 
 // ToolCalls reads an assistant's tool_calls into dst (reset first).
